@@ -1,0 +1,9 @@
+"""``tierstore config check``: placeholder replaced by the settings work."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    subcommands.add_parser("config", help="check configuration files")

@@ -1,0 +1,68 @@
+"""The errors tierstore raises, one small hierarchy shared by every part.
+
+    TierstoreError
+    ├── ConfigError              a setting is missing or has a value tierstore cannot use
+    ├── CredentialsError         no usable credentials, or an STS call failed
+    └── StoreError               a store operation failed (carries bucket and key)
+        ├── NotFoundError        the object or bucket does not exist
+        ├── AccessDeniedError    the credentials are valid but not allowed to do this
+        ├── InvalidCredentialsError  the store rejected the credentials (unknown, wrong or expired)
+        ├── ThrottledError       the store asked us to slow down
+        ├── ConflictError        a precondition failed or the object already exists
+        ├── StoreUnavailableError  the store could not be reached or answered 5xx
+        └── UnsupportedError     the store does not implement this operation
+
+Messages never contain secrets: access key ids are cut to their first 4 characters
+and secret keys and session tokens are never put into them.
+"""
+
+from __future__ import annotations
+
+
+class TierstoreError(Exception):
+    """Base of every error tierstore raises on purpose."""
+
+
+class ConfigError(TierstoreError):
+    """A setting is missing or invalid; the message names the key and what is accepted."""
+
+
+class CredentialsError(TierstoreError):
+    """Credentials could not be found, built or refreshed."""
+
+
+class StoreError(TierstoreError):
+    """A store operation failed. ``bucket`` and ``key`` say where."""
+
+    def __init__(self, message: str, *, bucket: str | None = None, key: str | None = None) -> None:
+        super().__init__(message)
+        self.bucket = bucket
+        self.key = key
+
+
+class NotFoundError(StoreError):
+    """The object, prefix or bucket does not exist."""
+
+
+class AccessDeniedError(StoreError):
+    """The credentials were accepted but do not allow this operation."""
+
+
+class InvalidCredentialsError(StoreError):
+    """The store rejected the credentials: unknown key id, wrong secret or expired token."""
+
+
+class ThrottledError(StoreError):
+    """The store answered SlowDown / 503 / 429 after every retry."""
+
+
+class ConflictError(StoreError):
+    """A precondition failed, or the object already exists where that is not allowed."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store could not be reached, or kept answering with a server error."""
+
+
+class UnsupportedError(StoreError):
+    """The store or backend does not implement this operation."""

@@ -1,0 +1,1 @@
+"""One settings model for a store, read from the Fluss, Alluxio and Kafka Connect dialects."""

@@ -1,0 +1,192 @@
+"""The one settings model for a store, whatever dialect it was written in."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from tierstore.settings.secret import Secret
+
+MiB = 1024 * 1024
+
+ChecksumMode = Literal["when_supported", "when_required"]
+RetryMode = Literal["standard", "adaptive", "legacy"]
+SseAlgorithm = Literal["AES256", "aws:kms"]
+ProxyScheme = Literal["http", "https"]
+
+S3_SCHEMES = ("s3", "s3a")
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    """Where the data lives: an S3 bucket and prefix, or a local directory (``file://``)."""
+
+    scheme: Literal["s3", "file"]
+    bucket: str = ""
+    prefix: str = ""
+    path: Path | None = None
+
+    @property
+    def uri(self) -> str:
+        if self.scheme == "file":
+            return f"file://{self.path}"
+        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+
+@dataclass(frozen=True)
+class AccessKeys:
+    """Long-term or session keys given explicitly for a store."""
+
+    access_key_id: str
+    secret_access_key: Secret
+    session_token: Secret | None = None
+
+    def __repr__(self) -> str:
+        return f"AccessKeys(access_key_id={self.access_key_id[:4]}…, secret_access_key=****)"
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    host: str
+    port: int
+    scheme: ProxyScheme = "http"
+    username: str | None = None
+    password: Secret | None = None
+
+    def url(self, *, with_credentials: bool = True) -> str:
+        auth = ""
+        if with_credentials and self.username:
+            secret = f":{self.password.reveal()}" if self.password else ""
+            auth = f"{self.username}{secret}@"
+        return f"{self.scheme}://{auth}{self.host}:{self.port}"
+
+    def __repr__(self) -> str:
+        return f"ProxySettings({self.url(with_credentials=False)})"
+
+
+@dataclass(frozen=True)
+class Encryption:
+    """Server-side encryption sent on every write path (put, multipart, copy)."""
+
+    algorithm: SseAlgorithm
+    kms_key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    mode: RetryMode = "standard"
+    max_attempts: int = 5
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect_seconds: float = 10.0
+    read_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class MultipartSettings:
+    part_size: int = 16 * MiB
+    concurrency: int = 8
+
+
+@dataclass(frozen=True)
+class AssumeRoleSettings:
+    role_arn: str
+    external_id: str | None = None
+    session_name: str | None = None
+    duration_seconds: int = 3600
+    policy: str | None = None
+    sts_endpoint: str | None = None
+    sts_region: str | None = None
+
+
+@dataclass(frozen=True)
+class PermissionDefaults:
+    """How a mount's owner and mode are derived (Alluxio's ``alluxio.underfs.s3.*`` keys)."""
+
+    owner_id_to_username: Mapping[str, str] = field(default_factory=dict)
+    inherit_acl: bool = True
+    default_mode: int = 0o700
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    location: StoreLocation
+    endpoint: str | None = None
+    region: str | None = None
+    path_style: bool | None = None
+    proxy: ProxySettings | None = None
+    encryption: Encryption | None = None
+    checksum_mode: ChecksumMode = "when_supported"
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    multipart: MultipartSettings = field(default_factory=MultipartSettings)
+    wire_log: bool = False
+    keys: AccessKeys | None = None
+    assume_role: AssumeRoleSettings | None = None
+    permissions: PermissionDefaults = field(default_factory=PermissionDefaults)
+
+    @property
+    def uses_path_style(self) -> bool:
+        """Path-style unless told otherwise when the endpoint is an IP address or localhost.
+
+        Virtual-host addressing needs a DNS name per bucket, which an IP or ``localhost``
+        endpoint can never give, so guessing virtual-host there only produces odd failures.
+        """
+        if self.path_style is not None:
+            return self.path_style
+        if not self.endpoint:
+            return False
+        host = urlsplit(self.endpoint).hostname or ""
+        if host == "localhost" or host.endswith(".localhost"):
+            return True
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return True
+
+    @property
+    def effective_region(self) -> str:
+        return self.region or "us-east-1"
+
+
+def parse_location(uri: str) -> StoreLocation:
+    """Parse ``s3://bucket/prefix``, ``s3a://…`` or ``file:///dir`` (or a plain absolute path)."""
+    text = uri.strip()
+    if text.startswith("/"):
+        return StoreLocation(scheme="file", path=Path(text))
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise ValueError(f"a file:// URI names no host: write file:///{parts.netloc}{parts.path}")
+        if not parts.path.startswith("/"):
+            raise ValueError("a file:// URI needs an absolute path, such as file:///data/store")
+        return StoreLocation(scheme="file", path=Path(parts.path))
+    if scheme in S3_SCHEMES:
+        bucket = parts.netloc
+        if not bucket:
+            raise ValueError(f"no bucket in {uri!r}: write {scheme}://BUCKET/optional/prefix")
+        validate_bucket_name(bucket)
+        prefix = parts.path.lstrip("/")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        return StoreLocation(scheme="s3", bucket=bucket, prefix=prefix)
+    raise ValueError(f"unsupported scheme in {uri!r}: use s3://, s3a:// or file://")
+
+
+def validate_bucket_name(bucket: str) -> None:
+    if not 3 <= len(bucket) <= 63:
+        raise ValueError(f"bucket name {bucket!r} must be 3 to 63 characters long")
+    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789.-")
+    if not set(bucket) <= allowed or not bucket[0].isalnum() or not bucket[-1].isalnum():
+        raise ValueError(
+            f"bucket name {bucket!r} may hold only lower-case letters, digits, '.' and '-', "
+            "and must start and end with a letter or digit"
+        )

@@ -1,0 +1,166 @@
+"""The one storage interface every backend (S3, local directory) and every layer implements.
+
+Keys are relative to the store's location: for ``s3://bucket/base/`` the key ``a/b.txt``
+is the object ``base/a/b.txt`` in ``bucket``. Ranges are half-open: ``start`` inclusive,
+``end`` exclusive, as in Python slices.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Literal, Self
+
+HttpMethod = Literal["GET", "PUT", "HEAD", "DELETE"]
+WriteSource = bytes | bytearray | memoryview | IO[bytes] | Path | Iterable[bytes]
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str | None = None
+    last_modified: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of a listing: objects, and with a delimiter the common prefixes (ending in it)."""
+
+    objects: list[ObjectInfo] = field(default_factory=list)
+    prefixes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PutResult:
+    key: str
+    etag: str | None = None
+
+
+class ObjectWriter(abc.ABC):
+    """A streaming write. ``close()`` makes the object visible; ``abort()`` leaves nothing behind.
+
+    Used as a context manager it commits on a clean exit and aborts when the block raises.
+    """
+
+    @abc.abstractmethod
+    def write(self, data: bytes | bytearray | memoryview) -> int: ...
+
+    @abc.abstractmethod
+    def close(self) -> PutResult: ...
+
+    @abc.abstractmethod
+    def abort(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class Store(abc.ABC):
+    """Object storage. Every method raises a :class:`tierstore.errors.StoreError` subclass."""
+
+    @property
+    @abc.abstractmethod
+    def description(self) -> str:
+        """Where this store points, for messages: ``s3://bucket/prefix`` or ``file:///dir``."""
+
+    @abc.abstractmethod
+    def head(self, key: str) -> ObjectInfo: ...
+
+    @abc.abstractmethod
+    def get(self, key: str, *, start: int | None = None, end: int | None = None) -> bytes:
+        """The whole object, or the bytes ``[start, end)``; ``end`` past the size is cut to it."""
+
+    @abc.abstractmethod
+    def iter_read(self, key: str, *, chunk_size: int = 8 * 1024 * 1024) -> Iterator[bytes]:
+        """Stream the object in chunks without holding it all in memory."""
+
+    @abc.abstractmethod
+    def put(self, key: str, data: bytes | bytearray | memoryview) -> PutResult: ...
+
+    @abc.abstractmethod
+    def open_write(self, key: str) -> ObjectWriter:
+        """A streaming write (multipart on S3) with memory bounded by part size x concurrency."""
+
+    def upload(self, key: str, source: WriteSource, *, chunk_size: int = 8 * 1024 * 1024) -> PutResult:
+        """Write from bytes, a binary file object, a local path or an iterable of chunks."""
+        if isinstance(source, bytes | bytearray | memoryview):
+            return self.put(key, source)
+        with self.open_write(key) as writer:
+            for chunk in _chunks_of(source, chunk_size):
+                writer.write(chunk)
+        return writer.close()
+
+    @abc.abstractmethod
+    def list_pages(
+        self,
+        prefix: str = "",
+        *,
+        delimiter: str | None = None,
+        start_after: str | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[ListPage]:
+        """Pages of keys under ``prefix`` in key order, fetched lazily as they are consumed."""
+
+    def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        """Every object under ``prefix``, recursively, in key order."""
+        for page in self.list_pages(prefix, start_after=start_after):
+            yield from page.objects
+
+    def list_dir(self, prefix: str = "") -> ListPage:
+        """One directory level: the objects directly under ``prefix`` and its sub-prefixes."""
+        objects: list[ObjectInfo] = []
+        prefixes: list[str] = []
+        for page in self.list_pages(prefix, delimiter="/"):
+            objects.extend(page.objects)
+            prefixes.extend(page.prefixes)
+        return ListPage(objects=objects, prefixes=prefixes)
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete one object; deleting a missing key is not an error (as in S3)."""
+
+    @abc.abstractmethod
+    def delete_many(self, keys: Iterable[str]) -> None:
+        """Delete in batches; raises naming the keys that could not be deleted."""
+
+    @abc.abstractmethod
+    def copy(self, source_key: str, dest_key: str) -> None: ...
+
+    @abc.abstractmethod
+    def presign(self, method: HttpMethod, key: str, *, expires_seconds: int = 3600) -> str: ...
+
+    def close(self) -> None:  # noqa: B027 - backends without resources need nothing here
+        """Release connections and background resources."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _chunks_of(source: IO[bytes] | Path | Iterable[bytes], chunk_size: int) -> Iterator[bytes]:
+    if isinstance(source, Path):
+        with source.open("rb") as handle:
+            yield from iter(lambda: handle.read(chunk_size), b"")
+    elif hasattr(source, "read"):
+        reader: IO[bytes] = source  # type: ignore[assignment]
+        yield from iter(lambda: reader.read(chunk_size), b"")
+    else:
+        yield from source  # type: ignore[misc]
