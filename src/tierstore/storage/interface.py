@@ -163,4 +163,4 @@ def _chunks_of(source: IO[bytes] | Path | Iterable[bytes], chunk_size: int) -> I
         reader: IO[bytes] = source  # type: ignore[assignment]
         yield from iter(lambda: reader.read(chunk_size), b"")
     else:
-        yield from source  # type: ignore[misc]
+        yield from source

@@ -1,0 +1,104 @@
+"""Cross-cutting concerns as thin layers around any store (OpenDAL's layer idea).
+
+Retries are not a layer here: obstore and botocore each retry inside their transport with
+backoff, where a retry can reuse the connection and knows which errors are transient.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
+
+from tierstore.errors import StoreError
+from tierstore.storage.interface import HttpMethod, ListPage, ObjectInfo, ObjectWriter, PutResult, Store
+
+T = TypeVar("T")
+
+
+class StoreLayer(Store):
+    """Forwards every call to the inner store through ``_around``, which layers override."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+
+    @property
+    def description(self) -> str:
+        return self.inner.description
+
+    def _around(self, operation: str, key: str, call: Callable[[], T]) -> T:
+        return call()
+
+    def head(self, key: str) -> ObjectInfo:
+        return self._around("head", key, lambda: self.inner.head(key))
+
+    def get(self, key: str, *, start: int | None = None, end: int | None = None) -> bytes:
+        return self._around("get", key, lambda: self.inner.get(key, start=start, end=end))
+
+    def iter_read(self, key: str, *, chunk_size: int = 8 * 1024 * 1024) -> Iterator[bytes]:
+        return self._around("iter_read", key, lambda: self.inner.iter_read(key, chunk_size=chunk_size))
+
+    def put(self, key: str, data: bytes | bytearray | memoryview) -> PutResult:
+        return self._around("put", key, lambda: self.inner.put(key, data))
+
+    def open_write(self, key: str) -> ObjectWriter:
+        return self._around("open_write", key, lambda: self.inner.open_write(key))
+
+    def list_pages(
+        self,
+        prefix: str = "",
+        *,
+        delimiter: str | None = None,
+        start_after: str | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[ListPage]:
+        return self._around(
+            "list",
+            prefix,
+            lambda: self.inner.list_pages(
+                prefix, delimiter=delimiter, start_after=start_after, page_size=page_size
+            ),
+        )
+
+    def delete(self, key: str) -> None:
+        self._around("delete", key, lambda: self.inner.delete(key))
+
+    def delete_many(self, keys: Iterable[str]) -> None:
+        self._around("delete_many", "", lambda: self.inner.delete_many(keys))
+
+    def copy(self, source_key: str, dest_key: str) -> None:
+        self._around("copy", dest_key, lambda: self.inner.copy(source_key, dest_key))
+
+    def presign(self, method: HttpMethod, key: str, *, expires_seconds: int = 3600) -> str:
+        return self._around(
+            "presign", key, lambda: self.inner.presign(method, key, expires_seconds=expires_seconds)
+        )
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.inner!r})"
+
+
+class LoggingLayer(StoreLayer):
+    """One DEBUG line per operation with its duration; failures at INFO with their message."""
+
+    def __init__(self, inner: Store, logger: logging.Logger | None = None) -> None:
+        super().__init__(inner)
+        self._logger = logger or logging.getLogger("tierstore.storage")
+
+    def _around(self, operation: str, key: str, call: Callable[[], T]) -> T:
+        if not self._logger.isEnabledFor(logging.INFO):
+            return call()
+        started = time.perf_counter()
+        try:
+            result = call()
+        except StoreError as error:
+            self._logger.info("%s %s/%s failed: %s", operation, self.description, key, error)
+            raise
+        self._logger.debug(
+            "%s %s/%s %.1f ms", operation, self.description, key, (time.perf_counter() - started) * 1000
+        )
+        return result

@@ -1,0 +1,220 @@
+"""The local-directory backend: keys are files under a root directory.
+
+Writes go to a hidden temporary file beside the target and are renamed into place on close,
+so a reader never sees half an object and a failed write leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+from tierstore.errors import AccessDeniedError, NotFoundError, StoreError, UnsupportedError
+from tierstore.storage.interface import HttpMethod, ListPage, ObjectInfo, ObjectWriter, PutResult, Store
+
+_TEMP_PREFIX = ".tierstore-tmp-"
+
+
+class LocalStore(Store):
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def description(self) -> str:
+        return f"file://{self.root}"
+
+    def _path(self, key: str) -> Path:
+        parts = [part for part in key.split("/") if part]
+        if not parts or any(part in (".", "..") for part in parts):
+            raise StoreError(f"invalid key {key!r} in {self.description}: use a relative path without '..'")
+        return self.root.joinpath(*parts)
+
+    def _where(self, key: str) -> str:
+        return f"{self.description}/{key}"
+
+    def _missing(self, operation: str, key: str) -> NotFoundError:
+        return NotFoundError(f"{operation} {self._where(key)} failed: no such object", key=key)
+
+    def head(self, key: str) -> ObjectInfo:
+        path = self._path(key)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            raise self._missing("HEAD", key) from None
+        if not path.is_file():
+            raise self._missing("HEAD", key)
+        return _info(key, stat)
+
+    def get(self, key: str, *, start: int | None = None, end: int | None = None) -> bytes:
+        path = self._path(key)
+        first = start or 0
+        try:
+            with path.open("rb") as handle:
+                handle.seek(first)
+                if end is None:
+                    return handle.read()
+                return handle.read(max(0, end - first))
+        except (FileNotFoundError, IsADirectoryError):
+            raise self._missing("GET", key) from None
+        except PermissionError:
+            raise AccessDeniedError(f"GET {self._where(key)} failed: permission denied", key=key) from None
+
+    def iter_read(self, key: str, *, chunk_size: int = 8 * 1024 * 1024) -> Iterator[bytes]:
+        path = self._path(key)
+        try:
+            handle = path.open("rb")
+        except (FileNotFoundError, IsADirectoryError):
+            raise self._missing("GET", key) from None
+        with handle:
+            yield from iter(lambda: handle.read(chunk_size), b"")
+
+    def put(self, key: str, data: bytes | bytearray | memoryview) -> PutResult:
+        with self.open_write(key) as writer:
+            writer.write(data)
+        return writer.close()
+
+    def open_write(self, key: str) -> ObjectWriter:
+        return _LocalWriter(self._path(key), key)
+
+    def copy(self, source_key: str, dest_key: str) -> None:
+        source = self._path(source_key)
+        if not source.is_file():
+            raise self._missing("COPY", source_key)
+        with source.open("rb") as reader, self.open_write(dest_key) as writer:
+            shutil.copyfileobj(reader, _WriterAdapter(writer), 8 * 1024 * 1024)
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        except IsADirectoryError:
+            raise StoreError(f"DELETE {self._where(key)} failed: it is a directory", key=key) from None
+        self._prune_empty_parents(path.parent)
+
+    def delete_many(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self.delete(key)
+
+    def _prune_empty_parents(self, directory: Path) -> None:
+        # S3 has no empty directories; removing emptied ones keeps listings the same on both.
+        while directory != self.root:
+            try:
+                directory.rmdir()
+            except OSError:
+                return
+            directory = directory.parent
+
+    def list_pages(
+        self,
+        prefix: str = "",
+        *,
+        delimiter: str | None = None,
+        start_after: str | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[ListPage]:
+        base = prefix.strip("/")
+        directory = self.root.joinpath(*base.split("/")) if base else self.root
+        lead = f"{base}/" if base else ""
+        if delimiter is not None:
+            if delimiter != "/":
+                raise ValueError(f"delimiter {delimiter!r} is not supported: use '/' or none")
+            objects: list[ObjectInfo] = []
+            prefixes: list[str] = []
+            if directory.is_dir():
+                for entry in sorted(directory.iterdir(), key=lambda item: item.name):
+                    if entry.name.startswith(_TEMP_PREFIX):
+                        continue
+                    key = f"{lead}{entry.name}"
+                    if entry.is_dir():
+                        prefixes.append(f"{key}/")
+                    elif start_after is None or key > start_after:
+                        objects.append(_info(key, entry.stat()))
+            yield ListPage(objects=objects, prefixes=prefixes)
+            return
+        page: list[ObjectInfo] = []
+        for key, path in self._walk(directory, lead):
+            if start_after is not None and key <= start_after:
+                continue
+            page.append(_info(key, path.stat()))
+            if len(page) == page_size:
+                yield ListPage(objects=page)
+                page = []
+        if page:
+            yield ListPage(objects=page)
+
+    def _walk(self, directory: Path, lead: str) -> Iterator[tuple[str, Path]]:
+        """Files in S3 key order: sorting by the key text, as S3 does, not by directory walk."""
+        if not directory.is_dir():
+            return
+        found: list[tuple[str, Path]] = []
+        for current, dirs, files in os.walk(directory):
+            dirs.sort()
+            relative = Path(current).relative_to(directory).as_posix()
+            head = "" if relative == "." else f"{relative}/"
+            found.extend(
+                (f"{lead}{head}{name}", Path(current) / name)
+                for name in files
+                if not name.startswith(_TEMP_PREFIX)
+            )
+        yield from sorted(found)
+
+    def presign(self, method: HttpMethod, key: str, *, expires_seconds: int = 3600) -> str:
+        raise UnsupportedError(
+            f"PRESIGN {self._where(key)}: a local directory cannot issue presigned URLs", key=key
+        )
+
+    def __repr__(self) -> str:
+        return f"LocalStore({self.root})"
+
+
+class _LocalWriter(ObjectWriter):
+    def __init__(self, target: Path, key: str) -> None:
+        self._target = target
+        self._key = key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=target.parent)
+        self._temp = Path(temp_name)
+        self._handle: IO[bytes] | None = os.fdopen(descriptor, "wb")
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._result: PutResult | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self._handle is None:
+            raise ValueError("write to a closed object writer")
+        self._md5.update(data)
+        return self._handle.write(data)
+
+    def close(self) -> PutResult:
+        if self._result is not None:
+            return self._result
+        if self._handle is None:
+            raise ValueError("the object writer was aborted")
+        self._handle.close()
+        self._handle = None
+        os.replace(self._temp, self._target)
+        self._result = PutResult(key=self._key, etag=f'"{self._md5.hexdigest()}"')
+        return self._result
+
+    def abort(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+            self._temp.unlink(missing_ok=True)
+
+
+class _WriterAdapter:
+    def __init__(self, writer: ObjectWriter) -> None:
+        self.write = writer.write
+
+
+def _info(key: str, stat: os.stat_result) -> ObjectInfo:
+    return ObjectInfo(key=key, size=stat.st_size, last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC))

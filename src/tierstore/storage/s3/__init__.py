@@ -1,0 +1,1 @@
+"""The S3 backend: obstore for data, botocore for control calls."""

@@ -1,0 +1,370 @@
+"""The S3 backend: data through obstore (Rust object_store), control calls through botocore.
+
+Measured against SeaweedFS on a 2-core machine, boto3 moves data at about half of obstore's
+rate because it signs payloads with SHA-256, adds CRC32 checksums and parses XML in Python;
+obstore does all of that in Rust and releases the GIL, so every data call goes through it.
+botocore is kept for what obstore lacks: ACLs, multipart-upload listing and abort, bucket checks.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import botocore.exceptions
+import obstore
+import obstore.exceptions as obstore_errors
+from obstore.store import S3Store as ObstoreS3Store
+
+from tierstore.credentials.source import CredentialSource
+from tierstore.errors import NotFoundError, StoreError
+from tierstore.settings.model import StoreSettings
+from tierstore.storage.interface import HttpMethod, ListPage, ObjectInfo, ObjectWriter, PutResult, Store
+from tierstore.storage.s3 import errors as error_map
+from tierstore.storage.s3.botocore_client import build_s3_client
+from tierstore.storage.s3.writer import StreamingWriter
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from obstore.store import ClientConfig, S3Config, S3Credential
+
+LOGGER = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Objects at least this large are fetched as parallel ranged GETs; below it one GET is faster.
+_PARALLEL_GET_MIN_BYTES = 32 * 1024 * 1024
+_DELETE_BATCH = 1000
+
+
+class S3Store(Store):
+    def __init__(self, settings: StoreSettings, credentials: CredentialSource) -> None:
+        if settings.location.scheme != "s3":
+            raise ValueError(f"S3Store needs an s3:// location, not {settings.location.uri}")
+        self._settings = settings
+        self._credentials = credentials
+        self.bucket = settings.location.bucket
+        self.base_prefix = settings.location.prefix
+        self._store = ObstoreS3Store(
+            self.bucket,
+            prefix=self.base_prefix.rstrip("/") or None,
+            config=cast("S3Config", _obstore_config(settings)),
+            client_options=cast("ClientConfig", _obstore_client_options(settings)),
+            retry_config={
+                "max_retries": max(0, settings.retry.max_attempts - 1),
+                "retry_timeout": timedelta(seconds=max(30.0, settings.timeouts.read_seconds * 3)),
+            },
+            credential_provider=self._obstore_credentials,
+        )
+        self._pool: ThreadPoolExecutor | None = None
+        self._control: S3Client | None = None
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @property
+    def description(self) -> str:
+        return self._settings.location.uri
+
+    @property
+    def settings(self) -> StoreSettings:
+        return self._settings
+
+    @property
+    def control(self) -> S3Client:
+        """The botocore client for control calls (created on first use)."""
+        if self._control is None:
+            self._control = build_s3_client(self._settings, self._credentials)
+        return self._control
+
+    def full_key(self, key: str) -> str:
+        return f"{self.base_prefix}{key}"
+
+    def _obstore_credentials(self) -> S3Credential:
+        creds = self._credentials.credentials()
+        return {
+            "access_key_id": creds.access_key_id,
+            "secret_access_key": creds.secret_access_key.reveal(),
+            "token": creds.session_token.reveal() if creds.session_token else None,
+            "expires_at": creds.expires_at,
+        }
+
+    def _call(self, operation: str, key: str | None, action: Callable[[], T]) -> T:
+        try:
+            return action()
+        except obstore_errors.BaseError as error:
+            raise error_map.from_obstore(error, operation, self.bucket, self._display(key)) from None
+        except (FileNotFoundError, OSError) as error:
+            raise error_map.from_obstore(error, operation, self.bucket, self._display(key)) from None
+
+    def _display(self, key: str | None) -> str | None:
+        return None if key is None else self.full_key(key)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                max_workers=self._settings.multipart.concurrency, thread_name_prefix="tierstore-s3"
+            )
+        return self._pool
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def head(self, key: str) -> ObjectInfo:
+        meta = self._call("HEAD", key, lambda: obstore.head(self._store, key))
+        return _info(meta)
+
+    def get(self, key: str, *, start: int | None = None, end: int | None = None) -> bytes:
+        if start is None and end is None:
+            return self._get_whole(key)
+        first = start or 0
+        if end is not None and end <= first:
+            return b""
+        if end is None:
+            options: dict[str, Any] = {"range": {"offset": first}}
+        else:
+            options = {"range": (first, end)}
+        try:
+            result = self._call("GET", key, lambda: obstore.get(self._store, key, options=options))  # type: ignore[arg-type]
+        except StoreError as error:
+            if end is not None and "416" in str(error.__cause__ or ""):
+                return b""
+            raise
+        return bytes(self._call("GET", key, result.bytes))
+
+    def _get_whole(self, key: str) -> bytes:
+        part = self._settings.multipart.part_size
+        first = self._call("GET", key, lambda: obstore.get(self._store, key, options={"range": (0, part)}))
+        size = int(first.meta["size"])
+        head = self._call("GET", key, first.bytes)
+        if size <= len(head):
+            return bytes(head)
+        buffer = bytearray(size)
+        buffer[: len(head)] = memoryview(head)
+        starts = range(len(head), size, part)
+
+        def fetch(offset: int) -> None:
+            stop = min(offset + part, size)
+            data = self._call("GET", key, lambda: obstore.get_range(self._store, key, start=offset, end=stop))
+            buffer[offset:stop] = memoryview(data)
+
+        if size < _PARALLEL_GET_MIN_BYTES:
+            for offset in starts:
+                fetch(offset)
+        else:
+            for future in [self._executor().submit(fetch, offset) for offset in starts]:
+                future.result()
+        return bytes(buffer)
+
+    def iter_read(self, key: str, *, chunk_size: int = 8 * 1024 * 1024) -> Iterator[bytes]:
+        result = self._call("GET", key, lambda: obstore.get(self._store, key))
+        stream = result.stream(min_chunk_size=chunk_size)
+        while True:
+            try:
+                chunk = self._call("GET", key, lambda: next(stream))
+            except StopIteration:
+                return
+            yield bytes(chunk)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def put(self, key: str, data: bytes | bytearray | memoryview) -> PutResult:
+        if len(data) > self._settings.multipart.part_size:
+            with self.open_write(key) as writer:
+                writer.write(data)
+            return writer.close()
+        result = self._call("PUT", key, lambda: obstore.put(self._store, key, data, use_multipart=False))
+        return PutResult(key=key, etag=result.get("e_tag"))
+
+    def open_write(self, key: str) -> ObjectWriter:
+        multipart = self._settings.multipart
+
+        def upload_parts(parts: Iterator[bytes]) -> PutResult:
+            result = self._call(
+                "PUT (multipart)",
+                key,
+                lambda: obstore.put(
+                    self._store,
+                    key,
+                    parts,
+                    use_multipart=True,
+                    chunk_size=multipart.part_size,
+                    max_concurrency=multipart.concurrency,
+                ),
+            )
+            return PutResult(key=key, etag=result.get("e_tag"))
+
+        return StreamingWriter(
+            part_size=multipart.part_size,
+            upload_parts=upload_parts,
+            upload_single=functools.partial(self.put, key),
+        )
+
+    def copy(self, source_key: str, dest_key: str) -> None:
+        self._call(
+            f"COPY from {self.full_key(source_key)} to",
+            dest_key,
+            lambda: obstore.copy(self._store, source_key, dest_key, overwrite=True),
+        )
+
+    def delete(self, key: str) -> None:
+        try:
+            self._call("DELETE", key, lambda: obstore.delete(self._store, key))
+        except StoreError as error:
+            if not isinstance(error, NotFoundError):
+                raise
+
+    def delete_many(self, keys: Iterable[str]) -> None:
+        batch: list[str] = []
+        for key in keys:
+            batch.append(key)
+            if len(batch) == _DELETE_BATCH:
+                self._delete_batch(batch)
+                batch = []
+        if batch:
+            self._delete_batch(batch)
+
+    def _delete_batch(self, keys: list[str]) -> None:
+        shown = keys[0] if len(keys) == 1 else f"{{{keys[0]} … {len(keys)} keys}}"
+        self._call("DELETE", shown, lambda: obstore.delete(self._store, keys))
+
+    # -- listing --------------------------------------------------------------------------
+
+    def list_pages(
+        self,
+        prefix: str = "",
+        *,
+        delimiter: str | None = None,
+        start_after: str | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[ListPage]:
+        directory = prefix.rstrip("/") or None
+        if delimiter is not None:
+            if delimiter != "/":
+                raise ValueError(f"delimiter {delimiter!r} is not supported: use '/' or none")
+            listing = self._call(
+                "LIST", prefix or None, lambda: obstore.list_with_delimiter(self._store, directory)
+            )
+            objects = [_info(meta) for meta in listing["objects"]]
+            if start_after is not None:
+                objects = [info for info in objects if info.key > start_after]
+            yield ListPage(objects=objects, prefixes=[f"{p}/" for p in listing["common_prefixes"]])
+            return
+        stream = obstore.list(self._store, directory, offset=start_after, chunk_size=page_size)
+        while True:
+            try:
+                chunk = self._call("LIST", prefix or None, lambda: next(stream))
+            except StopIteration:
+                return
+            yield ListPage(objects=[_info(meta) for meta in chunk])
+
+    # -- control calls (botocore) --------------------------------------------------------
+
+    def _control_call(self, operation: str, key: str | None, action: Callable[[], T]) -> T:
+        try:
+            return action()
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+            raise error_map.from_botocore(error, operation, self.bucket, self._display(key)) from None
+
+    def ensure_bucket(self) -> bool:
+        """Create the bucket unless it exists; True when it was created."""
+        try:
+            self._control_call("HEAD bucket", None, lambda: self.control.head_bucket(Bucket=self.bucket))
+            return False
+        except NotFoundError:
+            pass
+        self._control_call("CREATE bucket", None, lambda: self.control.create_bucket(Bucket=self.bucket))
+        return True
+
+    def list_multipart_uploads(self, prefix: str = "") -> list[tuple[str, str]]:
+        """In-progress multipart uploads under ``prefix`` as (key, upload id) pairs."""
+        found: list[tuple[str, str]] = []
+        request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.full_key(prefix)}
+        cut = len(self.base_prefix)
+        while True:
+            response = self._control_call(
+                "LIST multipart uploads",
+                prefix or None,
+                lambda: self.control.list_multipart_uploads(**request),
+            )
+            found.extend((upload["Key"][cut:], upload["UploadId"]) for upload in response.get("Uploads", []))
+            if not response.get("IsTruncated"):
+                return found
+            request["KeyMarker"] = response["NextKeyMarker"]
+            request["UploadIdMarker"] = response["NextUploadIdMarker"]
+
+    def abort_multipart_upload(self, key: str, upload_id: str) -> None:
+        self._control_call(
+            "ABORT multipart upload",
+            key,
+            lambda: self.control.abort_multipart_upload(
+                Bucket=self.bucket, Key=self.full_key(key), UploadId=upload_id
+            ),
+        )
+
+    # -- presign --------------------------------------------------------------------------
+
+    def presign(self, method: HttpMethod, key: str, *, expires_seconds: int = 3600) -> str:
+        if not 1 <= expires_seconds <= 7 * 24 * 3600:
+            raise ValueError(f"expires_seconds={expires_seconds}: a presigned URL lives 1 s to 7 days")
+        return self._call(
+            f"PRESIGN {method}",
+            key,
+            lambda: obstore.sign(self._store, method, key, timedelta(seconds=expires_seconds)),
+        )
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+
+    def __repr__(self) -> str:
+        return (
+            f"S3Store({self.description}, endpoint={self._settings.endpoint}, "
+            f"credentials={self._credentials.name})"
+        )
+
+
+def _info(meta: Any) -> ObjectInfo:
+    modified = meta.get("last_modified")
+    return ObjectInfo(
+        key=str(meta["path"]),
+        size=int(meta["size"]),
+        etag=meta.get("e_tag"),
+        last_modified=modified if isinstance(modified, datetime) else None,
+    )
+
+
+def _obstore_config(settings: StoreSettings) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "region": settings.effective_region,
+        "virtual_hosted_style_request": not settings.uses_path_style,
+    }
+    if settings.endpoint:
+        config["endpoint"] = settings.endpoint
+    if settings.encryption is not None:
+        config["server_side_encryption"] = settings.encryption.algorithm
+        if settings.encryption.kms_key_id:
+            config["sse_kms_key_id"] = settings.encryption.kms_key_id
+    return config
+
+
+def _obstore_client_options(settings: StoreSettings) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "connect_timeout": timedelta(seconds=settings.timeouts.connect_seconds),
+        "timeout": timedelta(seconds=max(settings.timeouts.read_seconds, 300.0)),
+        "pool_max_idle_per_host": str(max(16, settings.multipart.concurrency * 2)),
+    }
+    if settings.endpoint and settings.endpoint.startswith("http://"):
+        options["allow_http"] = True
+    if settings.proxy is not None:
+        options["proxy_url"] = settings.proxy.url()
+    return options
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
