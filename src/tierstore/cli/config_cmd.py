@@ -1,9 +1,152 @@
-"""``tierstore config check``: placeholder replaced by the settings work."""
+"""``tierstore config check`` and ``tierstore config show``: settings files, checked and explained."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
+
+from tierstore.errors import ConfigError
+from tierstore.settings import StoreSettings, check_store_settings, load_store_settings, mask_key_id
+from tierstore.settings.dialects import dialect_for_path
+from tierstore.settings.problems import Problem, errors_of, summary, warnings_of
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
 
 
 def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    subcommands.add_parser("config", help="check configuration files")
+    config = subcommands.add_parser(
+        "config",
+        help="check and show store settings files",
+        description="Store settings files: Fluss server.yaml, Alluxio .properties, Kafka Connect .json.",
+    )
+    actions = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+
+    check = actions.add_parser("check", help="report every problem in a settings file")
+    check.add_argument("-c", "--config", required=True, type=Path, metavar="FILE", help="the settings file")
+    check.add_argument("--json", action="store_true", help="print the problems as JSON")
+    check.set_defaults(run=run_check)
+
+    show = actions.add_parser("show", help="print the resolved settings, secrets masked")
+    show.add_argument("-c", "--config", required=True, type=Path, metavar="FILE", help="the settings file")
+    show.set_defaults(run=run_show)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    path: Path = args.config
+    problems = check_store_settings(path)
+    if args.json:
+        print(json.dumps(_check_report(path, problems), indent=2))
+    else:
+        for problem in problems:
+            print(problem.render())
+        verdict = "not usable" if errors_of(problems) else "usable"
+        print(f"{path}: {summary(problems)}; {verdict}")
+    return EXIT_PROBLEMS if errors_of(problems) else EXIT_OK
+
+
+def _check_report(path: Path, problems: list[Problem]) -> dict[str, object]:
+    try:
+        dialect: str | None = dialect_for_path(path).name
+    except ConfigError:
+        dialect = None
+    return {
+        "file": str(path),
+        "dialect": dialect,
+        "ok": not errors_of(problems),
+        "errors": len(errors_of(problems)),
+        "warnings": len(warnings_of(problems)),
+        "problems": [problem.as_dict() for problem in problems],
+    }
+
+
+def run_show(args: argparse.Namespace) -> int:
+    loaded = load_store_settings(args.config)
+    for warning in loaded.warnings:
+        print(warning.render(), file=sys.stderr)
+    rows = [("dialect", loaded.dialect), *describe(loaded.settings)]
+    if loaded.extras:
+        rows.append(("passed on", ", ".join(sorted(loaded.extras))))
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")
+    return EXIT_OK
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}s"
+
+
+def _size(value: int) -> str:
+    mib = 1024 * 1024
+    return f"{value // mib} MiB" if value % mib == 0 else f"{value} bytes"
+
+
+def describe(settings: StoreSettings) -> list[tuple[str, str]]:
+    """The settings as label/value rows; secrets appear only as ``****``."""
+    rows: list[tuple[str, str]] = [
+        ("location", settings.location.uri),
+        ("endpoint", settings.endpoint or "AWS S3 (by region)"),
+        ("region", settings.effective_region + ("" if settings.region else " (default)")),
+        (
+            "addressing",
+            ("path style" if settings.uses_path_style else "virtual host")
+            + (" (auto)" if settings.path_style is None else ""),
+        ),
+    ]
+    if settings.keys:
+        rows.append(("access key id", mask_key_id(settings.keys.access_key_id)))
+        rows.append(("secret key", "****"))
+        rows.append(("session token", "****" if settings.keys.session_token else "none"))
+    else:
+        rows.append(("credentials", "the default chain"))
+    if role := settings.assume_role:
+        rows.append(("assume role", role.role_arn))
+        rows.append(("  external id", role.external_id or "none"))
+        rows.append(("  session name", role.session_name or "generated"))
+        rows.append(("  duration", _seconds(role.duration_seconds)))
+        rows.append(("  sts endpoint", role.sts_endpoint or "AWS STS"))
+        rows.append(("  sts region", role.sts_region or "the store region"))
+        rows.append(("  session policy", "given" if role.policy else "none"))
+    proxy = settings.proxy
+    if proxy:
+        user = (
+            f" as {proxy.username}" + (" with a password (****)" if proxy.password else "")
+            if proxy.username
+            else ""
+        )
+        rows.append(("proxy", proxy.url(with_credentials=False) + user))
+    else:
+        rows.append(("proxy", "none"))
+    encryption = settings.encryption
+    if encryption:
+        key = f" with key {encryption.kms_key_id}" if encryption.kms_key_id else ""
+        rows.append(("encryption", f"{encryption.algorithm}{key}"))
+    else:
+        rows.append(("encryption", "none requested"))
+    rows += [
+        ("checksums", settings.checksum_mode),
+        ("retries", f"{settings.retry.mode}, at most {settings.retry.max_attempts} attempts"),
+        (
+            "timeouts",
+            f"connect {_seconds(settings.timeouts.connect_seconds)}, "
+            f"read {_seconds(settings.timeouts.read_seconds)}",
+        ),
+        (
+            "multipart",
+            f"{_size(settings.multipart.part_size)} parts, {settings.multipart.concurrency} at once",
+        ),
+        ("wire log", "on" if settings.wire_log else "off"),
+    ]
+    permissions = settings.permissions
+    owners = ";".join(f"{owner}={name}" for owner, name in permissions.owner_id_to_username.items())
+    rows.append(
+        (
+            "permissions",
+            f"mode {permissions.default_mode:04o}, inherit ACL {str(permissions.inherit_acl).lower()}"
+            + (f", owners {owners}" if owners else ""),
+        )
+    )
+    return rows

@@ -1,0 +1,110 @@
+"""``tierstore config check`` and ``config show``: output and exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tierstore.cli.main import main
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_check_clean_file_exits_0(fluss_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "check", "-c", str(fluss_file)]) == 0
+    assert capsys.readouterr().out == f"{fluss_file}: 0 errors, 0 warnings; usable\n"
+
+
+def test_check_warnings_only_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "server.yaml", "remote.data.dir: s3://warehouse/t\ns3.endpont: http://x\n")
+    assert main(["config", "check", "-c", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{path}:2: warning: s3.endpont: unknown key; did you mean s3.endpoint?" in out
+    assert out.endswith("0 errors, 1 warning; usable\n")
+
+
+def test_check_errors_exit_1_and_list_every_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path,
+        "alluxio-site.properties",
+        "alluxio.underfs.s3.proxy.port=3128\nalluxio.underfs.s3.inherit.acl=maybe\naws.secretKy=x\n",
+    )
+    assert main(["config", "check", "-c", str(path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        f"{path}:1: error: alluxio.underfs.s3.proxy.port: is given without alluxio.underfs.s3.proxy.host; "
+        "set the proxy host too",
+        f"{path}:2: error: alluxio.underfs.s3.inherit.acl: 'maybe' is not a boolean; use true or false",
+        f"{path}:3: warning: aws.secretKy: unknown key; did you mean aws.secretKey?",
+        f"{path}: error: alluxio.master.mount.table.root.ufs: no store location: set "
+        "alluxio.master.mount.table.root.ufs to s3://BUCKET/PREFIX, s3a://BUCKET/PREFIX or file:///DIR",
+        f"{path}: 3 errors, 1 warning; not usable",
+    ]
+
+
+def test_check_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(
+        tmp_path, "sink.json", json.dumps({"aws.s3.bucket.name": "warehouse", "aws.s3.proxy.port": "x"})
+    )
+    assert main(["config", "check", "-c", str(path), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report == {
+        "file": str(path),
+        "dialect": "kafka-connect",
+        "ok": False,
+        "errors": 1,
+        "warnings": 0,
+        "problems": [
+            {
+                "level": "error",
+                "key": "aws.s3.proxy.port",
+                "message": "'x' is not a port; use a number from 1 to 65535",
+                "source": str(path),
+                "line": None,
+            }
+        ],
+    }
+
+
+def test_check_json_clean(kafka_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "check", "-c", str(kafka_file), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["ok"], report["errors"], report["warnings"], report["problems"]) == (True, 0, 0, [])
+
+
+def test_check_missing_file_and_unknown_extension_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["config", "check", "-c", str(tmp_path / "nope.yaml")]) == 1
+    assert main(["config", "check", "-c", str(write(tmp_path, "x.ini", "")), "--json"]) == 1
+    out = capsys.readouterr().out
+    assert "the file does not exist" in out
+    assert '"dialect": null' in out
+
+
+def test_show_prints_the_resolved_settings(kafka_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "show", "-c", str(kafka_file)]) == 0
+    rows = dict(
+        line.split(None, 1) for line in capsys.readouterr().out.splitlines() if not line.startswith(" ")
+    )
+    assert rows["dialect"] == "kafka-connect"
+    assert rows["location"] == "s3://warehouse/tables/"
+    assert rows["endpoint"] == "http://127.0.0.1:8333"
+    assert rows["encryption"] == "aws:kms with key alias/tierstore"
+    assert rows["proxy"] == "http://proxy.internal:3128"
+    assert rows["multipart"] == "32 MiB parts, 8 at once"
+    assert rows["passed"].startswith("on")  # "passed on": the connector's own keys
+
+
+def test_show_with_errors_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "server.yaml", "s3.region: us-east-1\n")
+    assert main(["config", "show", "-c", str(path)]) == 2
+    assert "no store location" in capsys.readouterr().err
