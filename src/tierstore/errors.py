@@ -28,7 +28,15 @@ class ConfigError(TierstoreError):
 
 
 class CredentialsError(TierstoreError):
-    """Credentials could not be found, built or refreshed."""
+    """Credentials could not be found, built or refreshed.
+
+    ``retryable`` is true for failures that may pass (throttling, a store that could not be
+    reached), false for those that will not (access denied, a malformed role ARN).
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class StoreError(TierstoreError):

@@ -24,15 +24,15 @@ def s3_settings(stack: StackInfo, bucket: str) -> SettingsFactory:
 
     def make(user: str = "admin", prefix: str = "", **changes: Any) -> StoreSettings:
         keys = stack.users[user]
-        changes.setdefault("multipart", SMALL_PARTS)
-        return StoreSettings(
-            location=StoreLocation(scheme="s3", bucket=bucket, prefix=prefix),
-            endpoint=stack.endpoint,
-            region=stack.region,
-            path_style=True,
-            keys=AccessKeys(keys.access_key_id, keys.secret_access_key),
-            **changes,
-        )
+        values: dict[str, Any] = {
+            "location": StoreLocation(scheme="s3", bucket=bucket, prefix=prefix),
+            "endpoint": stack.endpoint,
+            "region": stack.region,
+            "path_style": True,
+            "keys": AccessKeys(keys.access_key_id, keys.secret_access_key),
+            "multipart": SMALL_PARTS,
+        }
+        return StoreSettings(**{**values, **changes})
 
     return make
 

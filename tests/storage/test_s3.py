@@ -7,8 +7,8 @@ import urllib.request
 from typing import TYPE_CHECKING
 
 import pytest
-from tests.storage.conftest import SettingsFactory
 
+from tests.storage.conftest import SettingsFactory
 from tierstore.credentials.resolve import credential_source_for
 from tierstore.errors import AccessDeniedError, InvalidCredentialsError, StoreError
 from tierstore.local.info import StackInfo

@@ -1,17 +1,13 @@
-"""Every subcommand module, in the order ``tierstore --help`` lists them."""
+"""Every subcommand, in the order ``tierstore --help`` lists them.
+
+Each entry names a module with a ``register(subcommands)`` function; modules are imported
+when the parser is built, so keep their top-level imports light (heavy ones inside ``run``).
+"""
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable
-
-from tierstore.cli import config_cmd, demo_cmd, local_cmd, store_cmd
-
-Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
-
-REGISTRARS: list[Registrar] = [
-    demo_cmd.register,
-    local_cmd.register,
-    config_cmd.register,
-    store_cmd.register,
+COMMAND_MODULES: list[str] = [
+    "tierstore.cli.demo_cmd",
+    "tierstore.cli.local_cmd",
+    "tierstore.cli.config_cmd",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -19,9 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tierstore", description="Safe, fast access to S3 and S3-compatible stores."
     )
     parser.add_argument("--version", action="version", version=f"tierstore {__version__}")
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
-    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -31,8 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="a process-level setting that overrides the config file (repeatable)",
     )
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for register in commands.REGISTRARS:
-        register(subcommands)
+    for module_name in commands.COMMAND_MODULES:
+        importlib.import_module(module_name).register(subcommands)
     return parser
 
 
@@ -48,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (``| head``); nothing is wrong with what we did.
+        sys.stderr.close()
+        return 0
     return result
 
 

@@ -37,6 +37,7 @@ def botocore_config(settings: StoreSettings) -> botocore.config.Config:
         read_timeout=settings.timeouts.read_seconds,
         retries={"mode": settings.retry.mode, "max_attempts": settings.retry.max_attempts},
         s3={"addressing_style": "path" if settings.uses_path_style else "virtual"},
+        signature_version="s3v4",
         request_checksum_calculation=settings.checksum_mode,
         response_checksum_validation=settings.checksum_mode,
         max_pool_connections=max(10, settings.multipart.concurrency * 2),

@@ -13,7 +13,7 @@ import obstore.exceptions as obstore_errors
 
 from tierstore import errors
 
-_XML_CODE = re.compile(r"<Code>([A-Za-z]+)</Code>")
+_XML_CODE = re.compile(r"<Code>([A-Za-z]+)</Code>|\(code: ([A-Za-z]+)\)")
 _HTTP_STATUS = re.compile(r"status code: (\d{3})")
 
 _CREDENTIAL_CODES = {
@@ -84,7 +84,7 @@ def from_obstore(error: Exception, operation: str, bucket: str, key: str | None)
     text = str(error)
     code_match = _XML_CODE.search(text)
     status_match = _HTTP_STATUS.search(text)
-    code = code_match.group(1) if code_match else None
+    code = (code_match.group(1) or code_match.group(2)) if code_match else None
     status = int(status_match.group(1)) if status_match else None
     kind: type[errors.StoreError]
     if isinstance(error, FileNotFoundError | obstore_errors.NotFoundError):

@@ -1,0 +1,69 @@
+"""What every credential provider is: a name, a cheap detection and a load."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import botocore.credentials
+
+from tierstore.credentials.model import Credentials
+from tierstore.credentials.source import CredentialSource
+from tierstore.errors import CredentialsError
+from tierstore.settings.secret import Secret
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Whether a source has credentials; ``detail`` says where they are or why not."""
+
+    available: bool
+    detail: str
+
+
+class Provider(abc.ABC):
+    #: a short identifier, as used to reorder the chain
+    name: str
+    #: what the source is, for ``creds explain``
+    title: str
+
+    @abc.abstractmethod
+    def detect(self) -> Detection:
+        """Look for credentials without using them; raises CredentialsError for a half-set source."""
+
+    @abc.abstractmethod
+    def load(self) -> CredentialSource:
+        """The credentials, after a detection that found them."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name})"
+
+
+class BotocoreSource:
+    """A botocore credentials object (refreshing or not) seen as a tierstore credential source."""
+
+    def __init__(self, found: botocore.credentials.Credentials, name: str) -> None:
+        self._found = found
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def credentials(self) -> Credentials:
+        frozen = self._found.get_frozen_credentials()
+        if not frozen.access_key or not frozen.secret_key:
+            raise CredentialsError(f"{self._name} returned incomplete credentials (no key id or secret)")
+        expiry: Any = getattr(self._found, "_expiry_time", None)
+        return Credentials(
+            access_key_id=frozen.access_key,
+            secret_access_key=Secret(frozen.secret_key),
+            session_token=Secret(frozen.token) if frozen.token else None,
+            expires_at=expiry if isinstance(expiry, datetime) else None,
+            source=self._name,
+        )
+
+    def __repr__(self) -> str:
+        return f"BotocoreSource({self._name})"
