@@ -10,4 +10,5 @@ COMMAND_MODULES: list[str] = [
     "tierstore.cli.demo_cmd",
     "tierstore.cli.local_cmd",
     "tierstore.cli.config_cmd",
+    "tierstore.cli.creds_cmd",
 ]

@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Literal
 
 from tierstore.credentials.chain import Attempt, CredentialChain
@@ -47,11 +48,19 @@ class ResolutionContext:
     overrides: Mapping[str, str] = field(default_factory=dict)
     site_keys: AccessKeys | None = None
     environ: Mapping[str, str] | None = None
-    refresh: RefreshPolicy = field(default_factory=RefreshPolicy)
+    refresh: RefreshPolicy | None = None
     session: SessionMode = "auto"
 
     def environment(self) -> Mapping[str, str]:
         return os.environ if self.environ is None else self.environ
+
+    def refresh_policy(self, settings: StoreSettings) -> RefreshPolicy:
+        """The context's policy if given, else the store's refresh settings."""
+        if self.refresh is not None:
+            return self.refresh
+        return RefreshPolicy(
+            fraction=settings.refresh.fraction, margin=timedelta(seconds=settings.refresh.margin_seconds)
+        )
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,9 @@ def build_chain(settings: StoreSettings, context: ResolutionContext | None = Non
             KeysProvider("site", "site configuration", context.site_keys, "the server's config file"),
             EnvironmentProvider(environ),
             SharedFilesProvider(environ),
-            WebIdentityProvider(environ, settings, lambda: sts_target(settings), context.refresh),
+            WebIdentityProvider(
+                environ, settings, lambda: sts_target(settings), context.refresh_policy(settings)
+            ),
             ContainerProvider(environ),
             InstanceMetadataProvider(environ),
         ]
@@ -118,7 +129,10 @@ def session_layer(
             duration_seconds=role.duration_seconds,
             policy_set=role.policy is not None,
             source=RefreshingSource(
-                fetcher, name=f"AssumeRole {role.role_arn}", call="AssumeRole", policy=context.refresh
+                fetcher,
+                name=f"AssumeRole {role.role_arn}",
+                call="AssumeRole",
+                policy=context.refresh_policy(settings),
             ),
         )
     if context.session != "get-session-token":
@@ -134,7 +148,10 @@ def session_layer(
         duration_seconds=token_fetcher.duration_seconds,
         policy_set=False,
         source=RefreshingSource(
-            token_fetcher, name="GetSessionToken", call="GetSessionToken", policy=context.refresh
+            token_fetcher,
+            name="GetSessionToken",
+            call="GetSessionToken",
+            policy=context.refresh_policy(settings),
         ),
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from tierstore.credentials.model import Credentials
@@ -14,6 +15,10 @@ class CredentialSource(Protocol):
     def name(self) -> str: ...
 
     def credentials(self) -> Credentials: ...
+
+    def refresh_due_at(self) -> datetime | None:
+        """When to ask again at the latest (None: whenever the credentials themselves expire)."""
+        ...
 
 
 class StaticSource:
@@ -28,6 +33,9 @@ class StaticSource:
 
     def credentials(self) -> Credentials:
         return self._credentials
+
+    def refresh_due_at(self) -> datetime | None:
+        return None
 
     def __repr__(self) -> str:
         return f"StaticSource({self._credentials!r})"

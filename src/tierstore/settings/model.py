@@ -106,6 +106,15 @@ class AssumeRoleSettings:
 
 
 @dataclass(frozen=True)
+class CredentialRefresh:
+    """When session credentials are renewed: at ``fraction`` of their lifetime, and never later
+    than ``margin_seconds`` before they expire."""
+
+    fraction: float = 0.75
+    margin_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
 class PermissionDefaults:
     """How a mount's owner and mode are derived (Alluxio's ``alluxio.underfs.s3.*`` keys)."""
 
@@ -129,6 +138,7 @@ class StoreSettings:
     wire_log: bool = False
     keys: AccessKeys | None = None
     assume_role: AssumeRoleSettings | None = None
+    refresh: CredentialRefresh = field(default_factory=CredentialRefresh)
     permissions: PermissionDefaults = field(default_factory=PermissionDefaults)
 
     @property

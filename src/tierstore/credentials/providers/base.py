@@ -65,5 +65,9 @@ class BotocoreSource:
             source=self._name,
         )
 
+    def refresh_due_at(self) -> datetime | None:
+        # botocore refreshes these itself, ahead of their expiry.
+        return None
+
     def __repr__(self) -> str:
         return f"BotocoreSource({self._name})"

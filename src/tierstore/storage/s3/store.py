@@ -84,11 +84,17 @@ class S3Store(Store):
 
     def _obstore_credentials(self) -> S3Credential:
         creds = self._credentials.credentials()
+        # obstore asks again only when the expiry it was given draws near: give it the time we
+        # want to be asked, so a refresh at a fraction of the lifetime reaches the data path.
+        due = self._credentials.refresh_due_at()
+        expires_at = (
+            creds.expires_at if due is None or creds.expires_at is None else min(due, creds.expires_at)
+        )
         return {
             "access_key_id": creds.access_key_id,
             "secret_access_key": creds.secret_access_key.reveal(),
             "token": creds.session_token.reveal() if creds.session_token else None,
-            "expires_at": creds.expires_at,
+            "expires_at": expires_at,
         }
 
     def _call(self, operation: str, key: str | None, action: Callable[[], T]) -> T:

@@ -1,0 +1,110 @@
+"""``tierstore creds explain | export``: which source gives a store its credentials, and the credentials."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+
+def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subcommands.add_parser("creds", help="explain or export a store's credentials")
+    actions = parser.add_subparsers(dest="creds_command", metavar="ACTION", required=True)
+
+    explain = actions.add_parser("explain", help="every credential source in order, and the session layer")
+    _common(explain)
+    explain.add_argument("--check", action="store_true", help="also call GetCallerIdentity with the result")
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
+    explain.set_defaults(run=run_explain)
+
+    export = actions.add_parser("export", help="print the resolved (session) credentials")
+    _common(export)
+    export.add_argument(
+        "--format",
+        choices=("env", "json", "credential-process"),
+        default="env",
+        help="env: shell exports; json; credential-process: for AWS_CONFIG_FILE's credential_process",
+    )
+    export.set_defaults(run=run_export)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c", "--config", type=Path, required=True, help="the store's config file (any dialect)"
+    )
+    parser.add_argument("--site-config", type=Path, help="the server's config file, a lower-priority source")
+    parser.add_argument(
+        "--session-token",
+        action="store_true",
+        help="with no role ARN set, get session credentials through GetSessionToken",
+    )
+
+
+def _overrides(pairs: list[str]) -> dict[str, str]:
+    from tierstore.errors import ConfigError
+
+    values: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(
+                f"--set {pair.split('=')[0]!r}: write --set KEY=VALUE, e.g. --set aws.accessKeyId=AKIA…"
+            )
+        values[key.strip()] = value
+    return values
+
+
+def _context(args: argparse.Namespace) -> Any:
+    from tierstore.credentials.resolve import ResolutionContext
+    from tierstore.settings import load_store_settings
+
+    site_keys = load_store_settings(args.site_config).settings.keys if args.site_config else None
+    return ResolutionContext(
+        overrides=_overrides(args.overrides),
+        site_keys=site_keys,
+        session="get-session-token" if args.session_token else "auto",
+    )
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    from tierstore.credentials.explain import explain, render_text
+    from tierstore.settings import load_store_settings
+
+    settings = load_store_settings(args.config).settings
+    report = explain(settings, _context(args), check=args.check)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(render_text(report))
+    return 0 if report["chosen"] else 1
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from tierstore.credentials.resolve import resolve_credentials
+    from tierstore.settings import load_store_settings
+
+    settings = load_store_settings(args.config).settings
+    creds = resolve_credentials(settings, _context(args)).source.credentials()
+    secret = creds.secret_access_key.reveal()
+    token = creds.session_token.reveal() if creds.session_token else None
+    expiry = creds.expires_at.isoformat().replace("+00:00", "Z") if creds.expires_at else None
+    if args.format == "env":
+        lines = [f"export AWS_ACCESS_KEY_ID={shlex.quote(creds.access_key_id)}"]
+        lines.append(f"export AWS_SECRET_ACCESS_KEY={shlex.quote(secret)}")
+        lines.append(f"export AWS_SESSION_TOKEN={shlex.quote(token)}" if token else "unset AWS_SESSION_TOKEN")
+        if settings.endpoint:
+            lines.append(f"export AWS_ENDPOINT_URL={shlex.quote(settings.endpoint)}")
+        lines.append(f"export AWS_REGION={shlex.quote(settings.effective_region)}")
+        print("\n".join(lines))
+        return 0
+    document: dict[str, Any] = {"AccessKeyId": creds.access_key_id, "SecretAccessKey": secret}
+    if token:
+        document["SessionToken"] = token
+    if expiry:
+        document["Expiration"] = expiry
+    if args.format == "credential-process":
+        document = {"Version": 1, **document}
+    print(json.dumps(document))
+    return 0
