@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
+pytest_plugins = ["tests.servers.fixtures"]
 _STACK = pytest.StashKey[StackInfo]()
 _WORKER_INPUT_KEY = "tierstore_local_stack"
 MAX_BUCKET_NAME = 63
