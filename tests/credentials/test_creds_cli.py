@@ -87,13 +87,11 @@ def test_aws_cli_lists_a_bucket_through_credential_process(
     config = fluss_config(tmp_path / "server.yaml", stack, bucket, "reader", "ReadOnlyRole")
     export = f"{sys.executable} -m tierstore.cli.main creds export --format credential-process -c {config}"
     aws_cli.config_file.write_text(f"[default]\nregion = us-east-1\ncredential_process = {export}\n")
-    with (tmp_path / "listed.txt").open("wb") as handle:
-        handle.write(b"x")
-    upload = subprocess.run(
-        [sys.executable, "-m", "tierstore.cli.main", "creds", "export", "--format", "json", "-c", str(config)],
-        capture_output=True, text=True, env=quiet_environment(tmp_path), check=True,
-    )  # fmt: skip
-    document = json.loads(upload.stdout)
+    (tmp_path / "listed.txt").write_bytes(b"x")
+    env = quiet_environment(tmp_path)
+    exported = tierstore("creds", "export", "--format", "json", "-c", str(config), env=env)
+    assert exported.returncode == 0, exported.stderr
+    document = json.loads(exported.stdout)
     assert document["AccessKeyId"].startswith("ASIA") or document["SessionToken"]
     assert "Expiration" in document
     listing = aws_cli.run("--endpoint-url", stack.endpoint, "s3api", "list-objects-v2", "--bucket", bucket)
