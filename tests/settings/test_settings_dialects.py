@@ -16,6 +16,7 @@ from tierstore.settings import (
 from tierstore.settings.model import (
     AccessKeys,
     AssumeRoleSettings,
+    CredentialRefresh,
     Encryption,
     MultipartSettings,
     ProxySettings,
@@ -221,3 +222,109 @@ def test_mount_options_without_base_and_location_key_warning() -> None:
     assert loaded.settings.location == StoreLocation(scheme="s3", bucket="mounted", prefix="data/")
     assert [w.key for w in loaded.warnings] == ["alluxio.master.mount.table.root.ufs"]
     assert "mount command" in loaded.warnings[0].message
+
+
+REFRESH_IN_EACH_DIALECT = {
+    "fluss": {
+        "remote.data.dir": "s3://warehouse/tables",
+        "s3.assumed.role.refresh.fraction": 0.5,
+        "s3.assumed.role.refresh.margin": "2m",
+    },
+    "fluss (fs.s3a. spelling, plain seconds)": {
+        "remote.data.dir": "s3://warehouse/tables",
+        "fs.s3a.assumed.role.refresh.fraction": "0.5",
+        "fs.s3a.assumed.role.refresh.margin": 120,
+    },
+    "alluxio": {
+        "alluxio.master.mount.table.root.ufs": "s3://warehouse/tables",
+        "alluxio.underfs.s3.assumed.role.refresh.fraction": "0.5",
+        "alluxio.underfs.s3.assumed.role.refresh.margin": "120",
+    },
+    "alluxio (root mount options)": {
+        "alluxio.master.mount.table.root.ufs": "s3://warehouse/tables",
+        "alluxio.master.mount.table.root.option.alluxio.underfs.s3.assumed.role.refresh.fraction": "0.5",
+        "alluxio.master.mount.table.root.option.alluxio.underfs.s3.assumed.role.refresh.margin": "2min",
+    },
+    "kafka-connect": {
+        "aws.s3.bucket.name": "warehouse",
+        "aws.s3.prefix": "tables",
+        "aws.sts.role.refresh.fraction": "0.5",
+        "aws.sts.role.refresh.margin": "120",
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("dialect", "values"),
+    [(name.split()[0], values) for name, values in REFRESH_IN_EACH_DIALECT.items()],
+    ids=list(REFRESH_IN_EACH_DIALECT),
+)
+def test_refresh_keys_of_every_dialect_fill_the_same_credential_refresh(
+    dialect: str, values: dict[str, object]
+) -> None:
+    # No role ARN needed: the refresh also applies to GetSessionToken and web identity sessions.
+    loaded = settings_from_mapping(values, dialect, "inline")
+    assert loaded.warnings == []
+    assert loaded.settings.refresh == CredentialRefresh(fraction=0.5, margin_seconds=120.0)
+    assert loaded.settings == StoreSettings(
+        location=StoreLocation(scheme="s3", bucket="warehouse", prefix="tables/"),
+        refresh=CredentialRefresh(fraction=0.5, margin_seconds=120.0),
+    )
+
+
+def test_refresh_keys_in_files_of_every_dialect(tmp_path: Path) -> None:
+    files = {
+        "server.yaml": "remote.data.dir: s3://warehouse/t\n"
+        "s3:\n  assumed.role:\n    refresh: {fraction: 0.6, margin: 30s}\n",
+        "alluxio-site.properties": "alluxio.master.mount.table.root.ufs=s3://warehouse/t\n"
+        "alluxio.underfs.s3.assumed.role.refresh.fraction=0.6\n"
+        "alluxio.underfs.s3.assumed.role.refresh.margin=30\n",
+        "sink.json": '{"name": "s", "config": {"aws.s3.bucket.name": "warehouse", "aws.s3.prefix": "t",'
+        ' "aws.sts.role.refresh.fraction": 0.6, "aws.sts.role.refresh.margin": "30s"}}',
+    }
+    for name, text in files.items():
+        path = tmp_path / name
+        path.write_text(text)
+        loaded = load_store_settings(path)
+        assert loaded.warnings == [], name
+        assert loaded.settings.refresh == CredentialRefresh(fraction=0.6, margin_seconds=30.0), name
+
+
+@pytest.mark.parametrize(
+    ("dialect", "values"),
+    [
+        ("fluss", {"remote.data.dir": "s3://warehouse/t"}),
+        ("alluxio", {"alluxio.master.mount.table.root.ufs": "s3://warehouse/t"}),
+        ("kafka-connect", {"aws.s3.bucket.name": "warehouse"}),
+    ],
+)
+def test_refresh_defaults_when_unset(dialect: str, values: dict[str, object]) -> None:
+    refresh = settings_from_mapping(values, dialect, "inline").settings.refresh
+    assert refresh == CredentialRefresh()
+    assert (refresh.fraction, refresh.margin_seconds) == (0.75, 60.0)
+
+
+def test_refresh_margin_may_be_zero() -> None:
+    values = {"aws.s3.bucket.name": "warehouse", "aws.sts.role.refresh.margin": "0"}
+    refresh = settings_from_mapping(values, "kafka-connect", "inline").settings.refresh
+    assert refresh == CredentialRefresh(fraction=0.75, margin_seconds=0.0)
+
+
+def test_mount_options_override_the_base_refresh_one_setting_at_a_time() -> None:
+    # Built by hand, with a whole number of seconds where the parsers would give a float.
+    base = StoreSettings(
+        location=StoreLocation(scheme="s3", bucket="warehouse"),
+        refresh=CredentialRefresh(fraction=0.5, margin_seconds=30),
+    )
+    untouched = settings_from_options({}, location="s3://warehouse/m", base=base).settings
+    assert untouched.refresh == CredentialRefresh(fraction=0.5, margin_seconds=30.0)
+    assert isinstance(untouched.refresh.margin_seconds, float)
+
+    options = {"alluxio.underfs.s3.assumed.role.refresh.margin": "5m"}
+    margin_only = settings_from_options(options, location="s3://warehouse/m", base=base).settings
+    assert margin_only.refresh == CredentialRefresh(fraction=0.5, margin_seconds=300.0)
+
+    # A new role replaces the base's role settings, not its refresh schedule.
+    role = {"alluxio.underfs.s3.assumed.role.arn": "arn:aws:iam::123456789012:role/other"}
+    new_role = settings_from_options(role, location="s3://warehouse/m", base=base).settings
+    assert new_role.refresh == base.refresh

@@ -184,3 +184,45 @@ def test_properties_syntax_follows_java() -> None:
     assert document.lines["e"] == 7
     assert document.lines["h"] == 10
     assert document.problems == []
+
+
+@pytest.mark.parametrize(("raw", "value"), [("0.75", 0.75), (".5", 0.5), (" 0.9 ", 0.9), (0.25, 0.25)])
+def test_fractions(raw: object, value: float) -> None:
+    assert p.FRACTION(raw) == value
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("0", "is out of range"),
+        ("1", "is out of range"),
+        ("1.0", "is out of range"),
+        (0, "is out of range"),
+        (1, "is out of range"),
+        (1.5, "is out of range"),
+        (float("nan"), "is out of range"),
+        ("75%", "is not a fraction"),
+        ("-0.5", "is not a fraction"),
+        ("nan", "is not a fraction"),
+        ("three quarters", "is not a fraction"),
+        (True, "is not a fraction"),
+        ([0.5], "is not a fraction"),
+    ],
+)
+def test_not_fractions(raw: object, reason: str) -> None:
+    with pytest.raises(InvalidValueError) as caught:
+        p.FRACTION(raw)
+    assert caught.value.reason == f"{reason}; use a number between 0 and 1, e.g. 0.75"
+
+
+def test_refresh_margin_is_a_duration_in_plain_seconds_that_may_be_zero() -> None:
+    assert p.REFRESH_MARGIN("0") == 0.0
+    assert p.REFRESH_MARGIN(0) == 0.0
+    assert p.REFRESH_MARGIN(90) == 90.0
+    assert p.REFRESH_MARGIN("2m") == 120.0
+    assert p.REFRESH_MARGIN("500ms") == 0.5
+    for bad, reason in (("-1", "not a duration"), (-1, "not a duration"), ("soon", "not a duration")):
+        with pytest.raises(InvalidValueError, match=reason):
+            p.REFRESH_MARGIN(bad)
+    with pytest.raises(InvalidValueError, match="out of range; use 0 to 86400 seconds"):
+        p.REFRESH_MARGIN("2d")

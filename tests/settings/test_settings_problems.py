@@ -20,6 +20,7 @@ from tierstore.settings import (
 FLUSS_LOCATION = {"remote.data.dir": "s3://warehouse/t"}
 KAFKA_LOCATION = {"aws.s3.bucket.name": "warehouse"}
 ALLUXIO_LOCATION = {"alluxio.master.mount.table.root.ufs": "s3://warehouse/t"}
+ROOT_OPTION = "alluxio.master.mount.table.root.option."
 
 
 def problems_of(values: Mapping[str, object], dialect: str) -> list[Problem]:
@@ -190,6 +191,42 @@ def test_host_system_keys_tierstore_does_not_use_say_so() -> None:
         ),
         (
             "fluss",
+            {**FLUSS_LOCATION, "s3.assumed.role.refresh.fraction": 1},
+            "s3.assumed.role.refresh.fraction",
+            "1 is out of range; use a number between 0 and 1, e.g. 0.75",
+        ),
+        (
+            "alluxio",
+            {**ALLUXIO_LOCATION, "alluxio.underfs.s3.assumed.role.refresh.fraction": "0"},
+            "alluxio.underfs.s3.assumed.role.refresh.fraction",
+            "'0' is out of range; use a number between 0 and 1, e.g. 0.75",
+        ),
+        (
+            "alluxio",
+            {**ALLUXIO_LOCATION, f"{ROOT_OPTION}alluxio.underfs.s3.assumed.role.refresh.fraction": "2"},
+            f"{ROOT_OPTION}alluxio.underfs.s3.assumed.role.refresh.fraction",
+            "'2' is out of range; use a number between 0 and 1, e.g. 0.75",
+        ),
+        (
+            "kafka-connect",
+            {**KAFKA_LOCATION, "aws.sts.role.refresh.fraction": "75%"},
+            "aws.sts.role.refresh.fraction",
+            "'75%' is not a fraction; use a number between 0 and 1, e.g. 0.75",
+        ),
+        (
+            "kafka-connect",
+            {**KAFKA_LOCATION, "aws.sts.role.refresh.margin": "-5"},
+            "aws.sts.role.refresh.margin",
+            "'-5' is not a duration",
+        ),
+        (
+            "fluss",
+            {**FLUSS_LOCATION, "fs.s3a.assumed.role.refresh.margin": "2d"},
+            "fs.s3a.assumed.role.refresh.margin",
+            "'2d' is out of range; use 0 to 86400 seconds",
+        ),
+        (
+            "fluss",
             {**FLUSS_LOCATION, "s3.multipart.size": "4MiB"},
             "s3.multipart.size",
             "below the 5 MiB minimum",
@@ -249,6 +286,20 @@ def test_errors_across_keys_and_ranges(
     found = errors(values, dialect)
     assert key in found, found
     assert fragment in found[key]
+
+
+def test_a_bad_refresh_fraction_names_the_key_and_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "server.yaml"
+    path.write_text("remote.data.dir: s3://warehouse/t\ns3.assumed.role.refresh.fraction: 1.5\n")
+    with pytest.raises(ConfigProblems) as caught:
+        load_store_settings(path)
+    assert [(p.level, p.key, p.line) for p in caught.value.problems] == [
+        ("error", "s3.assumed.role.refresh.fraction", 2)
+    ]
+    assert (
+        f"{path}:2: error: s3.assumed.role.refresh.fraction: 1.5 is out of range; "
+        "use a number between 0 and 1, e.g. 0.75"
+    ) in str(caught.value)
 
 
 def test_a_wrong_value_is_not_also_reported_as_missing() -> None:

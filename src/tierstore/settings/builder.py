@@ -16,6 +16,7 @@ from tierstore.settings.model import (
     AccessKeys,
     AssumeRoleSettings,
     ChecksumMode,
+    CredentialRefresh,
     Encryption,
     MultipartSettings,
     PermissionDefaults,
@@ -117,6 +118,9 @@ class ParsedFields:
     def seconds(self, name: FieldName) -> float | None:
         return self._typed(name, float)
 
+    def fraction(self, name: FieldName) -> float | None:
+        return self._typed(name, float)
+
     def secret(self, name: FieldName) -> Secret | None:
         return self._typed(name, Secret)
 
@@ -141,6 +145,8 @@ def fields_from_settings(settings: StoreSettings) -> ParsedFields:
         "part_size": settings.multipart.part_size,
         "upload_concurrency": settings.multipart.concurrency,
         "wire_log": settings.wire_log,
+        "refresh_fraction": settings.refresh.fraction,
+        "refresh_margin": settings.refresh.margin_seconds,
         "owner_mapping": dict(settings.permissions.owner_id_to_username),
         "inherit_acl": settings.permissions.inherit_acl,
         "default_mode": settings.permissions.default_mode,
@@ -167,7 +173,7 @@ def fields_from_settings(settings: StoreSettings) -> ParsedFields:
         values["sse_algorithm"] = settings.encryption.algorithm
         values["sse_kms_key_id"] = settings.encryption.kms_key_id
     # A base built by hand may say 30 where the parsers would give 30.0 seconds.
-    for name in ("connect_timeout", "read_timeout"):
+    for name in ("connect_timeout", "read_timeout", "refresh_margin"):
         if isinstance(values[name], int):
             values[name] = float(cast(int, values[name]))
     fields = ParsedFields()
@@ -426,6 +432,10 @@ def build_settings(
         wire_log=_or(fields.flag("wire_log"), defaults.wire_log),
         keys=keys,
         assume_role=role,
+        refresh=CredentialRefresh(
+            fraction=_or(fields.fraction("refresh_fraction"), defaults.refresh.fraction),
+            margin_seconds=_or(fields.seconds("refresh_margin"), defaults.refresh.margin_seconds),
+        ),
         permissions=PermissionDefaults(
             owner_id_to_username=_or(
                 fields.mapping("owner_mapping"), dict(defaults.permissions.owner_id_to_username)

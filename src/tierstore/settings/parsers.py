@@ -119,6 +119,28 @@ def _to_port(raw: object) -> int:
 PORT: ValueParser[int] = ValueParser("port 1 to 65535", _to_port, "3128", "70000")
 
 
+def _to_fraction(raw: object) -> float:
+    # Strictly inside (0, 1): 0 would renew credentials as soon as they arrive, 1 only at expiry.
+    advice = "use a number between 0 and 1, e.g. 0.75"
+    if isinstance(raw, bool):
+        raise InvalidValueError(f"is not a fraction; {advice}")
+    if isinstance(raw, int | float):
+        value = float(raw)
+    else:
+        text = raw.strip() if isinstance(raw, str) else ""
+        if not re.fullmatch(r"\d+(?:\.\d*)?|\.\d+", text):
+            raise InvalidValueError(f"is not a fraction; {advice}")
+        value = float(text)
+    if not 0.0 < value < 1.0:  # also false for NaN
+        raise InvalidValueError(f"is out of range; {advice}")
+    return value
+
+
+FRACTION: ValueParser[float] = ValueParser(
+    "number between 0 and 1 (exclusive), such as `0.75`", _to_fraction, "0.8", "75%"
+)
+
+
 # --- sizes --------------------------------------------------------------------------------
 
 _SIZE_UNITS = {
@@ -233,18 +255,26 @@ def _parse_seconds(raw: object, plain_unit: float) -> float:
     return float(match.group(1)) * factor
 
 
-def duration(*, plain_unit: float, high_seconds: float = 86400.0) -> ValueParser[float]:
-    """A positive duration in seconds; ``plain_unit`` is what a bare number means (0.001 = ms)."""
+def duration(
+    *, plain_unit: float, high_seconds: float = 86400.0, zero_ok: bool = False
+) -> ValueParser[float]:
+    """A positive duration in seconds; ``plain_unit`` is what a bare number means (0.001 = ms).
+
+    ``zero_ok``: 0 is accepted too (a margin that may be none at all).
+    """
 
     def convert(raw: object) -> float:
         seconds = _parse_seconds(raw, plain_unit)
-        if not 0 < seconds <= high_seconds:
+        if zero_ok and not 0 <= seconds <= high_seconds:
+            raise InvalidValueError(f"is out of range; use 0 to {high_seconds:g} seconds")
+        if not zero_ok and not 0 < seconds <= high_seconds:
             raise InvalidValueError(f"is out of range; use more than 0 and at most {high_seconds:g} seconds")
         return seconds
 
     unit_name = _UNIT_NAMES.get(plain_unit, "seconds")
+    zero = " (0 allowed)" if zero_ok else ""
     return ValueParser(
-        f"duration such as `500ms`, `30s`, `2m`; a plain number is {unit_name}", convert, "30s", "soon"
+        f"duration such as `500ms`, `30s`, `2m`{zero}; a plain number is {unit_name}", convert, "30s", "soon"
     )
 
 
@@ -273,6 +303,8 @@ def duration_whole_seconds(low: int, high: int) -> ValueParser[int]:
 
 
 ROLE_DURATION = duration_whole_seconds(900, 43200)
+# How long before expiry session credentials are renewed at the latest; plain numbers are seconds.
+REFRESH_MARGIN = duration(plain_unit=1.0, zero_ok=True)
 
 
 # --- choices, modes and mappings ----------------------------------------------------------

@@ -83,6 +83,18 @@ KEYS: tuple[KeySpec, ...] = (
         f"{UFS}assumed.role.external.id", "role_external_id", p.EXTERNAL_ID, "external id the role requires"
     ),
     KeySpec(f"{UFS}assumed.role.policy", "role_policy", p.POLICY, "session policy that narrows the role"),
+    KeySpec(
+        f"{UFS}assumed.role.refresh.fraction",
+        "refresh_fraction",
+        p.FRACTION,
+        "renew session credentials (role, session token, web identity) at this fraction of their lifetime",
+    ),
+    KeySpec(
+        f"{UFS}assumed.role.refresh.margin",
+        "refresh_margin",
+        p.REFRESH_MARGIN,
+        "renew session credentials at the latest this long before they expire",
+    ),
 )
 
 _UNUSED = "an Alluxio setting tierstore does not use; it has no effect here"

@@ -87,6 +87,18 @@ KEYS: tuple[KeySpec, ...] = (
     _key("s3.assumed.role.session.duration", "role_duration", p.ROLE_DURATION, "role session length"),
     _key("s3.assumed.role.external.id", "role_external_id", p.EXTERNAL_ID, "external id the role requires"),
     _key("s3.assumed.role.policy", "role_policy", p.POLICY, "session policy that narrows the role"),
+    _key(
+        "s3.assumed.role.refresh.fraction",
+        "refresh_fraction",
+        p.FRACTION,
+        "renew session credentials (role, session token, web identity) at this fraction of their lifetime",
+    ),
+    _key(
+        "s3.assumed.role.refresh.margin",
+        "refresh_margin",
+        p.REFRESH_MARGIN,
+        "renew session credentials at the latest this long before they expire",
+    ),
     _key("s3.proxy.host", "proxy_host", p.HOST, "HTTP proxy host"),
     _key("s3.proxy.port", "proxy_port", p.PORT, "proxy port (needs `s3.proxy.host`)"),
     _key("s3.proxy.ssl.enabled", "proxy_https", p.BOOL, "talk HTTPS to the proxy"),

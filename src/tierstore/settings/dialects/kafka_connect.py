@@ -28,6 +28,18 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("aws.sts.config.endpoint", "role_sts_endpoint", p.ENDPOINT, "STS endpoint for the role"),
     KeySpec("aws.sts.config.region", "role_sts_region", p.REGION, "region to sign STS calls for"),
     KeySpec(
+        "aws.sts.role.refresh.fraction",
+        "refresh_fraction",
+        p.FRACTION,
+        "renew session credentials (role, session token, web identity) at this fraction of their lifetime",
+    ),
+    KeySpec(
+        "aws.sts.role.refresh.margin",
+        "refresh_margin",
+        p.REFRESH_MARGIN,
+        "renew session credentials at the latest this long before they expire",
+    ),
+    KeySpec(
         "aws.s3.part.size.bytes",
         "part_size",
         p.PART_SIZE,
