@@ -125,3 +125,21 @@ def test_copy(any_store: Store) -> None:
     any_store.copy("src", "copies/dst")
     assert any_store.get("copies/dst") == b"payload"
     assert any_store.get("src") == b"payload"
+
+
+def test_directory_markers_are_listed_with_their_slash(any_store: Store) -> None:
+    any_store.put_directory_marker("empty")
+    any_store.put_directory_marker("full/")
+    any_store.put("full/file.txt", b"x")
+    any_store.put("zero.txt", b"")  # a real empty file stays a file
+    assert [info.key for info in any_store.list()] == ["empty/", "full/", "full/file.txt", "zero.txt"]
+    root = any_store.list_dir("")
+    assert root.prefixes == ["empty/", "full/"]
+    assert [info.key for info in root.objects] == ["zero.txt"]
+    inside = any_store.list_dir("empty/")
+    assert (inside.objects, inside.prefixes) == ([], [])
+    assert any_store.head("empty/").size == 0
+    any_store.delete("full/file.txt")
+    assert "full/" in [info.key for info in any_store.list()]  # the marker outlives its last file
+    any_store.delete_many(["empty/", "full/"])
+    assert [info.key for info in any_store.list()] == ["zero.txt"]

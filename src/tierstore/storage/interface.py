@@ -2,7 +2,8 @@
 
 Keys are relative to the store's location: for ``s3://bucket/base/`` the key ``a/b.txt``
 is the object ``base/a/b.txt`` in ``bucket``. Ranges are half-open: ``start`` inclusive,
-``end`` exclusive, as in Python slices.
+``end`` exclusive, as in Python slices. A listing prefix is a directory: ``logs`` and ``logs/``
+both mean everything under ``logs/``. Keys ending in ``/`` are directory markers.
 """
 
 from __future__ import annotations
@@ -141,6 +142,14 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def copy(self, source_key: str, dest_key: str) -> None: ...
+
+    @abc.abstractmethod
+    def put_directory_marker(self, prefix: str) -> None:
+        """Make an empty directory visible: the zero-byte ``prefix/`` object S3 tools use.
+
+        Listings show a marker as an object whose key ends in ``/``; ``delete("prefix/")``
+        removes it.
+        """
 
     @abc.abstractmethod
     def presign(self, method: HttpMethod, key: str, *, expires_seconds: int = 3600) -> str: ...

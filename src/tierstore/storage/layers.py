@@ -70,6 +70,9 @@ class StoreLayer(Store):
     def copy(self, source_key: str, dest_key: str) -> None:
         self._around("copy", dest_key, lambda: self.inner.copy(source_key, dest_key))
 
+    def put_directory_marker(self, prefix: str) -> None:
+        self._around("put_directory_marker", prefix, lambda: self.inner.put_directory_marker(prefix))
+
     def presign(self, method: HttpMethod, key: str, *, expires_seconds: int = 3600) -> str:
         return self._around(
             "presign", key, lambda: self.inner.presign(method, key, expires_seconds=expires_seconds)

@@ -19,6 +19,8 @@ from tierstore.errors import AccessDeniedError, NotFoundError, StoreError, Unsup
 from tierstore.storage.interface import HttpMethod, ListPage, ObjectInfo, ObjectWriter, PutResult, Store
 
 _TEMP_PREFIX = ".tierstore-tmp-"
+# Marks a directory made on purpose (an S3 "prefix/" marker), so it outlives its last file.
+_MARKER = ".tierstore-dir"
 
 
 class LocalStore(Store):
@@ -29,6 +31,11 @@ class LocalStore(Store):
     @property
     def description(self) -> str:
         return f"file://{self.root}"
+
+    def put_directory_marker(self, prefix: str) -> None:
+        directory = self._path(prefix)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / _MARKER).touch()
 
     def _path(self, key: str) -> Path:
         parts = [part for part in key.split("/") if part]
@@ -43,6 +50,11 @@ class LocalStore(Store):
         return NotFoundError(f"{operation} {self._where(key)} failed: no such object", key=key)
 
     def head(self, key: str) -> ObjectInfo:
+        if key.endswith("/"):
+            marker = self._path(key) / _MARKER
+            if not marker.is_file():
+                raise self._missing("HEAD", key)
+            return _info(key, marker.stat())
         path = self._path(key)
         try:
             stat = path.stat()
@@ -91,6 +103,11 @@ class LocalStore(Store):
             shutil.copyfileobj(reader, _WriterAdapter(writer), 8 * 1024 * 1024)
 
     def delete(self, key: str) -> None:
+        if key.endswith("/"):
+            directory = self._path(key)
+            (directory / _MARKER).unlink(missing_ok=True)
+            self._prune_empty_parents(directory)
+            return
         path = self._path(key)
         try:
             path.unlink()
@@ -131,7 +148,7 @@ class LocalStore(Store):
             prefixes: list[str] = []
             if directory.is_dir():
                 for entry in sorted(directory.iterdir(), key=lambda item: item.name):
-                    if entry.name.startswith(_TEMP_PREFIX):
+                    if entry.name.startswith(_TEMP_PREFIX) or entry.name == _MARKER:
                         continue
                     key = f"{lead}{entry.name}"
                     if entry.is_dir():
@@ -163,8 +180,10 @@ class LocalStore(Store):
             found.extend(
                 (f"{lead}{head}{name}", Path(current) / name)
                 for name in files
-                if not name.startswith(_TEMP_PREFIX)
+                if not name.startswith(_TEMP_PREFIX) and name != _MARKER
             )
+            if _MARKER in files and head:
+                found.append((f"{lead}{head}", Path(current) / _MARKER))
         yield from sorted(found)
 
     def presign(self, method: HttpMethod, key: str, *, expires_seconds: int = 3600) -> str:

@@ -25,6 +25,17 @@ if TYPE_CHECKING:
 _REFRESH_BEFORE_EXPIRY = timedelta(seconds=60)
 
 
+def sse_request_fields(settings: StoreSettings) -> dict[str, Any]:
+    """The SSE parameters botocore's write calls take, from the store's settings."""
+    encryption = settings.encryption
+    if encryption is None:
+        return {}
+    fields: dict[str, Any] = {"ServerSideEncryption": encryption.algorithm}
+    if encryption.kms_key_id:
+        fields["SSEKMSKeyId"] = encryption.kms_key_id
+    return fields
+
+
 def botocore_config(settings: StoreSettings) -> botocore.config.Config:
     proxies = None
     if settings.proxy is not None:

@@ -20,7 +20,8 @@ from tierstore.errors import NotFoundError, StoreError
 from tierstore.settings.model import StoreSettings
 from tierstore.storage.interface import HttpMethod, ListPage, ObjectInfo, ObjectWriter, PutResult, Store
 from tierstore.storage.s3 import errors as error_map
-from tierstore.storage.s3.botocore_client import build_s3_client
+from tierstore.storage.s3.botocore_client import build_s3_client, sse_request_fields
+from tierstore.storage.s3.listing import botocore_pages
 from tierstore.storage.s3.writer import StreamingWriter
 
 if TYPE_CHECKING:
@@ -53,13 +54,7 @@ class BotocoreS3Store(Store):
             raise error_map.from_botocore(error, operation, self.bucket, shown) from None
 
     def _sse(self) -> dict[str, Any]:
-        encryption = self._settings.encryption
-        if encryption is None:
-            return {}
-        extra: dict[str, Any] = {"ServerSideEncryption": encryption.algorithm}
-        if encryption.kms_key_id:
-            extra["SSEKMSKeyId"] = encryption.kms_key_id
-        return extra
+        return sse_request_fields(self._settings)
 
     def head(self, key: str) -> ObjectInfo:
         head = self._call(
@@ -217,32 +212,26 @@ class BotocoreS3Store(Store):
     ) -> Iterator[ListPage]:
         if delimiter is not None and delimiter != "/":
             raise ValueError(f"delimiter {delimiter!r} is not supported: use '/' or none")
-        directory = prefix.rstrip("/")
-        full_prefix = self.full_key(f"{directory}/" if directory else "")
-        request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": full_prefix, "MaxKeys": page_size}
-        if delimiter:
-            request["Delimiter"] = delimiter
-        if start_after:
-            request["StartAfter"] = self.full_key(start_after)
-        cut = len(self.base_prefix)
-        while True:
-            response = self._call("LIST", prefix or None, lambda: self.control.list_objects_v2(**request))
-            yield ListPage(
-                objects=[
-                    ObjectInfo(
-                        key=item["Key"][cut:],
-                        size=item["Size"],
-                        etag=item.get("ETag"),
-                        last_modified=item.get("LastModified"),
-                    )
-                    for item in response.get("Contents", [])
-                ],
-                prefixes=[entry["Prefix"][cut:] for entry in response.get("CommonPrefixes", [])],
-            )
-            if not response.get("IsTruncated"):
-                return
-            request["ContinuationToken"] = response["NextContinuationToken"]
-            request.pop("StartAfter", None)
+        return botocore_pages(
+            self.control,
+            lambda action: self._call("LIST", prefix or None, action),
+            bucket=self.bucket,
+            base_prefix=self.base_prefix,
+            prefix=prefix,
+            delimiter=delimiter,
+            start_after=start_after,
+            page_size=page_size,
+        )
+
+    def put_directory_marker(self, prefix: str) -> None:
+        marker = f"{prefix.rstrip('/')}/"
+        self._call(
+            "PUT (directory marker)",
+            marker,
+            lambda: self.control.put_object(
+                Bucket=self.bucket, Key=self.full_key(marker), Body=b"", **self._sse()
+            ),
+        )
 
     def presign(self, method: HttpMethod, key: str, *, expires_seconds: int = 3600) -> str:
         operation = {

@@ -24,7 +24,8 @@ from tierstore.errors import NotFoundError, StoreError
 from tierstore.settings.model import StoreSettings
 from tierstore.storage.interface import HttpMethod, ListPage, ObjectInfo, ObjectWriter, PutResult, Store
 from tierstore.storage.s3 import errors as error_map
-from tierstore.storage.s3.botocore_client import build_s3_client
+from tierstore.storage.s3.botocore_client import build_s3_client, sse_request_fields
+from tierstore.storage.s3.listing import botocore_pages, pages_of, repair_markers
 from tierstore.storage.s3.writer import StreamingWriter
 
 if TYPE_CHECKING:
@@ -107,6 +108,11 @@ class S3Store(Store):
     # -- reads ----------------------------------------------------------------------------
 
     def head(self, key: str) -> ObjectInfo:
+        if key.endswith("/"):  # obstore cannot name a key ending in "/"
+            found = self._control_call(
+                "HEAD", key, lambda: self.control.head_object(Bucket=self.bucket, Key=self.full_key(key))
+            )
+            return ObjectInfo(key, found["ContentLength"], found.get("ETag"), found.get("LastModified"))
         meta = self._call("HEAD", key, lambda: obstore.head(self._store, key))
         return _info(meta)
 
@@ -196,6 +202,11 @@ class S3Store(Store):
         )
 
     def delete(self, key: str) -> None:
+        if key.endswith("/"):
+            self._control_call(
+                "DELETE", key, lambda: self.control.delete_object(Bucket=self.bucket, Key=self.full_key(key))
+            )
+            return
         try:
             self._call("DELETE", key, lambda: obstore.delete(self._store, key))
         except StoreError as error:
@@ -205,6 +216,9 @@ class S3Store(Store):
     def delete_many(self, keys: Iterable[str]) -> None:
         batch: list[str] = []
         for key in keys:
+            if key.endswith("/"):
+                self.delete(key)
+                continue
             batch.append(key)
             if len(batch) == _DELETE_BATCH:
                 self._delete_batch(batch)
@@ -226,25 +240,50 @@ class S3Store(Store):
         start_after: str | None = None,
         page_size: int = 1000,
     ) -> Iterator[ListPage]:
-        directory = prefix.rstrip("/") or None
         if delimiter is not None:
             if delimiter != "/":
                 raise ValueError(f"delimiter {delimiter!r} is not supported: use '/' or none")
-            listing = self._call(
-                "LIST", prefix or None, lambda: obstore.list_with_delimiter(self._store, directory)
+            return botocore_pages(
+                self.control,
+                lambda action: self._control_call("LIST", prefix or None, action),
+                bucket=self.bucket,
+                base_prefix=self.base_prefix,
+                prefix=prefix,
+                delimiter=delimiter,
+                start_after=start_after,
+                page_size=page_size,
             )
-            objects = [_info(meta) for meta in listing["objects"]]
-            if start_after is not None:
-                objects = [info for info in objects if info.key > start_after]
-            yield ListPage(objects=objects, prefixes=[f"{p}/" for p in listing["common_prefixes"]])
-            return
+        return pages_of(
+            repair_markers(self._obstore_entries(prefix, start_after, page_size), self._is_marker), page_size
+        )
+
+    def _obstore_entries(self, prefix: str, start_after: str | None, page_size: int) -> Iterator[ObjectInfo]:
+        directory = prefix.rstrip("/") or None
         stream = obstore.list(self._store, directory, offset=start_after, chunk_size=page_size)
         while True:
             try:
                 chunk = self._call("LIST", prefix or None, lambda: next(stream))
             except StopIteration:
                 return
-            yield ListPage(objects=[_info(meta) for meta in chunk])
+            for meta in chunk:
+                yield _info(meta)
+
+    def _is_marker(self, key: str) -> bool:
+        try:
+            self.head(f"{key}/")
+        except NotFoundError:
+            return False
+        return True
+
+    def put_directory_marker(self, prefix: str) -> None:
+        marker = f"{prefix.rstrip('/')}/"
+        self._control_call(
+            "PUT (directory marker)",
+            marker,
+            lambda: self.control.put_object(
+                Bucket=self.bucket, Key=self.full_key(marker), Body=b"", **sse_request_fields(self._settings)
+            ),
+        )
 
     # -- control calls (botocore) --------------------------------------------------------
 
