@@ -11,4 +11,5 @@ COMMAND_MODULES: list[str] = [
     "tierstore.cli.local_cmd",
     "tierstore.cli.config_cmd",
     "tierstore.cli.creds_cmd",
+    "tierstore.cli.fs_cmd",
 ]

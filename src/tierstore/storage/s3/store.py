@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -108,11 +109,8 @@ class S3Store(Store):
     # -- reads ----------------------------------------------------------------------------
 
     def head(self, key: str) -> ObjectInfo:
-        if key.endswith("/"):  # obstore cannot name a key ending in "/"
-            found = self._control_call(
-                "HEAD", key, lambda: self.control.head_object(Bucket=self.bucket, Key=self.full_key(key))
-            )
-            return ObjectInfo(key, found["ContentLength"], found.get("ETag"), found.get("LastModified"))
+        if key.endswith("/"):
+            return self._marker(key)
         meta = self._call("HEAD", key, lambda: obstore.head(self._store, key))
         return _info(meta)
 
@@ -243,7 +241,7 @@ class S3Store(Store):
         if delimiter is not None:
             if delimiter != "/":
                 raise ValueError(f"delimiter {delimiter!r} is not supported: use '/' or none")
-            return botocore_pages(
+            pages = botocore_pages(
                 self.control,
                 lambda action: self._control_call("LIST", prefix or None, action),
                 bucket=self.bucket,
@@ -252,6 +250,10 @@ class S3Store(Store):
                 delimiter=delimiter,
                 start_after=start_after,
                 page_size=page_size,
+            )
+            return (
+                replace(page, prefixes=[p for p in page.prefixes if self._holds_anything(p)])
+                for page in pages
             )
         return pages_of(
             repair_markers(self._obstore_entries(prefix, start_after, page_size), self._is_marker), page_size
@@ -268,9 +270,32 @@ class S3Store(Store):
             for meta in chunk:
                 yield _info(meta)
 
+    def _holds_anything(self, prefix: str) -> bool:
+        """Whether an object or a marker exists under ``prefix``.
+
+        SeaweedFS keeps the folders that deleted objects leave behind and lists them as common
+        prefixes; AWS S3 never lists an empty prefix. Checking keeps both the same.
+        """
+        first = next(iter(obstore.list(self._store, prefix.rstrip("/"), chunk_size=1)), None)
+        return bool(first) or self._is_marker(prefix.rstrip("/"))
+
+    def _marker(self, key: str) -> ObjectInfo:
+        """A directory marker, found by listing: obstore cannot name a key ending in "/", and
+        SeaweedFS answers HEAD on any folder, marker or not, with 200."""
+        full = self.full_key(key)
+        response = self._control_call(
+            "HEAD", key, lambda: self.control.list_objects_v2(Bucket=self.bucket, Prefix=full, MaxKeys=1)
+        )
+        for item in response.get("Contents", []):
+            if item["Key"] == full:
+                return ObjectInfo(key, item["Size"], item.get("ETag"), item.get("LastModified"))
+        raise NotFoundError(
+            f"HEAD s3://{self.bucket}/{full} failed: no such directory marker", bucket=self.bucket, key=full
+        )
+
     def _is_marker(self, key: str) -> bool:
         try:
-            self.head(f"{key}/")
+            self._marker(f"{key}/")
         except NotFoundError:
             return False
         return True

@@ -1,0 +1,314 @@
+"""``tierstore fs …`` and ``tierstore runtests``: the namespace from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tierstore.namespace.filesystem import FileStatus, FileSystem
+    from tierstore.namespace.metadata import MountRecord
+
+Handler = Callable[["FileSystem", argparse.Namespace], Any]
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c", "--config", type=Path, default=None,
+        help="the server's config file (default: $TIERSTORE_CONFIG, else the embedded default)",
+    )  # fmt: skip
+    parser.add_argument("--user", help="act as this named user: every operation is checked against its bits")
+    parser.add_argument("--group", dest="groups", action="append", default=[], help="a group of --user")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    fs = subcommands.add_parser("fs", help="the namespace: mounts and file operations")
+    actions = fs.add_subparsers(dest="fs_command", metavar="ACTION", required=True)
+
+    def action(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        parser = actions.add_parser(name, help=help_text)
+        _common(parser)
+        parser.set_defaults(run=lambda args: _run(args, handler))
+        return parser
+
+    mount = action("mount", _mount, "mount a store location at a path")
+    mount.add_argument("--option", dest="options", action="append", default=[], metavar="KEY=VALUE")
+    mount.add_argument("--readonly", action="store_true")
+    mount.add_argument("--shared", action="store_true", help="allow overlapping storage; open bits to all")
+    mount.add_argument("path")
+    mount.add_argument("uri", help="s3://bucket/dir, s3a://bucket/dir or file:///dir")
+    action("unmount", _unmount, "remove a mount").add_argument("path")
+    action("mounts", _mounts, "list the mount table")
+    ls = action("ls", _ls, "list a directory")
+    ls.add_argument("-l", dest="long", action="store_true")
+    ls.add_argument("-R", dest="recursive", action="store_true")
+    ls.add_argument("--sync", action="store_true", help="bypass the metadata cache")
+    ls.add_argument("path", nargs="?", default="/")
+    stat = action("stat", _stat, "show one path")
+    stat.add_argument("--sync", action="store_true")
+    stat.add_argument("path")
+    action("cat", _cat, "print a file").add_argument("path")
+    put = action("put", _put, "upload a local file")
+    put.add_argument("local", type=Path)
+    put.add_argument("path")
+    get = action("get", _get, "download to a local file")
+    get.add_argument("path")
+    get.add_argument("local", type=Path)
+    cp = action("cp", _cp, "copy (streaming, also across mounts)")
+    cp.add_argument("-r", dest="recursive", action="store_true")
+    cp.add_argument("source")
+    cp.add_argument("dest")
+    mv = action("mv", _mv, "move or rename")
+    mv.add_argument("source")
+    mv.add_argument("dest")
+    rm = action("rm", _rm, "remove a file, or a directory with -r")
+    rm.add_argument("-r", dest="recursive", action="store_true")
+    rm.add_argument("path")
+    mkdir = action("mkdir", _mkdir, "make a directory")
+    mkdir.add_argument("-p", dest="parents", action="store_true")
+    mkdir.add_argument("path")
+    action("du", _du, "bytes and files below a path").add_argument("path")
+    chmod = action("chmod", _chmod, "change the mode (tierstore metadata only)")
+    chmod.add_argument("mode", help="octal (0755) or symbolic (u+w, go-rwx)")
+    chmod.add_argument("path")
+    chown = action("chown", _chown, "change the owner (tierstore metadata only)")
+    chown.add_argument("owner", help="OWNER or OWNER:GROUP")
+    chown.add_argument("path")
+    chgrp = action("chgrp", _chgrp, "change the group (tierstore metadata only)")
+    chgrp.add_argument("group")
+    chgrp.add_argument("path")
+
+    runtests = subcommands.add_parser("runtests", help="prove that a mount works, case by case")
+    _common(runtests)
+    runtests.add_argument("--directory", default="/", help="where to write default_tests_files (default /)")
+    runtests.add_argument("--cleanup", action="store_true", help="remove the test files afterwards")
+    runtests.set_defaults(run=_runtests)
+
+
+# -- plumbing ------------------------------------------------------------------------------
+
+
+@contextmanager
+def _filesystem(args: argparse.Namespace) -> Iterator[FileSystem]:
+    from tierstore.namespace.config import load_server_config
+    from tierstore.namespace.filesystem import FileSystem
+    from tierstore.namespace.metadata import open_metadata
+    from tierstore.namespace.mounts import MountTable
+    from tierstore.namespace.permissions import Caller
+
+    config_path = args.config or (
+        Path(os.environ["TIERSTORE_CONFIG"]) if os.environ.get("TIERSTORE_CONFIG") else None
+    )
+    config = load_server_config(config_path)
+    if config.root.location.scheme == "file" and config.root.location.path is not None:
+        config.root.location.path.mkdir(parents=True, exist_ok=True)
+    if config.metadata_url.startswith("sqlite:///"):
+        Path(config.metadata_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    table = MountTable(config, open_metadata(config.metadata_url))
+    caller = Caller(user=args.user, groups=frozenset(args.groups)) if args.user else None
+    try:
+        yield FileSystem(table, caller=caller)
+    finally:
+        table.close()
+
+
+def _run(args: argparse.Namespace, handler: Handler) -> int:
+    with _filesystem(args) as fs:
+        result = handler(fs, args)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    elif isinstance(result, str) and result:
+        print(result)
+    return 0
+
+
+@contextmanager
+def _progress(total: int | None, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on a terminal; nothing when the output is piped."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn(), transient=True) as bar:  # fmt: skip
+        task = bar.add_task(label, total=total)
+        yield lambda advance: bar.update(task, advance=advance)
+
+
+def _line(status: FileStatus, long: bool) -> str:
+    if not long:
+        return status.path
+    from tierstore.namespace.permissions import format_mode
+
+    modified = status.modified.strftime("%Y-%m-%d %H:%M") if status.modified else "-" * 16
+    return (
+        f"{format_mode(status.mode, status.is_dir)} {status.owner:<10} {status.group:<10} "
+        f"{status.size:>12} {modified} {status.path}"
+    )
+
+
+def _mount_dict(record: MountRecord) -> dict[str, Any]:
+    return {
+        "path": record.path,
+        "uri": record.uri,
+        "readonly": record.readonly,
+        "shared": record.shared,
+        "owner": record.owner,
+        "group": record.group,
+        "mode": f"{record.mode:04o}",
+        "options": sorted(record.options),
+    }
+
+
+# -- actions -------------------------------------------------------------------------------
+
+
+def _mount(fs: FileSystem, args: argparse.Namespace) -> Any:
+    from tierstore.errors import ConfigError
+
+    options: dict[str, str] = {}
+    for pair in args.options:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(
+                f"--option {key!r}: write --option KEY=VALUE, e.g. --option aws.accessKeyId=AKIA…"
+            )
+        options[key] = value
+    record = fs.table.add(args.path, args.uri, options, readonly=args.readonly, shared=args.shared)
+    if args.json:
+        return _mount_dict(record)
+    return f"mounted {record.uri} at {record.path} (owner {record.owner}, mode {record.mode:04o})"
+
+
+def _unmount(fs: FileSystem, args: argparse.Namespace) -> Any:
+    record = fs.table.remove(args.path)
+    return _mount_dict(record) if args.json else f"unmounted {record.path} ({record.uri})"
+
+
+def _mounts(fs: FileSystem, args: argparse.Namespace) -> Any:
+    records = fs.table.records()
+    if args.json:
+        return [_mount_dict(record) for record in records]
+    return "\n".join(
+        f"{record.path:<24} {record.uri:<40} {'ro' if record.readonly else 'rw'}"
+        f"{',shared' if record.shared else ''} {record.owner}:{record.group} {record.mode:04o}"
+        for record in records
+    )
+
+
+def _ls(fs: FileSystem, args: argparse.Namespace) -> Any:
+    entries = fs.ls(args.path, recursive=args.recursive, sync=args.sync)
+    if args.json:
+        return [entry.as_dict() for entry in entries]
+    return "\n".join(_line(entry, args.long) for entry in entries)
+
+
+def _stat(fs: FileSystem, args: argparse.Namespace) -> Any:
+    status = fs.stat(args.path, sync=args.sync)
+    return status.as_dict() if args.json else _line(status, long=True)
+
+
+def _cat(fs: FileSystem, args: argparse.Namespace) -> Any:
+    out = sys.stdout.buffer
+    size = 0
+    for chunk in fs.read(args.path):
+        size += len(chunk)
+        if not args.json:
+            out.write(chunk)
+    out.flush()
+    return {"path": args.path, "bytes": size} if args.json else ""
+
+
+def _put(fs: FileSystem, args: argparse.Namespace) -> Any:
+    from tierstore.errors import ConfigError
+
+    if not args.local.is_file():
+        raise ConfigError(f"put {args.local}: no such local file")
+    with _progress(args.local.stat().st_size, f"put {args.local.name}") as progress:
+        status = fs.put(args.local, args.path, progress=progress)
+    return status.as_dict() if args.json else f"{status.path}: {status.size} bytes"
+
+
+def _get(fs: FileSystem, args: argparse.Namespace) -> Any:
+    size = fs.stat(args.path).size
+    with _progress(size, f"get {args.path}") as progress:
+        written = fs.get(args.path, args.local, progress=progress)
+    return (
+        {"path": args.path, "local": str(args.local), "bytes": written}
+        if args.json
+        else f"{args.local}: {written} bytes"
+    )
+
+
+def _cp(fs: FileSystem, args: argparse.Namespace) -> Any:
+    with _progress(None, f"cp {args.source}") as progress:
+        copied = fs.copy(args.source, args.dest, recursive=args.recursive, progress=progress)
+    return (
+        {"source": args.source, "dest": args.dest, "bytes": copied} if args.json else f"{copied} bytes copied"
+    )
+
+
+def _mv(fs: FileSystem, args: argparse.Namespace) -> Any:
+    with _progress(None, f"mv {args.source}") as progress:
+        moved = fs.move(args.source, args.dest, progress=progress)
+    return {"source": args.source, "dest": args.dest, "bytes": moved} if args.json else f"{moved} bytes moved"
+
+
+def _rm(fs: FileSystem, args: argparse.Namespace) -> Any:
+    removed = fs.remove(args.path, recursive=args.recursive)
+    return (
+        {"path": args.path, "objects": removed} if args.json else f"{args.path}: {removed} object(s) removed"
+    )
+
+
+def _mkdir(fs: FileSystem, args: argparse.Namespace) -> Any:
+    status = fs.mkdir(args.path, parents=args.parents)
+    return status.as_dict() if args.json else ""
+
+
+def _du(fs: FileSystem, args: argparse.Namespace) -> Any:
+    size, files = fs.du(args.path)
+    return (
+        {"path": args.path, "bytes": size, "files": files}
+        if args.json
+        else f"{size}\t{files} files\t{args.path}"
+    )
+
+
+def _chmod(fs: FileSystem, args: argparse.Namespace) -> Any:
+    status = fs.chmod(args.path, args.mode)
+    return status.as_dict() if args.json else ""
+
+
+def _chown(fs: FileSystem, args: argparse.Namespace) -> Any:
+    owner, _, group = args.owner.partition(":")
+    status = fs.chown(args.path, owner, group or None)
+    return status.as_dict() if args.json else ""
+
+
+def _chgrp(fs: FileSystem, args: argparse.Namespace) -> Any:
+    status = fs.chgrp(args.path, args.group)
+    return status.as_dict() if args.json else ""
+
+
+def _runtests(args: argparse.Namespace) -> int:
+    from tierstore.namespace.runtests import run_tests
+
+    with _filesystem(args) as fs:
+        results = run_tests(fs, args.directory, cleanup=args.cleanup)
+    failures = sum(not result.passed for result in results)
+    if args.json:
+        print(json.dumps([result.__dict__ for result in results], indent=2))
+    else:
+        for result in results:
+            print(f"{'PASS' if result.passed else 'FAIL'}  {result.name:<28} {result.detail}")
+        print(f"{len(results) - failures} passed, {failures} failed")
+    return failures

@@ -1,0 +1,81 @@
+"""The server's configuration: the root mount's store settings plus tierstore's own keys.
+
+The root mount is the store a Fluss ``server.yaml`` (``remote.data.dir`` + ``s3.*``) or an
+Alluxio properties file (``alluxio.master.mount.table.root.ufs`` + root options) describes.
+tierstore's own keys sit beside them in the same file:
+
+- ``tierstore.metadata.url``: where the mount table lives; default SQLite beside the config
+  (``<config dir>/tierstore-namespace.db``); ``postgresql+psycopg://…`` to share one namespace
+  between several servers.
+- ``tierstore.metadata.cache.ttl``: seconds listings and stats are cached per mount (default 10).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tierstore.errors import ConfigError
+from tierstore.settings import load_store_settings
+from tierstore.settings.dialects import dialect_for_path
+from tierstore.settings.model import StoreLocation, StoreSettings
+from tierstore.settings.readers import UnreadableError, flatten, read_document, read_text
+
+METADATA_URL = "tierstore.metadata.url"
+CACHE_TTL = "tierstore.metadata.cache.ttl"
+SERVER_KEYS = (METADATA_URL, CACHE_TTL)
+DEFAULT_CACHE_TTL = 10.0
+EMBEDDED_HOME = Path.home() / ".tierstore"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    root: StoreSettings
+    metadata_url: str
+    cache_ttl_seconds: float
+    source: str
+
+
+def embedded_default(home: Path = EMBEDDED_HOME) -> ServerConfig:
+    """No config at all: the root is a local directory and the mount table a SQLite file."""
+    root = home / "root"
+    return ServerConfig(
+        root=StoreSettings(location=StoreLocation(scheme="file", path=root)),
+        metadata_url=f"sqlite:///{home / 'namespace.db'}",
+        cache_ttl_seconds=DEFAULT_CACHE_TTL,
+        source="embedded default",
+    )
+
+
+def load_server_config(path: Path | None) -> ServerConfig:
+    if path is None:
+        return embedded_default()
+    root = load_store_settings(path).settings
+    own = _server_keys(path)
+    metadata_url = str(
+        own.get(METADATA_URL) or f"sqlite:///{path.resolve().parent / 'tierstore-namespace.db'}"
+    )
+    ttl_text = own.get(CACHE_TTL, DEFAULT_CACHE_TTL)
+    try:
+        ttl = float(str(ttl_text))
+    except ValueError:
+        raise ConfigError(
+            f"{path}: {CACHE_TTL}: {ttl_text!r} is not a number of seconds; use e.g. 10"
+        ) from None
+    if ttl < 0:
+        raise ConfigError(f"{path}: {CACHE_TTL}: {ttl} must be 0 (no cache) or more seconds")
+    return ServerConfig(root=root, metadata_url=metadata_url, cache_ttl_seconds=ttl, source=str(path))
+
+
+def _server_keys(path: Path) -> Mapping[str, object]:
+    dialect = dialect_for_path(path)
+    try:
+        document = read_document(read_text(path), dialect.file_format, str(path))
+    except UnreadableError as error:
+        raise ConfigError(f"{path}: {error.problem.message}") from None
+    values: Mapping[str, object] = document.values
+    if isinstance(values.get("config"), dict):  # Kafka Connect's REST shape
+        values = values["config"]  # type: ignore[assignment]
+    entries = flatten(values, nested=dialect.nested, keep_whole=lambda key: key in SERVER_KEYS)
+    return {entry.key: entry.value for entry in entries if entry.key in SERVER_KEYS}

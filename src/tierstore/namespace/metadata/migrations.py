@@ -1,0 +1,89 @@
+"""The schema's history: an ordered list of migrations, version N being ``MIGRATIONS[N - 1]``.
+
+``migrate`` applies the missing ones in one transaction and records each in ``schema_version``.
+Several processes may open one database at the same moment (servers sharing a PostgreSQL, or
+a CLI next to a server on one SQLite file); the first to take the lock migrates, the others
+wait for it and then find nothing left to do:
+
+- PostgreSQL: a transaction-scoped advisory lock, released by the commit;
+- SQLite: the transaction starts with BEGIN IMMEDIATE, which holds the file's write lock.
+
+Each migration describes its tables as they were at that version rather than importing
+``schema.py``, so replaying version 1 on a new database later still builds version 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Boolean, Column, Integer, MetaData, Table, Text, func, insert, select, text
+from sqlalchemy.engine import Connection, Engine
+
+from tierstore.namespace.metadata import schema
+from tierstore.namespace.metadata.engine import Target, transaction
+from tierstore.namespace.metadata.errors import MetadataError
+
+Migration = Callable[[Connection], None]
+
+# Any fixed bigint works; it only has to differ from other users' advisory locks in the same
+# database. These are the bytes of "tierstor".
+ADVISORY_LOCK_KEY = 0x7469_6572_7374_6F72
+
+
+def _v1_create_tables(connection: Connection) -> None:
+    tables = MetaData()
+    Table(
+        "mounts",
+        tables,
+        Column("path", schema.path_text(), primary_key=True),
+        Column("uri", Text, nullable=False),
+        Column("options", Text, nullable=False),
+        Column("readonly", Boolean, nullable=False),
+        Column("shared", Boolean, nullable=False),
+        Column("owner", Text, nullable=False),
+        Column("grp", Text, nullable=False),
+        Column("mode", Integer, nullable=False),
+        Column("created_at", schema.UtcDateTime(), nullable=False),
+    )
+    Table(
+        "path_attributes",
+        tables,
+        Column("path", schema.path_text(), primary_key=True),
+        Column("owner", Text, nullable=True),
+        Column("grp", Text, nullable=True),
+        Column("mode", Integer, nullable=True),
+        Column("updated_at", schema.UtcDateTime(), nullable=False),
+    )
+    tables.create_all(connection)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_create_tables,)
+LATEST_VERSION = len(MIGRATIONS)
+
+
+def current_version(connection: Connection) -> int:
+    """The highest version recorded, 0 for a database never migrated."""
+    found = connection.execute(select(func.max(schema.schema_version.c.version))).scalar_one_or_none()
+    return int(found) if found is not None else 0
+
+
+def migrate(engine: Engine, target: Target) -> tuple[int, int]:
+    """Brings the database up to ``LATEST_VERSION``; returns (version found, version now)."""
+    with transaction(engine, target, write=True) as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+        # The bookkeeping table itself is never altered, so it is created from schema.py.
+        schema.schema_version.create(connection, checkfirst=True)
+        found = current_version(connection)
+        if found > LATEST_VERSION:
+            raise MetadataError(
+                f"metadata database {target.display} is at schema version {found}, but this "
+                f"tierstore knows versions up to {LATEST_VERSION}: run a newer tierstore against it"
+            )
+        for version in range(found + 1, LATEST_VERSION + 1):
+            MIGRATIONS[version - 1](connection)
+            connection.execute(
+                insert(schema.schema_version).values(version=version, applied_at=datetime.now(UTC))
+            )
+    return found, LATEST_VERSION

@@ -1,0 +1,85 @@
+"""The tables as the store's queries see them: the shape after the latest migration.
+
+``migrations.py`` builds the database; these definitions only describe it for SQLAlchemy Core.
+A migration that changes a table changes it here too (``test_metadata`` checks the two agree).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, Table, Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+
+def path_text() -> TypeEngine[str]:
+    """TEXT compared byte by byte: "C" collation on PostgreSQL, SQLite's default BINARY elsewhere.
+
+    Subtree queries use the range ``[p + "/", p + "0")`` ("0" follows "/"), which selects exactly
+    the paths below ``p`` only in code point order; a locale collation (en_US) would mix in
+    others and could not use the primary key index for it.
+    """
+    return Text().with_variant(Text(collation="C"), "postgresql")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime in and out, on both backends.
+
+    PostgreSQL keeps it as timestamptz; SQLite has no time zones, so it is stored as naive UTC
+    and given its zone back when read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"timestamp {value.isoformat()} has no time zone; give an aware datetime")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a timestamp from the database, got {type(value).__name__}")
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("applied_at", UtcDateTime(), nullable=False),
+)
+
+mounts = Table(
+    "mounts",
+    metadata,
+    Column("path", path_text(), primary_key=True),
+    Column("uri", Text, nullable=False),
+    # JSON text of a str -> str dict; TEXT rather than a JSON type so both backends store it alike.
+    Column("options", Text, nullable=False),
+    Column("readonly", Boolean, nullable=False),
+    Column("shared", Boolean, nullable=False),
+    Column("owner", Text, nullable=False),
+    Column("grp", Text, nullable=False),
+    Column("mode", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+path_attributes = Table(
+    "path_attributes",
+    metadata,
+    Column("path", path_text(), primary_key=True),
+    Column("owner", Text, nullable=True),
+    Column("grp", Text, nullable=True),
+    Column("mode", Integer, nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)

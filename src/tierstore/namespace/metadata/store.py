@@ -1,0 +1,333 @@
+"""The namespace's metadata store: the mount table and per-path attributes, on SQLite or PostgreSQL.
+
+Every method runs in its own short transaction on a pooled connection, so one store may be
+shared by threads, and several processes (servers sharing a PostgreSQL database) see each
+other's changes as soon as they commit. Uniqueness is left to the primary keys: two servers
+mounting at one path race in the database, not in Python, and exactly one wins.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import ColumnElement, Table, Text, and_, delete, exc, func, literal, or_, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine, RowMapping
+
+from tierstore.namespace.metadata import schema
+from tierstore.namespace.metadata.engine import (
+    Target,
+    create_store_engine,
+    is_unique_violation,
+    parse_url,
+    transaction,
+)
+from tierstore.namespace.metadata.errors import MetadataError, MountExistsError
+from tierstore.namespace.metadata.migrations import migrate
+from tierstore.namespace.metadata.records import (
+    MountRecord,
+    PathAttributes,
+    check_mode,
+    check_path,
+)
+
+LOGGER = logging.getLogger("tierstore.namespace.metadata")
+
+_mounts = schema.mounts
+_attrs = schema.path_attributes
+
+
+def _under(column: ColumnElement[str], path: str) -> ColumnElement[bool]:
+    """``column`` is ``path`` or below it: "/a" matches "/a" and "/a/b", never "/ab".
+
+    A range rather than LIKE: LIKE would need its "%" and "_" escaped in every path, is
+    case-insensitive on SQLite, and cannot use the primary key index under every collation.
+    """
+    if path == "/":
+        return true()
+    # "0" is the character right after "/", so this is every string that starts with path + "/".
+    return or_(column == path, and_(column >= path + "/", column < path + "0"))
+
+
+def _text(row: RowMapping, column: str) -> str:
+    value = row[column]
+    if not isinstance(value, str):
+        raise MetadataError(f"column {column} holds {value!r} where text was expected")
+    return value
+
+
+def _optional_text(row: RowMapping, column: str) -> str | None:
+    return None if row[column] is None else _text(row, column)
+
+
+def _optional_int(row: RowMapping, column: str) -> int | None:
+    value = row[column]
+    if value is None:
+        return None
+    if not isinstance(value, int):
+        raise MetadataError(f"column {column} holds {value!r} where an integer was expected")
+    return value
+
+
+def _options_from_json(path: str, raw: str) -> dict[str, str]:
+    try:
+        options = json.loads(raw)
+    except json.JSONDecodeError:
+        options = None
+    if not isinstance(options, dict) or not all(
+        isinstance(key, str) and isinstance(value, str) for key, value in options.items()
+    ):
+        # Never echo the stored text: it may hold a secret key.
+        raise MetadataError(f"the stored options of the mount at {path} are not a JSON object of strings")
+    return options
+
+
+def _mount_from_row(row: RowMapping) -> MountRecord:
+    path = _text(row, "path")
+    created_at = row["created_at"]
+    mode = _optional_int(row, "mode")
+    if not isinstance(created_at, datetime) or mode is None:
+        raise MetadataError(f"the stored mount at {path} has no creation time or no mode")
+    return MountRecord(
+        path=path,
+        uri=_text(row, "uri"),
+        options=_options_from_json(path, _text(row, "options")),
+        readonly=bool(row["readonly"]),
+        shared=bool(row["shared"]),
+        owner=_text(row, "owner"),
+        group=_text(row, "grp"),
+        mode=mode,
+        created_at=created_at,
+    )
+
+
+def _mount_values(record: MountRecord) -> dict[str, Any]:
+    return {
+        "path": record.path,
+        "uri": record.uri,
+        "options": json.dumps(dict(record.options), sort_keys=True),
+        "readonly": record.readonly,
+        "shared": record.shared,
+        "owner": record.owner,
+        "grp": record.group,
+        "mode": record.mode,
+        "created_at": record.created_at,
+    }
+
+
+def _attributes_from_row(row: RowMapping) -> PathAttributes:
+    return PathAttributes(
+        path=_text(row, "path"),
+        owner=_optional_text(row, "owner"),
+        group=_optional_text(row, "grp"),
+        mode=_optional_int(row, "mode"),
+    )
+
+
+def _check_name(value: str | None, what: str, path: str) -> None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ValueError(f"{what} for {path} is {value!r}; give a non-empty name, or None to leave it")
+
+
+class MetadataStore:
+    """The mount table and path attributes of one namespace. Open with :func:`open_metadata`."""
+
+    def __init__(self, engine: Engine, target: Target) -> None:
+        self._engine = engine
+        self._target = target
+        self.url_for_display: str = target.display
+
+    def __repr__(self) -> str:
+        return f"MetadataStore({self.url_for_display!r})"
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with transaction(self._engine, self._target, write=False) as connection:
+            yield connection
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with transaction(self._engine, self._target, write=True) as connection:
+            yield connection
+
+    @staticmethod
+    def _upsert(connection: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+        """An INSERT that can take ON CONFLICT: each dialect has its own, with one API."""
+        if connection.dialect.name == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    # -- mounts -------------------------------------------------------------------------------
+
+    def mounts(self) -> list[MountRecord]:
+        """Every mount, sorted by path (so a parent mount comes before the ones inside it)."""
+        with self._read() as connection:
+            rows = connection.execute(select(_mounts).order_by(_mounts.c.path)).mappings().all()
+        return [_mount_from_row(row) for row in rows]
+
+    def mount(self, path: str) -> MountRecord | None:
+        check_path(path, "mount path")
+        with self._read() as connection:
+            row = connection.execute(select(_mounts).where(_mounts.c.path == path)).mappings().first()
+        return None if row is None else _mount_from_row(row)
+
+    def add_mount(self, record: MountRecord) -> None:
+        """Adds ``record``; MountExistsError if its path is taken, here or by another process."""
+        try:
+            with self._write() as connection:
+                connection.execute(_mounts.insert().values(_mount_values(record)))
+        except exc.IntegrityError as error:
+            if is_unique_violation(error):
+                raise MountExistsError(record.path) from None
+            raise
+        LOGGER.info("mount added: %r", record)
+
+    def replace_mount(self, record: MountRecord) -> None:
+        """Adds ``record`` or overwrites the mount at its path (the root mount, re-read from config)."""
+        values = _mount_values(record)
+        with self._write() as connection:
+            statement = self._upsert(connection, _mounts).values(values)
+            statement = statement.on_conflict_do_update(
+                index_elements=[_mounts.c.path],
+                set_={name: statement.excluded[name] for name in values if name != "path"},
+            )
+            connection.execute(statement)
+        LOGGER.info("mount replaced: %r", record)
+
+    def remove_mount(self, path: str) -> bool:
+        """Removes the mount at ``path``; False if there was none."""
+        check_path(path, "mount path")
+        with self._write() as connection:
+            removed = connection.execute(delete(_mounts).where(_mounts.c.path == path)).rowcount > 0
+        if removed:
+            LOGGER.info("mount removed: %s", path)
+        return removed
+
+    # -- path attributes ----------------------------------------------------------------------
+
+    def set_attributes(
+        self,
+        path: str,
+        *,
+        owner: str | None = None,
+        group: str | None = None,
+        mode: int | None = None,
+    ) -> PathAttributes:
+        """Sets the given fields on ``path`` (creating its row if need be); the others keep their value."""
+        check_path(path)
+        _check_name(owner, "owner", path)
+        _check_name(group, "group", path)
+        changes: dict[str, Any] = {}
+        if owner is not None:
+            changes["owner"] = owner
+        if group is not None:
+            changes["grp"] = group
+        if mode is not None:
+            changes["mode"] = check_mode(mode, f"mode for {path}")
+        if not changes:
+            raise ValueError(f"set_attributes({path!r}) was given nothing to set: pass owner, group or mode")
+        now = datetime.now(UTC)
+        with self._write() as connection:
+            statement = self._upsert(connection, _attrs).values(path=path, updated_at=now, **changes)
+            upsert = statement.on_conflict_do_update(
+                index_elements=[_attrs.c.path],
+                set_={name: statement.excluded[name] for name in (*changes, "updated_at")},
+            ).returning(_attrs.c.path, _attrs.c.owner, _attrs.c.grp, _attrs.c.mode)
+            row = connection.execute(upsert).mappings().one()
+        attributes = _attributes_from_row(row)
+        LOGGER.debug("attributes set on %s: %s", path, changes)
+        return attributes
+
+    def attributes(self, path: str) -> PathAttributes | None:
+        check_path(path)
+        with self._read() as connection:
+            row = connection.execute(select(_attrs).where(_attrs.c.path == path)).mappings().first()
+        return None if row is None else _attributes_from_row(row)
+
+    def attributes_under(self, path: str) -> dict[str, PathAttributes]:
+        """The attributes of ``path`` and of every path below it, by path."""
+        check_path(path)
+        with self._read() as connection:
+            rows = (
+                connection.execute(select(_attrs).where(_under(_attrs.c.path, path)).order_by(_attrs.c.path))
+                .mappings()
+                .all()
+            )
+        return {attributes.path: attributes for attributes in map(_attributes_from_row, rows)}
+
+    def move_attributes(self, source: str, dest: str) -> None:
+        """Renames ``source`` and everything below it to ``dest``, replacing what ``dest`` had.
+
+        Like rename(2), a path cannot move into itself or onto one of its ancestors.
+        """
+        check_path(source, "source")
+        check_path(dest, "dest")
+        if source == dest:
+            return
+        for inner, outer in ((dest, source), (source, dest)):
+            if outer == "/" or inner.startswith(outer + "/"):
+                raise ValueError(
+                    f"cannot move attributes from {source} to {dest}: {inner} lies inside {outer}; "
+                    "move to a path outside the source's subtree"
+                )
+        # Only paths under dest are written, and dest's old subtree is gone first, so the
+        # renamed keys cannot collide with anything.
+        renamed = literal(dest, Text) + func.substr(_attrs.c.path, len(source) + 1)
+        with self._write() as connection:
+            connection.execute(delete(_attrs).where(_under(_attrs.c.path, dest)))
+            moved = connection.execute(
+                update(_attrs).where(_under(_attrs.c.path, source)).values(path=renamed)
+            ).rowcount
+        LOGGER.debug("attributes moved: %s -> %s (%d paths)", source, dest, moved)
+
+    def remove_attributes_under(self, path: str) -> int:
+        """Forgets the attributes of ``path`` and everything below it; returns how many paths had some."""
+        check_path(path)
+        with self._write() as connection:
+            removed = connection.execute(delete(_attrs).where(_under(_attrs.c.path, path))).rowcount
+        LOGGER.debug("attributes removed under %s: %d paths", path, removed)
+        return removed
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Closes the pooled connections; the store must not be used afterwards."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_metadata(url: str) -> MetadataStore:
+    """Opens the metadata database at ``url``, bringing its schema up to date first.
+
+    ``url``: ``sqlite:////absolute/path.db`` or ``postgresql+psycopg://user@host:port/db``.
+    ConfigError for a URL it cannot use, MetadataUnavailableError for a database it cannot reach.
+    """
+    target = parse_url(url)
+    engine = create_store_engine(target)
+    try:
+        found, now = migrate(engine, target)
+    except BaseException:
+        engine.dispose()
+        raise
+    if found != now:
+        LOGGER.info("metadata database %s migrated from schema version %d to %d", target.display, found, now)
+    LOGGER.info("metadata database %s opened (schema version %d)", target.display, now)
+    return MetadataStore(engine, target)

@@ -1,0 +1,251 @@
+"""The mount table: which store serves which namespace path, and the rules for changing it.
+
+The root mount comes from the server's config; nested mounts are added at run time with their
+own options (their settings and highest-priority credentials) and saved in the metadata store,
+so every server sharing that store sees them.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from tierstore.credentials.resolve import ResolutionContext, credential_source_for
+from tierstore.credentials.source import CredentialSource
+from tierstore.errors import ConfigError, TierstoreError
+from tierstore.namespace import paths
+from tierstore.namespace.config import ServerConfig
+from tierstore.namespace.entries import kind_of
+from tierstore.namespace.metadata import MetadataStore, MountRecord
+from tierstore.namespace.permissions import MountPermissions
+from tierstore.settings import settings_from_options
+from tierstore.settings.model import StoreLocation, StoreSettings, parse_location
+from tierstore.storage.factory import open_backend
+from tierstore.storage.interface import Store
+from tierstore.storage.layers import LoggingLayer
+
+LOGGER = logging.getLogger("tierstore.namespace")
+
+
+class MountError(TierstoreError):
+    """A mount or unmount that the rules refuse; the message says which rule and what to do."""
+
+
+def _storage_identity(settings: StoreSettings) -> tuple[str, str, str]:
+    location = settings.location
+    if location.scheme == "file":
+        return ("file", "", f"{str(location.path).rstrip('/')}/")
+    return (settings.endpoint or "aws", location.bucket, location.prefix)
+
+
+def _overlaps(first: StoreSettings, second: StoreSettings) -> bool:
+    a_where, a_bucket, a_prefix = _storage_identity(first)
+    b_where, b_bucket, b_prefix = _storage_identity(second)
+    if (a_where, a_bucket) != (b_where, b_bucket):
+        return False
+    return a_prefix.startswith(b_prefix) or b_prefix.startswith(a_prefix)
+
+
+class MountTable:
+    def __init__(self, config: ServerConfig, metadata: MetadataStore) -> None:
+        self.config = config
+        self.metadata = metadata
+        self._stores: dict[tuple[str, str], Store] = {}
+        self._lock = threading.Lock()
+        self._context = ResolutionContext(site_keys=config.root.keys)
+
+    # -- records and settings ------------------------------------------------------------
+
+    def sync_root(self) -> MountRecord:
+        """(Re)write the root mount from the config, deriving its owner and mode."""
+        permissions = self._permissions(self.config.root, shared=False)
+        record = MountRecord(
+            path="/",
+            uri=self.config.root.location.uri,
+            options={},
+            readonly=False,
+            shared=False,
+            owner=permissions.owner,
+            group=permissions.group,
+            mode=permissions.mode,
+            created_at=datetime.now(UTC),
+        )
+        self.metadata.replace_mount(record)
+        return record
+
+    def records(self) -> list[MountRecord]:
+        records = self.metadata.mounts()
+        if not any(record.path == "/" for record in records):
+            return [self.sync_root(), *records]
+        return records
+
+    def settings_for(self, record: MountRecord) -> StoreSettings:
+        if record.path == "/":
+            return self.config.root
+        return settings_from_options(record.options, location=record.uri).settings
+
+    def store_for(self, record: MountRecord) -> Store:
+        """The mount's store, opened once (per URI and options) and kept."""
+        cache_key = (record.path, record.uri)
+        with self._lock:
+            store = self._stores.get(cache_key)
+            if store is None:
+                settings = self.settings_for(record)
+                backend = open_backend(settings, self._credentials(settings))
+                store = self._stores[cache_key] = LoggingLayer(backend)
+            return store
+
+    def _credentials(self, settings: StoreSettings) -> CredentialSource | None:
+        if settings.location.scheme == "file":
+            return None
+        return credential_source_for(settings, self._context)
+
+    def resolve(self, path: str) -> tuple[MountRecord, str]:
+        """The mount with the longest matching path, and the key below it."""
+        path = paths.normalize(path)
+        best: MountRecord | None = None
+        for record in self.records():
+            if paths.is_within(path, record.path) and (best is None or len(record.path) > len(best.path)):
+                best = record
+        assert best is not None  # the root matches everything
+        return best, paths.relative(path, best.path)
+
+    def children_of(self, path: str) -> list[MountRecord]:
+        """Mounts whose mount point lies below ``path`` (at any depth)."""
+        return [r for r in self.records() if r.path not in (path, "/") and paths.is_within(r.path, path)]
+
+    # -- changing the table --------------------------------------------------------------
+
+    def add(
+        self,
+        path: str,
+        uri: str,
+        options: Mapping[str, str] | None = None,
+        *,
+        readonly: bool = False,
+        shared: bool = False,
+    ) -> MountRecord:
+        try:
+            path = paths.normalize(path)
+            location = parse_location(uri)
+        except ValueError as error:
+            raise MountError(f"mount {path} {uri}: {error}") from None
+        if path == "/":
+            raise MountError("mount /: the root mount comes from the server's config (remote.data.dir)")
+        options = dict(options or {})
+        settings = self._settings_of(path, _canonical_uri(location), options)
+        parent, key = self.resolve(path)
+        if self.metadata.mount(path) is not None:
+            raise MountError(f"mount {path}: a mount already exists there; unmount it first")
+        if parent.readonly:
+            raise MountError(f"mount {path}: it lies inside the read-only mount {parent.path}")
+        self._refuse_existing_path(path, parent, key)
+        self._refuse_overlap(path, settings, shared)
+        store = self._check_reachable(path, settings)
+        permissions = self._permissions(settings, shared=shared, store=store)
+        record = MountRecord(
+            path=path,
+            uri=_canonical_uri(location),
+            options=options,
+            readonly=readonly,
+            shared=shared,
+            owner=permissions.owner,
+            group=permissions.group,
+            mode=permissions.mode,
+            created_at=datetime.now(UTC),
+        )
+        self.metadata.add_mount(record)
+        with self._lock:
+            self._stores[(path, record.uri)] = LoggingLayer(store)
+        LOGGER.info("mounted %s at %s (%s)", record.uri, path, permissions.source)
+        return record
+
+    def remove(self, path: str) -> MountRecord:
+        path = paths.normalize(path)
+        if path == "/":
+            raise MountError("unmount /: the root mount cannot be removed")
+        record = self.metadata.mount(path)
+        if record is None:
+            raise MountError(f"unmount {path}: nothing is mounted there (see: tierstore fs mounts)")
+        nested = self.children_of(path)
+        if nested:
+            raise MountError(f"unmount {path}: {nested[0].path} is mounted inside it; unmount that first")
+        self.metadata.remove_mount(path)
+        with self._lock:
+            store = self._stores.pop((path, record.uri), None)
+        if store is not None:
+            store.close()
+        return record
+
+    def _settings_of(self, path: str, uri: str, options: Mapping[str, str]) -> StoreSettings:
+        try:
+            return settings_from_options(options, location=uri).settings
+        except ConfigError as error:
+            raise MountError(f"mount {path} {uri}: {error}") from None
+
+    def _refuse_existing_path(self, path: str, parent: MountRecord, key: str) -> None:
+        if kind_of(self.store_for(parent), key) is not None:
+            raise MountError(
+                f"mount {path}: {path} already exists in the mount {parent.path} ({parent.uri}); "
+                "choose a path that does not exist yet"
+            )
+
+    def _refuse_overlap(self, path: str, settings: StoreSettings, shared: bool) -> None:
+        if shared:
+            return
+        for record in self.records():
+            if _overlaps(settings, self.settings_for(record)):
+                raise MountError(
+                    f"mount {path} {settings.location.uri}: it overlaps {record.uri}, "
+                    f"mounted at {record.path}; "
+                    "pass --shared to mount the same storage twice"
+                )
+
+    def _check_reachable(self, path: str, settings: StoreSettings) -> Store:
+        try:
+            store = open_backend(settings, self._credentials(settings))
+            next(iter(store.list_pages("", delimiter="/", page_size=1)), None)
+        except TierstoreError as error:
+            raise MountError(
+                f"mount {path} {settings.location.uri}: the location cannot be reached: {error}"
+            ) from None
+        return store
+
+    def _permissions(
+        self, settings: StoreSettings, *, shared: bool, store: Store | None = None
+    ) -> MountPermissions:
+        from tierstore.namespace.permissions import mount_permissions
+
+        defaults = settings.permissions
+        if settings.location.scheme == "s3":
+            from tierstore.namespace.acl import permissions_for
+            from tierstore.storage.s3.store import S3Store
+
+            backend = store or open_backend(settings, self._credentials(settings))
+            if isinstance(backend, S3Store):
+                return permissions_for(backend, defaults, shared=shared)
+        owner = _local_user()
+        local = mount_permissions(None, defaults, shared=shared, acl_error="a local directory has no ACL")
+        return replace(local, owner=owner, group=owner)
+
+    def close(self) -> None:
+        with self._lock:
+            for store in self._stores.values():
+                store.close()
+            self._stores.clear()
+        self.metadata.close()
+
+
+def _canonical_uri(location: StoreLocation) -> str:
+    return location.uri
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "tierstore"

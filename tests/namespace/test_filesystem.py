@@ -1,0 +1,239 @@
+"""The namespace against the real SeaweedFS, on SQLite and on PostgreSQL (``metadata_url``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.conftest import bucket_name_for, empty_bucket
+from tierstore.errors import AccessDeniedError, ConflictError, NotFoundError, StoreError
+from tierstore.local.info import StackInfo
+from tierstore.namespace.config import load_server_config
+from tierstore.namespace.filesystem import FileSystem
+from tierstore.namespace.metadata import open_metadata
+from tierstore.namespace.mounts import MountError, MountTable
+from tierstore.namespace.permissions import Caller
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def make_bucket(admin_s3: S3Client, request: pytest.FixtureRequest) -> Iterator[Callable[[], str]]:
+    made: list[str] = []
+
+    def make() -> str:
+        name = bucket_name_for(f"{request.node.name}-{len(made)}")
+        admin_s3.create_bucket(Bucket=name)
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        empty_bucket(admin_s3, name)
+        admin_s3.delete_bucket(Bucket=name)
+
+
+def write_config(path: Path, stack: StackInfo, bucket: str, metadata_url: str) -> Path:
+    admin = stack.admin
+    path.write_text(
+        f"remote.data.dir: s3://{bucket}/root\n"
+        f"s3.endpoint: {stack.endpoint}\n"
+        "s3.region: us-east-1\n"
+        f"s3.access-key: {admin.access_key_id}\n"
+        f"s3.secret-key: {admin.secret_access_key.reveal()}\n"
+        f"tierstore.metadata.url: {metadata_url}\n"
+        "tierstore.metadata.cache.ttl: 30\n"
+    )
+    return path
+
+
+@pytest.fixture
+def server_config(tmp_path: Path, stack: StackInfo, bucket: str, metadata_url: str) -> Path:
+    return write_config(tmp_path / "server.yaml", stack, bucket, metadata_url)
+
+
+@pytest.fixture
+def table(server_config: Path) -> Iterator[MountTable]:
+    config = load_server_config(server_config)
+    table = MountTable(config, open_metadata(config.metadata_url))
+    table.sync_root()
+    yield table
+    table.close()
+
+
+def user_options(stack: StackInfo, user: str) -> dict[str, str]:
+    keys = stack.users[user]
+    return {
+        "aws.accessKeyId": keys.access_key_id,
+        "aws.secretKey": keys.secret_access_key.reveal(),
+        "alluxio.underfs.s3.endpoint": stack.endpoint,
+        "alluxio.underfs.s3.region": "us-east-1",
+    }
+
+
+def test_root_and_two_nested_mounts_with_their_own_credentials(
+    table: MountTable, stack: StackInfo, make_bucket: Callable[[], str], admin_s3: S3Client
+) -> None:
+    shared_data, reports = make_bucket(), make_bucket()
+    admin_s3.put_object(Bucket=reports, Key="q1/summary.csv", Body=b"a,b\n1,2\n")
+    table.add("/mnt/data", f"s3://{shared_data}/dir", user_options(stack, "admin"))
+    table.add("/mnt/reports", f"s3a://{reports}", user_options(stack, "reader"))
+    fs = FileSystem(table)
+
+    fs.write("/top.txt", [b"in the root mount"])
+    fs.write("/mnt/data/a/b.txt", [b"nested, admin keys"])
+    assert b"".join(fs.read("/mnt/reports/q1/summary.csv")) == b"a,b\n1,2\n"
+    with pytest.raises(AccessDeniedError) as caught:
+        fs.write("/mnt/reports/q1/new.csv", [b"no"])
+    assert f"s3://{reports}/q1/new.csv" in str(caught.value)
+
+    assert admin_s3.get_object(Bucket=shared_data, Key="dir/a/b.txt")["Body"].read() == b"nested, admin keys"
+    names = [entry.path for entry in fs.ls("/")]
+    assert names == ["/mnt", "/top.txt"]
+    assert [entry.path for entry in fs.ls("/mnt")] == ["/mnt/data", "/mnt/reports"]
+    assert table.resolve("/mnt/data/a/b.txt")[0].path == "/mnt/data"
+    assert table.resolve("/mnt/datax")[0].path == "/"
+
+
+def test_mode_follows_the_bucket_acl(
+    table: MountTable, stack: StackInfo, make_bucket: Callable[[], str], admin_s3: S3Client
+) -> None:
+    full, read_only = make_bucket(), make_bucket()
+    owner = admin_s3.get_bucket_acl(Bucket=read_only)["Owner"]
+    admin_s3.put_bucket_acl(
+        Bucket=read_only,
+        AccessControlPolicy={
+            "Owner": owner,
+            "Grants": [{"Grantee": {"Type": "CanonicalUser", "ID": owner["ID"]}, "Permission": "READ"}],
+        },  # type: ignore[typeddict-item]
+    )
+    assert table.add("/full", f"s3://{full}", user_options(stack, "reader")).mode == 0o700
+    assert table.add("/ro", f"s3://{read_only}", user_options(stack, "reader")).mode == 0o500
+    shared = table.add("/ro-shared", f"s3://{read_only}", user_options(stack, "reader"), shared=True)
+    assert shared.mode == 0o555
+
+
+def test_mount_rules_each_give_a_clear_error(
+    table: MountTable, stack: StackInfo, make_bucket: Callable[[], str]
+) -> None:
+    fs = FileSystem(table)
+    fs.write("/existing/file.txt", [b"x"])
+    other = make_bucket()
+    with pytest.raises(MountError, match="already exists in the mount /"):
+        table.add("/existing", f"s3://{other}", user_options(stack, "admin"))
+    with pytest.raises(MountError, match="already exists in the mount /"):
+        table.add("/existing/file.txt", f"s3://{other}", user_options(stack, "admin"))
+    bad = user_options(stack, "admin") | {"aws.secretKey": "definitely-not-the-secret-000000000000000"}
+    with pytest.raises(MountError) as caught:
+        table.add("/bad", f"s3://{other}", bad)
+    assert "cannot be reached" in str(caught.value)
+    assert "definitely-not-the-secret" not in str(caught.value)
+    table.add("/ro", f"s3://{other}/a", user_options(stack, "admin"), readonly=True)
+    with pytest.raises(MountError, match="inside the read-only mount /ro"):
+        table.add("/ro/inner", f"s3://{make_bucket()}", user_options(stack, "admin"))
+    with pytest.raises(MountError, match="overlaps"):
+        table.add("/again", f"s3://{other}/a/deeper", user_options(stack, "admin"))
+    table.add("/again", f"s3://{other}/a/deeper", user_options(stack, "admin"), shared=True)
+    with pytest.raises(MountError, match="root mount cannot be removed"):
+        table.remove("/")
+    with pytest.raises(MountError, match="a mount already exists there"):
+        table.add("/again", f"s3://{make_bucket()}", user_options(stack, "admin"))
+    with pytest.raises(AccessDeniedError, match="read-only"):
+        fs.write("/ro/x.txt", [b"refused"])
+    table.remove("/again")
+    assert [record.path for record in table.records()] == ["/", "/ro"]
+
+
+def test_named_user_needs_the_write_bit(
+    table: MountTable, stack: StackInfo, make_bucket: Callable[[], str]
+) -> None:
+    table.add("/team", f"s3://{make_bucket()}", user_options(stack, "admin"))
+    admin = FileSystem(table)
+    admin.write("/team/shared.txt", [b"owned by the mount owner"])
+    admin.chmod("/team", "0755")
+    admin.chmod("/team/shared.txt", "0644")
+    bob = FileSystem(table, caller=Caller(user="bob"))
+    assert b"".join(bob.read("/team/shared.txt")) == b"owned by the mount owner"
+    with pytest.raises(AccessDeniedError) as caught:
+        bob.write("/team/shared.txt", [b"overwrite"])
+    assert "permission denied for user bob" in str(caught.value)
+    assert "needs the write bit" in str(caught.value)
+    with pytest.raises(AccessDeniedError):
+        bob.write("/team/new.txt", [b"create"])
+    admin.chmod("/team", "o+w")
+    bob.write("/team/new.txt", [b"create"])
+    with pytest.raises(AccessDeniedError, match="only its owner"):
+        bob.chmod("/team/shared.txt", "0777")
+
+
+def test_chmod_changes_ls_and_nothing_in_s3(table: MountTable, bucket: str, admin_s3: S3Client) -> None:
+    fs = FileSystem(table)
+    fs.write("/doc.txt", [b"content"])
+    before = admin_s3.head_object(Bucket=bucket, Key="root/doc.txt")
+    acl_before = admin_s3.get_object_acl(Bucket=bucket, Key="root/doc.txt")["Grants"]
+    assert fs.stat("/doc.txt").mode == 0o700
+    fs.chmod("/doc.txt", "0640")
+    fs.chown("/doc.txt", "alice", "analysts")
+    status = fs.stat("/doc.txt")
+    assert (status.mode, status.owner, status.group) == (0o640, "alice", "analysts")
+    after = admin_s3.head_object(Bucket=bucket, Key="root/doc.txt")
+    assert after["ETag"] == before["ETag"]
+    assert after.get("Metadata") == before.get("Metadata")
+    assert after["LastModified"] == before["LastModified"]
+    assert admin_s3.get_object_acl(Bucket=bucket, Key="root/doc.txt")["Grants"] == acl_before
+
+
+def test_directories_copies_moves_and_removal(
+    table: MountTable, stack: StackInfo, make_bucket: Callable[[], str], tmp_path: Path
+) -> None:
+    table.add("/other", f"s3://{make_bucket()}", user_options(stack, "admin"))
+    fs = FileSystem(table)
+    fs.mkdir("/empty")
+    assert fs.stat("/empty").is_dir
+    with pytest.raises(ConflictError):
+        fs.mkdir("/empty")
+    with pytest.raises(NotFoundError, match="use -p"):
+        fs.mkdir("/a/b/c")
+    fs.mkdir("/a/b/c", parents=True)
+    payload = os.urandom(12 * MiB + 5)
+    local = tmp_path / "big.bin"
+    local.write_bytes(payload)
+    fs.put(local, "/a/b/big.bin")
+    fs.write("/a/small.txt", [b"small"])
+    assert fs.du("/a") == (len(payload) + 5, 2)
+    assert fs.copy("/a", "/other/copied", recursive=True) == len(payload) + 5  # across mounts, streaming
+    fs.get("/other/copied/b/big.bin", tmp_path / "back.bin")
+    assert (tmp_path / "back.bin").read_bytes() == payload
+    fs.move("/a/small.txt", "/other/moved.txt")
+    with pytest.raises(NotFoundError):
+        fs.stat("/a/small.txt", sync=True)
+    assert b"".join(fs.read("/other/moved.txt")) == b"small"
+    with pytest.raises(StoreError, match="is a directory; use -r"):
+        fs.remove("/a")
+    assert fs.remove("/a", recursive=True) >= 2
+    with pytest.raises(NotFoundError):
+        fs.stat("/a", sync=True)
+    with pytest.raises(StoreError, match="mount point"):
+        fs.remove("/other", recursive=True)
+
+
+def test_listings_are_cached_until_sync_and_writes_update_them(
+    table: MountTable, bucket: str, admin_s3: S3Client
+) -> None:
+    fs = FileSystem(table)
+    fs.write("/c/one.txt", [b"1"])
+    assert [entry.name for entry in fs.ls("/c")] == ["one.txt"]
+    admin_s3.put_object(Bucket=bucket, Key="root/c/behind-our-back.txt", Body=b"2")
+    assert [entry.name for entry in fs.ls("/c")] == ["one.txt"]  # cached
+    hits = fs.cache_hits
+    assert hits >= 1
+    assert [entry.name for entry in fs.ls("/c", sync=True)] == ["behind-our-back.txt", "one.txt"]
+    fs.write("/c/three.txt", [b"3"])  # a write through tierstore is seen at once
+    assert [entry.name for entry in fs.ls("/c")] == ["behind-our-back.txt", "one.txt", "three.txt"]

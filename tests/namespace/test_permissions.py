@@ -1,0 +1,312 @@
+"""Mount ownership and mode from a bucket ACL, the POSIX-style check, and mode text (pure logic)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tierstore.errors import AccessDeniedError, StoreError
+from tierstore.namespace.permissions import (
+    ALL_USERS_URI,
+    AUTHENTICATED_USERS_URI,
+    SUPERUSER,
+    Caller,
+    MountPermissions,
+    check_access,
+    format_mode,
+    mount_permissions,
+    parse_mode,
+)
+from tierstore.settings.model import PermissionDefaults
+
+DEFAULTS = PermissionDefaults()
+
+
+def owner_grant(permission: str, owner_id: str = "id-alice") -> dict[str, Any]:
+    return {"Grantee": {"Type": "CanonicalUser", "ID": owner_id}, "Permission": permission}
+
+
+def group_grant(uri: str, permission: str) -> dict[str, Any]:
+    return {"Grantee": {"Type": "Group", "URI": uri}, "Permission": permission}
+
+
+def acl(*grants: dict[str, Any], owner: dict[str, Any] | None = None) -> dict[str, Any]:
+    record = {"ID": "id-alice", "DisplayName": "alice"} if owner is None else owner
+    return {"Owner": record, "Grants": list(grants)}
+
+
+# -- ownership ----------------------------------------------------------------------------------
+
+
+def test_owner_id_mapping_wins_over_the_display_name() -> None:
+    defaults = PermissionDefaults(owner_id_to_username={"id-alice": "alice-posix", "other": "x"})
+    result = mount_permissions(acl(owner_grant("FULL_CONTROL")), defaults, shared=False)
+    assert (result.owner, result.group) == ("alice-posix", "alice-posix")
+
+
+def test_unmapped_owner_falls_back_to_the_display_name() -> None:
+    defaults = PermissionDefaults(owner_id_to_username={"someone-else": "bob"})
+    result = mount_permissions(acl(owner_grant("FULL_CONTROL")), defaults, shared=False)
+    assert (result.owner, result.group) == ("alice", "alice")
+
+
+def test_owner_without_display_name_falls_back_to_the_canonical_id() -> None:
+    for owner in ({"ID": "id-alice"}, {"ID": "id-alice", "DisplayName": ""}):
+        result = mount_permissions(acl(owner_grant("READ"), owner=owner), DEFAULTS, shared=False)
+        assert (result.owner, result.group) == ("id-alice", "id-alice")
+
+
+def test_mapping_to_an_empty_name_falls_back_to_the_display_name() -> None:
+    defaults = PermissionDefaults(owner_id_to_username={"id-alice": ""})
+    assert mount_permissions(acl(), defaults, shared=False).owner == "alice"
+
+
+def test_no_acl_gives_alluxios_empty_default_owner() -> None:
+    result = mount_permissions(None, DEFAULTS, shared=False, acl_error="AccessDenied")
+    assert (result.owner, result.group) == ("", "")
+
+
+# -- mode from grants ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("grants", "mode", "detail"),
+    [
+        ([owner_grant("READ")], 0o500, "READ grant to owner"),
+        ([owner_grant("WRITE")], 0o200, "WRITE grant to owner"),
+        ([owner_grant("READ"), owner_grant("WRITE")], 0o700, "READ grant to owner, WRITE grant to owner"),
+        ([owner_grant("FULL_CONTROL")], 0o700, "FULL_CONTROL grant to owner"),
+        ([group_grant(ALL_USERS_URI, "READ")], 0o500, "READ grant to AllUsers"),
+        ([group_grant(AUTHENTICATED_USERS_URI, "WRITE")], 0o200, "WRITE grant to AuthenticatedUsers"),
+        (
+            [owner_grant("READ"), group_grant(AUTHENTICATED_USERS_URI, "WRITE")],
+            0o700,
+            "READ grant to owner, WRITE grant to AuthenticatedUsers",
+        ),
+        ([group_grant(ALL_USERS_URI, "FULL_CONTROL")], 0o700, "FULL_CONTROL grant to AllUsers"),
+    ],
+)
+def test_grants_reaching_the_owner_set_the_owner_bits(
+    grants: list[dict[str, Any]], mode: int, detail: str
+) -> None:
+    result = mount_permissions(acl(*grants), DEFAULTS, shared=False)
+    assert result == MountPermissions(
+        owner="alice", group="alice", mode=mode, source=f"bucket ACL ({detail})"
+    )
+
+
+def test_an_acl_without_a_relevant_grant_gives_mode_0() -> None:
+    # Alluxio starts from 0 and only adds bits: grants to other users, READ_ACP/WRITE_ACP and
+    # an empty grant list all leave nothing.
+    grants = [
+        owner_grant("FULL_CONTROL", owner_id="id-bob"),
+        owner_grant("READ_ACP"),
+        owner_grant("WRITE_ACP"),
+        group_grant("http://acs.amazonaws.com/groups/s3/LogDelivery", "WRITE"),
+    ]
+    for candidate in (acl(*grants), acl()):
+        result = mount_permissions(candidate, DEFAULTS, shared=False)
+        assert result.mode == 0o000
+        assert result.source == "bucket ACL (no grant to owner, AllUsers or AuthenticatedUsers)"
+
+
+def test_grants_are_matched_on_the_acl_owners_id_not_the_display_name() -> None:
+    grant = {
+        "Grantee": {"Type": "CanonicalUser", "DisplayName": "alice", "ID": "id-other"},
+        "Permission": "READ",
+    }
+    assert mount_permissions(acl(grant), DEFAULTS, shared=False).mode == 0o000
+
+
+def test_repeated_grants_are_named_once() -> None:
+    result = mount_permissions(acl(owner_grant("READ"), owner_grant("READ")), DEFAULTS, shared=False)
+    assert (result.mode, result.source) == (0o500, "bucket ACL (READ grant to owner)")
+
+
+@pytest.mark.parametrize(
+    ("grants", "mode"),
+    [
+        ([owner_grant("FULL_CONTROL")], 0o777),
+        ([owner_grant("READ")], 0o555),
+        ([owner_grant("WRITE")], 0o222),
+        ([], 0o000),
+    ],
+)
+def test_shared_copies_the_owner_bits_to_group_and_others(grants: list[dict[str, Any]], mode: int) -> None:
+    result = mount_permissions(acl(*grants), DEFAULTS, shared=True)
+    assert result.mode == mode
+    assert result.source.endswith("; shared: owner bits copied to group and others")
+
+
+# -- default mode -------------------------------------------------------------------------------
+
+
+def test_inherit_acl_off_uses_the_default_mode_even_with_an_acl() -> None:
+    defaults = PermissionDefaults(inherit_acl=False, default_mode=0o750)
+    result = mount_permissions(acl(owner_grant("READ")), defaults, shared=False)
+    assert (result.mode, result.source) == (0o750, "default mode: inherit_acl is off")
+    assert result.owner == "alice"
+
+
+@pytest.mark.parametrize("reason", ["AccessDenied", "NotImplemented", "SignatureDoesNotMatch"])
+def test_an_unreadable_acl_uses_the_default_mode_and_says_why(reason: str) -> None:
+    result = mount_permissions(None, DEFAULTS, shared=False, acl_error=reason)
+    assert (result.mode, result.source) == (0o700, f"default mode: ACL not readable ({reason})")
+
+
+def test_the_default_mode_is_shared_too() -> None:
+    defaults = PermissionDefaults(default_mode=0o500)
+    result = mount_permissions(None, defaults, shared=True, acl_error="AccessDenied")
+    assert result.mode == 0o555
+    assert result.source == (
+        "default mode: ACL not readable (AccessDenied); shared: owner bits copied to group and others"
+    )
+    assert mount_permissions(None, DEFAULTS, shared=True).mode == 0o777
+
+
+def test_no_acl_and_no_reason() -> None:
+    assert mount_permissions(None, DEFAULTS, shared=False).source == "default mode: no ACL"
+
+
+def test_a_default_mode_out_of_range_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a permission mode"):
+        mount_permissions(None, PermissionDefaults(default_mode=0o1777), shared=False)
+
+
+# -- the check ----------------------------------------------------------------------------------
+
+ALICE = Caller("alice", frozenset({"staff"}))
+BOB_IN_ALICE = Caller("bob", frozenset({"alice"}))
+CAROL = Caller("carol", frozenset({"users"}))
+
+
+def allowed(caller: Caller | None, mode: int, want: Any) -> bool:
+    try:
+        check_access(caller, owner="alice", group="alice", mode=mode, want=want, path="/mnt/s3/a.txt")
+    except AccessDeniedError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("caller", "mode", "want", "expected"),
+    [
+        (ALICE, 0o700, "write", True),
+        (ALICE, 0o500, "read", True),
+        (ALICE, 0o500, "execute", True),
+        (ALICE, 0o500, "write", False),
+        # First match decides: the owner is refused by its own bits even if others may.
+        (ALICE, 0o077, "read", False),
+        (BOB_IN_ALICE, 0o070, "write", True),
+        (BOB_IN_ALICE, 0o700, "read", False),
+        # A group member is refused by the group bits even when others may.
+        (BOB_IN_ALICE, 0o607, "read", False),
+        (CAROL, 0o004, "read", True),
+        (CAROL, 0o770, "read", False),
+        (CAROL, 0o001, "execute", True),
+        (CAROL, 0o006, "execute", False),
+    ],
+)
+def test_owner_then_group_then_other(caller: Caller, mode: int, want: str, expected: bool) -> None:
+    assert allowed(caller, mode, want) is expected
+
+
+def test_the_superuser_and_no_caller_are_never_checked() -> None:
+    for want in ("read", "write", "execute"):
+        assert allowed(None, 0o000, want)
+        assert allowed(SUPERUSER, 0o000, want)
+    # A user merely named like the superuser gets no bypass.
+    assert not allowed(Caller(SUPERUSER.user), 0o000, "read")
+
+
+def test_a_refusal_names_the_path_user_mode_owner_group_and_bit() -> None:
+    bob = Caller("bob", frozenset({"staff"}))
+    with pytest.raises(AccessDeniedError) as caught:
+        check_access(bob, owner="alice", group="alice", mode=0o500, want="write", path="/mnt/s3/a.txt")
+    assert str(caught.value) == (
+        "write /mnt/s3/a.txt: permission denied for user bob (mode 0500, owner alice, group alice): "
+        "needs the write bit"
+    )
+    assert isinstance(caught.value, StoreError)
+    assert caught.value.key == "/mnt/s3/a.txt"
+
+
+def test_an_empty_owner_matches_nobody_named() -> None:
+    with pytest.raises(AccessDeniedError, match=r"owner \(none\), group \(none\)"):
+        check_access(CAROL, owner="", group="", mode=0o700, want="read", path="/m")
+
+
+def test_an_unknown_access_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="unknown access 'delete'"):
+        check_access(ALICE, owner="alice", group="alice", mode=0o777, want="delete", path="/m")  # type: ignore[arg-type]
+
+
+# -- text forms ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "is_dir", "text"),
+    [
+        (0o750, True, "drwxr-x---"),
+        (0o644, False, "-rw-r--r--"),
+        (0o000, False, "----------"),
+        (0o777, True, "drwxrwxrwx"),
+        (0o500, True, "dr-x------"),
+        (0o4755, False, "-rwsr-xr-x"),
+        (0o2640, False, "-rw-r-S---"),
+        (0o1777, True, "drwxrwxrwt"),
+        (0o1770, True, "drwxrwx--T"),
+    ],
+)
+def test_format_mode(mode: int, is_dir: bool, text: str) -> None:
+    assert format_mode(mode, is_dir) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "current", "expected"),
+    [
+        ("755", 0o000, 0o755),
+        ("0755", 0o000, 0o755),
+        ("0", 0o777, 0o000),
+        ("1777", 0o000, 0o1777),
+        (" 640 ", 0o777, 0o640),
+        ("u+w", 0o500, 0o700),
+        ("go-rwx", 0o777, 0o700),
+        ("a=r", 0o751, 0o444),
+        ("u=rwx,g=rx,o=", 0o000, 0o750),
+        ("u=rwx,g=rx,o=", 0o777, 0o750),
+        ("+x", 0o644, 0o755),
+        ("o+r-w", 0o002, 0o004),
+        ("ug=rw", 0o7, 0o667),
+        ("u-w", 0o4755, 0o4555),
+        ("a-rwx", 0o777, 0o000),
+        ("g=", 0o775, 0o705),
+    ],
+)
+def test_parse_mode(text: str, current: int, expected: int) -> None:
+    assert parse_mode(text, current) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty mode"),
+        ("   ", "empty mode"),
+        ("8", "not octal"),
+        ("0789", "not octal"),
+        ("17777", "out of range"),
+        ("u+q", "invalid mode clause 'u+q'"),
+        ("z+r", "invalid mode clause 'z+r'"),
+        ("u", "invalid mode clause 'u'"),
+        ("rwx", "invalid mode clause 'rwx'"),
+        ("u+w,", "invalid mode clause ''"),
+        ("rwxr-xr-x", "invalid mode clause"),
+        ("0o755", "invalid mode clause"),
+    ],
+)
+def test_parse_mode_refuses_anything_else(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)) as caught:
+        parse_mode(text, 0o644)
+    assert "use octal (755, 0755) or symbolic" in str(caught.value)
