@@ -129,3 +129,37 @@ def test_runtests_reports_each_failing_case_when_writes_are_refused(
     writes = [case for case in failed if case["name"].startswith("write")]
     assert len(writes) == 3
     assert all("not allowed" in case["detail"] or "AccessDenied" in case["detail"] for case in writes)
+
+
+def test_creds_explain_for_a_mount_puts_its_options_above_the_server_keys(
+    config: Path, stack: StackInfo, new_bucket: Callable[[], str]
+) -> None:
+    reader = user_options(stack, "reader")
+    assert (
+        tierstore(config, "fs", "mount", *option_args(reader), "/mnt/r", f"s3://{new_bucket()}").returncode
+        == 0
+    )
+    endpoint_only = {key: value for key, value in reader.items() if not key.startswith("aws.")}
+    bucket = new_bucket()
+    assert (
+        tierstore(
+            config, "fs", "mount", *option_args(endpoint_only), "/mnt/site", f"s3://{bucket}"
+        ).returncode
+        == 0
+    )
+
+    own = json.loads(tierstore(config, "creds", "explain", "--mount", "/mnt/r/any/file", "--json").stdout)
+    statuses = {row["source"]: (row["status"], row["detail"]) for row in own["chain"]}
+    assert own["store"].startswith("s3://t-")
+    assert statuses["store"][0] == "chosen"
+    assert statuses["store"][1].startswith(stack.users["reader"].access_key_id[:4])
+    assert statuses["site"] == ("found, not used", statuses["site"][1])
+    assert statuses["site"][1].startswith(stack.admin.access_key_id[:4])
+
+    inherited = json.loads(
+        tierstore(config, "creds", "explain", "--mount", "/mnt/site", "--json", "--check").stdout
+    )
+    assert inherited["chosen"] == "site"
+    assert inherited["caller"]["arn"].endswith("admin")
+    for secret in (stack.admin.secret_access_key.reveal(), stack.users["reader"].secret_access_key.reveal()):
+        assert secret not in json.dumps(own) + json.dumps(inherited)

@@ -32,8 +32,10 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "-c", "--config", type=Path, required=True, help="the store's config file (any dialect)"
-    )
+        "-c", "--config", type=Path,
+        help="the store's config file (any dialect); with --mount, the server's config ($TIERSTORE_CONFIG)",
+    )  # fmt: skip
+    parser.add_argument("--mount", metavar="PATH", help="the store of the mount serving this namespace path")
     parser.add_argument("--site-config", type=Path, help="the server's config file, a lower-priority source")
     parser.add_argument(
         "--session-token",
@@ -56,11 +58,41 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
     return values
 
 
-def _context(args: argparse.Namespace) -> Any:
-    from tierstore.credentials.resolve import ResolutionContext
+def _settings(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The store's settings and the site keys: from -c, or from the mount serving --mount."""
+    import os
+
+    from tierstore.errors import ConfigError
     from tierstore.settings import load_store_settings
 
     site_keys = load_store_settings(args.site_config).settings.keys if args.site_config else None
+    if args.mount is None:
+        if args.config is None:
+            raise ConfigError("give the store's config with -c FILE, or a namespace path with --mount PATH")
+        return load_store_settings(args.config).settings, site_keys
+    from tierstore.namespace.config import load_server_config
+    from tierstore.namespace.metadata import open_metadata
+    from tierstore.namespace.mounts import MountTable
+
+    config_path = args.config or (
+        Path(os.environ["TIERSTORE_CONFIG"]) if os.environ.get("TIERSTORE_CONFIG") else None
+    )
+    config = load_server_config(config_path)
+    table = MountTable(config, open_metadata(config.metadata_url))
+    try:
+        record, _ = table.resolve(args.mount)
+        settings = table.settings_for(record)
+    finally:
+        table.close()
+    if site_keys is None and record.path != "/":
+        # For a nested mount the server's own keys are the site configuration, below the mount's.
+        site_keys = config.root.keys
+    return settings, site_keys
+
+
+def _context(args: argparse.Namespace, site_keys: Any) -> Any:
+    from tierstore.credentials.resolve import ResolutionContext
+
     return ResolutionContext(
         overrides=_overrides(args.overrides),
         site_keys=site_keys,
@@ -70,10 +102,9 @@ def _context(args: argparse.Namespace) -> Any:
 
 def run_explain(args: argparse.Namespace) -> int:
     from tierstore.credentials.explain import explain, render_text
-    from tierstore.settings import load_store_settings
 
-    settings = load_store_settings(args.config).settings
-    report = explain(settings, _context(args), check=args.check)
+    settings, site_keys = _settings(args)
+    report = explain(settings, _context(args, site_keys), check=args.check)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -83,10 +114,9 @@ def run_explain(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from tierstore.credentials.resolve import resolve_credentials
-    from tierstore.settings import load_store_settings
 
-    settings = load_store_settings(args.config).settings
-    creds = resolve_credentials(settings, _context(args)).source.credentials()
+    settings, site_keys = _settings(args)
+    creds = resolve_credentials(settings, _context(args, site_keys)).source.credentials()
     secret = creds.secret_access_key.reveal()
     token = creds.session_token.reveal() if creds.session_token else None
     expiry = creds.expires_at.isoformat().replace("+00:00", "Z") if creds.expires_at else None
