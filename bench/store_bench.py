@@ -565,6 +565,30 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {model}, {platform.platform()}"
 
 
+def source_revision() -> str:
+    """The commit tierstore is imported from (read-only git; "+local changes" if storage/ differs)."""
+    import tierstore
+
+    root = Path(tierstore.__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "-C", str(root), "diff", "--quiet", "HEAD", "--", "src/tierstore/storage"],
+            check=False,
+            capture_output=True,
+            timeout=10,
+        ).returncode
+    except (OSError, subprocess.SubprocessError):
+        return "unknown revision"
+    return f"commit {head}" + (" + local changes under src/tierstore/storage" if changed else "")
+
+
 def weed_version() -> str:
     try:
         from tierstore.local.binaries import weed_binary
@@ -674,6 +698,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"machine: {machine()}")
     print(f"load average at start: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"python {platform.python_version()}; {versions()}")
+    print(f"tierstore source: {source_revision()}")
     print(f"server: SeaweedFS `weed mini` via tierstore.local.stack ({weed_version()})")
     print(
         f"workloads: {sizes.big_count} x {sizes.big_size // MiB} MiB up/down "

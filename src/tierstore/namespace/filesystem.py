@@ -25,7 +25,8 @@ from tierstore.namespace.mounts import MountTable
 from tierstore.namespace.permissions import Caller, check_access, parse_mode
 from tierstore.storage.interface import Store
 
-CHUNK = 8 * 1024 * 1024
+# Streaming copies and reads move this much at a time; the writer gathers it into parts.
+CHUNK = 2 * 1024 * 1024
 Progress = Callable[[int], None]
 
 

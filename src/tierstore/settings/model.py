@@ -90,8 +90,10 @@ class Timeouts:
 
 @dataclass(frozen=True)
 class MultipartSettings:
-    part_size: int = 16 * MiB
-    concurrency: int = 8
+    """A streaming write keeps at most about ``part_size x (concurrency + 3)`` bytes in memory."""
+
+    part_size: int = 8 * MiB
+    concurrency: int = 4
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
 """A streaming object writer over an uploader that consumes an iterator of parts.
 
 ``write()`` cuts the stream into parts and hands them, through a queue of one, to an upload
-running on a background thread (obstore's multipart put, or botocore's). Memory is bounded by
-part size x (upload concurrency + 2) whatever the object size. An object smaller than one part
-is sent with a single PUT. On any failure — in the caller's block, in the source, or in the
-store — the upload is aborted, so no part is left behind.
+running on a background thread (obstore's multipart put, or botocore's). Memory holds the part
+being filled, one part queued and the parts the uploader has in flight (its concurrency): about
+``part_size x (concurrency + 3)``, whatever the object size. An object smaller than one part is
+sent with a single PUT. On any failure — in the caller's block, in the source, or in the store —
+the upload is aborted, so no part is left behind.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ class StreamingWriter(ObjectWriter):
         self._part_size = part_size
         self._upload_parts = upload_parts
         self._upload_single = upload_single
-        self._buffer = bytearray()
+        # Chunks waiting to make up a part: joined once per part, never copied byte by byte.
+        self._pending: list[bytes] = []
+        self._pending_size = 0
         self._parts: queue.Queue[object] = queue.Queue(maxsize=1)
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
@@ -45,12 +48,24 @@ class StreamingWriter(ObjectWriter):
         if self._finished:
             raise ValueError("write to a closed object writer")
         self._raise_if_failed()
-        self._buffer += data
-        while len(self._buffer) >= self._part_size:
-            part = bytes(self._buffer[: self._part_size])
-            del self._buffer[: self._part_size]
+        size = len(data)
+        view = memoryview(data).cast("B")
+        while self._pending_size + len(view) >= self._part_size:
+            take = self._part_size - self._pending_size
+            self._pending.append(bytes(view[:take]))
+            view = view[take:]
+            part = b"".join(self._pending)
+            self._pending, self._pending_size = [], 0
             self._send(part)
-        return len(data)
+        if len(view):
+            self._pending.append(bytes(view))
+            self._pending_size += len(view)
+        return size
+
+    def _take_pending(self) -> bytes:
+        data = b"".join(self._pending)
+        self._pending, self._pending_size = [], 0
+        return data
 
     def close(self) -> PutResult:
         if self._finished:
@@ -59,13 +74,11 @@ class StreamingWriter(ObjectWriter):
             return self._result
         self._finished = True
         if self._thread is None:
-            self._result = self._upload_single(bytes(self._buffer))
-            self._buffer = bytearray()
+            self._result = self._upload_single(self._take_pending())
             return self._result
         try:
-            if self._buffer:
-                self._send(bytes(self._buffer))
-                self._buffer = bytearray()
+            if self._pending:
+                self._send(self._take_pending())
             self._send(_END)
         except BaseException:
             self._stop(_ABORT)
@@ -79,7 +92,7 @@ class StreamingWriter(ObjectWriter):
         if self._finished and self._thread is None:
             return
         self._finished = True
-        self._buffer = bytearray()
+        self._pending, self._pending_size = [], 0
         if self._thread is not None:
             self._stop(_ABORT)
         self._result = None
