@@ -143,3 +143,13 @@ def test_directory_markers_are_listed_with_their_slash(any_store: Store) -> None
     assert "full/" in [info.key for info in any_store.list()]  # the marker outlives its last file
     any_store.delete_many(["empty/", "full/"])
     assert [info.key for info in any_store.list()] == ["zero.txt"]
+
+
+def test_many_empty_files_beside_markers_keep_their_kind(any_store: Store) -> None:
+    keys = [f"e/{index:03d}" for index in range(150)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda key: any_store.put(key, b""), keys))
+    any_store.put_directory_marker("e/050x")
+    any_store.put_directory_marker("e/zz")
+    listed = [info.key for page in any_store.list_pages("e", page_size=40) for info in page.objects]
+    assert listed == sorted([*keys, "e/050x/", "e/zz/"])

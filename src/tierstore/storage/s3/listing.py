@@ -1,10 +1,5 @@
-"""Listings: botocore's ListObjectsV2 pages, and repairing directory markers in obstore's.
-
-obstore strips the trailing ``/`` of a directory marker (``d/`` comes back as ``d``), so a
-marker looks like an empty file. A zero-byte entry followed by entries under it is a marker;
-a childless one is asked about with one HEAD. Delimited listings go through botocore, which
-keeps markers and common prefixes exactly as the store returns them.
-"""
+"""Listings through botocore's ListObjectsV2, which keeps directory markers and common prefixes
+exactly as the store returns them, and paging for listings made entry by entry."""
 
 from __future__ import annotations
 
@@ -63,30 +58,6 @@ def botocore_pages(
             return
         request["ContinuationToken"] = response["NextContinuationToken"]
         request.pop("StartAfter", None)
-
-
-def repair_markers(entries: Iterable[ObjectInfo], is_marker: Callable[[str], bool]) -> Iterator[ObjectInfo]:
-    """Give obstore's stripped markers back their ``/``."""
-    pending: ObjectInfo | None = None
-    for entry in entries:
-        if pending is not None:
-            if entry.key.startswith(f"{pending.key}/"):
-                yield ObjectInfo(f"{pending.key}/", 0, pending.etag, pending.last_modified)
-            else:
-                yield _resolve(pending, is_marker)
-            pending = None
-        if entry.size == 0:
-            pending = entry
-        else:
-            yield entry
-    if pending is not None:
-        yield _resolve(pending, is_marker)
-
-
-def _resolve(entry: ObjectInfo, is_marker: Callable[[str], bool]) -> ObjectInfo:
-    if is_marker(entry.key):
-        return ObjectInfo(f"{entry.key}/", 0, entry.etag, entry.last_modified)
-    return entry
 
 
 def pages_of(entries: Iterable[ObjectInfo], page_size: int) -> Iterator[ListPage]:

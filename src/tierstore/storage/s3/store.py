@@ -20,13 +20,13 @@ import obstore
 import obstore.exceptions as obstore_errors
 from obstore.store import S3Store as ObstoreS3Store
 
-from tierstore.credentials.source import CredentialSource
+from tierstore.credentials.source import CredentialSource, StaticSource
 from tierstore.errors import NotFoundError, StoreError
 from tierstore.settings.model import StoreSettings
 from tierstore.storage.interface import HttpMethod, ListPage, ObjectInfo, ObjectWriter, PutResult, Store
 from tierstore.storage.s3 import errors as error_map
 from tierstore.storage.s3.botocore_client import build_s3_client, sse_request_fields
-from tierstore.storage.s3.listing import botocore_pages, pages_of, repair_markers
+from tierstore.storage.s3.listing import botocore_pages, pages_of
 from tierstore.storage.s3.writer import StreamingWriter
 
 if TYPE_CHECKING:
@@ -47,16 +47,27 @@ class S3Store(Store):
         self._credentials = credentials
         self.bucket = settings.location.bucket
         self.base_prefix = settings.location.prefix
+        config = _obstore_config(settings)
+        provider: Callable[[], S3Credential] | None = self._obstore_credentials
+        if isinstance(credentials, StaticSource):
+            # Keys that never change go to obstore directly: a Python callback on every request
+            # costs the GIL and measurably slows small operations.
+            static = credentials.credentials()
+            config["access_key_id"] = static.access_key_id
+            config["secret_access_key"] = static.secret_access_key.reveal()
+            if static.session_token is not None:
+                config["session_token"] = static.session_token.reveal()
+            provider = None
         self._store = ObstoreS3Store(
             self.bucket,
             prefix=self.base_prefix.rstrip("/") or None,
-            config=cast("S3Config", _obstore_config(settings)),
+            config=cast("S3Config", config),
             client_options=cast("ClientConfig", _obstore_client_options(settings)),
             retry_config={
                 "max_retries": max(0, settings.retry.max_attempts - 1),
                 "retry_timeout": timedelta(seconds=max(30.0, settings.timeouts.read_seconds * 3)),
             },
-            credential_provider=self._obstore_credentials,
+            credential_provider=provider,
         )
         self._control: S3Client | None = None
 
@@ -255,20 +266,54 @@ class S3Store(Store):
                 replace(page, prefixes=[p for p in page.prefixes if self._holds_anything(p)])
                 for page in pages
             )
-        return pages_of(
-            repair_markers(self._obstore_entries(prefix, start_after, page_size), self._is_marker), page_size
-        )
+        return pages_of(self._recursive_entries(prefix, start_after, page_size), page_size)
 
-    def _obstore_entries(self, prefix: str, start_after: str | None, page_size: int) -> Iterator[ObjectInfo]:
+    def _recursive_entries(
+        self, prefix: str, start_after: str | None, page_size: int
+    ) -> Iterator[ObjectInfo]:
+        """obstore's fast listing, with directory markers given back their ``/``.
+
+        obstore strips the ``/`` of a marker, so it looks like an empty file. For each page that
+        holds zero-byte entries, one ListObjectsV2 over the same key range says which are markers.
+        """
         directory = prefix.rstrip("/") or None
         stream = obstore.list(self._store, directory, offset=start_after, chunk_size=page_size)
+        after = self.full_key(start_after) if start_after else None
         while True:
             try:
                 chunk = self._call("LIST", prefix or None, lambda: next(stream))
             except StopIteration:
                 return
-            for meta in chunk:
-                yield _info(meta)
+            infos = [_info(meta) for meta in chunk]
+            empty = [info.key for info in infos if info.size == 0]
+            markers = self._markers_between(directory, after, empty[-1]) if empty else set()
+            for info in infos:
+                if info.size == 0 and f"{info.key}/" in markers:
+                    yield replace(info, key=f"{info.key}/")
+                else:
+                    yield info
+            if infos:
+                after = self.full_key(infos[-1].key)
+
+    def _markers_between(self, directory: str | None, after: str | None, last: str) -> set[str]:
+        """The marker keys (relative, ending in ``/``) listed after ``after`` up to ``last/``."""
+        request: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Prefix": self.full_key(f"{directory}/" if directory else ""),
+        }
+        if after:
+            request["StartAfter"] = after
+        end = self.full_key(f"{last}/")
+        cut = len(self.base_prefix)
+        found: set[str] = set()
+        while True:
+            response = self._control_call("LIST", directory, lambda: self.control.list_objects_v2(**request))
+            keys = [item["Key"] for item in response.get("Contents", [])]
+            found.update(key[cut:] for key in keys if key.endswith("/") and key <= end)
+            if not response.get("IsTruncated") or (keys and keys[-1] >= end):
+                return found
+            request["ContinuationToken"] = response["NextContinuationToken"]
+            request.pop("StartAfter", None)
 
     def _holds_anything(self, prefix: str) -> bool:
         """Whether an object or a marker exists under ``prefix``.
