@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -135,3 +135,20 @@ def bucket(request: pytest.FixtureRequest, admin_s3: S3Client) -> Iterator[str]:
         # The test may have deleted it itself.
         if error.response.get("Error", {}).get("Code") != "NoSuchBucket":
             raise
+
+
+@pytest.fixture
+def make_bucket(request: pytest.FixtureRequest, admin_s3: S3Client) -> Iterator[Callable[[], str]]:
+    """More buckets for tests that need several; each emptied and deleted afterwards."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = bucket_name_for(f"{request.node.name}-{len(made)}")
+        admin_s3.create_bucket(Bucket=name)
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        empty_bucket(admin_s3, name)
+        admin_s3.delete_bucket(Bucket=name)

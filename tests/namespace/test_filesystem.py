@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import bucket_name_for, empty_bucket
 from tierstore.errors import AccessDeniedError, ConflictError, NotFoundError, StoreError
 from tierstore.local.info import StackInfo
 from tierstore.namespace.config import load_server_config
@@ -22,22 +21,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def make_bucket(admin_s3: S3Client, request: pytest.FixtureRequest) -> Iterator[Callable[[], str]]:
-    made: list[str] = []
-
-    def make() -> str:
-        name = bucket_name_for(f"{request.node.name}-{len(made)}")
-        admin_s3.create_bucket(Bucket=name)
-        made.append(name)
-        return name
-
-    yield make
-    for name in made:
-        empty_bucket(admin_s3, name)
-        admin_s3.delete_bucket(Bucket=name)
 
 
 def write_config(path: Path, stack: StackInfo, bucket: str, metadata_url: str) -> Path:

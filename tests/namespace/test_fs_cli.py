@@ -6,34 +6,17 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import bucket_name_for, empty_bucket
 from tests.namespace.test_filesystem import user_options, write_config
 from tierstore.local.info import StackInfo
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
-
-
-@pytest.fixture
-def new_bucket(admin_s3: S3Client, request: pytest.FixtureRequest) -> Iterator[Callable[[], str]]:
-    made: list[str] = []
-
-    def make() -> str:
-        name = bucket_name_for(f"{request.node.name}-{len(made)}")
-        admin_s3.create_bucket(Bucket=name)
-        made.append(name)
-        return name
-
-    yield make
-    for name in made:
-        empty_bucket(admin_s3, name)
-        admin_s3.delete_bucket(Bucket=name)
+    pass
 
 
 def tierstore(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -55,9 +38,9 @@ def config(tmp_path: Path, stack: StackInfo, bucket: str, metadata_url: str) -> 
 
 
 def test_mount_ls_chmod_and_mounts_from_separate_processes(
-    config: Path, stack: StackInfo, new_bucket: Callable[[], str]
+    config: Path, stack: StackInfo, make_bucket: Callable[[], str]
 ) -> None:
-    data = new_bucket()
+    data = make_bucket()
     mounted = tierstore(
         config, "fs", "mount", *option_args(user_options(stack, "admin")), "/mnt/s3", f"s3://{data}/dir"
     )
@@ -86,10 +69,10 @@ def test_mount_ls_chmod_and_mounts_from_separate_processes(
 
 
 def test_mount_errors_are_messages_not_tracebacks(
-    config: Path, stack: StackInfo, new_bucket: Callable[[], str]
+    config: Path, stack: StackInfo, make_bucket: Callable[[], str]
 ) -> None:
     bad = user_options(stack, "admin") | {"aws.secretKey": "wrong-secret-000000000000000000000000000"}
-    result = tierstore(config, "fs", "mount", *option_args(bad), "/mnt/bad", f"s3://{new_bucket()}")
+    result = tierstore(config, "fs", "mount", *option_args(bad), "/mnt/bad", f"s3://{make_bucket()}")
     assert result.returncode == 2
     assert "cannot be reached" in result.stderr
     assert "Traceback" not in result.stderr
@@ -100,10 +83,10 @@ def test_mount_errors_are_messages_not_tracebacks(
 
 
 def test_runtests_passes_on_a_good_mount(
-    config: Path, stack: StackInfo, new_bucket: Callable[[], str]
+    config: Path, stack: StackInfo, make_bucket: Callable[[], str]
 ) -> None:
     options = option_args(user_options(stack, "admin"))
-    assert tierstore(config, "fs", "mount", *options, "/mnt/s3", f"s3://{new_bucket()}").returncode == 0
+    assert tierstore(config, "fs", "mount", *options, "/mnt/s3", f"s3://{make_bucket()}").returncode == 0
     result = tierstore(config, "runtests", "--directory", "/mnt/s3")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
@@ -118,10 +101,10 @@ def test_runtests_passes_on_a_good_mount(
 
 
 def test_runtests_reports_each_failing_case_when_writes_are_refused(
-    config: Path, stack: StackInfo, new_bucket: Callable[[], str]
+    config: Path, stack: StackInfo, make_bucket: Callable[[], str]
 ) -> None:
     options = option_args(user_options(stack, "reader"))
-    assert tierstore(config, "fs", "mount", *options, "/mnt/ro", f"s3://{new_bucket()}").returncode == 0
+    assert tierstore(config, "fs", "mount", *options, "/mnt/ro", f"s3://{make_bucket()}").returncode == 0
     result = tierstore(config, "runtests", "--directory", "/mnt/ro", "--json")
     cases = json.loads(result.stdout)
     failed = [case for case in cases if not case["passed"]]
@@ -132,15 +115,15 @@ def test_runtests_reports_each_failing_case_when_writes_are_refused(
 
 
 def test_creds_explain_for_a_mount_puts_its_options_above_the_server_keys(
-    config: Path, stack: StackInfo, new_bucket: Callable[[], str]
+    config: Path, stack: StackInfo, make_bucket: Callable[[], str]
 ) -> None:
     reader = user_options(stack, "reader")
     assert (
-        tierstore(config, "fs", "mount", *option_args(reader), "/mnt/r", f"s3://{new_bucket()}").returncode
+        tierstore(config, "fs", "mount", *option_args(reader), "/mnt/r", f"s3://{make_bucket()}").returncode
         == 0
     )
     endpoint_only = {key: value for key, value in reader.items() if not key.startswith("aws.")}
-    bucket = new_bucket()
+    bucket = make_bucket()
     assert (
         tierstore(
             config, "fs", "mount", *option_args(endpoint_only), "/mnt/site", f"s3://{bucket}"

@@ -104,6 +104,15 @@ def from_obstore(error: Exception, operation: str, bucket: str, key: str | None)
     return _build(kind, operation=operation, bucket=bucket, key=key, code=code, status=status)
 
 
+def from_status(
+    code: str | None, status: int | None, operation: str, bucket: str, key: str | None
+) -> errors.StoreError:
+    """An error from a raw HTTP answer: the store's error code (if any) and status."""
+    return _build(
+        _classify_code(code, status), operation=operation, bucket=bucket, key=key, code=code, status=status
+    )
+
+
 def from_botocore(error: Exception, operation: str, bucket: str, key: str | None) -> errors.StoreError:
     if isinstance(error, botocore.exceptions.ClientError):
         response = error.response
