@@ -100,7 +100,7 @@ def test_show_prints_the_resolved_settings(kafka_file: Path, capsys: pytest.Capt
     assert rows["endpoint"] == "http://127.0.0.1:8333"
     assert rows["encryption"] == "aws:kms with key alias/tierstore"
     assert rows["proxy"] == "http://proxy.internal:3128"
-    assert rows["multipart"] == "32 MiB parts, 8 at once"
+    assert rows["multipart"] == "32 MiB parts, 4 at once"  # the size from the file, the default concurrency
     assert rows["passed"].startswith("on")  # "passed on": the connector's own keys
 
 
