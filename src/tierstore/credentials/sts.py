@@ -13,7 +13,6 @@ import json
 import logging
 import re
 import socket
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -296,6 +295,3 @@ def validate_policy(policy: str) -> None:
         ) from None
     if not isinstance(document, dict) or "Statement" not in document:
         raise CredentialsError('the session policy must be a JSON object with a "Statement" list')
-
-
-Fetcher = Callable[[], Credentials]

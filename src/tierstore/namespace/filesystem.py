@@ -134,19 +134,24 @@ class FileSystem:
         owner, group, mode = self._attributes(path, mount)
         check_access(self.caller, owner=owner, group=group, mode=mode, want=want, path=path)
 
-    def _check_write_here(self, target: _Target) -> None:
-        """Creating or replacing a file needs the write bit of the file, or else of its directory."""
-        if self._kind(target) == "file":
+    def _check_write_here(self, target: _Target, kind: Kind | None) -> None:
+        """Creating or replacing a file needs the write bit of the file, or else of its directory.
+
+        ``kind`` is what the caller already found at ``target``, so no second HEAD is sent.
+        """
+        if kind == "file":
             self._check(target.path, target.mount, "write")
             return
         parent = paths.parent(target.path)
         where = parent if paths.is_within(parent, target.mount.path) else target.mount.path
         self._check(where, target.mount, "write")
 
+    def _is_mount_point(self, path: str) -> bool:
+        return any(record.path == path for record in self.table.records())
+
     def _kind(self, target: _Target, *, sync: bool = False) -> Kind | None:
-        if any(record.path == target.path for record in self.table.records()):
-            return "dir"
-        if self.table.children_of(target.path):
+        # A mount point, or an ancestor of one, is a directory whatever its store holds.
+        if any(paths.is_within(record.path, target.path) for record in self.table.records()):
             return "dir"
         cached = None if sync else self._cache.get("kind", target.path)
         if cached is not None:
@@ -268,7 +273,7 @@ class FileSystem:
         existing = self._kind(target)
         if existing == "dir":
             raise StoreError(f"{target.path}: is a directory", key=target.path)
-        self._check_write_here(target)
+        self._check_write_here(target, existing)
         with target.store.open_write(target.key) as writer:
             for chunk in chunks:
                 writer.write(chunk)
@@ -316,7 +321,7 @@ class FileSystem:
             raise NotFoundError(
                 f"mkdir {target.path}: the parent {parent} does not exist; use -p", key=target.path
             )
-        self._check_write_here(target)
+        self._check_write_here(target, None)
         target.store.put_directory_marker(target.key)
         self._record_creator(target.path)
         self._cache.changed(target.path)
@@ -325,7 +330,7 @@ class FileSystem:
     def remove(self, path: str, *, recursive: bool = False) -> int:
         """Remove a file, or a directory with ``recursive``; returns how many objects went."""
         target = self._target(path)
-        if any(record.path == target.path for record in self.table.records()):
+        if self._is_mount_point(target.path):
             raise StoreError(
                 f"rm {target.path}: it is a mount point; use tierstore fs unmount", key=target.path
             )
@@ -382,7 +387,7 @@ class FileSystem:
 
     def _copy_file(self, src: _Target, dst: _Target, progress: Progress | None) -> int:
         self._check(src.path, src.mount, "read")
-        self._check_write_here(dst)
+        self._check_write_here(dst, self._kind(dst))
         if src.store is dst.store:
             target_store: Store = src.store
             target_store.copy(src.key, dst.key)
@@ -405,7 +410,7 @@ class FileSystem:
         kind = self._kind(src, sync=True)
         if kind is None:
             raise NotFoundError(f"mv {src.path}: no such file or directory", key=src.path)
-        if any(record.path == src.path for record in self.table.records()):
+        if self._is_mount_point(src.path):
             raise StoreError(f"mv {src.path}: it is a mount point", key=src.path)
         dst_path = paths.normalize(dest)
         if self._kind(self._target(dst_path), sync=True) == "dir" and kind == "file":

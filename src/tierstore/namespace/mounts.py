@@ -23,7 +23,7 @@ from tierstore.namespace.entries import kind_of
 from tierstore.namespace.metadata import MetadataStore, MountRecord
 from tierstore.namespace.permissions import MountPermissions
 from tierstore.settings import settings_from_options
-from tierstore.settings.model import StoreLocation, StoreSettings, parse_location
+from tierstore.settings.model import StoreSettings, parse_location
 from tierstore.storage.factory import open_backend
 from tierstore.storage.interface import Store
 from tierstore.storage.layers import LoggingLayer
@@ -63,17 +63,7 @@ class MountTable:
     def sync_root(self) -> MountRecord:
         """(Re)write the root mount from the config, deriving its owner and mode."""
         permissions = self._permissions(self.config.root, shared=False)
-        record = MountRecord(
-            path="/",
-            uri=self.config.root.location.uri,
-            options={},
-            readonly=False,
-            shared=False,
-            owner=permissions.owner,
-            group=permissions.group,
-            mode=permissions.mode,
-            created_at=datetime.now(UTC),
-        )
+        record = _record("/", self.config.root.location.uri, {}, permissions, readonly=False, shared=False)
         self.metadata.replace_mount(record)
         return record
 
@@ -137,7 +127,7 @@ class MountTable:
         if path == "/":
             raise MountError("mount /: the root mount comes from the server's config (remote.data.dir)")
         options = dict(options or {})
-        settings = self._settings_of(path, _canonical_uri(location), options)
+        settings = self._settings_of(path, location.uri, options)
         parent, key = self.resolve(path)
         if self.metadata.mount(path) is not None:
             raise MountError(f"mount {path}: a mount already exists there; unmount it first")
@@ -147,17 +137,7 @@ class MountTable:
         self._refuse_overlap(path, settings, shared)
         store = self._check_reachable(path, settings)
         permissions = self._permissions(settings, shared=shared, store=store)
-        record = MountRecord(
-            path=path,
-            uri=_canonical_uri(location),
-            options=options,
-            readonly=readonly,
-            shared=shared,
-            owner=permissions.owner,
-            group=permissions.group,
-            mode=permissions.mode,
-            created_at=datetime.now(UTC),
-        )
+        record = _record(path, location.uri, options, permissions, readonly=readonly, shared=shared)
         self.metadata.add_mount(record)
         with self._lock:
             self._stores[(path, record.uri)] = LoggingLayer(store)
@@ -240,8 +220,26 @@ class MountTable:
         self.metadata.close()
 
 
-def _canonical_uri(location: StoreLocation) -> str:
-    return location.uri
+def _record(
+    path: str,
+    uri: str,
+    options: Mapping[str, str],
+    permissions: MountPermissions,
+    *,
+    readonly: bool,
+    shared: bool,
+) -> MountRecord:
+    return MountRecord(
+        path=path,
+        uri=uri,
+        options=options,
+        readonly=readonly,
+        shared=shared,
+        owner=permissions.owner,
+        group=permissions.group,
+        mode=permissions.mode,
+        created_at=datetime.now(UTC),
+    )
 
 
 def _local_user() -> str:

@@ -10,16 +10,12 @@ request.
 
 from __future__ import annotations
 
-import re
-
 import urllib3
 from urllib3.util import Retry, Timeout
 
 from tierstore import errors
 from tierstore.settings.model import StoreSettings
 from tierstore.storage.s3 import errors as error_map
-
-_XML_CODE = re.compile(rb"<Code>([A-Za-z]+)</Code>")
 
 
 class BulkReader:
@@ -59,8 +55,7 @@ class BulkReader:
         if response.status == 200:
             data: bytes = response.data
             return data
-        found = _XML_CODE.search(response.data or b"")
-        code = found.group(1).decode() if found else None
+        code = error_map.error_code_in((response.data or b"").decode("utf-8", "replace"))
         raise error_map.from_status(code, response.status, "GET", bucket, key)
 
     def close(self) -> None:

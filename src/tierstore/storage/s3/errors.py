@@ -80,11 +80,16 @@ def _build(
     return kind(message, bucket=bucket, key=key)
 
 
+def error_code_in(text: str) -> str | None:
+    """The store's error code in an XML error body or an obstore message, if there is one."""
+    found = _XML_CODE.search(text)
+    return (found.group(1) or found.group(2)) if found else None
+
+
 def from_obstore(error: Exception, operation: str, bucket: str, key: str | None) -> errors.StoreError:
     text = str(error)
-    code_match = _XML_CODE.search(text)
     status_match = _HTTP_STATUS.search(text)
-    code = (code_match.group(1) or code_match.group(2)) if code_match else None
+    code = error_code_in(text)
     status = int(status_match.group(1)) if status_match else None
     kind: type[errors.StoreError]
     if isinstance(error, FileNotFoundError | obstore_errors.NotFoundError):

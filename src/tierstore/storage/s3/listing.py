@@ -4,15 +4,12 @@ exactly as the store returns them, and paging for listings made entry by entry."
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from tierstore.storage.interface import ListPage, ObjectInfo
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-T = TypeVar("T")
-Call = Callable[[str, "str | None", Callable[[], T]], T]
 
 
 def botocore_pages(

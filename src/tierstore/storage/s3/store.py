@@ -12,7 +12,7 @@ import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import botocore.exceptions
@@ -483,7 +483,3 @@ def _obstore_client_options(settings: StoreSettings) -> dict[str, Any]:
     if settings.proxy is not None:
         options["proxy_url"] = settings.proxy.url()
     return options
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
