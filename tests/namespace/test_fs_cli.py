@@ -146,3 +146,11 @@ def test_creds_explain_for_a_mount_puts_its_options_above_the_server_keys(
     assert inherited["caller"]["arn"].endswith("admin")
     for secret in (stack.admin.secret_access_key.reveal(), stack.users["reader"].secret_access_key.reveal()):
         assert secret not in json.dumps(own) + json.dumps(inherited)
+
+
+def test_creds_explain_for_a_relative_mount_path_names_it(config: Path) -> None:
+    result = tierstore(config, "creds", "explain", "--mount", "mnt/s3")
+    assert result.returncode == 2
+    assert "--mount mnt/s3" in result.stderr
+    assert "absolute path" in result.stderr
+    assert "Traceback" not in result.stderr

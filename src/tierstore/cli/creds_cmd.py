@@ -82,6 +82,8 @@ def _settings(args: argparse.Namespace) -> tuple[Any, Any]:
     try:
         record, _ = table.resolve(args.mount)
         settings = table.settings_for(record)
+    except ValueError as error:
+        raise ConfigError(f"--mount {args.mount}: {error}") from None
     finally:
         table.close()
     if site_keys is None and record.path != "/":
