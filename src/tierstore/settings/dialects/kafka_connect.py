@@ -80,6 +80,9 @@ SINK_KEYS = frozenset(
         "transforms",
         "predicates",
         "config.action.reload",
+        # tierstore's own sink keys (tierstore.sink.config) outside the prefixes below
+        "rotate.interval.ms",
+        "s3.multipart.cleanup.on.start",
     }
 )
 SINK_PREFIXES = (

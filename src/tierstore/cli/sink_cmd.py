@@ -1,0 +1,126 @@
+"""``tierstore sink``: the Kafka-to-S3 sink's commands.
+
+Each subcommand is one ``_register_*`` function below, listed in :data:`SUBCOMMANDS`; adding one
+is adding a function and a line there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tierstore.settings.problems import errors_of, summary
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+
+
+def _config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c",
+        "--config",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="the sink's Kafka Connect JSON config",
+    )
+
+
+def _bootstrap_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--bootstrap-servers",
+        metavar="HOST:PORT",
+        help="Kafka brokers; takes precedence over bootstrap.servers in the file",
+    )
+
+
+# --- validate ---------------------------------------------------------------------------------
+
+
+def _register_validate(actions: Subparsers) -> None:
+    validate = actions.add_parser(
+        "validate",
+        help="report every problem in a sink config",
+        description="Check a sink config (store and connector keys) and report every problem at once; "
+        "exit 1 on any error.",
+    )
+    _config_argument(validate)
+    _bootstrap_argument(validate)
+    validate.add_argument("--json", action="store_true", help="print the report as JSON")
+    validate.set_defaults(run=run_validate)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from tierstore.sink.config import check_sink_config
+
+    report = check_sink_config(args.config, bootstrap_servers=args.bootstrap_servers)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        for problem in report.problems:
+            print(problem.render())
+        verdict = "not usable" if errors_of(report.problems) else "usable"
+        print(f"{report.source}: {summary(report.problems)}; {verdict}")
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+# --- iam-policy ---------------------------------------------------------------------------------
+
+
+def _register_iam_policy(actions: Subparsers) -> None:
+    iam = actions.add_parser(
+        "iam-policy",
+        help="print the IAM policy the sink needs (and the role's trust policy)",
+        description="Print the least-privilege IAM policy for the sink's bucket and prefix and, when "
+        "aws.sts.role.arn is set, the role's trust policy (with sts:ExternalId when an external id "
+        "is set), as JSON ready to paste.",
+    )
+    _config_argument(iam)
+    iam.add_argument(
+        "--principal",
+        metavar="ARN",
+        help="who may assume the role (user or role ARN); default: the placeholder "
+        "arn:aws:iam::ACCOUNT_ID:user/SINK_USER to replace",
+    )
+    iam.set_defaults(run=run_iam_policy)
+
+
+PLACEHOLDER_PRINCIPAL = "arn:aws:iam::ACCOUNT_ID:user/SINK_USER"
+
+
+def run_iam_policy(args: argparse.Namespace) -> int:
+    from tierstore.sink.config import load_sink_config
+    from tierstore.sink.iam import sink_policy, trust_policy
+
+    # The policy depends on the store keys only; no broker is needed to print it.
+    config = load_sink_config(args.config, require_bootstrap=False)
+    document: dict[str, object] = {"policy": sink_policy(config)}
+    if config.store.assume_role is not None:
+        document["role"] = config.store.assume_role.role_arn
+        document["trust_policy"] = trust_policy(config, args.principal or PLACEHOLDER_PRINCIPAL)
+    print(json.dumps(document, indent=2))
+    return EXIT_OK
+
+
+# --- the group ------------------------------------------------------------------------------------
+
+SUBCOMMANDS: list[Callable[[Subparsers], None]] = [_register_validate, _register_iam_policy]
+
+
+def register(subcommands: Subparsers) -> None:
+    sink = subcommands.add_parser(
+        "sink",
+        help="the Kafka-to-S3 sink: validate a config, print its IAM policy",
+        description="A Kafka Connect S3 sink config, run by tierstore: exactly-once files in S3.",
+    )
+    actions = sink.add_subparsers(dest="sink_command", metavar="ACTION", required=True)
+    for add in SUBCOMMANDS:
+        add(actions)

@@ -1,0 +1,123 @@
+"""Streaming compressors for the sink's text formats (``file.compression.type``).
+
+Each takes the encoded bytes of a file piece by piece (``compress(chunk)``) and hands back
+compressed bytes as they become ready, so a file of any size is compressed in bounded memory;
+``finish()`` returns the rest and ends the stream. Output depends only on the bytes given, never on
+time (the gzip header carries no modification time), so a re-delivered file compresses to the
+same object, byte for byte.
+
+- ``gzip``: zlib with the gzip wrapper (RFC 1952), readable by Python's :mod:`gzip`, ``zcat``,
+  Spark, DuckDB…
+- ``snappy``: the Snappy *framing format* (``framing_format.txt`` of google/snappy: stream
+  identifier ``ff 06 00 00 73 4e 61 50 70 59``, then CRC-checked chunks of at most 64 KiB),
+  readable by ``cramjam.snappy.decompress``, python-snappy's ``StreamDecompressor`` and
+  snappy-java's ``SnappyFramedInputStream``. The Aiven connector writes snappy-java's own
+  ``SnappyOutputStream`` format instead (magic ``82 53 4e 41 50 50 59 00``, big-endian block
+  lengths, no checksums), which only snappy-java reads; Confluent's S3 sink offers snappy only
+  inside Avro/Parquet. A raw snappy block cannot be streamed at all (its header is the total
+  length), so the framing format is the one standard, checksummed, streamable choice.
+- ``zstd``: one Zstandard frame (RFC 8878), readable by ``zstd -d``, ``cramjam.zstd.decompress``
+  and the ``zstandard`` package.
+- ``none``: bytes pass through.
+
+Parquet files never go through these: Parquet compresses its column chunks itself.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Literal, Protocol
+
+import cramjam
+
+CompressionType = Literal["none", "gzip", "snappy", "zstd"]
+COMPRESSION_TYPES: tuple[CompressionType, ...] = ("none", "gzip", "snappy", "zstd")
+EXTENSIONS: dict[CompressionType, str] = {"none": "", "gzip": ".gz", "snappy": ".snappy", "zstd": ".zst"}
+
+# Input is gathered up to this size before the Rust compressors see it: one call per record would
+# cost a Python-to-Rust round trip each and (for zstd) a flushed block each.
+CHUNK = 256 * 1024
+
+
+class Compressor(Protocol):
+    def compress(self, chunk: bytes) -> bytes: ...
+
+    def finish(self) -> bytes: ...
+
+
+class PassThrough:
+    """``none``: what comes in goes out."""
+
+    def compress(self, chunk: bytes) -> bytes:
+        return bytes(chunk)
+
+    def finish(self) -> bytes:
+        return b""
+
+
+class GzipCompressor:
+    """gzip via zlib; zlib buffers internally and emits compressed blocks as they fill."""
+
+    def __init__(self, level: int = 6) -> None:
+        # wbits 16 + 15: a gzip header and trailer around a 32 KiB-window deflate stream. zlib
+        # writes a header without name or time, so equal input gives equal output.
+        self._zlib = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+
+    def compress(self, chunk: bytes) -> bytes:
+        return self._zlib.compress(chunk)
+
+    def finish(self) -> bytes:
+        return self._zlib.flush(zlib.Z_FINISH)
+
+
+class _ChunkedRustCompressor:
+    """cramjam's streaming compressors, fed in :data:`CHUNK`-sized pieces."""
+
+    def __init__(self, compressor: cramjam.snappy.Compressor | cramjam.zstd.Compressor) -> None:
+        self._compressor = compressor
+        self._pending = bytearray()
+        self._done = False
+
+    def compress(self, chunk: bytes) -> bytes:
+        if self._done:
+            raise ValueError("compress() after finish()")
+        self._pending += chunk
+        if len(self._pending) < CHUNK:
+            return b""
+        self._compressor.compress(bytes(self._pending))
+        self._pending.clear()
+        return bytes(self._compressor.flush())
+
+    def finish(self) -> bytes:
+        if self._done:
+            return b""
+        self._done = True
+        if self._pending:
+            self._compressor.compress(bytes(self._pending))
+            self._pending.clear()
+        return bytes(self._compressor.finish())
+
+
+class SnappyFramedCompressor(_ChunkedRustCompressor):
+    """Snappy framing format (see the module docstring for why not snappy-java's format)."""
+
+    def __init__(self) -> None:
+        super().__init__(cramjam.snappy.Compressor())
+
+
+class ZstdCompressor(_ChunkedRustCompressor):
+    """One Zstandard frame, flushed block by block."""
+
+    def __init__(self, level: int = 3) -> None:
+        super().__init__(cramjam.zstd.Compressor(level))
+
+
+def compressor_for(compression: CompressionType) -> Compressor:
+    """A fresh compressor for one file."""
+    if compression == "gzip":
+        return GzipCompressor()
+    if compression == "snappy":
+        return SnappyFramedCompressor()
+    if compression == "zstd":
+        return ZstdCompressor()
+    return PassThrough()

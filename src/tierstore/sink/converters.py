@@ -1,0 +1,154 @@
+"""Kafka Connect converters: the bytes of a record's key or value turned into the object written.
+
+Three, named as Kafka Connect names them (the short names work too):
+
+- ``ByteArray`` (``org.apache.kafka.connect.converters.ByteArrayConverter``): the bytes as they are.
+- ``String`` (``org.apache.kafka.connect.storage.StringConverter``): UTF-8 text.
+- ``JSON`` (``org.apache.kafka.connect.json.JsonConverter``): a JSON document. With
+  ``*.converter.schemas.enable=true`` (Kafka Connect's default) every message is the envelope
+  ``{"schema": …, "payload": …}`` and the payload is what is written; with ``false`` the message
+  is the document itself.
+
+A tombstone (no bytes at all) converts to ``None`` with every converter. Bytes a converter cannot
+read (invalid UTF-8, invalid JSON, a missing envelope) are a poison record: :class:`ConversionError`,
+which the runtime routes to the dead-letter topic or stops on, as ``errors.tolerance`` says.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+ConverterKind = Literal["bytearray", "string", "json"]
+
+CONVERTER_CLASSES: Mapping[str, ConverterKind] = {
+    "org.apache.kafka.connect.converters.ByteArrayConverter": "bytearray",
+    "org.apache.kafka.connect.storage.StringConverter": "string",
+    "org.apache.kafka.connect.json.JsonConverter": "json",
+    "ByteArray": "bytearray",
+    "ByteArrayConverter": "bytearray",
+    "String": "string",
+    "StringConverter": "string",
+    "JSON": "json",
+    "Json": "json",
+    "JsonConverter": "json",
+}
+
+
+class ConversionError(ValueError):
+    """A record's key or value that its converter cannot read (a poison record).
+
+    ``topic``/``partition``/``offset`` are filled in when the caller knows them; the message then
+    names them, so a stopped sink says which record to look at. The record's bytes are never
+    quoted: they may hold anything.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        converter: str = "",
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> None:
+        self.reason = reason
+        self.converter = converter
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        where = ""
+        if self.topic is not None:
+            where = f"record {self.topic}"
+            if self.partition is not None:
+                where += f"[{self.partition}]"
+            if self.offset is not None:
+                where += f"@{self.offset}"
+            where += ": "
+        by = f"{self.converter}: " if self.converter else ""
+        return f"{where}{by}{self.reason}"
+
+    def at(self, topic: str, partition: int, offset: int) -> ConversionError:
+        """The same error, placed at a record (for the runtime, which knows where it came from)."""
+        return ConversionError(
+            self.reason, converter=self.converter, topic=topic, partition=partition, offset=offset
+        )
+
+
+@dataclass(frozen=True)
+class Converter:
+    """One side (key or value) of a record: how its bytes become the object written."""
+
+    kind: ConverterKind
+    schemas_enable: bool = True
+
+    @property
+    def name(self) -> str:
+        return {"bytearray": "ByteArrayConverter", "string": "StringConverter", "json": "JsonConverter"}[
+            self.kind
+        ]
+
+    def convert(
+        self,
+        raw: bytes | None,
+        *,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> object:
+        """The object for ``raw``: bytes, str, or a JSON value; ``None`` for a tombstone."""
+        if raw is None:
+            return None
+        if self.kind == "bytearray":
+            return bytes(raw)
+        try:
+            text = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ConversionError(
+                f"not UTF-8 text (bad byte at offset {error.start})",
+                converter=self.name,
+                topic=topic,
+                partition=partition,
+                offset=offset,
+            ) from error
+        if self.kind == "string":
+            return text
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConversionError(
+                f"not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})",
+                converter=self.name,
+                topic=topic,
+                partition=partition,
+                offset=offset,
+            ) from error
+        if not self.schemas_enable:
+            return document
+        if not isinstance(document, dict) or set(document) != {"schema", "payload"}:
+            raise ConversionError(
+                'with schemas.enable=true a message must be {"schema": …, "payload": …}; '
+                "set schemas.enable to false for plain JSON",
+                converter=self.name,
+                topic=topic,
+                partition=partition,
+                offset=offset,
+            )
+        return document["payload"]
+
+
+def converter_kind(name: str) -> ConverterKind | None:
+    """The converter a class name (or short name) stands for, or ``None`` if tierstore has none."""
+    return CONVERTER_CLASSES.get(name.strip())
+
+
+ACCEPTED_CONVERTERS = (
+    "org.apache.kafka.connect.converters.ByteArrayConverter (or ByteArray), "
+    "org.apache.kafka.connect.storage.StringConverter (or String), "
+    "org.apache.kafka.connect.json.JsonConverter (or JSON)"
+)
