@@ -1,0 +1,348 @@
+"""The sink task: records in, durable files out, and the offsets that may be committed.
+
+The lifecycle is Kafka Connect's ``SinkTask``: :meth:`SinkTask.open` when partitions are
+assigned, :meth:`SinkTask.put` for each batch of records, :meth:`SinkTask.flush` to make what is
+buffered durable, :meth:`SinkTask.pre_commit` for the offsets that are safe to commit, and
+:meth:`SinkTask.close` when partitions are revoked or lost.
+
+Why the output is exactly-once
+------------------------------
+1. An object's key is a function of (topic, partition, start offset, the first record's
+   timestamp): the file that starts at offset S always has the same key.
+2. A partition's committed offset is never past a record that is not durable: it is the end of
+   the last *completed* file + 1 (CompleteMultipartUpload succeeded), or the start offset of the
+   file that is open. Records sent to the dead-letter topic count as durable once the producer
+   has flushed them, which happens before every commit.
+3. The commit is made synchronously as soon as a file completes, before any later record of the
+   partition is handled. So when the sink dies, at most one completed file of a partition is not
+   yet covered by the committed offset, and it starts exactly at the committed offset C.
+4. On restart (or on the new owner after a rebalance) the partition is read again from C. The
+   first file written starts at C, so it has the same key as that uncommitted file and replaces
+   it — whatever its end: if the earlier file was closed early by the flush interval (a wall
+   clock, so not reproducible), the new file may end elsewhere, but it replaces the old object
+   entirely and the next file starts right after it. No record is in two objects, none is lost.
+5. Uploads that had not completed when the sink died are invisible (multipart uploads) and are
+   aborted when the partition is next assigned (see :mod:`tierstore.sink.cleanup`).
+
+A commit that fails (a rebalance under way, a broker error) breaks step 3, so the task *rewinds*
+that partition: the open file is aborted and the partition is read again from its last committed
+offset, which rewrites the completed file under the same key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, cast
+
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
+
+from tierstore.errors import TierstoreError
+from tierstore.sink.converters import ConversionError
+from tierstore.sink.formats.record import Header, SinkRecord
+from tierstore.sink.writer import CompletedFile, PartitionFile, Rotation
+
+LOGGER = logging.getLogger("tierstore.sink")
+
+TopicPartition = tuple[str, int]
+
+
+class SinkStoppedError(TierstoreError):
+    """The sink stopped on purpose: a poison record with ``errors.tolerance=none``, and the like."""
+
+
+class Committer(Protocol):
+    """What the task needs from the consumer: commit offsets, read a partition again."""
+
+    def commit(self, offsets: dict[TopicPartition, int]) -> set[TopicPartition]:
+        """Commit synchronously; return the partitions whose commit failed."""
+
+    def seek(self, partition: TopicPartition, offset: int | None) -> None:
+        """Read ``partition`` again from ``offset`` (``None``: from the beginning)."""
+
+
+class DeadLetters(Protocol):
+    def send(self, message: Message, error: ConversionError, stage: str) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+class TaskEvents(Protocol):
+    """What the task reports (metrics, status)."""
+
+    def record_written(self, partition: TopicPartition, count: int) -> None: ...
+
+    def file_completed(self, completed: CompletedFile) -> None: ...
+
+    def file_aborted(self, partition: TopicPartition, key: str) -> None: ...
+
+    def dead_lettered(self, partition: TopicPartition) -> None: ...
+
+    def committed(self, partition: TopicPartition, offset: int) -> None: ...
+
+
+FileOpener = Callable[[SinkRecord], PartitionFile]
+
+
+@dataclass
+class PartitionState:
+    topic: str
+    partition: int
+    committed: int | None  # the offset committed in Kafka, None when there is none
+    next_offset: int | None = None  # the offset after the last record handled
+    open_file: PartitionFile | None = None
+    files_completed: int = 0
+    skip_batch: bool = False  # rewound: drop the rest of the batch in hand
+
+    @property
+    def safe_offset(self) -> int | None:
+        """The highest offset that may be committed: nothing before it waits in an open file."""
+        if self.open_file is not None:
+            return self.open_file.start_offset
+        return self.next_offset
+
+
+@dataclass
+class TaskCounters:
+    records: int = 0
+    dead_lettered: int = 0
+    files: int = 0
+    aborted: int = 0
+    completed: list[CompletedFile] = field(default_factory=list)
+
+
+class SinkTask:
+    """Turns consumed records into completed files and commits the offsets they cover."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        key_converter: Converter,
+        value_converter: Converter,
+        rotation: Rotation,
+        open_file: FileOpener,
+        committer: Committer,
+        events: TaskEvents,
+        dead_letters: DeadLetters | None,
+        keep_completed: bool = True,
+    ) -> None:
+        self._name = name
+        self._key_converter = key_converter
+        self._value_converter = value_converter
+        self._rotation = rotation
+        self._open_file = open_file
+        self._committer = committer
+        self._events = events
+        self._dead_letters = dead_letters
+        self._keep_completed = keep_completed
+        self._states: dict[TopicPartition, PartitionState] = {}
+        self.counters = TaskCounters()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def partitions(self) -> dict[TopicPartition, PartitionState]:
+        return self._states
+
+    def open(self, committed: dict[TopicPartition, int | None]) -> None:
+        """Partitions newly assigned, with their committed offsets."""
+        for tp, offset in committed.items():
+            self._states[tp] = PartitionState(tp[0], tp[1], committed=offset)
+
+    def put(self, messages: Sequence[Message]) -> None:
+        """Handle one batch; files that fill up are completed and committed on the way."""
+        for each in self._states.values():
+            each.skip_batch = False
+        rotation = self._rotation
+        key_convert = self._key_converter.convert
+        value_convert = self._value_converter.convert
+        written: dict[TopicPartition, int] = {}
+        for message in messages:
+            tp = cast(TopicPartition, (message.topic(), message.partition()))
+            state = self._states.get(tp)
+            if state is None or state.skip_batch:
+                continue  # not ours (any more), or rewound: the seek delivers it again
+            offset = cast(int, message.offset())
+            if state.next_offset is not None and offset < state.next_offset:
+                continue
+            try:
+                stage = "KEY_CONVERTER"
+                key = key_convert(message.key())
+                stage = "VALUE_CONVERTER"
+                value = value_convert(message.value())
+            except ConversionError as error:
+                self._poison(state, message, error.at(tp[0], tp[1], offset), stage)
+                continue
+            kind, timestamp = message.timestamp()
+            record = SinkRecord(
+                topic=tp[0],
+                partition=tp[1],
+                offset=offset,
+                timestamp_ms=timestamp if kind != TIMESTAMP_NOT_AVAILABLE else None,
+                key=key,
+                value=value,
+                headers=cast(tuple[Header, ...], tuple(message.headers() or ())),
+            )
+            current = state.open_file
+            if current is not None and rotation.starts_new_file(current.first_timestamp_ms, record):
+                self._complete(state)
+                current = None
+            if current is None:
+                current = state.open_file = self._open_file(record)
+            try:
+                current.append(record)
+            except ConversionError as error:  # the encoder cannot write it (bytes that are not text)
+                if current.records == 0:
+                    self._abort(state)
+                self._poison(state, message, error.at(tp[0], tp[1], offset), "TASK_PUT")
+                continue
+            state.next_offset = offset + 1
+            written[tp] = written.get(tp, 0) + 1
+            if rotation.is_full(current.records, current.size):
+                self._complete(state)
+        for tp, count in written.items():
+            self.counters.records += count
+            self._events.record_written(tp, count)
+
+    def flush(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        """Complete the open files (of ``partitions``, default all) and commit what is durable.
+
+        Called on the flush interval, so that a quiet partition still lands, and on stop.
+        """
+        chosen = list(self._states) if partitions is None else list(partitions)
+        for tp in chosen:
+            state = self._states.get(tp)
+            if state is not None and state.open_file is not None:
+                self._complete(state)
+        self._commit(self.pre_commit(chosen))
+
+    def pre_commit(self, partitions: Iterable[TopicPartition] | None = None) -> dict[TopicPartition, int]:
+        """Offsets that are durable and beyond what is committed, per partition."""
+        chosen = self._states if partitions is None else partitions
+        offsets: dict[TopicPartition, int] = {}
+        for tp in chosen:
+            state = self._states.get(tp)
+            if state is None:
+                continue
+            safe = state.safe_offset
+            if safe is not None and (state.committed is None or safe > state.committed):
+                offsets[tp] = safe
+        return offsets
+
+    def close(self, partitions: Iterable[TopicPartition], *, durable: bool) -> None:
+        """Give partitions up: complete and commit (revoked) or abort (lost) their open files."""
+        chosen = [tp for tp in partitions if tp in self._states]
+        try:
+            if durable:
+                self.flush(chosen)
+        finally:
+            for tp in chosen:
+                self._abort(self._states.pop(tp))
+
+    def abort_all(self) -> None:
+        """Abort every open file (after a failure): nothing half-written stays behind."""
+        for state in self._states.values():
+            self._abort(state)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _poison(self, state: PartitionState, message: Message, error: ConversionError, stage: str) -> None:
+        if self._dead_letters is None:
+            raise SinkStoppedError(
+                f"sink {self._name} stopped at {error}; records up to offset {message.offset()} "
+                f"are committed only once durable. Fix or skip the record, or set "
+                f"errors.tolerance=all with errors.deadletterqueue.topic.name to route such records aside"
+            )
+        self._dead_letters.send(message, error, stage)
+        LOGGER.warning(
+            "record sent to dead-letter topic sink=%s topic=%s partition=%d offset=%d error=%r",
+            self._name,
+            state.topic,
+            state.partition,
+            message.offset(),
+            error.reason,
+        )
+        state.next_offset = cast(int, message.offset()) + 1
+        self.counters.dead_lettered += 1
+        self._events.dead_lettered((state.topic, state.partition))
+
+    def _complete(self, state: PartitionState) -> None:
+        current = state.open_file
+        assert current is not None
+        state.open_file = None
+        completed = current.complete()
+        state.files_completed += 1
+        self.counters.files += 1
+        if self._keep_completed:
+            self.counters.completed.append(completed)
+        self._events.file_completed(completed)
+        LOGGER.info(
+            "file completed sink=%s topic=%s partition=%d start=%d end=%d records=%d bytes=%d key=%s",
+            self._name,
+            completed.topic,
+            completed.partition,
+            completed.start_offset,
+            completed.end_offset,
+            completed.records,
+            completed.stored_bytes,
+            completed.key,
+        )
+        # Commit now, before any later record of this partition: see the module docstring.
+        self._commit({(state.topic, state.partition): completed.end_offset + 1})
+
+    def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        if not offsets:
+            return
+        if self._dead_letters is not None:
+            self._dead_letters.flush()
+        failed = self._committer.commit(offsets)
+        for tp, offset in offsets.items():
+            state = self._states.get(tp)
+            if state is None:
+                continue
+            if tp in failed:
+                self._rewind(state)
+            else:
+                state.committed = offset
+                self._events.committed(tp, offset)
+
+    def _rewind(self, state: PartitionState) -> None:
+        LOGGER.warning(
+            "commit failed; reading the partition again from its committed offset "
+            "sink=%s topic=%s partition=%d committed=%s",
+            self._name,
+            state.topic,
+            state.partition,
+            state.committed,
+        )
+        self._abort(state)
+        state.next_offset = None
+        state.skip_batch = True
+        self._committer.seek((state.topic, state.partition), state.committed)
+
+    def _abort(self, state: PartitionState) -> None:
+        current = state.open_file
+        if current is None:
+            return
+        state.open_file = None
+        # Its records are not durable: the safe offset must not move past them.
+        state.next_offset = current.start_offset
+        try:
+            current.abort()
+        finally:
+            self.counters.aborted += 1
+            self._events.file_aborted((state.topic, state.partition), current.key)
+            LOGGER.info(
+                "file aborted sink=%s topic=%s partition=%d start=%d key=%s",
+                self._name,
+                state.topic,
+                state.partition,
+                current.start_offset,
+                current.key,
+            )
+
+
+class Converter(Protocol):
+    def convert(self, raw: bytes | None) -> object: ...
