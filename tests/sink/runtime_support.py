@@ -12,7 +12,7 @@ import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -175,7 +175,7 @@ def decode_rows(data: bytes, output_format: str, compression: str) -> list[dict[
 class OutputCheck:
     files: int
     records: int
-    per_partition: dict[int, list[int]]
+    per_partition: dict[int, list[int]] = field(repr=False)
 
 
 def check_exactly_once(

@@ -110,15 +110,102 @@ def run_iam_policy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- run ---------------------------------------------------------------------------------------
+
+
+def _register_run(actions: Subparsers) -> None:
+    run = actions.add_parser(
+        "run",
+        help="run the sink: consume the topics and write exactly-once files to S3",
+        description="Run one sink worker. Workers with the same name share the partitions (one "
+        "consumer group). SIGTERM or Ctrl-C stops cleanly: open files are completed and their "
+        "offsets committed.",
+    )
+    _config_argument(run)
+    _bootstrap_argument(run)
+    run.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on this port")
+    run.add_argument(
+        "--metrics-address",
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="address for --metrics-port (127.0.0.1)",
+    )
+    run.add_argument(
+        "--status-interval",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="log a status line this often (30)",
+    )
+    run.add_argument(
+        "--exit-when-idle",
+        type=float,
+        metavar="SECONDS",
+        help="stop once every partition is caught up and no record came for this long (batch runs)",
+    )
+    run.add_argument("--json", action="store_true", help="print the run's summary as JSON when it stops")
+    run.set_defaults(run=run_sink_command)
+
+
+def run_sink_command(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    from tierstore.errors import ConfigError
+    from tierstore.sink.config import load_sink_config
+    from tierstore.sink.worker import run_sink
+
+    for name, value in (
+        ("--status-interval", args.status_interval),
+        ("--exit-when-idle", args.exit_when_idle),
+    ):
+        if value is not None and value <= 0:
+            raise ConfigError(f"{name} {value}: give a number of seconds above 0")
+    if args.metrics_port is not None and not 0 < args.metrics_port < 65536:
+        raise ConfigError(f"--metrics-port {args.metrics_port}: give a port from 1 to 65535")
+    config = load_sink_config(args.config, bootstrap_servers=args.bootstrap_servers)
+    # The status line and file events are the point of a long-running sink: shown by default.
+    sink_logger = logging.getLogger("tierstore.sink")
+    if sink_logger.getEffectiveLevel() > logging.INFO:
+        sink_logger.setLevel(logging.INFO)
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        sink_logger.info("stop requested sink=%s signal=%s", config.name, signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    summary = run_sink(
+        config,
+        stop=stop,
+        until_idle=args.exit_when_idle,
+        status_interval=args.status_interval,
+        metrics_port=args.metrics_port,
+        metrics_address=args.metrics_address,
+        keep_completed=False,
+    )
+    if args.json:
+        print(json.dumps(summary.as_dict()))
+    else:
+        print(
+            f"sink {summary.name} stopped ({summary.stopped_because}): {summary.records} records, "
+            f"{summary.files} files, {summary.dead_lettered} to the dead-letter topic, "
+            f"{summary.seconds:.1f} s"
+        )
+    return EXIT_OK
+
+
 # --- the group ------------------------------------------------------------------------------------
 
-SUBCOMMANDS: list[Callable[[Subparsers], None]] = [_register_validate, _register_iam_policy]
+SUBCOMMANDS: list[Callable[[Subparsers], None]] = [_register_validate, _register_iam_policy, _register_run]
 
 
 def register(subcommands: Subparsers) -> None:
     sink = subcommands.add_parser(
         "sink",
-        help="the Kafka-to-S3 sink: validate a config, print its IAM policy",
+        help="the Kafka-to-S3 sink: validate a config, print its IAM policy, run it",
         description="A Kafka Connect S3 sink config, run by tierstore: exactly-once files in S3.",
     )
     actions = sink.add_subparsers(dest="sink_command", metavar="ACTION", required=True)

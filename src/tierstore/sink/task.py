@@ -110,6 +110,7 @@ class TaskCounters:
     files: int = 0
     aborted: int = 0
     completed: list[CompletedFile] = field(default_factory=list)
+    partitions_written: set[TopicPartition] = field(default_factory=set)
 
 
 class SinkTask:
@@ -275,6 +276,7 @@ class SinkTask:
         completed = current.complete()
         state.files_completed += 1
         self.counters.files += 1
+        self.counters.partitions_written.add((state.topic, state.partition))
         if self._keep_completed:
             self.counters.completed.append(completed)
         self._events.file_completed(completed)

@@ -88,10 +88,32 @@ class SinkSummary:
     stopped_because: str
     committed: dict[TopicPartition, int] = field(default_factory=dict)
     completed_files: tuple[CompletedFile, ...] = ()
+    partitions_written: frozenset[TopicPartition] = frozenset()
 
     @property
     def records_per_second(self) -> float:
         return self.records / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "records": self.records,
+            "files": self.files,
+            "stored_bytes": self.stored_bytes,
+            "dead_lettered": self.dead_lettered,
+            "files_aborted": self.files_aborted,
+            "left_over_uploads_aborted": self.left_over_uploads_aborted,
+            "seconds": round(self.seconds, 3),
+            "records_per_second": round(self.records_per_second, 1),
+            "stopped_because": self.stopped_because,
+            "committed": [
+                {"topic": topic, "partition": partition, "offset": offset}
+                for (topic, partition), offset in sorted(self.committed.items())
+            ],
+            "partitions_written": [
+                f"{topic}[{partition}]" for topic, partition in sorted(self.partitions_written)
+            ],
+        }
 
 
 def sink_store_settings(settings: StoreSettings) -> StoreSettings:
@@ -381,6 +403,7 @@ class SinkWorker:
             stopped_because=reason,
             committed=dict(self._committed),
             completed_files=tuple(counters.completed),
+            partitions_written=frozenset(counters.partitions_written),
         )
         LOGGER.info(
             "sink stopped sink=%s reason=%r records=%d files=%d dead_letter=%d seconds=%.1f",
