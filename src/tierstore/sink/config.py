@@ -137,9 +137,8 @@ def _whole(low: int, high: int | None = None, *, what: str = "a whole number") -
             raise InvalidValueError(f"is not {what}")
         text = str(raw).strip() if isinstance(raw, str | int) else ""
         if not re.fullmatch(r"[+-]?\d+", text):
-            raise InvalidValueError(
-                f"is not {what}; use a whole number from {low}" + ("" if high is None else f" to {high}")
-            )
+            upper = f" to {high}" if high is not None else " up"
+            raise InvalidValueError(f"is not {what}; use a whole number from {low}{upper}")
         value = int(text)
         if value < low or (high is not None and value > high):
             span = f"from {low}" + (f" to {high}" if high is not None else " up")
@@ -601,7 +600,7 @@ def _evaluate(
             template = FileNameTemplate.parse(template_text, timezone=timezone)
     except TemplateError as error:
         for problem in error.problems:
-            reader.error("file.name.template", f"{template_text!r} {problem}")
+            reader.error("file.name.template", f"{template_text!r}: {problem}")
     if (
         template is not None
         and template_text is not None
