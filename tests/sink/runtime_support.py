@@ -188,6 +188,7 @@ def check_exactly_once(
     output_format: str = "jsonl",
     compression: str = "none",
     skipped: Iterable[tuple[int, int]] = (),
+    value_size: int = VALUE_SIZE,
 ) -> OutputCheck:
     """Every (partition, offset) below ``expected[p]`` (less ``skipped``) exactly once, in
     offset order within each file and across the files of a partition, values intact."""
@@ -205,7 +206,10 @@ def check_exactly_once(
         assert offsets[0] == start, f"{key} starts at offset {offsets[0]}"
         assert offsets == sorted(offsets) and len(set(offsets)) == len(offsets), f"{key} out of order"
         for row in rows:
-            assert row["value"] == value_of(partition, int(row["offset"])), f"{key}: wrong value {row}"
+            if row["value"] != value_of(partition, int(row["offset"]), value_size):
+                raise AssertionError(
+                    f"{key}: wrong value at offset {row['offset']}: {str(row['value'])[:60]}"
+                )
         by_partition.setdefault(partition, []).append((start, offsets))
     gaps = set(skipped)
     per_partition: dict[int, list[int]] = {}
