@@ -419,8 +419,8 @@ SINK_KEYS: tuple[SinkKey, ...] = (
     ),
     SinkKey(
         "s3.multipart.cleanup.on.start",
-        "at start and on each partition assignment, abort multipart uploads left under the prefix "
-        "by a crashed sink (needs `s3:ListBucket`)",
+        "when partitions are assigned (at start and at each rebalance), abort the multipart uploads "
+        "a crashed sink left for them under the prefix",
         "`true` or `false`",
         "true",
         _bool,
