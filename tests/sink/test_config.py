@@ -347,3 +347,33 @@ def test_from_mapping_is_the_same_reader() -> None:
     config = sink_config_from_mapping({"name": "m", "config": {**MINIMAL, "name": "m"}})
     assert isinstance(config, SinkConfig)
     assert config.kafka["group.id"] == "m"
+
+
+def test_subscription_for_librdkafka(tmp_path: Path) -> None:
+    listed = load_sink_config(write_config(tmp_path, MINIMAL))
+    assert listed.subscription == ["events"]
+    values = {key: value for key, value in MINIMAL.items() if key != "topics"}
+    regex = load_sink_config(
+        write_config(tmp_path, {**values, "topics.regex": "events|clicks"}, "regex.json")
+    )
+    # librdkafka takes a regex when it starts with ^; anchored whole, as Kafka Connect matches it.
+    assert regex.subscription == ["^(events|clicks)$"]
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [("h:99999", "not host:port"), ("a b:1", "not host:port"), ("a:1,,b:2", "names no broker")],
+)
+def test_bad_brokers_in_the_file_and_the_option(tmp_path: Path, value: str, needle: str) -> None:
+    found = _problems(tmp_path, {**MINIMAL, "bootstrap.servers": value})
+    assert any(needle in message for message in found["bootstrap.servers"])
+    found = _problems(tmp_path, MINIMAL, bootstrap_servers=value)
+    assert any(needle in message for message in found["--bootstrap-servers"])
+
+
+def test_brokers_may_come_from_a_consumer_override(tmp_path: Path) -> None:
+    values = {key: value for key, value in MINIMAL.items() if key != "bootstrap.servers"}
+    config = load_sink_config(
+        write_config(tmp_path, {**values, "consumer.override.bootstrap.servers": "k1:9092,k2:9092"})
+    )
+    assert config.kafka["bootstrap.servers"] == "k1:9092,k2:9092"

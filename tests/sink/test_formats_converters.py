@@ -81,3 +81,18 @@ def test_error_can_be_placed_later() -> None:
     assert str(raised.value).startswith("StringConverter: ")
     placed = raised.value.at("clicks", 0, 9)
     assert str(placed).startswith("record clicks[0]@9: StringConverter: not UTF-8")
+
+
+@pytest.mark.parametrize("raw", [b"NaN", b'{"x": Infinity}', b"[-Infinity]"])
+def test_json_refuses_python_only_constants(raw: bytes) -> None:
+    """Python's json reads NaN and Infinity; JSON has neither, and the file written must be JSON."""
+    with pytest.raises(ConversionError) as raised:
+        Converter("json", schemas_enable=False).convert(raw, topic="t", partition=0, offset=1)
+    assert "not valid JSON" in raised.value.reason
+
+
+def test_conversion_error_is_a_tierstore_error() -> None:
+    """So an unhandled one reaches the CLI as one line, not a traceback."""
+    from tierstore.errors import TierstoreError
+
+    assert issubclass(ConversionError, TierstoreError)

@@ -86,6 +86,15 @@ class SinkConfig:
     kafka: dict[str, str]
     warnings: tuple[Problem, ...] = field(default=(), compare=False)
 
+    @property
+    def subscription(self) -> list[str]:
+        """What to pass to librdkafka's ``subscribe``: the topics, or the regex as librdkafka wants
+        it (a leading ``^`` marks a regex there; anchored at both ends, as Kafka Connect matches
+        ``topics.regex`` against the whole topic name)."""
+        if self.topics_regex is None:
+            return list(self.topics)
+        return [f"^({self.topics_regex})$"]
+
     def __repr__(self) -> str:
         # StoreSettings masks its own secrets; kafka settings may hold sasl.password & co.
         kafka = {key: ("****" if _is_secret_kafka_key(key) else value) for key, value in self.kafka.items()}
@@ -197,6 +206,21 @@ def _topic_list(raw: object) -> object:
     return topics
 
 
+_BROKER = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(\d{1,5}))?")
+
+
+def _brokers(raw: object) -> object:
+    text = _text(raw)
+    brokers = [part.strip() for part in text.split(",")]
+    if not text or any(not broker for broker in brokers):
+        raise InvalidValueError("names no broker; give host:port, separated by commas")
+    for broker in brokers:
+        match = _BROKER.fullmatch(broker)
+        if match is None or (match.group(1) is not None and not 1 <= int(match.group(1)) <= 65535):
+            raise InvalidValueError(f"holds {broker!r}, not host:port (port 1 to 65535)")
+    return ",".join(brokers)
+
+
 def _regex(raw: object) -> object:
     text = _text(raw)
     try:
@@ -305,7 +329,7 @@ SINK_KEYS: tuple[SinkKey, ...] = (
         "Kafka brokers (`--bootstrap-servers` takes precedence)",
         "`host:port[,host:port…]`",
         "required unless `--bootstrap-servers` is given",
-        _text,
+        _brokers,
     ),
     SinkKey("key.converter", "how record keys are read", ACCEPTED_CONVERTERS, "ByteArray", _converter),
     SinkKey("value.converter", "how record values are read", ACCEPTED_CONVERTERS, "ByteArray", _converter),
@@ -581,8 +605,15 @@ def _evaluate(
     elif "topics" not in values and "topics.regex" not in values:
         reader.error(None, "no topics: set topics (names separated by commas) or topics.regex")
 
+    if bootstrap_servers is not None:
+        try:
+            bootstrap_servers = cast(str, _brokers(bootstrap_servers))
+        except InvalidValueError as error:
+            reader.error("--bootstrap-servers", f"{bootstrap_servers!r} {error.reason}")
+            bootstrap_servers = None
     bootstrap = bootstrap_servers or cast(str | None, reader.get("bootstrap.servers", None))
-    if require_bootstrap and not bootstrap and "bootstrap.servers" not in values:
+    given_elsewhere = "bootstrap.servers" in values or f"{KAFKA_PREFIX}bootstrap.servers" in values
+    if require_bootstrap and not bootstrap and not given_elsewhere:
         reader.error(
             "bootstrap.servers", "is not set: give the brokers here or with --bootstrap-servers HOST:PORT"
         )

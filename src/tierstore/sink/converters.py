@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from tierstore.errors import TierstoreError
+
 ConverterKind = Literal["bytearray", "string", "json"]
 
 CONVERTER_CLASSES: Mapping[str, ConverterKind] = {
@@ -37,7 +39,7 @@ CONVERTER_CLASSES: Mapping[str, ConverterKind] = {
 }
 
 
-class ConversionError(ValueError):
+class ConversionError(TierstoreError, ValueError):
     """A record's key or value that its converter cannot read (a poison record).
 
     ``topic``/``partition``/``offset`` are filled in when the caller knows them; the message then
@@ -119,7 +121,7 @@ class Converter:
         if self.kind == "string":
             return text
         try:
-            document = json.loads(text)
+            document = json.loads(text, parse_constant=_refuse_constant)
         except json.JSONDecodeError as error:
             raise ConversionError(
                 f"not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})",
@@ -140,6 +142,12 @@ class Converter:
                 offset=offset,
             )
         return document["payload"]
+
+
+def _refuse_constant(name: str) -> object:
+    # Python reads NaN and Infinity, which JSON (and Kafka's JsonConverter) does not have; let
+    # them through and the file written would not be JSON either.
+    raise json.JSONDecodeError(f"{name} is not a JSON value", name, 0)
 
 
 def converter_kind(name: str) -> ConverterKind | None:
