@@ -252,9 +252,10 @@ class SinkTask:
     def _poison(self, state: PartitionState, message: Message, error: ConversionError, stage: str) -> None:
         if self._dead_letters is None:
             raise SinkStoppedError(
-                f"sink {self._name} stopped at {error}; records up to offset {message.offset()} "
-                f"are committed only once durable. Fix or skip the record, or set "
-                f"errors.tolerance=all with errors.deadletterqueue.topic.name to route such records aside"
+                f"sink {self._name} stopped at {error}: with errors.tolerance=none a record the "
+                "converter cannot read stops the sink (the records before it are written and "
+                "committed); fix the record or its converter, or set errors.tolerance=all with "
+                "errors.deadletterqueue.topic.name to send such records aside"
             )
         self._dead_letters.send(message, error, stage)
         LOGGER.warning(
