@@ -377,3 +377,19 @@ def test_brokers_may_come_from_a_consumer_override(tmp_path: Path) -> None:
         write_config(tmp_path, {**values, "consumer.override.bootstrap.servers": "k1:9092,k2:9092"})
     )
     assert config.kafka["bootstrap.servers"] == "k1:9092,k2:9092"
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"file.compression.type": "snappy", "file.compression.level": "3"}, "snappy has no levels"),
+        (
+            {"file.compression.type": "gzip", "file.compression.level": "12"},
+            "12 is out of range for gzip; use 1 to 9",
+        ),
+        ({"file.compression.type": "zstd", "file.compression.level": "0"}, "out of range"),
+    ],
+)
+def test_compression_level_errors(tmp_path: Path, change: dict[str, Any], needle: str) -> None:
+    found = _problems(tmp_path, {**MINIMAL, **change})
+    assert any(needle in message for message in found["file.compression.level"]), found

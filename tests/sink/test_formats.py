@@ -288,3 +288,50 @@ def test_gzip_output_has_no_time_in_its_header() -> None:
 def test_snappy_is_the_framing_format() -> None:
     data = _file("csv", "snappy", _records(3))
     assert data[:10] == b"\xff\x06\x00\x00sNaPpY"  # the framing format's stream identifier
+
+
+def test_csv_single_empty_cell_is_a_row_not_a_blank_line() -> None:
+    records = [SinkRecord("t", 0, n, BASE_MS, None, value, ()) for n, value in enumerate([b"", None, b"x"])]
+    text = _file("csv", "none", records, fields=("value",), encoding="none").decode()
+    assert list(csv.reader(io.StringIO(text, newline=""))) == [[""], [""], ["x"]]
+
+
+@pytest.mark.parametrize(("compression", "levels"), [("gzip", (1, 9)), ("zstd", (1, 19))])
+def test_compression_levels(compression: CompressionType, levels: tuple[int, int]) -> None:
+    data = b"".join(f'{{"offset":{n},"value":"{n % 97}-{n % 13}"}}\n'.encode() for n in range(20_000))
+    sizes = []
+    for level in levels:
+        compressor = compressor_for(compression, level)
+        out = compressor.compress(data) + compressor.finish()
+        assert _decompress(out, compression) == data
+        sizes.append(len(out))
+    assert sizes[1] < sizes[0]  # the higher level compresses more
+
+
+def test_file_compressor_follows_the_config() -> None:
+    from tests.sink.sink_samples import MINIMAL
+
+    from tierstore.sink.compression import file_compressor_for
+    from tierstore.sink.config import sink_config_from_mapping
+    from tierstore.sink.formats import encoder_for
+
+    gzip_fast = sink_config_from_mapping({**MINIMAL, "file.compression.level": "1"})
+    assert gzip_fast.compression_level == 1
+    compressor = file_compressor_for(gzip_fast)
+    assert gzip.decompress(compressor.compress(b"abc" * 1000) + compressor.finish()) == b"abc" * 1000
+    parquet = sink_config_from_mapping(
+        {
+            **MINIMAL,
+            "format.output.type": "parquet",
+            "file.compression.type": "zstd",
+            "file.compression.level": "9",
+        }
+    )
+    outer = file_compressor_for(parquet)
+    assert outer.compress(b"PAR1") == b"PAR1"  # Parquet gets no outer compression
+    encoder = encoder_for(parquet)
+    data = (
+        encoder.header() + encoder.encode(SinkRecord("t", 0, 0, BASE_MS, None, b"v", ())) + encoder.finish()
+    )
+    parquet_file = pq.ParquetFile(io.BytesIO(data))
+    assert parquet_file.metadata.row_group(0).column(0).compression == "ZSTD"

@@ -26,13 +26,19 @@ Parquet files never go through these: Parquet compresses its column chunks itsel
 from __future__ import annotations
 
 import zlib
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import cramjam
+
+if TYPE_CHECKING:
+    from tierstore.sink.config import SinkConfig
 
 CompressionType = Literal["none", "gzip", "snappy", "zstd"]
 COMPRESSION_TYPES: tuple[CompressionType, ...] = ("none", "gzip", "snappy", "zstd")
 EXTENSIONS: dict[CompressionType, str] = {"none": "", "gzip": ".gz", "snappy": ".snappy", "zstd": ".zst"}
+
+# ``file.compression.level``: the range each codec takes, and its default (zlib's and zstd's own).
+LEVELS: dict[CompressionType, tuple[int, int, int]] = {"gzip": (1, 9, 6), "zstd": (1, 22, 3)}
 
 # Input is gathered up to this size before the Rust compressors see it: one call per record would
 # cost a Python-to-Rust round trip each and (for zstd) a flushed block each.
@@ -112,12 +118,20 @@ class ZstdCompressor(_ChunkedRustCompressor):
         super().__init__(cramjam.zstd.Compressor(level))
 
 
-def compressor_for(compression: CompressionType) -> Compressor:
-    """A fresh compressor for one file."""
+def compressor_for(compression: CompressionType, level: int | None = None) -> Compressor:
+    """A fresh compressor for one file; ``level`` as in :data:`LEVELS` (``None``: the default)."""
     if compression == "gzip":
-        return GzipCompressor()
+        return GzipCompressor(LEVELS["gzip"][2] if level is None else level)
     if compression == "snappy":
         return SnappyFramedCompressor()
     if compression == "zstd":
-        return ZstdCompressor()
+        return ZstdCompressor(LEVELS["zstd"][2] if level is None else level)
     return PassThrough()
+
+
+def file_compressor_for(config: SinkConfig) -> Compressor:
+    """The outer compressor for one file of ``config``'s sink: none for Parquet (which compresses
+    its column chunks itself), else ``file.compression.type`` at ``file.compression.level``."""
+    if config.output_format == "parquet":
+        return PassThrough()
+    return compressor_for(config.compression, config.compression_level)

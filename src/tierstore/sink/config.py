@@ -27,7 +27,7 @@ from tierstore.settings import StoreSettings, settings_from_mapping
 from tierstore.settings.parsers import InvalidValueError
 from tierstore.settings.problems import ConfigProblems, Problem, errors_of, warnings_of
 from tierstore.settings.readers import UnreadableError, read_json, read_text
-from tierstore.sink.compression import COMPRESSION_TYPES, EXTENSIONS, CompressionType
+from tierstore.sink.compression import COMPRESSION_TYPES, EXTENSIONS, LEVELS, CompressionType
 from tierstore.sink.converters import ACCEPTED_CONVERTERS, Converter, ConverterKind, converter_kind
 from tierstore.sink.formats.record import (
     OUTPUT_FIELDS,
@@ -85,6 +85,7 @@ class SinkConfig:
     cleanup_on_start: bool
     kafka: dict[str, str]
     warnings: tuple[Problem, ...] = field(default=(), compare=False)
+    compression_level: int | None = None
 
     @property
     def subscription(self) -> list[str]:
@@ -383,6 +384,13 @@ SINK_KEYS: tuple[SinkKey, ...] = (
         _choice(COMPRESSION_TYPES),
     ),
     SinkKey(
+        "file.compression.level",
+        "compression level (gzip and zstd; Parquet: its column codec's level)",
+        "gzip 1 (fastest) to 9, zstd 1 to 22",
+        "gzip 6, zstd 3 (the libraries' defaults)",
+        _whole(1, 22),
+    ),
+    SinkKey(
         "file.max.records",
         "rotate a file once it holds this many records",
         "whole number, 0 = no limit",
@@ -620,6 +628,16 @@ def _evaluate(
 
     compression = cast(CompressionType, reader.get("file.compression.type", "gzip"))
     output_format = cast(OutputFormat, reader.get("format.output.type", "csv"))
+    level = cast(int | None, reader.get("file.compression.level", None))
+    if level is not None:
+        span = LEVELS.get(compression)
+        if span is None:
+            reader.error("file.compression.level", f"is set, but {compression} has no levels; remove the key")
+        elif not span[0] <= level <= span[1]:
+            reader.error(
+                "file.compression.level",
+                f"{level} is out of range for {compression}; use {span[0]} to {span[1]}",
+            )
     timezone = cast(tzinfo, reader.get("file.name.timestamp.timezone", UTC))
     extension = "" if output_format == "parquet" else EXTENSIONS[compression]
     template: FileNameTemplate | None = None
@@ -726,6 +744,7 @@ def _evaluate(
             cleanup_on_start=bool(reader.get("s3.multipart.cleanup.on.start", True)),
             kafka=_kafka_settings(values, name, bootstrap),
             warnings=tuple(warnings_of(problems)),
+            compression_level=level,
         )
     return SinkReport(source, problems, config)
 

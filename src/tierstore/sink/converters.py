@@ -106,10 +106,13 @@ class Converter:
         """The object for ``raw``: bytes, str, or a JSON value; ``None`` for a tombstone."""
         if raw is None:
             return None
-        if self.kind == "bytearray":
-            return bytes(raw)
+        if type(raw) is not bytes:
+            raw = bytes(raw)
+        kind = self.kind
+        if kind == "bytearray":
+            return raw
         try:
-            text = bytes(raw).decode("utf-8")
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as error:
             raise ConversionError(
                 f"not UTF-8 text (bad byte at offset {error.start})",
@@ -118,10 +121,10 @@ class Converter:
                 partition=partition,
                 offset=offset,
             ) from error
-        if self.kind == "string":
+        if kind == "string":
             return text
         try:
-            document = json.loads(text, parse_constant=_refuse_constant)
+            document = _DECODER.decode(text)
         except json.JSONDecodeError as error:
             raise ConversionError(
                 f"not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})",
@@ -148,6 +151,10 @@ def _refuse_constant(name: str) -> object:
     # Python reads NaN and Infinity, which JSON (and Kafka's JsonConverter) does not have; let
     # them through and the file written would not be JSON either.
     raise json.JSONDecodeError(f"{name} is not a JSON value", name, 0)
+
+
+# One decoder for all records: json.loads with an argument would build a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
 def converter_kind(name: str) -> ConverterKind | None:

@@ -31,6 +31,7 @@ def make_encoder(
     *,
     value_encoding: ValueEncoding = "base64",
     compression: str = "none",
+    compression_level: int | None = None,
     key_kind: ConverterKind = "bytearray",
     value_kind: ConverterKind = "bytearray",
 ) -> RecordEncoder:
@@ -41,7 +42,7 @@ def make_encoder(
         return JsonLinesEncoder(fields, value_encoding)
     if output_format == "json":
         return JsonArrayEncoder(fields, value_encoding)
-    return ParquetEncoder(fields, key_kind, value_kind, compression)
+    return ParquetEncoder(fields, key_kind, value_kind, compression, compression_level=compression_level)
 
 
 def encoder_for(config: SinkConfig) -> RecordEncoder:
@@ -51,6 +52,7 @@ def encoder_for(config: SinkConfig) -> RecordEncoder:
         config.output_fields,
         value_encoding=config.value_encoding,
         compression=config.compression,
+        compression_level=config.compression_level,
         key_kind=config.key_converter.kind,
         value_kind=config.value_converter.kind,
     )

@@ -14,14 +14,14 @@ text for JSON (a JSON value has no one Parquet type); ``offset`` is ``int64``; `
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from typing import Literal
 
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from tierstore.sink.converters import ConverterKind
-from tierstore.sink.formats.record import OutputField, SinkRecord
+from tierstore.sink.formats.record import OutputField, SinkRecord, dumps
 
 ROW_GROUP_ROWS = 10_000
 ROW_GROUP_BYTES = 8 * 1024 * 1024
@@ -33,6 +33,10 @@ CODECS: dict[str, ParquetCodec] = {"none": "NONE", "gzip": "GZIP", "snappy": "SN
 HEADER_TYPE = pa.list_(
     pa.struct([pa.field("key", pa.string(), nullable=False), pa.field("value", pa.binary())])
 )
+
+
+def _as_bytes(value: object) -> bytes:
+    return bytes(value) if isinstance(value, bytes | bytearray) else str(value).encode("utf-8")
 
 
 def _column_type(kind: ConverterKind) -> pa.DataType:
@@ -94,6 +98,7 @@ class ParquetEncoder:
         value_kind: ConverterKind,
         compression: str,
         *,
+        compression_level: int | None = None,
         row_group_rows: int = ROW_GROUP_ROWS,
         row_group_bytes: int = ROW_GROUP_BYTES,
     ) -> None:
@@ -108,9 +113,11 @@ class ParquetEncoder:
             pa.PythonFile(self._sink, mode="w"),
             self.schema,
             compression=CODECS[compression],
+            compression_level=compression_level if compression in ("gzip", "zstd") else None,
             write_statistics=True,
         )
         self._columns: dict[OutputField, list[object]] = {name: [] for name in fields}
+        self._append = self._appenders()
         self._rows = 0
         self._bytes = 0
 
@@ -121,37 +128,50 @@ class ParquetEncoder:
     def header(self) -> bytes:
         return self._sink.drain()
 
-    def _cell(self, value: object, kind: ConverterKind) -> object:
-        if value is None:
-            return None
-        if kind == "bytearray":
-            return bytes(value) if isinstance(value, bytes | bytearray) else str(value).encode()
-        if kind == "string" and isinstance(value, str):
-            return value
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    def _appenders(self) -> tuple[Callable[[SinkRecord], int], ...]:
+        """One function per field: appends the record's cell to its column, returns its size."""
+        columns = self._columns
+
+        def cell_of(kind: ConverterKind) -> Callable[[object], object]:
+            if kind == "bytearray":
+                return lambda value: value if value is None or type(value) is bytes else _as_bytes(value)
+            if kind == "string":
+                return lambda value: value if value is None or type(value) is str else dumps(value)
+            return lambda value: None if value is None else dumps(value)
+
+        def sized(column: list[object], get: Callable[[SinkRecord], object]) -> Callable[[SinkRecord], int]:
+            def append(record: SinkRecord) -> int:
+                cell = get(record)
+                column.append(cell)
+                return len(cell) if isinstance(cell, bytes | str) else 0
+
+            return append
+
+        key_cell, value_cell = cell_of(self.key_kind), cell_of(self.value_kind)
+        getters: dict[OutputField, Callable[[SinkRecord], object]] = {
+            "key": lambda record: key_cell(record.key),
+            "value": lambda record: value_cell(record.value),
+            "offset": lambda record: record.offset,
+            "timestamp": lambda record: (
+                record.timestamp_ms if record.timestamp_ms is not None and record.timestamp_ms >= 0 else None
+            ),
+            "headers": lambda record: [{"key": key, "value": value} for key, value in record.headers],
+        }
+        appenders = [sized(columns[name], getters[name]) for name in self.fields]
+        if "headers" in self.fields:
+            headers_column = columns["headers"]
+
+            def headers_size(record: SinkRecord) -> int:
+                headers_column.append([{"key": key, "value": value} for key, value in record.headers])
+                return sum(len(key) + len(value or b"") for key, value in record.headers)
+
+            appenders[self.fields.index("headers")] = headers_size
+        return tuple(appenders)
 
     def encode(self, record: SinkRecord) -> bytes:
         size = PER_ROW_OVERHEAD
-        for name in self.fields:
-            cell: object
-            if name == "key":
-                cell = self._cell(record.key, self.key_kind)
-            elif name == "value":
-                cell = self._cell(record.value, self.value_kind)
-            elif name == "offset":
-                cell = record.offset
-            elif name == "timestamp":
-                cell = (
-                    record.timestamp_ms
-                    if record.timestamp_ms is not None and record.timestamp_ms >= 0
-                    else None
-                )
-            else:
-                cell = [{"key": key, "value": value} for key, value in record.headers]
-                size += sum(len(key) + len(value or b"") for key, value in record.headers)
-            if isinstance(cell, bytes | str):
-                size += len(cell)
-            self._columns[name].append(cell)
+        for append in self._append:
+            size += append(record)
         self._rows += 1
         self._bytes += size
         if self._rows >= self.row_group_rows or self._bytes >= self.row_group_bytes:

@@ -1,11 +1,15 @@
-"""The record an encoder writes, and how its fields look in the text formats."""
+"""The record an encoder writes, and how its fields look in the text formats.
+
+The helpers here run once per record and field, so they are written for speed: type checks by
+``type() is``, the C string quoting of the :mod:`json` module, and ``binascii`` for base64.
+"""
 
 from __future__ import annotations
 
-import base64
 import json
-from dataclasses import dataclass
-from typing import Literal
+from binascii import b2a_base64
+from json.encoder import encode_basestring
+from typing import Literal, NamedTuple
 
 from tierstore.sink.converters import ConversionError
 
@@ -17,11 +21,17 @@ OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("csv", "jsonl", "json", "parquet")
 
 Header = tuple[str, bytes | None]
 
+# One encoder for every JSON value that is not a plain string: compact, UTF-8 as is.
+dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
-@dataclass(frozen=True, slots=True)
-class SinkRecord:
+
+class SinkRecord(NamedTuple):
     """One Kafka record after conversion: ``key``/``value`` are what the converters returned
-    (bytes, str, a JSON value, or ``None`` for a null), ``headers`` are as Kafka delivered them."""
+    (bytes, str, a JSON value, or ``None`` for a null), ``headers`` are as Kafka delivered them.
+
+    Immutable like a frozen dataclass, but a named tuple: one is built per record, and a frozen
+    dataclass's ``__init__`` costs four times as much.
+    """
 
     topic: str
     partition: int
@@ -32,10 +42,12 @@ class SinkRecord:
     headers: tuple[Header, ...] = ()
 
 
-def bytes_text(data: bytes, encoding: ValueEncoding, record: SinkRecord, what: str) -> str:
-    """Bytes as text: base64, or (encoding ``none``) UTF-8, which they must then be."""
-    if encoding == "base64":
-        return base64.b64encode(data).decode("ascii")
+def base64_text(data: bytes) -> str:
+    return b2a_base64(data, newline=False).decode("ascii")
+
+
+def utf8_text(data: bytes, record: SinkRecord, what: str) -> str:
+    """Bytes as UTF-8 text, which they must be (``value.encoding=none``)."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -48,49 +60,51 @@ def bytes_text(data: bytes, encoding: ValueEncoding, record: SinkRecord, what: s
         ) from error
 
 
-def json_field(value: object, encoding: ValueEncoding, record: SinkRecord, what: str) -> object:
-    """A key or value as a JSON value: bytes become text (see :func:`bytes_text`), the rest as is."""
+def bytes_text(data: bytes, encoding: ValueEncoding, record: SinkRecord, what: str) -> str:
+    """Bytes as text: base64, or (encoding ``none``) UTF-8."""
+    if encoding == "base64":
+        return base64_text(data)
+    return utf8_text(data, record, what)
+
+
+def json_text(value: object, encoding: ValueEncoding, record: SinkRecord, what: str) -> str:
+    """A key or value as JSON text: bytes become a string (see :func:`bytes_text`), the rest as is."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring(value)  # type: ignore[arg-type]
+    if kind is bytes:
+        if encoding == "base64":
+            return '"' + b2a_base64(value, newline=False).decode("ascii") + '"'  # type: ignore[arg-type]
+        return encode_basestring(utf8_text(value, record, what))  # type: ignore[arg-type]
+    if value is None:
+        return "null"
     if isinstance(value, bytes | bytearray):
-        return bytes_text(bytes(value), encoding, record, what)
-    return value
+        return json_text(bytes(value), encoding, record, what)
+    return dumps(value)
 
 
-def json_headers(record: SinkRecord, encoding: ValueEncoding) -> list[dict[str, object]]:
-    """Headers as ``[{"key": …, "value": …}]``; values are bytes, so they follow the encoding."""
-    return [
-        {
-            "key": name,
-            "value": None if data is None else bytes_text(data, encoding, record, f"header {name!r}"),
-        }
-        for name, data in record.headers
-    ]
+def headers_json(record: SinkRecord, encoding: ValueEncoding) -> str:
+    """Headers as ``[{"key":…,"value":…}]``; values are bytes, so they follow the encoding."""
+    if not record.headers:
+        return "[]"
+    items = []
+    for name, data in record.headers:
+        text = "null" if data is None else json_text(data, encoding, record, f"header {name!r}")
+        items.append('{"key":' + encode_basestring(name) + ',"value":' + text + "}")
+    return "[" + ",".join(items) + "]"
 
 
-def text_field(value: object, encoding: ValueEncoding, record: SinkRecord, what: str) -> str:
-    """A key or value as one CSV cell: bytes per the encoding, text as is, JSON values as JSON."""
+def text_cell(value: object, encoding: ValueEncoding, record: SinkRecord, what: str) -> str:
+    """A key or value as one CSV cell's text: bytes per the encoding, text as is, JSON values as JSON."""
+    kind = type(value)
+    if kind is str:
+        return value  # type: ignore[return-value]
+    if kind is bytes:
+        if encoding == "base64":
+            return b2a_base64(value, newline=False).decode("ascii")  # type: ignore[arg-type]
+        return utf8_text(value, record, what)  # type: ignore[arg-type]
     if value is None:
         return ""
     if isinstance(value, bytes | bytearray):
         return bytes_text(bytes(value), encoding, record, what)
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def record_object(
-    record: SinkRecord, fields: tuple[OutputField, ...], encoding: ValueEncoding
-) -> dict[str, object]:
-    """The JSON object of one record: the configured fields, in their order."""
-    out: dict[str, object] = {}
-    for name in fields:
-        if name == "key":
-            out["key"] = json_field(record.key, encoding, record, "key")
-        elif name == "value":
-            out["value"] = json_field(record.value, encoding, record, "value")
-        elif name == "offset":
-            out["offset"] = record.offset
-        elif name == "timestamp":
-            out["timestamp"] = record.timestamp_ms
-        else:
-            out["headers"] = json_headers(record, encoding)
-    return out
+    return dumps(value)

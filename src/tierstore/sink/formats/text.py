@@ -1,23 +1,106 @@
-"""The text formats: CSV, JSON lines and one JSON array per file. All stream record by record."""
+"""The text formats: CSV, JSON lines and one JSON array per file. All stream record by record.
+
+Each encoder turns ``format.output.fields`` into a tuple of small functions once, in
+``__init__``, so encoding a record is one call per field and one string join: no dict per record,
+no ``csv`` writer round trip.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
+from collections.abc import Callable
 
 from tierstore.sink.formats.record import (
     OutputField,
     SinkRecord,
     ValueEncoding,
-    json_headers,
-    record_object,
-    text_field,
+    headers_json,
+    json_text,
+    text_cell,
 )
 
+FieldText = Callable[[SinkRecord], str]
 
-def _dumps(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+def _json_fields(fields: tuple[OutputField, ...], encoding: ValueEncoding) -> tuple[FieldText, ...]:
+    def key(record: SinkRecord) -> str:
+        return json_text(record.key, encoding, record, "key")
+
+    def value(record: SinkRecord) -> str:
+        return json_text(record.value, encoding, record, "value")
+
+    def offset(record: SinkRecord) -> str:
+        return str(record.offset)
+
+    def timestamp(record: SinkRecord) -> str:
+        return "null" if record.timestamp_ms is None else str(record.timestamp_ms)
+
+    def headers(record: SinkRecord) -> str:
+        return headers_json(record, encoding)
+
+    table: dict[OutputField, FieldText] = {
+        "key": key,
+        "value": value,
+        "offset": offset,
+        "timestamp": timestamp,
+        "headers": headers,
+    }
+    return tuple(table[name] for name in fields)
+
+
+class _JsonObjects:
+    """One compact JSON object per record, keys in field order."""
+
+    buffered_bytes = 0
+
+    def __init__(self, fields: tuple[OutputField, ...], encoding: ValueEncoding) -> None:
+        self.fields = fields
+        self.encoding = encoding
+        self._texts = _json_fields(fields, encoding)
+        # '{"key":', ',"value":', …: the text before each field's value.
+        self._labels = tuple(("{" if index == 0 else ",") + f'"{name}":' for index, name in enumerate(fields))
+
+    def _object(self, record: SinkRecord) -> str:
+        parts = [label + text(record) for label, text in zip(self._labels, self._texts, strict=True)]
+        return "".join(parts) + "}"
+
+
+class JsonLinesEncoder(_JsonObjects):
+    """One JSON object per line (``jsonl``)."""
+
+    def header(self) -> bytes:
+        return b""
+
+    def encode(self, record: SinkRecord) -> bytes:
+        return (self._object(record) + "\n").encode("utf-8")
+
+    def finish(self) -> bytes:
+        return b""
+
+
+class JsonArrayEncoder(_JsonObjects):
+    """One JSON array per file, streamed: ``[``, the objects separated by ``,\\n``, ``]``."""
+
+    def __init__(self, fields: tuple[OutputField, ...], encoding: ValueEncoding) -> None:
+        super().__init__(fields, encoding)
+        self._separator = ""
+
+    def header(self) -> bytes:
+        return b"[\n"
+
+    def encode(self, record: SinkRecord) -> bytes:
+        text = self._separator + self._object(record)
+        self._separator = ",\n"
+        return text.encode("utf-8")
+
+    def finish(self) -> bytes:
+        return b"\n]\n"
+
+
+def _quoted(cell: str) -> str:
+    """RFC 4180 quoting, only when the cell needs it (as Python's csv QUOTE_MINIMAL does)."""
+    if '"' in cell or "," in cell or "\n" in cell or "\r" in cell:
+        return '"' + cell.replace('"', '""') + '"'
+    return cell
 
 
 class CsvEncoder:
@@ -30,72 +113,45 @@ class CsvEncoder:
     def __init__(self, fields: tuple[OutputField, ...], encoding: ValueEncoding) -> None:
         self.fields = fields
         self.encoding = encoding
-        self._buffer = io.StringIO()
-        self._writer = csv.writer(self._buffer, lineterminator="\n")
+        self._cells = self._cell_functions()
+        # A row of one empty cell would be an empty line, which CSV readers skip: quote it.
+        self._single = len(fields) == 1
 
-    def header(self) -> bytes:
-        return b""
+    def _cell_functions(self) -> tuple[FieldText, ...]:
+        encoding = self.encoding
 
-    def _cell(self, record: SinkRecord, name: OutputField) -> str:
-        if name == "key":
-            return text_field(record.key, self.encoding, record, "key")
-        if name == "value":
-            return text_field(record.value, self.encoding, record, "value")
-        if name == "offset":
+        def key(record: SinkRecord) -> str:
+            return _quoted(text_cell(record.key, encoding, record, "key"))
+
+        def value(record: SinkRecord) -> str:
+            return _quoted(text_cell(record.value, encoding, record, "value"))
+
+        def offset(record: SinkRecord) -> str:
             return str(record.offset)
-        if name == "timestamp":
+
+        def timestamp(record: SinkRecord) -> str:
             return "" if record.timestamp_ms is None else str(record.timestamp_ms)
-        return _dumps(json_headers(record, self.encoding))
 
-    def encode(self, record: SinkRecord) -> bytes:
-        row = [self._cell(record, name) for name in self.fields]
-        self._buffer.seek(0)
-        self._buffer.truncate()
-        self._writer.writerow(row)
-        return self._buffer.getvalue().encode("utf-8")
+        def headers(record: SinkRecord) -> str:
+            return _quoted(headers_json(record, encoding))
 
-    def finish(self) -> bytes:
-        return b""
-
-
-class JsonLinesEncoder:
-    """One JSON object per line (``jsonl``)."""
-
-    buffered_bytes = 0
-
-    def __init__(self, fields: tuple[OutputField, ...], encoding: ValueEncoding) -> None:
-        self.fields = fields
-        self.encoding = encoding
+        table: dict[OutputField, FieldText] = {
+            "key": key,
+            "value": value,
+            "offset": offset,
+            "timestamp": timestamp,
+            "headers": headers,
+        }
+        return tuple(table[name] for name in self.fields)
 
     def header(self) -> bytes:
         return b""
 
     def encode(self, record: SinkRecord) -> bytes:
-        return (_dumps(record_object(record, self.fields, self.encoding)) + "\n").encode("utf-8")
+        row = ",".join([cell(record) for cell in self._cells])
+        if self._single and not row:
+            row = '""'
+        return (row + "\n").encode("utf-8")
 
     def finish(self) -> bytes:
         return b""
-
-
-class JsonArrayEncoder:
-    """One JSON array per file, streamed: ``[``, the objects separated by ``,\\n``, ``]``."""
-
-    buffered_bytes = 0
-
-    def __init__(self, fields: tuple[OutputField, ...], encoding: ValueEncoding) -> None:
-        self.fields = fields
-        self.encoding = encoding
-        self._first = True
-
-    def header(self) -> bytes:
-        return b"[\n"
-
-    def encode(self, record: SinkRecord) -> bytes:
-        text = _dumps(record_object(record, self.fields, self.encoding))
-        if self._first:
-            self._first = False
-            return text.encode("utf-8")
-        return (",\n" + text).encode("utf-8")
-
-    def finish(self) -> bytes:
-        return b"\n]\n"
