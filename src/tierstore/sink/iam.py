@@ -1,22 +1,24 @@
 """The least-privilege IAM policy the sink needs, and the trust policy of the role it assumes.
 
-Every S3 call the sink makes, and the IAM action that allows it:
+The actions are the ones the sink's issue fixes, and the policy holds exactly those. What the
+sink calls with each (``tests/sink/test_iam_seaweedfs.py`` and the runtime's role test check them
+on SeaweedFS):
 
-- PutObject, CreateMultipartUpload, UploadPart, CompleteMultipartUpload: ``s3:PutObject`` on the
-  objects under the prefix.
-- AbortMultipartUpload (a file that failed; uploads left by a crash): ``s3:AbortMultipartUpload``.
-- ListParts (which parts of an upload the store holds, when an upload's outcome is uncertain):
-  ``s3:ListMultipartUploadParts``.
-- HeadObject / GetObject (whether a completed file exists, after a CompleteMultipartUpload whose
-  answer was lost): ``s3:GetObject``.
-- ListMultipartUploads under the prefix (uploads left by a crash, for the partitions assigned):
-  ``s3:ListBucketMultipartUploads`` on the bucket.
-- ListObjectsV2 under the prefix (start-up cleanup only): ``s3:ListBucket`` on the bucket, with an
-  ``s3:prefix`` condition.
+- ``s3:PutObject`` on the objects under the prefix: PutObject for a file smaller than one part,
+  CreateMultipartUpload, UploadPart and CompleteMultipartUpload for the rest.
+- ``s3:AbortMultipartUpload`` on the objects: a file given up (failed upload, revoked partition,
+  stop on failure) and uploads a crashed sink left for the partitions assigned.
+- ``s3:ListBucketMultipartUploads`` on the bucket: ListMultipartUploads under the prefix, on every
+  partition assignment, to find those left-over uploads (with ``s3.multipart.cleanup.on.start``).
+  It is its own action: AWS and SeaweedFS do not accept ``s3:ListBucket`` for it.
+- ``s3:GetObject`` and ``s3:ListMultipartUploadParts`` on the objects: in the issue's policy; the
+  current runtime calls neither (no HEAD, no ListParts), so they only leave room for a check of a
+  completed file or of an upload whose outcome is uncertain.
+- ``s3:ListBucket`` on the bucket, held to the prefix by an ``s3:prefix`` condition, only with
+  start-up cleanup: in the issue's policy for the cleanup; the cleanup's listing is
+  ListMultipartUploads, so the current runtime does not need it either.
 
-``s3:ListBucket`` is granted only when ``s3.multipart.cleanup.on.start`` is true (the default);
-``s3:ListBucketMultipartUploads`` is a separate action on AWS and is always granted. No
-``s3:DeleteObject``: the sink never deletes, it overwrites a file with the same content.
+No ``s3:DeleteObject``: the sink never deletes; a re-delivered file overwrites its object.
 
 The trust policy lets one principal assume the role, with an ``sts:ExternalId`` condition when
 ``aws.sts.role.external.id`` is set (AWS and moto enforce it; SeaweedFS does not support the
