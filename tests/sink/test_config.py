@@ -393,3 +393,37 @@ def test_brokers_may_come_from_a_consumer_override(tmp_path: Path) -> None:
 def test_compression_level_errors(tmp_path: Path, change: dict[str, Any], needle: str) -> None:
     found = _problems(tmp_path, {**MINIMAL, **change})
     assert any(needle in message for message in found["file.compression.level"]), found
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        (
+            {
+                "file.compression.type": "zstd",
+                "file.name.template": "{{topic}}-{{partition}}-{{start_offset}}.gz",
+            },
+            "names end in .gz but files are zstd-compressed",
+        ),
+        (
+            {
+                "file.compression.type": "none",
+                "file.name.template": "{{topic}}-{{partition}}-{{start_offset}}.gz",
+            },
+            "files are not compressed",
+        ),
+        (
+            {
+                "format.output.type": "parquet",
+                "file.name.template": "{{topic}}-{{partition}}-{{start_offset}}.gz",
+            },
+            "Parquet files carry no outer compression",
+        ),
+    ],
+)
+def test_template_extension_that_lies_is_warned_about(
+    tmp_path: Path, change: dict[str, Any], needle: str
+) -> None:
+    report = check_sink_config(write_config(tmp_path, {**MINIMAL, **change}))
+    assert report.ok
+    assert any(needle in p.message for p in report.problems if p.key == "file.name.template"), report.problems

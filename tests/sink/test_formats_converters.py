@@ -96,3 +96,13 @@ def test_conversion_error_is_a_tierstore_error() -> None:
     from tierstore.errors import TierstoreError
 
     assert issubclass(ConversionError, TierstoreError)
+
+
+def test_json_lone_surrogate_is_a_poison_record_but_pairs_are_text() -> None:
+    """JSON may spell a lone UTF-16 surrogate (\\ud800); Python reads it into a str no UTF-8 file
+    can hold, so it is refused at conversion rather than failing later inside an encoder."""
+    converter = Converter("json", schemas_enable=False)
+    assert converter.convert(b'"\\ud83d\\ude00 and \\\\ud800"') == "\U0001f600 and \\ud800"
+    with pytest.raises(ConversionError) as raised:
+        converter.convert(b'{"name": "x\\udc00"}', topic="t", partition=1, offset=2)
+    assert "lone UTF-16 surrogate" in raised.value.reason

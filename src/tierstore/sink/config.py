@@ -662,6 +662,19 @@ def _evaluate(
             f"names will not end in {EXTENSIONS[compression]} although files are {compression}-compressed; "
             f"add {EXTENSIONS[compression]} to the template so readers can tell",
         )
+    if template is not None and template_text is not None:
+        ends_in = [ext for ext in EXTENSIONS.values() if ext and template_text.endswith(ext)]
+        expected = "" if output_format == "parquet" else EXTENSIONS[compression]
+        if ends_in and ends_in[0] != expected:
+            what = (
+                "Parquet files carry no outer compression"
+                if output_format == "parquet"
+                else (f"files are {compression}-compressed" if expected else "files are not compressed")
+            )
+            reader.warn(
+                "file.name.template",
+                f"names end in {ends_in[0]} but {what}; readers that go by the extension will fail",
+            )
     if template is not None and "topic" not in template.placeholders and (topics_regex or len(topics) > 1):
         reader.error(
             "file.name.template",

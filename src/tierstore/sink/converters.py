@@ -17,6 +17,7 @@ which the runtime routes to the dead-letter topic or stops on, as ``errors.toler
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -133,6 +134,15 @@ class Converter:
                 partition=partition,
                 offset=offset,
             ) from error
+        if "\\u" in text and _LONE_SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(document):
+            raise ConversionError(
+                "holds a lone UTF-16 surrogate escape (\\uD800-\\uDFFF without its pair), which is "
+                "not Unicode text and cannot be written as UTF-8",
+                converter=self.name,
+                topic=topic,
+                partition=partition,
+                offset=offset,
+            )
         if not self.schemas_enable:
             return document
         if not isinstance(document, dict) or set(document) != {"schema", "payload"}:
@@ -151,6 +161,18 @@ def _refuse_constant(name: str) -> object:
     # Python reads NaN and Infinity, which JSON (and Kafka's JsonConverter) does not have; let
     # them through and the file written would not be JSON either.
     raise json.JSONDecodeError(f"{name} is not a JSON value", name, 0)
+
+
+# A \uD800-\uDFFF escape: the only way JSON text can smuggle in a string Python cannot encode.
+_LONE_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(document: object) -> bool:
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 # One decoder for all records: json.loads with an argument would build a new one per call.
