@@ -516,6 +516,12 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, min(end, size)
 
 
+def _counted(chunks: Iterator[bytes], count: Callable[[float], None]) -> Iterator[bytes]:
+    for chunk in chunks:
+        count(len(chunk))
+        yield chunk
+
+
 @authenticated
 async def data_get(request: Request, user: User) -> Response:
     """Download a file.
@@ -537,9 +543,11 @@ async def data_get(request: Request, user: User) -> Response:
         raise ApiError(400, f"{status.path}: is a directory; list it with /v1/fs/ls")
     wanted = parse_range(request.headers.get("range"), status.size)
     headers = {"Accept-Ranges": "bytes"}
+    counter = state.metrics.data_bytes.labels(direction="read")
     if wanted is None:
         headers["Content-Length"] = str(status.size)
-        return StreamingResponse(fs.read(status.path), media_type="application/octet-stream", headers=headers)
+        body = _counted(fs.read(status.path), counter.inc)
+        return StreamingResponse(body, media_type="application/octet-stream", headers=headers)
     start, end = wanted
     record, key = state.table.resolve(status.path)
     store = state.table.store_for(record)
@@ -556,7 +564,10 @@ async def data_get(request: Request, user: User) -> Response:
     headers["Content-Length"] = str(end - start)
     headers["Content-Range"] = f"bytes {start}-{end - 1}/{status.size}"
     return StreamingResponse(
-        ranged(), status_code=206, media_type="application/octet-stream", headers=headers
+        _counted(ranged(), counter.inc),
+        status_code=206,
+        media_type="application/octet-stream",
+        headers=headers,
     )
 
 
@@ -575,8 +586,10 @@ async def data_put(request: Request, user: User) -> Response:
       201: {description: the new file's status}
     """
     path = _query_path(request)
-    fs = _state(request).filesystem_for(user)
+    state = _state(request)
+    fs = state.filesystem_for(user)
     stream = request.stream()
+    counted = state.metrics.data_bytes.labels(direction="write").inc
 
     async def next_chunk() -> bytes | None:
         try:
@@ -591,6 +604,7 @@ async def data_put(request: Request, user: User) -> Response:
             if chunk is None:
                 return
             if chunk:
+                counted(len(chunk))
                 yield chunk
 
     status = await anyio.to_thread.run_sync(fs.write, path, chunks())

@@ -49,6 +49,12 @@ class ServerMetrics:
             ["call"],
             registry=self.registry,
         )
+        self.data_bytes = Counter(
+            "tierstore_data_bytes",
+            "Bytes through the data proxy (/v1/data), by direction (read: to clients, write: from them)",
+            ["direction"],
+            registry=self.registry,
+        )
         self.namespace_cache_hits = Gauge(
             "tierstore_namespace_cache_hits",
             "Stats and listings answered from the namespace's metadata cache since start",
