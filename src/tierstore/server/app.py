@@ -216,7 +216,7 @@ async def metrics(request: Request) -> Response:
     summary: Prometheus metrics (text format)
     security: []
     responses:
-      200: {description: requests, latencies, vends, STS calls and failures, cache hits}
+      200: {description: 'requests, latencies, vends, STS calls and failures, cache hits'}
     """
     return Response(_state(request).metrics.render(), media_type=CONTENT_TYPE)
 
@@ -647,7 +647,7 @@ async def credentials(request: Request, user: User) -> Response:
       200:
         description: 'path, mount, access, mode (direct|proxy), scoped, store, credentials,
           expires_at, refresh_at'
-      403: {description: the user lacks the bit, or write to a read-only mount}
+      403: {description: 'the user lacks the bit, or a write to a read-only mount'}
     """
     body = await _json(request)
     path = _checked_path(_field(body, "path", str), "path")
