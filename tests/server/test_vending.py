@@ -276,3 +276,24 @@ def sts_client(stack: StackInfo, key_id: str, secret: str, token: str | None = N
         config=Config(retries={"mode": "standard", "max_attempts": 1}),
     )
     return client
+
+
+def test_a_mounts_own_vending_keys_override_the_servers(
+    client: httpx.Client, stack: StackInfo, data_bucket: str
+) -> None:
+    options = {
+        **admin_options(stack),
+        "tierstore.vending.role.arn": stack.roles["ReadOnlyRole"],
+        "tierstore.vending.endpoint": "http://s3.public.example:8333",
+    }
+    added = client.post(
+        "/v1/mounts", json={"path": "/mnt/ro-role", "uri": f"s3://{data_bucket}/data", "options": options}
+    )
+    assert added.status_code == 201, added.text
+    answer = vend(client, "/mnt/ro-role/a/", "write")
+    assert answer["store"]["endpoint"] == "http://s3.public.example:8333"  # what clients are told
+    answer["store"]["endpoint"] = stack.endpoint  # this test's client reaches the store directly
+    s3 = s3_from(answer)
+    # The session policy allows writes, but the role (ReadOnlyRole) does not: SeaweedFS intersects them.
+    assert s3.get_object(Bucket=data_bucket, Key="data/a/x.txt")["Body"].read() == b"data/a/x.txt"
+    assert error_code(s3.put_object, Bucket=data_bucket, Key="data/a/new.txt", Body=b"no") == "AccessDenied"
