@@ -6,12 +6,14 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 from openapi_spec_validator import validate
 
-from tests.server.harness import RunningServer
+from tests.server.conftest import write_server_config
+from tests.server.harness import RunningServer, start_api_server
 from tierstore.local.info import StackInfo
 from tierstore.server.app import ROUTES
 
@@ -216,3 +218,38 @@ def test_metrics_count_requests_vends_and_sts_calls(api: RunningServer, client: 
     assert 'tierstore_http_request_seconds_bucket{le="0.005",method="POST",route="/v1/credentials"}' in text
     assert "tierstore_namespace_cache_hits" in text
     assert "tierstore_sts_failures_total" in text
+
+
+def test_one_metadata_cache_serves_every_user(tmp_path: Path, stack: StackInfo, bucket: str) -> None:
+    config = write_server_config(tmp_path / "server.yaml", stack, bucket)
+    config.write_text(config.read_text().replace("cache.ttl: 0", "cache.ttl: 60"))
+    server = start_api_server(config)
+    try:
+        admin = httpx.Client(base_url=server.url, headers=server.auth())
+        bob = httpx.Client(base_url=server.url, headers=server.auth(server.add_user("bob")))
+        admin.post("/v1/fs/mkdir", json={"path": "/shared"})
+        admin.post("/v1/fs/chmod", json={"path": "/shared", "mode": "0777"})
+        admin.put("/v1/data", params={"path": "/shared/x.txt"}, content=b"x")
+
+        def names() -> list[str]:
+            listed = bob.get("/v1/fs/ls", params={"path": "/shared"})
+            assert listed.status_code == 200, listed.text
+            return [entry["path"] for entry in listed.json()["entries"]]
+
+        assert names() == ["/shared/x.txt"]
+        assert names() == ["/shared/x.txt"]  # from the cache
+        hits = server.state.metrics.registry.get_sample_value("tierstore_namespace_cache_hits")
+        assert hits is not None and hits >= 1
+        # A write by another user drops the cached listing at once: no stale answer for 60 s.
+        admin.put("/v1/data", params={"path": "/shared/y.txt"}, content=b"y")
+        assert names() == ["/shared/x.txt", "/shared/y.txt"]
+        bob.put("/v1/data", params={"path": "/shared/z.txt"}, content=b"z")
+        assert [e["path"] for e in admin.get("/v1/fs/ls", params={"path": "/shared"}).json()["entries"]] == [
+            "/shared/x.txt",
+            "/shared/y.txt",
+            "/shared/z.txt",
+        ]
+        admin.close()
+        bob.close()
+    finally:
+        server.stop()

@@ -57,28 +57,44 @@ class ServerState:
     vendor: CredentialVendor = field(init=False)
     _filesystems: dict[tuple[str, frozenset[str], bool], FileSystem] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _shared: FileSystem | None = None
+    _hits_before: int = 0
 
     def __post_init__(self) -> None:
         self.vendor = CredentialVendor(self.table, self.options, self.metrics)
         self.metrics.count_namespace_cache_hits(self.cache_hits)
 
     def filesystem_for(self, user: User) -> FileSystem:
-        """One FileSystem per user (each with its metadata cache), made on first use."""
+        """The namespace as ``user`` sees it: one FileSystem per user, all over one metadata cache.
+
+        The cache holds what the store says (stats and listings), never a permission decision,
+        which each FileSystem makes for its own caller before looking in it; so one cache serves
+        every user, and a change made by one user is seen at once by all.
+        """
         key = (user.name, user.groups, user.admin)
         with self._lock:
             found = self._filesystems.get(key)
             if found is None:
-                found = self._filesystems[key] = FileSystem(self.table, caller=user.caller())
+                found = FileSystem(self.table, caller=user.caller())
+                if self._shared is None:
+                    self._shared = found
+                else:
+                    found._cache = self._shared._cache  # the one cache (see above)
+                self._filesystems[key] = found
             return found
 
     def forget_caches(self) -> None:
-        """After a mount change every user's cached listings may be wrong."""
+        """After a mount change cached listings may be wrong: start from a fresh cache."""
         with self._lock:
+            if self._shared is not None:
+                self._hits_before += self._shared.cache_hits
             self._filesystems.clear()
+            self._shared = None
 
     def cache_hits(self) -> float:
         with self._lock:
-            return float(sum(fs.cache_hits for fs in self._filesystems.values()))
+            current = self._shared.cache_hits if self._shared is not None else 0
+            return float(self._hits_before + current)
 
     def close(self) -> None:
         self.table.close()
