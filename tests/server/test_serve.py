@@ -92,6 +92,12 @@ def test_serve_without_a_config_runs_the_embedded_default_in_proxy_mode(
         assert http.get("/v1/data", params={"path": "/hello.txt"}).content == b"hi"
         mounts = http.get("/v1/mounts").json()["mounts"]
         assert [(mount["path"], mount["uri"]) for mount in mounts] == [("/", f"file://{home / 'root'}")]
+    # The audit trail is on by default, even without -v; the token still appears only once.
+    deadline = time.monotonic() + 5
+    while "tierstore.audit: vend user=admin" not in embedded.output() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "tierstore.audit: vend user=admin path=/ access=write mount=/ mode=proxy" in embedded.output()
+    assert embedded.output().count(token) == 1
 
 
 def test_sigterm_lets_a_download_in_flight_finish(embedded: ServeProcess, tmp_path: Path) -> None:

@@ -69,7 +69,7 @@ def test_without_a_role_seaweedfs_refuses_and_the_error_says_what_to_set(
         assert refused.status_code == 503
         error = refused.json()["error"]
         assert error["code"] == "unavailable"
-        assert "GetSessionToken" in error["message"] and "role ARN" in error["message"]
+        assert "GetSessionToken" in error["message"] and "set tierstore.vending.role.arn" in error["message"]
         registry = server.state.metrics.registry
         assert registry.get_sample_value("tierstore_sts_failures_total", {"call": "GetSessionToken"}) == 1
     finally:

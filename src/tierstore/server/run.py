@@ -79,6 +79,7 @@ def uvicorn_config(built: BuiltServer, options: ApiServerOptions, *, host: str, 
 
 def serve(config_path: Path | None, *, host: str | None = None, port: int | None = None) -> int:
     """Runs the server in this thread until a signal; returns the exit code."""
+    _show_operational_logs()
     built = build_server(config_path)
     options = built.state.options
     host = host or options.host
@@ -98,6 +99,14 @@ def serve(config_path: Path | None, *, host: str | None = None, port: int | None
     finally:
         built.state.close()
     return 0 if server.started else 1
+
+
+def _show_operational_logs() -> None:
+    """The audit trail and the server's start/stop lines are shown even without ``-v``."""
+    for name in ("tierstore.audit", "tierstore.server", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)
 
 
 def bound_socket(host: str, port: int = 0) -> socket.socket:

@@ -41,6 +41,8 @@ from tierstore.settings.model import AssumeRoleSettings, StoreSettings
 
 LOGGER = logging.getLogger("tierstore.server")
 ACCESS_LEVELS: tuple[Access, ...] = ("read", "write")
+# Past this many cached answers, those no longer reused are dropped on the next miss.
+MAX_CACHED = 4096
 
 Clock = Callable[[], datetime]
 
@@ -203,7 +205,16 @@ class CredentialVendor:
             vended = self._call_sts(target.record, target.settings, prefix, access)
             with self._lock:
                 self._cache[cache_key] = vended
+                if len(self._cache) > MAX_CACHED:
+                    self._prune()
             return vended, "miss"
+
+    def _prune(self) -> None:
+        """Forget answers past their reuse time (with the lock held), so the cache stays bounded."""
+        now = self._clock()
+        for stale in [key for key, vended in self._cache.items() if vended.refresh_at <= now]:
+            del self._cache[stale]
+            self._key_locks.pop(stale, None)
 
     def _fresh(self, cache_key: tuple[str, str, str, str]) -> _Vended | None:
         with self._lock:
@@ -253,9 +264,15 @@ class CredentialVendor:
         self.metrics.sts_calls.labels(call=call).inc()
         try:
             credentials = fetch()
-        except CredentialsError:
+        except CredentialsError as error:
             self.metrics.sts_failures.labels(call=call).inc()
-            raise
+            if scoped:
+                raise
+            raise CredentialsError(
+                f"vending for {record.path}: {error}; set tierstore.vending.role.arn (or a role for "
+                "the mount) to vend scoped credentials with AssumeRole",
+                retryable=error.retryable,
+            ) from None
         issued = self._clock()
         expires = credentials.expires_at or issued
         refresh_at = issued + (expires - issued) * vending.options.cache_fraction
