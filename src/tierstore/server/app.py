@@ -560,6 +560,9 @@ async def data_get(request: Request, user: User) -> Response:
     wanted = parse_range(request.headers.get("range"), status.size)
     headers = {"Accept-Ranges": "bytes"}
     counter = state.metrics.data_bytes.labels(direction="read")
+    if request.method == "HEAD":  # the size, and that the file is there and readable; no body
+        headers["Content-Length"] = str(status.size if wanted is None else wanted[1] - wanted[0])
+        return Response(status_code=200 if wanted is None else 206, headers=headers)
     if wanted is None:
         headers["Content-Length"] = str(status.size)
         body = _counted(fs.read(status.path), counter.inc)
