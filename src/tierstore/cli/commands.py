@@ -12,5 +12,6 @@ COMMAND_MODULES: list[str] = [
     "tierstore.cli.config_cmd",
     "tierstore.cli.creds_cmd",
     "tierstore.cli.fs_cmd",
+    "tierstore.cli.serve_cmd",
     "tierstore.cli.sink_cmd",
 ]

@@ -29,6 +29,22 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     export.set_defaults(run=run_export)
 
+    vend = actions.add_parser(
+        "vend", help="credentials a tierstore server vends for a path, for tools outside Python"
+    )
+    vend.add_argument("path", metavar="PATH", help="a namespace path, such as /mnt/s3/tables/events")
+    vend.add_argument("--write", action="store_true", help="write access (default: read-only)")
+    vend.add_argument(
+        "--format",
+        choices=("env", "json", "credential-process"),
+        default="env",
+        help="env: shell exports with the store's endpoint and region; json: the server's whole answer; "
+        "credential-process: for AWS_CONFIG_FILE's credential_process",
+    )
+    vend.add_argument("--url", help="the server, e.g. http://127.0.0.1:8080 (default $TIERSTORE_URL)")
+    vend.add_argument("--token", help="your bearer token (default $TIERSTORE_TOKEN; prefer the variable)")
+    vend.set_defaults(run=run_vend)
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -139,4 +155,14 @@ def run_export(args: argparse.Namespace) -> int:
     if args.format == "credential-process":
         document = {"Version": 1, **document}
     print(json.dumps(document))
+    return 0
+
+
+def run_vend(args: argparse.Namespace) -> int:
+    from tierstore.client.client import Client
+    from tierstore.client.vend_output import render_vended
+
+    with Client(args.url, args.token) as client:
+        vended = client.vend(args.path, "write" if args.write else "read")
+    print(render_vended(vended, args.format))
     return 0

@@ -1,4 +1,4 @@
-"""The namespace's metadata: the mount table and per-path attributes, on SQLite or PostgreSQL.
+"""The namespace's metadata: the mount table, per-path attributes and users, on SQLite or PostgreSQL.
 
     store = open_metadata("sqlite:////var/lib/tierstore/metadata.db")
     store = open_metadata("postgresql+psycopg://tierstore@db.internal:5432/tierstore")
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from tierstore.namespace.metadata.errors import MetadataError, MetadataUnavailableError, MountExistsError
 from tierstore.namespace.metadata.migrations import LATEST_VERSION
-from tierstore.namespace.metadata.records import MountRecord, PathAttributes, redact_options
+from tierstore.namespace.metadata.records import MountRecord, PathAttributes, UserRecord, redact_options
 from tierstore.namespace.metadata.store import MetadataStore, open_metadata
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "MountExistsError",
     "MountRecord",
     "PathAttributes",
+    "UserRecord",
     "open_metadata",
     "redact_options",
 ]

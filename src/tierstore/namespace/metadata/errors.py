@@ -26,3 +26,11 @@ class MountExistsError(ConflictError):
             key=path,
         )
         self.path = path
+
+
+class UserExistsError(ConflictError):
+    """A user of that name already exists."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"user {name} already exists: remove it first, or choose another name")
+        self.name = name

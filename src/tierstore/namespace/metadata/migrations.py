@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, Column, Integer, MetaData, Table, Text, func, insert, select, text
+from sqlalchemy import Boolean, Column, Index, Integer, MetaData, Table, Text, func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from tierstore.namespace.metadata import schema
@@ -58,7 +58,26 @@ def _v1_create_tables(connection: Connection) -> None:
     tables.create_all(connection)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_create_tables,)
+def _v2_create_users(connection: Connection) -> None:
+    """The users of the API server: a name, the SHA-256 of its bearer token, groups, admin flag.
+
+    Kept beside the mount table so that servers sharing one PostgreSQL share their users too.
+    """
+    tables = MetaData()
+    users = Table(
+        "users",
+        tables,
+        Column("name", Text, primary_key=True),
+        Column("token_sha256", Text, nullable=False),
+        Column("groups", Text, nullable=False),
+        Column("admin", Boolean, nullable=False),
+        Column("created_at", schema.UtcDateTime(), nullable=False),
+    )
+    Index("users_token_sha256", users.c.token_sha256, unique=True)
+    tables.create_all(connection)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_create_tables, _v2_create_users)
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -145,3 +145,39 @@ class PathAttributes:
     owner: str | None
     group: str | None
     mode: int | None
+
+
+@dataclass(frozen=True, repr=False)
+class UserRecord:
+    """A user of the API server. ``token_sha256`` is the hex SHA-256 of its bearer token.
+
+    The hash is not the token, but ``repr`` leaves it out all the same: nothing about a
+    credential belongs in a log line.
+    """
+
+    name: str
+    token_sha256: str
+    groups: tuple[str, ...]
+    admin: bool
+    created_at: datetime
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", self.name or ""):
+            raise ValueError(
+                f"user name {self.name!r} is not allowed: use 1 to 64 letters, digits, '_', '.', '@' or '-'"
+            )
+        if not re.fullmatch(r"[0-9a-f]{64}", self.token_sha256):
+            raise ValueError(f"user {self.name}: token_sha256 must be 64 lower-case hex digits")
+        for group in self.groups:
+            if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", group or ""):
+                raise ValueError(
+                    f"user {self.name}: group name {group!r} is not allowed: "
+                    "use 1 to 64 letters, digits, '_', '.', '@' or '-'"
+                )
+        if self.created_at.tzinfo is None:
+            raise ValueError(f"user {self.name}: created_at has no time zone; give an aware datetime")
+
+    def __repr__(self) -> str:
+        return f"UserRecord(name={self.name!r}, groups={self.groups!r}, admin={self.admin!r})"
+
+    __str__ = __repr__

@@ -83,3 +83,15 @@ path_attributes = Table(
     Column("mode", Integer, nullable=True),
     Column("updated_at", UtcDateTime(), nullable=False),
 )
+
+users = Table(
+    "users",
+    metadata,
+    Column("name", Text, primary_key=True),
+    # Hex SHA-256 of the bearer token; the token itself is never stored.
+    Column("token_sha256", Text, nullable=False, unique=True),
+    # JSON list of group names.
+    Column("groups", Text, nullable=False),
+    Column("admin", Boolean, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)

@@ -1,4 +1,4 @@
-"""The namespace's metadata store: the mount table and per-path attributes, on SQLite or PostgreSQL.
+"""The namespace's metadata store: mount table, per-path attributes and users, on SQLite or PostgreSQL.
 
 Every method runs in its own short transaction on a pooled connection, so one store may be
 shared by threads, and several processes (servers sharing a PostgreSQL database) see each
@@ -28,11 +28,12 @@ from tierstore.namespace.metadata.engine import (
     parse_url,
     transaction,
 )
-from tierstore.namespace.metadata.errors import MetadataError, MountExistsError
+from tierstore.namespace.metadata.errors import MetadataError, MountExistsError, UserExistsError
 from tierstore.namespace.metadata.migrations import migrate
 from tierstore.namespace.metadata.records import (
     MountRecord,
     PathAttributes,
+    UserRecord,
     check_mode,
     check_path,
 )
@@ -41,6 +42,7 @@ LOGGER = logging.getLogger("tierstore.namespace.metadata")
 
 _mounts = schema.mounts
 _attrs = schema.path_attributes
+_users = schema.users
 
 
 def _under(column: ColumnElement[str], path: str) -> ColumnElement[bool]:
@@ -127,6 +129,26 @@ def _attributes_from_row(row: RowMapping) -> PathAttributes:
         owner=_optional_text(row, "owner"),
         group=_optional_text(row, "grp"),
         mode=_optional_int(row, "mode"),
+    )
+
+
+def _user_from_row(row: RowMapping) -> UserRecord:
+    name = _text(row, "name")
+    try:
+        groups = json.loads(_text(row, "groups"))
+    except json.JSONDecodeError:
+        groups = None
+    if not isinstance(groups, list) or not all(isinstance(group, str) for group in groups):
+        raise MetadataError(f"the stored groups of user {name} are not a JSON list of strings")
+    created_at = row["created_at"]
+    if not isinstance(created_at, datetime):
+        raise MetadataError(f"the stored user {name} has no creation time")
+    return UserRecord(
+        name=name,
+        token_sha256=_text(row, "token_sha256"),
+        groups=tuple(groups),
+        admin=bool(row["admin"]),
+        created_at=created_at,
     )
 
 
@@ -294,6 +316,50 @@ class MetadataStore:
         with self._write() as connection:
             removed = connection.execute(delete(_attrs).where(_under(_attrs.c.path, path))).rowcount
         LOGGER.debug("attributes removed under %s: %d paths", path, removed)
+        return removed
+
+    # -- users ----------------------------------------------------------------------------------
+
+    def users(self) -> list[UserRecord]:
+        """Every user of the API server, sorted by name."""
+        with self._read() as connection:
+            rows = connection.execute(select(_users).order_by(_users.c.name)).mappings().all()
+        return [_user_from_row(row) for row in rows]
+
+    def user_by_token_hash(self, token_sha256: str) -> UserRecord | None:
+        """The user whose bearer token hashes to ``token_sha256`` (an indexed lookup)."""
+        with self._read() as connection:
+            row = (
+                connection.execute(select(_users).where(_users.c.token_sha256 == token_sha256))
+                .mappings()
+                .first()
+            )
+        return None if row is None else _user_from_row(row)
+
+    def add_user(self, record: UserRecord) -> None:
+        """Adds ``record``; UserExistsError if the name is taken, here or by another process."""
+        values = {
+            "name": record.name,
+            "token_sha256": record.token_sha256,
+            "groups": json.dumps(list(record.groups)),
+            "admin": record.admin,
+            "created_at": record.created_at,
+        }
+        try:
+            with self._write() as connection:
+                connection.execute(_users.insert().values(values))
+        except exc.IntegrityError as error:
+            if is_unique_violation(error):
+                raise UserExistsError(record.name) from None
+            raise
+        LOGGER.info("user added: %r", record)
+
+    def remove_user(self, name: str) -> bool:
+        """Removes the user ``name``; False if there was none."""
+        with self._write() as connection:
+            removed = connection.execute(delete(_users).where(_users.c.name == name)).rowcount > 0
+        if removed:
+            LOGGER.info("user removed: %s", name)
         return removed
 
     # -- life cycle ---------------------------------------------------------------------------

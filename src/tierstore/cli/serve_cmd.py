@@ -1,0 +1,107 @@
+"""``tierstore serve`` and ``tierstore users add|list|remove``: the API server from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tierstore.server.users import UserDirectory
+
+
+def _config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c", "--config", type=Path, default=None,
+        help="the server's config file (default: $TIERSTORE_CONFIG, else the embedded default)",
+    )  # fmt: skip
+
+
+def _config_path(args: argparse.Namespace) -> Path | None:
+    if args.config is not None:
+        return Path(args.config)
+    from_env = os.environ.get("TIERSTORE_CONFIG")
+    return Path(from_env) if from_env else None
+
+
+def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = subcommands.add_parser("serve", help="run the API server (credential vending, namespace, data)")
+    _config_argument(serve)
+    serve.add_argument("--host", help="address to listen on (default tierstore.server.host, else 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default tierstore.server.port, else 9870)")
+    serve.set_defaults(run=_serve)
+
+    users = subcommands.add_parser("users", help="the API server's users and their bearer tokens")
+    actions = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="add a user and print its token (shown once)")
+    _config_argument(add)
+    add.add_argument("name")
+    add.add_argument("--group", dest="groups", action="append", default=[], help="a group (repeatable)")
+    add.add_argument("--admin", action="store_true", help="an admin is the namespace's superuser")
+    add.set_defaults(run=_users_add)
+    listing = actions.add_parser("list", help="list users (names, groups, admin; never tokens)")
+    _config_argument(listing)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=_users_list)
+    remove = actions.add_parser("remove", help="remove a user (its token stops working)")
+    _config_argument(remove)
+    remove.add_argument("name")
+    remove.set_defaults(run=_users_remove)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from tierstore.errors import ConfigError
+    from tierstore.server.run import serve
+
+    if args.port is not None and not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port {args.port}: use 0 to 65535")
+    return serve(_config_path(args), host=args.host, port=args.port)
+
+
+def _directory(args: argparse.Namespace) -> UserDirectory:
+    from tierstore.namespace.config import load_server_config
+    from tierstore.namespace.metadata import open_metadata
+    from tierstore.server.users import UserDirectory
+
+    config = load_server_config(_config_path(args))
+    if config.metadata_url.startswith("sqlite:///"):
+        Path(config.metadata_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return UserDirectory(open_metadata(config.metadata_url))
+
+
+def _users_add(args: argparse.Namespace) -> int:
+    directory = _directory(args)
+    try:
+        token = directory.add(args.name, args.groups, admin=args.admin)
+    finally:
+        directory.metadata.close()
+    print(f"added user {args.name}; its token (shown once, keep it safe):")
+    print(token)
+    return 0
+
+
+def _users_list(args: argparse.Namespace) -> int:
+    directory = _directory(args)
+    try:
+        users = directory.list()
+    finally:
+        directory.metadata.close()
+    if args.json:
+        print(json.dumps([user.as_dict() for user in users], indent=2))
+        return 0
+    for user in users:
+        groups = ",".join(sorted(user.groups)) or "-"
+        print(f"{user.name:<24} {'admin' if user.admin else 'user':<6} {groups}")
+    return 0
+
+
+def _users_remove(args: argparse.Namespace) -> int:
+    directory = _directory(args)
+    try:
+        directory.remove(args.name)
+    finally:
+        directory.metadata.close()
+    print(f"removed user {args.name}")
+    return 0

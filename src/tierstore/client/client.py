@@ -1,0 +1,369 @@
+"""``tierstore.Client``: the namespace through the server, file data straight to the store.
+
+Metadata (stat, ls, mkdir, rm, mv, chmod, chown) goes through the server's API, so its
+permissions apply to every call. File data goes directly to the store with credentials the
+server vends for the path (read access for reads, write access for writes), cached per
+(mount, prefix, access) and re-vended before they expire. When the server says a mount is
+served through its data proxy (a local directory, say), or the store cannot be reached from
+here, data goes through ``/v1/data`` instead, and the client remembers that for the mount.
+
+    with Client("http://127.0.0.1:8080", token) as client:      # or $TIERSTORE_URL / $TIERSTORE_TOKEN
+        client.write("/mnt/s3/notes/a.txt", b"hello")
+        client.read("/mnt/s3/notes/a.txt", start=0, end=4)
+        client.ls("/mnt/s3/notes")
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from tierstore.client import proxy
+from tierstore.client.direct import DirectScope, is_unreachable
+from tierstore.client.transport import Transport, resolve_endpoint
+from tierstore.client.vended import Access, Vended, VendedSource, parse_vended
+from tierstore.credentials.refresh import RefreshPolicy
+from tierstore.errors import ConfigError, NotFoundError, StoreError
+from tierstore.settings.model import MultipartSettings
+from tierstore.settings.secret import Secret
+from tierstore.storage.interface import ObjectWriter, PutResult
+
+LOGGER = logging.getLogger("tierstore.client")
+
+_MOUNTS_TTL_SECONDS = 30.0
+_MAX_SCOPES_PER_MOUNT = 64
+DEFAULT_REFRESH = RefreshPolicy(fraction=0.5, margin=timedelta(seconds=60))
+
+
+@dataclass(frozen=True)
+class MountInfo:
+    path: str
+    uri: str
+    readonly: bool
+
+    @property
+    def bucket_and_base(self) -> tuple[str, str] | None:
+        """``(bucket, key prefix)`` for an S3 mount; None for a local-directory mount."""
+        scheme, sep, rest = self.uri.partition("://")
+        if not sep or scheme.lower() not in ("s3", "s3a"):
+            return None
+        bucket, _, base = rest.partition("/")
+        base = base.strip("/")
+        return bucket, f"{base}/" if base else ""
+
+
+def normalize(path: str) -> str:
+    """An absolute namespace path without a trailing slash (``/`` for the root)."""
+    if not path.startswith("/"):
+        raise ConfigError(f"tierstore path {path!r} must be absolute, such as /mnt/s3/data.parquet")
+    clean = posixpath.normpath(path)
+    return "/" if clean in ("/", "//") else clean
+
+
+class Client:
+    """A client of one tierstore server. Thread-safe; close it (or use ``with``) when done."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | Secret | None = None,
+        *,
+        timeout: float = 60.0,
+        refresh: RefreshPolicy | None = None,
+        direct: bool = True,
+        multipart: MultipartSettings | None = None,
+    ) -> None:
+        base, secret = resolve_endpoint(url, token)
+        self.url = base
+        self._transport = Transport(base, secret, timeout=timeout)
+        self._refresh = refresh or DEFAULT_REFRESH
+        self._direct_allowed = direct
+        self._multipart = multipart
+        self._lock = threading.Lock()
+        self._mounts: list[MountInfo] = []
+        self._mounts_at = 0.0
+        self._scopes: dict[tuple[str, Access], list[DirectScope]] = {}
+        self._proxied: set[str] = set()
+        self._probed: set[tuple[str, Access]] = set()
+        self.vend_calls = 0
+
+    # -- server API ---------------------------------------------------------------------
+
+    def whoami(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._transport.get_json("/v1/whoami")
+        return result
+
+    def mounts(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._transport.get_json("/v1/mounts")["mounts"]
+        return result
+
+    def stat(self, path: str, *, sync: bool = False) -> dict[str, Any]:
+        params: dict[str, Any] = {"path": normalize(path)}
+        if sync:
+            params["sync"] = True
+        result: dict[str, Any] = self._transport.get_json("/v1/fs/stat", params)
+        return result
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.stat(path)
+        except NotFoundError:
+            return False
+        return True
+
+    def ls(self, path: str, *, recursive: bool = False, sync: bool = False) -> list[dict[str, Any]]:
+        params = {"path": normalize(path), "recursive": recursive, "sync": sync}
+        result: list[dict[str, Any]] = self._transport.get_json("/v1/fs/ls", params)["entries"]
+        return result
+
+    def mkdir(self, path: str, *, parents: bool = False) -> dict[str, Any]:
+        result: dict[str, Any] = self._transport.post_json(
+            "/v1/fs/mkdir", {"path": normalize(path), "parents": parents}
+        )
+        return result
+
+    def rm(self, path: str, *, recursive: bool = False) -> int:
+        answer = self._transport.post_json("/v1/fs/rm", {"path": normalize(path), "recursive": recursive})
+        return int((answer or {}).get("removed", 0))
+
+    def mv(self, source: str, dest: str) -> Any:
+        return self._transport.post_json("/v1/fs/mv", {"source": normalize(source), "dest": normalize(dest)})
+
+    def chmod(self, path: str, mode: str) -> Any:
+        return self._transport.post_json("/v1/fs/chmod", {"path": normalize(path), "mode": mode})
+
+    def chown(self, path: str, owner: str, group: str | None = None) -> Any:
+        return self._transport.post_json(
+            "/v1/fs/chown", {"path": normalize(path), "owner": owner, "group": group}
+        )
+
+    def vend(self, path: str, access: Access = "read") -> Vended:
+        """Ask the server for credentials for ``path`` (no caching: see the data methods)."""
+        asked = normalize(path)
+        document = self._transport.post_json("/v1/credentials", {"path": asked, "access": access})
+        with self._lock:
+            self.vend_calls += 1
+        return parse_vended(document, asked_path=asked)
+
+    # -- file data ------------------------------------------------------------------------
+
+    def read(self, path: str, *, start: int | None = None, end: int | None = None) -> bytes:
+        """The file's bytes, or ``[start, end)`` of them; direct from the store when possible."""
+        path = normalize(path)
+        route = self._route(path, "read")
+        if route is not None:
+            scope, key = route
+            try:
+                return scope.store.get(key, start=start, end=end)
+            except StoreError as error:
+                if not self._fall_back(scope.mount, error):
+                    raise _named(error, path) from None
+        return proxy.read(self._transport, path, start, end)
+
+    def iter_read(self, path: str, *, chunk_size: int = 8 * 1024 * 1024) -> Iterator[bytes]:
+        path = normalize(path)
+        route = self._route(path, "read")
+        if route is not None:
+            scope, key = route
+            try:
+                chunks = scope.store.iter_read(key, chunk_size=chunk_size)
+                first = next(chunks, None)
+            except StoreError as error:
+                if not self._fall_back(scope.mount, error):
+                    raise _named(error, path) from None
+            else:
+                if first is not None:
+                    yield first
+                    yield from chunks
+                return
+        yield from proxy.iter_read(self._transport, path)
+
+    def write(self, path: str, data: bytes | bytearray | memoryview) -> dict[str, Any]:
+        """Write a whole file (replacing it); the server's stat of the result."""
+        path = normalize(path)
+        route = self._route(path, "write")
+        if route is not None:
+            scope, key = route
+            try:
+                scope.store.put(key, data)
+                return self._after_write(path)
+            except StoreError as error:
+                if not self._fall_back(scope.mount, error):
+                    raise _named(error, path) from None
+        result: dict[str, Any] = proxy.write(self._transport, path, data)
+        return result
+
+    def open_write(self, path: str) -> ObjectWriter:
+        """A streaming write (multipart to the store, bounded memory); ``close()`` commits."""
+        path = normalize(path)
+        route = self._route(path, "write")
+        if route is not None:
+            scope, key = route
+            return _DirectWriter(self, path, scope.store.open_write(key))
+        return proxy.ProxyWriter(self._transport, path)
+
+    def delete(self, path: str) -> None:
+        self.rm(path)
+
+    def _after_write(self, path: str) -> dict[str, Any]:
+        # The server did not see this write: ask it to look afresh, so its listings and stats
+        # (cached per mount) show the new file at once.
+        return self.stat(path, sync=True)
+
+    # -- routing --------------------------------------------------------------------------
+
+    def _route(self, path: str, access: Access) -> tuple[DirectScope, str] | None:
+        """The direct scope and store key for ``path``, or None for the data proxy."""
+        if not self._direct_allowed:
+            return None
+        mount, key = self._locate(path)
+        if mount is None or mount.path in self._proxied:
+            return None
+        if key is not None:
+            for scope in self._scopes.get((mount.path, access), []):
+                if scope.covers(key):
+                    return scope, key
+        vended = self.vend(path, access)
+        if vended.mode == "proxy" or vended.store is None or vended.credentials is None:
+            self._use_proxy(vended.mount, "the server serves it through its data proxy", level=logging.INFO)
+            return None
+        if key is None or not vended.store.covers(key):
+            # The mount table changed under us, or the key could not be computed: trust the vend.
+            key = _key_from_vend(vended, path)
+        scope = DirectScope(
+            vended.mount,
+            vended.store,
+            VendedSource(lambda: self.vend(vended.path, access), vended, policy=self._refresh),
+            multipart=self._multipart,
+        )
+        with self._lock:
+            scopes = self._scopes.setdefault((vended.mount, access), [])
+            scopes.append(scope)
+            if len(scopes) > _MAX_SCOPES_PER_MOUNT:
+                # File-scoped credentials add up over many files: keep the newest; the store
+                # clients of the dropped ones go when no read in flight holds them any more.
+                del scopes[0]
+        if (vended.mount, access) not in self._probed and access == "write":
+            self._probed.add((vended.mount, access))
+            if not self._reachable(scope, key):
+                return None
+        return scope, key
+
+    def _reachable(self, scope: DirectScope, key: str) -> bool:
+        """Before the first write to a mount: can this process reach its store at all?"""
+        try:
+            scope.store.head(key)
+        except StoreError as error:
+            return not self._fall_back(scope.mount, error)
+        return True
+
+    def _locate(self, path: str) -> tuple[MountInfo | None, str | None]:
+        mount = self._mount_of(path)
+        if mount is None:
+            return None, None
+        where = mount.bucket_and_base
+        if where is None:
+            return mount, None
+        relative = path[len(mount.path) :].lstrip("/") if mount.path != "/" else path.lstrip("/")
+        return mount, f"{where[1]}{relative}"
+
+    def _mount_of(self, path: str) -> MountInfo | None:
+        now = time.monotonic()
+        if not self._mounts or now - self._mounts_at > _MOUNTS_TTL_SECONDS:
+            fresh = [
+                MountInfo(str(m["path"]), str(m.get("uri") or ""), bool(m.get("readonly")))
+                for m in self.mounts()
+            ]
+            with self._lock:
+                self._mounts = sorted(fresh, key=lambda m: len(m.path), reverse=True)
+                self._mounts_at = now
+        for mount in self._mounts:
+            if mount.path in ("/", path) or path.startswith(f"{mount.path}/"):
+                if mount.bucket_and_base is None:
+                    self._proxied.add(mount.path)
+                return mount
+        return None
+
+    def _fall_back(self, mount: str, error: StoreError) -> bool:
+        """Whether ``error`` means the store is out of reach; if so, use the proxy from now on."""
+        if not is_unreachable(error):
+            return False
+        self._use_proxy(mount, f"the store could not be reached directly ({error})")
+        return True
+
+    def _use_proxy(self, mount: str, why: str, *, level: int = logging.WARNING) -> None:
+        with self._lock:
+            if mount in self._proxied:
+                return
+            self._proxied.add(mount)
+        LOGGER.log(level, "mount %s: file data goes through the server's data proxy: %s", mount, why)
+
+    def uses_proxy(self, mount: str) -> bool:
+        """Whether this client sends the mount's file data through the server (for diagnosis)."""
+        return mount in self._proxied
+
+    def scopes(self) -> list[DirectScope]:
+        with self._lock:
+            return [scope for scopes in self._scopes.values() for scope in scopes]
+
+    def close(self) -> None:
+        for scope in self.scopes():
+            scope.close()
+        self._scopes.clear()
+        self._transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client({self.url}, token=****)"
+
+
+def _key_from_vend(vended: Vended, path: str) -> str:
+    assert vended.store is not None
+    prefix = vended.store.prefix
+    if prefix.endswith("/") or not prefix:
+        relative = path[len(vended.path) :].lstrip("/") if path != vended.path else ""
+        return f"{prefix}{relative}"
+    return prefix
+
+
+def _named(error: StoreError, path: str) -> StoreError:
+    """The store's error, saying which namespace path it was about."""
+    kind = type(error)
+    return kind(f"{path}: {error}", bucket=error.bucket, key=error.key)
+
+
+class _DirectWriter(ObjectWriter):
+    """A store writer that tells the server about the file once it is committed."""
+
+    def __init__(self, client: Client, path: str, inner: ObjectWriter) -> None:
+        self._client = client
+        self._path = path
+        self._inner = inner
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        try:
+            return self._inner.write(data)
+        except StoreError as error:
+            raise _named(error, self._path) from None
+
+    def close(self) -> PutResult:
+        try:
+            result = self._inner.close()
+        except StoreError as error:
+            raise _named(error, self._path) from None
+        self._client._after_write(self._path)
+        return result
+
+    def abort(self) -> None:
+        self._inner.abort()

@@ -1,0 +1,345 @@
+"""``tierstore://`` for fsspec, pandas and pyarrow: the namespace of a tierstore server.
+
+    pandas.read_parquet("tierstore:///mnt/s3/events.parquet", storage_options={"url": ..., "token": ...})
+    fsspec.open("tierstore://mnt/s3/notes.txt", "rb")        # url/token from $TIERSTORE_URL, $TIERSTORE_TOKEN
+
+Listings and stats, mkdir, rm and mv go through the server (its permissions apply); file data
+goes straight to the store with vended credentials (see :class:`tierstore.client.Client`).
+Whole-file reads and writes (``cat_file``, ``pipe_file``, ``get_file``, ``put_file``) take the
+store's fast paths; ``open`` gives a buffered file whose reads are ranged GETs and whose writes
+stream into a multipart upload, so memory stays bounded whatever the size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, NoReturn
+
+from fsspec.spec import AbstractBufferedFile, AbstractFileSystem  # type: ignore[import-untyped]
+
+from tierstore.client.client import Client
+from tierstore.credentials.refresh import RefreshPolicy
+from tierstore.errors import (
+    AccessDeniedError,
+    ConflictError,
+    NotFoundError,
+    TierstoreError,
+)
+from tierstore.settings.secret import Secret
+from tierstore.storage.interface import ObjectWriter
+
+PROTOCOL = "tierstore"
+DEFAULT_BLOCK_SIZE = 16 * 1024 * 1024
+
+
+@contextlib.contextmanager
+def _as_os_errors(path: str) -> Iterator[None]:
+    """tierstore errors as the builtin exceptions fsspec callers (pandas, pyarrow) expect."""
+    try:
+        yield
+    except NotFoundError as error:
+        raise FileNotFoundError(2, str(error), path) from error
+    except AccessDeniedError as error:
+        raise PermissionError(13, str(error), path) from error
+    except ConflictError as error:
+        raise FileExistsError(17, str(error), path) from error
+
+
+class TierstoreFileSystem(AbstractFileSystem):  # type: ignore[misc]
+    """The namespace of one tierstore server. ``url`` / ``token`` default to the environment."""
+
+    protocol = PROTOCOL
+    root_marker = "/"
+    sep = "/"
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        refresh_fraction: float | None = None,
+        block_size: int = DEFAULT_BLOCK_SIZE,
+        client: Client | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        refresh = RefreshPolicy(fraction=refresh_fraction) if refresh_fraction is not None else None
+        self.client = client or Client(url, Secret(token) if token else None, refresh=refresh)
+        self.blocksize = block_size
+
+    # -- paths ----------------------------------------------------------------------------
+
+    @classmethod
+    def _strip_protocol(cls, path: Any) -> Any:
+        if isinstance(path, list):
+            return [cls._strip_protocol(p) for p in path]
+        text = str(path)
+        if text.startswith(f"{PROTOCOL}://"):
+            text = text[len(PROTOCOL) + 3 :]
+        elif text.startswith(f"{PROTOCOL}:"):
+            text = text[len(PROTOCOL) + 1 :]
+        text = "/" + text.lstrip("/")
+        return text.rstrip("/") or "/"
+
+    @classmethod
+    def _get_kwargs_from_urls(cls, path: str) -> dict[str, Any]:
+        return {}
+
+    def unstrip_protocol(self, name: str) -> str:
+        return f"{PROTOCOL}://{self._strip_protocol(name)}"
+
+    # -- metadata through the server ------------------------------------------------------
+
+    def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
+        path = self._strip_protocol(path)
+        with _as_os_errors(path):
+            status = self.client.stat(path)
+            if status.get("type") == "directory":
+                entries = [self._info(entry) for entry in self.client.ls(path)]
+            else:
+                entries = [self._info(status)]
+        return entries if detail else [entry["name"] for entry in entries]
+
+    def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        path = self._strip_protocol(path)
+        with _as_os_errors(path):
+            return self._info(self.client.stat(path))
+
+    def exists(self, path: str, **kwargs: Any) -> bool:
+        try:
+            self.info(path)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def find(
+        self,
+        path: str,
+        maxdepth: int | None = None,
+        withdirs: bool = False,
+        detail: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        if maxdepth is not None:
+            return super().find(path, maxdepth=maxdepth, withdirs=withdirs, detail=detail, **kwargs)
+        path = self._strip_protocol(path)
+        found: dict[str, dict[str, Any]] = {}
+        try:
+            top = self.info(path)
+        except FileNotFoundError:
+            return {} if detail else []
+        if top["type"] == "directory":
+            if withdirs:
+                found[path] = top
+            with _as_os_errors(path):
+                entries = self.client.ls(path, recursive=True)
+            for entry in entries:
+                info = self._info(entry)
+                if withdirs or info["type"] != "directory":
+                    found[info["name"]] = info
+        else:
+            found[path] = top
+        names = sorted(found)
+        return {name: found[name] for name in names} if detail else names
+
+    def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
+        path = self._strip_protocol(path)
+        with _as_os_errors(path):
+            self.client.mkdir(path, parents=create_parents)
+
+    def makedirs(self, path: str, exist_ok: bool = False) -> None:
+        path = self._strip_protocol(path)
+        if self.exists(path):
+            if exist_ok:
+                return
+            raise FileExistsError(17, f"{path} already exists", path)
+        self.mkdir(path, create_parents=True)
+
+    def rmdir(self, path: str) -> None:
+        path = self._strip_protocol(path)
+        with _as_os_errors(path):
+            self.client.rm(path)
+
+    def rm_file(self, path: str) -> None:
+        path = self._strip_protocol(path)
+        with _as_os_errors(path):
+            self.client.rm(path)
+
+    def _rm(self, path: str) -> None:
+        self.rm_file(path)
+
+    def rm(self, path: Any, recursive: bool = False, maxdepth: int | None = None) -> None:
+        if maxdepth is not None:
+            super().rm(path, recursive=recursive, maxdepth=maxdepth)
+            return
+        # Globs and lists expanded here; recursion left to the server (one call per tree).
+        targets = self.expand_path(path, recursive=False)
+        for target in sorted(targets, reverse=True):
+            with _as_os_errors(target):
+                try:
+                    self.client.rm(target, recursive=recursive)
+                except NotFoundError:
+                    if target in targets and not recursive:
+                        raise
+
+    def mv(
+        self, path1: Any, path2: Any, recursive: bool = False, maxdepth: int | None = None, **kwargs: Any
+    ) -> None:
+        if (
+            isinstance(path1, str)
+            and isinstance(path2, str)
+            and not any(c in path1 for c in "*?[")
+            and maxdepth is None
+        ):
+            source, dest = self._strip_protocol(path1), self._strip_protocol(path2)
+            if self.isdir(dest):
+                dest = f"{dest.rstrip('/')}/{source.rsplit('/', 1)[-1]}"
+            with _as_os_errors(source):
+                self.client.mv(source, dest)
+            return
+        super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
+
+    def chmod(self, path: str, mode: str) -> None:
+        with _as_os_errors(path):
+            self.client.chmod(self._strip_protocol(path), mode)
+
+    def modified(self, path: str) -> datetime:
+        modified = self.info(path).get("modified")
+        if not modified:
+            raise IsADirectoryError(21, "no modification time for a directory", path)
+        return datetime.fromisoformat(str(modified).replace("Z", "+00:00"))
+
+    def created(self, path: str) -> datetime:
+        return self.modified(path)
+
+    @staticmethod
+    def _info(entry: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "name": entry["path"],
+            "size": int(entry.get("size") or 0),
+            "type": entry.get("type", "file"),
+            "modified": entry.get("modified"),
+            "owner": entry.get("owner"),
+            "group": entry.get("group"),
+            "mode": entry.get("mode"),
+            "mount": entry.get("mount"),
+        }
+
+    # -- file data straight to the store ----------------------------------------------------
+
+    def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
+        path = self._strip_protocol(path)
+        if (start is not None and start < 0) or (end is not None and end < 0):
+            size = self.info(path)["size"]
+            start = size + start if start is not None and start < 0 else start
+            end = size + end if end is not None and end < 0 else end
+        with _as_os_errors(path):
+            return self.client.read(path, start=start, end=end)
+
+    def pipe_file(self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
+        path = self._strip_protocol(path)
+        if mode == "create" and self.exists(path):
+            raise FileExistsError(17, f"{path} already exists (mode='create')", path)
+        with _as_os_errors(path):
+            self.client.write(path, value)
+
+    def get_file(
+        self, rpath: str, lpath: Any, callback: Any = None, outfile: Any = None, **kwargs: Any
+    ) -> None:
+        rpath = self._strip_protocol(rpath)
+        if outfile is None and isinstance(lpath, str | os.PathLike) and self.isdir(rpath):
+            os.makedirs(lpath, exist_ok=True)
+            return
+        with contextlib.ExitStack() as stack:
+            out = outfile if outfile is not None else stack.enter_context(open(lpath, "wb"))
+            with _as_os_errors(rpath):
+                for chunk in self.client.iter_read(rpath):
+                    out.write(chunk)
+                    if callback is not None:
+                        callback.relative_update(len(chunk))
+
+    def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
+        source, dest = self._strip_protocol(path1), self._strip_protocol(path2)
+        if self.isdir(source):
+            self.makedirs(dest, exist_ok=True)
+            return
+        with _as_os_errors(source), self.client.open_write(dest) as writer:
+            for chunk in self.client.iter_read(source):
+                writer.write(chunk)
+
+    def _open(
+        self,
+        path: str,
+        mode: str = "rb",
+        block_size: int | None = None,
+        autocommit: bool = True,
+        cache_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> TierstoreFile:
+        path = self._strip_protocol(path)
+        if "a" in mode or "+" in mode:
+            raise ValueError(
+                f"open {path} with mode {mode!r}: tierstore files are read (rb) or written whole (wb, xb)"
+            )
+        if "x" in mode and self.exists(path):
+            raise FileExistsError(17, f"{path} already exists (mode {mode!r})", path)
+        if "r" in mode:
+            self.info(path)  # a missing file is a FileNotFoundError here, not on the first read
+        return TierstoreFile(
+            self,
+            path,
+            mode="rb" if "r" in mode else "wb",
+            block_size=block_size or self.blocksize,
+            autocommit=autocommit,
+            cache_options=cache_options,
+            **kwargs,
+        )
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a TierstoreFileSystem holds a live connection; pass url/token and make a new one")
+
+
+class TierstoreFile(AbstractBufferedFile):  # type: ignore[misc]
+    """Reads are ranged GETs to the store; writes stream into one multipart upload."""
+
+    fs: TierstoreFileSystem
+
+    def __init__(self, fs: TierstoreFileSystem, path: str, mode: str = "rb", **kwargs: Any) -> None:
+        super().__init__(fs, path, mode=mode, **kwargs)
+        self._writer: ObjectWriter | None = None
+
+    def _fetch_range(self, start: int, end: int) -> bytes:
+        with _as_os_errors(self.path):
+            return self.fs.client.read(self.path, start=start, end=end)
+
+    def _initiate_upload(self) -> None:
+        with _as_os_errors(self.path):
+            self._writer = self.fs.client.open_write(self.path)
+
+    def _upload_chunk(self, final: bool = False) -> bool:
+        assert self._writer is not None
+        with _as_os_errors(self.path):
+            self._writer.write(self.buffer.getbuffer())
+            if final:
+                self._writer.close()
+        return True
+
+    def discard(self) -> None:
+        if self._writer is not None:
+            self._writer.abort()
+            self._writer = None
+        super().discard()
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        if exc_type is not None and "w" in self.mode and not self.closed:
+            # A failed block leaves nothing behind rather than a half-written file.
+            self.discard()
+            self.closed: bool = True
+            return
+        self.close()
+
+
+__all__ = ["TierstoreError", "TierstoreFile", "TierstoreFileSystem"]

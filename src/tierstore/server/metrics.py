@@ -1,0 +1,68 @@
+"""Prometheus metrics of one server, on a registry of its own.
+
+A registry per app rather than prometheus_client's global one: several servers in one process
+(the tests, an embedding application) then count separately and never clash on names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class ServerMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "tierstore_http_requests",
+            "HTTP requests answered, by route template, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "tierstore_http_request_seconds",
+            "Time to answer a request (to the first byte of a streamed body), by route and method",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.vends = Counter(
+            "tierstore_vended_credentials",
+            "Credential vends, by access and whether the cache answered (hit) or STS (miss)",
+            ["access", "cache"],
+            registry=self.registry,
+        )
+        self.sts_calls = Counter(
+            "tierstore_sts_calls",
+            "STS calls made for clients, by call (AssumeRole, GetSessionToken)",
+            ["call"],
+            registry=self.registry,
+        )
+        self.sts_failures = Counter(
+            "tierstore_sts_failures",
+            "STS calls for clients that failed, by call",
+            ["call"],
+            registry=self.registry,
+        )
+        self.data_bytes = Counter(
+            "tierstore_data_bytes",
+            "Bytes through the data proxy (/v1/data), by direction (read: to clients, write: from them)",
+            ["direction"],
+            registry=self.registry,
+        )
+        self.namespace_cache_hits = Gauge(
+            "tierstore_namespace_cache_hits",
+            "Stats and listings answered from the namespace's metadata cache since start",
+            registry=self.registry,
+        )
+
+    def count_namespace_cache_hits(self, read: Callable[[], float]) -> None:
+        self.namespace_cache_hits.set_function(read)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,120 @@
+"""Building the server from its config, and running it on uvicorn until SIGINT/SIGTERM.
+
+On a signal uvicorn stops accepting connections and lets requests in flight finish (a
+download in progress completes) for up to ``GRACEFUL_SHUTDOWN_SECONDS``; then the mount table
+and the metadata store are closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from tierstore.credentials.resolve import check_can_delegate
+from tierstore.namespace.config import ServerConfig, load_server_config
+from tierstore.namespace.metadata import open_metadata
+from tierstore.namespace.mounts import MountTable
+from tierstore.server.app import ServerState, create_app
+from tierstore.server.config import ApiServerOptions, load_api_options
+from tierstore.server.users import ADMIN_TOKEN_FILE, UserDirectory
+
+LOGGER = logging.getLogger("tierstore.server")
+GRACEFUL_SHUTDOWN_SECONDS = 30
+
+
+@dataclass
+class BuiltServer:
+    state: ServerState
+    config: ServerConfig
+    # The first admin's token when this start created it (None otherwise): print it once.
+    admin_token: str | None
+
+    @property
+    def admin_token_file(self) -> Path:
+        return self.state.options.home / ADMIN_TOKEN_FILE
+
+
+def build_server(config_path: Path | None) -> BuiltServer:
+    """Loads the config, opens the metadata store and mount table, creates the first admin."""
+    config = load_server_config(config_path)
+    options = load_api_options(config_path)
+    location = config.root.location
+    if location.scheme == "file" and location.path is not None:
+        location.path.mkdir(parents=True, exist_ok=True)
+    if config.metadata_url.startswith("sqlite:///"):
+        Path(config.metadata_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if location.scheme == "s3" and options.vending.keys is None and options.vending.role_arn is None:
+        # Handing out the server's own keys is exactly what vending exists to avoid.
+        check_can_delegate(config.root)
+    metadata = open_metadata(config.metadata_url)
+    try:
+        table = MountTable(config, metadata)
+        table.sync_root()
+        users = UserDirectory(metadata)
+        token = users.bootstrap_admin(options.home)
+    except BaseException:
+        metadata.close()
+        raise
+    state = ServerState(table=table, users=users, options=options)
+    return BuiltServer(state=state, config=config, admin_token=token)
+
+
+def uvicorn_config(built: BuiltServer, options: ApiServerOptions, *, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        create_app(built.state),
+        host=host,
+        port=port,
+        ssl_certfile=str(options.tls_cert) if options.tls_cert else None,
+        ssl_keyfile=str(options.tls_key) if options.tls_key else None,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        log_config=None,  # keep tierstore's logging set-up
+        server_header=False,
+        lifespan="on",
+    )
+
+
+def serve(config_path: Path | None, *, host: str | None = None, port: int | None = None) -> int:
+    """Runs the server in this thread until a signal; returns the exit code."""
+    _show_operational_logs()
+    built = build_server(config_path)
+    options = built.state.options
+    host = host or options.host
+    port = options.port if port is None else port
+    if built.admin_token is not None:
+        # Shown once, on stdout only (never logged); also in the 0600 file for scripts.
+        print(
+            f"created the admin user; its token (shown once, also in {built.admin_token_file}):\n"
+            f"{built.admin_token}",
+            flush=True,
+        )
+    scheme = "https" if options.tls else "http"
+    print(f"tierstore serving {built.config.source} on {scheme}://{host}:{port}", flush=True)
+    server = uvicorn.Server(uvicorn_config(built, options, host=host, port=port))
+    try:
+        server.run()
+    finally:
+        built.state.close()
+    return 0 if server.started else 1
+
+
+def _show_operational_logs() -> None:
+    """The audit trail and the server's start/stop lines are shown even without ``-v``."""
+    for name in ("tierstore.audit", "tierstore.server", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)
+
+
+def bound_socket(host: str, port: int = 0) -> socket.socket:
+    """A listening socket on ``host`` (port 0: a free one), for servers started in tests."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock

@@ -1,0 +1,144 @@
+"""Users of the API server: bearer tokens made once, kept only as SHA-256 hashes.
+
+A token is ``tsk_`` followed by 32 random bytes in URL-safe base64. It is shown to whoever
+creates the user and never again: the metadata store holds its hash, so a copy of the
+database does not let anyone in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tierstore.errors import TierstoreError
+from tierstore.namespace.metadata import MetadataStore, UserRecord
+from tierstore.namespace.metadata.errors import UserExistsError
+from tierstore.namespace.permissions import Caller
+
+LOGGER = logging.getLogger("tierstore.server")
+
+TOKEN_PREFIX = "tsk_"
+TOKEN_BYTES = 32
+ADMIN_TOKEN_FILE = "admin.token"
+BOOTSTRAP_ADMIN = "admin"
+# How long a token -> user lookup is reused: a removed user is refused at most this much later.
+LOOKUP_TTL_SECONDS = 5.0
+
+
+class UserError(TierstoreError):
+    """A users add/remove the rules refuse; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    groups: frozenset[str]
+    admin: bool
+
+    def caller(self) -> Caller:
+        """An admin is the namespace's superuser; everyone else is checked by mode bits."""
+        return Caller(user=self.name, groups=self.groups, superuser=self.admin)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"user": self.name, "groups": sorted(self.groups), "admin": self.admin}
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _user(record: UserRecord) -> User:
+    return User(name=record.name, groups=frozenset(record.groups), admin=record.admin)
+
+
+class UserDirectory:
+    """Users in the metadata store, with token lookups reused for a few seconds."""
+
+    def __init__(self, metadata: MetadataStore, *, lookup_ttl: float = LOOKUP_TTL_SECONDS) -> None:
+        self.metadata = metadata
+        self._ttl = lookup_ttl
+        self._lookups: dict[str, tuple[float, User | None]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, name: str, groups: list[str] | tuple[str, ...] = (), *, admin: bool = False) -> str:
+        """Creates the user and returns its token: the only time the token exists in clear."""
+        token = new_token()
+        try:
+            record = UserRecord(
+                name=name,
+                token_sha256=token_hash(token),
+                groups=tuple(sorted(set(groups))),
+                admin=admin,
+                created_at=datetime.now(UTC),
+            )
+        except ValueError as error:
+            raise UserError(str(error)) from None
+        self.metadata.add_user(record)
+        return token
+
+    def remove(self, name: str) -> None:
+        if not self.metadata.remove_user(name):
+            raise UserError(f"user {name} does not exist (see: tierstore users list)")
+        with self._lock:
+            self._lookups.clear()
+
+    def list(self) -> list[User]:
+        return [_user(record) for record in self.metadata.users()]
+
+    def authenticate(self, token: str) -> User | None:
+        """The user holding ``token``, or None."""
+        if not token.startswith(TOKEN_PREFIX):
+            return None
+        digest = token_hash(token)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._lookups.get(digest)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        record = self.metadata.user_by_token_hash(digest)
+        found = None if record is None else _user(record)
+        with self._lock:
+            if len(self._lookups) > 10_000:
+                self._lookups.clear()
+            self._lookups[digest] = (now + self._ttl, found)
+        return found
+
+    def bootstrap_admin(self, home: Path) -> str | None:
+        """With no users at all, create ``admin`` and write its token to ``home/admin.token`` (0600).
+
+        Returns the token when it made one, for the caller to print once.
+        """
+        if self.metadata.users():
+            return None
+        try:
+            token = self.add(BOOTSTRAP_ADMIN, admin=True)
+        except UserExistsError:
+            # Another server sharing the database made it first.
+            return None
+        write_token_file(home / ADMIN_TOKEN_FILE, token)
+        LOGGER.warning(
+            "no users were defined: created the admin user %s; its token is in %s",
+            BOOTSTRAP_ADMIN,
+            home / ADMIN_TOKEN_FILE,
+        )
+        return token
+
+
+def write_token_file(path: Path, token: str) -> None:
+    """Writes ``token`` to ``path`` readable by its owner only (created 0600, never wider)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(token + "\n")

@@ -1,0 +1,96 @@
+"""The server's own config keys: defaults, errors that name the key and the file, no dialect
+warnings about them, and the start-up refusal of a store that cannot delegate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tierstore.cli.main import main
+from tierstore.errors import ConfigError, CredentialsError
+from tierstore.server.config import load_api_options
+from tierstore.server.run import build_server
+from tierstore.settings import load_store_settings
+
+ROOT = "remote.data.dir: s3://some-bucket/base\ns3.endpoint: http://127.0.0.1:1\n"
+
+
+def config_with(tmp_path: Path, text: str, name: str = "server.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_defaults_and_every_key(tmp_path: Path) -> None:
+    defaults = load_api_options(None)
+    assert (defaults.host, defaults.port, defaults.tls) == ("127.0.0.1", 9870, False)
+    assert (defaults.vending.duration_seconds, defaults.vending.cache_fraction) == (3600, 0.5)
+    (tmp_path / "c.pem").write_text("x")
+    (tmp_path / "k.pem").write_text("x")
+    path = config_with(
+        tmp_path,
+        ROOT + "tierstore.server.host: 0.0.0.0\n"
+        "tierstore.server.port: 8443\n"
+        "tierstore.server.tls.cert: c.pem\n"
+        "tierstore.server.tls.key: k.pem\n"
+        "tierstore.vending.access-key: VENDKEYID\n"
+        "tierstore.vending.secret-key: vend-secret\n"
+        "tierstore.vending.role.arn: arn:aws:iam::000000000000:role/ClientRole\n"
+        "tierstore.vending.sts.endpoint: http://sts.internal:8000/\n"
+        "tierstore.vending.duration: 900\n"
+        "tierstore.vending.cache.fraction: 0.25\n"
+        "tierstore.vending.endpoint: https://s3.example.com\n",
+    )
+    options = load_api_options(path)
+    assert (options.host, options.port, options.tls_cert) == ("0.0.0.0", 8443, tmp_path / "c.pem")
+    vending = options.vending
+    assert vending.keys is not None and vending.keys.access_key_id == "VENDKEYID"
+    assert vending.role_arn == "arn:aws:iam::000000000000:role/ClientRole"
+    assert (vending.sts_endpoint, vending.endpoint) == ("http://sts.internal:8000", "https://s3.example.com")
+    assert (vending.duration_seconds, vending.cache_fraction) == (900, 0.25)
+    assert "vend-secret" not in repr(options)
+    # The store settings loader reads the same file without a word about our keys.
+    assert load_store_settings(path).warnings == []
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        (
+            "tierstore.vending.duration: 60\n",
+            r"tierstore.vending.duration: 60 is out of range; use 900 to 43200",
+        ),
+        ("tierstore.vending.duration: soon\n", r"tierstore.vending.duration: 'soon' is not a whole number"),
+        ("tierstore.vending.cache.fraction: 1.5\n", r"tierstore.vending.cache.fraction: '?1.5'? must be"),
+        ("tierstore.server.port: 70000\n", r"tierstore.server.port: 70000 is out of range"),
+        ("tierstore.server.tls.cert: c.pem\n", r"tierstore.server.tls.key is missing"),
+        ("tierstore.vending.access-key: AKIAX\n", r"tierstore.vending.secret-key is missing"),
+        ("tierstore.vending.role.arn: ClientRole\n", r"'ClientRole' is not a role ARN"),
+        (
+            "tierstore.vending.endpoint: s3.example.com\n",
+            r"tierstore.vending.endpoint: 's3.example.com' is not a URL",
+        ),
+        (
+            "tierstore.vending.rol.arn: x\n",
+            r"unknown tierstore key; did you mean tierstore.vending.role.arn\?",
+        ),
+    ],
+)
+def test_a_bad_value_names_the_key_and_the_file(tmp_path: Path, lines: str, expected: str) -> None:
+    path = config_with(tmp_path, ROOT + lines)
+    with pytest.raises(ConfigError, match=expected) as caught:
+        load_api_options(path)
+    assert str(caught.value).startswith(str(path))
+
+
+def test_a_store_that_cannot_delegate_is_refused_at_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = config_with(tmp_path, ROOT + f"tierstore.metadata.url: sqlite:///{tmp_path / 'ns.db'}\n")
+    with pytest.raises(CredentialsError, match="set a role ARN"):
+        build_server(path)
+    assert main(["serve", "-c", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tierstore: error: s3://some-bucket/base/: to hand credentials to clients")
+    assert "Traceback" not in err

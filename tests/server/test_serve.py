@@ -1,0 +1,172 @@
+"""``tierstore serve`` as a process: the embedded default (no config), graceful shutdown on
+SIGTERM with a download in flight, and TLS with a self-signed certificate."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.server.harness import start_api_server
+
+MiB = 1024 * 1024
+START_TIMEOUT_SECONDS = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+class ServeProcess:
+    def __init__(self, home: Path, *args: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "HOME": str(home)}
+        env.pop("TIERSTORE_CONFIG", None)
+        self.log = home / "serve.log"
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tierstore.cli.main", "serve", "--port", str(self.port), *args],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while True:
+            try:
+                httpx.get(f"{self.url}/v1/health", timeout=1)
+                return
+            except httpx.TransportError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"tierstore serve did not start:\n{self.output()}") from None
+                time.sleep(0.05)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def embedded(tmp_path: Path) -> Iterator[ServeProcess]:
+    server = ServeProcess(tmp_path)
+    yield server
+    server.stop()
+
+
+def test_serve_without_a_config_runs_the_embedded_default_in_proxy_mode(
+    embedded: ServeProcess, tmp_path: Path
+) -> None:
+    home = tmp_path / ".tierstore"
+    token = (home / "admin.token").read_text().strip()
+    # Printed once on stdout (never into the log lines), and kept in the 0600 file.
+    assert embedded.output().count(token) == 1
+    auth = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=embedded.url, headers=auth) as http:
+        assert http.put("/v1/data", params={"path": "/hello.txt"}, content=b"hi").status_code == 201
+        assert (home / "root" / "hello.txt").read_bytes() == b"hi"
+        answer = http.post("/v1/credentials", json={"path": "/", "access": "write"}).json()
+        assert answer["mode"] == "proxy"
+        assert answer["credentials"] is None and answer["store"] is None
+        assert http.get("/v1/data", params={"path": "/hello.txt"}).content == b"hi"
+        mounts = http.get("/v1/mounts").json()["mounts"]
+        assert [(mount["path"], mount["uri"]) for mount in mounts] == [("/", f"file://{home / 'root'}")]
+    # The audit trail is on by default, even without -v; the token still appears only once.
+    deadline = time.monotonic() + 5
+    while "tierstore.audit: vend user=admin" not in embedded.output() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "tierstore.audit: vend user=admin path=/ access=write mount=/ mode=proxy" in embedded.output()
+    assert embedded.output().count(token) == 1
+
+
+def test_sigterm_lets_a_download_in_flight_finish(embedded: ServeProcess, tmp_path: Path) -> None:
+    token = (tmp_path / ".tierstore" / "admin.token").read_text().strip()
+    auth = {"Authorization": f"Bearer {token}"}
+    data = os.urandom(32 * MiB)
+    with httpx.Client(base_url=embedded.url, headers=auth, timeout=60) as http:
+        assert http.put("/v1/data", params={"path": "/big.bin"}, content=data).status_code == 201
+        received = bytearray()
+        with http.stream("GET", "/v1/data", params={"path": "/big.bin"}) as download:
+            chunks = download.iter_bytes(MiB)
+            received += next(chunks)
+            embedded.process.send_signal(signal.SIGTERM)
+            time.sleep(0.5)  # the server is shutting down while the body is still being sent
+            for chunk in chunks:
+                received += chunk
+        assert bytes(received) == data
+    # uvicorn re-raises the signal once it has shut down, so the exit status is "killed by SIGTERM".
+    assert embedded.process.wait(timeout=30) in (0, -signal.SIGTERM)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{embedded.url}/v1/health", timeout=1)
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "server.crt", directory / "server.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_file, key_file
+
+
+def test_tls_when_a_certificate_is_configured(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    config = tmp_path / "server.yaml"
+    config.write_text(
+        f"remote.data.dir: file://{tmp_path / 'root'}\n"
+        f"tierstore.metadata.url: sqlite:///{tmp_path / 'namespace.db'}\n"
+        "tierstore.server.tls.cert: server.crt\n"  # relative: beside the config
+        f"tierstore.server.tls.key: {key}\n"
+    )
+    server = start_api_server(config)
+    try:
+        assert server.url.startswith("https://")
+        trusted = ssl.create_default_context(cafile=str(cert))
+        who = httpx.get(f"{server.url}/v1/whoami", headers=server.auth(), verify=trusted)
+        assert who.json()["user"] == "admin"
+        with pytest.raises(httpx.ConnectError):  # not trusted without the certificate
+            httpx.get(f"{server.url}/v1/health")
+        with pytest.raises(httpx.RemoteProtocolError):  # plain HTTP is not answered
+            httpx.get(server.url.replace("https://", "http://") + "/v1/health")
+    finally:
+        server.stop()
