@@ -427,3 +427,27 @@ def test_template_extension_that_lies_is_warned_about(
     report = check_sink_config(write_config(tmp_path, {**MINIMAL, **change}))
     assert report.ok
     assert any(needle in p.message for p in report.problems if p.key == "file.name.template"), report.problems
+
+
+def test_confluent_keys_get_one_warning_naming_the_key_to_use(tmp_path: Path) -> None:
+    values = {
+        **MINIMAL,
+        "flush.size": "1000",
+        "rotate.schedule.interval.ms": "600000",
+        "s3.bucket.name": "warehouse",
+        "storage.class": "io.confluent.connect.s3.storage.S3Storage",
+    }
+    report = check_sink_config(write_config(tmp_path, values))
+    assert report.ok
+    by_key: dict[str | None, list[str]] = {}
+    for problem in report.problems:
+        by_key.setdefault(problem.key, []).append(problem.message)
+    assert by_key["flush.size"] == [
+        "is a Confluent S3 sink key tierstore does not read; use file.max.records"
+    ]
+    assert len(by_key["rotate.schedule.interval.ms"]) == 1  # not also the store dialect's warning
+    assert "wall clock" in by_key["rotate.schedule.interval.ms"][0]
+    assert by_key["s3.bucket.name"] == [
+        "is a Confluent S3 sink key tierstore does not read; use aws.s3.bucket.name"
+    ]
+    assert "remove the key" in by_key["storage.class"][0]
