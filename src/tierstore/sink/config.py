@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Literal, cast
@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tierstore.settings import StoreSettings, settings_from_mapping
 from tierstore.settings.parsers import InvalidValueError
 from tierstore.settings.problems import ConfigProblems, Problem, errors_of, warnings_of
-from tierstore.settings.readers import UnreadableError, read_json, read_text
+from tierstore.settings.readers import UnreadableError, read_json, read_properties, read_text
 from tierstore.sink.compression import COMPRESSION_TYPES, EXTENSIONS, LEVELS, CompressionType
 from tierstore.sink.converters import ACCEPTED_CONVERTERS, Converter, ConverterKind, converter_kind
 from tierstore.sink.formats.record import (
@@ -800,16 +800,30 @@ def check_sink_config(
     """
     source = str(path)
     try:
-        document = read_json(read_text(path), source)
+        text = read_text(path)
+        # Kafka Connect standalone takes a connector's config as a .properties file.
+        properties = path.suffix.lower() == ".properties"
+        document = read_properties(text, source) if properties else read_json(text, source)
     except UnreadableError as error:
         return SinkReport(source, [error.problem], None)
-    return _evaluate(
+    report = _evaluate(
         _unwrap(document.values),
         source,
         bootstrap_servers,
         document.problems,
         require_bootstrap=require_bootstrap,
     )
+    if not document.lines:
+        return report
+    # A properties file has lines: put each problem on its key's line, in file order.
+    placed = [
+        replace(problem, line=document.lines.get(problem.key))
+        if problem.line is None and problem.key is not None
+        else problem
+        for problem in report.problems
+    ]
+    placed.sort(key=lambda problem: (problem.line is None, problem.line or 0))
+    return replace(report, problems=placed)
 
 
 def sink_config_from_mapping(
