@@ -4,5 +4,7 @@ Configuration and output (what a file holds and what it is called): :mod:`.confi
 file, checked whole, into ``SinkConfig``), :mod:`.converters`, :mod:`.naming` (the file name
 template), :mod:`.formats` (csv, jsonl, json, parquet encoders), :mod:`.compression` and
 :mod:`.iam` (the policy the sink needs). Runtime (consuming, writing, committing): :mod:`.task`,
-:mod:`.writer`, :mod:`.worker`, :mod:`.cleanup`, :mod:`.dlq`, :mod:`.metrics`.
+:mod:`.writer`, :mod:`.worker`, :mod:`.cleanup`, :mod:`.dlq`, :mod:`.metrics`;
+``worker.run_sink(config, stop=..., until_idle=...)`` runs one worker in this process and
+``tierstore sink run`` runs it from the command line.
 """

@@ -47,7 +47,7 @@ from tierstore.sink.dlq import DeadLetterQueue, SkippedRecords
 from tierstore.sink.formats import encoder_for
 from tierstore.sink.formats.record import SinkRecord
 from tierstore.sink.metrics import SinkMetrics
-from tierstore.sink.task import DeadLetters, SinkTask, TopicPartition
+from tierstore.sink.task import DeadLetters, SinkStoppedError, SinkTask, TopicPartition
 from tierstore.sink.writer import Backlog, CompletedFile, PartitionFile, Rotation
 from tierstore.storage.factory import open_store
 from tierstore.storage.interface import Store
@@ -420,8 +420,6 @@ class SinkWorker:
 
     def _finish(self, failure: BaseException | None) -> None:
         """Complete (clean stop, poison record) or abort (failure) the open files; commit; leave."""
-        from tierstore.sink.task import SinkStoppedError
-
         consumer = self._require_consumer()
         try:
             if failure is None or isinstance(failure, SinkStoppedError | KeyboardInterrupt):
