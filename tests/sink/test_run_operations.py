@@ -175,3 +175,35 @@ def test_rotation_by_record_time_and_by_size(stack: StackInfo, admin_s3: S3Clien
     line = len(json.dumps({"key": "k", "value": rs.value_of(1, 0), "offset": 0, "timestamp": base}))
     assert len(starts[1]) > 1
     assert all(20_000 <= size < 20_000 + 2 * line for size in sorted(sizes)[1:])
+
+
+def test_a_busy_metrics_port_is_one_clear_error(stack: StackInfo, bucket: str, tmp_path: Path) -> None:
+    config = rs.write_config(
+        tmp_path, rs.sink_json(stack, name=rs.unique("busy"), topic="unused", bucket=bucket, prefix="out/")
+    )
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tierstore.cli.main",
+                "sink",
+                "run",
+                "-c",
+                str(config),
+                "--metrics-port",
+                str(port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"tierstore: error: --metrics-port {port}: cannot serve metrics on 127.0.0.1:{port} "
+        "(Address already in use); choose a free port"
+    )

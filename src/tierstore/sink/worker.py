@@ -39,7 +39,7 @@ from confluent_kafka import (
 from confluent_kafka import TopicPartition as KafkaPartition
 
 from tierstore.credentials.resolve import credential_source_for
-from tierstore.errors import TierstoreError
+from tierstore.errors import ConfigError, TierstoreError
 from tierstore.settings.model import StoreSettings
 from tierstore.sink.cleanup import abort_orphan_uploads, multipart_control
 from tierstore.sink.compression import file_compressor_for
@@ -519,7 +519,15 @@ def run_sink(
     cases the open files are dealt with and what was durable is committed first.
     """
     metrics = SinkMetrics(config.name)
-    server = metrics.serve(metrics_port, metrics_address) if metrics_port is not None else None
+    server = None
+    if metrics_port is not None:
+        try:
+            server = metrics.serve(metrics_port, metrics_address)
+        except OSError as error:
+            raise ConfigError(
+                f"--metrics-port {metrics_port}: cannot serve metrics on {metrics_address}:{metrics_port} "
+                f"({error.strerror}); choose a free port"
+            ) from None
     try:
         worker = SinkWorker(
             config,
