@@ -427,3 +427,41 @@ def test_template_extension_that_lies_is_warned_about(
     report = check_sink_config(write_config(tmp_path, {**MINIMAL, **change}))
     assert report.ok
     assert any(needle in p.message for p in report.problems if p.key == "file.name.template"), report.problems
+
+
+def test_confluent_keys_get_one_warning_naming_the_key_to_use(tmp_path: Path) -> None:
+    values = {
+        **MINIMAL,
+        "flush.size": "1000",
+        "rotate.schedule.interval.ms": "600000",
+        "s3.bucket.name": "warehouse",
+        "storage.class": "io.confluent.connect.s3.storage.S3Storage",
+    }
+    report = check_sink_config(write_config(tmp_path, values))
+    assert report.ok
+    by_key: dict[str | None, list[str]] = {}
+    for problem in report.problems:
+        by_key.setdefault(problem.key, []).append(problem.message)
+    assert by_key["flush.size"] == [
+        "is a Confluent S3 sink key tierstore does not read; use file.max.records"
+    ]
+    assert len(by_key["rotate.schedule.interval.ms"]) == 1  # not also the store dialect's warning
+    assert "wall clock" in by_key["rotate.schedule.interval.ms"][0]
+    assert by_key["s3.bucket.name"] == [
+        "is a Confluent S3 sink key tierstore does not read; use aws.s3.bucket.name"
+    ]
+    assert "remove the key" in by_key["storage.class"][0]
+
+
+def test_a_connect_standalone_properties_file_is_read_too(tmp_path: Path) -> None:
+    lines = [f"{key}={value}" for key, value in FULL.items()]
+    path = tmp_path / "s3-sink.properties"
+    path.write_text("# Kafka Connect standalone connector config\n" + "\n".join(lines) + "\n")
+    assert load_sink_config(path) == load_sink_config(write_config(tmp_path, FULL))
+    path.write_text(
+        "name=p\ntopics=events\nbootstrap.servers=b:1\naws.s3.bucket.name=warehouse\nfile.max.records=many\n"
+    )
+    (problem,) = check_sink_config(path).problems
+    assert problem.render() == (
+        f"{path}:5: error: file.max.records: 'many' is not a whole number; use a whole number from 0 up"
+    )

@@ -335,3 +335,17 @@ def test_file_compressor_follows_the_config() -> None:
     )
     parquet_file = pq.ParquetFile(io.BytesIO(data))
     assert parquet_file.metadata.row_group(0).column(0).compression == "ZSTD"
+
+
+@pytest.mark.parametrize("compression", COMPRESSION_TYPES)
+def test_output_does_not_depend_on_how_the_input_is_cut(compression: CompressionType) -> None:
+    """A replayed file may reach the compressor in other pieces (another batch size); the
+    object must still be the same bytes."""
+    data = b"".join(f'{{"offset":{n},"value":"{n * 7919 % 10007}"}}\n'.encode() for n in range(30_000))
+
+    def compressed(step: int) -> bytes:
+        compressor = compressor_for(compression)
+        out = b"".join(compressor.compress(data[i : i + step]) for i in range(0, len(data), step))
+        return out + compressor.finish()
+
+    assert compressed(37) == compressed(4096) == compressed(len(data))

@@ -147,3 +147,21 @@ def test_iam_policy_on_a_broken_config_is_one_clear_error_exit_2(tmp_path: Path)
     assert "format.output.type: 'avro' is not accepted" in done.stderr
     assert "Traceback" not in done.stderr
     assert SECRETS[0] not in done.stderr
+
+
+def test_iam_policy_only_one_document(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_config(tmp_path, FULL)
+    assert main(["sink", "iam-policy", "-c", str(path), "--only", "policy"]) == 0
+    policy = json.loads(capsys.readouterr().out)
+    assert policy["Version"] == "2012-10-17" and len(policy["Statement"]) == 2  # cleanup is off in FULL
+    assert (
+        main(
+            ["sink", "iam-policy", "-c", str(path), "--only", "trust", "--principal", "arn:aws:iam::1:user/u"]
+        )
+        == 0
+    )
+    trust = json.loads(capsys.readouterr().out)
+    assert trust["Statement"][0]["Condition"] == {"StringEquals": {"sts:ExternalId": "team-42"}}
+    no_role = write_config(tmp_path, MINIMAL, "no-role.json")
+    assert main(["sink", "iam-policy", "-c", str(no_role), "--only", "trust"]) == 2
+    assert "no aws.sts.role.arn" in capsys.readouterr().err

@@ -101,7 +101,7 @@ def test_sink_runs_with_exactly_the_printed_policy(stack: StackInfo, directory: 
     draft.write_text(
         json.dumps(
             _sink_settings(
-                stack, stack.kafka_bootstrap, topic, bucket, "http://127.0.0.1:9", ("AKIADRAFT", "x")
+                stack, stack.kafka_bootstrap, topic, bucket, "http://127.0.0.1:9", writer=("AKIADRAFT", "x")
             )
         )
     )

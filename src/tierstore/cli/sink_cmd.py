@@ -90,6 +90,11 @@ def _register_iam_policy(actions: Subparsers) -> None:
         help="who may assume the role (user or role ARN); default: the placeholder "
         "arn:aws:iam::ACCOUNT_ID:user/SINK_USER to replace",
     )
+    iam.add_argument(
+        "--only",
+        choices=("policy", "trust"),
+        help="print just that document, as it is pasted (aws iam put-role-policy / create-role)",
+    )
     iam.set_defaults(run=run_iam_policy)
 
 
@@ -97,15 +102,28 @@ PLACEHOLDER_PRINCIPAL = "arn:aws:iam::ACCOUNT_ID:user/SINK_USER"
 
 
 def run_iam_policy(args: argparse.Namespace) -> int:
+    from tierstore.errors import ConfigError
     from tierstore.sink.config import load_sink_config
     from tierstore.sink.iam import sink_policy, trust_policy
 
     # The policy depends on the store keys only; no broker is needed to print it.
     config = load_sink_config(args.config, require_bootstrap=False)
+    principal = args.principal or PLACEHOLDER_PRINCIPAL
+    if args.only == "policy":
+        print(json.dumps(sink_policy(config), indent=2))
+        return EXIT_OK
+    if args.only == "trust":
+        if config.store.assume_role is None:
+            raise ConfigError(
+                f"{args.config}: no aws.sts.role.arn, so there is no role and no trust policy; "
+                "set the key or leave out --only trust"
+            )
+        print(json.dumps(trust_policy(config, principal), indent=2))
+        return EXIT_OK
     document: dict[str, object] = {"policy": sink_policy(config)}
     if config.store.assume_role is not None:
         document["role"] = config.store.assume_role.role_arn
-        document["trust_policy"] = trust_policy(config, args.principal or PLACEHOLDER_PRINCIPAL)
+        document["trust_policy"] = trust_policy(config, principal)
     print(json.dumps(document, indent=2))
     return EXIT_OK
 

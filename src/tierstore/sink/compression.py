@@ -62,18 +62,27 @@ class PassThrough:
 
 
 class GzipCompressor:
-    """gzip via zlib; zlib buffers internally and emits compressed blocks as they fill."""
+    """gzip via zlib, fed in :data:`CHUNK`-sized pieces (a call per record costs about a third more)."""
 
     def __init__(self, level: int = 6) -> None:
         # wbits 16 + 15: a gzip header and trailer around a 32 KiB-window deflate stream. zlib
-        # writes a header without name or time, so equal input gives equal output.
+        # writes a header without name or time, so equal input gives equal output; and without a
+        # flush, how the input is cut into calls does not change the output either.
         self._zlib = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        self._pending = bytearray()
 
     def compress(self, chunk: bytes) -> bytes:
-        return self._zlib.compress(chunk)
+        self._pending += chunk
+        if len(self._pending) < CHUNK:
+            return b""
+        out = self._zlib.compress(self._pending)
+        self._pending.clear()
+        return out
 
     def finish(self) -> bytes:
-        return self._zlib.flush(zlib.Z_FINISH)
+        out = self._zlib.compress(self._pending) if self._pending else b""
+        self._pending.clear()
+        return out + self._zlib.flush(zlib.Z_FINISH)
 
 
 class _ChunkedRustCompressor:
@@ -90,9 +99,15 @@ class _ChunkedRustCompressor:
         self._pending += chunk
         if len(self._pending) < CHUNK:
             return b""
-        self._compressor.compress(bytes(self._pending))
-        self._pending.clear()
-        return bytes(self._compressor.flush())
+        # Exactly CHUNK bytes per flushed piece: block boundaries then depend on the byte count
+        # only, not on how the caller cut the input, so the output is always the same.
+        out = bytearray()
+        whole = len(self._pending) - len(self._pending) % CHUNK
+        for start in range(0, whole, CHUNK):
+            self._compressor.compress(bytes(self._pending[start : start + CHUNK]))
+            out += self._compressor.flush()
+        del self._pending[:whole]
+        return bytes(out)
 
     def finish(self) -> bytes:
         if self._done:

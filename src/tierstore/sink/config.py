@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Literal, cast
@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tierstore.settings import StoreSettings, settings_from_mapping
 from tierstore.settings.parsers import InvalidValueError
 from tierstore.settings.problems import ConfigProblems, Problem, errors_of, warnings_of
-from tierstore.settings.readers import UnreadableError, read_json, read_text
+from tierstore.settings.readers import UnreadableError, read_json, read_properties, read_text
 from tierstore.sink.compression import COMPRESSION_TYPES, EXTENSIONS, LEVELS, CompressionType
 from tierstore.sink.converters import ACCEPTED_CONVERTERS, Converter, ConverterKind, converter_kind
 from tierstore.sink.formats.record import (
@@ -471,6 +471,24 @@ SINK_PREFIXES = (
     "rotate.",
     "s3.multipart.",
 )
+# Confluent's S3 sink names some settings differently: say which key tierstore reads instead.
+CONFLUENT_KEYS: dict[str, str] = {
+    "flush.size": "use file.max.records",
+    "rotate.schedule.interval.ms": "it rotates by the wall clock, which a replay cannot repeat; "
+    "rotate.interval.ms rotates by record time and offset.flush.interval.ms bounds how long data waits",
+    "s3.bucket.name": "use aws.s3.bucket.name",
+    "s3.region": "use aws.s3.region",
+    "store.url": "use aws.s3.endpoint",
+    "topics.dir": "use aws.s3.prefix",
+    "s3.part.size": "use aws.s3.part.size.bytes",
+    "s3.compression.type": "use file.compression.type",
+    "s3.compression.level": "use file.compression.level",
+    "s3.ssea.name": "use aws.s3.sse.algorithm",
+    "s3.sse.kms.key.id": "use aws.s3.sse.kms.key.id",
+    "format.class": "use format.output.type (csv, jsonl, json, parquet)",
+    "partitioner.class": "use file.name.template",
+    "storage.class": "tierstore writes to S3 itself; remove the key",
+}
 # Kafka Connect keys tierstore knows and refuses, with why.
 REFUSED = {
     "transforms": "single message transforms are not run by tierstore; remove the key",
@@ -553,6 +571,9 @@ class _Reader:
                 elif not isinstance(raw, str | int | float | bool):
                     self.error(key, "is not a single value; librdkafka settings are strings")
                 continue
+            if key in CONFLUENT_KEYS:
+                self.warn(key, f"is a Confluent S3 sink key tierstore does not read; {CONFLUENT_KEYS[key]}")
+                continue
             if key.startswith(SINK_PREFIXES):
                 suggestion = _closest(key)
                 hint = f"did you mean {suggestion}?" if suggestion else "it is ignored"
@@ -597,6 +618,14 @@ def _evaluate(
     except ConfigProblems as error:
         problems.extend(error.problems)
 
+    # Keys the connector reader judges itself get its warning, not the store dialect's as well.
+    problems = [
+        problem
+        for problem in problems
+        if problem.is_error
+        or problem.key is None
+        or not (problem.key in CONFLUENT_KEYS or problem.key.startswith(SINK_PREFIXES))
+    ]
     reader = _Reader(values, source)
     reader.read_keys()
 
@@ -771,16 +800,30 @@ def check_sink_config(
     """
     source = str(path)
     try:
-        document = read_json(read_text(path), source)
+        text = read_text(path)
+        # Kafka Connect standalone takes a connector's config as a .properties file.
+        properties = path.suffix.lower() == ".properties"
+        document = read_properties(text, source) if properties else read_json(text, source)
     except UnreadableError as error:
         return SinkReport(source, [error.problem], None)
-    return _evaluate(
+    report = _evaluate(
         _unwrap(document.values),
         source,
         bootstrap_servers,
         document.problems,
         require_bootstrap=require_bootstrap,
     )
+    if not document.lines:
+        return report
+    # A properties file has lines: put each problem on its key's line, in file order.
+    placed = [
+        replace(problem, line=document.lines.get(problem.key))
+        if problem.line is None and problem.key is not None
+        else problem
+        for problem in report.problems
+    ]
+    placed.sort(key=lambda problem: (problem.line is None, problem.line or 0))
+    return replace(report, problems=placed)
 
 
 def sink_config_from_mapping(

@@ -36,11 +36,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, cast
 
-from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, KafkaError, KafkaException, Message
 
 from tierstore.errors import TierstoreError
 from tierstore.sink.converters import ConversionError
-from tierstore.sink.formats.record import Header, SinkRecord
+from tierstore.sink.formats.record import SinkRecord
 from tierstore.sink.writer import CompletedFile, PartitionFile, Rotation
 
 LOGGER = logging.getLogger("tierstore.sink")
@@ -94,6 +94,7 @@ class PartitionState:
     open_file: PartitionFile | None = None
     files_completed: int = 0
     skip_batch: bool = False  # rewound: drop the rest of the batch in hand
+    written: int = 0  # records written from the batch in hand
 
     @property
     def safe_offset(self) -> int | None:
@@ -128,8 +129,12 @@ class SinkTask:
         events: TaskEvents,
         dead_letters: DeadLetters | None,
         keep_completed: bool = True,
+        with_headers: bool = True,
+        with_keys: bool = True,
     ) -> None:
         self._name = name
+        self._with_headers = with_headers
+        self._with_keys = with_keys
         self._key_converter = key_converter
         self._value_converter = value_converter
         self._rotation = rotation
@@ -153,41 +158,60 @@ class SinkTask:
             self._states[tp] = PartitionState(tp[0], tp[1], committed=offset)
 
     def put(self, messages: Sequence[Message]) -> None:
-        """Handle one batch; files that fill up are completed and committed on the way."""
-        for each in self._states.values():
+        """Handle one batch; files that fill up are completed and committed on the way.
+
+        This is the per-record hot path: names are bound locally and the rotation checks
+        reduced to comparisons, since every call costs here (see bench/sink_bench.py).
+        """
+        states = self._states
+        for each in states.values():
             each.skip_batch = False
+            each.written = 0
         rotation = self._rotation
-        key_convert = self._key_converter.convert
+        interval = rotation.interval_ms
+        max_records = rotation.max_records or -1
+        max_bytes = rotation.max_bytes
+        key_convert = self._key_converter.convert if self._with_keys else None
         value_convert = self._value_converter.convert
-        written: dict[TopicPartition, int] = {}
+        with_headers = self._with_headers
         for message in messages:
-            tp = cast(TopicPartition, (message.topic(), message.partition()))
-            state = self._states.get(tp)
+            if message.error() is not None:
+                self._broker_event(message)
+                continue
+            topic, partition = message.topic(), message.partition()
+            state = states.get((topic, partition))  # type: ignore[arg-type]
             if state is None or state.skip_batch:
                 continue  # not ours (any more), or rewound: the seek delivers it again
-            offset = cast(int, message.offset())
+            offset: int = message.offset()  # type: ignore[assignment]
             if state.next_offset is not None and offset < state.next_offset:
                 continue
             try:
                 stage = "KEY_CONVERTER"
-                key = key_convert(message.key())
+                key = key_convert(message.key()) if key_convert is not None else None
                 stage = "VALUE_CONVERTER"
                 value = value_convert(message.value())
             except ConversionError as error:
-                self._poison(state, message, error.at(tp[0], tp[1], offset), stage)
+                self._poison(state, message, error.at(state.topic, state.partition, offset), stage)
                 continue
-            kind, timestamp = message.timestamp()
+            kind, stamp = message.timestamp()
+            timestamp: int | None = None if kind == TIMESTAMP_NOT_AVAILABLE else stamp
             record = SinkRecord(
-                topic=tp[0],
-                partition=tp[1],
-                offset=offset,
-                timestamp_ms=timestamp if kind != TIMESTAMP_NOT_AVAILABLE else None,
-                key=key,
-                value=value,
-                headers=cast(tuple[Header, ...], tuple(message.headers() or ())),
+                state.topic,
+                state.partition,
+                offset,
+                timestamp,
+                key,
+                value,
+                tuple(message.headers() or ()) if with_headers else (),  # type: ignore[arg-type]
             )
             current = state.open_file
-            if current is not None and rotation.starts_new_file(current.first_timestamp_ms, record):
+            if (
+                interval
+                and current is not None
+                and timestamp is not None
+                and current.first_timestamp_ms is not None
+                and timestamp - current.first_timestamp_ms >= interval
+            ):
                 self._complete(state)
                 current = None
             if current is None:
@@ -197,15 +221,16 @@ class SinkTask:
             except ConversionError as error:  # the encoder cannot write it (bytes that are not text)
                 if current.records == 0:
                     self._abort(state)
-                self._poison(state, message, error.at(tp[0], tp[1], offset), "TASK_PUT")
+                self._poison(state, message, error.at(state.topic, state.partition, offset), "TASK_PUT")
                 continue
             state.next_offset = offset + 1
-            written[tp] = written.get(tp, 0) + 1
-            if rotation.is_full(current.records, current.size):
+            state.written += 1
+            if current.records == max_records or (max_bytes and current.size >= max_bytes):
                 self._complete(state)
-        for tp, count in written.items():
-            self.counters.records += count
-            self._events.record_written(tp, count)
+        for tp, state in states.items():
+            if state.written:
+                self.counters.records += state.written
+                self._events.record_written(tp, state.written)
 
     def flush(self, partitions: Iterable[TopicPartition] | None = None) -> None:
         """Complete the open files (of ``partitions``, default all) and commit what is durable.
@@ -248,6 +273,16 @@ class SinkTask:
             self._abort(state)
 
     # -- internals ------------------------------------------------------------------------
+
+    def _broker_event(self, message: Message) -> None:
+        """An event in the batch instead of a record: logged, or raised when fatal."""
+        error = message.error()
+        assert error is not None
+        if error.code() == KafkaError._PARTITION_EOF:
+            return
+        if error.fatal():
+            raise KafkaException(error)
+        LOGGER.warning("consumer error sink=%s error=%s", self._name, error.str())
 
     def _poison(self, state: PartitionState, message: Message, error: ConversionError, stage: str) -> None:
         if self._dead_letters is None:

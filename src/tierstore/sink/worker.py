@@ -35,21 +35,20 @@ from confluent_kafka import (
     Consumer,
     KafkaError,
     KafkaException,
-    Message,
 )
 from confluent_kafka import TopicPartition as KafkaPartition
 
 from tierstore.credentials.resolve import credential_source_for
-from tierstore.errors import TierstoreError
+from tierstore.errors import ConfigError, TierstoreError
 from tierstore.settings.model import StoreSettings
 from tierstore.sink.cleanup import abort_orphan_uploads, multipart_control
-from tierstore.sink.compression import compressor_for
+from tierstore.sink.compression import file_compressor_for
 from tierstore.sink.dlq import DeadLetterQueue, SkippedRecords
 from tierstore.sink.formats import encoder_for
 from tierstore.sink.formats.record import SinkRecord
 from tierstore.sink.metrics import SinkMetrics
-from tierstore.sink.task import DeadLetters, SinkTask, TopicPartition
-from tierstore.sink.writer import CompletedFile, PartitionFile, Rotation
+from tierstore.sink.task import DeadLetters, SinkStoppedError, SinkTask, TopicPartition
+from tierstore.sink.writer import Backlog, CompletedFile, PartitionFile, Rotation
 from tierstore.storage.factory import open_store
 from tierstore.storage.interface import Store
 
@@ -61,9 +60,9 @@ LOGGER = logging.getLogger("tierstore.sink")
 # Parts uploaded at once per open file: with the streaming writer's own buffers, an open file
 # holds about part_size x (this + 3) bytes (8 MiB parts: 40 MiB), whatever its size.
 SINK_UPLOAD_CONCURRENCY = 2
-# librdkafka's prefetch queue (KiB) unless the config sets it: 64 MiB by default is more
-# memory than the files themselves need.
-DEFAULT_QUEUED_KBYTES = 16384
+# librdkafka's prefetch queue (KiB) unless the config sets it: half its 64 MiB default, which
+# keeps fetching ahead of the sink while bounding memory.
+DEFAULT_QUEUED_KBYTES = 32768
 CONSUME_BATCH = 2000
 CONSUME_TIMEOUT = 0.2
 _COMMIT_TIMEOUT_REASONS = (KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION)
@@ -182,6 +181,10 @@ class SinkWorker:
             events=self.metrics,
             dead_letters=dead_letters,
             keep_completed=keep_completed,
+            with_headers="headers" in config.output_fields,
+            # A key nothing writes is not converted (so a key its converter cannot read does
+            # not stop the sink when the key is not written anyway).
+            with_keys="key" in config.output_fields or "key" in config.file_name_template.placeholders,
         )
         self._control = multipart_control(self._store) if config.cleanup_on_start else None
         if config.cleanup_on_start and self._control is None:
@@ -190,6 +193,7 @@ class SinkWorker:
                 config.name,
                 self._store.description,
             )
+        self._backlog: Backlog | None = None
         self._left_over_aborted = 0
         self._callback_error: BaseException | None = None
         self._assigned_once = False
@@ -202,7 +206,6 @@ class SinkWorker:
         key = config.file_name_template.render(
             first.topic, first.partition, first.offset, first.timestamp_ms, first.key
         )
-        outer = "none" if config.output_format == "parquet" else config.compression
         return PartitionFile(
             store=self._store,
             key=key,
@@ -210,7 +213,8 @@ class SinkWorker:
             partition=first.partition,
             first=first,
             encoder=encoder_for(config),
-            compressor=compressor_for(outer),
+            compressor=file_compressor_for(config),
+            backlog=self._backlog,
         )
 
     # -- Committer (used by the task) -----------------------------------------------------
@@ -329,14 +333,9 @@ class SinkWorker:
     def run(self) -> SinkSummary:
         config = self._config
         started = time.monotonic()
+        self._backlog = Backlog()
         consumer = self._consumer = Consumer(self._settings)
-        if config.topics_regex:
-            pattern = (
-                config.topics_regex if config.topics_regex.startswith("^") else f"^{config.topics_regex}"
-            )
-            subscription = [pattern]
-        else:
-            subscription = list(config.topics)
+        subscription = config.subscription
         consumer.subscribe(
             subscription, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )
@@ -365,10 +364,8 @@ class SinkWorker:
                 messages = consumer.consume(CONSUME_BATCH, CONSUME_TIMEOUT)
                 self._raise_callback_error()
                 if messages:
-                    records = _without_errors(messages, config.name)
-                    if records:
-                        self.task.put(records)
-                        last_data = time.monotonic()
+                    self.task.put(messages)
+                    last_data = time.monotonic()
                 now = time.monotonic()
                 if next_flush is not None and now >= next_flush:
                     self.task.flush()
@@ -423,8 +420,6 @@ class SinkWorker:
 
     def _finish(self, failure: BaseException | None) -> None:
         """Complete (clean stop, poison record) or abort (failure) the open files; commit; leave."""
-        from tierstore.sink.task import SinkStoppedError
-
         consumer = self._require_consumer()
         try:
             if failure is None or isinstance(failure, SinkStoppedError | KeyboardInterrupt):
@@ -442,6 +437,8 @@ class SinkWorker:
                     self._dead_letters.close()
             finally:
                 consumer.close()
+                if self._backlog is not None:
+                    self._backlog.close()
                 if self._owns_store:
                     self._store.close()
         if failure is not None:
@@ -497,22 +494,6 @@ class SinkWorker:
         return total
 
 
-def _without_errors(messages: list[Message], sink_name: str) -> list[Message]:
-    """The records of a batch; broker events are logged, fatal ones raised."""
-    records: list[Message] = []
-    for message in messages:
-        error = message.error()
-        if error is None:
-            records.append(message)
-            continue
-        if error.code() == KafkaError._PARTITION_EOF:
-            continue
-        if error.fatal():
-            raise KafkaException(error)
-        LOGGER.warning("consumer error sink=%s error=%s", sink_name, error.str())
-    return records
-
-
 def _open_sink_store(settings: StoreSettings) -> Store:
     sink_settings = sink_store_settings(settings)
     return open_store(sink_settings, credential_source_for(sink_settings))
@@ -538,7 +519,15 @@ def run_sink(
     cases the open files are dealt with and what was durable is committed first.
     """
     metrics = SinkMetrics(config.name)
-    server = metrics.serve(metrics_port, metrics_address) if metrics_port is not None else None
+    server = None
+    if metrics_port is not None:
+        try:
+            server = metrics.serve(metrics_port, metrics_address)
+        except OSError as error:
+            raise ConfigError(
+                f"--metrics-port {metrics_port}: cannot serve metrics on {metrics_address}:{metrics_port} "
+                f"({error.strerror}); choose a free port"
+            ) from None
     try:
         worker = SinkWorker(
             config,

@@ -3,8 +3,10 @@
 A :class:`PartitionFile` is the path of a record into S3: encoder (one line, one CSV row,
 one Parquet row) -> compressor -> ``Store.open_write(key)``, which streams a multipart upload
 with memory bounded by part size x (in-flight parts + 3), whatever the file size. Encoded bytes
-are gathered into batches of :data:`BATCH_BYTES` before they reach the compressor: one call per
-batch instead of one per record keeps the per-record cost of a Python call chain down.
+are gathered into chunks of :data:`BATCH_BYTES` before they reach the compressor: one call per
+chunk instead of one per record keeps the per-record cost of a Python call chain down. Chunks are
+compressed and written on a :class:`Backlog` thread, so that compression (which releases the
+GIL) overlaps with consuming and encoding.
 
 Rotation (:class:`Rotation`) is decided from the records alone, never from the wall clock:
 a file is completed after ``max_records`` records or ``max_bytes`` encoded bytes (counted before
@@ -17,6 +19,9 @@ is still exactly-once.)
 
 from __future__ import annotations
 
+import functools
+import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,30 +33,24 @@ from tierstore.storage.interface import ObjectWriter, Store
 
 # Encoded bytes gathered before one compressor/store call.
 BATCH_BYTES = 256 * 1024
+# Chunks waiting for the compression thread, all files together (4 MiB).
+BACKLOG_CHUNKS = 16
 
 
 @dataclass(frozen=True)
 class Rotation:
-    """When a file is complete: record count, encoded size, record-time span (0 = no limit)."""
+    """When a file is complete (0 = no limit), applied by the task to each record:
+
+    - ``max_records``: the file is completed once it holds this many records;
+    - ``max_bytes``: once its encoded size (with what the encoder buffers) reaches this;
+    - ``interval_ms``: a record whose timestamp is this far or more past the file's first
+      record's starts a new file. Records without a timestamp, or earlier than the first
+      record's (producers may set any), never start a file on time.
+    """
 
     max_records: int = 0
     max_bytes: int = 0
     interval_ms: int = 0
-
-    def starts_new_file(self, first_timestamp_ms: int | None, record: SinkRecord) -> bool:
-        """Whether ``record`` belongs in a new file because of the record-time interval.
-
-        Records without a timestamp never start a file on time; a timestamp earlier than the
-        first record's (producers may set any) does not either.
-        """
-        if self.interval_ms <= 0 or first_timestamp_ms is None or record.timestamp_ms is None:
-            return False
-        return record.timestamp_ms - first_timestamp_ms >= self.interval_ms
-
-    def is_full(self, records: int, encoded_bytes: int) -> bool:
-        return (self.max_records > 0 and records >= self.max_records) or (
-            self.max_bytes > 0 and encoded_bytes >= self.max_bytes
-        )
 
 
 @dataclass(frozen=True)
@@ -69,8 +68,49 @@ class CompletedFile:
     seconds_open: float
 
 
+class Backlog:
+    """One background thread that compresses and uploads the chunks of every open file.
+
+    Compression (zlib, cramjam) and the store's writer release the GIL for most of their work,
+    so handing them to a thread lets the consumer loop encode the next records meanwhile. Jobs run
+    in the order they were queued, so each file's chunks stay in order. The queue holds at most
+    :data:`BACKLOG_CHUNKS` chunks of :data:`BATCH_BYTES`: memory stays bounded, and a slow store
+    slows the consumer down instead of piling data up.
+    """
+
+    def __init__(self, depth: int = 0) -> None:
+        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=depth or BACKLOG_CHUNKS)
+        self._thread = threading.Thread(target=self._run, name="tierstore-sink-compress", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Queue ``job`` (it must not raise); blocks while the queue is full."""
+        self._jobs.put(job)
+
+    def drain(self) -> None:
+        """Wait until every job queued so far has run."""
+        done = threading.Event()
+        self._jobs.put(done.set)
+        done.wait()
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            job()
+
+
 class PartitionFile:
-    """The open file of one topic-partition, from its first record to complete or abort."""
+    """The open file of one topic-partition, from its first record to complete or abort.
+
+    With a :class:`Backlog`, chunks are compressed and written on its thread; the first failure
+    there is raised on the caller's next call (append, complete), and the file is aborted.
+    """
 
     def __init__(
         self,
@@ -82,6 +122,7 @@ class PartitionFile:
         first: SinkRecord,
         encoder: RecordEncoder,
         compressor: Compressor,
+        backlog: Backlog | None = None,
     ) -> None:
         self.key = key
         self.topic = topic
@@ -94,6 +135,8 @@ class PartitionFile:
         self.stored_bytes = 0
         self._encoder = encoder
         self._compressor = compressor
+        self._backlog = backlog
+        self._failure: BaseException | None = None
         self._opened = time.monotonic()
         self._batch: list[bytes] = []
         self._batch_bytes = 0
@@ -112,9 +155,16 @@ class PartitionFile:
 
     def append(self, record: SinkRecord) -> None:
         """Encode ``record`` into the file (it must be the partition's next record)."""
-        self._add(self._encoder.encode(record))
+        data = self._encoder.encode(record)
         self.records += 1
         self.end_offset = record.offset
+        if data:  # the same as _add, inline: this runs once per record
+            size = len(data)
+            self._batch.append(data)
+            self._batch_bytes += size
+            self.encoded_bytes += size
+            if self._batch_bytes >= BATCH_BYTES:
+                self._drain()
 
     def _add(self, data: bytes) -> None:
         if not data:
@@ -126,22 +176,43 @@ class PartitionFile:
             self._drain()
 
     def _drain(self) -> None:
+        if self._failure is not None:
+            raise self._failure
         if self._batch:
             chunk = self._batch[0] if len(self._batch) == 1 else b"".join(self._batch)
             self._batch, self._batch_bytes = [], 0
-            self._store_bytes(self._compressor.compress(chunk))
+            if self._backlog is None:
+                self._compress(chunk)
+            else:
+                self._backlog.submit(functools.partial(self._compress_in_background, chunk))
 
-    def _store_bytes(self, data: bytes) -> None:
+    def _compress(self, chunk: bytes) -> None:
+        data = self._compressor.compress(chunk)
         if data:
             self._writer.write(data)
             self.stored_bytes += len(data)
+
+    def _compress_in_background(self, chunk: bytes) -> None:
+        if self._failure is not None or self._closed:
+            return  # failed or aborted: the rest of the file is dropped
+        try:
+            self._compress(chunk)
+        except BaseException as error:  # raised on the caller's thread by _drain / complete
+            self._failure = error
 
     def complete(self) -> CompletedFile:
         """Finish encoding and compression and complete the upload; on failure, abort it."""
         try:
             self._add(self._encoder.finish())
             self._drain()
-            self._store_bytes(self._compressor.finish())
+            if self._backlog is not None:
+                self._backlog.drain()
+            if self._failure is not None:
+                raise self._failure
+            tail = self._compressor.finish()
+            if tail:
+                self._writer.write(tail)
+                self.stored_bytes += len(tail)
             self._closed = True
             self._writer.close()
         except BaseException:
@@ -163,7 +234,6 @@ class PartitionFile:
         """Drop the file: the multipart upload is aborted, nothing becomes visible."""
         self._closed = True
         self._batch, self._batch_bytes = [], 0
+        if self._backlog is not None:
+            self._backlog.drain()  # its queued chunks see _closed and are skipped
         self._writer.abort()
-
-
-FileFactory = Callable[[str, int, SinkRecord], PartitionFile]

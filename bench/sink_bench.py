@@ -1,0 +1,333 @@
+"""The sink benchmark: records/s against confluent-kafka's raw consume rate, and peak memory.
+
+One run starts its own local stack (SeaweedFS and tansu), produces the records once, then runs
+each measurement in a fresh child process, so that its peak RSS (VmHWM) is its own:
+
+1. raw: confluent-kafka consumes every record (touching each value), as fast as it can.
+2. sink: the sink (jsonl, gzip, String converter, ``format.output.fields=value``) writes the same
+   records to S3 as files of 100,000 records and commits them. Its time runs from the
+   partition assignment to the last file completed and committed; the output is read back and
+   counted, so a broken sink cannot look fast.
+3. one big file: the sink's file writer (encoder, compressor none, streaming multipart upload)
+   writes one file of ``--file-gib`` GiB from records made in memory (not through tansu, whose
+   memory engine would hold the 2 GiB); peak RSS is the figure (goal: under 300 MB).
+
+    .venv/bin/python bench/sink_bench.py [--quick] [--records N] [--file-gib G]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from tierstore.local.stack import start_stack, stop_stack
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+VALUE_SIZE = 100
+PARTITIONS = 3
+BUCKET = "sink-bench"
+RATIO_GOAL = 0.8
+MEMORY_GOAL_MB = 300
+
+
+def _peak_rss_mb() -> float:
+    """VmHWM: this process's own peak resident memory."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def _value(n: int) -> bytes:
+    head = f'{{"id":{n},"user":"u{n % 977}","event":"click","page":"/p/{n % 131}","pad":"'
+    return (head + "x" * (VALUE_SIZE - len(head) - 2) + '"}').encode()
+
+
+# -- children ------------------------------------------------------------------------------
+
+
+def _child_raw(state: dict[str, Any]) -> dict[str, Any]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": state["bootstrap"],
+            "group.id": f"raw-{os.getpid()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "session.timeout.ms": 2000,
+            "heartbeat.interval.ms": 400,
+        }
+    )
+    assigned: list[float] = []
+    consumer.subscribe([state["topic"]], on_assign=lambda c, p: assigned.append(time.perf_counter()))
+    count = 0
+    size = 0
+    wanted = state["records"]
+    while count < wanted:
+        for message in consumer.consume(2000, 1.0):
+            if message.error() is None:
+                count += 1
+                size += len(message.value() or b"")
+    seconds = time.perf_counter() - assigned[0]
+    consumer.close()
+    return {"records": count, "bytes": size, "seconds": seconds, "peak_rss_mb": _peak_rss_mb()}
+
+
+def _sink_config(state: dict[str, Any], name: str) -> Any:
+    from tierstore.sink.config import sink_config_from_mapping
+
+    return sink_config_from_mapping(
+        {
+            "name": name,
+            "topics": state["topic"],
+            "bootstrap.servers": state["bootstrap"],
+            "aws.s3.bucket.name": BUCKET,
+            "aws.s3.prefix": f"{name}/",
+            "aws.s3.endpoint": state["endpoint"],
+            "aws.s3.region": "us-east-1",
+            "aws.access.key.id": state["key_id"],
+            "aws.secret.access.key": state["secret"],
+            "value.converter": "org.apache.kafka.connect.storage.StringConverter",
+            "format.output.type": "jsonl",
+            "format.output.fields": "value",
+            "format.output.fields.value.encoding": "none",
+            "file.compression.type": "gzip",
+            "file.max.records": "100000",
+            "consumer.override.session.timeout.ms": "2000",
+            "consumer.override.heartbeat.interval.ms": "400",
+        }
+    )
+
+
+def _child_sink(state: dict[str, Any]) -> dict[str, Any]:
+    from tierstore.sink.metrics import SinkMetrics
+    from tierstore.sink.worker import SinkWorker
+
+    class Timed(SinkMetrics):
+        """Notes when the last commit happened: the end of the run (leaving the group after it
+        is not part of writing the records)."""
+
+        last_commit = 0.0
+
+        def committed(self, partition: tuple[str, int], offset: int) -> None:
+            super().committed(partition, offset)
+            self.last_commit = time.perf_counter()
+
+    config = _sink_config(state, f"sink-{os.getpid()}")
+    stop = threading.Event()
+    assigned: list[float] = []
+    metrics = Timed(config.name)
+    worker = SinkWorker(
+        config,
+        stop=stop,
+        metrics=metrics,
+        keep_completed=False,
+        on_assigned=lambda _p: assigned.append(time.perf_counter()),
+    )
+
+    def watch() -> None:
+        while worker.metrics.records < state["records"]:
+            time.sleep(0.01)
+        stop.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    summary = worker.run()  # on stop: the open files are completed and committed
+    seconds = metrics.last_commit - assigned[0]
+    return {
+        "records": summary.records,
+        "files": summary.files,
+        "stored_bytes": summary.stored_bytes,
+        "seconds": seconds,
+        "peak_rss_mb": _peak_rss_mb(),
+        "prefix": f"{config.name}/",
+        "committed": sum(summary.committed.values()),
+    }
+
+
+def _child_big_file(state: dict[str, Any]) -> dict[str, Any]:
+    from tierstore.sink.compression import compressor_for
+    from tierstore.sink.formats import encoder_for
+    from tierstore.sink.formats.record import SinkRecord
+    from tierstore.sink.worker import _open_sink_store
+    from tierstore.sink.writer import PartitionFile
+
+    config = _sink_config(state, "bigfile")
+    value = "v" * (64 * 1024 - 16)
+    target = int(state["file_gib"] * GiB)
+    store = _open_sink_store(config.store)
+    baseline = _peak_rss_mb()
+    started = time.perf_counter()
+    first = SinkRecord("big", 0, 0, 0, None, value)
+    file = PartitionFile(
+        store=store,
+        key="big-0-0",
+        topic="big",
+        partition=0,
+        first=first,
+        encoder=encoder_for(config),
+        compressor=compressor_for("none"),
+    )
+    offset = 0
+    while file.encoded_bytes < target:
+        file.append(SinkRecord("big", 0, offset, offset, None, value))
+        offset += 1
+    done = file.complete()
+    seconds = time.perf_counter() - started
+    store.close()
+    return {
+        "bytes": done.stored_bytes,
+        "records": done.records,
+        "seconds": seconds,
+        "peak_rss_mb": _peak_rss_mb(),
+        "baseline_rss_mb": baseline,
+        "part_size_mb": config.store.multipart.part_size / MiB,
+    }
+
+
+CHILDREN = {"raw": _child_raw, "sink": _child_sink, "bigfile": _child_big_file}
+
+
+def _run_child(mode: str, state_file: Path) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", mode, "--state", str(state_file)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"{mode} child failed:\n{result.stderr[-3000:]}")
+    figures: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return figures
+
+
+# -- the run -------------------------------------------------------------------------------
+
+
+def _produce(bootstrap: str, topic: str, count: int) -> float:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.num.messages": 10000})
+    started = time.perf_counter()
+    for n in range(count):
+        while True:
+            try:
+                producer.produce(topic, value=_value(n), key=str(n).encode(), partition=n % PARTITIONS)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        if n % 50_000 == 0:
+            producer.poll(0)
+    assert producer.flush(120) == 0
+    return time.perf_counter() - started
+
+
+def _count_output(s3: Any, prefix: str) -> int:
+    lines = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+        for item in page.get("Contents", []):
+            body = s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read()
+            lines += gzip.decompress(body).count(b"\n")
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--file-gib", type=float, default=2.0)
+    parser.add_argument("--quick", action="store_true", help="200,000 records and a 256 MiB file")
+    parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
+    parser.add_argument("--state", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        state = json.loads(args.state.read_text())
+        print(json.dumps(CHILDREN[args.child](state)))
+        return 0
+    records = 200_000 if args.quick else args.records
+    file_gib = 0.25 if args.quick else args.file_gib
+
+    directory = Path(tempfile.mkdtemp(prefix="ts-sink-bench-"))
+    stack = start_stack(directory, kafka=True)
+    try:
+        assert stack.kafka_bootstrap is not None
+        admin = stack.admin
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=stack.endpoint,
+            aws_access_key_id=admin.access_key_id,
+            aws_secret_access_key=admin.secret_access_key.reveal(),
+            config=Config(region_name="us-east-1", s3={"addressing_style": "path"}),
+        )
+        s3.create_bucket(Bucket=BUCKET)
+        topic = "bench"
+        kafka_admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap})
+        for future in kafka_admin.create_topics([NewTopic(topic, PARTITIONS, 1)]).values():
+            future.result(30)
+        del kafka_admin
+        produce_seconds = _produce(stack.kafka_bootstrap, topic, records)
+        state = {
+            "bootstrap": stack.kafka_bootstrap,
+            "topic": topic,
+            "records": records,
+            "endpoint": stack.endpoint,
+            "key_id": admin.access_key_id,
+            "secret": admin.secret_access_key.reveal(),
+            "file_gib": file_gib,
+        }
+        state_file = directory / "bench-state.json"
+        state_file.write_text(json.dumps(state))
+        state_file.chmod(0o600)
+
+        raw = _run_child("raw", state_file)
+        sink = _run_child("sink", state_file)
+        written = _count_output(s3, sink["prefix"])
+        big = _run_child("bigfile", state_file)
+        big_size = s3.head_object(Bucket=BUCKET, Key="bigfile/big-0-0")["ContentLength"]
+    finally:
+        stop_stack(directory)
+
+    raw_rate = raw["records"] / raw["seconds"]
+    sink_rate = sink["records"] / sink["seconds"]
+    ratio = sink_rate / raw_rate
+    print(f"\n{records:,} records of {VALUE_SIZE} B over {PARTITIONS} partitions", end=" ")
+    print(f"(produced in {produce_seconds:.1f} s)")
+    print(f"{'measurement':<44} {'records/s':>12} {'seconds':>8} {'peak RSS MB':>12}")
+    print(
+        f"{'confluent-kafka raw consume':<44} {raw_rate:>12,.0f} {raw['seconds']:>8.2f} "
+        f"{raw['peak_rss_mb']:>12.0f}"
+    )
+    print(
+        f"{'tierstore sink (jsonl, gzip, committed)':<44} {sink_rate:>12,.0f} {sink['seconds']:>8.2f} "
+        f"{sink['peak_rss_mb']:>12.0f}"
+    )
+    print(
+        f"sink / raw: {ratio:.2f} (goal: at least {RATIO_GOAL}); {sink['files']} files, "
+        f"{written:,} records read back"
+    )
+    print(
+        f"one file of {big['bytes'] / GiB:.2f} GiB ({big_size:,} bytes stored) in {big['seconds']:.1f} s, "
+        f"{big['bytes'] / MiB / big['seconds']:.0f} MiB/s: peak RSS {big['peak_rss_mb']:.0f} MB "
+        f"(before writing: {big['baseline_rss_mb']:.0f} MB; {big['part_size_mb']:.0f} MiB parts) "
+        f"(goal: under {MEMORY_GOAL_MB} MB)"
+    )
+    ok = written == records and sink["committed"] == records and big_size == big["bytes"]
+    if not ok:
+        print("output check FAILED: records read back or committed differ from records produced")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
