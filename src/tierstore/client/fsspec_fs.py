@@ -1,6 +1,6 @@
 """``tierstore://`` for fsspec, pandas and pyarrow: the namespace of a tierstore server.
 
-    pandas.read_parquet("tierstore:///mnt/s3/events.parquet", storage_options={"url": ..., "token": ...})
+    pandas.read_parquet("tierstore:///mnt/s3/events.parquet", storage_options={"server": ..., "token": ...})
     fsspec.open("tierstore://mnt/s3/notes.txt", "rb")        # url/token from $TIERSTORE_URL, $TIERSTORE_TOKEN
 
 Listings and stats, mkdir, rm and mv go through the server (its permissions apply); file data
@@ -50,7 +50,12 @@ def _as_os_errors(path: str) -> Iterator[None]:
 
 
 class TierstoreFileSystem(AbstractFileSystem):  # type: ignore[misc]
-    """The namespace of one tierstore server. ``url`` / ``token`` default to the environment."""
+    """The namespace of one tierstore server.
+
+    ``url`` (or ``server``, the spelling that works in pandas' ``storage_options`` and
+    ``fsspec.open``, which take ``url`` themselves) and ``token`` default to ``$TIERSTORE_URL``
+    and ``$TIERSTORE_TOKEN``.
+    """
 
     protocol = PROTOCOL
     root_marker = "/"
@@ -61,6 +66,7 @@ class TierstoreFileSystem(AbstractFileSystem):  # type: ignore[misc]
         url: str | None = None,
         token: str | None = None,
         *,
+        server: str | None = None,
         refresh_fraction: float | None = None,
         block_size: int = DEFAULT_BLOCK_SIZE,
         client: Client | None = None,
@@ -73,7 +79,8 @@ class TierstoreFileSystem(AbstractFileSystem):  # type: ignore[misc]
         kwargs.setdefault("listings_expiry_time", LISTINGS_EXPIRY_SECONDS)
         super().__init__(**kwargs)
         refresh = RefreshPolicy(fraction=refresh_fraction) if refresh_fraction is not None else None
-        self.client = client or Client(url, Secret(token) if token else None, refresh=refresh)
+        # ``server=`` is ``url=`` for fsspec.open / pandas, whose own first parameter is ``url``.
+        self.client = client or Client(url or server, Secret(token) if token else None, refresh=refresh)
         self.blocksize = block_size
 
     # -- paths ----------------------------------------------------------------------------
