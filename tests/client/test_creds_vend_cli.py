@@ -64,7 +64,7 @@ def test_every_format_works_and_the_secret_is_never_logged(
     client.write(f"{workdir}/table/part-0", b"vended bytes")
     auth = ["--url", api.url, "--token", api.admin_token]
     with caplog.at_level(logging.DEBUG):
-        code, out, err = _vend(capsys, f"{workdir}/table", "--format", "json", *auth, caplog=caplog)
+        code, out, _ = _vend(capsys, f"{workdir}/table", "--format", "json", *auth, caplog=caplog)
         assert code == 0
         answer = json.loads(out)
         store, creds = answer["store"], answer["credentials"]
