@@ -69,7 +69,9 @@ def session_bucket(stack: StackInfo, admin_s3: S3Client) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def api(stack: StackInfo, session_bucket: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def api(
+    stack: StackInfo, session_bucket: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
     """The worker's API server over ``s3://session_bucket/root``."""
     server = serve_in(tmp_path_factory.mktemp("api"), stack, session_bucket)
     yield server

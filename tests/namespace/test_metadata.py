@@ -27,9 +27,11 @@ from tierstore.namespace.metadata import (
     MountExistsError,
     MountRecord,
     PathAttributes,
+    UserRecord,
     open_metadata,
     schema,
 )
+from tierstore.namespace.metadata.errors import UserExistsError
 
 SECRET_KEY = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
 SESSION_TOKEN = "FwoGZXIvYXdzEXAMPLE-session-token-value"
@@ -430,3 +432,42 @@ def test_store_is_usable_from_many_threads(store: MetadataStore) -> None:
     assert [result.mode for result in results] == [0o600 + index for index in range(16)]
     assert len(store.mounts()) == 16
     assert len(store.attributes_under("/threads")) == 16
+
+
+# -- users (the API server's) ------------------------------------------------------------------
+
+
+def user_record(name: str, digest: str, *, admin: bool = False) -> UserRecord:
+    return UserRecord(
+        name=name, token_sha256=digest, groups=("eng", "ops"), admin=admin, created_at=datetime.now(UTC)
+    )
+
+
+def test_users_are_kept_by_name_and_found_by_token_hash(metadata_url: str) -> None:
+    alice, bob = "a" * 64, "b" * 64
+    with open_metadata(metadata_url) as store:
+        store.add_user(user_record("alice", alice, admin=True))
+        store.add_user(user_record("bob", bob))
+        with pytest.raises(UserExistsError, match="user alice already exists"):
+            store.add_user(user_record("alice", "c" * 64))
+        with pytest.raises(ConflictError):  # one token hash, one user
+            store.add_user(user_record("carol", bob))
+    with open_metadata(metadata_url) as store:  # another process's view: all committed
+        assert [(u.name, u.groups, u.admin) for u in store.users()] == [
+            ("alice", ("eng", "ops"), True),
+            ("bob", ("eng", "ops"), False),
+        ]
+        found = store.user_by_token_hash(bob)
+        assert found is not None and found.name == "bob"
+        assert store.user_by_token_hash("d" * 64) is None
+        assert "b" * 64 not in repr(found)
+        assert store.remove_user("bob") is True
+        assert store.remove_user("bob") is False
+        assert store.user_by_token_hash(bob) is None
+
+
+def test_a_user_record_refuses_bad_names_and_hashes() -> None:
+    with pytest.raises(ValueError, match="user name 'a b' is not allowed"):
+        user_record("a b", "a" * 64)
+    with pytest.raises(ValueError, match="64 lower-case hex digits"):
+        user_record("alice", "tsk_not-a-hash")

@@ -1,29 +1,40 @@
-"""Start the real API server (uvicorn, real config, real metadata store) in a thread, for tests.
+"""Start the real API server (uvicorn, real config, real metadata store) for tests and benchmarks.
 
-    server = start_api_server(config_path)
+    server = start_api_server(config_path)                 # in a thread of this process
+    server = start_api_server(config_path, process=True)   # ``tierstore serve`` in a child process
     httpx.get(f"{server.url}/v1/whoami", headers=server.auth())
     token = server.add_user("alice", ["staff"])
     server.stop()
 
-Each server listens on a free loopback port, so tests may run in parallel (pytest-xdist).
+Each server listens on a free loopback port, so tests may run in parallel (pytest-xdist). In a
+thread, ``state`` gives the server's insides (metrics registry, users, vendor); a child process
+has its own interpreter, so a client in this process does not compete with it for the GIL (use
+it to measure), and ``stop`` sends SIGTERM as an operator would.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import uvicorn
 
+from tierstore.namespace.config import load_server_config
+from tierstore.namespace.metadata import open_metadata
 from tierstore.server.app import ServerState
 from tierstore.server.run import BuiltServer, bound_socket, build_server, uvicorn_config
-from tierstore.server.users import ADMIN_TOKEN_FILE
+from tierstore.server.users import ADMIN_TOKEN_FILE, UserDirectory
 
-START_TIMEOUT_SECONDS = 20.0
+START_TIMEOUT_SECONDS = 60.0
 LOOPBACK = "127.0.0.1"
 
 
@@ -31,12 +42,19 @@ LOOPBACK = "127.0.0.1"
 class RunningServer:
     url: str
     admin_token: str
-    built: BuiltServer
-    _server: uvicorn.Server
-    _thread: threading.Thread
+    built: BuiltServer | None = None
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+    _process: subprocess.Popen[bytes] | None = None
+    _config_path: Path | None = None
+    log: Path | None = None
+    _users: UserDirectory | None = field(default=None, repr=False)
 
     @property
     def state(self) -> ServerState:
+        """The server's state (only for a server in a thread of this process)."""
+        if self.built is None:
+            raise RuntimeError("the server runs in another process: its state is not reachable")
         return self.built.state
 
     def auth(self, token: str | None = None) -> dict[str, str]:
@@ -45,16 +63,36 @@ class RunningServer:
 
     def add_user(self, name: str, groups: Sequence[str] = (), admin: bool = False) -> str:
         """Creates a user in the server's metadata store; returns its bearer token."""
-        return self.state.users.add(name, list(groups), admin=admin)
+        if self.built is not None:
+            return self.built.state.users.add(name, list(groups), admin=admin)
+        if self._users is None:
+            self._users = UserDirectory(open_metadata(load_server_config(self._config_path).metadata_url))
+        return self._users.add(name, list(groups), admin=admin)
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=30)
-        self.state.close()
+        if self._server is not None and self._thread is not None and self.built is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=30)
+            self.built.state.close()
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        if self._users is not None:
+            self._users.metadata.close()
 
 
-def start_api_server(config_path: Path | None, *, host: str = LOOPBACK) -> RunningServer:
+def start_api_server(
+    config_path: Path | None, *, host: str = LOOPBACK, process: bool = False
+) -> RunningServer:
     """Builds the server from ``config_path`` (None: the embedded default) and serves it on a free port."""
+    if process:
+        if config_path is None:
+            raise ValueError("a server in a child process needs a config file (the embedded default is in ~)")
+        return _start_process(config_path, host)
     built = build_server(config_path)
     options = built.state.options
     token = built.admin_token
@@ -78,9 +116,51 @@ def start_api_server(config_path: Path | None, *, host: str = LOOPBACK) -> Runni
     return RunningServer(f"{scheme}://{host}:{port}", token, built, server, thread)
 
 
+def _start_process(config_path: Path, host: str) -> RunningServer:
+    from tierstore.server.config import load_api_options
+
+    options = load_api_options(config_path)
+    with bound_socket(host) as probe:  # a free port, given to the child (a small race, retried below)
+        port = probe.getsockname()[1]
+    log = config_path.parent / f"serve-{port}.log"
+    with log.open("wb") as output:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tierstore.cli.main", "serve", "-c", str(config_path), "--host", host,
+             "--port", str(port)],
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    scheme = "https" if options.tls else "http"
+    url = f"{scheme}://{host}:{port}"
+    running = RunningServer(url, "", _process=child, _config_path=config_path, log=log)
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while True:
+        try:
+            httpx.get(f"{url}/v1/health", timeout=1, verify=False)  # a readiness probe: no secret is sent
+            break
+        except httpx.TransportError:
+            if child.poll() is not None or time.monotonic() > deadline:
+                running.stop()
+                raise RuntimeError(
+                    f"tierstore serve did not start:\n{log.read_text(errors='replace')}"
+                ) from None
+            time.sleep(0.05)
+    token_file = options.home / ADMIN_TOKEN_FILE
+    printed = log.read_text(errors="replace")
+    token = token_file.read_text().strip() if token_file.exists() else ""
+    if not token or token not in printed:
+        # Users existed before this start (no admin was made now): add one for the harness.
+        token = running.add_user(f"harness-{time.monotonic_ns()}", admin=True)
+    running.admin_token = token
+    return running
+
+
 @contextmanager
-def api_server(config_path: Path | None, *, host: str = LOOPBACK) -> Iterator[RunningServer]:
-    server = start_api_server(config_path, host=host)
+def api_server(
+    config_path: Path | None, *, host: str = LOOPBACK, process: bool = False
+) -> Iterator[RunningServer]:
+    server = start_api_server(config_path, host=host, process=process)
     try:
         yield server
     finally:

@@ -170,3 +170,17 @@ def test_tls_when_a_certificate_is_configured(tmp_path: Path) -> None:
             httpx.get(server.url.replace("https://", "http://") + "/v1/health")
     finally:
         server.stop()
+
+
+def test_the_harness_runs_serve_in_a_child_process_too(server_config: Path) -> None:
+    """What benchmarks use: the server in its own interpreter, stopped with SIGTERM."""
+    server = start_api_server(server_config, process=True)
+    try:
+        alice = server.add_user("alice", ["eng"])
+        who = httpx.get(f"{server.url}/v1/whoami", headers=server.auth(alice)).json()
+        assert who == {"user": "alice", "groups": ["eng"], "admin": False}
+        answer = httpx.post(f"{server.url}/v1/credentials", json={"path": "/a/"}, headers=server.auth())
+        assert answer.status_code == 200 and answer.json()["scoped"] is True
+    finally:
+        server.stop()
+    assert server.log is not None and "vend user=admin path=/a/" in server.log.read_text()

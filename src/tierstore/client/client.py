@@ -29,7 +29,7 @@ from tierstore.client.direct import DirectScope, is_unreachable
 from tierstore.client.transport import Transport, resolve_endpoint
 from tierstore.client.vended import Access, Vended, VendedSource, parse_vended
 from tierstore.credentials.refresh import RefreshPolicy
-from tierstore.errors import ConfigError, NotFoundError, StoreError
+from tierstore.errors import AccessDeniedError, ConfigError, NotFoundError, StoreError
 from tierstore.settings.model import MultipartSettings
 from tierstore.settings.secret import Secret
 from tierstore.storage.interface import ObjectWriter, PutResult
@@ -38,6 +38,9 @@ LOGGER = logging.getLogger("tierstore.client")
 
 _MOUNTS_TTL_SECONDS = 30.0
 _MAX_SCOPES_PER_MOUNT = 64
+# How long a path this client changed is read afresh (above the server's cache TTL, 10 s default).
+_DIRTY_SECONDS = 60.0
+_MAX_DIRTY = 10_000
 DEFAULT_REFRESH = RefreshPolicy(fraction=0.5, margin=timedelta(seconds=60))
 
 
@@ -91,6 +94,7 @@ class Client:
         self._scopes: dict[tuple[str, Access], list[DirectScope]] = {}
         self._proxied: set[str] = set()
         self._probed: set[tuple[str, Access]] = set()
+        self._dirty: dict[str, float] = {}
         self.vend_calls = 0
 
     # -- server API ---------------------------------------------------------------------
@@ -104,8 +108,9 @@ class Client:
         return result
 
     def stat(self, path: str, *, sync: bool = False) -> dict[str, Any]:
-        params: dict[str, Any] = {"path": normalize(path)}
-        if sync:
+        path = normalize(path)
+        params: dict[str, Any] = {"path": path}
+        if sync or self._changed_under(path):
             params["sync"] = True
         result: dict[str, Any] = self._transport.get_json("/v1/fs/stat", params)
         return result
@@ -118,22 +123,28 @@ class Client:
         return True
 
     def ls(self, path: str, *, recursive: bool = False, sync: bool = False) -> list[dict[str, Any]]:
-        params = {"path": normalize(path), "recursive": recursive, "sync": sync}
+        path = normalize(path)
+        params = {"path": path, "recursive": recursive, "sync": sync or self._changed_under(path)}
         result: list[dict[str, Any]] = self._transport.get_json("/v1/fs/ls", params)["entries"]
         return result
 
     def mkdir(self, path: str, *, parents: bool = False) -> dict[str, Any]:
-        result: dict[str, Any] = self._transport.post_json(
-            "/v1/fs/mkdir", {"path": normalize(path), "parents": parents}
-        )
+        path = normalize(path)
+        self._changed(path)
+        result: dict[str, Any] = self._transport.post_json("/v1/fs/mkdir", {"path": path, "parents": parents})
         return result
 
     def rm(self, path: str, *, recursive: bool = False) -> int:
-        answer = self._transport.post_json("/v1/fs/rm", {"path": normalize(path), "recursive": recursive})
+        path = normalize(path)
+        self._changed(path)
+        answer = self._transport.post_json("/v1/fs/rm", {"path": path, "recursive": recursive})
         return int((answer or {}).get("removed", 0))
 
     def mv(self, source: str, dest: str) -> Any:
-        return self._transport.post_json("/v1/fs/mv", {"source": normalize(source), "dest": normalize(dest)})
+        source, dest = normalize(source), normalize(dest)
+        self._changed(source)
+        self._changed(dest)
+        return self._transport.post_json("/v1/fs/mv", {"source": source, "dest": dest})
 
     def chmod(self, path: str, mode: str) -> Any:
         return self._transport.post_json("/v1/fs/chmod", {"path": normalize(path), "mode": mode})
@@ -143,10 +154,15 @@ class Client:
             "/v1/fs/chown", {"path": normalize(path), "owner": owner, "group": group}
         )
 
-    def vend(self, path: str, access: Access = "read") -> Vended:
-        """Ask the server for credentials for ``path`` (no caching: see the data methods)."""
+    def vend(self, path: str, access: Access = "read", *, directory: bool = False) -> Vended:
+        """Ask the server for credentials for ``path`` (no caching: see the data methods).
+
+        ``directory`` asks for the whole directory (the server scopes the credentials to
+        ``path/``) even when it has no marker or files yet.
+        """
         asked = normalize(path)
-        document = self._transport.post_json("/v1/credentials", {"path": asked, "access": access})
+        sent = f"{asked}/" if directory and asked != "/" else asked
+        document = self._transport.post_json("/v1/credentials", {"path": sent, "access": access})
         with self._lock:
             self.vend_calls += 1
         return parse_vended(document, asked_path=asked)
@@ -192,7 +208,7 @@ class Client:
             scope, key = route
             try:
                 scope.store.put(key, data)
-                return self._after_write(path)
+                return self._after_write(path, len(data))
             except StoreError as error:
                 if not self._fall_back(scope.mount, error):
                     raise _named(error, path) from None
@@ -211,10 +227,37 @@ class Client:
     def delete(self, path: str) -> None:
         self.rm(path)
 
-    def _after_write(self, path: str) -> dict[str, Any]:
-        # The server did not see this write: ask it to look afresh, so its listings and stats
-        # (cached per mount) show the new file at once.
-        return self.stat(path, sync=True)
+    def _after_write(self, path: str, size: int | None) -> dict[str, Any]:
+        # The server did not see this write: the next stat or listing of the file or of a
+        # directory above it asks the server to look afresh (see _changed).
+        self._changed(path)
+        return {"path": path, "type": "file", "size": size}
+
+    # -- what this client changed ------------------------------------------------------------
+    #
+    # The server caches listings and stats per mount for a few seconds, and it never sees the
+    # writes that go straight to the store. For a while after this client changed a path, its
+    # own stats and listings of that path and of every directory above it ask the server to
+    # read afresh (sync), so a client always sees its own writes.
+
+    def _changed(self, path: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._dirty[path] = now
+            if len(self._dirty) > _MAX_DIRTY:
+                cutoff = now - _DIRTY_SECONDS
+                self._dirty = {p: t for p, t in self._dirty.items() if t > cutoff}
+
+    def _changed_under(self, path: str) -> bool:
+        if not self._dirty:
+            return False
+        cutoff = time.monotonic() - _DIRTY_SECONDS
+        inside = "/" if path == "/" else f"{path}/"
+        with self._lock:
+            return any(
+                stamp > cutoff and (changed == path or changed.startswith(inside))
+                for changed, stamp in self._dirty.items()
+            )
 
     # -- routing --------------------------------------------------------------------------
 
@@ -226,10 +269,10 @@ class Client:
         if mount is None or mount.path in self._proxied:
             return None
         if key is not None:
-            for scope in self._scopes.get((mount.path, access), []):
-                if scope.covers(key):
-                    return scope, key
-        vended = self.vend(path, access)
+            found = self._cached_scope(mount.path, key, access)
+            if found is not None:
+                return found, key
+        vended, asked, directory = self._vend_for_data(path, mount, access)
         if vended.mode == "proxy" or vended.store is None or vended.credentials is None:
             self._use_proxy(vended.mount, "the server serves it through its data proxy", level=logging.INFO)
             return None
@@ -239,7 +282,7 @@ class Client:
         scope = DirectScope(
             vended.mount,
             vended.store,
-            VendedSource(lambda: self.vend(vended.path, access), vended, policy=self._refresh),
+            VendedSource(lambda: self.vend(asked, access, directory=directory), vended, policy=self._refresh),
             multipart=self._multipart,
         )
         with self._lock:
@@ -254,6 +297,24 @@ class Client:
             if not self._reachable(scope, key):
                 return None
         return scope, key
+
+    def _cached_scope(self, mount: str, key: str, access: Access) -> DirectScope | None:
+        # Write credentials allow reads too (the server's session policy), so a read may use them.
+        levels: tuple[Access, ...] = ("read", "write") if access == "read" else ("write",)
+        with self._lock:
+            candidates = [s for level in levels for s in self._scopes.get((mount, level), [])]
+        return next((scope for scope in reversed(candidates) if scope.covers(key)), None)
+
+    def _vend_for_data(self, path: str, mount: MountInfo, access: Access) -> tuple[Vended, str, bool]:
+        """Credentials for the file's directory, so that its siblings (the files of a dataset)
+        share one vend; the file alone when the server refuses the directory."""
+        parent = posixpath.dirname(path)
+        if path != mount.path and (parent == mount.path or parent.startswith(f"{mount.path.rstrip('/')}/")):
+            try:
+                return self.vend(parent, access, directory=True), parent, True
+            except AccessDeniedError:
+                pass
+        return self.vend(path, access), path, False
 
     def _reachable(self, scope: DirectScope, key: str) -> bool:
         """Before the first write to a mount: can this process reach its store at all?"""
@@ -362,7 +423,7 @@ class _DirectWriter(ObjectWriter):
             result = self._inner.close()
         except StoreError as error:
             raise _named(error, self._path) from None
-        self._client._after_write(self._path)
+        self._client._after_write(self._path, None)
         return result
 
     def abort(self) -> None:

@@ -1,6 +1,6 @@
 """``tierstore://`` for fsspec, pandas and pyarrow: the namespace of a tierstore server.
 
-    pandas.read_parquet("tierstore:///mnt/s3/events.parquet", storage_options={"url": ..., "token": ...})
+    pandas.read_parquet("tierstore:///mnt/s3/events.parquet", storage_options={"server": ..., "token": ...})
     fsspec.open("tierstore://mnt/s3/notes.txt", "rb")        # url/token from $TIERSTORE_URL, $TIERSTORE_TOKEN
 
 Listings and stats, mkdir, rm and mv go through the server (its permissions apply); file data
@@ -33,6 +33,7 @@ from tierstore.storage.interface import ObjectWriter
 
 PROTOCOL = "tierstore"
 DEFAULT_BLOCK_SIZE = 16 * 1024 * 1024
+LISTINGS_EXPIRY_SECONDS = 10.0
 
 
 @contextlib.contextmanager
@@ -49,7 +50,12 @@ def _as_os_errors(path: str) -> Iterator[None]:
 
 
 class TierstoreFileSystem(AbstractFileSystem):  # type: ignore[misc]
-    """The namespace of one tierstore server. ``url`` / ``token`` default to the environment."""
+    """The namespace of one tierstore server.
+
+    ``url`` (or ``server``, the spelling that works in pandas' ``storage_options`` and
+    ``fsspec.open``, which take ``url`` themselves) and ``token`` default to ``$TIERSTORE_URL``
+    and ``$TIERSTORE_TOKEN``.
+    """
 
     protocol = PROTOCOL
     root_marker = "/"
@@ -60,14 +66,21 @@ class TierstoreFileSystem(AbstractFileSystem):  # type: ignore[misc]
         url: str | None = None,
         token: str | None = None,
         *,
+        server: str | None = None,
         refresh_fraction: float | None = None,
         block_size: int = DEFAULT_BLOCK_SIZE,
         client: Client | None = None,
         **kwargs: Any,
     ) -> None:
+        # Listings are cached briefly (as long as the server's own cache, by default) and dropped
+        # for every path this filesystem changes: fsspec's copy/get/put ask for the same stats
+        # many times over.
+        kwargs.setdefault("use_listings_cache", True)
+        kwargs.setdefault("listings_expiry_time", LISTINGS_EXPIRY_SECONDS)
         super().__init__(**kwargs)
         refresh = RefreshPolicy(fraction=refresh_fraction) if refresh_fraction is not None else None
-        self.client = client or Client(url, Secret(token) if token else None, refresh=refresh)
+        # ``server=`` is ``url=`` for fsspec.open / pandas, whose own first parameter is ``url``.
+        self.client = client or Client(url or server, Secret(token) if token else None, refresh=refresh)
         self.blocksize = block_size
 
     # -- paths ----------------------------------------------------------------------------
@@ -93,20 +106,50 @@ class TierstoreFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
     # -- metadata through the server ------------------------------------------------------
 
-    def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
+    def ls(self, path: str, detail: bool = True, refresh: bool = False, **kwargs: Any) -> list[Any]:
         path = self._strip_protocol(path)
-        with _as_os_errors(path):
-            status = self.client.stat(path)
-            if status.get("type") == "directory":
-                entries = [self._info(entry) for entry in self.client.ls(path)]
-            else:
-                entries = [self._info(status)]
+        entries: list[dict[str, Any]] | None = None if refresh else self._cached_listing(path)
+        if entries is None:
+            with _as_os_errors(path):
+                status = self.client.stat(path)
+                if status.get("type") == "directory":
+                    entries = [self._info(entry) for entry in self.client.ls(path)]
+                    self.dircache[path] = entries
+                else:
+                    entries = [self._info(status)]
         return entries if detail else [entry["name"] for entry in entries]
+
+    def _cached_listing(self, path: str) -> list[dict[str, Any]] | None:
+        try:
+            listing: list[dict[str, Any]] = self.dircache[path]
+        except KeyError:
+            return None
+        return listing
 
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         path = self._strip_protocol(path)
+        if path in self.dircache:
+            return {"name": path, "size": 0, "type": "directory"}
+        parent = self._parent(path)
+        siblings = self._cached_listing(parent) if path != "/" else None
+        if siblings is not None:
+            for entry in siblings:
+                if entry["name"] == path:
+                    return entry
+            raise FileNotFoundError(2, f"{path}: no such file or directory", path)
         with _as_os_errors(path):
             return self._info(self.client.stat(path))
+
+    def invalidate_cache(self, path: str | None = None) -> None:
+        if path is None:
+            self.dircache.clear()
+        else:
+            path = self._strip_protocol(path)
+            inside = "/" if path == "/" else f"{path}/"
+            for cached in list(self.dircache):
+                if cached == path or cached.startswith(inside) or inside.startswith(f"{cached.rstrip('/')}/"):
+                    self.dircache.pop(cached, None)
+        super().invalidate_cache(path)
 
     def exists(self, path: str, **kwargs: Any) -> bool:
         try:
@@ -135,9 +178,9 @@ class TierstoreFileSystem(AbstractFileSystem):  # type: ignore[misc]
             if withdirs:
                 found[path] = top
             with _as_os_errors(path):
-                entries = self.client.ls(path, recursive=True)
-            for entry in entries:
-                info = self._info(entry)
+                entries = [self._info(entry) for entry in self.client.ls(path, recursive=True)]
+            self._cache_tree(path, entries)
+            for info in entries:
                 if withdirs or info["type"] != "directory":
                     found[info["name"]] = info
         else:
@@ -145,26 +188,42 @@ class TierstoreFileSystem(AbstractFileSystem):  # type: ignore[misc]
         names = sorted(found)
         return {name: found[name] for name in names} if detail else names
 
+    def _cache_tree(self, top: str, entries: list[dict[str, Any]]) -> None:
+        """A recursive listing is every directory's listing at once: cache them all."""
+        listings: dict[str, list[dict[str, Any]]] = {top: []}
+        listings.update({e["name"]: [] for e in entries if e["type"] == "directory"})
+        for entry in entries:
+            parent = self._parent(entry["name"])
+            if parent in listings:
+                listings[parent].append(entry)
+        for directory, listing in listings.items():
+            self.dircache[directory] = listing
+
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
         path = self._strip_protocol(path)
+        self.invalidate_cache(path)
         with _as_os_errors(path):
             self.client.mkdir(path, parents=create_parents)
 
     def makedirs(self, path: str, exist_ok: bool = False) -> None:
         path = self._strip_protocol(path)
-        if self.exists(path):
-            if exist_ok:
-                return
+        if not exist_ok and self.exists(path):
             raise FileExistsError(17, f"{path} already exists", path)
-        self.mkdir(path, create_parents=True)
+        try:
+            self.mkdir(path, create_parents=True)
+        except FileExistsError:
+            if not exist_ok or not self.isdir(path):
+                raise
 
     def rmdir(self, path: str) -> None:
         path = self._strip_protocol(path)
+        self.invalidate_cache(path)
         with _as_os_errors(path):
             self.client.rm(path)
 
     def rm_file(self, path: str) -> None:
         path = self._strip_protocol(path)
+        self.invalidate_cache(path)
         with _as_os_errors(path):
             self.client.rm(path)
 
@@ -178,6 +237,7 @@ class TierstoreFileSystem(AbstractFileSystem):  # type: ignore[misc]
         # Globs and lists expanded here; recursion left to the server (one call per tree).
         targets = self.expand_path(path, recursive=False)
         for target in sorted(targets, reverse=True):
+            self.invalidate_cache(target)
             with _as_os_errors(target):
                 try:
                     self.client.rm(target, recursive=recursive)
@@ -197,12 +257,15 @@ class TierstoreFileSystem(AbstractFileSystem):  # type: ignore[misc]
             source, dest = self._strip_protocol(path1), self._strip_protocol(path2)
             if self.isdir(dest):
                 dest = f"{dest.rstrip('/')}/{source.rsplit('/', 1)[-1]}"
+            self.invalidate_cache(source)
+            self.invalidate_cache(dest)
             with _as_os_errors(source):
                 self.client.mv(source, dest)
             return
         super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
 
     def chmod(self, path: str, mode: str) -> None:
+        self.invalidate_cache(path)
         with _as_os_errors(path):
             self.client.chmod(self._strip_protocol(path), mode)
 
@@ -243,6 +306,7 @@ class TierstoreFileSystem(AbstractFileSystem):  # type: ignore[misc]
         path = self._strip_protocol(path)
         if mode == "create" and self.exists(path):
             raise FileExistsError(17, f"{path} already exists (mode='create')", path)
+        self.invalidate_cache(path)
         with _as_os_errors(path):
             self.client.write(path, value)
 
@@ -250,9 +314,15 @@ class TierstoreFileSystem(AbstractFileSystem):  # type: ignore[misc]
         self, rpath: str, lpath: Any, callback: Any = None, outfile: Any = None, **kwargs: Any
     ) -> None:
         rpath = self._strip_protocol(rpath)
-        if outfile is None and isinstance(lpath, str | os.PathLike) and self.isdir(rpath):
-            os.makedirs(lpath, exist_ok=True)
-            return
+        if outfile is None and hasattr(lpath, "write"):
+            outfile = lpath
+        if outfile is None:
+            if self.isdir(rpath):
+                os.makedirs(lpath, exist_ok=True)
+                return
+            parent = os.path.dirname(os.fspath(lpath))
+            if parent:
+                os.makedirs(parent, exist_ok=True)
         with contextlib.ExitStack() as stack:
             out = outfile if outfile is not None else stack.enter_context(open(lpath, "wb"))
             with _as_os_errors(rpath):
@@ -266,6 +336,7 @@ class TierstoreFileSystem(AbstractFileSystem):  # type: ignore[misc]
         if self.isdir(source):
             self.makedirs(dest, exist_ok=True)
             return
+        self.invalidate_cache(dest)
         with _as_os_errors(source), self.client.open_write(dest) as writer:
             for chunk in self.client.iter_read(source):
                 writer.write(chunk)
@@ -316,6 +387,7 @@ class TierstoreFile(AbstractBufferedFile):  # type: ignore[misc]
             return self.fs.client.read(self.path, start=start, end=end)
 
     def _initiate_upload(self) -> None:
+        self.fs.invalidate_cache(self.path)
         with _as_os_errors(self.path):
             self._writer = self.fs.client.open_write(self.path)
 
@@ -325,6 +397,7 @@ class TierstoreFile(AbstractBufferedFile):  # type: ignore[misc]
             self._writer.write(self.buffer.getbuffer())
             if final:
                 self._writer.close()
+                self.fs.invalidate_cache(self.path)
         return True
 
     def discard(self) -> None:

@@ -9,11 +9,11 @@ downloads and uploads stream chunk by chunk in both directions, never holding a 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,7 +118,10 @@ def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         challenge = {"WWW-Authenticate": 'Bearer realm="tierstore"'}
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "no bearer token: send Authorization: Bearer <token>", challenge)
-        user = await run_in_threadpool(_state(request).users.authenticate, token.strip())
+        users = _state(request).users
+        known, user = users.recent(token.strip())
+        if not known:
+            user = await run_in_threadpool(users.authenticate, token.strip())
         if user is None:
             raise ApiError(401, "the bearer token is not valid (unknown or removed user)", challenge)
         request.scope["tierstore.user"] = user.name
@@ -156,8 +159,6 @@ async def _json(request: Request) -> dict[str, Any]:
     if len(body) > MAX_JSON_BODY:
         raise ApiError(400, f"the JSON body is larger than {MAX_JSON_BODY} bytes")
     try:
-        import json
-
         value = json.loads(body or b"{}")
     except ValueError as error:
         raise ApiError(400, f"the body is not valid JSON: {error}") from None
@@ -757,10 +758,6 @@ def _route_of(scope: Scope) -> str:
 def create_app(state: ServerState) -> Starlette:
     """The ASGI app over ``state``; the caller owns ``state`` and closes it after the app stops."""
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-
     app = Starlette(
         routes=ROUTES,
         exception_handlers={
@@ -770,7 +767,6 @@ def create_app(state: ServerState) -> Starlette:
             405: _not_allowed,
             Exception: on_unexpected,
         },
-        lifespan=lifespan,
     )
     app.state.tierstore = state
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)

@@ -96,16 +96,26 @@ class UserDirectory:
     def list(self) -> list[User]:
         return [_user(record) for record in self.metadata.users()]
 
+    def recent(self, token: str) -> tuple[bool, User | None]:
+        """``(True, user or None)`` when a lookup of ``token`` is still fresh, else ``(False, None)``.
+
+        Never touches the database, so the event loop may call it without a thread.
+        """
+        if not token.startswith(TOKEN_PREFIX):
+            return True, None
+        with self._lock:
+            cached = self._lookups.get(token_hash(token))
+        if cached is not None and cached[0] > time.monotonic():
+            return True, cached[1]
+        return False, None
+
     def authenticate(self, token: str) -> User | None:
         """The user holding ``token``, or None."""
-        if not token.startswith(TOKEN_PREFIX):
-            return None
+        known, user = self.recent(token)
+        if known:
+            return user
         digest = token_hash(token)
         now = time.monotonic()
-        with self._lock:
-            cached = self._lookups.get(digest)
-        if cached is not None and cached[0] > now:
-            return cached[1]
         record = self.metadata.user_by_token_hash(digest)
         found = None if record is None else _user(record)
         with self._lock:
