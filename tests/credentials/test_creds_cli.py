@@ -122,3 +122,17 @@ def test_a_bad_set_is_a_clear_error_without_traceback(tmp_path: Path, stack: Sta
     assert result.returncode == 2
     assert "--set 'aws.accessKeyId'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_debug_output_holds_no_session_secret(stack: StackInfo, bucket: str, tmp_path: Path) -> None:
+    # botocore's own DEBUG log prints STS response bodies; -vv must not let it through.
+    config = fluss_config(tmp_path / "server.yaml", stack, bucket, "reader", "ReadOnlyRole")
+    result = tierstore(
+        "-vv", "creds", "export", "-c", str(config), "--format", "json", env=quiet_environment(tmp_path)
+    )
+    assert result.returncode == 0, result.stderr
+    exported = json.loads(result.stdout)
+    assert "INFO tierstore.credentials" in result.stderr  # -vv did turn tierstore's log up
+    assert "DEBUG botocore" not in result.stderr
+    for secret in (exported["SecretAccessKey"], exported["SessionToken"], *secrets_of(stack)):
+        assert secret not in result.stderr

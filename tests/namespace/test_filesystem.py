@@ -220,3 +220,15 @@ def test_listings_are_cached_until_sync_and_writes_update_them(
     assert [entry.name for entry in fs.ls("/c", sync=True)] == ["behind-our-back.txt", "one.txt"]
     fs.write("/c/three.txt", [b"3"])  # a write through tierstore is seen at once
     assert [entry.name for entry in fs.ls("/c")] == ["behind-our-back.txt", "one.txt", "three.txt"]
+
+
+
+def test_a_directory_whose_first_entry_was_removed_is_still_a_directory(table: MountTable) -> None:
+    # SeaweedFS keeps the folder of a deleted object ("d/a/") and lists it; tierstore hides such
+    # empty folders, which leaves the first page of "d/" empty although "d/f1" follows.
+    fs = FileSystem(table, cache_ttl=0)
+    fs.write("/d/a/x", [b"gone"])
+    fs.remove("/d/a/x")
+    fs.write("/d/f1", [b"kept"])
+    assert fs.stat("/d", sync=True).is_dir
+    assert [entry.name for entry in fs.ls("/d", sync=True)] == ["f1"]

@@ -103,12 +103,17 @@ def test_write_credentials_write_under_the_prefix_only(
     assert admin_s3.get_object(Bucket=mounted, Key="data/b/z.txt")["Body"].read() == b"data/b/z.txt"
 
 
-def test_a_file_path_covers_that_key_alone(client: httpx.Client, mounted: str) -> None:
+def test_a_file_path_covers_that_key_alone(client: httpx.Client, mounted: str, admin_s3: S3Client) -> None:
+    # Keys that merely start with the file's key are other files: not covered.
+    for other in ("data/a/x.txt.bak", "data/a/x.txt/inner"):
+        admin_s3.put_object(Bucket=mounted, Key=other, Body=b"other")
     answer = vend(client, "/mnt/s3/a/x.txt", "read")
     assert answer["store"]["prefix"] == "data/a/x.txt"
     s3 = s3_from(answer)
     assert s3.get_object(Bucket=mounted, Key="data/a/x.txt")["Body"].read() == b"data/a/x.txt"
     assert error_code(s3.get_object, Bucket=mounted, Key="data/a/deep/y.txt") == "AccessDenied"
+    assert error_code(s3.get_object, Bucket=mounted, Key="data/a/x.txt.bak") == "AccessDenied"
+    assert error_code(s3.get_object, Bucket=mounted, Key="data/a/x.txt/inner") == "AccessDenied"
 
 
 def test_write_credentials_are_refused_on_a_read_only_mount(

@@ -13,6 +13,10 @@ from tierstore.cli import commands
 from tierstore.errors import TierstoreError
 
 EXIT_USER_ERROR = 2
+# Libraries whose DEBUG output holds raw request and response bodies: botocore's parsers print
+# every AssumeRole answer, secret key and session token included. They stay at INFO however
+# verbose tierstore is; ``s3.wire.logging`` traces requests with secrets redacted instead.
+CHATTY_LIBRARIES = ("botocore", "boto3", "s3transfer", "urllib3", "httpcore", "httpx")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,11 +39,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(level: int) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(max(level, logging.INFO))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(level)
     try:
         result: int = args.run(args)
     except TierstoreError as error:

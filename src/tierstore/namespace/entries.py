@@ -21,9 +21,11 @@ def kind_of(store: Store, key: str) -> tuple[Kind, ObjectInfo | None] | None:
         return ("file", store.head(key))
     except NotFoundError:
         pass
-    page = next(iter(store.list_pages(key, delimiter="/", page_size=1)), None)
-    if page is not None and (page.objects or page.prefixes):
-        return ("dir", None)
+    # Not just the first page: a store may hand back empty pages before the first entry
+    # (SeaweedFS keeps folders of deleted objects, which the S3 backend filters out).
+    for page in store.list_pages(key, delimiter="/", page_size=100):
+        if page.objects or page.prefixes:
+            return ("dir", None)
     try:
         return ("dir", store.head(f"{key}/"))
     except NotFoundError:

@@ -30,8 +30,14 @@ WRITE_BUCKET_ACTIONS = ("s3:ListBucketMultipartUploads",)
 
 
 def session_policy(bucket: str, prefix: str, access: Access) -> dict[str, Any]:
-    """The policy document for ``access`` to keys starting with ``prefix`` in ``bucket``."""
-    objects = f"arn:aws:s3:::{bucket}/{prefix}*"
+    """The policy document for ``access`` to ``prefix`` in ``bucket``.
+
+    A directory prefix (ending in ``/``, or empty for the whole bucket) covers every key below
+    it; any other prefix is one file's key and covers that key alone, not ``key.bak`` or ``key/x``.
+    """
+    is_directory = prefix == "" or prefix.endswith("/")
+    objects = f"arn:aws:s3:::{bucket}/{prefix}*" if is_directory else f"arn:aws:s3:::{bucket}/{prefix}"
+    listed = [prefix, f"{prefix}*"] if is_directory else [prefix]
     bucket_arn = f"arn:aws:s3:::{bucket}"
     object_actions = list(READ_OBJECT_ACTIONS)
     if access == "write":
@@ -43,7 +49,7 @@ def session_policy(bucket: str, prefix: str, access: Access) -> dict[str, Any]:
             "Effect": "Allow",
             "Action": ["s3:ListBucket"],
             "Resource": [bucket_arn],
-            "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}*"]}},
+            "Condition": {"StringLike": {"s3:prefix": listed}},
         },
     ]
     if access == "write":
