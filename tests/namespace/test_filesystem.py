@@ -222,7 +222,6 @@ def test_listings_are_cached_until_sync_and_writes_update_them(
     assert [entry.name for entry in fs.ls("/c")] == ["behind-our-back.txt", "one.txt", "three.txt"]
 
 
-
 def test_a_directory_whose_first_entry_was_removed_is_still_a_directory(table: MountTable) -> None:
     # SeaweedFS keeps the folder of a deleted object ("d/a/") and lists it; tierstore hides such
     # empty folders, which leaves the first page of "d/" empty although "d/f1" follows.
