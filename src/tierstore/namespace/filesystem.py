@@ -9,6 +9,7 @@ tierstore's metadata and never sent to the store.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -109,6 +110,16 @@ class FileSystem:
     @property
     def cache_hits(self) -> int:
         return self._cache.hits
+
+    def as_caller(self, caller: Caller | None) -> FileSystem:
+        """The same namespace over the same cache, acting for ``caller``.
+
+        The cache holds what the stores say, never a permission decision (each view checks its
+        own caller first), so one cache can serve every user of a server.
+        """
+        view = copy.copy(self)
+        view.caller = caller
+        return view
 
     # -- resolution and attributes -------------------------------------------------------
 

@@ -75,11 +75,10 @@ class ServerState:
         with self._lock:
             found = self._filesystems.get(key)
             if found is None:
-                found = FileSystem(self.table, caller=user.caller())
                 if self._shared is None:
-                    self._shared = found
+                    found = self._shared = FileSystem(self.table, caller=user.caller())
                 else:
-                    found._cache = self._shared._cache  # the one cache (see above)
+                    found = self._shared.as_caller(user.caller())
                 self._filesystems[key] = found
             return found
 
