@@ -120,21 +120,18 @@ def test_write_to_a_read_only_mount_is_a_403_naming_the_path(
     client.write(f"{workdir}/seed.txt", b"seed")
     mount = f"/ro-{workdir.strip('/')}"
     admin = stack.admin
-    client._transport.post_json(
-        "/v1/mounts",
-        {
-            "path": mount,
-            "uri": f"s3://{session_bucket}/root{workdir}",
-            "readonly": True,
-            "shared": True,
-            "options": {
-                "alluxio.underfs.s3.endpoint": stack.endpoint,
-                "aws.accessKeyId": admin.access_key_id,
-                "aws.secretKey": admin.secret_access_key.reveal(),
-                "alluxio.underfs.s3.disable.dns.buckets": "true",
-            },
-        },
+    options = {
+        "alluxio.underfs.s3.endpoint": stack.endpoint,
+        "aws.accessKeyId": admin.access_key_id,
+        "aws.secretKey": admin.secret_access_key.reveal(),
+        "alluxio.underfs.s3.disable.dns.buckets": "true",
+    }
+    made = client.add_mount(
+        mount, f"s3://{session_bucket}/root{workdir}", options, readonly=True, shared=True
     )
+    assert made["readonly"] is True and made["path"] == mount
+    assert admin.secret_access_key.reveal() not in str(made)
+    assert any(m["path"] == mount for m in client.mounts())
     try:
         with Client(api.url, api.admin_token) as fresh:
             assert fresh.read(f"{mount}/seed.txt") == b"seed"
@@ -143,7 +140,8 @@ def test_write_to_a_read_only_mount_is_a_403_naming_the_path(
             message = str(caught.value)
             assert f"{mount}" in message and "read-only" in message
     finally:
-        client._transport.delete("/v1/mounts", {"path": mount})
+        client.remove_mount(mount)
+    assert all(m["path"] != mount for m in client.mounts())
 
 
 def test_wrong_token_and_missing_settings_are_clear_errors(
