@@ -54,9 +54,11 @@ def _yaml(value: object) -> str:
     return f"'{text}'" if re.search(r"[:#\s]", text) else text
 
 
-def serve_in(directory: Path, stack: StackInfo, bucket: str, **extra: object) -> RunningServer:
+def serve_in(
+    directory: Path, stack: StackInfo, bucket: str, *, process: bool = False, **extra: object
+) -> RunningServer:
     directory.mkdir(parents=True, exist_ok=True)
-    return start_api_server(server_config(directory, stack, bucket, **extra))
+    return start_api_server(server_config(directory, stack, bucket, **extra), process=process)
 
 
 @pytest.fixture(scope="session")
@@ -72,8 +74,9 @@ def session_bucket(stack: StackInfo, admin_s3: S3Client) -> Iterator[str]:
 def api(
     stack: StackInfo, session_bucket: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    """The worker's API server over ``s3://session_bucket/root``."""
-    server = serve_in(tmp_path_factory.mktemp("api"), stack, session_bucket)
+    """The worker's API server over ``s3://session_bucket/root``, in a child process: the many
+    small requests of the fsspec suite then run on the other core instead of this one's GIL."""
+    server = serve_in(tmp_path_factory.mktemp("api"), stack, session_bucket, process=True)
     yield server
     server.stop()
 

@@ -10,6 +10,7 @@ session policy); a wrong token and a missing URL are clear errors (client and se
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from tests.server.harness import RunningServer
 from tierstore import Client as LazyClient
 from tierstore.client import Client
 from tierstore.client.errors import ServerUnreachableError, UnauthorizedError
+from tierstore.client.fsspec_fs import TierstoreFileSystem
 from tierstore.credentials.source import StaticSource
 from tierstore.errors import AccessDeniedError, ConfigError, NotFoundError
 from tierstore.local import StackInfo
@@ -120,21 +122,18 @@ def test_write_to_a_read_only_mount_is_a_403_naming_the_path(
     client.write(f"{workdir}/seed.txt", b"seed")
     mount = f"/ro-{workdir.strip('/')}"
     admin = stack.admin
-    client._transport.post_json(
-        "/v1/mounts",
-        {
-            "path": mount,
-            "uri": f"s3://{session_bucket}/root{workdir}",
-            "readonly": True,
-            "shared": True,
-            "options": {
-                "alluxio.underfs.s3.endpoint": stack.endpoint,
-                "aws.accessKeyId": admin.access_key_id,
-                "aws.secretKey": admin.secret_access_key.reveal(),
-                "alluxio.underfs.s3.disable.dns.buckets": "true",
-            },
-        },
+    options = {
+        "alluxio.underfs.s3.endpoint": stack.endpoint,
+        "aws.accessKeyId": admin.access_key_id,
+        "aws.secretKey": admin.secret_access_key.reveal(),
+        "alluxio.underfs.s3.disable.dns.buckets": "true",
+    }
+    made = client.add_mount(
+        mount, f"s3://{session_bucket}/root{workdir}", options, readonly=True, shared=True
     )
+    assert made["readonly"] is True and made["path"] == mount
+    assert admin.secret_access_key.reveal() not in str(made)
+    assert any(m["path"] == mount for m in client.mounts())
     try:
         with Client(api.url, api.admin_token) as fresh:
             assert fresh.read(f"{mount}/seed.txt") == b"seed"
@@ -143,7 +142,8 @@ def test_write_to_a_read_only_mount_is_a_403_naming_the_path(
             message = str(caught.value)
             assert f"{mount}" in message and "read-only" in message
     finally:
-        client._transport.delete("/v1/mounts", {"path": mount})
+        client.remove_mount(mount)
+    assert all(m["path"] != mount for m in client.mounts())
 
 
 def test_wrong_token_and_missing_settings_are_clear_errors(
@@ -171,3 +171,22 @@ def test_wrong_token_and_missing_settings_are_clear_errors(
         pytest.raises(ServerUnreachableError, match=r"127\.0\.0\.1:9"),
     ):
         nowhere.whoami()
+
+
+def test_another_user_is_refused_by_the_server_permissions(
+    api: RunningServer, client: Client, workdir: str
+) -> None:
+    """The root mount is 0700 admin's: a plain user gets neither stats nor credentials."""
+    client.write(f"{workdir}/private.txt", b"admin only")
+    token = api.add_user(f"user-{workdir.strip('/')[-6:]}", ["staff"])
+    with Client(api.url, token) as other:
+        with pytest.raises(AccessDeniedError) as caught:
+            other.read(f"{workdir}/private.txt")
+        assert f"{workdir}/private.txt" in str(caught.value)
+        assert other.vend_calls == 0 or other.scopes() == []
+    fs = TierstoreFileSystem(url=api.url, token=token, skip_instance_cache=True)
+    with pytest.raises(PermissionError, match=re.escape(f"{workdir}/private.txt")):
+        fs.cat_file(f"{workdir}/private.txt")
+    with pytest.raises(PermissionError):
+        fs.pipe_file(f"{workdir}/theirs.txt", b"no")
+    assert not client.exists(f"{workdir}/theirs.txt")

@@ -107,6 +107,37 @@ class Client:
         result: list[dict[str, Any]] = self._transport.get_json("/v1/mounts")["mounts"]
         return result
 
+    def add_mount(
+        self,
+        path: str,
+        uri: str,
+        options: dict[str, str] | None = None,
+        *,
+        readonly: bool = False,
+        shared: bool = False,
+    ) -> dict[str, Any]:
+        """Mount ``uri`` (``s3://bucket/prefix``, ``file:///dir``) at ``path`` (admins only)."""
+        body: dict[str, Any] = {"path": normalize(path), "uri": uri, "options": dict(options or {})}
+        body |= {"readonly": readonly, "shared": shared}
+        result: dict[str, Any] = self._transport.post_json("/v1/mounts", body)
+        self._forget_mounts()
+        return result
+
+    def remove_mount(self, path: str) -> None:
+        """Unmount ``path`` (admins only); the data stays where it is."""
+        path = normalize(path)
+        self._transport.delete("/v1/mounts", {"path": path})
+        self._forget_mounts()
+        with self._lock:
+            for key in [k for k in self._scopes if k[0] == path]:
+                del self._scopes[key]
+            self._proxied.discard(path)
+
+    def _forget_mounts(self) -> None:
+        with self._lock:
+            self._mounts = []
+            self._mounts_at = 0.0
+
     def stat(self, path: str, *, sync: bool = False) -> dict[str, Any]:
         path = normalize(path)
         params: dict[str, Any] = {"path": path}

@@ -16,7 +16,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any
 
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem  # type: ignore[import-untyped]
 
@@ -357,8 +357,9 @@ class TierstoreFileSystem(AbstractFileSystem):  # type: ignore[misc]
             )
         if "x" in mode and self.exists(path):
             raise FileExistsError(17, f"{path} already exists (mode {mode!r})", path)
-        if "r" in mode:
-            self.info(path)  # a missing file is a FileNotFoundError here, not on the first read
+        if "r" in mode and kwargs.get("size") is None:
+            # A missing file is a FileNotFoundError here, not on the first read.
+            kwargs["size"] = self.info(path)["size"]
         return TierstoreFile(
             self,
             path,
@@ -368,9 +369,6 @@ class TierstoreFileSystem(AbstractFileSystem):  # type: ignore[misc]
             cache_options=cache_options,
             **kwargs,
         )
-
-    def __reduce__(self) -> NoReturn:
-        raise TypeError("a TierstoreFileSystem holds a live connection; pass url/token and make a new one")
 
 
 class TierstoreFile(AbstractBufferedFile):  # type: ignore[misc]
