@@ -51,7 +51,7 @@ class FsspecTierstoreClient(sb.Client):
     name = "tierstore://"
 
     def __init__(self, url: str, token: str) -> None:
-        self.fs = TierstoreFileSystem(url=url, token=token, skip_instance_cache=True)
+        self.fs = TierstoreFileSystem(server=url, token=token, skip_instance_cache=True)
 
     def put_big(self, key: str, data: bytes) -> None:
         self.fs.pipe_file(f"/{key}", data)
