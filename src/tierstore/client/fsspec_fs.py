@@ -112,12 +112,10 @@ class TierstoreFileSystem(AbstractFileSystem):  # type: ignore[misc]
         entries: list[dict[str, Any]] | None = None if refresh else self._cached_listing(path)
         if entries is None:
             with _as_os_errors(path):
-                status = self.client.stat(path)
-                if status.get("type") == "directory":
-                    entries = [self._info(entry) for entry in self.client.ls(path)]
-                    self.dircache[path] = entries
-                else:
-                    entries = [self._info(status)]
+                # One request: the server answers a file's own status for ``ls`` of a file.
+                entries = [self._info(entry) for entry in self.client.ls(path)]
+            if not (len(entries) == 1 and entries[0]["name"] == path and entries[0]["type"] == "file"):
+                self.dircache[path] = entries
         return entries if detail else [entry["name"] for entry in entries]
 
     def _cached_listing(self, path: str) -> list[dict[str, Any]] | None:
