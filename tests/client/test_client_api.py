@@ -184,7 +184,7 @@ def test_another_user_is_refused_by_the_server_permissions(
             other.read(f"{workdir}/private.txt")
         assert f"{workdir}/private.txt" in str(caught.value)
         assert other.vend_calls == 0 or other.scopes() == []
-    fs = TierstoreFileSystem(url=api.url, token=token, skip_instance_cache=True)
+    fs = TierstoreFileSystem(server=api.url, token=token, skip_instance_cache=True)
     with pytest.raises(PermissionError, match=re.escape(f"{workdir}/private.txt")):
         fs.cat_file(f"{workdir}/private.txt")
     with pytest.raises(PermissionError):

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import shlex
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
 
-from tests.server.harness import RunningServer
+from tests.server.harness import RunningServer, start_api_server
 from tierstore.cli.main import main
 from tierstore.client import Client
 
@@ -127,3 +128,20 @@ def test_user_mistakes_are_one_line_errors(
 
     code, out, err = _vend(capsys, "/x", "--url", api.url, "--token", "wrong-token")
     assert code == 2 and "refused the bearer token" in err and "wrong-token" not in err
+
+
+def test_a_proxied_mount_has_no_credentials_to_print(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "server.yaml"
+    config.write_text(
+        f"remote.data.dir: file://{tmp_path / 'root'}\n"
+        f"tierstore.metadata.url: sqlite:///{tmp_path / 'namespace.db'}\n"
+    )
+    server = start_api_server(config)
+    try:
+        code, out, err = _vend(capsys, "/anything", "--url", server.url, "--token", server.admin_token)
+        assert code == 2 and out == ""
+        assert "data proxy" in err and "/anything" in err and err.count("\n") == 1
+    finally:
+        server.stop()

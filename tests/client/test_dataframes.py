@@ -41,7 +41,7 @@ def test_pandas_parquet_round_trip(api: RunningServer, client: Client, workdir: 
 
 
 def test_pyarrow_dataset_through_fsspec(api: RunningServer, workdir: str) -> None:
-    fs = fsspec.filesystem("tierstore", url=api.url, token=api.admin_token)
+    fs = fsspec.filesystem("tierstore", server=api.url, token=api.admin_token)
     for part in range(3):
         with fs.open(f"{workdir}/table/part-{part}.parquet", "wb") as out:
             _frame(1000, offset=part * 1000).to_parquet(out)
@@ -62,7 +62,12 @@ def test_fsspec_open_with_the_environment(
         out.write("first line\nsecond line\n")
     with fsspec.open(f"tierstore:/{workdir}/notes.txt", "r") as back:
         assert back.read().splitlines() == ["first line", "second line"]
-    with fsspec.open(f"tierstore://{workdir.lstrip('/')}/notes.txt", "rb") as raw:
+    # The server given as an option (the name pandas' storage_options use too), not the environment.
+    monkeypatch.delenv("TIERSTORE_URL")
+    opened = fsspec.open(f"tierstore://{workdir}/notes.txt", "rb", server=api.url, token=api.admin_token)
+    with opened as direct:
+        assert direct.read(5) == b"first"
+    with fsspec.open(f"tierstore://{workdir.lstrip('/')}/notes.txt", "rb", server=api.url) as raw:
         raw.seek(6)
         assert raw.read(4) == b"line"
     with (

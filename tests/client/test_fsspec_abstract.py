@@ -29,7 +29,7 @@ from tierstore.client.fsspec_fs import TierstoreFileSystem
 class TierstoreFixtures(AbstractFixtures):  # type: ignore[misc]
     @pytest.fixture
     def fs(self, api: RunningServer) -> TierstoreFileSystem:
-        made = fsspec.filesystem("tierstore", url=api.url, token=api.admin_token)
+        made = fsspec.filesystem("tierstore", server=api.url, token=api.admin_token)
         assert isinstance(made, TierstoreFileSystem)
         return made
 

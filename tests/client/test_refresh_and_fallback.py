@@ -137,3 +137,27 @@ def test_local_directory_mount_is_served_through_the_proxy(tmp_path: Path) -> No
             assert client.vend_calls == 1  # the explicit one: a file:// mount is never vended for
     finally:
         server.stop()
+
+
+def test_the_servers_refresh_at_wins_over_a_later_client_fraction(
+    stack: StackInfo, session_bucket: str, tmp_path: Path
+) -> None:
+    """The client's own policy would wait 450 s (half of 900); the server says come back in ~1.8 s."""
+    server = serve_in(tmp_path / "api", stack, session_bucket, **{"tierstore.vending.cache.fraction": 0.002})
+    try:
+        with Client(server.url, server.admin_token) as client:
+            client.write("/server-refresh/x.bin", b"x" * 1000)
+            (scope,) = client.scopes()
+            assert scope.source.latest.refresh_at is not None
+            first = scope.source.refresh_due_at()
+            assert first is not None and first <= scope.source.latest.refresh_at
+            keys = {scope.source.credentials().access_key_id}
+            deadline = time.monotonic() + 4.5
+            while time.monotonic() < deadline:
+                assert client.read("/server-refresh/x.bin") == b"x" * 1000
+                keys.add(scope.source.credentials().access_key_id)
+                time.sleep(0.1)
+            assert scope.source.vend_count >= 2
+            assert len(keys) >= 2
+    finally:
+        server.stop()

@@ -52,9 +52,9 @@ def _as_os_errors(path: str) -> Iterator[None]:
 class TierstoreFileSystem(AbstractFileSystem):  # type: ignore[misc]
     """The namespace of one tierstore server.
 
-    ``url`` (or ``server``, the spelling that works in pandas' ``storage_options`` and
-    ``fsspec.open``, which take ``url`` themselves) and ``token`` default to ``$TIERSTORE_URL``
-    and ``$TIERSTORE_TOKEN``.
+    ``server`` (the server's URL) and ``token`` default to ``$TIERSTORE_URL`` and
+    ``$TIERSTORE_TOKEN``; the option is not called ``url`` because pandas' ``storage_options``
+    and ``fsspec.open`` already take a ``url`` of their own.
     """
 
     protocol = PROTOCOL
@@ -63,10 +63,10 @@ class TierstoreFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
     def __init__(
         self,
-        url: str | None = None,
+        server: str | None = None,
         token: str | None = None,
         *,
-        server: str | None = None,
+        url: str | None = None,
         refresh_fraction: float | None = None,
         block_size: int = DEFAULT_BLOCK_SIZE,
         client: Client | None = None,
@@ -79,8 +79,9 @@ class TierstoreFileSystem(AbstractFileSystem):  # type: ignore[misc]
         kwargs.setdefault("listings_expiry_time", LISTINGS_EXPIRY_SECONDS)
         super().__init__(**kwargs)
         refresh = RefreshPolicy(fraction=refresh_fraction) if refresh_fraction is not None else None
-        # ``server=`` is ``url=`` for fsspec.open / pandas, whose own first parameter is ``url``.
-        self.client = client or Client(url or server, Secret(token) if token else None, refresh=refresh)
+        # Not ``url=``: fsspec.open and pandas take ``url`` themselves (it stays as an alias for
+        # fsspec.filesystem("tierstore", url=...), which has no such clash).
+        self.client = client or Client(server or url, Secret(token) if token else None, refresh=refresh)
         self.blocksize = block_size
 
     # -- paths ----------------------------------------------------------------------------
@@ -111,12 +112,10 @@ class TierstoreFileSystem(AbstractFileSystem):  # type: ignore[misc]
         entries: list[dict[str, Any]] | None = None if refresh else self._cached_listing(path)
         if entries is None:
             with _as_os_errors(path):
-                status = self.client.stat(path)
-                if status.get("type") == "directory":
-                    entries = [self._info(entry) for entry in self.client.ls(path)]
-                    self.dircache[path] = entries
-                else:
-                    entries = [self._info(status)]
+                # One request: the server answers a file's own status for ``ls`` of a file.
+                entries = [self._info(entry) for entry in self.client.ls(path)]
+            if not (len(entries) == 1 and entries[0]["name"] == path and entries[0]["type"] == "file"):
+                self.dircache[path] = entries
         return entries if detail else [entry["name"] for entry in entries]
 
     def _cached_listing(self, path: str) -> list[dict[str, Any]] | None:
