@@ -231,3 +231,26 @@ def test_a_directory_whose_first_entry_was_removed_is_still_a_directory(table: M
     fs.write("/d/f1", [b"kept"])
     assert fs.stat("/d", sync=True).is_dir
     assert [entry.name for entry in fs.ls("/d", sync=True)] == ["f1"]
+
+
+def test_what_a_directory_holds_takes_its_owner_and_mode(
+    table: MountTable, bucket: str, admin_s3: S3Client
+) -> None:
+    # A file written straight to the store (a client with vended credentials, the sink) has no
+    # attributes of its own: it shows, and is checked against, its directory's.
+    FileSystem(table).mkdir("/team")
+    FileSystem(table).chown("/team", "alice", "eng")
+    FileSystem(table).chmod("/team", "0750")
+    admin_s3.put_object(Bucket=bucket, Key="root/team/sub/report.csv", Body=b"a,b\n")
+    alice = FileSystem(table, caller=Caller("alice"), cache_ttl=0)
+    status = alice.stat("/team/sub/report.csv")
+    assert (status.owner, status.group, status.mode) == ("alice", "eng", 0o750)
+    assert b"".join(alice.read("/team/sub/report.csv")) == b"a,b\n"
+    listed = {entry.path: (entry.owner, entry.mode) for entry in alice.ls("/team", recursive=True)}
+    assert listed == {"/team/sub": ("alice", 0o750), "/team/sub/report.csv": ("alice", 0o750)}
+    bob = FileSystem(table, caller=Caller("bob"), cache_ttl=0)
+    with pytest.raises(AccessDeniedError, match="bob"):
+        b"".join(bob.read("/team/sub/report.csv"))
+    # Its own attributes win over the inherited ones.
+    FileSystem(table).chmod("/team/sub/report.csv", "0644")
+    assert alice.stat("/team/sub/report.csv").mode == 0o644

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from tierstore.errors import AccessDeniedError, ConflictError, NotFoundError, StoreError
 from tierstore.namespace import paths
 from tierstore.namespace.entries import Kind, kind_of
-from tierstore.namespace.metadata import MountRecord, PathAttributes
+from tierstore.namespace.metadata import MetadataStore, MountRecord, PathAttributes
 from tierstore.namespace.mounts import MountTable
 from tierstore.namespace.permissions import Caller, check_access, parse_mode
 from tierstore.storage.interface import Store
@@ -132,8 +132,7 @@ class FileSystem:
         return _Target(path, mount, self.table.store_for(mount), key)
 
     def _attributes(self, path: str, mount: MountRecord) -> tuple[str, str, int]:
-        own = self.table.metadata.attributes(path)
-        return _merge(own, mount)
+        return effective_attributes(self.table.metadata, path, mount)
 
     def _check(self, path: str, mount: MountRecord, want: Literal["read", "write", "execute"]) -> None:
         if want == "write" and mount.readonly:
@@ -217,6 +216,7 @@ class FileSystem:
             return cached
         target = self._target(path)
         attributes = self.table.metadata.attributes_under(path)
+        inherited = self._attributes(path, target.mount)
         entries: dict[str, FileStatus] = {}
         base = f"{target.key}/" if target.key else ""
         listing = target.store.list_dir(base)
@@ -225,18 +225,20 @@ class FileSystem:
             if not name or name.endswith("/"):
                 continue
             child = paths.join(path, name)
-            owner, group, mode = _merge(attributes.get(child), target.mount)
+            owner, group, mode = _merge(attributes.get(child), inherited)
             entries[child] = FileStatus(
                 child, False, info.size, info.last_modified, owner, group, mode, target.mount.path
             )
         for prefix in listing.prefixes:
             child = paths.join(path, prefix[len(base) :].rstrip("/"))
-            owner, group, mode = _merge(attributes.get(child), target.mount)
+            owner, group, mode = _merge(attributes.get(child), inherited)
             entries[child] = FileStatus(child, True, 0, None, owner, group, mode, target.mount.path)
         for record in self.table.children_of(path):
             child = paths.join(path, paths.relative(record.path, path).split("/")[0])
-            own = attributes.get(child) if child != record.path else self.table.metadata.attributes(child)
-            owner, group, mode = _merge(own, record if child == record.path else target.mount)
+            if child == record.path:
+                owner, group, mode = effective_attributes(self.table.metadata, child, record)
+            else:
+                owner, group, mode = _merge(attributes.get(child), inherited)
             entries[child] = FileStatus(
                 child,
                 True,
@@ -476,11 +478,35 @@ class FileSystem:
         return self.stat(target.path, sync=True)
 
 
-def _merge(own: PathAttributes | None, mount: MountRecord) -> tuple[str, str, int]:
-    if own is None:
-        return mount.owner, mount.group, mount.mode
+def effective_attributes(metadata: MetadataStore, path: str, mount: MountRecord) -> tuple[str, str, int]:
+    """A path's owner, group and mode: each its own if set, else its nearest ancestor's within
+    the mount (what chown/chmod of a directory gives everything below it that has none of its
+    own, also files written straight to the store with vended credentials), else the mount's."""
+    owner: str | None = None
+    group: str | None = None
+    mode: int | None = None
+    current = path
+    while owner is None or group is None or mode is None:
+        own = metadata.attributes(current)
+        if own is not None:
+            owner = owner if owner is not None else own.owner
+            group = group if group is not None else own.group
+            mode = mode if mode is not None else own.mode
+        if current in (mount.path, "/"):
+            break
+        current = paths.parent(current)
     return (
-        own.owner if own.owner is not None else mount.owner,
-        own.group if own.group is not None else mount.group,
-        own.mode if own.mode is not None else mount.mode,
+        owner if owner is not None else mount.owner,
+        group if group is not None else mount.group,
+        mode if mode is not None else mount.mode,
+    )
+
+
+def _merge(own: PathAttributes | None, inherited: tuple[str, str, int]) -> tuple[str, str, int]:
+    if own is None:
+        return inherited
+    return (
+        own.owner if own.owner is not None else inherited[0],
+        own.group if own.group is not None else inherited[1],
+        own.mode if own.mode is not None else inherited[2],
     )

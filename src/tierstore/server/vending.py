@@ -29,7 +29,8 @@ from tierstore.credentials.sts import AssumeRoleFetcher, SessionTokenFetcher, St
 from tierstore.errors import AccessDeniedError, CredentialsError, StoreError
 from tierstore.namespace import paths
 from tierstore.namespace.entries import kind_of
-from tierstore.namespace.metadata import MountRecord, PathAttributes
+from tierstore.namespace.filesystem import effective_attributes
+from tierstore.namespace.metadata import MountRecord
 from tierstore.namespace.mounts import MountTable
 from tierstore.namespace.permissions import check_access
 from tierstore.server import audit
@@ -163,29 +164,8 @@ class CredentialVendor:
                 f"write credentials for {path}: the mount {record.path} ({record.uri}) is read-only",
                 key=path,
             )
-        owner, group, mode = self._attributes(path, record)
+        owner, group, mode = effective_attributes(self.table.metadata, path, record)
         check_access(user.caller(), owner=owner, group=group, mode=mode, want=access, path=path)
-
-    def _attributes(self, path: str, record: MountRecord) -> tuple[str, str, int]:
-        """The path's owner, group and mode: its own, else the nearest ancestor's within the mount."""
-        found: dict[str, PathAttributes] = {}
-        current = path
-        while True:
-            own = self.table.metadata.attributes(current)
-            if own is not None:
-                found[current] = own
-                break
-            if current in (record.path, "/"):
-                break
-            current = paths.parent(current)
-        own = next(iter(found.values()), None)
-        if own is None:
-            return record.owner, record.group, record.mode
-        return (
-            own.owner if own.owner is not None else record.owner,
-            own.group if own.group is not None else record.group,
-            own.mode if own.mode is not None else record.mode,
-        )
 
     # -- the cache and STS ---------------------------------------------------------------
 
