@@ -10,7 +10,7 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser = subcommands.add_parser(
         "demo", help="the main job: local stack up, objects written and read back, stack down"
     )
-    parser.add_argument("--size-mib", type=int, default=64, help="size of the streamed object (default 64)")
+    parser.add_argument("--size-mib", type=int, default=32, help="size of the streamed object (default 64)")
     parser.add_argument("--dir", type=Path, default=None, help="stack directory (default: a temporary one)")
     parser.set_defaults(run=run)
 

@@ -1,139 +1,65 @@
-"""The main job on the embedded default, start to finish (``tierstore demo``).
+"""The main job on the local stack, start to finish (``tierstore demo``).
 
-It starts the local stack in a directory of its own, writes and reads objects through the
-store client (single put, a streamed multipart write, ranged and parallel reads, listing, copy,
-a presigned URL, a refused write by the read-only user), prints what happened and stops the stack.
+It starts the local stack (SeaweedFS and the tansu Kafka broker) in a directory of its own and
+shows the three parts on it, then stops everything:
+
+1. the store client: objects written and read back (``demo_store``);
+2. the server: ``tierstore serve`` with an S3 root mount reached through a role, a nested
+   read-only mount, and an analyst reading and writing through ``tierstore://`` with vended,
+   scoped credentials (``demo_server``);
+3. the sink: Kafka records moved to S3 objects exactly once (``demo_sink``), shown through the
+   server's namespace.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import os
-import secrets
+import contextlib
 import tempfile
-import time
-import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from tierstore.errors import AccessDeniedError
-from tierstore.local.info import StackInfo
+from tierstore.cli.demo_server import exercise_client, server_part
+from tierstore.cli.demo_sink import run_sink_part
+from tierstore.cli.demo_steps import Steps
+from tierstore.cli.demo_store import MiB, run_store_part
 from tierstore.local.stack import start_stack, stop_stack
-from tierstore.settings.model import AccessKeys, Encryption, MultipartSettings, StoreLocation, StoreSettings
 from tierstore.settings.secret import mask_key_id
-from tierstore.storage.factory import open_backend
-from tierstore.storage.s3.store import S3Store
-
-MiB = 1024 * 1024
-
-
-class _Steps:
-    def __init__(self) -> None:
-        self.number = 0
-
-    @contextmanager
-    def step(self, title: str) -> Iterator[Callable[[str], None]]:
-        self.number += 1
-        started = time.perf_counter()
-        notes: list[str] = []
-        yield notes.append
-        elapsed = time.perf_counter() - started
-        print(f"{self.number:>2}. {title} [{elapsed:.2f} s]")
-        for note in notes:
-            print(f"      {note}")
-
-
-def _settings(info: StackInfo, bucket: str, user: str, **changes: object) -> StoreSettings:
-    keys = info.users[user]
-    return StoreSettings(
-        location=StoreLocation(scheme="s3", bucket=bucket, prefix="demo/"),
-        endpoint=info.endpoint,
-        region=info.region,
-        keys=AccessKeys(keys.access_key_id, keys.secret_access_key),
-        multipart=MultipartSettings(part_size=8 * MiB, concurrency=4),
-        **changes,  # type: ignore[arg-type]
-    )
 
 
 def run(args: argparse.Namespace) -> int:
-    print("tierstore demo: the local stack, and objects written and read back through tierstore\n")
+    print("tierstore demo: the store client, the server with credential vending, and the Kafka sink\n")
     with tempfile.TemporaryDirectory(prefix="tierstore-demo-") as scratch:
         directory: Path = args.dir or Path(scratch) / "stack"
-        steps = _Steps()
-        with steps.step("local stack up (SeaweedFS: S3, STS, IAM, KMS)") as note:
-            info = start_stack(directory)
-            note(f"endpoint {info.endpoint}, region {info.region}")
+        steps = Steps()
+        with steps.step("local stack up (SeaweedFS: S3, STS, IAM, KMS; tansu: Kafka)") as note:
+            info = start_stack(directory, kafka=True)
+            note(f"S3 and STS at {info.endpoint}, region {info.region}; Kafka at {info.kafka_bootstrap}")
             note(
                 "users: "
                 + ", ".join(f"{name} ({mask_key_id(k.access_key_id)})" for name, k in info.users.items())
             )
         try:
-            _exercise(info, steps, size=args.size_mib * MiB)
+            steps.section("The store client")
+            run_store_part(info, steps, size=args.size_mib * MiB)
+            steps.section("The server: credential vending and tierstore://")
+            with contextlib.ExitStack() as server_running:
+                session = server_running.enter_context(server_part(info, steps, Path(scratch)))
+                exercise_client(session, steps)
+                steps.section("The sink: Kafka to S3")
+                run_sink_part(info, steps, Path(scratch), session.server.bucket)
+                with steps.step("the sink's files, seen through the server's namespace") as note:
+                    listed = session.admin.ls("/sink", recursive=True)
+                    files = [entry for entry in listed if entry["type"] == "file"]
+                    for entry in files[:3]:
+                        note(f"{entry['path']}  {entry['size']:,} bytes")
+                    note(f"... {len(files)} files in all")
+                steps.section("Shutting down")
+                with steps.step("tierstore serve stopped with SIGTERM") as note:
+                    server_running.close()
+                    note("it stopped accepting connections and let requests in flight finish first")
         finally:
             with steps.step("local stack down") as note:
                 stop_stack(directory)
                 note("processes stopped, socket files and stack directory removed")
-    print("\ndone: every object read back matched what was written")
+    print("\ndone: everything read back matched what was written")
     return 0
-
-
-def _exercise(info: StackInfo, steps: _Steps, *, size: int) -> None:
-    bucket = f"demo-{secrets.token_hex(4)}"
-    settings = _settings(info, bucket, "admin", encryption=Encryption("AES256"))
-    store = open_backend(settings)
-    assert isinstance(store, S3Store)
-    with store:
-        with steps.step(f"bucket s3://{bucket} created") as note:
-            store.ensure_bucket()
-            note("path-style addressing (endpoint is an IP address), SSE-S3 (AES256) on every write")
-
-        with steps.step("put demo/notes/hello.txt") as note:
-            result = store.put("notes/hello.txt", b"hello from tierstore\n")
-            note(f"etag {result.etag}")
-
-        payload = os.urandom(size)
-        with steps.step(f"streamed write demo/data/big.bin ({size // MiB} MiB in 8 MiB parts)") as note:
-            started = time.perf_counter()
-            with store.open_write("data/big.bin") as writer:
-                for offset in range(0, size, 4 * MiB):
-                    writer.write(payload[offset : offset + 4 * MiB])
-            note(f"{size / MiB / (time.perf_counter() - started):.0f} MiB/s, etag {writer.close().etag}")
-
-        with steps.step("read back big.bin") as note:
-            started = time.perf_counter()
-            data = store.get("data/big.bin")
-            rate = size / MiB / (time.perf_counter() - started)
-            same = hashlib.sha256(data).digest() == hashlib.sha256(payload).digest()
-            note(f"{rate:.0f} MiB/s, sha256 {'matches' if same else 'DIFFERS'}")
-            if not same:
-                raise SystemExit("read-back mismatch")
-
-        with steps.step("ranged read of bytes [1000, 1100)") as note:
-            ranged = store.get("data/big.bin", start=1000, end=1100)
-            note(f"{len(ranged)} bytes, {'match' if ranged == payload[1000:1100] else 'DIFFER'}")
-
-        with steps.step("copy, list and presign") as note:
-            store.copy("notes/hello.txt", "notes/copy.txt")
-            listed = [f"{item.key} ({item.size} B)" for item in store.list()]
-            note("objects: " + ", ".join(listed))
-            url = store.presign("GET", "notes/copy.txt", expires_seconds=300)
-            with urllib.request.urlopen(url, timeout=10) as response:
-                note(f"presigned GET answered {response.status}: {response.read().decode().strip()!r}")
-
-        with (
-            steps.step("read-only user tries to write") as note,
-            open_backend(_settings(info, bucket, "reader")) as reader,
-        ):
-            try:
-                reader.put("notes/forbidden.txt", b"no")
-                note("UNEXPECTED: the write was allowed")
-            except AccessDeniedError as error:
-                note(f"refused as expected: {error}")
-
-        with steps.step("clean up") as note:
-            store.delete_many([item.key for item in store.list()])
-            left = store.list_multipart_uploads()
-            note(f"objects deleted; {len(left)} multipart uploads left behind")
-            store.control.delete_bucket(Bucket=bucket)
