@@ -7,7 +7,6 @@ exclusive creation). Metadata goes through the server; file data straight to Sea
 
 from __future__ import annotations
 
-import functools
 import posixpath
 import secrets
 from collections.abc import Callable, Iterator
@@ -46,37 +45,8 @@ class TierstoreFixtures(AbstractFixtures):  # type: ignore[misc]
         fs.rm(path, recursive=True)
 
 
-# A server-side bug, not the filesystem's: fsspec's cp(..., maxdepth=1) copies files only, so the
-# target directory exists as a key prefix alone; SeaweedFS keeps the empty folder an earlier
-# rm -r left behind, and the namespace's kind_of (namespace/entries.py) looks at a one-key first
-# listing page, which that folder empties, so GET /v1/fs/stat answers 404 for a directory its
-# parent's listing shows. Reported with a verified three-line fix (.coordination.md); not strict,
-# so the tests count again (XPASS) as soon as the fix lands.
-_KIND_OF_FIRST_PAGE = pytest.mark.xfail(
-    reason="server: namespace kind_of reads only a 1-key first listing page (SeaweedFS leftover folders)",
-    strict=False,
-)
-
-
-def _expected_to_fail(test: Callable[..., None]) -> Callable[..., None]:
-    """The inherited test, marked here only (fsspec's own function is left unmarked)."""
-
-    @functools.wraps(test)
-    def run(*args: object, **kwargs: object) -> None:
-        test(*args, **kwargs)
-
-    marked: Callable[..., None] = _KIND_OF_FIRST_PAGE(run)
-    return marked
-
-
 class TestTierstoreCopy(TierstoreFixtures, AbstractCopyTests):  # type: ignore[misc]
-    test_copy_directory_to_existing_directory = _expected_to_fail(
-        AbstractCopyTests.test_copy_directory_to_existing_directory
-    )
-    test_copy_directory_to_new_directory = _expected_to_fail(
-        AbstractCopyTests.test_copy_directory_to_new_directory
-    )
-    test_copy_glob_to_new_directory = _expected_to_fail(AbstractCopyTests.test_copy_glob_to_new_directory)
+    pass
 
 
 class TestTierstoreGet(TierstoreFixtures, AbstractGetTests):  # type: ignore[misc]
