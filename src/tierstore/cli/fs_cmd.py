@@ -156,16 +156,8 @@ def _line(status: FileStatus, long: bool) -> str:
 
 
 def _mount_dict(record: MountRecord) -> dict[str, Any]:
-    return {
-        "path": record.path,
-        "uri": record.uri,
-        "readonly": record.readonly,
-        "shared": record.shared,
-        "owner": record.owner,
-        "group": record.group,
-        "mode": f"{record.mode:04o}",
-        "options": sorted(record.options),
-    }
+    # The CLI lists which options a mount has, never their values.
+    return {**record.as_dict(), "options": sorted(record.options)}
 
 
 # -- actions -------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ tierstore's own keys sit beside them in the same file:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,7 +52,7 @@ def load_server_config(path: Path | None) -> ServerConfig:
     if path is None:
         return embedded_default()
     root = load_store_settings(path).settings
-    own = _server_keys(path)
+    own = read_tierstore_keys(path)
     metadata_url = str(
         own.get(METADATA_URL) or f"sqlite:///{path.resolve().parent / 'tierstore-namespace.db'}"
     )
@@ -68,7 +68,11 @@ def load_server_config(path: Path | None) -> ServerConfig:
     return ServerConfig(root=root, metadata_url=metadata_url, cache_ttl_seconds=ttl, source=str(path))
 
 
-def _server_keys(path: Path) -> Mapping[str, object]:
+def read_tierstore_keys(path: Path, whole_keys: Collection[str] = ()) -> dict[str, object]:
+    """Every ``tierstore.*`` key of a server config, in any of the three dialects.
+
+    ``whole_keys`` are kept whole when nested YAML is flattened (``tierstore: {metadata: …}``).
+    """
     dialect = dialect_for_path(path)
     try:
         document = read_document(read_text(path), dialect.file_format, str(path))
@@ -77,5 +81,6 @@ def _server_keys(path: Path) -> Mapping[str, object]:
     values: Mapping[str, object] = document.values
     if isinstance(values.get("config"), dict):  # Kafka Connect's REST shape
         values = values["config"]  # type: ignore[assignment]
-    entries = flatten(values, nested=dialect.nested, keep_whole=lambda key: key in SERVER_KEYS)
-    return {entry.key: entry.value for entry in entries if entry.key in SERVER_KEYS}
+    whole = {*SERVER_KEYS, *whole_keys}
+    entries = flatten(values, nested=dialect.nested, keep_whole=lambda key: key in whole)
+    return {entry.key: entry.value for entry in entries if entry.key.startswith("tierstore.")}

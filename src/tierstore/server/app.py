@@ -32,7 +32,6 @@ from tierstore import __version__
 from tierstore.errors import StoreError, TierstoreError
 from tierstore.namespace import paths
 from tierstore.namespace.filesystem import CHUNK, FileSystem
-from tierstore.namespace.metadata import MountRecord, redact_options
 from tierstore.namespace.mounts import MountTable
 from tierstore.server.config import ApiServerOptions
 from tierstore.server.errors import ApiError, error_response, on_api_error, on_tierstore_error, on_unexpected
@@ -182,19 +181,6 @@ def _admin(user: User, what: str) -> None:
         raise ApiError(403, f"{what}: only an admin user may do this (user {user.name} is not one)")
 
 
-def mount_dict(record: MountRecord) -> dict[str, Any]:
-    return {
-        "path": record.path,
-        "uri": record.uri,
-        "readonly": record.readonly,
-        "shared": record.shared,
-        "owner": record.owner,
-        "group": record.group,
-        "mode": f"{record.mode:04o}",
-        "options": redact_options(record.options),
-    }
-
-
 # -- public routes ---------------------------------------------------------------------------
 
 
@@ -272,7 +258,7 @@ async def mounts_list(request: Request, user: User) -> Response:
       200: {description: '{"mounts": [...]}'}
     """
     records = await run_in_threadpool(_state(request).table.records)
-    return JSONResponse({"mounts": [mount_dict(record) for record in records]})
+    return JSONResponse({"mounts": [record.as_dict() for record in records]})
 
 
 @authenticated
@@ -310,7 +296,7 @@ async def mounts_add(request: Request, user: User) -> Response:
         functools.partial(state.table.add, path, uri, options, readonly=readonly, shared=shared)
     )
     state.forget_caches()
-    return JSONResponse(mount_dict(record), status_code=201)
+    return JSONResponse(record.as_dict(), status_code=201)
 
 
 @authenticated
@@ -330,7 +316,7 @@ async def mounts_remove(request: Request, user: User) -> Response:
     record = await run_in_threadpool(state.table.remove, path)
     state.vendor.forget_mount(record.path)
     state.forget_caches()
-    return JSONResponse(mount_dict(record))
+    return JSONResponse(record.as_dict())
 
 
 # -- file system -----------------------------------------------------------------------------

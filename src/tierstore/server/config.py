@@ -26,9 +26,8 @@ from pathlib import Path
 
 from tierstore.errors import ConfigError
 from tierstore.namespace.config import CACHE_TTL, EMBEDDED_HOME, METADATA_URL
-from tierstore.settings.dialects import dialect_for_path
+from tierstore.namespace.config import read_tierstore_keys as read_own_keys
 from tierstore.settings.model import AccessKeys
-from tierstore.settings.readers import UnreadableError, flatten, read_document, read_text
 from tierstore.settings.secret import Secret
 
 HOST = "tierstore.server.host"
@@ -171,16 +170,7 @@ def vending_options(values: Mapping[str, object], base: VendingOptions, source: 
 
 def read_tierstore_keys(path: Path) -> dict[str, object]:
     """Every ``tierstore.*`` key of the file; an unknown server or vending key is an error."""
-    dialect = dialect_for_path(path)
-    try:
-        document = read_document(read_text(path), dialect.file_format, str(path))
-    except UnreadableError as error:
-        raise ConfigError(f"{path}: {error.problem.message}") from None
-    values: Mapping[str, object] = document.values
-    if isinstance(values.get("config"), dict):  # Kafka Connect's REST shape
-        values = values["config"]  # type: ignore[assignment]
-    entries = flatten(values, nested=dialect.nested, keep_whole=lambda key: key in KNOWN_KEYS)
-    found = {entry.key: entry.value for entry in entries if entry.key.startswith("tierstore.")}
+    found = read_own_keys(path, KNOWN_KEYS)
     for key in found:
         if key.startswith(OWN_PREFIXES) and key not in KNOWN_KEYS:
             close = difflib.get_close_matches(key, KNOWN_KEYS, n=1, cutoff=0.6)

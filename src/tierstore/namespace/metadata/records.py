@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from tierstore.settings.secret import mask_key_id
@@ -131,6 +132,19 @@ class MountRecord:
         )
 
     __str__ = __repr__
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record for JSON output: options redacted as in ``repr``."""
+        return {
+            "path": self.path,
+            "uri": redact_uri(self.uri),
+            "readonly": self.readonly,
+            "shared": self.shared,
+            "owner": self.owner,
+            "group": self.group,
+            "mode": f"{self.mode:04o}",
+            "options": redact_options(self.options),
+        }
 
     def __hash__(self) -> int:
         # The generated hash would fail on the options mapping; hash its items instead.
