@@ -42,6 +42,16 @@ def _start(config: Path, log: Path, *extra: str) -> subprocess.Popen[str]:
         return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True, env=os.environ.copy())
 
 
+def _wait_for_assignment(log: Path, process: subprocess.Popen[str], timeout: float = 60.0) -> None:
+    """Until this run of the sink logs its partition assignment (each run appends to ``log``)."""
+    seen = log.read_text().count("partitions assigned") if log.exists() else 0
+    deadline = time.monotonic() + timeout
+    while log.read_text().count("partitions assigned") <= seen:
+        assert process.poll() is None, "the sink stopped before it was assigned partitions"
+        assert time.monotonic() < deadline, "the sink was not assigned partitions in time"
+        time.sleep(0.05)
+
+
 def test_sigkill_at_random_moments_still_exactly_once(
     stack: StackInfo, admin_s3: S3Client, bucket: str, tmp_path: Path
 ) -> None:
@@ -85,10 +95,12 @@ def test_sigkill_at_random_moments_still_exactly_once(
     uploads_seen = 0
     while kills < KILLS:
         process = _start(config, log)
-        # Every other kill lands as soon as an upload is seen in progress (so that some kills
-        # surely leave one behind); the others at a random moment.
+        # The moments count from the partition assignment, not the process start: on a loaded
+        # machine start-up alone can take seconds. Every other kill lands as soon as an upload is
+        # seen in progress (so that some kills surely leave one behind); the others at random.
+        _wait_for_assignment(log, process)
         targeted = kills % 2 == 1
-        kill_at = time.monotonic() + chance.uniform(2.0, 4.5)
+        kill_at = time.monotonic() + (8.0 if targeted else chance.uniform(0.3, 3.0))
         while time.monotonic() < kill_at:
             if rs.open_uploads(admin_s3, bucket):
                 uploads_seen += 1
