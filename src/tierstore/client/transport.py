@@ -40,9 +40,11 @@ def resolve_endpoint(url: str | None, token: str | Secret | None) -> tuple[str, 
         token = os.environ[TOKEN_ENV]
     missing = []
     if not url:
-        missing.append(f"the server URL (url=... or ${URL_ENV})")
+        missing.append(
+            f"the server URL (Client(url=...), the storage option server=..., --url, or ${URL_ENV})"
+        )
     if not token:
-        missing.append(f"a bearer token (token=... or ${TOKEN_ENV})")
+        missing.append(f"a bearer token (token=..., --token or ${TOKEN_ENV})")
     if missing:
         raise ConfigError(
             f"tierstore client: missing {' and '.join(missing)}; both are needed to reach the server"
