@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tierstore.cli.demo_steps import Note, Steps
+from tierstore.cli.demo_steps import Note, Steps, admin_s3
 from tierstore.client import Client
 from tierstore.client.vended import Vended
 from tierstore.errors import AccessDeniedError, TierstoreError
@@ -144,18 +144,7 @@ def add_user(config: Path, name: str, group: str) -> str:
 @contextlib.contextmanager
 def server_part(info: StackInfo, steps: Steps, scratch: Path) -> Iterator[DemoSession]:
     """Starts the server and sets up a nested mount, a directory and the analyst user."""
-    import boto3
-    from botocore.config import Config
-
-    admin_keys = info.admin
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=info.endpoint,
-        region_name=info.region,
-        aws_access_key_id=admin_keys.access_key_id,
-        aws_secret_access_key=admin_keys.secret_access_key.reveal(),
-        config=Config(s3={"addressing_style": "path"}),
-    )
+    s3 = admin_s3(info)
     suffix = secrets.token_hex(3)
     warehouse, archive = f"warehouse-{suffix}", f"archive-{suffix}"
     for name in (warehouse, archive):

@@ -13,13 +13,11 @@ import json
 import secrets
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from tierstore.cli.demo_steps import Steps
+from tierstore.cli.demo_steps import Steps, admin_s3
 from tierstore.errors import TierstoreError
 from tierstore.local.info import StackInfo
 from tierstore.sink.config import load_sink_config
@@ -122,15 +120,7 @@ def _committed(committed: dict[tuple[str, int], int]) -> str:
 
 
 def _read_back(info: StackInfo, bucket: str, topic: str) -> dict[int, list[int]]:
-    admin = info.admin
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=info.endpoint,
-        region_name=info.region,
-        aws_access_key_id=admin.access_key_id,
-        aws_secret_access_key=admin.secret_access_key.reveal(),
-        config=Config(s3={"addressing_style": "path"}),
-    )
+    s3 = admin_s3(info)
     seen: dict[int, list[int]] = {}
     paginator = s3.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=f"sink/{topic}/"):
