@@ -134,6 +134,7 @@ class PartitionFile:
         self.encoded_bytes = 0
         self.stored_bytes = 0
         self._encoder = encoder
+        self._encode = encoder.encode
         self._compressor = compressor
         self._backlog = backlog
         self._failure: BaseException | None = None
@@ -155,7 +156,7 @@ class PartitionFile:
 
     def append(self, record: SinkRecord) -> None:
         """Encode ``record`` into the file (it must be the partition's next record)."""
-        data = self._encoder.encode(record)
+        data = self._encode(record)
         self.records += 1
         self.end_offset = record.offset
         if data:  # the same as _add, inline: this runs once per record
