@@ -171,8 +171,9 @@ class SinkTask:
         interval = rotation.interval_ms
         max_records = rotation.max_records or -1
         max_bytes = rotation.max_bytes
-        key_convert = self._key_converter.convert if self._with_keys else None
-        value_convert = self._value_converter.convert
+        key_convert = self._key_converter.fast() if self._with_keys else None
+        value_convert = self._value_converter.fast()
+        new_record = tuple.__new__  # SinkRecord(...) without its Python-level __new__
         with_headers = self._with_headers
         for message in messages:
             if message.error() is not None:
@@ -195,14 +196,17 @@ class SinkTask:
                 continue
             kind, stamp = message.timestamp()
             timestamp: int | None = None if kind == TIMESTAMP_NOT_AVAILABLE else stamp
-            record = SinkRecord(
-                state.topic,
-                state.partition,
-                offset,
-                timestamp,
-                key,
-                value,
-                tuple(message.headers() or ()) if with_headers else (),  # type: ignore[arg-type]
+            record: SinkRecord = new_record(
+                SinkRecord,
+                (
+                    state.topic,
+                    state.partition,
+                    offset,
+                    timestamp,
+                    key,
+                    value,
+                    tuple(message.headers() or ()) if with_headers else (),
+                ),
             )
             current = state.open_file
             if (
@@ -384,3 +388,5 @@ class SinkTask:
 
 class Converter(Protocol):
     def convert(self, raw: bytes | None) -> object: ...
+
+    def fast(self) -> Callable[[bytes | None], object]: ...

@@ -63,7 +63,10 @@ SINK_UPLOAD_CONCURRENCY = 2
 # librdkafka's prefetch queue (KiB) unless the config sets it: half its 64 MiB default, which
 # keeps fetching ahead of the sink while bounding memory.
 DEFAULT_QUEUED_KBYTES = 32768
-CONSUME_BATCH = 2000
+# Messages per consume() call: fewer round trips into librdkafka per record; the messages are
+# already in the prefetch queue, so this adds a few MB at most (and consume still returns
+# after CONSUME_TIMEOUT with what it has).
+CONSUME_BATCH = 10000
 CONSUME_TIMEOUT = 0.2
 _COMMIT_TIMEOUT_REASONS = (KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION)
 

@@ -134,12 +134,14 @@ class PartitionFile:
         self.encoded_bytes = 0
         self.stored_bytes = 0
         self._encoder = encoder
+        self._encode = encoder.encode
         self._compressor = compressor
         self._backlog = backlog
         self._failure: BaseException | None = None
         self._opened = time.monotonic()
         self._batch: list[bytes] = []
-        self._batch_bytes = 0
+        # The batch is handed on once encoded_bytes reaches this: BATCH_BYTES past the last hand-on.
+        self._drain_at = BATCH_BYTES
         self._writer: ObjectWriter = store.open_write(key)
         self._closed = False
         try:
@@ -155,24 +157,21 @@ class PartitionFile:
 
     def append(self, record: SinkRecord) -> None:
         """Encode ``record`` into the file (it must be the partition's next record)."""
-        data = self._encoder.encode(record)
+        data = self._encode(record)
         self.records += 1
         self.end_offset = record.offset
         if data:  # the same as _add, inline: this runs once per record
-            size = len(data)
             self._batch.append(data)
-            self._batch_bytes += size
-            self.encoded_bytes += size
-            if self._batch_bytes >= BATCH_BYTES:
+            self.encoded_bytes += len(data)
+            if self.encoded_bytes >= self._drain_at:
                 self._drain()
 
     def _add(self, data: bytes) -> None:
         if not data:
             return
         self._batch.append(data)
-        self._batch_bytes += len(data)
         self.encoded_bytes += len(data)
-        if self._batch_bytes >= BATCH_BYTES:
+        if self.encoded_bytes >= self._drain_at:
             self._drain()
 
     def _drain(self) -> None:
@@ -180,7 +179,7 @@ class PartitionFile:
             raise self._failure
         if self._batch:
             chunk = self._batch[0] if len(self._batch) == 1 else b"".join(self._batch)
-            self._batch, self._batch_bytes = [], 0
+            self._batch, self._drain_at = [], self.encoded_bytes + BATCH_BYTES
             if self._backlog is None:
                 self._compress(chunk)
             else:
@@ -233,7 +232,7 @@ class PartitionFile:
     def abort(self) -> None:
         """Drop the file: the multipart upload is aborted, nothing becomes visible."""
         self._closed = True
-        self._batch, self._batch_bytes = [], 0
+        self._batch = []
         if self._backlog is not None:
             self._backlog.drain()  # its queued chunks see _closed and are skipped
         self._writer.abort()

@@ -8,6 +8,7 @@ no ``csv`` writer round trip.
 from __future__ import annotations
 
 from collections.abc import Callable
+from json.encoder import encode_basestring
 
 from tierstore.sink.formats.record import (
     OutputField,
@@ -23,10 +24,16 @@ FieldText = Callable[[SinkRecord], str]
 
 def _json_fields(fields: tuple[OutputField, ...], encoding: ValueEncoding) -> tuple[FieldText, ...]:
     def key(record: SinkRecord) -> str:
-        return json_text(record.key, encoding, record, "key")
+        text = record.key
+        if type(text) is str:  # the String converter's: straight to the C quoting
+            return encode_basestring(text)
+        return json_text(text, encoding, record, "key")
 
     def value(record: SinkRecord) -> str:
-        return json_text(record.value, encoding, record, "value")
+        text = record.value
+        if type(text) is str:
+            return encode_basestring(text)
+        return json_text(text, encoding, record, "value")
 
     def offset(record: SinkRecord) -> str:
         return str(record.offset)
@@ -47,31 +54,87 @@ def _json_fields(fields: tuple[OutputField, ...], encoding: ValueEncoding) -> tu
     return tuple(table[name] for name in fields)
 
 
+def _json_object_text(
+    fields: tuple[OutputField, ...], encoding: ValueEncoding, suffix: str
+) -> Callable[[SinkRecord], str]:
+    """One function for a record's whole JSON object followed by ``suffix``: the labels are
+    folded into the constants and, for a lone key or value field, the string case is inline, so
+    a record costs one Python call (this runs once per record)."""
+    texts = _json_fields(fields, encoding)
+    # '{"key":', ',"value":', …: the text before each field's value.
+    labels = tuple(("{" if index == 0 else ",") + f'"{name}":' for index, name in enumerate(fields))
+    end = "}" + suffix
+    if len(fields) == 1:
+        (label,), (text,) = labels, texts
+        if fields[0] in ("key", "value"):
+            index = SinkRecord._fields.index(fields[0])
+
+            def lone(record: SinkRecord) -> str:
+                data = record[index]
+                if type(data) is str:
+                    return label + encode_basestring(data) + end
+                return label + text(record) + end
+
+            return lone
+
+        def single(record: SinkRecord) -> str:
+            return label + text(record) + end
+
+        return single
+    pairs = tuple(zip(labels, texts, strict=True))
+
+    def several(record: SinkRecord) -> str:
+        return "".join([label + text(record) for label, text in pairs]) + end
+
+    return several
+
+
 class _JsonObjects:
     """One compact JSON object per record, keys in field order."""
 
     buffered_bytes = 0
+    _suffix = ""
 
     def __init__(self, fields: tuple[OutputField, ...], encoding: ValueEncoding) -> None:
         self.fields = fields
         self.encoding = encoding
-        self._texts = _json_fields(fields, encoding)
-        # '{"key":', ',"value":', …: the text before each field's value.
-        self._labels = tuple(("{" if index == 0 else ",") + f'"{name}":' for index, name in enumerate(fields))
+        self._object = _json_object_text(fields, encoding, self._suffix)
 
-    def _object(self, record: SinkRecord) -> str:
-        parts = [label + text(record) for label, text in zip(self._labels, self._texts, strict=True)]
-        return "".join(parts) + "}"
+
+def _json_line(fields: tuple[OutputField, ...], encoding: ValueEncoding) -> Callable[[SinkRecord], bytes]:
+    """A record's JSON line as bytes, in one Python call for a lone key or value field."""
+    line = _json_object_text(fields, encoding, "\n")
+    if len(fields) == 1 and fields[0] in ("key", "value"):
+        index = SinkRecord._fields.index(fields[0])
+        label = '{"' + fields[0] + '":'
+
+        def lone(record: SinkRecord) -> bytes:
+            data = record[index]
+            if type(data) is str:
+                return f"{label}{encode_basestring(data)}}}\n".encode()
+            return line(record).encode()
+
+        return lone
+
+    def encoded(record: SinkRecord) -> bytes:
+        return line(record).encode()
+
+    return encoded
 
 
 class JsonLinesEncoder(_JsonObjects):
     """One JSON object per line (``jsonl``)."""
 
+    _suffix = "\n"
+    # A plain function, not a method: the runtime calls it once per record.
+    encode: Callable[[SinkRecord], bytes]
+
+    def __init__(self, fields: tuple[OutputField, ...], encoding: ValueEncoding) -> None:
+        super().__init__(fields, encoding)
+        self.encode = _json_line(fields, encoding)
+
     def header(self) -> bytes:
         return b""
-
-    def encode(self, record: SinkRecord) -> bytes:
-        return (self._object(record) + "\n").encode("utf-8")
 
     def finish(self) -> bytes:
         return b""
