@@ -96,8 +96,8 @@ def test_metrics_status_and_a_clean_sigterm_stop(
                 lambda: _total(_safe_metrics(port), "tierstore_sink_records_total") == 9000, 30, "records"
             )
             # The lag gauge is refreshed with each status line.
-            rs.wait_for(lambda: "lag=0 " in log.read_text(), 10, "a status line with no lag")
-            rs.wait_for(lambda: _total(_metrics(port), "tierstore_sink_lag_records") == 0, 10, "no lag")
+            rs.wait_for(lambda: "lag=0 " in log.read_text(), 30, "a status line with no lag")
+            rs.wait_for(lambda: _total(_metrics(port), "tierstore_sink_lag_records") == 0, 30, "no lag")
             metrics = _metrics(port)
             assert rs.list_objects(admin_s3, bucket, "out/") == {}  # all still in open files
         finally:

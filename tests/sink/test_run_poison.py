@@ -36,7 +36,7 @@ def _read_topic(bootstrap: str, topic: str, count: int) -> list[tuple[bytes | No
     )
     consumer.assign([TopicPartition(topic, 0, 0)])
     found: list[tuple[bytes | None, dict[str, bytes]]] = []
-    rs.wait_for(lambda: found.extend(_decoded(consumer.consume(10, 0.5))) or len(found) >= count, 30, "DLQ")
+    rs.wait_for(lambda: found.extend(_decoded(consumer.consume(10, 0.5))) or len(found) >= count, 60, "DLQ")
     consumer.close()
     return found
 

@@ -65,14 +65,14 @@ def test_two_workers_share_six_partitions_exactly_once(
     log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
     rs.produce(stack.kafka_bootstrap, topic, HALF)
     worker_a = _start(config, log_a)
-    rs.wait_for(lambda: _assigned(log_a), 30, "worker A's assignment")
+    rs.wait_for(lambda: _assigned(log_a), 90, "worker A's assignment")
     worker_b = _start(config, log_b)
     # After the rebalance each worker holds three partitions.
-    rs.wait_for(lambda: _assigned(log_b), 30, "worker B's assignment")
+    rs.wait_for(lambda: _assigned(log_b), 90, "worker B's assignment")
     rs.produce(stack.kafka_bootstrap, topic, HALF, start=HALF)
 
-    out_a, _ = worker_a.communicate(timeout=90)
-    out_b, _ = worker_b.communicate(timeout=90)
+    out_a, _ = worker_a.communicate(timeout=180)
+    out_b, _ = worker_b.communicate(timeout=180)
     assert worker_a.returncode == 0, log_a.read_text()[-3000:]
     assert worker_b.returncode == 0, log_b.read_text()[-3000:]
     summary_a, summary_b = json.loads(out_a), json.loads(out_b)
