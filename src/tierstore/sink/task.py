@@ -47,6 +47,10 @@ LOGGER = logging.getLogger("tierstore.sink")
 
 TopicPartition = tuple[str, int]
 
+# Records converted before they are written as a block: enough to spread the per-block costs,
+# few enough that the records in hand stay in the CPU cache (a whole consume() batch does not).
+RUN_RECORDS = 256
+
 
 class SinkStoppedError(TierstoreError):
     """The sink stopped on purpose: a poison record with ``errors.tolerance=none``, and the like."""
@@ -167,24 +171,35 @@ class SinkTask:
         for each in states.values():
             each.skip_batch = False
             each.written = 0
-        rotation = self._rotation
-        interval = rotation.interval_ms
-        max_records = rotation.max_records or -1
-        max_bytes = rotation.max_bytes
         key_convert = self._key_converter.fast() if self._with_keys else None
         value_convert = self._value_converter.fast()
         new_record = tuple.__new__  # SinkRecord(...) without its Python-level __new__
         with_headers = self._with_headers
+        # The run in hand: consecutive records of one partition, converted, written as a block.
+        run_state: PartitionState | None = None
+        run: list[SinkRecord] = []
+        run_messages: list[Message] = []
+        expected: int | None = None  # the partition's next offset, counting the run in hand
         for message in messages:
             if message.error() is not None:
+                if run:
+                    self._write_run(cast(PartitionState, run_state), run, run_messages)
+                    run, run_messages = [], []
+                run_state = None
                 self._broker_event(message)
                 continue
             topic, partition = message.topic(), message.partition()
             state = states.get((topic, partition))  # type: ignore[arg-type]
+            if state is not run_state:
+                if run:
+                    self._write_run(cast(PartitionState, run_state), run, run_messages)
+                    run, run_messages = [], []
+                run_state = state
+                expected = None if state is None else state.next_offset
             if state is None or state.skip_batch:
                 continue  # not ours (any more), or rewound: the seek delivers it again
             offset: int = message.offset()  # type: ignore[assignment]
-            if state.next_offset is not None and offset < state.next_offset:
+            if expected is not None and offset < expected:
                 continue
             try:
                 stage = "KEY_CONVERTER"
@@ -192,49 +207,88 @@ class SinkTask:
                 stage = "VALUE_CONVERTER"
                 value = value_convert(message.value())
             except ConversionError as error:
+                if run:  # the records before it go first, as they came
+                    self._write_run(state, run, run_messages)
+                    run, run_messages = [], []
+                    if state.skip_batch:
+                        continue
                 self._poison(state, message, error.at(state.topic, state.partition, offset), stage)
+                expected = state.next_offset
                 continue
             kind, stamp = message.timestamp()
-            timestamp: int | None = None if kind == TIMESTAMP_NOT_AVAILABLE else stamp
-            record: SinkRecord = new_record(
-                SinkRecord,
-                (
-                    state.topic,
-                    state.partition,
-                    offset,
-                    timestamp,
-                    key,
-                    value,
-                    tuple(message.headers() or ()) if with_headers else (),
-                ),
+            run.append(
+                new_record(
+                    SinkRecord,
+                    (
+                        state.topic,
+                        state.partition,
+                        offset,
+                        None if kind == TIMESTAMP_NOT_AVAILABLE else stamp,
+                        key,
+                        value,
+                        tuple(message.headers() or ()) if with_headers else (),
+                    ),
+                )
             )
-            current = state.open_file
-            if (
-                interval
-                and current is not None
-                and timestamp is not None
-                and current.first_timestamp_ms is not None
-                and timestamp - current.first_timestamp_ms >= interval
-            ):
-                self._complete(state)
-                current = None
-            if current is None:
-                current = state.open_file = self._open_file(record)
-            try:
-                current.append(record)
-            except ConversionError as error:  # the encoder cannot write it (bytes that are not text)
-                if current.records == 0:
-                    self._abort(state)
-                self._poison(state, message, error.at(state.topic, state.partition, offset), "TASK_PUT")
-                continue
-            state.next_offset = offset + 1
-            state.written += 1
-            if current.records == max_records or (max_bytes and current.size >= max_bytes):
-                self._complete(state)
+            run_messages.append(message)
+            expected = offset + 1
+            if len(run) >= RUN_RECORDS:
+                self._write_run(state, run, run_messages)
+                run, run_messages = [], []
+        if run:
+            self._write_run(cast(PartitionState, run_state), run, run_messages)
         for tp, state in states.items():
             if state.written:
                 self.counters.records += state.written
                 self._events.record_written(tp, state.written)
+
+    def _write_run(self, state: PartitionState, records: list[SinkRecord], messages: list[Message]) -> None:
+        """Write consecutive records of one partition, block by block between rotation points.
+
+        The files are cut exactly where record-by-record appends would cut them: before a
+        record ``interval_ms`` past the file's first, after ``max_records`` records, after the
+        record that brings the encoded size to ``max_bytes``.
+        """
+        rotation = self._rotation
+        interval = rotation.interval_ms
+        max_records = rotation.max_records
+        max_bytes = rotation.max_bytes
+        done, total = 0, len(records)
+        while done < total:
+            if state.skip_batch:
+                return  # rewound: the seek delivers the rest again
+            current = state.open_file
+            if current is None:
+                current = state.open_file = self._open_file(records[done])
+            end = total
+            if max_records:
+                end = min(end, done + max_records - current.records)
+            first = current.first_timestamp_ms
+            if interval and first is not None:
+                limit = first + interval
+                for index in range(done, end):
+                    stamp = records[index][3]
+                    if stamp is not None and stamp >= limit:
+                        end = index
+                        break
+                if end == done:  # this record starts a new file
+                    self._complete(state)
+                    continue
+            block = records if done == 0 and end == total else records[done:end]
+            count, error = current.append_many(block, max_bytes)
+            if count:
+                done += count
+                state.next_offset = records[done - 1].offset + 1
+                state.written += count
+            if error is not None:  # the encoder cannot write it (bytes that are not text)
+                if current.records == 0:
+                    self._abort(state)
+                where = error.at(state.topic, state.partition, records[done].offset)
+                self._poison(state, messages[done], where, "TASK_PUT")
+                done += 1
+                continue
+            if current.records == max_records or (max_bytes and current.size >= max_bytes):
+                self._complete(state)
 
     def flush(self, partitions: Iterable[TopicPartition] | None = None) -> None:
         """Complete the open files (of ``partitions``, default all) and commit what is durable.

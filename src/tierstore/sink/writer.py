@@ -23,10 +23,13 @@ import functools
 import queue
 import threading
 import time
-from collections.abc import Callable
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 from tierstore.sink.compression import Compressor
+from tierstore.sink.converters import ConversionError
 from tierstore.sink.formats.base import RecordEncoder
 from tierstore.sink.formats.record import SinkRecord
 from tierstore.storage.interface import ObjectWriter, Store
@@ -165,6 +168,67 @@ class PartitionFile:
             self.encoded_bytes += len(data)
             if self.encoded_bytes >= self._drain_at:
                 self._drain()
+
+    def append_many(
+        self, records: Sequence[SinkRecord], max_bytes: int = 0
+    ) -> tuple[int, ConversionError | None]:
+        """Encode ``records`` (the partition's next ones, in order) into the file as one block.
+
+        With ``max_bytes``, stops after the record that brings :attr:`size` to it, exactly where
+        record-by-record :meth:`append` calls would have stopped. Returns how many records were
+        appended and, when the record after them could not be encoded, its ``ConversionError``
+        (the records before it are in the file). The bytes handed to the compressor, chunk by
+        chunk, are the same as with :meth:`append`.
+        """
+        encode = self._encode
+        datas: list[bytes] = []
+        error: ConversionError | None = None
+        if max_bytes:
+            encoder = self._encoder
+            size = self.encoded_bytes
+            for record in records:
+                try:
+                    data = encode(record)
+                except ConversionError as failed:
+                    error = failed
+                    break
+                datas.append(data)
+                size += len(data)
+                if size + encoder.buffered_bytes >= max_bytes:
+                    break
+        else:
+            add = datas.append
+            try:
+                for record in records:
+                    add(encode(record))
+            except ConversionError as failed:
+                error = failed
+        count = len(datas)
+        if count:
+            self.records += count
+            self.end_offset = records[count - 1].offset
+            self._extend(datas)
+        return count, error
+
+    def _extend(self, datas: list[bytes]) -> None:
+        """:meth:`_add` for each of ``datas``, with the same hand-on points, in C-level steps."""
+        if not all(datas):
+            datas = [data for data in datas if data]
+        # sizes[k]: encoded_bytes once datas[:k] are added.
+        sizes = list(accumulate(map(len, datas), initial=self.encoded_bytes))
+        last = len(datas)
+        done = 0
+        while True:
+            # The first record whose bytes reach the hand-on point: the batch goes on after it.
+            reach = bisect_left(sizes, self._drain_at, done + 1)
+            if reach > last:
+                break
+            self._batch.extend(datas[done:reach])
+            self.encoded_bytes = sizes[reach]
+            self._drain()
+            done = reach
+        self._batch.extend(datas[done:])
+        self.encoded_bytes = sizes[last]
 
     def _add(self, data: bytes) -> None:
         if not data:
