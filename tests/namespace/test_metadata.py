@@ -471,3 +471,18 @@ def test_a_user_record_refuses_bad_names_and_hashes() -> None:
         user_record("a b", "a" * 64)
     with pytest.raises(ValueError, match="64 lower-case hex digits"):
         user_record("alice", "tsk_not-a-hash")
+
+
+def test_new_sqlite_files_opened_by_several_at_once_never_fail(tmp_path: Path) -> None:
+    # Turning a new file to WAL mode answered "database is locked" at once to the others.
+    for attempt in range(30):
+        url = f"sqlite:///{tmp_path / f'race-{attempt}.db'}"
+        barrier = threading.Barrier(3)
+
+        def open_and_list(_: int, url: str = url, barrier: threading.Barrier = barrier) -> list[MountRecord]:
+            barrier.wait()
+            with open_metadata(url) as store:
+                return store.mounts()
+
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            assert list(pool.map(open_and_list, range(3))) == [[], [], []]

@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -107,6 +108,24 @@ def parse_url(raw: str) -> Target:
     raise _bad_url(raw, f"names the {backend!r} backend")
 
 
+def _switch_to_wal(cursor: Any) -> str:
+    """``PRAGMA journal_mode=WAL``, waiting out other connections doing the same.
+
+    Turning a new database file to WAL takes an exclusive lock, and SQLite answers "database is
+    locked" at once, without its busy handler, to a connection that asks while another converts
+    it: several processes opening a new database together would fail. The switch happens once
+    per file, so a short wait up to the busy timeout is enough.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            return str(cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _configure_sqlite(engine: Engine, target: Target) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
@@ -115,7 +134,7 @@ def _configure_sqlite(engine: Engine, target: Target) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            mode = cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = _switch_to_wal(cursor)
         finally:
             cursor.close()
         if str(mode).lower() != "wal":
