@@ -4,8 +4,13 @@ Worker A starts alone and takes all six partitions; it writes the first half of 
 into files it keeps open (no record limit, a long flush interval). Worker B then joins: tansu
 rebalances the group, A completes and commits its open files for the revoked partitions before
 giving them up, and each worker continues on three partitions from the committed offsets. The
-second half is produced once both hold their share. Both stop once caught up and idle. Checked
-on SeaweedFS with boto3: every record exactly once and in order, and both workers wrote files.
+second half is produced once both hold their share. Both stop once caught up and idle: B after
+5 s, A after 12 s, so that A (idle since the first half) does not leave while B is still starting
+on a loaded machine. When B leaves, A is rebalanced again, takes all six partitions and leaves only
+once that rebalance is over (tansu keeps a member that leaves during a join as the group's
+leader, and the member that stays then rejoins forever; the worker never leaves mid-rebalance).
+Checked on SeaweedFS with boto3: every record exactly once and in order, and both workers wrote
+files.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
 from tests.sink import runtime_support as rs
 
 from tierstore.local import StackInfo
@@ -27,7 +31,7 @@ if TYPE_CHECKING:
 HALF = {partition: 2000 for partition in range(6)}
 
 
-def _start(config: Path, log: Path) -> subprocess.Popen[str]:
+def _start(config: Path, log: Path, idle_seconds: int) -> subprocess.Popen[str]:
     command = [
         sys.executable,
         "-m",
@@ -37,7 +41,7 @@ def _start(config: Path, log: Path) -> subprocess.Popen[str]:
         "-c",
         str(config),
         "--exit-when-idle",
-        "5",
+        str(idle_seconds),
         "--json",
     ]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
@@ -47,10 +51,6 @@ def _assigned(log: Path) -> list[str]:
     return [line for line in log.read_text().splitlines() if "partitions assigned" in line]
 
 
-# Known open bug (issue 6 stays open for it): in about one run in five, when one worker stops on
-# idle and leaves the group, the other logs "partitions revoked" and then hangs in the revoke
-# (its files were already completed and committed). Passing runs show the sharing exactly once.
-@pytest.mark.xfail(reason="a worker can hang in its revoke when the other leaves (open bug)", strict=False)
 def test_two_workers_share_six_partitions_exactly_once(
     stack: StackInfo, admin_s3: S3Client, bucket: str, tmp_path: Path
 ) -> None:
@@ -69,16 +69,16 @@ def test_two_workers_share_six_partitions_exactly_once(
     )
     log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
     rs.produce(stack.kafka_bootstrap, topic, HALF)
-    worker_a = _start(config, log_a)
+    worker_a = _start(config, log_a, 12)
     rs.wait_for(lambda: _assigned(log_a), 90, "worker A's assignment")
-    worker_b = _start(config, log_b)
+    worker_b = _start(config, log_b, 5)
     # After the rebalance each worker holds three partitions.
     rs.wait_for(lambda: _assigned(log_b), 90, "worker B's assignment")
     rs.produce(stack.kafka_bootstrap, topic, HALF, start=HALF)
 
     try:
-        out_a, _ = worker_a.communicate(timeout=60)
-        out_b, _ = worker_b.communicate(timeout=60)
+        out_b, _ = worker_b.communicate(timeout=90)
+        out_a, _ = worker_a.communicate(timeout=90)
     finally:
         for worker in (worker_a, worker_b):
             if worker.poll() is None:
@@ -103,4 +103,7 @@ def test_two_workers_share_six_partitions_exactly_once(
     assert any("partitions revoked; completing their files" in line for line in between)
     assert sum("file completed" in line for line in between) == 6
     assert lines[assigned[1]].count(f"{topic}[") == 3
+    # When B left, A waited for the rebalance to end (all six partitions) before it stopped.
+    assert lines[assigned[-1]].count(f"{topic}[") == 6
+    assert any("sink stopped" in line for line in lines[assigned[-1] :])
     assert rs.open_uploads(admin_s3, bucket) == []

@@ -200,6 +200,9 @@ class SinkWorker:
         self._left_over_aborted = 0
         self._callback_error: BaseException | None = None
         self._assigned_once = False
+        # Between a revoke and the next assignment: the group is rebalancing.
+        self._rebalancing = False
+        self._assigned_at = 0.0
         self._committed: dict[TopicPartition, int] = {}
 
     # -- files ----------------------------------------------------------------------------
@@ -281,6 +284,8 @@ class SinkWorker:
             else:
                 consumer.assign(committed)
             self._assigned_once = True
+            self._rebalancing = False
+            self._assigned_at = time.monotonic()
             LOGGER.info(
                 "partitions assigned sink=%s partitions=%s",
                 self._config.name,
@@ -308,6 +313,7 @@ class SinkWorker:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[KafkaPartition]) -> None:
         tps = [(p.topic, p.partition) for p in partitions]
+        self._rebalancing = True
         LOGGER.info(
             "partitions revoked; completing their files sink=%s partitions=%s",
             self._config.name,
@@ -319,6 +325,7 @@ class SinkWorker:
 
     def _on_lost(self, consumer: Consumer, partitions: list[KafkaPartition]) -> None:
         tps = [(p.topic, p.partition) for p in partitions]
+        self._rebalancing = True
         LOGGER.warning(
             "partitions lost; aborting their files sink=%s partitions=%s",
             self._config.name,
@@ -377,12 +384,7 @@ class SinkWorker:
                     self._status(now - status_time, self.metrics.records - status_records)
                     status_records, status_time = self.metrics.records, now
                     next_status = now + self._status_interval
-                if (
-                    self._until_idle is not None
-                    and self._assigned_once
-                    and now - last_data >= self._until_idle
-                    and self._caught_up()
-                ):
+                if self._until_idle is not None and self._idle(now - max(last_data, self._assigned_at)):
                     reason = "caught up and idle"
                     break
         except BaseException as error:
@@ -448,6 +450,19 @@ class SinkWorker:
             if isinstance(failure, TierstoreError | KeyboardInterrupt):
                 raise failure
             raise SinkFailedError(f"sink {self._config.name} failed: {failure}") from failure
+
+    def _idle(self, quiet: float) -> bool:
+        """Whether a worker run with ``until_idle`` may stop: no record for that long since the
+        last record or assignment, every partition caught up, and not in a rebalance.
+
+        Leaving in the middle of a rebalance is avoided because tansu keeps a member that left
+        during a join as the group's leader, and the members that stay then never get an
+        assignment (they rejoin forever). A group in a steady state is left cleanly.
+        """
+        assert self._until_idle is not None
+        return (
+            self._assigned_once and not self._rebalancing and quiet >= self._until_idle and self._caught_up()
+        )
 
     def _caught_up(self) -> bool:
         consumer = self._require_consumer()
