@@ -32,6 +32,8 @@ FAST_GROUP = {
     "consumer.override.session.timeout.ms": "2000",
     "consumer.override.heartbeat.interval.ms": "400",
 }
+# What value_of() puts first: where the record was produced.
+VALUE_PLACE = re.compile(r"p(?P<partition>\d+)-o(?P<offset>\d+)-")
 NAME_PATTERN = re.compile(r"(?P<topic>.+)-(?P<partition>\d+)-(?P<start>\d+)(?P<ext>\..*)?$")
 
 
@@ -202,14 +204,12 @@ def check_exactly_once(
         partition, start = int(match.group("partition")), int(match.group("start"))
         rows = decode_rows(data, output_format, compression)
         assert rows, f"{key} holds no record"
-        offsets = [int(row["offset"]) for row in rows]
+        offsets = [_offset_of(row, key) for row in rows]
         assert offsets[0] == start, f"{key} starts at offset {offsets[0]}"
         assert offsets == sorted(offsets) and len(set(offsets)) == len(offsets), f"{key} out of order"
-        for row in rows:
-            if row["value"] != value_of(partition, int(row["offset"]), value_size):
-                raise AssertionError(
-                    f"{key}: wrong value at offset {row['offset']}: {str(row['value'])[:60]}"
-                )
+        for row, offset in zip(rows, offsets, strict=True):
+            if row["value"] != value_of(partition, offset, value_size):
+                raise AssertionError(f"{key}: wrong value at offset {offset}: {str(row['value'])[:60]}")
         by_partition.setdefault(partition, []).append((start, offsets))
     gaps = set(skipped)
     per_partition: dict[int, list[int]] = {}
@@ -225,6 +225,15 @@ def check_exactly_once(
     assert set(by_partition) <= set(expected), f"files for unexpected partitions {set(by_partition)}"
     records = sum(map(len, per_partition.values()))
     return OutputCheck(files=len(objects), records=records, per_partition=per_partition)
+
+
+def _offset_of(row: Mapping[str, Any], key: str) -> int:
+    """A row's offset: its offset field, or (for files of values alone) the one its value names."""
+    if "offset" in row:
+        return int(row["offset"])
+    match = VALUE_PLACE.match(str(row["value"]))
+    assert match is not None, f"{key}: a value that says nothing of its place: {str(row['value'])[:60]}"
+    return int(match.group("offset"))
 
 
 def wait_for(condition: Any, timeout: float, what: str, interval: float = 0.2) -> None:

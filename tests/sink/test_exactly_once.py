@@ -10,6 +10,8 @@ objects; the check reads them independently of tierstore.
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import TYPE_CHECKING
 
 import pytest
@@ -23,10 +25,15 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 PER_PARTITION = {0: 33_334, 1: 33_333, 2: 33_333}  # 100,000 records
+ALL_FIELDS = "key,value,offset,timestamp"
 COMBINATIONS = [
-    (output_format, compression)
+    (output_format, compression, ALL_FIELDS)
     for output_format in ("jsonl", "json", "csv", "parquet")
     for compression in ("none", "gzip", "snappy", "zstd")
+] + [
+    # JSON lines of the value alone, from the String converter: the task's text lane.
+    ("jsonl", "none", "value"),
+    ("jsonl", "gzip", "value"),
 ]
 
 
@@ -38,11 +45,21 @@ def topic_100k(stack: StackInfo) -> str:
     return topic
 
 
-@pytest.mark.parametrize("combination", COMBINATIONS, ids=["-".join(c) for c in COMBINATIONS])
+@pytest.mark.parametrize(
+    "combination",
+    COMBINATIONS,
+    ids=["-".join(c[:2]) + ("" if c[2] == ALL_FIELDS else "-value-only") for c in COMBINATIONS],
+)
 def test_every_record_once_in_order(
-    stack: StackInfo, admin_s3: S3Client, bucket: str, topic_100k: str, combination: tuple[str, str]
+    stack: StackInfo,
+    admin_s3: S3Client,
+    bucket: str,
+    topic_100k: str,
+    *,
+    combination: tuple[str, str, str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    output_format, compression = combination
+    output_format, compression, fields = combination
     prefix = f"{output_format}-{compression}/"
     config = sink_config_from_mapping(
         rs.sink_json(
@@ -54,13 +71,17 @@ def test_every_record_once_in_order(
             **{
                 "format.output.type": output_format,
                 "file.compression.type": compression,
+                "format.output.fields": fields,
                 # Three files per partition: 15,000 + 15,000 + the rest.
                 "file.max.records": "15000",
             },
         )
     )
 
-    summary = run_sink(config, until_idle=0.5)
+    with caplog.at_level(logging.INFO, logger="tierstore.sink"):
+        summary = run_sink(config, until_idle=0.5)
+    lane = "text" if fields == "value" else "records"
+    assert any(f"lane={lane}" in r.message for r in caplog.records if "sink started" in r.message)
 
     assert summary.stopped_because == "caught up and idle"
     assert summary.records == 100_000
@@ -77,3 +98,15 @@ def test_every_record_once_in_order(
     assert check.records == 100_000
     assert check.files == summary.files == 9
     assert rs.open_uploads(admin_s3, bucket) == []
+    if fields == "value":
+        # Byte for byte what the record path writes: compact JSON, one object per line.
+        for key, data in rs.list_objects(admin_s3, bucket, prefix).items():
+            match = rs.NAME_PATTERN.fullmatch(key[len(prefix) :])
+            assert match is not None
+            partition, start = int(match.group("partition")), int(match.group("start"))
+            lines = rs.decompress(data, compression).splitlines(keepends=True)
+            expected = [
+                json.dumps({"value": rs.value_of(partition, offset)}, separators=(",", ":")).encode() + b"\n"
+                for offset in range(start, start + len(lines))
+            ]
+            assert lines == expected, key

@@ -64,7 +64,13 @@ def test_two_workers_share_six_partitions_exactly_once(
             topic=topic,
             bucket=bucket,
             prefix="out/",
-            **{"format.output.type": "jsonl", "file.compression.type": "gzip"},
+            # The value alone, so the records go through the task's text lane (the crash test
+            # covers the record path).
+            **{
+                "format.output.type": "jsonl",
+                "file.compression.type": "gzip",
+                "format.output.fields": "value",
+            },
         ),
     )
     log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
@@ -97,6 +103,7 @@ def test_two_workers_share_six_partitions_exactly_once(
     assert summary_a["partitions_written"] and summary_b["partitions_written"]
     # A gave its partitions up with files open, completed them, and got three partitions back.
     lines = log_a.read_text().splitlines()
+    assert any("sink started" in line and "lane=text" in line for line in lines)
     assigned = [n for n, line in enumerate(lines) if "partitions assigned" in line]
     assert len(assigned) >= 2, "worker A saw no rebalance"
     between = lines[assigned[0] : assigned[1]]

@@ -32,8 +32,10 @@ offset, which rewrites the completed file under the same key.
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Protocol, cast
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, KafkaError, KafkaException, Message
@@ -135,6 +137,7 @@ class SinkTask:
         keep_completed: bool = True,
         with_headers: bool = True,
         with_keys: bool = True,
+        text_lines: Callable[[list[str]], bytes] | None = None,
     ) -> None:
         self._name = name
         self._with_headers = with_headers
@@ -149,8 +152,17 @@ class SinkTask:
         self._keep_completed = keep_completed
         self._states: dict[TopicPartition, PartitionState] = {}
         self.counters = TaskCounters()
+        # The text lane (see _put_texts): for files of values as text, cut by record count only.
+        lane = not with_keys and not with_headers and not rotation.interval_ms and not rotation.max_bytes
+        self._text_lines = text_lines if lane else None
 
     # -- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def lane(self) -> str:
+        """``text`` when batches of text values are written in blocks (see :meth:`_put_texts`),
+        ``records`` when every record goes through the record path."""
+        return "records" if self._text_lines is None else "text"
 
     @property
     def partitions(self) -> dict[TopicPartition, PartitionState]:
@@ -162,15 +174,110 @@ class SinkTask:
             self._states[tp] = PartitionState(tp[0], tp[1], committed=offset)
 
     def put(self, messages: Sequence[Message]) -> None:
-        """Handle one batch; files that fill up are completed and committed on the way.
-
-        This is the per-record hot path: names are bound locally and the rotation checks
-        reduced to comparisons, since every call costs here (see bench/sink_bench.py).
-        """
+        """Handle one batch; files that fill up are completed and committed on the way."""
         states = self._states
         for each in states.values():
             each.skip_batch = False
             each.written = 0
+        if self._text_lines is None or not self._put_texts(messages):
+            self._put_records(messages)
+        for tp, state in states.items():
+            if state.written:
+                self.counters.records += state.written
+                self._events.record_written(tp, state.written)
+
+    def _put_texts(self, messages: Sequence[Message]) -> bool:
+        """The text lane: a batch of one topic's records whose values are all UTF-8 text, written
+        as JSON lines a run (one partition's consecutive records) at a time, with no Python call
+        per record: the fields are read with ``map`` and the lines made by ``str.join``.
+
+        Returns ``False``, having done nothing, for a batch it does not take (a broker event in
+        it, several topics), which then goes through :meth:`_put_records`. A run with a record
+        that is not text (a null, bytes that are not UTF-8) goes through it too, so poison records
+        are handled in one place.
+        """
+        count = len(messages)
+        if not count:
+            return True
+        if list(map(Message.error, messages)).count(None) != count:
+            return False
+        topics = list(map(Message.topic, messages))
+        topic = topics[0]
+        if topic is None or topics.count(topic) != count:
+            return False
+        partitions = list(map(Message.partition, messages))
+        offsets: list[int] = list(map(Message.offset, messages))  # type: ignore[arg-type]
+        values = list(map(Message.value, messages))
+        start = 0
+        for partition, run in groupby(partitions):
+            end = start + len(list(run))
+            self._put_text_run(
+                topic,
+                cast(int, partition),
+                messages=messages,
+                offsets=offsets,
+                values=values,
+                start=start,
+                end=end,
+            )
+            start = end
+        return True
+
+    def _put_text_run(
+        self,
+        topic: str,
+        partition: int,
+        *,
+        messages: Sequence[Message],
+        offsets: list[int],
+        values: list[bytes | None],
+        start: int,
+        end: int,
+    ) -> None:
+        """Records ``start:end`` of the batch, one partition's, through the text lane."""
+        state = self._states.get((topic, partition))
+        if state is None or state.skip_batch:
+            return  # not ours (any more), or rewound: the seek delivers it again
+        expected = state.next_offset
+        if expected is not None and offsets[start] < expected:
+            start = bisect_left(offsets, expected, start, end)  # offsets rise within a run
+        try:
+            texts: list[str] = list(map(bytes.decode, values[start:end]))  # type: ignore[arg-type]
+        except (UnicodeDecodeError, TypeError):  # not UTF-8, or a null: record by record
+            self._put_records(messages[start:end])
+            return
+        lines = cast(Callable[[list[str]], bytes], self._text_lines)
+        max_records = self._rotation.max_records
+        done, total = 0, len(texts)
+        while done < total:
+            if state.skip_batch:
+                return  # rewound by a failed commit: the seek delivers the rest again
+            current = state.open_file
+            if current is None:
+                first = messages[start + done]
+                kind, stamp = first.timestamp()
+                stamp_ms = None if kind == TIMESTAMP_NOT_AVAILABLE else stamp
+                record = SinkRecord(topic, partition, offsets[start + done], stamp_ms, None, texts[done])
+                current = state.open_file = self._open_file(record)
+            step = total - done
+            if max_records:
+                step = min(step, max_records - current.records)
+            last = offsets[start + done + step - 1]
+            current.append_block(lines(texts[done : done + step]), step, last)
+            done += step
+            state.next_offset = last + 1
+            state.written += step
+            if current.records == max_records:
+                self._complete(state)
+
+    def _put_records(self, messages: Sequence[Message]) -> None:
+        """The record path: any batch, any format, record by record (converted, checked, and
+        written in runs of :data:`RUN_RECORDS`).
+
+        This is a per-record hot path: names are bound locally and the rotation checks reduced
+        to comparisons, since every call costs here (see bench/sink_bench.py).
+        """
+        states = self._states
         key_convert = self._key_converter.fast() if self._with_keys else None
         value_convert = self._value_converter.fast()
         new_record = tuple.__new__  # SinkRecord(...) without its Python-level __new__
@@ -237,10 +344,6 @@ class SinkTask:
                 run, run_messages = [], []
         if run:
             self._write_run(cast(PartitionState, run_state), run, run_messages)
-        for tp, state in states.items():
-            if state.written:
-                self.counters.records += state.written
-                self._events.record_written(tp, state.written)
 
     def _write_run(self, state: PartitionState, records: list[SinkRecord], messages: list[Message]) -> None:
         """Write consecutive records of one partition, block by block between rotation points.

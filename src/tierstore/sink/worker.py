@@ -44,7 +44,7 @@ from tierstore.settings.model import StoreSettings
 from tierstore.sink.cleanup import abort_orphan_uploads, multipart_control
 from tierstore.sink.compression import file_compressor_for
 from tierstore.sink.dlq import DeadLetterQueue, SkippedRecords
-from tierstore.sink.formats import encoder_for
+from tierstore.sink.formats import encoder_for, text_lines_for
 from tierstore.sink.formats.record import SinkRecord
 from tierstore.sink.metrics import SinkMetrics
 from tierstore.sink.task import DeadLetters, SinkStoppedError, SinkTask, TopicPartition
@@ -194,6 +194,7 @@ class SinkWorker:
             # A key nothing writes is not converted (so a key its converter cannot read does
             # not stop the sink when the key is not written anyway).
             with_keys="key" in config.output_fields or "key" in config.file_name_template.placeholders,
+            text_lines=text_lines_for(config),
         )
         self._control = multipart_control(self._store) if config.cleanup_on_start else None
         if config.cleanup_on_start and self._control is None:
@@ -356,12 +357,13 @@ class SinkWorker:
             subscription, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )
         LOGGER.info(
-            "sink started sink=%s topics=%s store=%s format=%s compression=%s",
+            "sink started sink=%s topics=%s store=%s format=%s compression=%s lane=%s",
             config.name,
             ",".join(subscription),
             self._store.description,
             config.output_format,
             config.compression,
+            self.task.lane,
         )
         flush_every = config.flush_interval_ms / 1000 if config.flush_interval_ms > 0 else None
         now = time.monotonic()

@@ -210,6 +210,14 @@ class PartitionFile:
             self._extend(datas)
         return count, error
 
+    def append_block(self, data: bytes, count: int, end_offset: int) -> None:
+        """Add ``count`` records encoded together as ``data`` (the task's text lane), the last
+        at ``end_offset``. The batch is handed on after the block rather than inside it, so the
+        chunks the compressor sees differ from record-by-record appends; the records do not."""
+        self.records += count
+        self.end_offset = end_offset
+        self._extend([data])
+
     def _extend(self, datas: list[bytes]) -> None:
         """:meth:`_add` for each of ``datas``, with the same hand-on points, in C-level steps."""
         if not all(datas):

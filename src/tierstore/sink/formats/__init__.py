@@ -6,6 +6,7 @@ protocol the runtime drives (``header()``, ``encode(record)``, ``finish()``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tierstore.sink.converters import ConverterKind
@@ -19,7 +20,12 @@ from tierstore.sink.formats.record import (
     SinkRecord,
     ValueEncoding,
 )
-from tierstore.sink.formats.text import CsvEncoder, JsonArrayEncoder, JsonLinesEncoder
+from tierstore.sink.formats.text import (
+    CsvEncoder,
+    JsonArrayEncoder,
+    JsonLinesEncoder,
+    json_lines_of_texts,
+)
 
 if TYPE_CHECKING:
     from tierstore.sink.config import SinkConfig
@@ -58,6 +64,17 @@ def encoder_for(config: SinkConfig) -> RecordEncoder:
     )
 
 
+def text_lines_for(config: SinkConfig) -> Callable[[list[str]], bytes] | None:
+    """For the task's text lane: a function writing many records at once, when every record's
+    output is its value as UTF-8 text (JSON lines of the value alone, from the String converter
+    or from ByteArray with ``format.output.fields.value.encoding=none``); ``None`` otherwise."""
+    kind = config.value_converter.kind
+    text_values = kind == "string" or (kind == "bytearray" and config.value_encoding == "none")
+    if config.output_format == "jsonl" and config.output_fields == ("value",) and text_values:
+        return json_lines_of_texts("value")
+    return None
+
+
 __all__ = [
     "OUTPUT_FIELDS",
     "OUTPUT_FORMATS",
@@ -72,4 +89,5 @@ __all__ = [
     "ValueEncoding",
     "encoder_for",
     "make_encoder",
+    "text_lines_for",
 ]
