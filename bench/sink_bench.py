@@ -3,10 +3,10 @@
 One run starts its own local stack (SeaweedFS and tansu), produces the records once, then runs
 each measurement in a fresh child process, so that its peak RSS (VmHWM) is its own:
 
-1. raw: confluent-kafka consumes every record (touching each value), as fast as it can: once
-   with librdkafka's default settings, once with the prefetch settings the sink uses (its
-   ``fetch.queue.backoff.ms`` of 10 ms instead of 1 s makes the raw consumer itself up to three
-   times faster on tansu). The ratio is taken against the faster of the two.
+1. raw: confluent-kafka consumes every record (touching each value), as fast as it can, in
+   batches of the sink's size: once with librdkafka's default settings, once with the prefetch
+   settings the sink uses (its ``fetch.queue.backoff.ms`` of 10 ms instead of 1 s makes the raw
+   consumer itself several times faster on tansu). The ratio is taken against the faster one.
 2. sink: the sink (jsonl, gzip, String converter, ``format.output.fields=value``) writes the same
    records to S3 as files of 100,000 records and commits them. Its time runs from the
    partition assignment to the last file completed and committed; the output is read back and
@@ -41,6 +41,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tierstore.local.stack import start_stack, stop_stack
+from tierstore.sink.worker import CONSUME_BATCH, DEFAULT_FETCH_QUEUE_BACKOFF_MS, DEFAULT_QUEUED_KBYTES
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -77,8 +78,6 @@ def _child_raw(state: dict[str, Any], tuned: bool = False) -> dict[str, Any]:
         "heartbeat.interval.ms": 400,
     }
     if tuned:  # the prefetch settings the sink uses (librdkafka's defaults otherwise)
-        from tierstore.sink.worker import DEFAULT_FETCH_QUEUE_BACKOFF_MS, DEFAULT_QUEUED_KBYTES
-
         settings["queued.max.messages.kbytes"] = DEFAULT_QUEUED_KBYTES
         settings["fetch.queue.backoff.ms"] = DEFAULT_FETCH_QUEUE_BACKOFF_MS
     consumer = Consumer(settings)
@@ -88,7 +87,7 @@ def _child_raw(state: dict[str, Any], tuned: bool = False) -> dict[str, Any]:
     size = 0
     wanted = state["records"]
     while count < wanted:
-        for message in consumer.consume(2000, 1.0):
+        for message in consumer.consume(CONSUME_BATCH, 1.0):
             if message.error() is None:
                 count += 1
                 size += len(message.value() or b"")
