@@ -13,9 +13,11 @@ Why the output is exactly-once
    the last *completed* file + 1 (CompleteMultipartUpload succeeded), or the start offset of the
    file that is open. Records sent to the dead-letter topic count as durable once the producer
    has flushed them, which happens before every commit.
-3. The commit is made synchronously as soon as a file completes, before any later record of the
-   partition is handled. So when the sink dies, at most one completed file of a partition is not
-   yet covered by the committed offset, and it starts exactly at the committed offset C.
+3. The commit is made synchronously as soon as a file's completion is known, and always before
+   the partition's next file completes (files complete in the background while the next one
+   fills; see :meth:`SinkTask._complete`). So when the sink dies, at most one completed file of a
+   partition is not yet covered by the committed offset, and it starts exactly at the committed
+   offset C.
 4. On restart (or on the new owner after a rebalance) the partition is read again from C. The
    first file written starts at C, so it has the same key as that uncommitted file and replaces
    it — whatever its end: if the earlier file was closed early by the flush interval (a wall
@@ -34,6 +36,7 @@ from __future__ import annotations
 import logging
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Protocol, cast
@@ -98,13 +101,19 @@ class PartitionState:
     committed: int | None  # the offset committed in Kafka, None when there is none
     next_offset: int | None = None  # the offset after the last record handled
     open_file: PartitionFile | None = None
+    # The file before the open one, completing in the background and not yet committed.
+    completing: PartitionFile | None = None
+    completion: Future[CompletedFile] | None = None
     files_completed: int = 0
     skip_batch: bool = False  # rewound: drop the rest of the batch in hand
     written: int = 0  # records written from the batch in hand
 
     @property
     def safe_offset(self) -> int | None:
-        """The highest offset that may be committed: nothing before it waits in an open file."""
+        """The highest offset that may be committed: nothing before it waits in a file that is
+        completing or open."""
+        if self.completing is not None:
+            return self.completing.start_offset
         if self.open_file is not None:
             return self.open_file.start_offset
         return self.next_offset
@@ -138,6 +147,7 @@ class SinkTask:
         with_headers: bool = True,
         with_keys: bool = True,
         text_lines: Callable[[list[str]], bytes] | None = None,
+        completer: Executor | None = None,
     ) -> None:
         self._name = name
         self._with_headers = with_headers
@@ -152,6 +162,8 @@ class SinkTask:
         self._keep_completed = keep_completed
         self._states: dict[TopicPartition, PartitionState] = {}
         self.counters = TaskCounters()
+        # Completes files in the background (see _complete); None: in the caller's thread.
+        self._completer = completer
         # The text lane (see _put_texts): for files of values as text, cut by record count only.
         lane = not with_keys and not with_headers and not rotation.interval_ms and not rotation.max_bytes
         self._text_lines = text_lines if lane else None
@@ -179,6 +191,7 @@ class SinkTask:
         for each in states.values():
             each.skip_batch = False
             each.written = 0
+        self.settle_completed()
         if self._text_lines is None or not self._put_texts(messages):
             self._put_records(messages)
         for tp, state in states.items():
@@ -401,9 +414,18 @@ class SinkTask:
         chosen = list(self._states) if partitions is None else list(partitions)
         for tp in chosen:
             state = self._states.get(tp)
-            if state is not None and state.open_file is not None:
+            if state is None:
+                continue
+            if state.open_file is not None:
                 self._complete(state)
+            self._settle(state)
         self._commit(self.pre_commit(chosen))
+
+    def settle_completed(self) -> None:
+        """Commit the files whose background completion has finished (raises if one failed)."""
+        for state in self._states.values():
+            if state.completion is not None and state.completion.done():
+                self._settle(state)
 
     def pre_commit(self, partitions: Iterable[TopicPartition] | None = None) -> dict[TopicPartition, int]:
         """Offsets that are durable and beyond what is committed, per partition."""
@@ -426,11 +448,25 @@ class SinkTask:
                 self.flush(chosen)
         finally:
             for tp in chosen:
-                self._abort(self._states.pop(tp))
+                state = self._states.pop(tp)
+                # Lost (or failed): a completion under way ends, but nothing more is committed.
+                self._wait_for_completion(state)
+                self._abort(state)
 
     def abort_all(self) -> None:
-        """Abort every open file (after a failure): nothing half-written stays behind."""
+        """Abort every open file (after a failure): nothing half-written stays behind. A file
+        completing in the background is waited for; if it completed it is committed, as durable."""
         for state in self._states.values():
+            try:
+                self._settle(state)
+            except Exception as error:  # already failing: go on, its records are read again
+                LOGGER.warning(
+                    "file completion failed sink=%s topic=%s partition=%d error=%s",
+                    self._name,
+                    state.topic,
+                    state.partition,
+                    error,
+                )
             self._abort(state)
 
     # -- internals ------------------------------------------------------------------------
@@ -467,10 +503,58 @@ class SinkTask:
         self._events.dead_lettered((state.topic, state.partition))
 
     def _complete(self, state: PartitionState) -> None:
+        """Complete the partition's open file and commit its end.
+
+        With a completer the upload's last part and CompleteMultipartUpload run in the
+        background while the next file fills, and the commit comes when it is done (checked
+        before each batch, or waited for here at the partition's next file, at flush and on
+        revoke). Exactly-once holds as in the module docstring: the commit still covers only
+        completed files, in order, and a partition has at most one completed file not yet
+        committed, since its previous file is settled before the next one completes.
+        """
+        self._settle(state)  # the previous file first; a failed commit rewinds the partition
         current = state.open_file
-        assert current is not None
+        if current is None:
+            return  # rewound: the open file was aborted
         state.open_file = None
-        completed = current.complete()
+        if self._completer is None:
+            self._completed(state, current.complete())
+            return
+        state.completing = current
+        state.completion = self._completer.submit(current.complete)
+
+    def _settle(self, state: PartitionState) -> None:
+        """Wait for the partition's background completion, if any, and commit the file."""
+        completion, completing = state.completion, state.completing
+        if completion is None or completing is None:
+            return
+        try:
+            completed = completion.result()
+        except BaseException:
+            state.completion = state.completing = None
+            # The file's upload was aborted: nothing from its first record on is durable.
+            self._abort(state)
+            state.next_offset = completing.start_offset
+            raise
+        state.completion = state.completing = None
+        self._completed(state, completed)
+
+    def _wait_for_completion(self, state: PartitionState) -> None:
+        """Let a background completion end without committing it (the partition is given up)."""
+        if state.completion is not None:
+            try:
+                state.completion.result()
+            except Exception as error:
+                LOGGER.info(
+                    "file completion failed sink=%s topic=%s partition=%d error=%s",
+                    self._name,
+                    state.topic,
+                    state.partition,
+                    error,
+                )
+            state.completion = state.completing = None
+
+    def _completed(self, state: PartitionState, completed: CompletedFile) -> None:
         state.files_completed += 1
         self.counters.files += 1
         self.counters.partitions_written.add((state.topic, state.partition))
@@ -488,7 +572,7 @@ class SinkTask:
             completed.stored_bytes,
             completed.key,
         )
-        # Commit now, before any later record of this partition: see the module docstring.
+        # Commit now, before the partition's next file completes: see the module docstring.
         self._commit({(state.topic, state.partition): completed.end_offset + 1})
 
     def _commit(self, offsets: dict[TopicPartition, int]) -> None:

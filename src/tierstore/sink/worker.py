@@ -14,8 +14,9 @@ worker's hands at a time:
 - **lost** (the session timed out): the open files are aborted and nothing is committed; the
   partitions may already belong to someone else.
 
-Commits are synchronous and made by the task right after each file completes (see
-:mod:`tierstore.sink.task` for why), on the flush interval (``offset.flush.interval.ms``: open
+Commits are synchronous and made by the task once each file has completed (files complete on a
+background thread while the next one fills; see :mod:`tierstore.sink.task` for why that is
+exactly-once), on the flush interval (``offset.flush.interval.ms``: open
 files are completed so that quiet partitions land too) and on stop. A stop (the ``stop`` event,
 SIGTERM in the CLI, or caught up and idle with ``until_idle``) completes the open files and
 commits; a failure aborts them and commits only what was already durable.
@@ -27,6 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -182,6 +184,8 @@ class SinkWorker:
                 else SkippedRecords(config.name)
             )
         dead_letters: DeadLetters | None = self._dead_letters
+        # One thread completes files (last part, CompleteMultipartUpload) while the loop goes on.
+        self._completer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tierstore-sink-complete")
         self.task = SinkTask(
             name=config.name,
             key_converter=config.key_converter,
@@ -197,6 +201,7 @@ class SinkWorker:
             # not stop the sink when the key is not written anyway).
             with_keys="key" in config.output_fields or "key" in config.file_name_template.placeholders,
             text_lines=text_lines_for(config),
+            completer=self._completer,
         )
         self._control = multipart_control(self._store) if config.cleanup_on_start else None
         if config.cleanup_on_start and self._control is None:
@@ -386,6 +391,8 @@ class SinkWorker:
                 if messages:
                     self.task.put(messages)
                     last_data = time.monotonic()
+                else:
+                    self.task.settle_completed()
                 now = time.monotonic()
                 if next_flush is not None and now >= next_flush:
                     self.task.flush()
@@ -452,6 +459,7 @@ class SinkWorker:
                     self._dead_letters.close()
             finally:
                 consumer.close()
+                self._completer.shutdown(wait=True)
                 if self._backlog is not None:
                     self._backlog.close()
                 if self._owns_store:
