@@ -10,6 +10,7 @@ import io
 import json
 import re
 import secrets
+import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -126,6 +127,11 @@ def sink_json(
     return config
 
 
+def sink_run_command(config: Path, *options: str) -> list[str]:
+    """``tierstore sink run -c CONFIG OPTIONS…`` as a separate process, with this interpreter."""
+    return [sys.executable, "-m", "tierstore.cli.main", "sink", "run", "-c", str(config), *options]
+
+
 def write_config(directory: Path, config: Mapping[str, Any]) -> Path:
     path = directory / f"{config['name']}.json"
     path.write_text(json.dumps(config, indent=2))
@@ -148,6 +154,7 @@ def open_uploads(s3: S3Client, bucket: str) -> list[str]:
 
 
 def decompress(data: bytes, compression: str) -> bytes:
+    """Undo the outer compression with code that is not tierstore's."""
     if compression == "gzip":
         return gzip.decompress(data)
     if compression == "snappy":

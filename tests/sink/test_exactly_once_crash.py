@@ -17,7 +17,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -37,7 +36,7 @@ SLICE = 100  # records (1 MB) per partition every 0.7 s: about 21 s for all of t
 
 
 def _start(config: Path, log: Path, *extra: str) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "tierstore.cli.main", "sink", "run", "-c", str(config), *extra]
+    command = rs.sink_run_command(config, *extra)
     with log.open("a") as err:
         return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True, env=os.environ.copy())
 

@@ -12,9 +12,9 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import cramjam
 import pyarrow.parquet as pq
 import pytest
+from tests.sink import runtime_support as rs
 
 from tierstore.sink.compression import COMPRESSION_TYPES, CompressionType, compressor_for
 from tierstore.sink.converters import ConversionError, ConverterKind
@@ -72,17 +72,6 @@ def _file(
     return bytes(out)
 
 
-def _decompress(data: bytes, compression: str) -> bytes:
-    """Undo the outer compression with code that is not tierstore's."""
-    if compression == "gzip":
-        return gzip.decompress(data)
-    if compression == "snappy":
-        return bytes(cramjam.snappy.decompress(data))
-    if compression == "zstd":
-        return bytes(cramjam.zstd.decompress(data))
-    return data
-
-
 def _b64(data: bytes | None) -> str | None:
     return None if data is None else base64.b64encode(data).decode()
 
@@ -94,7 +83,7 @@ def _expected_headers(record: SinkRecord) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("compression", COMPRESSION_TYPES)
 def test_jsonl(compression: CompressionType) -> None:
     records = [*_records(), BINARY]
-    text = _decompress(_file("jsonl", compression, records), compression).decode()
+    text = rs.decompress(_file("jsonl", compression, records), compression).decode()
     lines = text.splitlines()
     assert len(lines) == len(records)
     for line, record in zip(lines, records, strict=True):
@@ -111,7 +100,7 @@ def test_jsonl(compression: CompressionType) -> None:
 @pytest.mark.parametrize("compression", COMPRESSION_TYPES)
 def test_json_array(compression: CompressionType) -> None:
     records = [*_records(), BINARY]
-    data = json.loads(_decompress(_file("json", compression, records), compression))
+    data = json.loads(rs.decompress(_file("json", compression, records), compression))
     assert isinstance(data, list) and len(data) == len(records)
     for row, record in zip(data, records, strict=True):
         assert row == {
@@ -130,7 +119,7 @@ def test_json_array_of_an_empty_file_is_valid_json() -> None:
 @pytest.mark.parametrize("compression", COMPRESSION_TYPES)
 def test_csv(compression: CompressionType) -> None:
     records = [*_records(), BINARY]
-    text = _decompress(_file("csv", compression, records), compression).decode()
+    text = rs.decompress(_file("csv", compression, records), compression).decode()
     rows = list(csv.reader(io.StringIO(text, newline="")))
     assert len(rows) == len(records)  # no header row, as in the Aiven connector
     for row, record in zip(rows, records, strict=True):
@@ -277,7 +266,7 @@ def test_compressors_stream_in_bounded_pieces(compression: CompressionType) -> N
     produced_before_finish = sum(len(piece) for piece in pieces)
     assert produced_before_finish > 3 * 1024 * 1024
     assert max(len(piece) for piece in pieces) < 512 * 1024
-    assert _decompress(b"".join(pieces) + tail, compression) == b"".join(blocks)
+    assert rs.decompress(b"".join(pieces) + tail, compression) == b"".join(blocks)
 
 
 def test_gzip_output_has_no_time_in_its_header() -> None:
@@ -303,7 +292,7 @@ def test_compression_levels(compression: CompressionType, levels: tuple[int, int
     for level in levels:
         compressor = compressor_for(compression, level)
         out = compressor.compress(data) + compressor.finish()
-        assert _decompress(out, compression) == data
+        assert rs.decompress(out, compression) == data
         sizes.append(len(out))
     assert sizes[1] < sizes[0]  # the higher level compresses more
 

@@ -11,7 +11,6 @@ import json
 import signal
 import socket
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -73,20 +72,7 @@ def test_metrics_status_and_a_clean_sigterm_stop(
     log = tmp_path / "sink.log"
     with log.open("w") as err:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tierstore.cli.main",
-                "sink",
-                "run",
-                "-c",
-                str(config),
-                "--metrics-port",
-                str(port),
-                "--status-interval",
-                "0.5",
-                "--json",
-            ],
+            rs.sink_run_command(config, "--metrics-port", str(port), "--status-interval", "0.5", "--json"),
             stdout=subprocess.PIPE,
             stderr=err,
             text=True,
@@ -186,17 +172,7 @@ def test_a_busy_metrics_port_is_one_clear_error(stack: StackInfo, bucket: str, t
         busy.listen()
         port = busy.getsockname()[1]
         result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tierstore.cli.main",
-                "sink",
-                "run",
-                "-c",
-                str(config),
-                "--metrics-port",
-                str(port),
-            ],
+            rs.sink_run_command(config, "--metrics-port", str(port)),
             capture_output=True,
             text=True,
             timeout=30,

@@ -7,7 +7,6 @@ both the data topic and the dead-letter topic and the committed offsets; Seaweed
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -122,7 +121,7 @@ def test_poison_record_stops_the_sink_with_a_clear_message(
     )
 
     result = subprocess.run(
-        [sys.executable, "-m", "tierstore.cli.main", "sink", "run", "-c", str(config)],
+        rs.sink_run_command(config),
         capture_output=True,
         text=True,
         timeout=60,

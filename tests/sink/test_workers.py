@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,18 +31,7 @@ HALF = {partition: 2000 for partition in range(6)}
 
 
 def _start(config: Path, log: Path, idle_seconds: int) -> subprocess.Popen[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "tierstore.cli.main",
-        "sink",
-        "run",
-        "-c",
-        str(config),
-        "--exit-when-idle",
-        str(idle_seconds),
-        "--json",
-    ]
+    command = rs.sink_run_command(config, "--exit-when-idle", str(idle_seconds), "--json")
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
 
 

@@ -163,7 +163,8 @@ _SIZE_UNITS = {
 _AMOUNT = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
 
 
-def _parse_size(raw: object) -> int:
+def parse_size(raw: object) -> int:
+    """Bytes from a number or a number with a binary unit (``16MB`` = ``16MiB``); not range-checked."""
     reason = (
         "is not a size; use bytes (16777216) or a number with K, KB, MB, GB "
         "(binary, as in Hadoop and Alluxio: 16MB = 16MiB = 16777216 bytes)"
@@ -189,7 +190,7 @@ def _format_size(size: int) -> str:
 
 def size(low: int, high: int, *, what: str = "size") -> ValueParser[int]:
     def convert(raw: object) -> int:
-        value = _parse_size(raw)
+        value = parse_size(raw)
         if value < low:
             raise InvalidValueError(f"is below the {_format_size(low)} minimum {what}")
         if value > high:

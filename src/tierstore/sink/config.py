@@ -24,7 +24,7 @@ from typing import Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tierstore.settings import StoreSettings, settings_from_mapping
-from tierstore.settings.parsers import InvalidValueError
+from tierstore.settings.parsers import InvalidValueError, parse_size
 from tierstore.settings.problems import ConfigProblems, Problem, errors_of, warnings_of
 from tierstore.settings.readers import UnreadableError, read_json, read_properties, read_text
 from tierstore.sink.compression import COMPRESSION_TYPES, EXTENSIONS, LEVELS, CompressionType
@@ -158,34 +158,8 @@ def _whole(low: int, high: int | None = None, *, what: str = "a whole number") -
     return parse
 
 
-_SIZE_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1024,
-    "kb": 1024,
-    "kib": 1024,
-    "m": 1024**2,
-    "mb": 1024**2,
-    "mib": 1024**2,
-    "g": 1024**3,
-    "gb": 1024**3,
-    "gib": 1024**3,
-}
-
-
 def _size(raw: object) -> object:
-    if isinstance(raw, bool):
-        raise InvalidValueError("is not a size")
-    if isinstance(raw, int):
-        value = raw
-    else:
-        text = _text(raw).lower()
-        match = re.fullmatch(r"(\d+)\s*([a-z]*)", text)
-        if not match or match.group(2) not in _SIZE_UNITS:
-            raise InvalidValueError(
-                "is not a size; use bytes or a number with K/KB/KiB, M/MB/MiB, G/GB/GiB (binary)"
-            )
-        value = int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+    value = parse_size(raw)
     if value < 0:
         raise InvalidValueError("is negative; use 0 (no limit) or a size such as 64MB")
     return value

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from itertools import groupby
-from typing import Protocol, cast
+from typing import NamedTuple, Protocol, cast
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, KafkaError, KafkaException, Message
 
@@ -94,6 +94,13 @@ class TaskEvents(Protocol):
 FileOpener = Callable[[SinkRecord], PartitionFile]
 
 
+class Completing(NamedTuple):
+    """A file handed to the completer, and what its completion will give."""
+
+    file: PartitionFile
+    result: Future[CompletedFile]
+
+
 @dataclass
 class PartitionState:
     topic: str
@@ -102,9 +109,7 @@ class PartitionState:
     next_offset: int | None = None  # the offset after the last record handled
     open_file: PartitionFile | None = None
     # The file before the open one, completing in the background and not yet committed.
-    completing: PartitionFile | None = None
-    completion: Future[CompletedFile] | None = None
-    files_completed: int = 0
+    completing: Completing | None = None
     skip_batch: bool = False  # rewound: drop the rest of the batch in hand
     written: int = 0  # records written from the batch in hand
 
@@ -113,7 +118,7 @@ class PartitionState:
         """The highest offset that may be committed: nothing before it waits in a file that is
         completing or open."""
         if self.completing is not None:
-            return self.completing.start_offset
+            return self.completing.file.start_offset
         if self.open_file is not None:
             return self.open_file.start_offset
         return self.next_offset
@@ -424,7 +429,7 @@ class SinkTask:
     def settle_completed(self) -> None:
         """Commit the files whose background completion has finished (raises if one failed)."""
         for state in self._states.values():
-            if state.completion is not None and state.completion.done():
+            if state.completing is not None and state.completing.result.done():
                 self._settle(state)
 
     def pre_commit(self, partitions: Iterable[TopicPartition] | None = None) -> dict[TopicPartition, int]:
@@ -460,13 +465,7 @@ class SinkTask:
             try:
                 self._settle(state)
             except Exception as error:  # already failing: go on, its records are read again
-                LOGGER.warning(
-                    "file completion failed sink=%s topic=%s partition=%d error=%s",
-                    self._name,
-                    state.topic,
-                    state.partition,
-                    error,
-                )
+                self._completion_failed(state, error)
             self._abort(state)
 
     # -- internals ------------------------------------------------------------------------
@@ -520,42 +519,41 @@ class SinkTask:
         if self._completer is None:
             self._completed(state, current.complete())
             return
-        state.completing = current
-        state.completion = self._completer.submit(current.complete)
+        state.completing = Completing(current, self._completer.submit(current.complete))
 
     def _settle(self, state: PartitionState) -> None:
         """Wait for the partition's background completion, if any, and commit the file."""
-        completion, completing = state.completion, state.completing
-        if completion is None or completing is None:
+        completing, state.completing = state.completing, None
+        if completing is None:
             return
         try:
-            completed = completion.result()
+            completed = completing.result.result()
         except BaseException:
-            state.completion = state.completing = None
             # The file's upload was aborted: nothing from its first record on is durable.
             self._abort(state)
-            state.next_offset = completing.start_offset
+            state.next_offset = completing.file.start_offset
             raise
-        state.completion = state.completing = None
         self._completed(state, completed)
 
     def _wait_for_completion(self, state: PartitionState) -> None:
         """Let a background completion end without committing it (the partition is given up)."""
-        if state.completion is not None:
+        completing, state.completing = state.completing, None
+        if completing is not None:
             try:
-                state.completion.result()
+                completing.result.result()
             except Exception as error:
-                LOGGER.info(
-                    "file completion failed sink=%s topic=%s partition=%d error=%s",
-                    self._name,
-                    state.topic,
-                    state.partition,
-                    error,
-                )
-            state.completion = state.completing = None
+                self._completion_failed(state, error)
+
+    def _completion_failed(self, state: PartitionState, error: Exception) -> None:
+        LOGGER.warning(
+            "file completion failed sink=%s topic=%s partition=%d error=%s",
+            self._name,
+            state.topic,
+            state.partition,
+            error,
+        )
 
     def _completed(self, state: PartitionState, completed: CompletedFile) -> None:
-        state.files_completed += 1
         self.counters.files += 1
         self.counters.partitions_written.add((state.topic, state.partition))
         if self._keep_completed:

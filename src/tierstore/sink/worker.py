@@ -326,31 +326,31 @@ class SinkWorker:
         return owner
 
     def _on_revoke(self, consumer: Consumer, partitions: list[KafkaPartition]) -> None:
-        tps = [(p.topic, p.partition) for p in partitions]
-        self._rebalancing = True
-        LOGGER.info(
-            "partitions revoked; completing their files sink=%s partitions=%s",
-            self._config.name,
-            ",".join(f"{t}[{p}]" for t, p in tps),
-        )
-        self._guarded(lambda: self._close_partitions(tps, durable=True))
+        self._give_up(partitions, durable=True)
         if self._cooperative:
             consumer.incremental_unassign(partitions)
 
     def _on_lost(self, consumer: Consumer, partitions: list[KafkaPartition]) -> None:
+        self._give_up(partitions, durable=False)
+
+    def _give_up(self, partitions: list[KafkaPartition], *, durable: bool) -> None:
+        """Revoked (``durable``: complete and commit their files) or lost (abort them)."""
         tps = [(p.topic, p.partition) for p in partitions]
         self._rebalancing = True
-        LOGGER.warning(
-            "partitions lost; aborting their files sink=%s partitions=%s",
+        LOGGER.log(
+            logging.INFO if durable else logging.WARNING,
+            "partitions %s sink=%s partitions=%s",
+            "revoked; completing their files" if durable else "lost; aborting their files",
             self._config.name,
             ",".join(f"{t}[{p}]" for t, p in tps),
         )
-        self._guarded(lambda: self._close_partitions(tps, durable=False))
 
-    def _close_partitions(self, tps: list[TopicPartition], *, durable: bool) -> None:
-        self.task.close(tps, durable=durable)
-        for tp in tps:
-            self.metrics.forget(tp)
+        def close() -> None:
+            self.task.close(tps, durable=durable)
+            for tp in tps:
+                self.metrics.forget(tp)
+
+        self._guarded(close)
 
     # -- the loop -------------------------------------------------------------------------
 
