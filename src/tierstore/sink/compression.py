@@ -6,8 +6,10 @@ compressed bytes as they become ready, so a file of any size is compressed in bo
 time (the gzip header carries no modification time), so a re-delivered file compresses to the
 same object, byte for byte.
 
-- ``gzip``: zlib with the gzip wrapper (RFC 1952), readable by Python's :mod:`gzip`, ``zcat``,
-  Spark, DuckDB…
+- ``gzip``: deflate with the gzip wrapper (RFC 1952), readable by Python's :mod:`gzip`, ``zcat``,
+  Spark, DuckDB… It is made by zlib-ng (the ``zlib-ng`` package), which at level 6 writes files
+  the size zlib's are in about 0.6 of zlib's time (measured on JSON lines: 158 against 93 MB/s,
+  the same ratio); the compressor's thread is most of the sink's CPU after the consumer.
 - ``snappy``: the Snappy *framing format* (``framing_format.txt`` of google/snappy: stream
   identifier ``ff 06 00 00 73 4e 61 50 70 59``, then CRC-checked chunks of at most 64 KiB),
   readable by ``cramjam.snappy.decompress``, python-snappy's ``StreamDecompressor`` and
@@ -25,10 +27,10 @@ Parquet files never go through these: Parquet compresses its column chunks itsel
 
 from __future__ import annotations
 
-import zlib
 from typing import TYPE_CHECKING, Literal, Protocol
 
 import cramjam
+from zlib_ng import zlib_ng
 
 if TYPE_CHECKING:
     from tierstore.sink.config import SinkConfig
@@ -62,27 +64,35 @@ class PassThrough:
 
 
 class GzipCompressor:
-    """gzip via zlib, fed in :data:`CHUNK`-sized pieces (a call per record costs about a third more)."""
+    """gzip via zlib-ng, fed exactly :data:`CHUNK` bytes a call (a call per record costs about a
+    third more)."""
 
     def __init__(self, level: int = 6) -> None:
-        # wbits 16 + 15: a gzip header and trailer around a 32 KiB-window deflate stream. zlib
-        # writes a header without name or time, so equal input gives equal output; and without a
-        # flush, how the input is cut into calls does not change the output either.
-        self._zlib = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        # wbits 16 + 15: a gzip header and trailer around a 32 KiB-window deflate stream, with no
+        # name or time in the header. Whole CHUNKs only: zlib-ng's output may depend on how the
+        # input is cut into calls, so the cut is made by byte count, never by the caller.
+        self._deflate = zlib_ng.compressobj(level, zlib_ng.DEFLATED, 16 + zlib_ng.MAX_WBITS)
         self._pending = bytearray()
 
     def compress(self, chunk: bytes) -> bytes:
         self._pending += chunk
         if len(self._pending) < CHUNK:
             return b""
-        out = self._zlib.compress(self._pending)
-        self._pending.clear()
+        whole = len(self._pending) - len(self._pending) % CHUNK
+        view = memoryview(self._pending)
+        try:
+            out = b"".join(
+                [self._deflate.compress(view[start : start + CHUNK]) for start in range(0, whole, CHUNK)]
+            )
+        finally:
+            view.release()
+        del self._pending[:whole]
         return out
 
     def finish(self) -> bytes:
-        out = self._zlib.compress(self._pending) if self._pending else b""
+        out = self._deflate.compress(self._pending) if self._pending else b""
         self._pending.clear()
-        return out + self._zlib.flush(zlib.Z_FINISH)
+        return out + self._deflate.flush(zlib_ng.Z_FINISH)
 
 
 class _ChunkedRustCompressor:
