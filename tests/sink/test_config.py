@@ -47,6 +47,7 @@ def test_every_key_of_a_full_config_is_read(tmp_path: Path) -> None:
     assert config.errors_tolerance == "all"
     assert config.dlq_topic == "events-dlq"
     assert config.cleanup_on_start is False
+    assert config.tasks == 2
     assert config.kafka == {
         "bootstrap.servers": "127.0.0.1:9092",
         "group.id": "events-to-s3",
@@ -90,6 +91,7 @@ def test_defaults_follow_the_aiven_connector(tmp_path: Path) -> None:
     assert config.flush_interval_ms == 60_000
     assert (config.errors_tolerance, config.dlq_topic) == ("none", None)
     assert config.cleanup_on_start is True
+    assert config.tasks == 1
     assert config.kafka == {"bootstrap.servers": "127.0.0.1:9092", "group.id": "minimal"}
     assert config.warnings == ()
 
@@ -465,3 +467,16 @@ def test_a_connect_standalone_properties_file_is_read_too(tmp_path: Path) -> Non
     assert problem.render() == (
         f"{path}:5: error: file.max.records: 'many' is not a whole number; use a whole number from 0 up"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [
+        ("0", "is out of range; use a whole number from 1 to 64"),
+        ("65", "is out of range; use a whole number from 1 to 64"),
+        ("two", "is not a whole number"),
+    ],
+)
+def test_tasks_max_errors(tmp_path: Path, value: str, needle: str) -> None:
+    found = _problems(tmp_path, {**MINIMAL, "tasks.max": value})
+    assert any(needle in message for message in found["tasks.max"]), found

@@ -48,6 +48,8 @@ def configure_logging(level: int) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # The command line as given: `sink run` starts its tasks (tasks.max) with it.
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     configure_logging(level)
     try:

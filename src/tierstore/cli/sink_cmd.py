@@ -15,7 +15,11 @@ from typing import TYPE_CHECKING
 from tierstore.settings.problems import errors_of, summary
 
 if TYPE_CHECKING:
+    import threading
     from typing import TypeAlias
+
+    from tierstore.sink.config import SinkConfig
+    from tierstore.sink.worker import SinkSummary
 
     Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -162,6 +166,8 @@ def _register_run(actions: Subparsers) -> None:
         help="stop once every partition is caught up and no record came for this long (batch runs)",
     )
     run.add_argument("--json", action="store_true", help="print the run's summary as JSON when it stops")
+    # Set by a run with tasks.max > 1 for each task it starts: "TASK:PARENT_PID".
+    run.add_argument("--task", help=argparse.SUPPRESS)
     run.set_defaults(run=run_sink_command)
 
 
@@ -172,7 +178,6 @@ def run_sink_command(args: argparse.Namespace) -> int:
 
     from tierstore.errors import ConfigError
     from tierstore.sink.config import load_sink_config
-    from tierstore.sink.worker import run_sink
 
     for name, value in (
         ("--status-interval", args.status_interval),
@@ -183,6 +188,12 @@ def run_sink_command(args: argparse.Namespace) -> int:
     if args.metrics_port is not None and not 0 < args.metrics_port < 65536:
         raise ConfigError(f"--metrics-port {args.metrics_port}: give a port from 1 to 65535")
     config = load_sink_config(args.config, bootstrap_servers=args.bootstrap_servers)
+    task = _task_of(args.task) if args.task else None
+    if task is None and args.metrics_port is not None and args.metrics_port + config.tasks - 1 > 65535:
+        raise ConfigError(
+            f"--metrics-port {args.metrics_port}: tasks.max={config.tasks} tasks serve on this port and "
+            f"the {config.tasks - 1} after it; give a port up to {65536 - config.tasks}"
+        )
     # The status line and file events are the point of a long-running sink: shown by default.
     sink_logger = logging.getLogger("tierstore.sink")
     if sink_logger.getEffectiveLevel() > logging.INFO:
@@ -195,6 +206,12 @@ def run_sink_command(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    if task is not None:
+        return _run_one_task(args, config, task, stop)
+    if config.tasks > 1:
+        return _run_tasks(args, config, stop)
+    from tierstore.sink.worker import run_sink
+
     summary = run_sink(
         config,
         stop=stop,
@@ -204,15 +221,86 @@ def run_sink_command(args: argparse.Namespace) -> int:
         metrics_address=args.metrics_address,
         keep_completed=False,
     )
-    if args.json:
-        print(json.dumps(summary.as_dict()))
-    else:
-        print(
-            f"sink {summary.name} stopped ({summary.stopped_because}): {summary.records} records, "
-            f"{summary.files} files, {summary.dead_lettered} to the dead-letter topic, "
-            f"{summary.seconds:.1f} s"
-        )
+    _print_summary(args, summary, summary.as_dict())
     return EXIT_OK
+
+
+def _task_of(value: str) -> tuple[int, int]:
+    from tierstore.errors import ConfigError
+
+    task, _, parent = value.partition(":")
+    if not (task.isdigit() and parent.isdigit()):
+        raise ConfigError(f"--task {value}: is set by `sink run` for the tasks it starts; leave it out")
+    return int(task), int(parent)
+
+
+def _run_tasks(args: argparse.Namespace, config: SinkConfig, stop: threading.Event) -> int:
+    """tasks.max > 1: a child ``sink run`` per task, stopped together (see sink/tasks.py)."""
+    import os
+    import sys
+
+    from tierstore.sink.tasks import TaskGroup, combined_summary
+
+    parent = os.getpid()
+    commands = [
+        [sys.executable, "-m", "tierstore.cli.main", *args.argv, "--task", f"{task}:{parent}"]
+        for task in range(config.tasks)
+    ]
+    result = TaskGroup(commands, stop_when_idle=args.exit_when_idle is not None).run(stop)
+    summary = combined_summary(config.name, result)
+    document = summary.as_dict()
+    document["tasks"] = [
+        {"task": outcome.task, "exit_status": outcome.returncode, "summary": outcome.summary}
+        for outcome in result.outcomes
+    ]
+    _print_summary(args, summary, document, tasks=config.tasks)
+    if result.failed is not None:
+        print(f"tierstore: error: sink {config.name}: {result.reason}", file=sys.stderr)
+    return result.returncode
+
+
+def _run_one_task(
+    args: argparse.Namespace, config: SinkConfig, task: tuple[int, int], stop: threading.Event
+) -> int:
+    """One task of a run with tasks.max > 1, started by that run: it reports to it on stdout."""
+    import logging
+
+    from tierstore.sink.tasks import TaskReporter, watch_parent
+    from tierstore.sink.worker import run_sink
+
+    number, parent = task
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(
+            logging.Formatter(f"%(asctime)s %(levelname)s %(name)s task={number}: %(message)s")
+        )
+    watch_parent(parent, stop)
+    reporter = TaskReporter(number)
+    summary = run_sink(
+        config,
+        stop=stop,
+        until_idle=args.exit_when_idle,
+        status_interval=args.status_interval,
+        metrics_port=None if args.metrics_port is None else args.metrics_port + number,
+        metrics_address=args.metrics_address,
+        keep_completed=False,
+        on_state=reporter.state,
+    )
+    reporter.summary(summary)
+    return EXIT_OK
+
+
+def _print_summary(
+    args: argparse.Namespace, summary: SinkSummary, document: dict[str, object], tasks: int = 1
+) -> None:
+    if args.json:
+        print(json.dumps(document))
+        return
+    in_tasks = f" in {tasks} tasks" if tasks > 1 else ""
+    print(
+        f"sink {summary.name} stopped ({summary.stopped_because}): {summary.records} records, "
+        f"{summary.files} files{in_tasks}, {summary.dead_lettered} to the dead-letter topic, "
+        f"{summary.seconds:.1f} s"
+    )
 
 
 # --- the group ------------------------------------------------------------------------------------

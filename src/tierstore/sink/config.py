@@ -40,6 +40,8 @@ from tierstore.sink.naming import DEFAULT_TEMPLATE, FileNameTemplate, TemplateEr
 
 ErrorsTolerance = Literal["none", "all"]
 DEFAULT_FLUSH_INTERVAL_MS = 60_000
+# tasks.max: one process each; a bound so that a typo (`tasks.max=2000`) is an error, not a fork storm.
+MAX_TASKS = 64
 KAFKA_PREFIX = "consumer.override."
 # Kafka topic names: 1 to 249 of letters, digits, '.', '_' and '-'.
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
@@ -86,6 +88,7 @@ class SinkConfig:
     kafka: dict[str, str]
     warnings: tuple[Problem, ...] = field(default=(), compare=False)
     compression_level: int | None = None
+    tasks: int = 1
 
     @property
     def subscription(self) -> list[str]:
@@ -280,10 +283,11 @@ SINK_KEYS: tuple[SinkKey, ...] = (
     ),
     SinkKey(
         "tasks.max",
-        "accepted and not used (run more `sink run` processes instead)",
-        "a number",
-        "none",
-        _not_used,
+        "tasks (worker processes) one `sink run` starts; they share the partitions as one consumer "
+        "group, each on its own core (tasks beyond the partition count stay idle, as in Kafka Connect)",
+        f"whole number from 1 to {MAX_TASKS}",
+        "1",
+        _whole(1, MAX_TASKS),
     ),
     SinkKey(
         "topics",
@@ -761,6 +765,7 @@ def _evaluate(
             kafka=_kafka_settings(values, name, bootstrap),
             warnings=tuple(warnings_of(problems)),
             compression_level=level,
+            tasks=cast(int, reader.get("tasks.max", 1)),
         )
     return SinkReport(source, problems, config)
 

@@ -85,6 +85,20 @@ class SinkFailedError(TierstoreError):
 
 
 @dataclass(frozen=True)
+class WorkerState:
+    """Where a running worker stands in its group, for whoever runs it (``on_state``).
+
+    ``idle``: caught up and quiet for ``until_idle`` (only with it). ``assignments``: how many
+    assignments it has had; it rises after each rebalance. ``rebalancing``: between a revoke and
+    the next assignment, or not yet assigned at all.
+    """
+
+    idle: bool
+    assignments: int
+    rebalancing: bool
+
+
+@dataclass(frozen=True)
 class SinkSummary:
     """What one run did. ``committed`` holds the last committed offset of each partition."""
 
@@ -164,6 +178,7 @@ class SinkWorker:
         metrics: SinkMetrics | None = None,
         keep_completed: bool = True,
         on_assigned: Callable[[list[TopicPartition]], None] | None = None,
+        on_state: Callable[[WorkerState], None] | None = None,
     ) -> None:
         self._config = config
         self._owns_store = store is None
@@ -173,6 +188,11 @@ class SinkWorker:
         self._status_interval = status_interval
         self.metrics = metrics or SinkMetrics(config.name)
         self._on_assigned = on_assigned
+        # Told each change of the worker's WorkerState; with until_idle the worker then reports
+        # idle instead of stopping on it. The tasks of one run are stopped on this (sink/tasks.py).
+        self._on_state = on_state
+        self._reported: WorkerState | None = None
+        self._assignments = 0
         self._settings = consumer_settings(config)
         self._cooperative = "cooperative" in str(self._settings.get("partition.assignment.strategy", ""))
         self._consumer: Consumer | None = None
@@ -300,6 +320,7 @@ class SinkWorker:
             self._assigned_once = True
             self._rebalancing = False
             self._assigned_at = time.monotonic()
+            self._assignments += 1
             LOGGER.info(
                 "partitions assigned sink=%s partitions=%s",
                 self._config.name,
@@ -401,7 +422,10 @@ class SinkWorker:
                     self._status(now - status_time, self.metrics.records - status_records)
                     status_records, status_time = self.metrics.records, now
                     next_status = now + self._status_interval
-                if self._until_idle is not None and self._idle(now - max(last_data, self._assigned_at)):
+                quiet = now - max(last_data, self._assigned_at)
+                if self._on_state is not None:
+                    self._report_state(quiet)
+                elif self._until_idle is not None and self._idle(quiet):
                     reason = "caught up and idle"
                     break
         except BaseException as error:
@@ -468,6 +492,17 @@ class SinkWorker:
             if isinstance(failure, TierstoreError | KeyboardInterrupt):
                 raise failure
             raise SinkFailedError(f"sink {self._config.name} failed: {failure}") from failure
+
+    def _report_state(self, quiet: float) -> None:
+        state = WorkerState(
+            idle=self._until_idle is not None and self._idle(quiet),
+            assignments=self._assignments,
+            rebalancing=self._rebalancing or not self._assigned_once,
+        )
+        if state != self._reported:
+            self._reported = state
+            assert self._on_state is not None
+            self._on_state(state)
 
     def _idle(self, quiet: float) -> bool:
         """Whether a worker run with ``until_idle`` may stop: no record for that long since the
@@ -546,6 +581,7 @@ def run_sink(
     metrics_address: str = "127.0.0.1",
     keep_completed: bool = True,
     on_assigned: Callable[[list[TopicPartition]], None] | None = None,
+    on_state: Callable[[WorkerState], None] | None = None,
 ) -> SinkSummary:
     """Run the sink in this process until ``stop`` is set or, with ``until_idle`` seconds, until
     every assigned partition is caught up and no record came for that long.
@@ -574,6 +610,7 @@ def run_sink(
             metrics=metrics,
             keep_completed=keep_completed,
             on_assigned=on_assigned,
+            on_state=on_state,
         )
         return worker.run()
     finally:
