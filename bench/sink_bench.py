@@ -8,14 +8,17 @@ each measurement in a fresh child process, so that its peak RSS (VmHWM) is its o
    settings the sink uses (its ``fetch.queue.backoff.ms`` of 10 ms instead of 1 s makes the raw
    consumer itself several times faster on tansu). The ratio is taken against the faster one.
 2. sink: the sink (jsonl, gzip, String converter, ``format.output.fields=value``) writes the same
-   records to S3 as files of 100,000 records and commits them. Its time runs from the
-   partition assignment to the last file completed and committed; the output is read back and
-   counted, so a broken sink cannot look fast.
+   records to S3 as files of a tenth of a partition (33,333 records of 1,000,000) and commits
+   them. Its time runs from the partition assignment to the last file completed and committed;
+   the output is read back and counted, so a broken sink cannot look fast.
+2b. sink with tasks: ``tierstore sink run`` with ``tasks.max=--tasks`` (3), a process per task;
+   timed from the first assignment until every partition has committed its last full file (the
+   rest is committed as the run stops), then read back and counted like the sink's.
 3. one big file: the sink's file writer (encoder, compressor none, streaming multipart upload)
    writes one file of ``--file-gib`` GiB from records made in memory (not through tansu, whose
    memory engine would hold the 2 GiB); peak RSS is the figure (goal: under 300 MB).
 
-    .venv/bin/python bench/sink_bench.py [--quick] [--records N] [--rounds R] [--file-gib G]
+    .venv/bin/python bench/sink_bench.py [--quick] [--records N] [--rounds R] [--tasks T] [--file-gib G]
 
 Raw and sink runs alternate for ``--rounds`` rounds (3), and each figure is the best of its
 rounds: on a shared machine single runs of either vary by a third.
@@ -27,6 +30,7 @@ import argparse
 import gzip
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -99,27 +103,30 @@ def _child_raw(state: dict[str, Any], tuned: bool = False) -> dict[str, Any]:
 def _sink_config(state: dict[str, Any], name: str) -> Any:
     from tierstore.sink.config import sink_config_from_mapping
 
-    return sink_config_from_mapping(
-        {
-            "name": name,
-            "topics": state["topic"],
-            "bootstrap.servers": state["bootstrap"],
-            "aws.s3.bucket.name": BUCKET,
-            "aws.s3.prefix": f"{name}/",
-            "aws.s3.endpoint": state["endpoint"],
-            "aws.s3.region": "us-east-1",
-            "aws.access.key.id": state["key_id"],
-            "aws.secret.access.key": state["secret"],
-            "value.converter": "org.apache.kafka.connect.storage.StringConverter",
-            "format.output.type": "jsonl",
-            "format.output.fields": "value",
-            "format.output.fields.value.encoding": "none",
-            "file.compression.type": "gzip",
-            "file.max.records": "100000",
-            "consumer.override.session.timeout.ms": "2000",
-            "consumer.override.heartbeat.interval.ms": "400",
-        }
-    )
+    return sink_config_from_mapping(_sink_values(state, name))
+
+
+def _sink_values(state: dict[str, Any], name: str) -> dict[str, str]:
+    return {
+        "name": name,
+        "topics": state["topic"],
+        "bootstrap.servers": state["bootstrap"],
+        "aws.s3.bucket.name": BUCKET,
+        "aws.s3.prefix": f"{name}/",
+        "aws.s3.endpoint": state["endpoint"],
+        "aws.s3.region": "us-east-1",
+        "aws.access.key.id": state["key_id"],
+        "aws.secret.access.key": state["secret"],
+        "value.converter": "org.apache.kafka.connect.storage.StringConverter",
+        "format.output.type": "jsonl",
+        "format.output.fields": "value",
+        "format.output.fields.value.encoding": "none",
+        "file.compression.type": "gzip",
+        # About ten files per partition, so the run with tasks is timed over most of the records.
+        "file.max.records": str(max(1, state["records"] // (PARTITIONS * 10))),
+        "consumer.override.session.timeout.ms": "2000",
+        "consumer.override.heartbeat.interval.ms": "400",
+    }
 
 
 def _child_sink(state: dict[str, Any]) -> dict[str, Any]:
@@ -167,6 +174,60 @@ def _child_sink(state: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _child_sink_tasks(state: dict[str, Any]) -> dict[str, Any]:
+    """``tierstore sink run`` with ``tasks.max`` tasks, a process each. Timed from the first
+    assignment until every partition's committed offset has passed its last full file (the rest
+    is committed when the run stops); the run is then stopped and checked in full."""
+    from confluent_kafka import TopicPartition as KafkaPartition
+
+    name = f"tasks-{os.getpid()}"
+    config = _sink_values(state, name) | {"tasks.max": str(state["tasks"])}
+    config_file = Path(tempfile.mkdtemp(prefix="ts-sink-bench-tasks-")) / "sink.json"
+    config_file.write_text(json.dumps(config))
+    config_file.chmod(0o600)
+    per_file = int(config["file.max.records"])
+    counts = [len(range(partition, state["records"], PARTITIONS)) for partition in range(PARTITIONS)]
+    targets = [count - count % per_file for count in counts]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "tierstore.cli.main", "sink", "run", "-c", str(config_file), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assigned: list[float] = []
+
+    def watch_log() -> None:
+        assert run.stderr is not None
+        for line in run.stderr:
+            if "partitions assigned" in line and not assigned:
+                assigned.append(time.perf_counter())
+
+    threading.Thread(target=watch_log, daemon=True).start()
+    offsets = Consumer({"bootstrap.servers": state["bootstrap"], "group.id": name})
+    partitions = [KafkaPartition(state["topic"], partition) for partition in range(PARTITIONS)]
+    while not assigned:
+        time.sleep(0.01)
+    while True:
+        committed = [tp.offset for tp in offsets.committed(partitions, timeout=10)]
+        if all(offset >= target for offset, target in zip(committed, targets, strict=True)):
+            finished = time.perf_counter()
+            break
+        time.sleep(0.01)
+    run.send_signal(signal.SIGTERM)
+    out, _ = run.communicate(timeout=120)
+    summary = json.loads(out)
+    final = [tp.offset for tp in offsets.committed(partitions, timeout=10)]
+    offsets.close()
+    return {
+        "records": sum(targets),
+        "files": summary["files"],
+        "seconds": finished - assigned[0],
+        "peak_rss_mb": float("nan"),
+        "prefix": f"{name}/",
+        "committed": sum(final),
+    }
+
+
 def _child_big_file(state: dict[str, Any]) -> dict[str, Any]:
     from tierstore.sink.compression import compressor_for
     from tierstore.sink.formats import encoder_for
@@ -211,7 +272,13 @@ def _child_raw_tuned(state: dict[str, Any]) -> dict[str, Any]:
     return _child_raw(state, tuned=True)
 
 
-CHILDREN = {"raw": _child_raw, "raw-tuned": _child_raw_tuned, "sink": _child_sink, "bigfile": _child_big_file}
+CHILDREN = {
+    "raw": _child_raw,
+    "raw-tuned": _child_raw_tuned,
+    "sink": _child_sink,
+    "sink-tasks": _child_sink_tasks,
+    "bigfile": _child_big_file,
+}
 
 
 def _rate(run: dict[str, Any]) -> float:
@@ -267,6 +334,12 @@ def main() -> int:
     parser.add_argument("--file-gib", type=float, default=2.0)
     parser.add_argument("--rounds", type=int, default=3, help="raw and sink runs, alternated (best of each)")
     parser.add_argument("--quick", action="store_true", help="200,000 records and a 256 MiB file")
+    parser.add_argument(
+        "--tasks",
+        type=int,
+        default=PARTITIONS,
+        help=f"tasks.max of the run with tasks ({PARTITIONS}; 0: skip it)",
+    )
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--state", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -305,6 +378,7 @@ def main() -> int:
             "key_id": admin.access_key_id,
             "secret": admin.secret_access_key.reveal(),
             "file_gib": file_gib,
+            "tasks": args.tasks,
         }
         state_file = directory / "bench-state.json"
         state_file.write_text(json.dumps(state))
@@ -315,20 +389,28 @@ def main() -> int:
         raws: list[dict[str, Any]] = []
         tuned_raws: list[dict[str, Any]] = []
         sinks: list[dict[str, Any]] = []
+        task_runs: list[dict[str, Any]] = []
         for round_ in range(1, rounds + 1):
             raws.append(_run_child("raw", state_file))
             tuned_raws.append(_run_child("raw-tuned", state_file))
             sinks.append(_run_child("sink", state_file))
             sinks[-1]["written"] = _count_output(s3, sinks[-1]["prefix"])
+            tasks_figure = ""
+            if args.tasks:
+                task_runs.append(_run_child("sink-tasks", state_file))
+                task_runs[-1]["written"] = _count_output(s3, task_runs[-1]["prefix"])
+                tasks_figure = f", sink with {args.tasks} tasks {_rate(task_runs[-1]):,.0f} rec/s"
             print(
                 f"round {round_}: raw {_rate(raws[-1]):,.0f} rec/s, raw with the sink's fetch "
-                f"settings {_rate(tuned_raws[-1]):,.0f} rec/s, sink {_rate(sinks[-1]):,.0f} rec/s",
+                f"settings {_rate(tuned_raws[-1]):,.0f} rec/s, sink {_rate(sinks[-1]):,.0f} rec/s"
+                f"{tasks_figure}",
                 flush=True,
             )
         raw = max(raws, key=_rate)
         tuned_raw = max(tuned_raws, key=_rate)
         sink = max(sinks, key=_rate)
-        written = min(run["written"] for run in sinks)
+        tasks_run = max(task_runs, key=_rate) if task_runs else None
+        written = min(run["written"] for run in [*sinks, *task_runs])
         big = _run_child("bigfile", state_file)
         big_size = s3.head_object(Bucket=BUCKET, Key="bigfile/big-0-0")["ContentLength"]
     finally:
@@ -352,17 +434,29 @@ def main() -> int:
         f"{'tierstore sink (jsonl, gzip, committed)':<44} {sink_rate:>12,.0f} {sink['seconds']:>8.2f} "
         f"{sink['peak_rss_mb']:>12.0f}"
     )
+    if tasks_run is not None:
+        label = f"tierstore sink, tasks.max={args.tasks} (committed)"
+        print(f"{label:<44} {_rate(tasks_run):>12,.0f} {tasks_run['seconds']:>8.2f} {'-':>12}")
     print(
         f"sink / fastest raw: {ratio:.2f} (goal: at least {RATIO_GOAL}), best of {rounds} rounds each; "
-        f"{sink['files']} files, {written:,} records read back (fewest of any round)"
+        f"{sink['files']} files, {written:,} records read back (fewest of any run)"
     )
+    if tasks_run is not None:
+        print(
+            f"sink with {args.tasks} tasks / fastest raw: {_rate(tasks_run) / max(raw_rate, tuned_rate):.2f} "
+            f"on {os.cpu_count()} cores, shared with tansu and SeaweedFS"
+        )
     print(
         f"one file of {big['bytes'] / GiB:.2f} GiB ({big_size:,} bytes stored) in {big['seconds']:.1f} s, "
         f"{big['bytes'] / MiB / big['seconds']:.0f} MiB/s: peak RSS {big['peak_rss_mb']:.0f} MB "
         f"(before writing: {big['baseline_rss_mb']:.0f} MB; {big['part_size_mb']:.0f} MiB parts) "
         f"(goal: under {MEMORY_GOAL_MB} MB)"
     )
-    ok = written == records and all(run["committed"] == records for run in sinks) and big_size == big["bytes"]
+    ok = (
+        written == records
+        and all(run["committed"] == records for run in [*sinks, *task_runs])
+        and big_size == big["bytes"]
+    )
     if not ok:
         print("output check FAILED: records read back or committed differ from records produced")
     return 0 if ok else 1

@@ -6,6 +6,8 @@ Against tansu and SeaweedFS; the output is read back with boto3 and gzip/json, n
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -45,6 +47,16 @@ def _tasks_of(parent_pid: int) -> list[int]:
         if b"--task" in command and command[command.index(b"--task") + 1].endswith(f":{parent_pid}".encode()):
             found.append(int(entry.name))
     return found
+
+
+def _written(log: Path) -> int:
+    """Records written so far by all tasks: the sum of each task's last status line."""
+    last: dict[str, int] = {}
+    for line in log.read_text().splitlines():
+        found = re.search(r"task=(\d+): sink status .* records=(\d+) ", line)
+        if found:
+            last[found.group(1)] = int(found.group(2))
+    return sum(last.values())
 
 
 def test_three_tasks_share_six_partitions_exactly_once(
@@ -204,3 +216,46 @@ def test_metrics_ports_must_fit_every_task(tmp_path: Path, stack: StackInfo, buc
     assert "--metrics-port 65534: tasks.max=4 tasks serve on this port and the 3 after it" in result.stderr
     assert "give a port up to 65532" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_tasks_stop_cleanly_when_their_run_is_killed(
+    stack: StackInfo, admin_s3: S3Client, bucket: str, tmp_path: Path
+) -> None:
+    assert stack.kafka_bootstrap is not None
+    topic = rs.create_topic(stack.kafka_bootstrap, rs.unique("tasks-orphan"), 2)
+    counts = {0: 3000, 1: 3000}
+    rs.produce(stack.kafka_bootstrap, topic, counts)
+    # No record limit: each task holds its partition's file open until it stops.
+    config = _config(stack, tmp_path, topic, bucket, **VALUE_ONLY, **{"tasks.max": "2"})
+    log = tmp_path / "run.log"
+    with log.open("w") as stderr:
+        run = subprocess.Popen(
+            rs.sink_run_command(config, "--status-interval", "0.3"),
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+        try:
+            rs.wait_for(
+                lambda: _written(log) == sum(counts.values()), 60, "every record written by the tasks"
+            )
+            tasks = _tasks_of(run.pid)
+            assert len(tasks) == 2
+            run.kill()
+            run.wait()
+            rs.wait_for(
+                lambda: not any(Path(f"/proc/{pid}").exists() for pid in tasks), 60, "the tasks to stop"
+            )
+        finally:
+            for pid in _tasks_of(run.pid):
+                os.kill(pid, signal.SIGKILL)
+
+    text = log.read_text()
+    assert text.count("the sink run that started this task is gone; stopping") == 2, text[-3000:]
+    assert "Traceback" not in text
+    # Each task completed its open file on the way out: every record is in S3, none twice.
+    check = rs.check_exactly_once(
+        admin_s3, bucket, "out/", topic=topic, expected=counts, output_format="jsonl", compression="gzip"
+    )
+    assert check.records == sum(counts.values())
+    assert rs.open_uploads(admin_s3, bucket) == []

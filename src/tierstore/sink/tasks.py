@@ -60,6 +60,7 @@ class TaskReporter:
         self.task = task
         self._out = out if out is not None else sys.stdout
         self._lock = threading.Lock()
+        self._gone = False
 
     def state(self, state: WorkerState) -> None:
         self._send({"task": self.task, "state": dataclasses.asdict(state)})
@@ -69,8 +70,13 @@ class TaskReporter:
 
     def _send(self, message: dict[str, Any]) -> None:
         with self._lock:
-            self._out.write(json.dumps(message) + "\n")
-            self._out.flush()
+            if self._gone:
+                return
+            try:
+                self._out.write(json.dumps(message) + "\n")
+                self._out.flush()
+            except OSError:  # the parent is gone (its end of the pipe closed): watch_parent stops us
+                self._gone = True
 
 
 def watch_parent(parent_pid: int, stop: threading.Event) -> threading.Thread:
