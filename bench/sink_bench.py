@@ -64,6 +64,18 @@ def _peak_rss_mb() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process so far, every thread (user + system)."""
+    times = os.times()
+    return times.user + times.system
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    """CPU time of another process so far (user + system), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _value(n: int) -> bytes:
     head = f'{{"id":{n},"user":"u{n % 977}","event":"click","page":"/p/{n % 131}","pad":"'
     return (head + "x" * (VALUE_SIZE - len(head) - 2) + '"}').encode()
@@ -86,7 +98,13 @@ def _child_raw(state: dict[str, Any], tuned: bool = False) -> dict[str, Any]:
         settings["fetch.queue.backoff.ms"] = DEFAULT_FETCH_QUEUE_BACKOFF_MS
     consumer = Consumer(settings)
     assigned: list[float] = []
-    consumer.subscribe([state["topic"]], on_assign=lambda c, p: assigned.append(time.perf_counter()))
+    cpu_at_assignment: list[float] = []
+
+    def on_assign(_consumer: Any, _partitions: Any) -> None:
+        assigned.append(time.perf_counter())
+        cpu_at_assignment.append(_cpu_seconds())
+
+    consumer.subscribe([state["topic"]], on_assign=on_assign)
     count = 0
     size = 0
     wanted = state["records"]
@@ -96,8 +114,9 @@ def _child_raw(state: dict[str, Any], tuned: bool = False) -> dict[str, Any]:
                 count += 1
                 size += len(message.value() or b"")
     seconds = time.perf_counter() - assigned[0]
+    cpu = _cpu_seconds() - cpu_at_assignment[0]
     consumer.close()
-    return {"records": count, "bytes": size, "seconds": seconds, "peak_rss_mb": _peak_rss_mb()}
+    return {"records": count, "bytes": size, "seconds": seconds, "cpu": cpu, "peak_rss_mb": _peak_rss_mb()}
 
 
 def _sink_config(state: dict[str, Any], name: str) -> Any:
@@ -138,21 +157,29 @@ def _child_sink(state: dict[str, Any]) -> dict[str, Any]:
         is not part of writing the records)."""
 
         last_commit = 0.0
+        cpu_at_last_commit = 0.0
 
         def committed(self, partition: tuple[str, int], offset: int) -> None:
             super().committed(partition, offset)
             self.last_commit = time.perf_counter()
+            self.cpu_at_last_commit = _cpu_seconds()
 
     config = _sink_config(state, f"sink-{os.getpid()}")
     stop = threading.Event()
     assigned: list[float] = []
+    cpu_at_assignment: list[float] = []
+
+    def on_assigned(_partitions: Any) -> None:
+        assigned.append(time.perf_counter())
+        cpu_at_assignment.append(_cpu_seconds())
+
     metrics = Timed(config.name)
     worker = SinkWorker(
         config,
         stop=stop,
         metrics=metrics,
         keep_completed=False,
-        on_assigned=lambda _p: assigned.append(time.perf_counter()),
+        on_assigned=on_assigned,
     )
 
     def watch() -> None:
@@ -164,6 +191,7 @@ def _child_sink(state: dict[str, Any]) -> dict[str, Any]:
     summary = worker.run()  # on stop: the open files are completed and committed
     seconds = metrics.last_commit - assigned[0]
     return {
+        "cpu": metrics.cpu_at_last_commit - cpu_at_assignment[0],
         "records": summary.records,
         "files": summary.files,
         "stored_bytes": summary.stored_bytes,
@@ -222,7 +250,6 @@ def _child_sink_tasks(state: dict[str, Any]) -> dict[str, Any]:
         "records": sum(targets),
         "files": summary["files"],
         "seconds": finished - assigned[0],
-        "peak_rss_mb": float("nan"),
         "prefix": f"{name}/",
         "committed": sum(final),
     }
@@ -285,7 +312,16 @@ def _rate(run: dict[str, Any]) -> float:
     return float(run["records"]) / float(run["seconds"])
 
 
+def _row(label: str, run: dict[str, Any]) -> None:
+    cpu = f"{run['cpu'] / run['records'] * 1e6:.2f}" if "cpu" in run else "-"
+    broker = run["broker_cpu"] / run["records"] * 1e6
+    peak = f"{run['peak_rss_mb']:.0f}" if "peak_rss_mb" in run else "-"
+    print(f"{label:<44} {_rate(run):>12,.0f} {run['seconds']:>8.2f} {cpu:>11} {broker:>14.2f} {peak:>12}")
+
+
 def _run_child(mode: str, state_file: Path) -> dict[str, Any]:
+    broker = json.loads(state_file.read_text())["broker_pid"]
+    broker_cpu = _process_cpu_seconds(broker)
     result = subprocess.run(
         [sys.executable, __file__, "--child", mode, "--state", str(state_file)],
         capture_output=True,
@@ -295,6 +331,8 @@ def _run_child(mode: str, state_file: Path) -> dict[str, Any]:
     if result.returncode != 0:
         raise SystemExit(f"{mode} child failed:\n{result.stderr[-3000:]}")
     figures: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    # The broker's CPU over the whole child run (start-up and leaving included, when it is idle).
+    figures["broker_cpu"] = _process_cpu_seconds(broker) - broker_cpu
     return figures
 
 
@@ -379,6 +417,7 @@ def main() -> int:
             "secret": admin.secret_access_key.reveal(),
             "file_gib": file_gib,
             "tasks": args.tasks,
+            "broker_pid": stack.pids["tansu"],
         }
         state_file = directory / "bench-state.json"
         state_file.write_text(json.dumps(state))
@@ -421,22 +460,15 @@ def main() -> int:
     ratio = sink_rate / max(raw_rate, tuned_rate)
     print(f"\n{records:,} records of {VALUE_SIZE} B over {PARTITIONS} partitions", end=" ")
     print(f"(produced in {produce_seconds:.1f} s)")
-    print(f"{'measurement':<44} {'records/s':>12} {'seconds':>8} {'peak RSS MB':>12}")
     print(
-        f"{'confluent-kafka raw consume':<44} {raw_rate:>12,.0f} {raw['seconds']:>8.2f} "
-        f"{raw['peak_rss_mb']:>12.0f}"
+        f"{'measurement':<44} {'records/s':>12} {'seconds':>8} {'CPU us/rec':>11} {'broker us/rec':>14} "
+        f"{'peak RSS MB':>12}"
     )
-    print(
-        f"{'confluent-kafka raw, the sink fetch settings':<44} {tuned_rate:>12,.0f} "
-        f"{tuned_raw['seconds']:>8.2f} {tuned_raw['peak_rss_mb']:>12.0f}"
-    )
-    print(
-        f"{'tierstore sink (jsonl, gzip, committed)':<44} {sink_rate:>12,.0f} {sink['seconds']:>8.2f} "
-        f"{sink['peak_rss_mb']:>12.0f}"
-    )
+    _row("confluent-kafka raw consume", raw)
+    _row("confluent-kafka raw, the sink fetch settings", tuned_raw)
+    _row("tierstore sink (jsonl, gzip, committed)", sink)
     if tasks_run is not None:
-        label = f"tierstore sink, tasks.max={args.tasks} (committed)"
-        print(f"{label:<44} {_rate(tasks_run):>12,.0f} {tasks_run['seconds']:>8.2f} {'-':>12}")
+        _row(f"tierstore sink, tasks.max={args.tasks} (committed)", tasks_run)
     print(
         f"sink / fastest raw: {ratio:.2f} (goal: at least {RATIO_GOAL}), best of {rounds} rounds each; "
         f"{sink['files']} files, {written:,} records read back (fewest of any run)"
@@ -446,6 +478,15 @@ def main() -> int:
             f"sink with {args.tasks} tasks / fastest raw: {_rate(tasks_run) / max(raw_rate, tuned_rate):.2f} "
             f"on {os.cpu_count()} cores, shared with tansu and SeaweedFS"
         )
+    # What the goal costs in CPU: the sink's and the broker's time per record at the goal rate.
+    goal_rate = RATIO_GOAL * max(raw_rate, tuned_rate)
+    per_record = (sink["cpu"] + sink["broker_cpu"]) / sink["records"]
+    print(
+        f"at the goal rate ({goal_rate:,.0f} records/s) the sink and the broker need "
+        f"{goal_rate * per_record:.1f} cores ({sink['cpu'] / sink['records'] * 1e6:.2f} + "
+        f"{sink['broker_cpu'] / sink['records'] * 1e6:.2f} us of CPU per record), spread over tasks; "
+        f"this machine has {os.cpu_count()}"
+    )
     print(
         f"one file of {big['bytes'] / GiB:.2f} GiB ({big_size:,} bytes stored) in {big['seconds']:.1f} s, "
         f"{big['bytes'] / MiB / big['seconds']:.0f} MiB/s: peak RSS {big['peak_rss_mb']:.0f} MB "
