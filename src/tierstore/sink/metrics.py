@@ -57,6 +57,7 @@ class SinkMetrics:
             labels,
             registry=self.registry,
         )
+        self._records_of: dict[TopicPartition, Counter] = {}
         self.records = 0
         self.files = 0
         self.stored_bytes = 0
@@ -68,7 +69,10 @@ class SinkMetrics:
 
     def record_written(self, partition: TopicPartition, count: int) -> None:
         self.records += count
-        self._records.labels(*self._labels(partition)).inc(count)
+        counter = self._records_of.get(partition)
+        if counter is None:  # labels() is a few microseconds: once per partition, not per batch
+            counter = self._records_of[partition] = self._records.labels(*self._labels(partition))
+        counter.inc(count)
 
     def file_completed(self, completed: CompletedFile) -> None:
         self.files += 1
