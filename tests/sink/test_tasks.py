@@ -49,6 +49,23 @@ def _tasks_of(parent_pid: int) -> list[int]:
     return found
 
 
+def _run_to_end(config: Path, log: Path, *options: str) -> tuple[int, str]:
+    """``sink run`` until it exits (at most 120 s), its log appended to ``log``: status, stdout."""
+    with log.open("a") as stderr:
+        run = subprocess.Popen(
+            rs.sink_run_command(config, *options), stdout=subprocess.PIPE, stderr=stderr, text=True
+        )
+        try:
+            out, _ = run.communicate(timeout=120)
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+            print(log.read_text()[-8000:])  # shown by pytest when the test fails
+    assert not _tasks_of(run.pid), "tasks outlived their run"
+    return run.returncode, out
+
+
 def _written(log: Path) -> int:
     """Records written so far by all tasks: the sum of each task's last status line."""
     last: dict[str, int] = {}
@@ -139,21 +156,8 @@ def test_sigterm_stops_every_task_cleanly_and_a_restart_is_exactly_once(
     assert rs.open_uploads(admin_s3, bucket) == []
     first_run = summary["records"]
 
-    with log.open("a") as stderr:
-        rest = subprocess.Popen(
-            rs.sink_run_command(config, "--exit-when-idle", "3", "--json"),
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
-        try:
-            rest_out, _ = rest.communicate(timeout=120)
-        finally:
-            if rest.poll() is None:
-                rest.kill()
-                rest.wait()
-            print(log.read_text()[-8000:])
-    assert rest.returncode == 0, log.read_text()[-3000:]
+    rest_code, rest_out = _run_to_end(config, log, "--exit-when-idle", "3", "--json")
+    assert rest_code == 0, log.read_text()[-3000:]
     assert first_run + json.loads(rest_out)["records"] == sum(counts.values())
     rs.check_exactly_once(
         admin_s3, bucket, "out/", topic=topic, expected=counts, output_format="jsonl", compression="gzip"
@@ -170,32 +174,18 @@ def test_a_failing_task_stops_the_run_and_names_the_record(
     config = _config(stack, tmp_path, topic, bucket, **{"tasks.max": "3", "format.output.type": "jsonl"})
 
     log = tmp_path / "run.log"
-    with log.open("w") as stderr:
-        run = subprocess.Popen(
-            rs.sink_run_command(config, "--exit-when-idle", "30"),
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
-        try:
-            out, _ = run.communicate(timeout=90)
-        finally:
-            if run.poll() is None:
-                run.kill()
-                run.wait()
-            print(log.read_text()[-6000:])
+    code, out = _run_to_end(config, log, "--exit-when-idle", "30")
     err = log.read_text()
 
-    # The task that met the record stopped with its message; the others were stopped at once
-    # (well before their 30 s of idle) and the run exits with the failed task's status.
-    assert run.returncode == 2, err[-3000:]
+    # The task that met the record stopped with its message; the others were stopped then, well
+    # before their 30 s of idle, and the run exits with the failed task's status.
+    assert code == 2, err[-3000:]
     assert "Traceback" not in err
     assert f"record {topic}[1]@500" in err
     last = err.strip().splitlines()[-1]
     assert last.startswith(f"tierstore: error: sink {json.loads(config.read_text())['name']}: task ")
     assert "failed (exit status 2)" in last
     assert "stopped (task " in out
-    assert _tasks_of(run.pid) == []
     assert rs.open_uploads(admin_s3, bucket) == []
     # Nothing at or after the poison record was written.
     for key, data in rs.list_objects(admin_s3, bucket, "out/").items():
