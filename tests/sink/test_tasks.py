@@ -49,6 +49,15 @@ def _tasks_of(parent_pid: int) -> list[int]:
     return found
 
 
+def _loaded_topic(stack: StackInfo, prefix: str, partitions: int, each: int) -> tuple[str, dict[int, int]]:
+    """A new topic with ``each`` records produced to each of its ``partitions``."""
+    assert stack.kafka_bootstrap is not None
+    topic = rs.create_topic(stack.kafka_bootstrap, rs.unique(prefix), partitions)
+    counts = dict.fromkeys(range(partitions), each)
+    rs.produce(stack.kafka_bootstrap, topic, counts)
+    return topic, counts
+
+
 def _run_to_end(config: Path, log: Path, *options: str) -> tuple[int, str]:
     """``sink run`` until it exits (at most 120 s), its log appended to ``log``: status, stdout."""
     with log.open("a") as stderr:
@@ -79,24 +88,16 @@ def _written(log: Path) -> int:
 def test_three_tasks_share_six_partitions_exactly_once(
     stack: StackInfo, admin_s3: S3Client, bucket: str, tmp_path: Path
 ) -> None:
-    assert stack.kafka_bootstrap is not None
-    topic = rs.create_topic(stack.kafka_bootstrap, rs.unique("tasks"), 6)
-    counts = {partition: 3000 for partition in range(6)}
-    rs.produce(stack.kafka_bootstrap, topic, counts)
+    topic, counts = _loaded_topic(stack, "tasks", 6, 3000)
     config = _config(
         stack, tmp_path, topic, bucket, **VALUE_ONLY, **{"tasks.max": "3", "file.max.records": "1000"}
     )
 
-    result = subprocess.run(
-        rs.sink_run_command(config, "--exit-when-idle", "3", "--json"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    log = tmp_path / "run.log"
+    code, out = _run_to_end(config, log, "--exit-when-idle", "3", "--json")
 
-    assert result.returncode == 0, result.stderr[-3000:]
-    summary: dict[str, Any] = json.loads(result.stdout)
+    assert code == 0, log.read_text()[-3000:]
+    summary: dict[str, Any] = json.loads(out)
     assert summary["stopped_because"] == "caught up and idle"
     assert summary["records"] == sum(counts.values())
     assert len(summary["partitions_written"]) == 6
@@ -105,7 +106,7 @@ def test_three_tasks_share_six_partitions_exactly_once(
     assert sum(task["summary"]["records"] for task in tasks) == sum(counts.values())
     # Each task was a member of the group and held its share of two partitions. They were stopped
     # in turn, from the last: task 0 took all six back before it was stopped itself.
-    lines = result.stderr.splitlines()
+    lines = log.read_text().splitlines()
     assigned = {
         number: [line for line in lines if f"task={number}:" in line and "partitions assigned" in line]
         for number in range(3)
@@ -124,10 +125,7 @@ def test_three_tasks_share_six_partitions_exactly_once(
 def test_sigterm_stops_every_task_cleanly_and_a_restart_is_exactly_once(
     stack: StackInfo, admin_s3: S3Client, bucket: str, tmp_path: Path
 ) -> None:
-    assert stack.kafka_bootstrap is not None
-    topic = rs.create_topic(stack.kafka_bootstrap, rs.unique("tasks-stop"), 4)
-    counts = {partition: 10_000 for partition in range(4)}
-    rs.produce(stack.kafka_bootstrap, topic, counts)
+    topic, counts = _loaded_topic(stack, "tasks-stop", 4, 10_000)
     config = _config(
         stack, tmp_path, topic, bucket, **VALUE_ONLY, **{"tasks.max": "2", "file.max.records": "500"}
     )
@@ -211,10 +209,7 @@ def test_metrics_ports_must_fit_every_task(tmp_path: Path, stack: StackInfo, buc
 def test_tasks_stop_cleanly_when_their_run_is_killed(
     stack: StackInfo, admin_s3: S3Client, bucket: str, tmp_path: Path
 ) -> None:
-    assert stack.kafka_bootstrap is not None
-    topic = rs.create_topic(stack.kafka_bootstrap, rs.unique("tasks-orphan"), 2)
-    counts = {0: 3000, 1: 3000}
-    rs.produce(stack.kafka_bootstrap, topic, counts)
+    topic, counts = _loaded_topic(stack, "tasks-orphan", 2, 3000)
     # No record limit: each task holds its partition's file open until it stops.
     config = _config(stack, tmp_path, topic, bucket, **VALUE_ONLY, **{"tasks.max": "2"})
     log = tmp_path / "run.log"
