@@ -252,6 +252,7 @@ def _child_sink_tasks(state: dict[str, Any]) -> dict[str, Any]:
         "seconds": finished - assigned[0],
         "prefix": f"{name}/",
         "committed": sum(final),
+        "peak_rss_mb": summary["peak_rss_mb"],  # the tasks' peaks added up
     }
 
 

@@ -98,6 +98,7 @@ def test_metrics_status_and_a_clean_sigterm_stop(
     summary = json.loads(out)
     assert summary["stopped_because"] == "stop requested"
     assert summary["files"] == 3
+    assert 50 < summary["peak_rss_mb"] < 1000  # the process's own, in MB
     # On SIGTERM the open files were completed and committed.
     rs.check_exactly_once(
         admin_s3,

@@ -104,6 +104,10 @@ def test_three_tasks_share_six_partitions_exactly_once(
     tasks = summary["tasks"]
     assert [task["exit_status"] for task in tasks] == [0, 0, 0]
     assert sum(task["summary"]["records"] for task in tasks) == sum(counts.values())
+    # Each task's peak memory, and the run's as their sum: what the machine must hold.
+    peaks = [task["summary"]["peak_rss_mb"] for task in tasks]
+    assert all(50 < peak < 1000 for peak in peaks), peaks
+    assert abs(summary["peak_rss_mb"] - sum(peaks)) < 0.5
     # Each task was a member of the group and held its share of two partitions. They were stopped
     # in turn, from the last: task 0 took all six back before it was stopped itself.
     lines = log.read_text().splitlines()

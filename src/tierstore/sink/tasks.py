@@ -270,9 +270,11 @@ _COUNTS = ("records", "files", "stored_bytes", "dead_lettered", "files_aborted",
 
 
 def combined_summary(name: str, result: TaskGroupResult) -> SinkSummary:
-    """The tasks' summaries as one: counts added up, the last committed offset of each partition
-    (a partition may have moved between tasks), the run's own duration and stop reason."""
+    """The tasks' summaries as one: counts and peak memory added up, the last committed offset of
+    each partition (a partition may have moved between tasks), the run's own duration and stop
+    reason."""
     totals = dict.fromkeys(_COUNTS, 0)
+    peak_rss_mb = sum(float((outcome.summary or {}).get("peak_rss_mb", 0.0)) for outcome in result.outcomes)
     committed: dict[tuple[str, int], int] = {}
     written: set[tuple[str, int]] = set()
     for outcome in result.outcomes:
@@ -297,4 +299,5 @@ def combined_summary(name: str, result: TaskGroupResult) -> SinkSummary:
         stopped_because=result.reason,
         committed=committed,
         partitions_written=frozenset(written),
+        peak_rss_mb=peak_rss_mb,
     )

@@ -25,6 +25,7 @@ commits; a failure aborts them and commits only what was already durable.
 from __future__ import annotations
 
 import logging
+import resource
 import threading
 import time
 from collections.abc import Callable
@@ -114,6 +115,8 @@ class SinkSummary:
     committed: dict[TopicPartition, int] = field(default_factory=dict)
     completed_files: tuple[CompletedFile, ...] = ()
     partitions_written: frozenset[TopicPartition] = frozenset()
+    # The process's peak resident memory (for a run with tasks: the tasks' peaks added up).
+    peak_rss_mb: float = 0.0
 
     @property
     def records_per_second(self) -> float:
@@ -129,6 +132,7 @@ class SinkSummary:
             "files_aborted": self.files_aborted,
             "left_over_uploads_aborted": self.left_over_uploads_aborted,
             "seconds": round(self.seconds, 3),
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
             "records_per_second": round(self.records_per_second, 1),
             "stopped_because": self.stopped_because,
             "committed": [
@@ -444,6 +448,7 @@ class SinkWorker:
             left_over_uploads_aborted=self._left_over_aborted,
             seconds=time.monotonic() - started,
             stopped_because=reason,
+            peak_rss_mb=_peak_rss_mb(),
             committed=dict(self._committed),
             completed_files=tuple(counters.completed),
             partitions_written=frozenset(counters.partitions_written),
@@ -563,6 +568,11 @@ class SinkWorker:
             self.metrics.lag(tp, lag)
             total += lag
         return total
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory so far (``ru_maxrss`` is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _open_sink_store(settings: StoreSettings) -> Store:
