@@ -1,7 +1,7 @@
 """The sink benchmark: records/s against confluent-kafka's raw consume rate, and peak memory.
 
 One run starts its own local stack (SeaweedFS and tansu), produces the records once, then runs
-each measurement in a fresh child process, so that its peak RSS (VmHWM) is its own:
+each measurement in a fresh child process, so that its peak RSS is its own:
 
 1. raw: confluent-kafka consumes every record (touching each value), as fast as it can, in
    batches of the sink's size: once with librdkafka's default settings, once with the prefetch
@@ -30,6 +30,7 @@ import argparse
 import gzip
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,7 +46,12 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tierstore.local.stack import start_stack, stop_stack
-from tierstore.sink.worker import CONSUME_BATCH, DEFAULT_FETCH_QUEUE_BACKOFF_MS, DEFAULT_QUEUED_KBYTES
+from tierstore.sink.worker import (
+    CONSUME_BATCH,
+    DEFAULT_FETCH_QUEUE_BACKOFF_MS,
+    DEFAULT_QUEUED_KBYTES,
+    peak_rss_mb,
+)
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -54,14 +60,6 @@ PARTITIONS = 3
 BUCKET = "sink-bench"
 RATIO_GOAL = 0.8
 MEMORY_GOAL_MB = 300
-
-
-def _peak_rss_mb() -> float:
-    """VmHWM: this process's own peak resident memory."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _cpu_seconds() -> float:
@@ -116,7 +114,7 @@ def _child_raw(state: dict[str, Any], tuned: bool = False) -> dict[str, Any]:
     seconds = time.perf_counter() - assigned[0]
     cpu = _cpu_seconds() - cpu_at_assignment[0]
     consumer.close()
-    return {"records": count, "bytes": size, "seconds": seconds, "cpu": cpu, "peak_rss_mb": _peak_rss_mb()}
+    return {"records": count, "bytes": size, "seconds": seconds, "cpu": cpu, "peak_rss_mb": peak_rss_mb()}
 
 
 def _sink_config(state: dict[str, Any], name: str) -> Any:
@@ -196,7 +194,7 @@ def _child_sink(state: dict[str, Any]) -> dict[str, Any]:
         "files": summary.files,
         "stored_bytes": summary.stored_bytes,
         "seconds": seconds,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "prefix": f"{config.name}/",
         "committed": sum(summary.committed.values()),
     }
@@ -210,9 +208,9 @@ def _child_sink_tasks(state: dict[str, Any]) -> dict[str, Any]:
 
     name = f"tasks-{os.getpid()}"
     config = _sink_values(state, name) | {"tasks.max": str(state["tasks"])}
-    config_file = Path(tempfile.mkdtemp(prefix="ts-sink-bench-tasks-")) / "sink.json"
+    # In the run's own directory (0700, removed at the end): the file holds the store's keys.
+    config_file = Path(state["directory"]) / f"{name}.json"
     config_file.write_text(json.dumps(config))
-    config_file.chmod(0o600)
     per_file = int(config["file.max.records"])
     counts = [len(range(partition, state["records"], PARTITIONS)) for partition in range(PARTITIONS)]
     targets = [count - count % per_file for count in counts]
@@ -267,7 +265,7 @@ def _child_big_file(state: dict[str, Any]) -> dict[str, Any]:
     value = "v" * (64 * 1024 - 16)
     target = int(state["file_gib"] * GiB)
     store = _open_sink_store(config.store)
-    baseline = _peak_rss_mb()
+    baseline = peak_rss_mb()
     started = time.perf_counter()
     first = SinkRecord("big", 0, 0, 0, None, value)
     file = PartitionFile(
@@ -290,7 +288,7 @@ def _child_big_file(state: dict[str, Any]) -> dict[str, Any]:
         "bytes": done.stored_bytes,
         "records": done.records,
         "seconds": seconds,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "baseline_rss_mb": baseline,
         "part_size_mb": config.store.multipart.part_size / MiB,
     }
@@ -419,6 +417,7 @@ def main() -> int:
             "file_gib": file_gib,
             "tasks": args.tasks,
             "broker_pid": stack.pids["tansu"],
+            "directory": str(directory),
         }
         state_file = directory / "bench-state.json"
         state_file.write_text(json.dumps(state))
@@ -455,6 +454,7 @@ def main() -> int:
         big_size = s3.head_object(Bucket=BUCKET, Key="bigfile/big-0-0")["ContentLength"]
     finally:
         stop_stack(directory)
+        shutil.rmtree(directory, ignore_errors=True)  # the stack's data and the files with keys
 
     raw_rate, tuned_rate, sink_rate = _rate(raw), _rate(tuned_raw), _rate(sink)
     # The goal is measured against the faster raw consumer, whichever settings gave it.

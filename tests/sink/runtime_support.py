@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import cramjam
 import pyarrow.parquet as pq
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tierstore.local import StackInfo
@@ -92,6 +92,16 @@ def produce(
                 producer.poll(0)
     left = producer.flush(60)
     assert left == 0, f"{left} records not acknowledged by tansu"
+
+
+def committed_offsets(bootstrap: str, group: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+    """The offsets ``group`` has committed on ``topic``'s ``partitions`` (negative: none yet)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        found = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=30)
+    finally:
+        consumer.close()
+    return {tp.partition: tp.offset for tp in found}
 
 
 def sink_json(

@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from tests.sink import runtime_support as rs
 
 from tierstore.local import StackInfo
@@ -109,10 +109,8 @@ def test_metrics_status_and_a_clean_sigterm_stop(
         output_format="jsonl",
         compression="gzip",
     )
-    consumer = Consumer({"bootstrap.servers": stack.kafka_bootstrap, "group.id": name})
-    committed = consumer.committed([TopicPartition(topic, p) for p in PER_PARTITION], timeout=10)
-    consumer.close()
-    assert [tp.offset for tp in committed] == [3000, 3000, 3000]
+    committed = rs.committed_offsets(stack.kafka_bootstrap, name, topic, PER_PARTITION)
+    assert [committed[p] for p in sorted(committed)] == [3000, 3000, 3000]
 
 
 def _safe_metrics(port: int) -> dict[str, float]:

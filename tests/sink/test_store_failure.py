@@ -14,7 +14,6 @@ import threading
 from typing import TYPE_CHECKING
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from tests.sink import runtime_support as rs
 
 from tierstore.errors import StoreError
@@ -64,15 +63,6 @@ class FailNthCompletion(StoreLayer):
         return _FailingClose(self.inner.open_write(key), fail)
 
 
-def _committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    try:
-        found = consumer.committed([TopicPartition(topic, p) for p in PER_PARTITION], timeout=30)
-    finally:
-        consumer.close()
-    return {tp.partition: tp.offset for tp in found}
-
-
 def test_a_failed_completion_stops_the_sink_and_a_restart_is_exactly_once(
     stack: StackInfo, admin_s3: S3Client, bucket: str
 ) -> None:
@@ -104,7 +94,7 @@ def test_a_failed_completion_stops_the_sink_and_a_restart_is_exactly_once(
         real.close()
 
     # Only whole files are committed, and never past a file that is not in S3.
-    committed = _committed(stack.kafka_bootstrap, name, topic)
+    committed = rs.committed_offsets(stack.kafka_bootstrap, name, topic, PER_PARTITION)
     written = set(rs.list_objects(admin_s3, bucket, "out/"))
     for partition, offset in committed.items():
         if offset < 0:

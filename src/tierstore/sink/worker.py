@@ -448,7 +448,7 @@ class SinkWorker:
             left_over_uploads_aborted=self._left_over_aborted,
             seconds=time.monotonic() - started,
             stopped_because=reason,
-            peak_rss_mb=_peak_rss_mb(),
+            peak_rss_mb=peak_rss_mb(),
             committed=dict(self._committed),
             completed_files=tuple(counters.completed),
             partitions_written=frozenset(counters.partitions_written),
@@ -570,7 +570,7 @@ class SinkWorker:
         return total
 
 
-def _peak_rss_mb() -> float:
+def peak_rss_mb() -> float:
     """This process's peak resident memory so far (``ru_maxrss`` is in KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
