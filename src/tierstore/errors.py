@@ -10,7 +10,8 @@
         ├── ThrottledError       the store asked us to slow down
         ├── ConflictError        a precondition failed or the object already exists
         ├── StoreUnavailableError  the store could not be reached or answered 5xx
-        └── UnsupportedError     the store does not implement this operation
+        ├── UnsupportedError     the store does not implement this operation
+        └── PathTooLongError     a path or name over a size limit (PATH_MAX, NAME_MAX, S3's 1024)
 
 Messages never contain secrets: access key ids are cut to their first 4 characters
 and secret keys and session tokens are never put into them.
@@ -74,3 +75,7 @@ class StoreUnavailableError(StoreError):
 
 class UnsupportedError(StoreError):
     """The store or backend does not implement this operation."""
+
+
+class PathTooLongError(StoreError):
+    """A path, a name in it, or the key it maps to is longer than the store or namespace allows."""

@@ -68,9 +68,11 @@ def test_the_creators_default_acl_gives_full_control(store_for: StoreFactory) ->
         "Owner": {"ID": "admin", "DisplayName": "admin"},
         "Grants": [{"Grantee": ADMIN_GRANTEE, "Permission": "FULL_CONTROL"}],
     }
+    # The ACL's owner ("admin", SeaweedFS's account) is no tierstore user: the mount has none.
     assert permissions_for(store, DEFAULTS, shared=False) == MountPermissions(
-        owner="admin", group="admin", mode=0o700, source="bucket ACL (FULL_CONTROL grant to owner)"
+        owner="", group="", mode=0o700, source="bucket ACL (FULL_CONTROL grant to owner)"
     )
+    assert permissions_for(store, DEFAULTS, shared=False, owner="ops").owner == "ops"
     assert permissions_for(store, DEFAULTS, shared=True).mode == 0o777
 
 
@@ -100,9 +102,9 @@ def test_group_grants_count_for_the_owner(store_for: StoreFactory, admin_s3: S3C
 
 
 def test_the_mode_is_the_bucket_owners_whoever_reads_the_acl(store_for: StoreFactory) -> None:
-    # The reader has ReadAcp: it sees the admin's ACL, so the mount is admin's, 0700.
+    # The reader has ReadAcp: it sees the admin's ACL, so the mount is 0700 (with no owner).
     result = permissions_for(store_for("reader"), DEFAULTS, shared=False)
-    assert (result.owner, result.group, result.mode) == ("admin", "admin", 0o700)
+    assert (result.owner, result.group, result.mode) == ("", "", 0o700)
 
 
 def test_without_read_acp_the_default_mode_is_used(store_for: StoreFactory) -> None:

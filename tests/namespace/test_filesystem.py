@@ -140,6 +140,7 @@ def test_named_user_needs_the_write_bit(
     table.add("/team", f"s3://{make_bucket()}", user_options(stack, "admin"))
     admin = FileSystem(table)
     admin.write("/team/shared.txt", [b"owned by the mount owner"])
+    admin.chmod("/", "0711")
     admin.chmod("/team", "0755")
     admin.chmod("/team/shared.txt", "0644")
     bob = FileSystem(table, caller=Caller(user="bob"))
@@ -238,6 +239,7 @@ def test_what_a_directory_holds_takes_its_owner_and_mode(
 ) -> None:
     # A file written straight to the store (a client with vended credentials, the sink) has no
     # attributes of its own: it shows, and is checked against, its directory's.
+    FileSystem(table).chmod("/", "0711")
     FileSystem(table).mkdir("/team")
     FileSystem(table).chown("/team", "alice", "eng")
     FileSystem(table).chmod("/team", "0750")

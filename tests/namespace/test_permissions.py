@@ -46,21 +46,27 @@ def test_owner_id_mapping_wins_over_the_display_name() -> None:
     assert (result.owner, result.group) == ("alice-posix", "alice-posix")
 
 
-def test_unmapped_owner_falls_back_to_the_display_name() -> None:
+def test_an_unmapped_store_owner_never_becomes_a_tierstore_owner() -> None:
+    # A tierstore user who happened to be called like the store's account would own the mount.
     defaults = PermissionDefaults(owner_id_to_username={"someone-else": "bob"})
     result = mount_permissions(acl(owner_grant("FULL_CONTROL")), defaults, shared=False)
-    assert (result.owner, result.group) == ("alice", "alice")
-
-
-def test_owner_without_display_name_falls_back_to_the_canonical_id() -> None:
+    assert (result.owner, result.group) == ("", "")
     for owner in ({"ID": "id-alice"}, {"ID": "id-alice", "DisplayName": ""}):
         result = mount_permissions(acl(owner_grant("READ"), owner=owner), DEFAULTS, shared=False)
-        assert (result.owner, result.group) == ("id-alice", "id-alice")
+        assert (result.owner, result.group) == ("", "")
 
 
-def test_mapping_to_an_empty_name_falls_back_to_the_display_name() -> None:
-    defaults = PermissionDefaults(owner_id_to_username={"id-alice": ""})
-    assert mount_permissions(acl(), defaults, shared=False).owner == "alice"
+def test_the_mounting_user_owns_an_unmapped_mount_and_a_mapping_wins() -> None:
+    result = mount_permissions(acl(owner_grant("READ")), DEFAULTS, shared=False, owner="ops")
+    assert (result.owner, result.group) == ("ops", "ops")
+    mapped = PermissionDefaults(owner_id_to_username={"id-alice": "alice-posix"})
+    assert mount_permissions(acl(), mapped, shared=False, owner="ops").owner == "alice-posix"
+    assert (
+        mount_permissions(
+            acl(), PermissionDefaults(owner_id_to_username={"id-alice": ""}), shared=False
+        ).owner
+        == ""
+    )
 
 
 def test_no_acl_gives_alluxios_empty_default_owner() -> None:
@@ -91,10 +97,8 @@ def test_no_acl_gives_alluxios_empty_default_owner() -> None:
 def test_grants_reaching_the_owner_set_the_owner_bits(
     grants: list[dict[str, Any]], mode: int, detail: str
 ) -> None:
-    result = mount_permissions(acl(*grants), DEFAULTS, shared=False)
-    assert result == MountPermissions(
-        owner="alice", group="alice", mode=mode, source=f"bucket ACL ({detail})"
-    )
+    result = mount_permissions(acl(*grants), DEFAULTS, shared=False, owner="ops")
+    assert result == MountPermissions(owner="ops", group="ops", mode=mode, source=f"bucket ACL ({detail})")
 
 
 def test_an_acl_without_a_relevant_grant_gives_mode_0() -> None:
@@ -145,9 +149,9 @@ def test_shared_copies_the_owner_bits_to_group_and_others(grants: list[dict[str,
 
 def test_inherit_acl_off_uses_the_default_mode_even_with_an_acl() -> None:
     defaults = PermissionDefaults(inherit_acl=False, default_mode=0o750)
-    result = mount_permissions(acl(owner_grant("READ")), defaults, shared=False)
+    result = mount_permissions(acl(owner_grant("READ")), defaults, shared=False, owner="ops")
     assert (result.mode, result.source) == (0o750, "default mode: inherit_acl is off")
-    assert result.owner == "alice"
+    assert result.owner == "ops"
 
 
 @pytest.mark.parametrize("reason", ["AccessDenied", "NotImplemented", "SignatureDoesNotMatch"])

@@ -113,7 +113,9 @@ def test_file_system_routes(
     assert chmod["mode"] == "0640"
     chown = client.post("/v1/fs/chown", json={"path": "/d/g.txt", "owner": "bob", "group": "eng"}).json()
     assert (chown["owner"], chown["group"]) == ("bob", "eng")
-    # bob owns g.txt now (0640): bob may read it; carol may not.
+    # bob owns g.txt now (0640): bob may read it; carol may not. Both may search / and /d.
+    assert client.post("/v1/fs/chmod", json={"path": "/", "mode": "0711"}).status_code == 200
+    assert client.post("/v1/fs/chmod", json={"path": "/d", "mode": "0711"}).status_code == 200
     bob, carol = api.add_user("bob", ["eng"]), api.add_user("carol")
     assert (
         httpx.get(f"{api.url}/v1/data", params={"path": "/d/g.txt"}, headers=api.auth(bob)).content == b"abc"
@@ -230,6 +232,7 @@ def test_one_metadata_cache_serves_every_user(tmp_path: Path, stack: StackInfo, 
     try:
         admin = httpx.Client(base_url=server.url, headers=server.auth())
         bob = httpx.Client(base_url=server.url, headers=server.auth(server.add_user("bob")))
+        admin.post("/v1/fs/chmod", json={"path": "/", "mode": "0711"})
         admin.post("/v1/fs/mkdir", json={"path": "/shared"})
         admin.post("/v1/fs/chmod", json={"path": "/shared", "mode": "0777"})
         admin.put("/v1/data", params={"path": "/shared/x.txt"}, content=b"x")

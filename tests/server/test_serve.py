@@ -94,9 +94,9 @@ def test_serve_without_a_config_runs_the_embedded_default_in_proxy_mode(
         assert [(mount["path"], mount["uri"]) for mount in mounts] == [("/", f"file://{home / 'root'}")]
     # The audit trail is on by default, even without -v; the token still appears only once.
     deadline = time.monotonic() + 5
-    while "tierstore.audit: vend user=admin" not in embedded.output() and time.monotonic() < deadline:
+    while '"event":"vend"' not in embedded.output() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert "tierstore.audit: vend user=admin path=/ access=write mount=/ mode=proxy" in embedded.output()
+    assert '"user":"admin","path":"/","access":"write","mount":"/","mode":"proxy"' in embedded.output()
     assert embedded.output().count(token) == 1
 
 
@@ -183,4 +183,4 @@ def test_the_harness_runs_serve_in_a_child_process_too(server_config: Path) -> N
         assert answer.status_code == 200 and answer.json()["scoped"] is True
     finally:
         server.stop()
-    assert server.log is not None and "vend user=admin path=/a/" in server.log.read_text()
+    assert server.log is not None and '"user":"admin","path":"/a/"' in server.log.read_text()

@@ -140,7 +140,11 @@ def test_write_credentials_are_refused_on_a_read_only_mount(
 
 def test_the_users_bits_decide_read_and_write(client: httpx.Client, api: RunningServer, mounted: str) -> None:
     alice = api.add_user("alice", ["staff"])
-    # The mount's mode comes from the bucket ACL: owner admin, rwx for the owner only.
+    # The mount's mode comes from the bucket ACL: rwx for its owner only (no tierstore user).
+    denied = client.post("/v1/credentials", json={"path": "/mnt/s3/a/"}, headers=api.auth(alice))
+    assert denied.status_code == 403 and "search (x)" in denied.json()["error"]["message"]
+    for directory in ("/", "/mnt", "/mnt/s3"):
+        assert client.post("/v1/fs/chmod", json={"path": directory, "mode": "0711"}).status_code == 200
     denied = client.post("/v1/credentials", json={"path": "/mnt/s3/a/"}, headers=api.auth(alice))
     assert denied.status_code == 403 and "needs the read bit" in denied.json()["error"]["message"]
     assert client.post("/v1/fs/chmod", json={"path": "/mnt/s3/a", "mode": "0755"}).status_code == 200

@@ -56,7 +56,7 @@ def test_without_a_role_get_session_token_is_used_and_marked_unscoped(
     ]
     assert len(warnings) == 1 and "NOT scoped" in warnings[0]
     audit = [r.getMessage() for r in caplog.records if r.name == "tierstore.audit"]
-    assert len(audit) == 2 and all("scoped=false" in line for line in audit)
+    assert len(audit) == 2 and all('"scoped":false' in line for line in audit)
 
 
 def test_without_a_role_seaweedfs_refuses_and_the_error_says_what_to_set(

@@ -42,6 +42,9 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     mount.add_argument("--option", dest="options", action="append", default=[], metavar="KEY=VALUE")
     mount.add_argument("--readonly", action="store_true")
     mount.add_argument("--shared", action="store_true", help="allow overlapping storage; open bits to all")
+    mount.add_argument(
+        "--owner", help="the tierstore user who owns it (default: none; admins and the mode's 'other' bits)"
+    )
     mount.add_argument("path")
     mount.add_argument("uri", help="s3://bucket/dir, s3a://bucket/dir or file:///dir")
     action("unmount", _unmount, "remove a mount").add_argument("path")
@@ -174,7 +177,9 @@ def _mount(fs: FileSystem, args: argparse.Namespace) -> Any:
                 f"--option {key!r}: write --option KEY=VALUE, e.g. --option aws.accessKeyId=AKIA…"
             )
         options[key] = value
-    record = fs.table.add(args.path, args.uri, options, readonly=args.readonly, shared=args.shared)
+    record = fs.table.add(
+        args.path, args.uri, options, readonly=args.readonly, shared=args.shared, owner=args.owner
+    )
     if args.json:
         return _mount_dict(record)
     return f"mounted {record.uri} at {record.path} (owner {record.owner}, mode {record.mode:04o})"

@@ -41,13 +41,15 @@ def read_bucket_acl(store: S3Store) -> tuple[dict[str, Any] | None, str | None]:
     return None, reason
 
 
-def permissions_for(store: S3Store, defaults: PermissionDefaults, *, shared: bool) -> MountPermissions:
+def permissions_for(
+    store: S3Store, defaults: PermissionDefaults, *, shared: bool, owner: str | None = None
+) -> MountPermissions:
     """The owner, group and mode of a mount of ``store``'s bucket.
 
     With ``inherit_acl`` off no ACL is requested (as in Alluxio): the mode is the default one
     and the owner is empty.
     """
     if not defaults.inherit_acl:
-        return mount_permissions(None, defaults, shared=shared)
+        return mount_permissions(None, defaults, shared=shared, owner=owner)
     acl, reason = read_bucket_acl(store)
-    return mount_permissions(acl, defaults, shared=shared, acl_error=reason)
+    return mount_permissions(acl, defaults, shared=shared, acl_error=reason, owner=owner)

@@ -20,14 +20,18 @@ from typing import Any, Literal
 
 from tierstore.errors import AccessDeniedError, ConflictError, NotFoundError, StoreError
 from tierstore.namespace import paths
+from tierstore.namespace.access import Attributes, check_readonly, check_search, check_sticky, lineage
 from tierstore.namespace.entries import Kind, kind_of
 from tierstore.namespace.metadata import MetadataStore, MountRecord, PathAttributes
-from tierstore.namespace.mounts import MountTable
-from tierstore.namespace.permissions import Caller, check_access, parse_mode
+from tierstore.namespace.mounts import MountTable, path_error
+from tierstore.namespace.permissions import Caller, parse_mode
 from tierstore.storage.interface import Store
 
 # Streaming copies and reads move this much at a time; the writer gathers it into parts.
 CHUNK = 2 * 1024 * 1024
+# What a named user creates gets 0666 (files) or 0777 (directories) less these bits, as with
+# HDFS's and Alluxio's default umask of 022.
+UMASK = 0o022
 Progress = Callable[[int], None]
 
 
@@ -123,38 +127,63 @@ class FileSystem:
 
     # -- resolution and attributes -------------------------------------------------------
 
-    def _target(self, path: str) -> _Target:
+    def _target(self, path: str, *, creating: bool = False) -> _Target:
+        """Where ``path`` lives; ``creating`` also refuses names tierstore never makes."""
         try:
             path = paths.normalize(path)
-        except ValueError as error:
-            raise StoreError(str(error), key=path) from None
-        mount, key = self.table.resolve(path)
+            mount, key = self.table.resolve(path)
+            if creating:
+                paths.check_creatable(path)
+        except paths.PathError as error:
+            raise path_error(error, path) from None
         return _Target(path, mount, self.table.store_for(mount), key)
 
     def _attributes(self, path: str, mount: MountRecord) -> tuple[str, str, int]:
         return effective_attributes(self.table.metadata, path, mount)
 
+    def _search(self, path: str) -> list[Attributes]:
+        """The attributes from ``/`` down to ``path``, once the caller may search every ancestor."""
+        chain = lineage(self.table, path)
+        check_search(self.caller, chain)
+        return chain
+
     def _check(self, path: str, mount: MountRecord, want: Literal["read", "write", "execute"]) -> None:
-        if want == "write" and mount.readonly:
-            raise AccessDeniedError(
-                f"write {path}: the mount {mount.path} ({mount.uri}) is read-only", key=path
-            )
+        """Search on every ancestor, then ``want`` on ``path`` itself."""
+        if want == "write":
+            check_readonly(mount, path)
         if self.caller is None:
             return
-        owner, group, mode = self._attributes(path, mount)
-        check_access(self.caller, owner=owner, group=group, mode=mode, want=want, path=path)
+        self._search(path)[-1].check(self.caller, want)
+
+    def _check_entry_change(self, target: _Target, verb: str) -> list[Attributes]:
+        """Creating or removing an entry goes by its directory: search and write on it (sticky too).
+
+        Checked before anything is looked up in the store, so a refusal says nothing about
+        whether the entry exists.
+        """
+        check_readonly(target.mount, target.path, verb)
+        chain = self._search(target.path)
+        if self.caller is not None and len(chain) > 1:
+            parent = chain[-2]
+            for want in ("write", "execute"):
+                if not parent.allows(self.caller, want):
+                    raise AccessDeniedError(
+                        f"{verb} {target.path}: permission denied for user {self.caller.user}: its "
+                        f"directory {parent.path} (mode {parent.mode:04o}, owner {parent.owner or '(none)'}) "
+                        f"lacks the {want} bit for them",
+                        key=target.path,
+                    )
+        return chain
 
     def _check_write_here(self, target: _Target, kind: Kind | None) -> None:
-        """Creating or replacing a file needs the write bit of the file, or else of its directory.
+        """Replacing a file needs its write bit; creating one, write and search on its directory.
 
         ``kind`` is what the caller already found at ``target``, so no second HEAD is sent.
         """
         if kind == "file":
             self._check(target.path, target.mount, "write")
             return
-        parent = paths.parent(target.path)
-        where = parent if paths.is_within(parent, target.mount.path) else target.mount.path
-        self._check(where, target.mount, "write")
+        self._check_entry_change(target, "write")
 
     def _is_mount_point(self, path: str) -> bool:
         return any(record.path == path for record in self.table.records())
@@ -175,8 +204,10 @@ class FileSystem:
     # -- reading -------------------------------------------------------------------------
 
     def stat(self, path: str, *, sync: bool = False) -> FileStatus:
+        """A path's status: as in POSIX, the caller needs search on every ancestor, not read on it."""
         target = self._target(path)
-        self._check(target.path, target.mount, "read")
+        if self.caller is not None:
+            self._search(target.path)
         cached = None if sync else self._cache.get("stat", target.path)
         if isinstance(cached, FileStatus):
             return cached
@@ -197,18 +228,32 @@ class FileSystem:
         )
 
     def ls(self, path: str, *, recursive: bool = False, sync: bool = False) -> list[FileStatus]:
+        """A directory's entries (read and search on it); ``recursive`` descends only where the
+        caller may read and search, and skips the rest, as ``find`` does."""
         status = self.stat(path, sync=sync)
         if not status.is_dir:
             return [status]
+        if self.caller is not None:
+            self._check(status.path, self.table.resolve(status.path)[0], "read")
+        return self._list_tree(status, recursive=recursive, sync=sync)
+
+    def _list_tree(self, status: FileStatus, *, recursive: bool, sync: bool) -> list[FileStatus]:
         entries = self._list_dir(status.path, sync=sync)
         if not recursive:
             return entries
         everything: list[FileStatus] = []
         for entry in entries:
             everything.append(entry)
-            if entry.is_dir:
-                everything.extend(self.ls(entry.path, recursive=True, sync=sync))
+            if entry.is_dir and self._may_descend(entry):
+                everything.extend(self._list_tree(entry, recursive=True, sync=sync))
         return everything
+
+    def _may_descend(self, entry: FileStatus) -> bool:
+        caller = self.caller
+        if caller is None or caller.superuser:
+            return True
+        here = Attributes(entry.path, entry.owner, entry.group, entry.mode)
+        return here.allows(caller, "read") and here.allows(caller, "execute")
 
     def _list_dir(self, path: str, *, sync: bool) -> list[FileStatus]:
         cached = None if sync else self._cache.get("list", path)
@@ -253,6 +298,11 @@ class FileSystem:
         self._cache.put("list", path, result)
         return result
 
+    def check_read(self, path: str) -> None:
+        """Raise unless the caller may read ``path`` (search on its ancestors, read on it)."""
+        target = self._target(path)
+        self._check(target.path, target.mount, "read")
+
     def read(self, path: str, *, chunk_size: int = CHUNK) -> Iterator[bytes]:
         target = self._target(path)
         self._check(target.path, target.mount, "read")
@@ -280,9 +330,11 @@ class FileSystem:
     def write(
         self, path: str, chunks: Iterator[bytes] | list[bytes], *, progress: Progress | None = None
     ) -> FileStatus:
-        target = self._target(path)
+        target = self._target(path, creating=True)
         if target.key == "":
             raise StoreError(f"{target.path}: is a directory (a mount point)", key=target.path)
+        check_readonly(target.mount, target.path)
+        self._search(target.path)
         existing = self._kind(target)
         if existing == "dir":
             raise StoreError(f"{target.path}: is a directory", key=target.path)
@@ -293,15 +345,17 @@ class FileSystem:
                 if progress:
                     progress(len(chunk))
         if existing is None:
-            self._record_creator(target.path)
+            self._record_creator(target.path, is_dir=False)
         self._cache.changed(target.path)
         return self._status(target, sync=True)
 
-    def _record_creator(self, path: str) -> None:
-        """What a named user creates is theirs, as on a POSIX file system."""
+    def _record_creator(self, path: str, *, is_dir: bool) -> None:
+        """What a named user creates is theirs, with the mode the umask leaves (0644 or 0755),
+        as on a POSIX file system: never the mode of the directory it was made in."""
         if self.caller is not None and not self.caller.superuser:
             group = min(self.caller.groups) if self.caller.groups else self.caller.user
-            self.table.metadata.set_attributes(path, owner=self.caller.user, group=group)
+            mode = (0o777 if is_dir else 0o666) & ~UMASK
+            self.table.metadata.set_attributes(path, owner=self.caller.user, group=group, mode=mode)
 
     def put(self, local: Path, path: str, *, progress: Progress | None = None) -> FileStatus:
         with local.open("rb") as handle:
@@ -323,7 +377,9 @@ class FileSystem:
         return written
 
     def mkdir(self, path: str, *, parents: bool = False) -> FileStatus:
-        target = self._target(path)
+        target = self._target(path, creating=True)
+        if self.caller is not None:
+            self._search(target.path)  # before anything is looked up: a refusal tells nothing
         kind = self._kind(target, sync=True)
         if kind is not None:
             if parents and kind == "dir":
@@ -334,31 +390,40 @@ class FileSystem:
             raise NotFoundError(
                 f"mkdir {target.path}: the parent {parent} does not exist; use -p", key=target.path
             )
-        self._check_write_here(target, None)
+        self._check_entry_change(target, "mkdir")
         target.store.put_directory_marker(target.key)
-        self._record_creator(target.path)
+        self._record_creator(target.path, is_dir=True)
         self._cache.changed(target.path)
         return self._status(target, sync=True)
 
     def remove(self, path: str, *, recursive: bool = False) -> int:
-        """Remove a file, or a directory with ``recursive``; returns how many objects went."""
+        """Remove a file, or a directory with ``recursive``; returns how many objects went.
+
+        Like unlink(2) and rmdir(2): write and search on the parent decide, and in a sticky
+        directory only the entry's owner, the directory's owner or an admin may remove it. A
+        directory is removed with everything in it only when the caller could remove each entry
+        one by one (read, write and search on every directory inside).
+        """
         target = self._target(path)
         if self._is_mount_point(target.path):
             raise StoreError(
                 f"rm {target.path}: it is a mount point; use tierstore fs unmount", key=target.path
             )
+        chain = self._check_entry_change(target, "rm")
+        if self.caller is not None and len(chain) > 1:
+            check_sticky(self.caller, chain[-2], chain[-1], "rm")
         if self.table.children_of(target.path):
             raise StoreError(f"rm {target.path}: a mount lies inside it; unmount it first", key=target.path)
         kind = self._kind(target, sync=True)
         if kind is None:
             raise NotFoundError(f"rm {target.path}: no such file or directory", key=target.path)
-        self._check(target.path, target.mount, "write")
         if kind == "file":
             target.store.delete(target.key)
             removed = 1
         else:
             if not recursive:
                 raise StoreError(f"rm {target.path}: is a directory; use -r", key=target.path)
+            self._check_tree_removable(target, chain[-1])
             keys = [info.key for info in target.store.list(target.key)]
             marker = f"{target.key}/"
             if marker not in keys:
@@ -369,23 +434,50 @@ class FileSystem:
         self._cache.changed(target.path)
         return removed
 
+    def _check_tree_removable(self, target: _Target, top: Attributes) -> None:
+        """Every directory of the tree (the top and those with attributes of their own below it,
+        the only ones whose bits can differ) must let the caller read, write and search it."""
+        caller = self.caller
+        if caller is None or caller.superuser:
+            return
+        inherited = {top.path: top}
+        for below, own in sorted(self.table.metadata.attributes_under(target.path).items()):
+            if below == top.path:
+                continue
+            parent = inherited[max((p for p in inherited if paths.is_within(below, p)), key=len)]
+            inherited[below] = merged = Attributes(
+                below,
+                own.owner if own.owner is not None else parent.owner,
+                own.group if own.group is not None else parent.group,
+                own.mode if own.mode is not None else parent.mode,
+            )
+            check_sticky(caller, parent, merged, "rm -r")
+        for directory in inherited.values():
+            if directory.path != top.path and self._kind(self._target(directory.path), sync=True) != "dir":
+                continue
+            for want in ("read", "write", "execute"):
+                directory.check(caller, want, what=directory.path)
+
     def copy(
         self, source: str, dest: str, *, recursive: bool = False, progress: Progress | None = None
     ) -> int:
         """Copy a file, or a directory with ``recursive``, streaming; returns bytes copied."""
         src = self._target(source)
+        if self.caller is not None:
+            self._search(src.path)
         kind = self._kind(src, sync=True)
         if kind is None:
             raise NotFoundError(f"cp {src.path}: no such file or directory", key=src.path)
-        dst = self._target(dest)
+        dst = self._target(dest, creating=True)
         if kind == "file":
             if self._kind(dst, sync=True) == "dir":
-                dst = self._target(paths.join(dst.path, paths.name_of(src.path)))
+                dst = self._target(paths.join(dst.path, paths.name_of(src.path)), creating=True)
             return self._copy_file(src, dst, progress)
         if not recursive:
             raise StoreError(f"cp {src.path}: is a directory; use -r", key=src.path)
         if paths.is_within(dst.path, src.path):
             raise StoreError(f"cp {src.path} {dst.path}: cannot copy a directory into itself", key=dst.path)
+        self._check(src.path, src.mount, "read")
         total = 0
         for info in src.store.list(src.key):
             if info.key.endswith("/"):
@@ -393,14 +485,16 @@ class FileSystem:
             relative = info.key[len(src.key) :].lstrip("/") if src.key else info.key
             total += self._copy_file(
                 self._target(paths.join(src.path, relative)),
-                self._target(paths.join(dst.path, relative)),
+                self._target(paths.join(dst.path, relative), creating=True),
                 progress,
             )
         return total
 
     def _copy_file(self, src: _Target, dst: _Target, progress: Progress | None) -> int:
         self._check(src.path, src.mount, "read")
-        self._check_write_here(dst, self._kind(dst))
+        check_readonly(dst.mount, dst.path)
+        existing = self._kind(dst)
+        self._check_write_here(dst, existing)
         if src.store is dst.store:
             target_store: Store = src.store
             target_store.copy(src.key, dst.key)
@@ -415,44 +509,68 @@ class FileSystem:
                     size += len(chunk)
                     if progress:
                         progress(len(chunk))
+        if existing is None:
+            self._record_creator(dst.path, is_dir=False)
         self._cache.changed(dst.path)
         return size
 
     def move(self, source: str, dest: str, *, progress: Progress | None = None) -> int:
+        """Move or rename, as rename(2) decides: write and search on both parents (sticky rules on
+        the source's), never the bits of what moves. What moves keeps its owner, group and mode."""
         src = self._target(source)
+        if self._is_mount_point(src.path):
+            raise StoreError(f"mv {src.path}: it is a mount point", key=src.path)
+        chain = self._check_entry_change(src, "mv")
+        if self.caller is not None and len(chain) > 1:
+            check_sticky(self.caller, chain[-2], chain[-1], "mv")
         kind = self._kind(src, sync=True)
         if kind is None:
             raise NotFoundError(f"mv {src.path}: no such file or directory", key=src.path)
-        if self._is_mount_point(src.path):
-            raise StoreError(f"mv {src.path}: it is a mount point", key=src.path)
-        dst_path = paths.normalize(dest)
+        try:
+            dst_path = paths.normalize(dest)
+        except paths.PathError as error:
+            raise path_error(error, dest) from None
         if self._kind(self._target(dst_path), sync=True) == "dir" and kind == "file":
             dst_path = paths.join(dst_path, paths.name_of(src.path))
-        self._check(src.path, src.mount, "write")
-        moved = self.copy(src.path, dst_path, recursive=True, progress=progress)
-        self.remove(src.path, recursive=True)
-        self.table.metadata.move_attributes(src.path, dst_path)
-        self._cache.changed(dst_path)
+        dst = self._target(dst_path, creating=True)
+        dst_chain = self._check_entry_change(dst, "mv")
+        if self.caller is not None and self._kind(dst, sync=True) is not None and len(dst_chain) > 1:
+            check_sticky(self.caller, dst_chain[-2], dst_chain[-1], "mv")
+        moving = chain[-1]
+        # The copy and removal are the move's own steps, already allowed above: done as the
+        # superuser so a file inside that the caller may not read still moves (as rename(2) does).
+        internal = self.as_caller(None)
+        moved = internal.copy(src.path, dst.path, recursive=True, progress=progress)
+        internal.remove(src.path, recursive=True)
+        self.table.metadata.move_attributes(src.path, dst.path)
+        # Keep what moved exactly as it was, not as its new parent would make it.
+        # (An empty owner, Alluxio's "nobody", cannot be stored: the new place's then shows.)
+        self.table.metadata.set_attributes(
+            dst.path, owner=moving.owner or None, group=moving.group or None, mode=moving.mode
+        )
+        self._cache.changed(dst.path)
         return moved
 
     # -- metadata-only changes ------------------------------------------------------------
 
-    def _own(self, path: str) -> tuple[_Target, str]:
+    def _own(self, path: str, verb: str) -> tuple[_Target, Attributes]:
         target = self._target(path)
+        chain = self._search(target.path) if self.caller is not None else lineage(self.table, target.path)
+        here = chain[-1]
+        if self.caller is not None and not self.caller.superuser and self.caller.user != here.owner:
+            raise AccessDeniedError(
+                f"{verb} {target.path}: only its owner ({here.owner or '(none)'}) or an admin may change "
+                "its mode or group",
+                key=target.path,
+            )
         if self._kind(target, sync=True) is None:
             raise NotFoundError(f"{target.path}: no such file or directory", key=target.path)
-        owner, _, _ = self._attributes(target.path, target.mount)
-        if self.caller is not None and not self.caller.superuser and self.caller.user != owner:
-            raise AccessDeniedError(
-                f"{target.path}: only its owner ({owner}) may change its mode or group", key=target.path
-            )
-        return target, owner
+        return target, here
 
     def chmod(self, path: str, mode: str) -> FileStatus:
-        target, _ = self._own(path)
-        _, _, current = self._attributes(target.path, target.mount)
+        target, here = self._own(path, "chmod")
         try:
-            new_mode = parse_mode(mode, current)
+            new_mode = parse_mode(mode, here.mode)
         except ValueError as error:
             raise StoreError(f"chmod {target.path}: {error}", key=target.path) from None
         self.table.metadata.set_attributes(target.path, mode=new_mode)
@@ -472,7 +590,15 @@ class FileSystem:
         return self.stat(target.path, sync=True)
 
     def chgrp(self, path: str, group: str) -> FileStatus:
-        target, _ = self._own(path)
+        """Like chgrp(1): the owner may give the path to a group they belong to; an admin, any."""
+        target, _ = self._own(path, "chgrp")
+        caller = self.caller
+        if caller is not None and not caller.superuser and group not in caller.groups | {caller.user}:
+            raise AccessDeniedError(
+                f"chgrp {target.path} {group}: user {caller.user} is not in the group {group}; an owner "
+                f"may only choose one of their own groups ({', '.join(sorted(caller.groups)) or 'none'})",
+                key=target.path,
+            )
         self.table.metadata.set_attributes(target.path, group=group)
         self._cache.changed(target.path)
         return self.stat(target.path, sync=True)

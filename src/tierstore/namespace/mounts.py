@@ -11,12 +11,11 @@ import getpass
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from tierstore.credentials.resolve import ResolutionContext, credential_source_for
 from tierstore.credentials.source import CredentialSource
-from tierstore.errors import ConfigError, TierstoreError
+from tierstore.errors import ConfigError, PathTooLongError, StoreError, TierstoreError
 from tierstore.namespace import paths
 from tierstore.namespace.config import ServerConfig
 from tierstore.namespace.entries import kind_of
@@ -95,14 +94,20 @@ class MountTable:
         return credential_source_for(settings, self._context)
 
     def resolve(self, path: str) -> tuple[MountRecord, str]:
-        """The mount with the longest matching path, and the key below it."""
+        """The mount with the longest matching path, and the key below it.
+
+        Raises :class:`paths.PathError` for a path no store of that kind can hold safely (see
+        :func:`check_key`), so no door reaches a store with one.
+        """
         path = paths.normalize(path)
         best: MountRecord | None = None
         for record in self.records():
             if paths.is_within(path, record.path) and (best is None or len(record.path) > len(best.path)):
                 best = record
         assert best is not None  # the root matches everything
-        return best, paths.relative(path, best.path)
+        key = paths.relative(path, best.path)
+        check_key(path, best, key)
+        return best, key
 
     def children_of(self, path: str) -> list[MountRecord]:
         """Mounts whose mount point lies below ``path`` (at any depth)."""
@@ -118,7 +123,10 @@ class MountTable:
         *,
         readonly: bool = False,
         shared: bool = False,
+        owner: str | None = None,
     ) -> MountRecord:
+        """Mount ``uri`` at ``path``; ``owner`` (a tierstore user: the admin who mounts, or one
+        named) owns it unless the mount's explicit owner mapping names another."""
         try:
             path = paths.normalize(path)
             location = parse_location(uri)
@@ -136,7 +144,7 @@ class MountTable:
         self._refuse_existing_path(path, parent, key)
         self._refuse_overlap(path, settings, shared)
         store = self._check_reachable(path, settings)
-        permissions = self._permissions(settings, shared=shared, store=store)
+        permissions = self._permissions(settings, shared=shared, store=store, owner=owner)
         record = _record(path, location.uri, options, permissions, readonly=readonly, shared=shared)
         self.metadata.add_mount(record)
         with self._lock:
@@ -196,7 +204,7 @@ class MountTable:
         return store
 
     def _permissions(
-        self, settings: StoreSettings, *, shared: bool, store: Store | None = None
+        self, settings: StoreSettings, *, shared: bool, store: Store | None = None, owner: str | None = None
     ) -> MountPermissions:
         from tierstore.namespace.permissions import mount_permissions
 
@@ -207,10 +215,11 @@ class MountTable:
 
             backend = store or open_backend(settings, self._credentials(settings))
             if isinstance(backend, S3Store):
-                return permissions_for(backend, defaults, shared=shared)
-        owner = _local_user()
-        local = mount_permissions(None, defaults, shared=shared, acl_error="a local directory has no ACL")
-        return replace(local, owner=owner, group=owner)
+                return permissions_for(backend, defaults, shared=shared, owner=owner)
+        # Never the server's OS user: a tierstore user named "root" would own every local mount.
+        return mount_permissions(
+            None, defaults, shared=shared, acl_error="a local directory has no ACL", owner=owner
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -218,6 +227,42 @@ class MountTable:
                 store.close()
             self._stores.clear()
         self.metadata.close()
+
+
+# S3's limit on an object key, in UTF-8 bytes.
+S3_MAX_KEY_BYTES = 1024
+
+
+def check_key(path: str, record: MountRecord, key: str) -> None:
+    """Refuse what a mount's store would read differently from the namespace's bits.
+
+    - S3 mounts: a backslash. SeaweedFS (and other stores) turn ``\\`` into ``/`` in keys, so
+      ``/shared/alice\\secret.txt`` would reach ``/shared/alice/secret.txt`` past the bits of
+      ``/shared/alice``. Also a key over S3's 1024 bytes.
+    - Local mounts: a name over NAME_MAX bytes.
+    """
+    if record.uri.startswith("file:"):
+        paths.check_name_lengths(path)
+        return
+    if "\\" in key:
+        raise paths.PathError(
+            f"{paths.shown(path)}: a backslash is not allowed in a path on the S3 mount {record.path} "
+            "(S3-compatible stores such as SeaweedFS read it as '/'); use '/' to separate names"
+        )
+    prefix = record.uri.split("://", 1)[-1].partition("/")[2].strip("/")
+    size = len(f"{prefix}/{key}".encode())
+    if size > S3_MAX_KEY_BYTES:
+        raise paths.PathError(
+            f"{paths.shown(path[:64])}...: its object key is {size} bytes long, over S3's limit of "
+            f"{S3_MAX_KEY_BYTES} on the mount {record.path}",
+            too_long=True,
+        )
+
+
+def path_error(error: paths.PathError, path: str) -> StoreError:
+    """The store error a refused path becomes (414 for a size limit, else 400)."""
+    kind = PathTooLongError if error.too_long else StoreError
+    return kind(str(error), key=path)
 
 
 def _record(

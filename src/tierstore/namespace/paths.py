@@ -1,16 +1,84 @@
-"""Absolute namespace paths: ``/``, ``/mnt/s3``, ``/mnt/s3/a/b.txt``."""
+"""Absolute namespace paths: ``/``, ``/mnt/s3``, ``/mnt/s3/a/b.txt``.
+
+Every path is checked here before anything resolves it, on every door (API, CLI, Python):
+no NUL, no lone surrogate (text that is not UTF-8), no ``..``, at most ``PATH_MAX`` bytes.
+Names with control characters can still be read (a store may hold such keys, written
+straight to it), but never created: :func:`check_creatable`.
+"""
 
 from __future__ import annotations
+
+import re
+from typing import Final
+
+# Linux's PATH_MAX: the longest path a local mount (and a FUSE mount) can ever open.
+PATH_MAX: Final = 4096
+# Linux's NAME_MAX: the longest single name a local directory holds.
+NAME_MAX: Final = 255
+_CONTROL = re.compile("[\x01-\x1f\x7f]")
+
+
+class PathError(ValueError):
+    """A path tierstore refuses; ``too_long`` marks a size limit (HTTP 414) rather than a bad character."""
+
+    def __init__(self, message: str, *, too_long: bool = False) -> None:
+        super().__init__(message)
+        self.too_long = too_long
+
+
+def shown(path: str) -> str:
+    """The path as an error message may print it: escapes instead of control or invalid characters."""
+    return ascii(path) if not path.isprintable() else repr(path)
 
 
 def normalize(path: str) -> str:
     """One spelling per path: absolute, single slashes, no trailing slash (but ``/``)."""
     if not path.startswith("/"):
-        raise ValueError(f"{path!r} is not an absolute path: namespace paths start with '/'")
+        raise PathError(f"{shown(path)} is not an absolute path: namespace paths start with '/'")
+    if "\x00" in path:
+        raise PathError(f"{shown(path)}: a NUL character (\\x00) is not allowed in a path")
+    try:
+        size = len(path.encode("utf-8"))
+    except UnicodeEncodeError as error:
+        raise PathError(
+            f"{shown(path)}: character {error.start} is a lone surrogate ({path[error.start]!a}), "
+            "not text: send paths as UTF-8"
+        ) from None
+    if size > PATH_MAX:
+        raise PathError(
+            f"{shown(path[:64])}...: the path is {size} bytes long, over the limit of {PATH_MAX} (PATH_MAX)",
+            too_long=True,
+        )
     parts = [part for part in path.split("/") if part and part != "."]
     if ".." in parts:
-        raise ValueError(f"{path!r}: '..' is not allowed in namespace paths")
+        raise PathError(f"{shown(path)}: '..' is not allowed in namespace paths")
     return "/" + "/".join(parts)
+
+
+def check_creatable(path: str) -> None:
+    """Refuse a new name that holds a control character (U+0001 to U+001F, U+007F).
+
+    Such names break terminals, logs and line-based tools; a store may still hold them (written
+    straight to it) and they stay readable, but tierstore never makes one.
+    """
+    found = _CONTROL.search(path)
+    if found is not None:
+        raise PathError(
+            f"{shown(path)}: the control character {found.group()!a} at position {found.start()} is not "
+            "allowed in a new name; rename it without control characters (U+0001-U+001F, U+007F)"
+        )
+
+
+def check_name_lengths(path: str) -> None:
+    """Refuse a path with a name over ``NAME_MAX`` bytes (what a local directory can hold)."""
+    for part in path.split("/"):
+        size = len(part.encode("utf-8"))
+        if size > NAME_MAX:
+            raise PathError(
+                f"{shown(path[:64])}...: the name {shown(part[:32])}... is {size} bytes long, over the limit "
+                f"of {NAME_MAX} (NAME_MAX)",
+                too_long=True,
+            )
 
 
 def join(base: str, name: str) -> str:

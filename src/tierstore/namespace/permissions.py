@@ -2,11 +2,12 @@
 
 Ownership and mode follow Alluxio's S3 under-file-system semantics:
 
-* **owner**: the bucket ACL owner's canonical id mapped through
+* **owner**: a tierstore user, never a store's or the OS's name by coincidence: the bucket
+  ACL owner's canonical id mapped explicitly through
   ``alluxio.underfs.s3.owner.id.to.username.mapping`` (``owner_id_to_username``), else the
-  owner's DisplayName, else the canonical id. Without an ACL (not read, or ``inherit_acl``
-  off) the owner is ``""``, Alluxio's ``DEFAULT_OWNER``: no caller matches it, so only the
-  "other" bits (and the superuser) decide.
+  owner the mount was made with (the admin who mounted it, or ``--owner``), else ``""``,
+  Alluxio's ``DEFAULT_OWNER``: no caller matches it, so only the "other" bits (and admins)
+  decide. An ACL's DisplayName or canonical id is only shown in ``source``.
 * **group**: the owner's name (Alluxio gives the group the same value).
 * **mode**: only the owner bits, built from the grants that reach the owner: grants to its
   canonical id, to ``AllUsers`` and to ``AuthenticatedUsers``. READ gives ``r-x`` (0o500),
@@ -69,15 +70,16 @@ SUPERUSER: Final = Caller(user="(superuser)", groups=frozenset(), superuser=True
 
 
 def owner_name(owner: Mapping[str, Any] | None, mapping: Mapping[str, str]) -> str:
-    """The user name for an ACL ``Owner`` record: mapped id, else DisplayName, else id."""
+    """The tierstore user an ACL ``Owner`` record is mapped to explicitly, else ``""``.
+
+    A store's DisplayName or canonical id never becomes a tierstore identity by itself: a user
+    who happened to be called ``admin`` or ``root`` would own the mount.
+    """
     if not owner:
         return DEFAULT_OWNER
     owner_id = str(owner.get("ID") or "")
     mapped = mapping.get(owner_id) if owner_id else None
-    if mapped:
-        return mapped
-    display = str(owner.get("DisplayName") or "")
-    return display or owner_id
+    return mapped or DEFAULT_OWNER
 
 
 def _grantee_label(grantee: Mapping[str, Any], owner_id: str) -> str | None:
@@ -123,6 +125,7 @@ def mount_permissions(
     *,
     shared: bool,
     acl_error: str | None = None,
+    owner: str | None = None,
 ) -> MountPermissions:
     """Owner, group and mode of a mount from its bucket's ACL (a GetBucketAcl response).
 
@@ -135,7 +138,7 @@ def mount_permissions(
     owner_record = acl.get("Owner") if acl is not None else None
     if not isinstance(owner_record, Mapping):
         owner_record = None
-    owner = owner_name(owner_record, defaults.owner_id_to_username)
+    owner = owner_name(owner_record, defaults.owner_id_to_username) or owner or DEFAULT_OWNER
 
     if not defaults.inherit_acl:
         mode, source = defaults.default_mode, "default mode: inherit_acl is off"

@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,10 +130,23 @@ def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
 
 def _query_path(request: Request, name: str = "path") -> str:
+    _refuse_undecodable_query(request)
     value = request.query_params.get(name)
     if not value:
         raise ApiError(400, f"the query parameter {name!r} is missing: add ?{name}=/absolute/path")
     return _checked_path(value, name)
+
+
+def _refuse_undecodable_query(request: Request) -> None:
+    """Starlette reads a query that is not UTF-8 with U+FFFD in place of the bad bytes: a
+    different path than the one sent. Refuse it instead, naming the parameter."""
+    raw = request.scope.get("query_string", b"").decode("latin-1")
+    try:
+        urllib.parse.parse_qsl(raw, keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError as error:
+        raise ApiError(
+            400, f"the query string is not valid UTF-8 (byte {error.start} of a value): send paths as UTF-8"
+        ) from None
 
 
 def _checked_path(value: object, name: str) -> str:
@@ -140,8 +154,8 @@ def _checked_path(value: object, name: str) -> str:
         raise ApiError(400, f"{name!r} must be an absolute namespace path such as /mnt/s3/a")
     try:
         paths.normalize(value)
-    except ValueError as error:
-        raise ApiError(400, f"{name}: {error}") from None
+    except paths.PathError as error:
+        raise ApiError(414 if error.too_long else 400, f"{name}: {error}") from None
     return value
 
 
@@ -253,12 +267,17 @@ async def whoami(request: Request, user: User) -> Response:
 async def mounts_list(request: Request, user: User) -> Response:
     """List the mount table.
     ---
-    summary: The mount table (secret options masked)
+    summary: The mount table (admins see every field, secret options masked; others the mount
+      points with their readonly and shared flags)
     responses:
       200: {description: '{"mounts": [...]}'}
     """
     records = await run_in_threadpool(_state(request).table.records)
-    return JSONResponse({"mounts": [record.as_dict() for record in records]})
+    if user.admin:
+        return JSONResponse({"mounts": [record.as_dict() for record in records]})
+    # Bucket URIs, local directories, endpoints, role ARNs and key ids are the operators' business.
+    public = [{"path": r.path, "readonly": r.readonly, "shared": r.shared} for r in records]
+    return JSONResponse({"mounts": public})
 
 
 @authenticated
@@ -278,6 +297,7 @@ async def mounts_add(request: Request, user: User) -> Response:
               options: {type: object, additionalProperties: {type: string}}
               readonly: {type: boolean}
               shared: {type: boolean}
+              owner: {type: string, description: 'a tierstore user (default: the admin who mounts)'}
     responses:
       201: {description: the new mount}
       403: {description: not an admin}
@@ -291,9 +311,12 @@ async def mounts_add(request: Request, user: User) -> Response:
         raise ApiError(400, "'options' must map strings to strings")
     readonly = _field(body, "readonly", bool, False)
     shared = _field(body, "shared", bool, False)
+    owner = _field(body, "owner", str, user.name)
     state = _state(request)
+    if owner != user.name and not await run_in_threadpool(state.users.exists, owner):
+        raise ApiError(400, f"'owner' {owner!r} is not a tierstore user; add it first (tierstore users add)")
     record = await run_in_threadpool(
-        functools.partial(state.table.add, path, uri, options, readonly=readonly, shared=shared)
+        functools.partial(state.table.add, path, uri, options, readonly=readonly, shared=shared, owner=owner)
     )
     state.forget_caches()
     return JSONResponse(record.as_dict(), status_code=201)
@@ -543,6 +566,8 @@ async def data_get(request: Request, user: User) -> Response:
     status = await run_in_threadpool(functools.partial(fs.stat, path, sync=True))
     if status.is_dir:
         raise ApiError(400, f"{status.path}: is a directory; list it with /v1/fs/ls")
+    # stat needs only search on the ancestors: check read before any byte (or size) is sent.
+    await run_in_threadpool(fs.check_read, status.path)
     wanted = parse_range(request.headers.get("range"), status.size)
     headers = {"Accept-Ranges": "bytes"}
     counter = state.metrics.data_bytes.labels(direction="read")

@@ -20,6 +20,7 @@ from tierstore.errors import (
     CredentialsError,
     InvalidCredentialsError,
     NotFoundError,
+    PathTooLongError,
     StoreUnavailableError,
     ThrottledError,
     TierstoreError,
@@ -36,6 +37,8 @@ STATUS_CODES = {
     405: "bad_request",
     409: "conflict",
     411: "bad_request",
+    413: "too_large",
+    414: "too_long",
     416: "bad_request",
     500: "internal",
     503: "unavailable",
@@ -65,6 +68,8 @@ def status_for(error: TierstoreError) -> int:
         return 403
     if isinstance(error, ConflictError):
         return 409
+    if isinstance(error, PathTooLongError):
+        return 414
     if isinstance(
         error,
         StoreUnavailableError

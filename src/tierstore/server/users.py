@@ -93,6 +93,9 @@ class UserDirectory:
         with self._lock:
             self._lookups.clear()
 
+    def exists(self, name: str) -> bool:
+        return any(record.name == name for record in self.metadata.users())
+
     def list(self) -> list[User]:
         return [_user(record) for record in self.metadata.users()]
 

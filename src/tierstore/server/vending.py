@@ -16,6 +16,7 @@ allowed ``sts:AssumeRole``.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,17 +27,22 @@ from tierstore.credentials.model import Credentials
 from tierstore.credentials.resolve import ResolutionContext, build_chain
 from tierstore.credentials.source import CredentialSource, StaticSource
 from tierstore.credentials.sts import AssumeRoleFetcher, SessionTokenFetcher, StsTarget, sts_target
-from tierstore.errors import AccessDeniedError, CredentialsError, StoreError
+from tierstore.errors import AccessDeniedError, CredentialsError, PathTooLongError, StoreError
 from tierstore.namespace import paths
+from tierstore.namespace.access import STICKY, Attributes, check_search, lineage, merged
 from tierstore.namespace.entries import kind_of
-from tierstore.namespace.filesystem import effective_attributes
 from tierstore.namespace.metadata import MountRecord
-from tierstore.namespace.mounts import MountTable
-from tierstore.namespace.permissions import check_access
+from tierstore.namespace.mounts import MountTable, path_error
 from tierstore.server import audit
 from tierstore.server.config import ApiServerOptions, VendingOptions, vending_options
 from tierstore.server.metrics import ServerMetrics
-from tierstore.server.policies import Access, session_policy_json
+from tierstore.server.policies import (
+    MAX_POLICY_BYTES,
+    POLICY_SPECIAL,
+    Access,
+    Restrictions,
+    session_policy_json,
+)
 from tierstore.server.users import User
 from tierstore.settings.model import AssumeRoleSettings, StoreSettings
 
@@ -46,6 +52,9 @@ ACCESS_LEVELS: tuple[Access, ...] = ("read", "write")
 MAX_CACHED = 4096
 
 Clock = Callable[[], datetime]
+# (user, mount path, mount URI, vended path, access, what is denied below): one user's answer
+# never serves another, and a chmod below that changes what is denied makes a new entry.
+CacheKey = tuple[str, str, str, str, str, Restrictions]
 
 
 def _now() -> datetime:
@@ -72,6 +81,16 @@ class _Target:
 
 
 @dataclass(frozen=True)
+class _Grant:
+    """What one vend asks STS for: whose, which access, which prefix, less which keys."""
+
+    user: User
+    access: Access
+    prefix: str
+    restrictions: Restrictions
+
+
+@dataclass(frozen=True)
 class _MountVending:
     """How one mount's credentials are made: options, STS caller, target and role."""
 
@@ -89,8 +108,8 @@ class CredentialVendor:
         self.options = options
         self.metrics = metrics
         self._clock = clock
-        self._cache: dict[tuple[str, str, str, str], _Vended] = {}
-        self._key_locks: dict[tuple[str, str, str, str], threading.Lock] = {}
+        self._cache: dict[CacheKey, _Vended] = {}
+        self._key_locks: dict[CacheKey, threading.Lock] = {}
         self._mounts: dict[tuple[str, str], _MountVending] = {}
         self._lock = threading.Lock()
 
@@ -101,30 +120,39 @@ class CredentialVendor:
             raise StoreError(f"access {access!r} is not one of: read, write", key=raw_path)
         try:
             path = paths.normalize(raw_path)
-        except ValueError as error:
-            raise StoreError(str(error), key=raw_path) from None
-        record, key = self.table.resolve(path)
+            record, key = self.table.resolve(path)
+        except paths.PathError as error:
+            raise path_error(error, raw_path) from None
         directory = raw_path.endswith("/") or key == ""
         if directory and path != "/":
             path += "/"  # answered as asked: a directory keeps its slash
-        self._check(user, path.rstrip("/") or "/", record, access)
+        top = self._check(user, path.rstrip("/") or "/", record, access)
         settings = self.table.settings_for(record)
-        if settings.location.scheme == "file":
+        # Without a role the only credentials to hand out are GetSessionToken's, which carry all
+        # of the vending identity's rights: only an admin gets those; others use the data proxy.
+        unscoped_only = (
+            settings.location.scheme == "s3" and self._mount_vending(record, settings).role is None
+        )
+        if settings.location.scheme == "file" or (unscoped_only and not user.admin):
             audit.vend_line(
                 user=user.name, path=path, access=access, mount=record.path, mode="proxy",
-                scoped=False, access_key_id=None, expires_at=None, cache="-",
+                scoped=False, access_key_id=None, expires_at=None, cache="-", restricted=0,
             )  # fmt: skip
             self.metrics.vends.labels(access=access, cache="proxy").inc()
             return _answer(path, record, access, mode="proxy")
-        cache_key = (record.path, record.uri, path, access)
+        _refuse_policy_specials(path, f"{settings.location.prefix}{key}")
         target = _Target(record, settings, key, directory)
-        vended, cache = self._cached_or_new(cache_key, target, access)
+        prefix = self._prefix(target)
+        restrictions = self._restrictions(user, top, target, prefix, access)
+        cache_key = (user.name, record.path, record.uri, path, access, restrictions)
+        vended, cache = self._cached_or_new(cache_key, target, _Grant(user, access, prefix, restrictions))
         self.metrics.vends.labels(access=access, cache=cache).inc()
         credentials = vended.credentials
         audit.vend_line(
             user=user.name, path=path, access=access, mount=record.path, mode="direct",
             scoped=vended.scoped, access_key_id=credentials.access_key_id,
             expires_at=credentials.expires_at, cache=cache,
+            restricted=len(restrictions.denied) + len(restrictions.write_denied),
         )  # fmt: skip
         mount_options = self._mount_vending(record, settings).options
         answer = _answer(path, record, access, mode="direct")
@@ -135,6 +163,11 @@ class CredentialVendor:
                 "scheme": "s3",
                 "bucket": settings.location.bucket,
                 "prefix": vended.prefix,
+                # False when stricter paths lie below: list through the API then.
+                "list": vended.scoped and not restrictions,
+                "restricted": sorted(
+                    {*restrictions.denied, *restrictions.write_denied} if vended.scoped else ()
+                ),
                 "endpoint": mount_options.endpoint or settings.endpoint,
                 "region": settings.effective_region,
                 "path_style": settings.uses_path_style,
@@ -158,20 +191,90 @@ class CredentialVendor:
 
     # -- permission ----------------------------------------------------------------------
 
-    def _check(self, user: User, path: str, record: MountRecord, access: Access) -> None:
+    def _check(self, user: User, path: str, record: MountRecord, access: Access) -> Attributes:
+        """What the API would ask for the same access: search on every ancestor, the bit on the path."""
         if access == "write" and record.readonly:
             raise AccessDeniedError(
                 f"write credentials for {path}: the mount {record.path} ({record.uri}) is read-only",
                 key=path,
             )
-        owner, group, mode = effective_attributes(self.table.metadata, path, record)
-        check_access(user.caller(), owner=owner, group=group, mode=mode, want=access, path=path)
+        chain = lineage(self.table, path)
+        caller = user.caller()
+        check_search(caller, chain)
+        chain[-1].check(caller, access)
+        return chain[-1]
+
+    def _restrictions(
+        self, user: User, top: Attributes, target: _Target, prefix: str, access: Access
+    ) -> Restrictions:
+        """What lies inside ``prefix`` that ``user`` may not reach through the API, as keys to deny.
+
+        - a path below with attributes of its own (chmod/chown/creation; the only paths whose
+          bits can differ from the vended directory's) that the caller may not read, or may not
+          search (for a directory), is denied wholly; one they may not write, for writing;
+        - a sticky directory below that is not the caller's is denied for writing;
+        - other mounts whose data lies inside the prefix (nested on the same bucket, or shared
+          views of it), and the keys a nested mount point hides, are denied wholly: they are
+          reached through their own mount, with its own bits and read-only flag.
+        """
+        if not prefix.endswith("/") and prefix != "":
+            return Restrictions()  # one file's key: nothing lies below it
+        caller = user.caller()
+        record, settings = target.record, target.settings
+        vended_path = top.path
+        base = settings.location.prefix
+
+        def key_of(path: str) -> str:
+            return f"{base}{paths.relative(path, record.path)}"
+
+        denied: list[str] = []
+        write_denied: list[str] = []
+        if access == "write" and top.mode & STICKY and not caller.superuser and caller.user != top.owner:
+            raise AccessDeniedError(
+                f"write credentials for {vended_path}: it is a sticky directory (mode {top.mode:04o}) "
+                f"owned by {top.owner or '(none)'}, and store credentials cannot tell one user's files "
+                "there from another's; vend a directory of your own below it, or write through the API",
+                key=vended_path,
+            )
+        if not caller.superuser:
+            known: dict[str, Attributes] = {vended_path: top}
+            closed: list[str] = []  # namespace paths whose whole subtree is denied already
+            for below, own in sorted(self.table.metadata.attributes_under(vended_path).items()):
+                if below == vended_path or any(paths.is_within(below, done) for done in closed):
+                    continue
+                parent = known[max((p for p in known if paths.is_within(below, p)), key=len)]
+                here = merged(below, own, parent)
+                known[below] = here
+                if not here.allows(caller, "read"):
+                    denied.append(key_of(below))
+                    closed.append(below)
+                elif not here.allows(caller, "execute"):
+                    # A file without x is still readable; what lies below a directory without it is not.
+                    denied.append(f"{key_of(below)}/")
+                    closed.append(below)
+                elif access == "write" and (
+                    not here.allows(caller, "write") or (here.mode & STICKY and caller.user != here.owner)
+                ):
+                    write_denied.append(key_of(below))
+        for other in self.table.records():
+            if other.path == record.path:
+                continue
+            if paths.is_within(other.path, vended_path) and paths.is_within(other.path, record.path):
+                denied.append(key_of(other.path))  # the keys its mount point hides
+            other_settings = self.table.settings_for(other)
+            location = other_settings.location
+            if (
+                location.scheme == "s3"
+                and location.bucket == settings.location.bucket
+                and (other_settings.endpoint or "") == (settings.endpoint or "")
+                and location.prefix.startswith(prefix)
+            ):
+                denied.append(location.prefix.rstrip("/") or location.prefix)
+        return Restrictions(denied=tuple(sorted(set(denied))), write_denied=tuple(sorted(set(write_denied))))
 
     # -- the cache and STS ---------------------------------------------------------------
 
-    def _cached_or_new(
-        self, cache_key: tuple[str, str, str, str], target: _Target, access: Access
-    ) -> tuple[_Vended, str]:
+    def _cached_or_new(self, cache_key: CacheKey, target: _Target, grant: _Grant) -> tuple[_Vended, str]:
         found = self._fresh(cache_key)
         if found is not None:
             return found, "hit"
@@ -181,8 +284,7 @@ class CredentialVendor:
             found = self._fresh(cache_key)
             if found is not None:
                 return found, "hit"
-            prefix = self._prefix(target)
-            vended = self._call_sts(target.record, target.settings, prefix, access)
+            vended = self._call_sts(target.record, target.settings, grant)
             with self._lock:
                 self._cache[cache_key] = vended
                 if len(self._cache) > MAX_CACHED:
@@ -196,7 +298,7 @@ class CredentialVendor:
             del self._cache[stale]
             self._key_locks.pop(stale, None)
 
-    def _fresh(self, cache_key: tuple[str, str, str, str]) -> _Vended | None:
+    def _fresh(self, cache_key: CacheKey) -> _Vended | None:
         with self._lock:
             found = self._cache.get(cache_key)
         if found is not None and self._clock() < found.refresh_at:
@@ -213,16 +315,19 @@ class CredentialVendor:
             directory = found is not None and found[0] == "dir"
         return f"{base}{key}/" if directory else f"{base}{key}"
 
-    def _call_sts(self, record: MountRecord, settings: StoreSettings, prefix: str, access: Access) -> _Vended:
+    def _call_sts(self, record: MountRecord, settings: StoreSettings, grant: _Grant) -> _Vended:
+        prefix, access = grant.prefix, grant.access
         vending = self._mount_vending(record, settings)
         bucket = settings.location.bucket
         if vending.role is not None:
+            policy = session_policy_json(bucket, prefix, access, grant.restrictions)
+            _refuse_oversized(policy, prefix, grant.restrictions)
             role = AssumeRoleSettings(
                 role_arn=vending.role.role_arn,
                 external_id=vending.role.external_id,
-                session_name=f"tierstore-vend-{access}",
+                session_name=session_name(grant.user.name, access),
                 duration_seconds=vending.options.duration_seconds,
-                policy=session_policy_json(bucket, prefix, access),
+                policy=policy,
                 sts_endpoint=vending.target.endpoint,
                 sts_region=vending.target.region,
             )
@@ -302,10 +407,49 @@ class CredentialVendor:
     def forget_mount(self, path: str) -> None:
         """Drop what was cached for a mount that was removed."""
         with self._lock:
-            for cache_key in [k for k in self._cache if k[0] == path]:
+            for cache_key in [k for k in self._cache if k[1] == path]:
                 del self._cache[cache_key]
             for mount_key in [k for k in self._mounts if k[0] == path]:
                 del self._mounts[mount_key]
+
+
+def session_name(user: str, access: str) -> str:
+    """``ts-<user>-<access>``: the role session name S3 and CloudTrail logs show, so they name
+    the user. STS allows 2 to 64 of ``[A-Za-z0-9+=,.@_-]``; anything else in a user name is ``_``."""
+    safe = re.sub(r"[^A-Za-z0-9+=,.@_-]", "_", user)
+    suffix = f"-{access}"
+    return f"ts-{safe}"[: 64 - len(suffix)] + suffix
+
+
+def _refuse_policy_specials(path: str, key: str) -> None:
+    for character in POLICY_SPECIAL:
+        if character in key:
+            raise StoreError(
+                f"vend {path}: the character {character!r} is not allowed in a vended path, because IAM "
+                "policies read '*' and '?' as wildcards and '${' as a variable, which would widen the "
+                "grant; vend its directory, or read it through the API",
+                key=path,
+            )
+
+
+def _refuse_oversized(policy: str, prefix: str, restrictions: Restrictions) -> None:
+    size = len(policy.encode())
+    if size <= MAX_POLICY_BYTES:
+        return
+    if restrictions:
+        first = (restrictions.denied or restrictions.write_denied)[0]
+        count = len(restrictions.denied) + len(restrictions.write_denied)
+        raise AccessDeniedError(
+            f"vend {prefix}: {count} stricter paths lie below it (the first is the key {first}), and "
+            f"denying them all takes a session policy of {size} bytes, over STS's limit of "
+            f"{MAX_POLICY_BYTES}; vend a narrower path",
+            key=prefix,
+        )
+    raise PathTooLongError(
+        f"vend {prefix[:64]}...: its session policy would be {size} bytes, over STS's limit of "
+        f"{MAX_POLICY_BYTES}; vend a shorter path (its directory)",
+        key=prefix,
+    )
 
 
 def _answer(path: str, record: MountRecord, access: str, *, mode: str) -> dict[str, Any]:

@@ -274,6 +274,16 @@ class MetadataStore:
             row = connection.execute(select(_attrs).where(_attrs.c.path == path)).mappings().first()
         return None if row is None else _attributes_from_row(row)
 
+    def attributes_of(self, paths: list[str]) -> dict[str, PathAttributes]:
+        """The attributes of each of ``paths`` that has any, by path, in one query."""
+        for path in paths:
+            check_path(path)
+        if not paths:
+            return {}
+        with self._read() as connection:
+            rows = connection.execute(select(_attrs).where(_attrs.c.path.in_(paths))).mappings().all()
+        return {attributes.path: attributes for attributes in map(_attributes_from_row, rows)}
+
     def attributes_under(self, path: str) -> dict[str, PathAttributes]:
         """The attributes of ``path`` and of every path below it, by path."""
         check_path(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -38,6 +39,9 @@ LOGGER = logging.getLogger(__name__)
 
 # Objects up to this size are read by obstore in one request; larger ones through bulk_read.
 _SMALL_OBJECT_BYTES = 4 * 1024 * 1024
+# obstore's paths refuse ASCII control characters (object_store's Path rules); such keys can
+# still exist, written straight to the store, and are read through botocore instead.
+_OBSTORE_REFUSES = re.compile("[\x00-\x1f\x7f]")
 T = TypeVar("T")
 
 _DELETE_BATCH = 1000
@@ -118,6 +122,12 @@ class S3Store(Store):
             raise error_map.from_obstore(error, operation, self.bucket, self._display(key)) from None
         except (FileNotFoundError, OSError) as error:
             raise error_map.from_obstore(error, operation, self.bucket, self._display(key)) from None
+        except ValueError as error:  # a key obstore's path rules refuse
+            raise StoreError(
+                f"{operation} s3://{self.bucket}/{self._display(key)!r}: the key cannot be used: {error}",
+                bucket=self.bucket,
+                key=key,
+            ) from None
 
     def _display(self, key: str | None) -> str | None:
         return None if key is None else self.full_key(key)
@@ -127,10 +137,14 @@ class S3Store(Store):
     def head(self, key: str) -> ObjectInfo:
         if key.endswith("/"):
             return self._marker(key)
+        if _OBSTORE_REFUSES.search(key):
+            return self._botocore_head(key)
         meta = self._call("HEAD", key, lambda: obstore.head(self._store, key))
         return _info(meta)
 
     def get(self, key: str, *, start: int | None = None, end: int | None = None) -> bytes:
+        if _OBSTORE_REFUSES.search(key):
+            return b"".join(self._botocore_read(key, start=start, end=end))
         if start is None and end is None:
             return self._get_whole(key)
         first = start or 0
@@ -173,6 +187,9 @@ class S3Store(Store):
         return self._bulk
 
     def iter_read(self, key: str, *, chunk_size: int = 8 * 1024 * 1024) -> Iterator[bytes]:
+        if _OBSTORE_REFUSES.search(key):
+            yield from self._botocore_read(key, chunk_size=chunk_size)
+            return
         result = self._call("GET", key, lambda: obstore.get(self._store, key))
         stream = result.stream(min_chunk_size=chunk_size)
         while True:
@@ -377,6 +394,38 @@ class S3Store(Store):
                 Bucket=self.bucket, Key=self.full_key(marker), Body=b"", **sse_request_fields(self._settings)
             ),
         )
+
+    # -- reads obstore cannot address (keys with control characters) -----------------------
+
+    def _botocore_head(self, key: str) -> ObjectInfo:
+        response = self._control_call(
+            "HEAD", key, lambda: self.control.head_object(Bucket=self.bucket, Key=self.full_key(key))
+        )
+        return ObjectInfo(
+            key=key,
+            size=int(response["ContentLength"]),
+            etag=response.get("ETag"),
+            last_modified=response.get("LastModified"),
+        )
+
+    def _botocore_read(
+        self, key: str, *, start: int | None = None, end: int | None = None, chunk_size: int = 1024 * 1024
+    ) -> Iterator[bytes]:
+        request: dict[str, Any] = {"Bucket": self.bucket, "Key": self.full_key(key)}
+        if start is not None or end is not None:
+            if end is not None and end <= (start or 0):
+                return
+            request["Range"] = f"bytes={start or 0}-{'' if end is None else end - 1}"
+        response = self._control_call("GET", key, lambda: self.control.get_object(**request))
+        body = response["Body"]
+        try:
+            while True:
+                chunk = self._control_call("GET", key, lambda: body.read(chunk_size))
+                if not chunk:
+                    return
+                yield chunk
+        finally:
+            body.close()
 
     # -- control calls (botocore) --------------------------------------------------------
 

@@ -1,0 +1,119 @@
+"""Who may do what on a path: POSIX rules over the namespace's owner, group and mode.
+
+Every door (the JSON API, the data proxy, credential vending, the CLI, later the S3 protocol
+and FUSE) asks here, so the rules are the same whichever door a user takes:
+
+- **search**: every ancestor directory needs the execute bit (``x``) for the caller;
+- **read / write** of a file or listing of a directory: the bit on the path itself;
+- **create and remove** go by the parent directory: write and search on it, not the bits of
+  the file itself;
+- **sticky directories** (mode ``1xxx``): an entry may be removed or renamed only by its
+  owner, the directory's owner or an admin.
+
+A path's attributes are its own where chmod/chown set them, else its nearest ancestor's within
+the mount, else the mount's (:func:`lineage` merges them top-down in one metadata query).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from tierstore.errors import AccessDeniedError
+from tierstore.namespace import paths
+from tierstore.namespace.permissions import Access, Caller, check_access
+
+if TYPE_CHECKING:
+    from tierstore.namespace.metadata import MountRecord, PathAttributes
+    from tierstore.namespace.mounts import MountTable
+
+STICKY: Final = 0o1000
+
+
+@dataclass(frozen=True)
+class Attributes:
+    """One path's effective owner, group and mode."""
+
+    path: str
+    owner: str
+    group: str
+    mode: int
+
+    def allows(self, caller: Caller | None, want: Access) -> bool:
+        try:
+            self.check(caller, want)
+        except AccessDeniedError:
+            return False
+        return True
+
+    def check(self, caller: Caller | None, want: Access, *, what: str | None = None) -> None:
+        check_access(
+            caller, owner=self.owner, group=self.group, mode=self.mode, want=want, path=what or self.path
+        )
+
+
+def merged(path: str, own: PathAttributes | None, inherited: Attributes) -> Attributes:
+    """``own``'s fields over ``inherited``'s: what a path without a field of its own shows."""
+    if own is None:
+        return Attributes(path, inherited.owner, inherited.group, inherited.mode)
+    return Attributes(
+        path,
+        own.owner if own.owner is not None else inherited.owner,
+        own.group if own.group is not None else inherited.group,
+        own.mode if own.mode is not None else inherited.mode,
+    )
+
+
+def of_mount(record: MountRecord, path: str | None = None) -> Attributes:
+    return Attributes(path or record.path, record.owner, record.group, record.mode)
+
+
+def lineage(table: MountTable, path: str) -> list[Attributes]:
+    """The effective attributes of ``/``, each ancestor of ``path``, and ``path`` itself, in order."""
+    chain = ["/"]
+    for part in path.strip("/").split("/"):
+        if part:
+            chain.append(paths.join(chain[-1], part))
+    own = table.metadata.attributes_of(chain)
+    mount_points = {record.path: record for record in table.records()}
+    result: list[Attributes] = []
+    for current in chain:
+        record = mount_points.get(current)
+        # A mount point starts from its mount's attributes; below it, from its parent's.
+        inherited = of_mount(record) if record is not None else result[-1]
+        result.append(merged(current, own.get(current), inherited))
+    return result
+
+
+def check_search(caller: Caller | None, chain: list[Attributes]) -> None:
+    """The search (x) bit on every ancestor in ``chain`` (all but its last entry)."""
+    for ancestor in chain[:-1]:
+        if not ancestor.allows(caller, "execute"):
+            assert caller is not None
+            raise AccessDeniedError(
+                f"{chain[-1].path}: permission denied for user {caller.user}: the directory "
+                f"{ancestor.path} (mode {ancestor.mode:04o}, owner {ancestor.owner or '(none)'}, group "
+                f"{ancestor.group or '(none)'}) lacks the search (x) bit for them; its owner or an admin "
+                f"can allow it: tierstore fs chmod o+x {ancestor.path}",
+                key=chain[-1].path,
+            )
+
+
+def check_sticky(caller: Caller | None, parent: Attributes, entry: Attributes, verb: str) -> None:
+    """In a sticky directory only the entry's owner, the directory's owner or an admin may remove it."""
+    if caller is None or caller.superuser or not parent.mode & STICKY:
+        return
+    if caller.user in (parent.owner, entry.owner):
+        return
+    raise AccessDeniedError(
+        f"{verb} {entry.path}: permission denied for user {caller.user}: {parent.path} is sticky (mode "
+        f"{parent.mode:04o}) and neither it nor {entry.path} is theirs (owner {entry.owner or '(none)'})",
+        key=entry.path,
+    )
+
+
+def check_readonly(record: MountRecord, path: str, verb: str = "write") -> None:
+    if record.readonly:
+        raise AccessDeniedError(
+            f"{verb} {path}: the mount {record.path} ({record.uri}) is read-only", key=path
+        )
