@@ -172,13 +172,17 @@ def server_part(info: StackInfo, steps: Steps, scratch: Path) -> Iterator[DemoSe
                 readonly=True,
                 shared=True,
             )
+            # The root mount comes out 0700 with no owner (its bucket's owner is no tierstore
+            # user): open the search bit, as on a POSIX root, so users may pass through it.
+            admin.chmod("/", "0711")
             admin.mkdir("/data")
             analyst_token = add_user(server.config, "analyst", "data")
             admin.chown("/data", "analyst", "data")
             for mount in admin.mounts():
                 ro = " (read-only, shared)" if mount["readonly"] else ""
                 note(f"mount {mount['path']:<9} -> {mount['uri']}{ro}")
-            note("user analyst (group data) owns /data; its bearer token is stored as a SHA-256 hash only")
+            note("/ is 0711 (search only); user analyst (group data) owns /data")
+            note("the analyst's bearer token is stored as a SHA-256 hash only")
         analyst = cleanup.enter_context(Client(server.url, analyst_token))
         yield DemoSession(server, admin, analyst, analyst_token)
 

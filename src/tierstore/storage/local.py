@@ -2,20 +2,30 @@
 
 Writes go to a hidden temporary file beside the target and are renamed into place on close,
 so a reader never sees half an object and a failed write leaves nothing behind.
+
+Nothing here ever touches a file outside the root: symbolic links are never followed, whether
+they point inside the root or out of it. A link is not an object: listings leave it out (a link
+loop cannot make one fail or hang), and a key that names a link or passes through one is refused
+with a StoreError saying so, for reads and writes alike. Every component of a key is checked
+with ``lstat`` and files are opened with ``O_NOFOLLOW``; a removal deletes what the listing
+showed and never follows a link. An operating-system error (a name too long, a loop) is a
+StoreError naming the key, never an unexpected exception.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
+import stat as stat_kind
 import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from tierstore.errors import AccessDeniedError, NotFoundError, StoreError, UnsupportedError
+from tierstore.errors import AccessDeniedError, NotFoundError, PathTooLongError, StoreError, UnsupportedError
 from tierstore.storage.interface import HttpMethod, ListPage, ObjectInfo, ObjectWriter, PutResult, Store
 
 _TEMP_PREFIX = ".tierstore-tmp-"
@@ -34,14 +44,62 @@ class LocalStore(Store):
 
     def put_directory_marker(self, prefix: str) -> None:
         directory = self._path(prefix)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / _MARKER).touch()
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            # O_NOFOLLOW: a link planted under the marker's name is never written through.
+            os.close(
+                os.open(directory / _MARKER, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            )
+        except OSError as error:
+            raise self._os_error("MKDIR", prefix, error) from None
 
     def _path(self, key: str) -> Path:
         parts = [part for part in key.split("/") if part]
         if not parts or any(part in (".", "..") for part in parts):
             raise StoreError(f"invalid key {key!r} in {self.description}: use a relative path without '..'")
-        return self.root.joinpath(*parts)
+        current = self.root
+        for part in parts:
+            current = current / part
+            try:
+                if current.is_symlink():
+                    raise StoreError(
+                        f"{self._where(key)}: {current.relative_to(self.root)} is a symbolic link; tierstore "
+                        "never follows links in a local mount",
+                        key=key,
+                    )
+            except OSError as error:
+                raise self._os_error("OPEN", key, error) from None
+        return current
+
+    def _os_error(self, operation: str, key: str, error: OSError) -> StoreError:
+        if error.errno == errno.ENAMETOOLONG:
+            return PathTooLongError(f"{operation} {self._where(key)} failed: the name is too long", key=key)
+        if error.errno == errno.ELOOP:
+            return StoreError(
+                f"{operation} {self._where(key)} failed: it is a symbolic link; tierstore never follows "
+                "links in a local mount",
+                key=key,
+            )
+        reason = os.strerror(error.errno) if error.errno else type(error).__name__
+        return StoreError(f"{operation} {self._where(key)} failed: {reason}", key=key)
+
+    def _open_read(self, operation: str, key: str) -> IO[bytes]:
+        path = self._path(key)
+        try:
+            descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            raise self._missing(operation, key) from None
+        except PermissionError:
+            raise AccessDeniedError(
+                f"{operation} {self._where(key)} failed: permission denied", key=key
+            ) from None
+        except OSError as error:
+            raise self._os_error(operation, key, error) from None
+        handle = os.fdopen(descriptor, "rb")
+        if not stat_kind.S_ISREG(os.fstat(descriptor).st_mode):
+            handle.close()
+            raise self._missing(operation, key)
+        return handle
 
     def _where(self, key: str) -> str:
         return f"{self.description}/{key}"
@@ -50,40 +108,27 @@ class LocalStore(Store):
         return NotFoundError(f"{operation} {self._where(key)} failed: no such object", key=key)
 
     def head(self, key: str) -> ObjectInfo:
-        if key.endswith("/"):
-            marker = self._path(key) / _MARKER
-            if not marker.is_file():
-                raise self._missing("HEAD", key)
-            return _info(key, marker.stat())
-        path = self._path(key)
+        path = self._path(key) / _MARKER if key.endswith("/") else self._path(key)
         try:
-            stat = path.stat()
-        except FileNotFoundError:
+            found = path.lstat()
+        except (FileNotFoundError, NotADirectoryError):
             raise self._missing("HEAD", key) from None
-        if not path.is_file():
+        except OSError as error:
+            raise self._os_error("HEAD", key, error) from None
+        if not stat_kind.S_ISREG(found.st_mode):
             raise self._missing("HEAD", key)
-        return _info(key, stat)
+        return _info(key, found)
 
     def get(self, key: str, *, start: int | None = None, end: int | None = None) -> bytes:
-        path = self._path(key)
         first = start or 0
-        try:
-            with path.open("rb") as handle:
-                handle.seek(first)
-                if end is None:
-                    return handle.read()
-                return handle.read(max(0, end - first))
-        except (FileNotFoundError, IsADirectoryError):
-            raise self._missing("GET", key) from None
-        except PermissionError:
-            raise AccessDeniedError(f"GET {self._where(key)} failed: permission denied", key=key) from None
+        with self._open_read("GET", key) as handle:
+            handle.seek(first)
+            if end is None:
+                return handle.read()
+            return handle.read(max(0, end - first))
 
     def iter_read(self, key: str, *, chunk_size: int = 8 * 1024 * 1024) -> Iterator[bytes]:
-        path = self._path(key)
-        try:
-            handle = path.open("rb")
-        except (FileNotFoundError, IsADirectoryError):
-            raise self._missing("GET", key) from None
+        handle = self._open_read("GET", key)
         with handle:
             yield from iter(lambda: handle.read(chunk_size), b"")
 
@@ -93,13 +138,14 @@ class LocalStore(Store):
         return writer.close()
 
     def open_write(self, key: str) -> ObjectWriter:
-        return _LocalWriter(self._path(key), key)
+        path = self._path(key)
+        try:
+            return _LocalWriter(path, key)
+        except OSError as error:
+            raise self._os_error("PUT", key, error) from None
 
     def copy(self, source_key: str, dest_key: str) -> None:
-        source = self._path(source_key)
-        if not source.is_file():
-            raise self._missing("COPY", source_key)
-        with source.open("rb") as reader, self.open_write(dest_key) as writer:
+        with self._open_read("COPY", source_key) as reader, self.open_write(dest_key) as writer:
             shutil.copyfileobj(reader, _WriterAdapter(writer), 8 * 1024 * 1024)
 
     def delete(self, key: str) -> None:
@@ -115,6 +161,8 @@ class LocalStore(Store):
             return
         except IsADirectoryError:
             raise StoreError(f"DELETE {self._where(key)} failed: it is a directory", key=key) from None
+        except OSError as error:
+            raise self._os_error("DELETE", key, error) from None
         self._prune_empty_parents(path.parent)
 
     def delete_many(self, keys: Iterable[str]) -> None:
@@ -139,29 +187,34 @@ class LocalStore(Store):
         page_size: int = 1000,
     ) -> Iterator[ListPage]:
         base = prefix.strip("/")
-        directory = self.root.joinpath(*base.split("/")) if base else self.root
         lead = f"{base}/" if base else ""
+        try:
+            directory = self._path(base) if base else self.root
+        except StoreError:
+            return  # under a link, or a name no directory can have: nothing is listed there
         if delimiter is not None:
             if delimiter != "/":
                 raise ValueError(f"delimiter {delimiter!r} is not supported: use '/' or none")
             objects: list[ObjectInfo] = []
             prefixes: list[str] = []
-            if directory.is_dir():
-                for entry in sorted(directory.iterdir(), key=lambda item: item.name):
-                    if entry.name.startswith(_TEMP_PREFIX) or entry.name == _MARKER:
-                        continue
+            if directory.is_dir() and not directory.is_symlink():
+                with os.scandir(directory) as scanned:
+                    found = sorted(scanned, key=lambda item: item.name)
+                for entry in found:
+                    if entry.name.startswith(_TEMP_PREFIX) or entry.name == _MARKER or entry.is_symlink():
+                        continue  # a link is no object: never shown, never followed
                     key = f"{lead}{entry.name}"
-                    if entry.is_dir():
+                    if entry.is_dir(follow_symlinks=False):
                         prefixes.append(f"{key}/")
-                    elif start_after is None or key > start_after:
-                        objects.append(_info(key, entry.stat()))
+                    elif entry.is_file(follow_symlinks=False) and (start_after is None or key > start_after):
+                        objects.append(_info(key, entry.stat(follow_symlinks=False)))
             yield ListPage(objects=objects, prefixes=prefixes)
             return
         page: list[ObjectInfo] = []
         for key, path in self._walk(directory, lead):
             if start_after is not None and key <= start_after:
                 continue
-            page.append(_info(key, path.stat()))
+            page.append(_info(key, path.lstat()))
             if len(page) == page_size:
                 yield ListPage(objects=page)
                 page = []
@@ -170,9 +223,11 @@ class LocalStore(Store):
 
     def _walk(self, directory: Path, lead: str) -> Iterator[tuple[str, Path]]:
         """Files in S3 key order: sorting by the key text, as S3 does, not by directory walk."""
-        if not directory.is_dir():
+        if not directory.is_dir() or directory.is_symlink():
             return
         found: list[tuple[str, Path]] = []
+        # os.walk never descends into a linked directory (followlinks is False); linked files
+        # are left out below, so a walk never leaves the root and a link loop ends nothing.
         for current, dirs, files in os.walk(directory):
             dirs.sort()
             relative = Path(current).relative_to(directory).as_posix()
@@ -180,7 +235,9 @@ class LocalStore(Store):
             found.extend(
                 (f"{lead}{head}{name}", Path(current) / name)
                 for name in files
-                if not name.startswith(_TEMP_PREFIX) and name != _MARKER
+                if not name.startswith(_TEMP_PREFIX)
+                and name != _MARKER
+                and stat_kind.S_ISREG((Path(current) / name).lstat().st_mode)
             )
             if _MARKER in files and head:
                 found.append((f"{lead}{head}", Path(current) / _MARKER))
