@@ -8,6 +8,7 @@ downloads and uploads stream chunk by chunk in both directions, never holding a 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -43,7 +44,10 @@ from tierstore.server.vending import CredentialVendor
 LOGGER = logging.getLogger("tierstore.server")
 
 Handler = Callable[[Request, User], Awaitable[Response]]
-MAX_JSON_BODY = 1024 * 1024
+READY_TIMEOUT_SECONDS = 2
+# Methods counted under their own name in the metrics; any other is "other", so made-up methods
+# cannot grow /metrics without bound.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 
 
 @dataclass
@@ -59,10 +63,33 @@ class ServerState:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _shared: FileSystem | None = None
     _hits_before: int = 0
+    _uploads: dict[str, int] = field(default_factory=dict)
+    upload_threads: anyio.CapacityLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.vendor = CredentialVendor(self.table, self.options, self.metrics)
         self.metrics.count_namespace_cache_hits(self.cache_hits)
+        # Uploads stream on threads of their own: slow ones never take the other routes' threads.
+        self.upload_threads = anyio.CapacityLimiter(self.options.limits.uploads)
+
+    @contextlib.contextmanager
+    def upload_slot(self, user: User) -> Iterator[None]:
+        """One of the user's ``uploads_per_user`` concurrent uploads, or 429."""
+        cap = self.options.limits.uploads_per_user
+        with self._lock:
+            running = self._uploads.get(user.name, 0)
+            if running >= cap:
+                raise ApiError(
+                    429,
+                    f"user {user.name} already has {running} uploads running, the most allowed "
+                    "(tierstore.server.limits.uploads-per-user); wait for one to finish",
+                )
+            self._uploads[user.name] = running + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._uploads[user.name] -= 1
 
     def filesystem_for(self, user: User) -> FileSystem:
         """The namespace as ``user`` sees it: one FileSystem per user, all over one metadata cache.
@@ -167,11 +194,22 @@ def _flag(request: Request, name: str) -> bool:
 
 
 async def _json(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_JSON_BODY:
-        raise ApiError(400, f"the JSON body is larger than {MAX_JSON_BODY} bytes")
+    limit = _state(request).options.limits.json_body
+    too_large = ApiError(
+        413, f"the JSON body is larger than {limit} bytes (tierstore.server.limits.json-body)"
+    )
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise too_large  # refused before a byte of it is read
+    received = bytearray()
+    async for chunk in request.stream():
+        received += chunk
+        if len(received) > limit:
+            raise too_large
     try:
-        value = json.loads(body or b"{}")
+        value = json.loads(bytes(received) or b"{}")
+    except RecursionError:
+        raise ApiError(400, "the JSON body is nested too deeply") from None
     except ValueError as error:
         raise ApiError(400, f"the body is not valid JSON: {error}") from None
     if not isinstance(value, dict):
@@ -219,8 +257,21 @@ async def ready(request: Request) -> Response:
       503: {description: the metadata store cannot be reached}
     """
     state = _state(request)
+    for name, limiter in (
+        ("request", anyio.to_thread.current_default_thread_limiter()),
+        ("upload", state.upload_threads),
+    ):
+        if limiter.available_tokens == 0:
+            return error_response(
+                503, f"not ready: every {name} thread is busy ({int(limiter.total_tokens)} of them)"
+            )
     try:
-        await run_in_threadpool(state.table.metadata.mounts)
+        with anyio.fail_after(READY_TIMEOUT_SECONDS):
+            await run_in_threadpool(state.table.metadata.mounts)
+    except TimeoutError:
+        return error_response(
+            503, f"not ready: the metadata store did not answer in {READY_TIMEOUT_SECONDS} s"
+        )
     except TierstoreError as error:
         return error_response(503, f"not ready: {error}")
     return JSONResponse({"status": "ready"})
@@ -620,12 +671,20 @@ async def data_put(request: Request, user: User) -> Response:
     fs = state.filesystem_for(user)
     stream = request.stream()
     counted = state.metrics.data_bytes.labels(direction="write").inc
+    limits = state.options.limits
 
     async def next_chunk() -> bytes | None:
         try:
-            return await stream.__anext__()
+            with anyio.fail_after(limits.body_timeout):
+                return await stream.__anext__()
         except StopAsyncIteration:
             return None
+        except TimeoutError:
+            raise ApiError(
+                408,
+                f"no part of the upload arrived for {limits.body_timeout} s "
+                "(tierstore.server.limits.body-timeout); nothing was written",
+            ) from None
 
     def chunks() -> Iterator[bytes]:
         # Runs in a worker thread: pull the body from the event loop one chunk at a time.
@@ -637,7 +696,8 @@ async def data_put(request: Request, user: User) -> Response:
                 counted(len(chunk))
                 yield chunk
 
-    status = await anyio.to_thread.run_sync(fs.write, path, chunks())
+    with state.upload_slot(user):
+        status = await anyio.to_thread.run_sync(fs.write, path, chunks(), limiter=state.upload_threads)
     return JSONResponse(status.as_dict(), status_code=201)
 
 
@@ -736,15 +796,14 @@ class MetricsMiddleware:
         started = time.perf_counter()
         status = 500
         timed = False
+        method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
 
         async def send_and_watch(message: Message) -> None:
             nonlocal status, timed
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 route = _route_of(scope)
-                self.metrics.latency.labels(route=route, method=scope["method"]).observe(
-                    time.perf_counter() - started
-                )
+                self.metrics.latency.labels(route=route, method=method).observe(time.perf_counter() - started)
                 timed = True
             await send(message)
 
@@ -753,10 +812,8 @@ class MetricsMiddleware:
         finally:
             route = _route_of(scope)
             if not timed:
-                self.metrics.latency.labels(route=route, method=scope["method"]).observe(
-                    time.perf_counter() - started
-                )
-            self.metrics.requests.labels(route=route, method=scope["method"], status=str(status)).inc()
+                self.metrics.latency.labels(route=route, method=method).observe(time.perf_counter() - started)
+            self.metrics.requests.labels(route=route, method=method, status=str(status)).inc()
 
 
 def _route_of(scope: Scope) -> str:

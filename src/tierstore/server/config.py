@@ -21,12 +21,22 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tierstore.errors import ConfigError
 from tierstore.namespace.config import CACHE_TTL, EMBEDDED_HOME, METADATA_URL
 from tierstore.namespace.config import read_tierstore_keys as read_own_keys
+from tierstore.server.limits import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_CONNECTIONS,
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_JSON_BODY,
+    DEFAULT_UPLOADS,
+    DEFAULT_UPLOADS_PER_USER,
+    ServerLimits,
+)
 from tierstore.settings.model import AccessKeys
 from tierstore.settings.secret import Secret
 
@@ -42,7 +52,24 @@ VENDING_DURATION = "tierstore.vending.duration"
 VENDING_CACHE_FRACTION = "tierstore.vending.cache.fraction"
 VENDING_ENDPOINT = "tierstore.vending.endpoint"
 
-SERVER_KEYS = (HOST, PORT, TLS_CERT, TLS_KEY)
+LIMIT_JSON_BODY = "tierstore.server.limits.json-body"
+LIMIT_HEADER_TIMEOUT = "tierstore.server.limits.header-timeout"
+LIMIT_IDLE_TIMEOUT = "tierstore.server.limits.idle-timeout"
+LIMIT_CONNECTIONS = "tierstore.server.limits.connections"
+LIMIT_BODY_TIMEOUT = "tierstore.server.limits.body-timeout"
+LIMIT_UPLOADS_PER_USER = "tierstore.server.limits.uploads-per-user"
+LIMIT_UPLOADS = "tierstore.server.limits.uploads"
+LIMIT_KEYS = (
+    LIMIT_JSON_BODY,
+    LIMIT_HEADER_TIMEOUT,
+    LIMIT_IDLE_TIMEOUT,
+    LIMIT_CONNECTIONS,
+    LIMIT_BODY_TIMEOUT,
+    LIMIT_UPLOADS_PER_USER,
+    LIMIT_UPLOADS,
+)
+
+SERVER_KEYS = (HOST, PORT, TLS_CERT, TLS_KEY, *LIMIT_KEYS)
 VENDING_KEYS = (
     VENDING_ACCESS_KEY,
     VENDING_SECRET_KEY,
@@ -93,6 +120,7 @@ class ApiServerOptions:
     # Where the first admin's token is written: beside the config, or ~/.tierstore.
     home: Path = EMBEDDED_HOME
     source: str = "embedded default"
+    limits: ServerLimits = field(default_factory=ServerLimits)
 
     @property
     def tls(self) -> bool:
@@ -123,6 +151,22 @@ def load_api_options(path: Path | None) -> ApiServerOptions:
         vending=vending_options(values, VendingOptions(), source),
         home=path.resolve().parent,
         source=source,
+        limits=_limits(values, source),
+    )
+
+
+def _limits(values: Mapping[str, object], source: str) -> ServerLimits:
+    def number(key: str, default: int, low: int, high: int) -> int:
+        return _integer(values, key, default, low, high, source=source)
+
+    return ServerLimits(
+        json_body=number(LIMIT_JSON_BODY, DEFAULT_JSON_BODY, 1024, 64 * 1024 * 1024),
+        header_timeout=number(LIMIT_HEADER_TIMEOUT, DEFAULT_HEADER_TIMEOUT, 1, 3600),
+        idle_timeout=number(LIMIT_IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, 1, 3600),
+        connections=number(LIMIT_CONNECTIONS, DEFAULT_CONNECTIONS, 1, 1_000_000),
+        body_timeout=number(LIMIT_BODY_TIMEOUT, DEFAULT_BODY_TIMEOUT, 1, 3600),
+        uploads_per_user=number(LIMIT_UPLOADS_PER_USER, DEFAULT_UPLOADS_PER_USER, 1, 10_000),
+        uploads=number(LIMIT_UPLOADS, DEFAULT_UPLOADS, 1, 10_000),
     )
 
 

@@ -35,11 +35,13 @@ STATUS_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "bad_request",
+    408: "timeout",
     409: "conflict",
     411: "bad_request",
     413: "too_large",
     414: "too_long",
     416: "bad_request",
+    429: "too_many",
     500: "internal",
     503: "unavailable",
 }

@@ -20,6 +20,7 @@ from tierstore.namespace.metadata import open_metadata
 from tierstore.namespace.mounts import MountTable
 from tierstore.server.app import ServerState, create_app
 from tierstore.server.config import ApiServerOptions, load_api_options
+from tierstore.server.limits import protocol_class
 from tierstore.server.users import ADMIN_TOKEN_FILE, UserDirectory
 
 LOGGER = logging.getLogger("tierstore.server")
@@ -71,6 +72,9 @@ def uvicorn_config(built: BuiltServer, options: ApiServerOptions, *, host: str, 
         ssl_certfile=str(options.tls_cert) if options.tls_cert else None,
         ssl_keyfile=str(options.tls_key) if options.tls_key else None,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        http=protocol_class(options.limits),
+        timeout_keep_alive=options.limits.idle_timeout,
+        limit_concurrency=options.limits.connections,
         log_config=None,  # keep tierstore's logging set-up
         server_header=False,
         lifespan="on",
