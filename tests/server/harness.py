@@ -126,7 +126,7 @@ def _start_process(config_path: Path, host: str) -> RunningServer:
     with log.open("wb") as output:
         child = subprocess.Popen(
             [sys.executable, "-m", "tierstore.cli.main", "serve", "-c", str(config_path), "--host", host,
-             "--port", str(port)],
+             "--port", str(port), "--print-admin-token"],
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
             stdout=output,
             stderr=subprocess.STDOUT,

@@ -31,6 +31,11 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     _config_argument(serve)
     serve.add_argument("--host", help="address to listen on (default tierstore.server.host, else 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default tierstore.server.port, else 9870)")
+    serve.add_argument(
+        "--print-admin-token",
+        action="store_true",
+        help="print the first admin's token on stdout even when not a terminal (always in admin.token)",
+    )
     serve.set_defaults(run=_serve)
 
     users = subcommands.add_parser("users", help="the API server's users and their bearer tokens")
@@ -57,7 +62,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     if args.port is not None and not 0 <= args.port <= 65535:
         raise ConfigError(f"--port {args.port}: use 0 to 65535")
-    return serve(_config_path(args), host=args.host, port=args.port)
+    return serve(_config_path(args), host=args.host, port=args.port, print_token=args.print_admin_token)
 
 
 def _directory(args: argparse.Namespace) -> UserDirectory:

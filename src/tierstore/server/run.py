@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +48,9 @@ def build_server(config_path: Path | None) -> BuiltServer:
     if location.scheme == "file" and location.path is not None:
         location.path.mkdir(parents=True, exist_ok=True)
     if config.metadata_url.startswith("sqlite:///"):
-        Path(config.metadata_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        Path(config.metadata_url.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True, mode=0o700
+        )
     if location.scheme == "s3" and options.vending.keys is None and options.vending.role_arn is None:
         # Handing out the server's own keys is exactly what vending exists to avoid.
         check_can_delegate(config.root)
@@ -81,20 +84,29 @@ def uvicorn_config(built: BuiltServer, options: ApiServerOptions, *, host: str, 
     )
 
 
-def serve(config_path: Path | None, *, host: str | None = None, port: int | None = None) -> int:
-    """Runs the server in this thread until a signal; returns the exit code."""
+def serve(
+    config_path: Path | None, *, host: str | None = None, port: int | None = None, print_token: bool = False
+) -> int:
+    """Runs the server in this thread until a signal; returns the exit code.
+
+    The first admin's token goes to its 0600 file; it is printed only to a terminal, or with
+    ``print_token``, never into a log collector (journald, container logs) reading stdout.
+    """
     _show_operational_logs()
     built = build_server(config_path)
     options = built.state.options
     host = host or options.host
     port = options.port if port is None else port
     if built.admin_token is not None:
-        # Shown once, on stdout only (never logged); also in the 0600 file for scripts.
-        print(
-            f"created the admin user; its token (shown once, also in {built.admin_token_file}):\n"
-            f"{built.admin_token}",
-            flush=True,
-        )
+        if print_token or sys.stdout.isatty():
+            # Shown once, on a terminal only (never logged); also in the 0600 file for scripts.
+            print(
+                f"created the admin user; its token (shown once, also in {built.admin_token_file}):\n"
+                f"{built.admin_token}",
+                flush=True,
+            )
+        else:
+            print(f"created the admin user; its token is in {built.admin_token_file} (mode 0600)", flush=True)
     scheme = "https" if options.tls else "http"
     print(f"tierstore serving {built.config.source} on {scheme}://{host}:{port}", flush=True)
     server = uvicorn.Server(uvicorn_config(built, options, host=host, port=port))

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -20,6 +22,7 @@ from sqlalchemy import ColumnElement, Table, Text, and_, delete, exc, func, lite
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
+from tierstore.errors import ConfigError
 from tierstore.namespace.metadata import schema
 from tierstore.namespace.metadata.engine import (
     Target,
@@ -390,6 +393,27 @@ class MetadataStore:
         self.close()
 
 
+def _private_sqlite_file(target: Target) -> None:
+    """The SQLite file readable by its owner only: it holds token hashes and mount options.
+
+    Created 0600 before SQLite opens it (SQLite gives its -wal and -shm files the database's
+    own mode), in a directory made 0700; an existing file is narrowed to 0600.
+    """
+    database = target.url.database
+    if not database or database == ":memory:":
+        return
+    path = Path(database)
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if file.exists() and file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+    except OSError as error:
+        raise ConfigError(f"metadata database {target.display}: cannot create it: {error.strerror}") from None
+
+
 def open_metadata(url: str) -> MetadataStore:
     """Opens the metadata database at ``url``, bringing its schema up to date first.
 
@@ -397,6 +421,8 @@ def open_metadata(url: str) -> MetadataStore:
     ConfigError for a URL it cannot use, MetadataUnavailableError for a database it cannot reach.
     """
     target = parse_url(url)
+    if target.is_sqlite:
+        _private_sqlite_file(target)
     engine = create_store_engine(target)
     try:
         found, now = migrate(engine, target)
