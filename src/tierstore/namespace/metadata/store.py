@@ -397,14 +397,14 @@ def _private_sqlite_file(target: Target) -> None:
     """The SQLite file readable by its owner only: it holds token hashes and mount options.
 
     Created 0600 before SQLite opens it (SQLite gives its -wal and -shm files the database's
-    own mode), in a directory made 0700; an existing file is narrowed to 0600.
+    own mode); an existing file is narrowed to 0600. The server makes the directory 0700.
     """
     database = target.url.database
     if not database or database == ":memory:":
         return
     path = Path(database)
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o700)
+    if not path.parent.is_dir():
+        return  # SQLite's own error names the missing directory; the server makes it (0700)
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
         for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
