@@ -35,6 +35,7 @@ from tierstore.errors import StoreError, TierstoreError
 from tierstore.namespace import paths
 from tierstore.namespace.filesystem import CHUNK, FileSystem
 from tierstore.namespace.mounts import MountTable
+from tierstore.server.bodies import UploadPool, paced_body, read_json_body
 from tierstore.server.config import ApiServerOptions
 from tierstore.server.errors import ApiError, error_response, on_api_error, on_tierstore_error, on_unexpected
 from tierstore.server.metrics import CONTENT_TYPE, ServerMetrics
@@ -64,13 +65,14 @@ class ServerState:
     _shared: FileSystem | None = None
     _hits_before: int = 0
     _uploads: dict[str, int] = field(default_factory=dict)
-    upload_threads: anyio.CapacityLimiter = field(init=False)
+    upload_pool: UploadPool = field(init=False)
 
     def __post_init__(self) -> None:
         self.vendor = CredentialVendor(self.table, self.options, self.metrics)
         self.metrics.count_namespace_cache_hits(self.cache_hits)
         # Uploads stream on threads of their own: slow ones never take the other routes' threads.
-        self.upload_threads = anyio.CapacityLimiter(self.options.limits.uploads)
+        limits = self.options.limits
+        self.upload_pool = UploadPool(limits.uploads, wait=limits.body_timeout)
 
     @contextlib.contextmanager
     def upload_slot(self, user: User) -> Iterator[None]:
@@ -194,20 +196,11 @@ def _flag(request: Request, name: str) -> bool:
 
 
 async def _json(request: Request) -> dict[str, Any]:
-    limit = _state(request).options.limits.json_body
-    too_large = ApiError(
-        413, f"the JSON body is larger than {limit} bytes (tierstore.server.limits.json-body)"
-    )
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise too_large  # refused before a byte of it is read
-    received = bytearray()
-    async for chunk in request.stream():
-        received += chunk
-        if len(received) > limit:
-            raise too_large
+    # At most tierstore.server.limits.json-body bytes (413, from Content-Length before a byte is
+    # read), arriving in time (408): see tierstore.server.bodies.
+    received = await read_json_body(request, _state(request).options.limits)
     try:
-        value = json.loads(bytes(received) or b"{}")
+        value = json.loads(received or b"{}")
     except RecursionError:
         raise ApiError(400, "the JSON body is nested too deeply") from None
     except ValueError as error:
@@ -254,12 +247,12 @@ async def ready(request: Request) -> Response:
     security: []
     responses:
       200: {description: '{"status": "ready"}'}
-      503: {description: the metadata store cannot be reached}
+      503: {description: 'the metadata store cannot be reached, or every request or upload thread is busy'}
     """
     state = _state(request)
     for name, limiter in (
         ("request", anyio.to_thread.current_default_thread_limiter()),
-        ("upload", state.upload_threads),
+        ("upload (tierstore.server.limits.uploads)", state.upload_pool.slots),
     ):
         if limiter.available_tokens == 0:
             return error_response(
@@ -267,7 +260,8 @@ async def ready(request: Request) -> Response:
             )
     try:
         with anyio.fail_after(READY_TIMEOUT_SECONDS):
-            await run_in_threadpool(state.table.metadata.mounts)
+            # Abandoned on the timeout: a metadata store that hangs must not hang the probe.
+            await anyio.to_thread.run_sync(state.table.metadata.mounts, abandon_on_cancel=True)
     except TimeoutError:
         return error_response(
             503, f"not ready: the metadata store did not answer in {READY_TIMEOUT_SECONDS} s"
@@ -669,22 +663,15 @@ async def data_put(request: Request, user: User) -> Response:
     path = _query_path(request)
     state = _state(request)
     fs = state.filesystem_for(user)
-    stream = request.stream()
+    # Each chunk in time, at a minimum rate, else 408 and the write is aborted (tierstore.server.bodies).
+    body = paced_body(request, state.options.limits)
     counted = state.metrics.data_bytes.labels(direction="write").inc
-    limits = state.options.limits
 
     async def next_chunk() -> bytes | None:
         try:
-            with anyio.fail_after(limits.body_timeout):
-                return await stream.__anext__()
+            return await body.__anext__()
         except StopAsyncIteration:
             return None
-        except TimeoutError:
-            raise ApiError(
-                408,
-                f"no part of the upload arrived for {limits.body_timeout} s "
-                "(tierstore.server.limits.body-timeout); nothing was written",
-            ) from None
 
     def chunks() -> Iterator[bytes]:
         # Runs in a worker thread: pull the body from the event loop one chunk at a time.
@@ -697,7 +684,7 @@ async def data_put(request: Request, user: User) -> Response:
                 yield chunk
 
     with state.upload_slot(user):
-        status = await anyio.to_thread.run_sync(fs.write, path, chunks(), limiter=state.upload_threads)
+        status = await state.upload_pool.run(functools.partial(fs.write, path, chunks()))
     return JSONResponse(status.as_dict(), status_code=201)
 
 

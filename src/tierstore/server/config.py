@@ -2,6 +2,8 @@
 
 - ``tierstore.server.host`` / ``tierstore.server.port``: where to listen (127.0.0.1:9870).
 - ``tierstore.server.tls.cert`` / ``tierstore.server.tls.key``: PEM files; TLS when both are set.
+- ``tierstore.server.limits.*``: request heads, bodies, connections and uploads (each key,
+  its default and its meaning: :mod:`tierstore.server.limits`).
 - ``tierstore.vending.access-key`` / ``tierstore.vending.secret-key``: the identity that calls STS
   for clients (default: the mount's own base credentials, before its role), so that the
   identity the server reads its data with never needs ``sts:AssumeRole``.
@@ -28,14 +30,15 @@ from tierstore.errors import ConfigError
 from tierstore.namespace.config import CACHE_TTL, EMBEDDED_HOME, METADATA_URL
 from tierstore.namespace.config import read_tierstore_keys as read_own_keys
 from tierstore.server.limits import (
+    DEFAULT_BODY_MIN_RATE,
     DEFAULT_BODY_TIMEOUT,
-    DEFAULT_CONNECTIONS,
     DEFAULT_HEADER_TIMEOUT,
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_JSON_BODY,
     DEFAULT_UPLOADS,
     DEFAULT_UPLOADS_PER_USER,
     ServerLimits,
+    default_connections,
 )
 from tierstore.settings.model import AccessKeys
 from tierstore.settings.secret import Secret
@@ -57,6 +60,7 @@ LIMIT_HEADER_TIMEOUT = "tierstore.server.limits.header-timeout"
 LIMIT_IDLE_TIMEOUT = "tierstore.server.limits.idle-timeout"
 LIMIT_CONNECTIONS = "tierstore.server.limits.connections"
 LIMIT_BODY_TIMEOUT = "tierstore.server.limits.body-timeout"
+LIMIT_BODY_MIN_RATE = "tierstore.server.limits.body-min-rate"
 LIMIT_UPLOADS_PER_USER = "tierstore.server.limits.uploads-per-user"
 LIMIT_UPLOADS = "tierstore.server.limits.uploads"
 LIMIT_KEYS = (
@@ -65,6 +69,7 @@ LIMIT_KEYS = (
     LIMIT_IDLE_TIMEOUT,
     LIMIT_CONNECTIONS,
     LIMIT_BODY_TIMEOUT,
+    LIMIT_BODY_MIN_RATE,
     LIMIT_UPLOADS_PER_USER,
     LIMIT_UPLOADS,
 )
@@ -163,8 +168,9 @@ def _limits(values: Mapping[str, object], source: str) -> ServerLimits:
         json_body=number(LIMIT_JSON_BODY, DEFAULT_JSON_BODY, 1024, 64 * 1024 * 1024),
         header_timeout=number(LIMIT_HEADER_TIMEOUT, DEFAULT_HEADER_TIMEOUT, 1, 3600),
         idle_timeout=number(LIMIT_IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, 1, 3600),
-        connections=number(LIMIT_CONNECTIONS, DEFAULT_CONNECTIONS, 1, 1_000_000),
+        connections=number(LIMIT_CONNECTIONS, default_connections(), 1, 1_000_000),
         body_timeout=number(LIMIT_BODY_TIMEOUT, DEFAULT_BODY_TIMEOUT, 1, 3600),
+        body_min_rate=number(LIMIT_BODY_MIN_RATE, DEFAULT_BODY_MIN_RATE, 0, 1024 * 1024 * 1024),
         uploads_per_user=number(LIMIT_UPLOADS_PER_USER, DEFAULT_UPLOADS_PER_USER, 1, 10_000),
         uploads=number(LIMIT_UPLOADS, DEFAULT_UPLOADS, 1, 10_000),
     )
