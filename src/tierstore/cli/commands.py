@@ -13,5 +13,6 @@ COMMAND_MODULES: list[str] = [
     "tierstore.cli.creds_cmd",
     "tierstore.cli.fs_cmd",
     "tierstore.cli.serve_cmd",
+    "tierstore.cli.admin_cmd",
     "tierstore.cli.sink_cmd",
 ]

@@ -87,14 +87,14 @@ def _settings(args: argparse.Namespace) -> tuple[Any, Any]:
             raise ConfigError("give the store's config with -c FILE, or a namespace path with --mount PATH")
         return load_store_settings(args.config).settings, site_keys
     from tierstore.namespace.config import load_server_config
-    from tierstore.namespace.metadata import open_metadata
     from tierstore.namespace.mounts import MountTable
+    from tierstore.namespace.server_metadata import open_server_metadata
 
     config_path = args.config or (
         Path(os.environ["TIERSTORE_CONFIG"]) if os.environ.get("TIERSTORE_CONFIG") else None
     )
     config = load_server_config(config_path)
-    table = MountTable(config, open_metadata(config.metadata_url))
+    table = MountTable(config, open_server_metadata(config))
     try:
         record, _ = table.resolve(args.mount)
         settings = table.settings_for(record)

@@ -102,9 +102,9 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def _filesystem(args: argparse.Namespace) -> Iterator[FileSystem]:
     from tierstore.namespace.config import load_server_config
     from tierstore.namespace.filesystem import FileSystem
-    from tierstore.namespace.metadata import open_metadata
     from tierstore.namespace.mounts import MountTable
     from tierstore.namespace.permissions import Caller
+    from tierstore.namespace.server_metadata import open_server_metadata
 
     config_path = args.config or (
         Path(os.environ["TIERSTORE_CONFIG"]) if os.environ.get("TIERSTORE_CONFIG") else None
@@ -113,8 +113,10 @@ def _filesystem(args: argparse.Namespace) -> Iterator[FileSystem]:
     if config.root.location.scheme == "file" and config.root.location.path is not None:
         config.root.location.path.mkdir(parents=True, exist_ok=True)
     if config.metadata_url.startswith("sqlite:///"):
-        Path(config.metadata_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    table = MountTable(config, open_metadata(config.metadata_url))
+        Path(config.metadata_url.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True, mode=0o700
+        )
+    table = MountTable(config, open_server_metadata(config))
     caller = Caller(user=args.user, groups=frozenset(args.groups)) if args.user else None
     try:
         yield FileSystem(table, caller=caller)

@@ -67,13 +67,15 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _directory(args: argparse.Namespace) -> UserDirectory:
     from tierstore.namespace.config import load_server_config
-    from tierstore.namespace.metadata import open_metadata
+    from tierstore.namespace.server_metadata import open_server_metadata
     from tierstore.server.users import UserDirectory
 
     config = load_server_config(_config_path(args))
     if config.metadata_url.startswith("sqlite:///"):
-        Path(config.metadata_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return UserDirectory(open_metadata(config.metadata_url))
+        Path(config.metadata_url.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True, mode=0o700
+        )
+    return UserDirectory(open_server_metadata(config))
 
 
 def _users_add(args: argparse.Namespace) -> int:

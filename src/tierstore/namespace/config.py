@@ -8,6 +8,9 @@ tierstore's own keys sit beside them in the same file:
   (``<config dir>/tierstore-namespace.db``); ``postgresql+psycopg://…`` to share one namespace
   between several servers.
 - ``tierstore.metadata.cache.ttl``: seconds listings and stats are cached per mount (default 10).
+- ``tierstore.secrets.key-file``: the key that encrypts secret mount options in the metadata
+  database (made 0600 on first start); default ``<config dir>/tierstore-secrets.key``, or
+  ``~/.tierstore/secrets.key`` for the embedded default. Servers sharing one database share it.
 """
 
 from __future__ import annotations
@@ -24,9 +27,12 @@ from tierstore.settings.readers import UnreadableError, flatten, read_document, 
 
 METADATA_URL = "tierstore.metadata.url"
 CACHE_TTL = "tierstore.metadata.cache.ttl"
-SERVER_KEYS = (METADATA_URL, CACHE_TTL)
+SECRETS_KEY_FILE = "tierstore.secrets.key-file"
+SERVER_KEYS = (METADATA_URL, CACHE_TTL, SECRETS_KEY_FILE)
 DEFAULT_CACHE_TTL = 10.0
 EMBEDDED_HOME = Path.home() / ".tierstore"
+DEFAULT_KEY_FILE = "tierstore-secrets.key"  # beside the config
+EMBEDDED_KEY_FILE = "secrets.key"  # in the embedded home
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,10 @@ class ServerConfig:
     metadata_url: str
     cache_ttl_seconds: float
     source: str
+    # The secrets key (see metadata.secrets_at_rest); None: the store is opened without one.
+    secrets_key_file: Path | None = None
+    # A directory only tierstore uses (the embedded home), kept 0700.
+    private_home: Path | None = None
 
 
 def embedded_default(home: Path = EMBEDDED_HOME) -> ServerConfig:
@@ -45,6 +55,8 @@ def embedded_default(home: Path = EMBEDDED_HOME) -> ServerConfig:
         metadata_url=f"sqlite:///{home / 'namespace.db'}",
         cache_ttl_seconds=DEFAULT_CACHE_TTL,
         source="embedded default",
+        secrets_key_file=home / EMBEDDED_KEY_FILE,
+        private_home=home,
     )
 
 
@@ -65,7 +77,17 @@ def load_server_config(path: Path | None) -> ServerConfig:
         ) from None
     if ttl < 0:
         raise ConfigError(f"{path}: {CACHE_TTL}: {ttl} must be 0 (no cache) or more seconds")
-    return ServerConfig(root=root, metadata_url=metadata_url, cache_ttl_seconds=ttl, source=str(path))
+    key_text = str(own.get(SECRETS_KEY_FILE) or DEFAULT_KEY_FILE)
+    key_file = Path(key_text).expanduser()
+    if not key_file.is_absolute():
+        key_file = path.resolve().parent / key_file
+    return ServerConfig(
+        root=root,
+        metadata_url=metadata_url,
+        cache_ttl_seconds=ttl,
+        source=str(path),
+        secrets_key_file=key_file,
+    )
 
 
 def read_tierstore_keys(path: Path, whole_keys: Collection[str] = ()) -> dict[str, object]:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tierstore.errors import ConfigError
-from tierstore.namespace.config import CACHE_TTL, EMBEDDED_HOME, METADATA_URL
+from tierstore.namespace.config import CACHE_TTL, EMBEDDED_HOME, METADATA_URL, SECRETS_KEY_FILE
 from tierstore.namespace.config import read_tierstore_keys as read_own_keys
 from tierstore.server.limits import (
     DEFAULT_BODY_MIN_RATE,
@@ -84,9 +84,9 @@ VENDING_KEYS = (
     VENDING_CACHE_FRACTION,
     VENDING_ENDPOINT,
 )
-KNOWN_KEYS = (METADATA_URL, CACHE_TTL, *SERVER_KEYS, *VENDING_KEYS)
+KNOWN_KEYS = (METADATA_URL, CACHE_TTL, SECRETS_KEY_FILE, *SERVER_KEYS, *VENDING_KEYS)
 # An unknown key under these is a mistake worth an error (other parts own other tierstore.* keys).
-OWN_PREFIXES = ("tierstore.server.", "tierstore.vending.")
+OWN_PREFIXES = ("tierstore.server.", "tierstore.vending.", "tierstore.secrets.")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9870

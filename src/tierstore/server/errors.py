@@ -26,6 +26,7 @@ from tierstore.errors import (
     TierstoreError,
 )
 from tierstore.namespace.metadata import MetadataUnavailableError
+from tierstore.namespace.metadata.secrets_at_rest import SecretsKeyError
 
 LOGGER = logging.getLogger("tierstore.server")
 
@@ -77,6 +78,7 @@ def status_for(error: TierstoreError) -> int:
         StoreUnavailableError
         | ThrottledError
         | MetadataUnavailableError
+        | SecretsKeyError
         | CredentialsError
         | InvalidCredentialsError,
     ):

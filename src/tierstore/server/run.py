@@ -17,8 +17,8 @@ import uvicorn
 
 from tierstore.credentials.resolve import check_can_delegate
 from tierstore.namespace.config import ServerConfig, load_server_config
-from tierstore.namespace.metadata import open_metadata
 from tierstore.namespace.mounts import MountTable
+from tierstore.namespace.server_metadata import open_server_metadata
 from tierstore.server.app import ServerState, create_app
 from tierstore.server.config import ApiServerOptions, load_api_options
 from tierstore.server.limits import protocol_class
@@ -54,7 +54,8 @@ def build_server(config_path: Path | None) -> BuiltServer:
     if location.scheme == "s3" and options.vending.keys is None and options.vending.role_arn is None:
         # Handing out the server's own keys is exactly what vending exists to avoid.
         check_can_delegate(config.root)
-    metadata = open_metadata(config.metadata_url)
+    # With the secrets key: a wrong key file stops the start here, before anything is written.
+    metadata = open_server_metadata(config)
     try:
         table = MountTable(config, metadata)
         table.sync_root()

@@ -135,6 +135,9 @@ def _configure_sqlite(engine: Engine, target: Target) -> None:
         cursor = dbapi_connection.cursor()
         try:
             mode = _switch_to_wal(cursor)
+            # Deleted and overwritten rows are zeroed, not left in free space: a replaced mount's
+            # options (a secret under an old key, or one written in clear before) do not linger.
+            cursor.execute("PRAGMA secure_delete=ON")
         finally:
             cursor.close()
         if str(mode).lower() != "wal":

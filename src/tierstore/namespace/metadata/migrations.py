@@ -77,7 +77,24 @@ def _v2_create_users(connection: Connection) -> None:
     tables.create_all(connection)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_create_tables, _v2_create_users)
+def _v3_create_secrets_key(connection: Connection) -> None:
+    """The id (never the key) of the key that encrypts secret mount options: one row, id 1.
+
+    The rows themselves are encrypted by ``sealing.check_and_seal`` right after the schema
+    migrations, on every start with a key: it needs the key file, which no migration has.
+    """
+    tables = MetaData()
+    Table(
+        "secrets_key",
+        tables,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("kid", Text, nullable=False),
+        Column("updated_at", schema.UtcDateTime(), nullable=False),
+    )
+    tables.create_all(connection)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_create_tables, _v2_create_users, _v3_create_secrets_key)
 LATEST_VERSION = len(MIGRATIONS)
 
 

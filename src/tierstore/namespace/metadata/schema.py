@@ -95,3 +95,13 @@ users = Table(
     Column("admin", Boolean, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
 )
+
+# The id of the key that encrypts the secret mount options (one row, id 1; no row: none yet).
+# A process holding another key refuses to start, and one whose key was rotated refuses to write.
+secrets_key = Table(
+    "secrets_key",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("kid", Text, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)

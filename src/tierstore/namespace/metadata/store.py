@@ -32,13 +32,28 @@ from tierstore.namespace.metadata.engine import (
     transaction,
 )
 from tierstore.namespace.metadata.errors import MetadataError, MountExistsError, UserExistsError
-from tierstore.namespace.metadata.migrations import migrate
+from tierstore.namespace.metadata.migrations import LATEST_VERSION, migrate
 from tierstore.namespace.metadata.records import (
     MountRecord,
     PathAttributes,
     UserRecord,
     check_mode,
     check_path,
+    is_secret_option,
+)
+from tierstore.namespace.metadata.sealing import (
+    Rotation,
+    check_and_seal,
+    check_writable,
+    rotate,
+    scrub_sqlite,
+)
+from tierstore.namespace.metadata.secrets_at_rest import (
+    SecretsKey,
+    open_options,
+    options_json,
+    seal_options,
+    stored_options,
 )
 
 LOGGER = logging.getLogger("tierstore.namespace.metadata")
@@ -80,20 +95,12 @@ def _optional_int(row: RowMapping, column: str) -> int | None:
     return value
 
 
-def _options_from_json(path: str, raw: str) -> dict[str, str]:
-    try:
-        options = json.loads(raw)
-    except json.JSONDecodeError:
-        options = None
-    if not isinstance(options, dict) or not all(
-        isinstance(key, str) and isinstance(value, str) for key, value in options.items()
-    ):
-        # Never echo the stored text: it may hold a secret key.
-        raise MetadataError(f"the stored options of the mount at {path} are not a JSON object of strings")
-    return options
+def _options_from_json(path: str, raw: str, key: SecretsKey | None) -> dict[str, str]:
+    """The options in clear: encrypted secrets (see ``secrets_at_rest``) decrypted with ``key``."""
+    return open_options(stored_options(path, raw), key, mount=path)
 
 
-def _mount_from_row(row: RowMapping) -> MountRecord:
+def _mount_from_row(row: RowMapping, key: SecretsKey | None) -> MountRecord:
     path = _text(row, "path")
     created_at = row["created_at"]
     mode = _optional_int(row, "mode")
@@ -102,7 +109,7 @@ def _mount_from_row(row: RowMapping) -> MountRecord:
     return MountRecord(
         path=path,
         uri=_text(row, "uri"),
-        options=_options_from_json(path, _text(row, "options")),
+        options=_options_from_json(path, _text(row, "options"), key),
         readonly=bool(row["readonly"]),
         shared=bool(row["shared"]),
         owner=_text(row, "owner"),
@@ -112,11 +119,17 @@ def _mount_from_row(row: RowMapping) -> MountRecord:
     )
 
 
-def _mount_values(record: MountRecord) -> dict[str, Any]:
+def _mount_values(connection: Connection, record: MountRecord, key: SecretsKey | None) -> dict[str, Any]:
+    """The row for ``record``: secret options encrypted with ``key``, in the transaction writing it."""
+    options: dict[str, object] = dict(record.options)
+    if any(is_secret_option(name) for name in options):
+        check_writable(connection, key)  # the database still uses this key (or has none)
+        if key is not None:
+            options = dict(seal_options(record.options, key, mount=record.path))
     return {
         "path": record.path,
         "uri": record.uri,
-        "options": json.dumps(dict(record.options), sort_keys=True),
+        "options": options_json(options),
         "readonly": record.readonly,
         "shared": record.shared,
         "owner": record.owner,
@@ -163,9 +176,12 @@ def _check_name(value: str | None, what: str, path: str) -> None:
 class MetadataStore:
     """The mount table and path attributes of one namespace. Open with :func:`open_metadata`."""
 
-    def __init__(self, engine: Engine, target: Target) -> None:
+    def __init__(self, engine: Engine, target: Target, secrets_key: SecretsKey | None = None) -> None:
         self._engine = engine
         self._target = target
+        # None: opened without a key file; secret options are then neither read nor written
+        # once the database encrypts them.
+        self._secrets_key = secrets_key
         self.url_for_display: str = target.display
 
     def __repr__(self) -> str:
@@ -196,19 +212,20 @@ class MetadataStore:
         """Every mount, sorted by path (so a parent mount comes before the ones inside it)."""
         with self._read() as connection:
             rows = connection.execute(select(_mounts).order_by(_mounts.c.path)).mappings().all()
-        return [_mount_from_row(row) for row in rows]
+        return [_mount_from_row(row, self._secrets_key) for row in rows]
 
     def mount(self, path: str) -> MountRecord | None:
         check_path(path, "mount path")
         with self._read() as connection:
             row = connection.execute(select(_mounts).where(_mounts.c.path == path)).mappings().first()
-        return None if row is None else _mount_from_row(row)
+        return None if row is None else _mount_from_row(row, self._secrets_key)
 
     def add_mount(self, record: MountRecord) -> None:
         """Adds ``record``; MountExistsError if its path is taken, here or by another process."""
         try:
             with self._write() as connection:
-                connection.execute(_mounts.insert().values(_mount_values(record)))
+                values = _mount_values(connection, record, self._secrets_key)
+                connection.execute(_mounts.insert().values(values))
         except exc.IntegrityError as error:
             if is_unique_violation(error):
                 raise MountExistsError(record.path) from None
@@ -217,8 +234,8 @@ class MetadataStore:
 
     def replace_mount(self, record: MountRecord) -> None:
         """Adds ``record`` or overwrites the mount at its path (the root mount, re-read from config)."""
-        values = _mount_values(record)
         with self._write() as connection:
+            values = _mount_values(connection, record, self._secrets_key)
             statement = self._upsert(connection, _mounts).values(values)
             statement = statement.on_conflict_do_update(
                 index_elements=[_mounts.c.path],
@@ -414,12 +431,8 @@ def _private_sqlite_file(target: Target) -> None:
         raise ConfigError(f"metadata database {target.display}: cannot create it: {error.strerror}") from None
 
 
-def open_metadata(url: str) -> MetadataStore:
-    """Opens the metadata database at ``url``, bringing its schema up to date first.
-
-    ``url``: ``sqlite:////absolute/path.db`` or ``postgresql+psycopg://user@host:port/db``.
-    ConfigError for a URL it cannot use, MetadataUnavailableError for a database it cannot reach.
-    """
+def _open_engine(url: str) -> tuple[Engine, Target]:
+    """The engine for ``url``, its schema brought up to date (the SQLite file made 0600 first)."""
     target = parse_url(url)
     if target.is_sqlite:
         _private_sqlite_file(target)
@@ -431,5 +444,40 @@ def open_metadata(url: str) -> MetadataStore:
         raise
     if found != now:
         LOGGER.info("metadata database %s migrated from schema version %d to %d", target.display, found, now)
-    LOGGER.info("metadata database %s opened (schema version %d)", target.display, now)
-    return MetadataStore(engine, target)
+    return engine, target
+
+
+def open_metadata(url: str, *, key_file: Path | None = None) -> MetadataStore:
+    """Opens the metadata database at ``url``, bringing its schema up to date first.
+
+    ``url``: ``sqlite:////absolute/path.db`` or ``postgresql+psycopg://user@host:port/db``.
+    ``key_file``: the secrets key (made 0600 if the database never had one); every encrypted
+    option must decrypt with it and plain secret options are encrypted now, else SecretsKeyError
+    and nothing changed. Without it, secret options are kept in clear until a process with a key
+    opens the database, and refused once they are encrypted.
+    ConfigError for a URL it cannot use, MetadataUnavailableError for a database it cannot reach.
+    """
+    engine, target = _open_engine(url)
+    key = None
+    try:
+        if key_file is not None:
+            key, sealed = check_and_seal(engine, target, key_file)
+            if sealed and target.is_sqlite:
+                scrub_sqlite(engine, target)  # no plain copy left in free pages or the -wal
+    except BaseException:
+        engine.dispose()
+        raise
+    LOGGER.info("metadata database %s opened (schema version %d)", target.display, LATEST_VERSION)
+    return MetadataStore(engine, target, key)
+
+
+def rotate_secrets_key(url: str, key_file: Path) -> Rotation:
+    """A new key in ``key_file`` and every secret option of ``url`` re-encrypted with it (one transaction)."""
+    engine, target = _open_engine(url)
+    try:
+        rotation = rotate(engine, target, key_file)
+        if target.is_sqlite:
+            scrub_sqlite(engine, target)  # no copy under the old key left behind
+    finally:
+        engine.dispose()
+    return rotation
