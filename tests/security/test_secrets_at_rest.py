@@ -39,14 +39,14 @@ from tests.server.harness import RunningServer, start_api_server
 from tierstore.cli.main import main
 from tierstore.errors import TierstoreError
 from tierstore.local.info import StackInfo
-from tierstore.namespace.metadata import MountRecord, open_metadata
+from tierstore.namespace.metadata import MetadataStore, MountRecord, open_metadata
 from tierstore.namespace.metadata.store import rotate_secrets_key
 from tierstore.server.run import build_server
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-# The PostgreSQL fixtures of the namespace tests (skipped when its binaries are not installed).
+# The PostgreSQL fixtures of the namespace tests (they fail, naming the package, without its binaries).
 postgres_url = namespace_fixtures.postgres_url
 fresh_postgres_url = namespace_fixtures.fresh_postgres_url
 sqlite_url = namespace_fixtures.sqlite_url
@@ -121,6 +121,20 @@ def _plain_mount(database: Path, path: str = "/old", secret: str = PLAIN_SECRET)
 def _start_and_stop(config: Path) -> None:
     built = build_server(config)
     built.state.close()
+
+
+def _assert_server_reads_the_secret(config: Path, path: str = "/old") -> None:
+    """A server built from ``config`` reads ``path``'s secret option back in the clear."""
+    built = build_server(config)
+    try:
+        _assert_secret(built.state.table.metadata, path)
+    finally:
+        built.state.close()
+
+
+def _assert_secret(store: MetadataStore, path: str) -> None:
+    record = store.mount(path)
+    assert record is not None and record.options["s3.secret-key"] == PLAIN_SECRET
 
 
 def _is_sealed(value: object) -> bool:
@@ -247,12 +261,7 @@ def test_a_plain_row_from_before_is_encrypted_on_the_first_start(tmp_path: Path)
     _plain_mount(database)
     assert PLAIN_SECRET.encode() in _database_bytes(database)  # the state the upgrade finds
 
-    built = build_server(config)
-    try:
-        record = built.state.table.metadata.mount("/old")
-        assert record is not None and record.options["s3.secret-key"] == PLAIN_SECRET
-    finally:
-        built.state.close()
+    _assert_server_reads_the_secret(config)
     stored = _stored_options(database, "/old")
     assert _is_sealed(stored["s3.secret-key"])
     assert _count(PLAIN_SECRET, _database_bytes(database)) == 0
@@ -358,12 +367,7 @@ def test_rotate_key_reencrypts_every_row_and_the_server_starts_with_the_new_key(
     assert _stored_options(database, "/second")["s3.secret-key"]["kid"] == new_sealed["kid"]  # type: ignore[index]
     assert _count(PLAIN_SECRET, _database_bytes(database)) == 0
 
-    built = build_server(config)
-    try:
-        record = built.state.table.metadata.mount("/old")
-        assert record is not None and record.options["s3.secret-key"] == PLAIN_SECRET
-    finally:
-        built.state.close()
+    _assert_server_reads_the_secret(config)
     # The old key reads nothing any more.
     stale = tmp_path / "stale.key"
     stale.write_bytes(old_key)
@@ -414,8 +418,7 @@ def test_a_process_still_holding_the_old_key_after_a_rotation_neither_reads_nor_
     finally:
         running.close()
     with open_metadata(metadata_url, key_file=key_file) as restarted:
-        record = restarted.mount("/a")
-        assert record is not None and record.options["s3.secret-key"] == PLAIN_SECRET
+        _assert_secret(restarted, "/a")
 
 
 def test_servers_starting_together_on_a_new_database_make_one_key(metadata_url: str, tmp_path: Path) -> None:
@@ -425,8 +428,7 @@ def test_servers_starting_together_on_a_new_database_make_one_key(metadata_url: 
     try:
         stores[0].add_mount(_record("/a", PLAIN_SECRET))
         for store in stores:
-            record = store.mount("/a")
-            assert record is not None and record.options["s3.secret-key"] == PLAIN_SECRET
+            _assert_secret(store, "/a")
     finally:
         for store in stores:
             store.close()

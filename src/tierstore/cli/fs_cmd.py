@@ -112,10 +112,6 @@ def _filesystem(args: argparse.Namespace) -> Iterator[FileSystem]:
     config = load_server_config(config_path)
     if config.root.location.scheme == "file" and config.root.location.path is not None:
         config.root.location.path.mkdir(parents=True, exist_ok=True)
-    if config.metadata_url.startswith("sqlite:///"):
-        Path(config.metadata_url.removeprefix("sqlite:///")).parent.mkdir(
-            parents=True, exist_ok=True, mode=0o700
-        )
     table = MountTable(config, open_server_metadata(config))
     caller = Caller(user=args.user, groups=frozenset(args.groups)) if args.user else None
     try:

@@ -71,10 +71,6 @@ def _directory(args: argparse.Namespace) -> UserDirectory:
     from tierstore.server.users import UserDirectory
 
     config = load_server_config(_config_path(args))
-    if config.metadata_url.startswith("sqlite:///"):
-        Path(config.metadata_url.removeprefix("sqlite:///")).parent.mkdir(
-            parents=True, exist_ok=True, mode=0o700
-        )
     return UserDirectory(open_server_metadata(config))
 
 

@@ -16,6 +16,7 @@ the mount, else the mount's (:func:`lineage` merges them top-down in one metadat
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -24,7 +25,7 @@ from tierstore.namespace import paths
 from tierstore.namespace.permissions import Access, Caller, check_access
 
 if TYPE_CHECKING:
-    from tierstore.namespace.metadata import MountRecord, PathAttributes
+    from tierstore.namespace.metadata import MetadataStore, MountRecord, PathAttributes
     from tierstore.namespace.mounts import MountTable
 
 STICKY: Final = 0o1000
@@ -83,6 +84,22 @@ def lineage(table: MountTable, path: str) -> list[Attributes]:
         inherited = of_mount(record) if record is not None else result[-1]
         result.append(merged(current, own.get(current), inherited))
     return result
+
+
+def attributes_below(metadata: MetadataStore, top: Attributes) -> Iterator[tuple[Attributes, Attributes]]:
+    """Each path below ``top`` with attributes of its own, in path order, as ``(its attributes,
+    its nearest such ancestor's)``: the only paths whose bits can differ from ``top``'s, all from
+    one query. (Whole trees are judged by these: every other path shows its ancestor's bits.)"""
+    known = {top.path: top}
+    for below, own in sorted(metadata.attributes_under(top.path).items()):
+        if below == top.path:
+            continue
+        parent_path = paths.parent(below)
+        while parent_path not in known:  # stops at top: every ``below`` lies inside it
+            parent_path = paths.parent(parent_path)
+        parent = known[parent_path]
+        known[below] = here = merged(below, own, parent)
+        yield here, parent
 
 
 def check_search(caller: Caller | None, chain: list[Attributes]) -> None:

@@ -20,9 +20,18 @@ from typing import Any, Literal
 
 from tierstore.errors import AccessDeniedError, ConflictError, NotFoundError, StoreError
 from tierstore.namespace import paths
-from tierstore.namespace.access import Attributes, check_readonly, check_search, check_sticky, lineage
+from tierstore.namespace.access import (
+    Attributes,
+    attributes_below,
+    check_readonly,
+    check_search,
+    check_sticky,
+    lineage,
+    merged,
+    of_mount,
+)
 from tierstore.namespace.entries import Kind, kind_of
-from tierstore.namespace.metadata import MetadataStore, MountRecord, PathAttributes
+from tierstore.namespace.metadata import MountRecord
 from tierstore.namespace.mounts import MountTable, path_error
 from tierstore.namespace.permissions import Caller, parse_mode
 from tierstore.storage.interface import Store
@@ -138,8 +147,8 @@ class FileSystem:
             raise path_error(error, path) from None
         return _Target(path, mount, self.table.store_for(mount), key)
 
-    def _attributes(self, path: str, mount: MountRecord) -> tuple[str, str, int]:
-        return effective_attributes(self.table.metadata, path, mount)
+    def _attributes(self, path: str) -> Attributes:
+        return lineage(self.table, path)[-1]
 
     def _search(self, path: str) -> list[Attributes]:
         """The attributes from ``/`` down to ``path``, once the caller may search every ancestor."""
@@ -206,17 +215,18 @@ class FileSystem:
     def stat(self, path: str, *, sync: bool = False) -> FileStatus:
         """A path's status: as in POSIX, the caller needs search on every ancestor, not read on it."""
         target = self._target(path)
-        if self.caller is not None:
-            self._search(target.path)
+        here = self._search(target.path)[-1] if self.caller is not None else None
         cached = None if sync else self._cache.get("stat", target.path)
         if isinstance(cached, FileStatus):
             return cached
-        status = self._status(target, sync=sync)
+        status = self._status(target, sync=sync, here=here)
         self._cache.put("stat", target.path, status)
         return status
 
-    def _status(self, target: _Target, *, sync: bool) -> FileStatus:
-        owner, group, mode = self._attributes(target.path, target.mount)
+    def _status(self, target: _Target, *, sync: bool, here: Attributes | None = None) -> FileStatus:
+        """``here``: the path's attributes when the caller already has them (one query saved)."""
+        found = here or self._attributes(target.path)
+        owner, group, mode = found.owner, found.group, found.mode
         if self._kind(target, sync=sync) == "dir" or target.key == "":
             return FileStatus(target.path, True, 0, None, owner, group, mode, target.mount.path)
         try:
@@ -261,7 +271,7 @@ class FileSystem:
             return cached
         target = self._target(path)
         attributes = self.table.metadata.attributes_under(path)
-        inherited = self._attributes(path, target.mount)
+        inherited = self._attributes(path)
         entries: dict[str, FileStatus] = {}
         base = f"{target.key}/" if target.key else ""
         listing = target.store.list_dir(base)
@@ -270,20 +280,19 @@ class FileSystem:
             if not name or name.endswith("/"):
                 continue
             child = paths.join(path, name)
-            owner, group, mode = _merge(attributes.get(child), inherited)
+            owner, group, mode = _fields(merged(child, attributes.get(child), inherited))
             entries[child] = FileStatus(
                 child, False, info.size, info.last_modified, owner, group, mode, target.mount.path
             )
         for prefix in listing.prefixes:
             child = paths.join(path, prefix[len(base) :].rstrip("/"))
-            owner, group, mode = _merge(attributes.get(child), inherited)
+            owner, group, mode = _fields(merged(child, attributes.get(child), inherited))
             entries[child] = FileStatus(child, True, 0, None, owner, group, mode, target.mount.path)
         for record in self.table.children_of(path):
             child = paths.join(path, paths.relative(record.path, path).split("/")[0])
-            if child == record.path:
-                owner, group, mode = effective_attributes(self.table.metadata, child, record)
-            else:
-                owner, group, mode = _merge(attributes.get(child), inherited)
+            # A mount point starts from its own mount's attributes, as in lineage().
+            above = of_mount(record) if child == record.path else inherited
+            owner, group, mode = _fields(merged(child, attributes.get(child), above))
             entries[child] = FileStatus(
                 child,
                 True,
@@ -440,21 +449,12 @@ class FileSystem:
         caller = self.caller
         if caller is None or caller.superuser:
             return
-        inherited = {top.path: top}
-        for below, own in sorted(self.table.metadata.attributes_under(target.path).items()):
-            if below == top.path:
-                continue
-            parent = inherited[max((p for p in inherited if paths.is_within(below, p)), key=len)]
-            inherited[below] = merged = Attributes(
-                below,
-                own.owner if own.owner is not None else parent.owner,
-                own.group if own.group is not None else parent.group,
-                own.mode if own.mode is not None else parent.mode,
-            )
-            check_sticky(caller, parent, merged, "rm -r")
-        for directory in inherited.values():
-            if directory.path != top.path and self._kind(self._target(directory.path), sync=True) != "dir":
-                continue
+        directories = [top]
+        for here, parent in attributes_below(self.table.metadata, top):
+            check_sticky(caller, parent, here, "rm -r")
+            if self._kind(self._target(here.path), sync=True) == "dir":
+                directories.append(here)
+        for directory in directories:
             for want in ("read", "write", "execute"):
                 directory.check(caller, want, what=directory.path)
 
@@ -604,35 +604,5 @@ class FileSystem:
         return self.stat(target.path, sync=True)
 
 
-def effective_attributes(metadata: MetadataStore, path: str, mount: MountRecord) -> tuple[str, str, int]:
-    """A path's owner, group and mode: each its own if set, else its nearest ancestor's within
-    the mount (what chown/chmod of a directory gives everything below it that has none of its
-    own, also files written straight to the store with vended credentials), else the mount's."""
-    owner: str | None = None
-    group: str | None = None
-    mode: int | None = None
-    current = path
-    while owner is None or group is None or mode is None:
-        own = metadata.attributes(current)
-        if own is not None:
-            owner = owner if owner is not None else own.owner
-            group = group if group is not None else own.group
-            mode = mode if mode is not None else own.mode
-        if current in (mount.path, "/"):
-            break
-        current = paths.parent(current)
-    return (
-        owner if owner is not None else mount.owner,
-        group if group is not None else mount.group,
-        mode if mode is not None else mount.mode,
-    )
-
-
-def _merge(own: PathAttributes | None, inherited: tuple[str, str, int]) -> tuple[str, str, int]:
-    if own is None:
-        return inherited
-    return (
-        own.owner if own.owner is not None else inherited[0],
-        own.group if own.group is not None else inherited[1],
-        own.mode if own.mode is not None else inherited[2],
-    )
+def _fields(attributes: Attributes) -> tuple[str, str, int]:
+    return attributes.owner, attributes.group, attributes.mode

@@ -34,7 +34,8 @@ class MountError(TierstoreError):
     """A mount or unmount that the rules refuse; the message says which rule and what to do."""
 
 
-def _storage_identity(settings: StoreSettings) -> tuple[str, str, str]:
+def storage_identity(settings: StoreSettings) -> tuple[str, str, str]:
+    """Where a mount's data is: (endpoint, bucket, prefix), or ("file", "", directory/)."""
     location = settings.location
     if location.scheme == "file":
         return ("file", "", f"{str(location.path).rstrip('/')}/")
@@ -42,8 +43,8 @@ def _storage_identity(settings: StoreSettings) -> tuple[str, str, str]:
 
 
 def _overlaps(first: StoreSettings, second: StoreSettings) -> bool:
-    a_where, a_bucket, a_prefix = _storage_identity(first)
-    b_where, b_bucket, b_prefix = _storage_identity(second)
+    a_where, a_bucket, a_prefix = storage_identity(first)
+    b_where, b_bucket, b_prefix = storage_identity(second)
     if (a_where, a_bucket) != (b_where, b_bucket):
         return False
     return a_prefix.startswith(b_prefix) or b_prefix.startswith(a_prefix)

@@ -7,6 +7,8 @@ secret mount options encrypted with the same key (see ``metadata.secrets_at_rest
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tierstore.errors import ConfigError
 from tierstore.namespace.config import SECRETS_KEY_FILE, ServerConfig
 from tierstore.namespace.metadata import MetadataStore, open_metadata
@@ -16,9 +18,17 @@ from tierstore.namespace.metadata.store import rotate_secrets_key
 
 
 def open_server_metadata(config: ServerConfig) -> MetadataStore:
-    """``config``'s metadata store; SecretsKeyError (nothing changed) when its key file is wrong."""
+    """``config``'s metadata store; SecretsKeyError (nothing changed) when its key file is wrong.
+
+    A SQLite file's directory is made here (0700) for every command alike; ``open_metadata``
+    itself leaves a missing directory to SQLite's own error.
+    """
     if config.private_home is not None:
         keep_private(config.private_home)
+    if config.metadata_url.startswith("sqlite:///"):
+        Path(config.metadata_url.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True, mode=0o700
+        )
     return open_metadata(config.metadata_url, key_file=config.secrets_key_file)
 
 

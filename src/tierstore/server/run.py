@@ -47,10 +47,6 @@ def build_server(config_path: Path | None) -> BuiltServer:
     location = config.root.location
     if location.scheme == "file" and location.path is not None:
         location.path.mkdir(parents=True, exist_ok=True)
-    if config.metadata_url.startswith("sqlite:///"):
-        Path(config.metadata_url.removeprefix("sqlite:///")).parent.mkdir(
-            parents=True, exist_ok=True, mode=0o700
-        )
     if location.scheme == "s3" and options.vending.keys is None and options.vending.role_arn is None:
         # Handing out the server's own keys is exactly what vending exists to avoid.
         check_can_delegate(config.root)

@@ -29,10 +29,10 @@ from tierstore.credentials.source import CredentialSource, StaticSource
 from tierstore.credentials.sts import AssumeRoleFetcher, SessionTokenFetcher, StsTarget, sts_target
 from tierstore.errors import AccessDeniedError, CredentialsError, PathTooLongError, StoreError
 from tierstore.namespace import paths
-from tierstore.namespace.access import STICKY, Attributes, check_search, lineage, merged
+from tierstore.namespace.access import STICKY, Attributes, attributes_below, check_search, lineage
 from tierstore.namespace.entries import kind_of
 from tierstore.namespace.metadata import MountRecord
-from tierstore.namespace.mounts import MountTable, path_error
+from tierstore.namespace.mounts import MountTable, path_error, storage_identity
 from tierstore.server import audit
 from tierstore.server.config import ApiServerOptions, VendingOptions, vending_options
 from tierstore.server.metrics import ServerMetrics
@@ -44,7 +44,7 @@ from tierstore.server.policies import (
     session_policy_json,
 )
 from tierstore.server.users import User
-from tierstore.settings.model import AssumeRoleSettings, StoreSettings
+from tierstore.settings.model import AssumeRoleSettings, StoreSettings, parse_location
 
 LOGGER = logging.getLogger("tierstore.server")
 ACCESS_LEVELS: tuple[Access, ...] = ("read", "write")
@@ -237,14 +237,11 @@ class CredentialVendor:
                 key=vended_path,
             )
         if not caller.superuser:
-            known: dict[str, Attributes] = {vended_path: top}
             closed: list[str] = []  # namespace paths whose whole subtree is denied already
-            for below, own in sorted(self.table.metadata.attributes_under(vended_path).items()):
-                if below == vended_path or any(paths.is_within(below, done) for done in closed):
+            for here, _ in attributes_below(self.table.metadata, top):
+                below = here.path
+                if any(paths.is_within(below, done) for done in closed):
                     continue
-                parent = known[max((p for p in known if paths.is_within(below, p)), key=len)]
-                here = merged(below, own, parent)
-                known[below] = here
                 if not here.allows(caller, "read"):
                     denied.append(key_of(below))
                     closed.append(below)
@@ -261,14 +258,13 @@ class CredentialVendor:
                 continue
             if paths.is_within(other.path, vended_path) and paths.is_within(other.path, record.path):
                 denied.append(key_of(other.path))  # the keys its mount point hides
-            other_settings = self.table.settings_for(other)
-            location = other_settings.location
-            if (
-                location.scheme == "s3"
-                and location.bucket == settings.location.bucket
-                and (other_settings.endpoint or "") == (settings.endpoint or "")
-                and location.prefix.startswith(prefix)
-            ):
+            # The URI rules out most mounts before their settings are built (the same store:
+            # the endpoint and bucket that decide overlapping mounts).
+            location = parse_location(other.uri)
+            same_bucket = location.bucket == settings.location.bucket
+            if location.scheme != "s3" or not same_bucket or not location.prefix.startswith(prefix):
+                continue
+            if storage_identity(self.table.settings_for(other))[0] == storage_identity(settings)[0]:
                 denied.append(location.prefix.rstrip("/") or location.prefix)
         return Restrictions(denied=tuple(sorted(set(denied))), write_denied=tuple(sorted(set(write_denied))))
 
