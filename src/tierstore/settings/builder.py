@@ -27,6 +27,7 @@ from tierstore.settings.model import (
     StoreLocation,
     StoreSettings,
     Timeouts,
+    UploadCleanup,
     parse_location,
 )
 from tierstore.settings.problems import Level, Problem
@@ -140,6 +141,10 @@ def fields_from_settings(settings: StoreSettings) -> ParsedFields:
         "checksum_mode": settings.checksum_mode,
         "retry_mode": settings.retry.mode,
         "max_attempts": settings.retry.max_attempts,
+        "retry_interval": settings.retry.interval_seconds,
+        "retry_max_interval": settings.retry.max_interval_seconds,
+        "upload_cleanup": settings.upload_cleanup.enabled,
+        "upload_cleanup_age": settings.upload_cleanup.age_seconds,
         "connect_timeout": settings.timeouts.connect_seconds,
         "read_timeout": settings.timeouts.read_seconds,
         "part_size": settings.multipart.part_size,
@@ -173,7 +178,15 @@ def fields_from_settings(settings: StoreSettings) -> ParsedFields:
         values["sse_algorithm"] = settings.encryption.algorithm
         values["sse_kms_key_id"] = settings.encryption.kms_key_id
     # A base built by hand may say 30 where the parsers would give 30.0 seconds.
-    for name in ("connect_timeout", "read_timeout", "refresh_margin"):
+    floats: tuple[FieldName, ...] = (
+        "connect_timeout",
+        "read_timeout",
+        "refresh_margin",
+        "retry_interval",
+        "retry_max_interval",
+        "upload_cleanup_age",
+    )
+    for name in floats:
         if isinstance(values[name], int):
             values[name] = float(cast(int, values[name]))
     fields = ParsedFields()
@@ -228,6 +241,26 @@ class _Builder:
                 fields.given("session_token"),
                 f"is given without {self.key('access_key_id')} and {self.key('secret_access_key')}; "
                 "a session token belongs to a key pair",
+            )
+
+    def check_retry(self, given: ParsedFields, fields: ParsedFields) -> None:
+        """Retry keys that cannot all take effect, said where the file gives them."""
+        interval, ceiling = fields.seconds("retry_interval"), fields.seconds("retry_max_interval")
+        if interval is not None and ceiling is not None and interval > ceiling:
+            self.report(
+                "error",
+                given.given("retry_interval") or given.given("retry_max_interval"),
+                f"is {interval:g} s, more than {self.key('retry_max_interval')} ({ceiling:g} s); "
+                "the first wait must not be longer than the longest",
+            )
+        mode = given.given("retry_mode")
+        if mode is not None and mode.value != "standard":
+            self.report(
+                "warning",
+                mode,
+                f"= {mode.value} applies to botocore's control calls (STS, ACLs, upload listings) "
+                "only; data calls (obstore, part uploads) retry with tierstore's backoff from "
+                f"{self.key('retry_interval')}",
             )
 
     # --- the groups --------------------------------------------------------------------
@@ -404,6 +437,7 @@ def build_settings(
     role = builder.role(fields)
     proxy = builder.proxy(fields)
     encryption = builder.encryption(fields)
+    builder.check_retry(given, fields)
 
     if where is None or any(problem.is_error for problem in builder.problems):
         return None, builder.problems
@@ -420,6 +454,10 @@ def build_settings(
         retry=RetrySettings(
             mode=cast(RetryMode, fields.text("retry_mode") or defaults.retry.mode),
             max_attempts=_or(fields.number("max_attempts"), defaults.retry.max_attempts),
+            interval_seconds=_or(fields.seconds("retry_interval"), defaults.retry.interval_seconds),
+            max_interval_seconds=_or(
+                fields.seconds("retry_max_interval"), defaults.retry.max_interval_seconds
+            ),
         ),
         timeouts=Timeouts(
             connect_seconds=_or(fields.seconds("connect_timeout"), defaults.timeouts.connect_seconds),
@@ -428,6 +466,10 @@ def build_settings(
         multipart=MultipartSettings(
             part_size=_or(fields.number("part_size"), defaults.multipart.part_size),
             concurrency=_or(fields.number("upload_concurrency"), defaults.multipart.concurrency),
+        ),
+        upload_cleanup=UploadCleanup(
+            enabled=_or(fields.flag("upload_cleanup"), defaults.upload_cleanup.enabled),
+            age_seconds=_or(fields.seconds("upload_cleanup_age"), defaults.upload_cleanup.age_seconds),
         ),
         wire_log=_or(fields.flag("wire_log"), defaults.wire_log),
         keys=keys,

@@ -78,8 +78,26 @@ class Encryption:
 
 @dataclass(frozen=True)
 class RetrySettings:
+    """How often one request is tried, and how long to wait between tries.
+
+    The waits double from ``interval_seconds`` up to ``max_interval_seconds``, each cut by a
+    random part of up to half (so that clients restarted together do not retry together). With
+    the defaults the last of 10 attempts starts 24 to 48 s after the first: enough to ride
+    through a store restart. ``mode`` is botocore's and applies to control calls only.
+    """
+
     mode: RetryMode = "standard"
-    max_attempts: int = 5
+    max_attempts: int = 10
+    interval_seconds: float = 0.5
+    max_interval_seconds: float = 8.0
+
+
+@dataclass(frozen=True)
+class UploadCleanup:
+    """Aborting multipart uploads left behind (by a crash or a failed abort) when a server starts."""
+
+    enabled: bool = False
+    age_seconds: float = 86400.0
 
 
 @dataclass(frozen=True)
@@ -137,6 +155,7 @@ class StoreSettings:
     retry: RetrySettings = field(default_factory=RetrySettings)
     timeouts: Timeouts = field(default_factory=Timeouts)
     multipart: MultipartSettings = field(default_factory=MultipartSettings)
+    upload_cleanup: UploadCleanup = field(default_factory=UploadCleanup)
     wire_log: bool = False
     keys: AccessKeys | None = None
     assume_role: AssumeRoleSettings | None = None

@@ -127,6 +127,18 @@ KEYS: tuple[KeySpec, ...] = (
         "attempts per request, the first included",
     ),
     _key(
+        "s3.retry.interval",
+        "retry_interval",
+        p.duration(plain_unit=MS, high_seconds=600.0),
+        "first wait before a request is tried again; each next wait doubles",
+    ),
+    _key(
+        "s3.retry.interval.max",
+        "retry_max_interval",
+        p.duration(plain_unit=MS, high_seconds=600.0),
+        "longest wait between two tries of a request",
+    ),
+    _key(
         "s3.connection.establish.timeout",
         "connect_timeout",
         p.duration(plain_unit=MS),
@@ -140,6 +152,18 @@ KEYS: tuple[KeySpec, ...] = (
     ),
     _key("s3.multipart.size", "part_size", p.PART_SIZE, "multipart upload part size"),
     _key("s3.multipart.concurrency", "upload_concurrency", p.integer(1, 256, 8), "parts uploaded at once"),
+    _key(
+        "s3.multipart.purge",
+        "upload_cleanup",
+        p.BOOL,
+        "abort multipart uploads left behind when the server starts",
+    ),
+    _key(
+        "s3.multipart.purge.age",
+        "upload_cleanup_age",
+        p.duration(plain_unit=1.0, high_seconds=365 * 86400.0),
+        "only uploads started longer ago than this are aborted",
+    ),
     _key("s3.wire.logging", "wire_log", p.BOOL, "log every request and response (never secrets)"),
 )
 
@@ -161,5 +185,7 @@ DIALECT = Dialect(
         "remote.data.dirs": "tierstore reads one location, from remote.data.dir",
         "s3.aws.credentials.provider": _OWN_CHAIN,
         "fs.s3a.aws.credentials.provider": _OWN_CHAIN,
+        "s3.retry.limit": "not read: tierstore has one retry level, s3.attempts.maximum tries "
+        "per request with waits from s3.retry.interval (S3A retries again around its SDK's)",
     },
 )

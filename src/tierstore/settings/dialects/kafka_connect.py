@@ -61,7 +61,14 @@ KEYS: tuple[KeySpec, ...] = (
         "max_attempts",
         p.retries_as_attempts(),
         "retries after a failed attempt",
-        default="4 (5 attempts)",
+        default="9 (10 attempts)",
+        aliases=("s3.part.retries",),
+    ),
+    KeySpec(
+        "s3.retry.backoff.ms",
+        "retry_interval",
+        p.duration(plain_unit=0.001, high_seconds=600.0),
+        "first wait before a request is tried again; each next wait doubles",
     ),
 )
 

@@ -1,62 +1,86 @@
-"""Whole-object reads of large objects straight into one ``bytes``.
+"""Whole-object reads of large objects into one buffer, resumed from the byte reached.
 
 obstore reads fast but hands back its own buffer, and turning that into ``bytes`` costs a full
 copy: measured here, 2.2 CPU s/GiB and ~400 MiB/s against ~650 MiB/s for a client that reads the
-body straight into a ``bytes`` object. So a large whole-object read fetches a URL that obstore
-signs (locally, with the same credentials and session token) through urllib3, whose
-``response.data`` is that single ``bytes``. Small objects stay on obstore, which is faster per
-request.
+body straight into memory of its own. So a large whole-object read fetches a URL that obstore
+signs (locally, with the same credentials and session token) through urllib3, reading into one
+preallocated buffer. When the store fails mid-body, the next attempt asks only for the bytes not
+yet read (``Range``), of the same version (``If-Match`` on the ETag).
 """
 
 from __future__ import annotations
 
-import urllib3
-from urllib3.util import Retry, Timeout
+from collections.abc import Callable
 
-from tierstore import errors
+import urllib3
+
+from tierstore.errors import ConflictError, StoreError
 from tierstore.settings.model import StoreSettings
-from tierstore.storage.s3 import errors as error_map
+from tierstore.storage.s3.http_pool import answer_error, pool_for, unreachable
+from tierstore.storage.s3.retry import RetryPolicy
+
+_READ_INTO = 8 * 1024 * 1024
+
+
+class _Progress:
+    def __init__(self) -> None:
+        self.reached = 0
 
 
 class BulkReader:
     def __init__(self, settings: StoreSettings) -> None:
-        timeout = Timeout(connect=settings.timeouts.connect_seconds, read=settings.timeouts.read_seconds)
-        retries = Retry(
-            total=max(0, settings.retry.max_attempts - 1),
-            backoff_factor=0.2,
-            status_forcelist=(500, 502, 503, 504),
-            allowed_methods=("GET",),
-            raise_on_status=False,
-        )
-        pool: urllib3.PoolManager
-        if settings.proxy is not None:
-            proxy = settings.proxy
-            headers = None
-            if proxy.username:
-                password = proxy.password.reveal() if proxy.password else ""
-                headers = urllib3.make_headers(proxy_basic_auth=f"{proxy.username}:{password}")
-            pool = urllib3.ProxyManager(
-                proxy.url(with_credentials=False), proxy_headers=headers, timeout=timeout, retries=retries
-            )
-        else:
-            pool = urllib3.PoolManager(maxsize=8, timeout=timeout, retries=retries)
-        self._pool = pool
+        self._pool = pool_for(settings, connections=8)
+        self._policy = RetryPolicy.from_settings(settings)
 
-    def fetch(self, url: str, *, bucket: str, key: str) -> bytes:
-        """GET a presigned URL; the body as one ``bytes``, or the store's error mapped."""
+    def fetch(self, sign: Callable[[], str], *, size: int, etag: str | None, bucket: str, key: str) -> bytes:
+        """The object's ``size`` bytes from presigned URLs ``sign()`` makes, as one ``bytes``."""
+        buffer = bytearray(size)
+        progress = _Progress()
+        attempts = self._policy.attempts()
+        with memoryview(buffer) as view:
+            while progress.reached < size:
+                before = progress.reached
+                try:
+                    self._read_into(sign(), view, progress, etag=etag, where=(bucket, key))
+                except StoreError as error:
+                    if progress.reached > before:
+                        attempts.progressed()
+                    attempts.failed(error)
+        return bytes(buffer)
+
+    def _read_into(
+        self, url: str, view: memoryview, progress: _Progress, *, etag: str | None, where: tuple[str, str]
+    ) -> None:
+        bucket, key = where
+        headers = {}
+        if progress.reached:
+            headers["Range"] = f"bytes={progress.reached}-"
+        if etag:
+            headers["If-Match"] = etag
         try:
-            response = self._pool.request("GET", url, preload_content=True)
+            response = self._pool.request("GET", url, headers=headers, preload_content=False)
         except urllib3.exceptions.HTTPError as error:
-            raise errors.StoreUnavailableError(
-                f"GET s3://{bucket}/{key} failed: the store could not be reached ({type(error).__name__})",
-                bucket=bucket,
-                key=key,
-            ) from None
-        if response.status == 200:
-            data: bytes = response.data
-            return data
-        code = error_map.error_code_in((response.data or b"").decode("utf-8", "replace"))
-        raise error_map.from_status(code, response.status, "GET", bucket, key)
+            raise unreachable(error, "GET", bucket, key) from None
+        try:
+            if response.status == 412:
+                raise ConflictError(
+                    f"GET s3://{bucket}/{key} failed: the object changed while it was read; read it again",
+                    bucket=bucket,
+                    key=key,
+                )
+            if response.status not in (200, 206):
+                raise answer_error(response, "GET", bucket, key)
+            while progress.reached < len(view):
+                end = min(len(view), progress.reached + _READ_INTO)
+                try:
+                    got = response.readinto(view[progress.reached : end])
+                except (urllib3.exceptions.HTTPError, OSError) as error:
+                    raise unreachable(error, "GET", bucket, key) from None
+                if not got:
+                    raise unreachable(ConnectionError("the body ended early"), "GET", bucket, key)
+                progress.reached += got
+        finally:
+            response.release_conn()
 
     def close(self) -> None:
         self._pool.clear()

@@ -164,5 +164,18 @@ def from_botocore(error: Exception, operation: str, bucket: str, key: str | None
 def _looks_like_connection_failure(text: str) -> bool:
     lowered = text.lower()
     return any(
-        marker in lowered for marker in ("connection refused", "error sending request", "timed out", "dns")
+        marker in lowered
+        for marker in (
+            "connection refused",
+            "connection reset",
+            "connection closed",
+            "broken pipe",
+            "error sending request",
+            "error decoding response body",
+            "incomplete",
+            "unexpected eof",
+            "timed out",
+            "timeout",
+            "dns",
+        )
     )

@@ -4,6 +4,11 @@ Measured against SeaweedFS on a 2-core machine, boto3 moves data at about half o
 rate because it signs payloads with SHA-256, adds CRC32 checksums and parses XML in Python;
 obstore does all of that in Rust and releases the GIL, so every data call goes through it.
 botocore is kept for what obstore lacks: ACLs, multipart-upload listing and abort, bucket checks.
+Large uploads are driven part by part (:mod:`.multipart`) so that a failure costs one part.
+
+Every data request is tried by :mod:`.retry` (obstore is given no retries of its own), so the
+attempts are counted once and a transfer picks up where it stopped: a read from the byte it
+reached, a listing after the last key it gave, an upload with the part that failed.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import functools
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -28,8 +33,11 @@ from tierstore.storage.interface import HttpMethod, ListPage, ObjectInfo, Object
 from tierstore.storage.s3 import errors as error_map
 from tierstore.storage.s3.botocore_client import build_s3_client, sse_request_fields
 from tierstore.storage.s3.bulk_read import BulkReader
+from tierstore.storage.s3.http_pool import pool_for
 from tierstore.storage.s3.listing import botocore_pages, pages_of
-from tierstore.storage.s3.writer import StreamingWriter
+from tierstore.storage.s3.multipart import MultipartWriter, UploadTarget, upload_buffer
+from tierstore.storage.s3.retry import RetryPolicy
+from tierstore.storage.s3.upload_journal import UploadJournal
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -45,10 +53,28 @@ _OBSTORE_REFUSES = re.compile("[\x00-\x1f\x7f]")
 T = TypeVar("T")
 
 _DELETE_BATCH = 1000
+# obstore's limit on one whole request. Reads and writes are bounded by the read timeout between
+# two bytes instead; a whole large transfer may rightly take hours.
+_WHOLE_REQUEST = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class UploadInfo:
+    """An in-progress multipart upload: key relative to the store, id, when it was started."""
+
+    key: str
+    upload_id: str
+    initiated: datetime | None
 
 
 class S3Store(Store):
-    def __init__(self, settings: StoreSettings, credentials: CredentialSource) -> None:
+    def __init__(
+        self,
+        settings: StoreSettings,
+        credentials: CredentialSource,
+        *,
+        journal: UploadJournal | None = None,
+    ) -> None:
         if settings.location.scheme != "s3":
             raise ValueError(f"S3Store needs an s3:// location, not {settings.location.uri}")
         self._settings = settings
@@ -71,14 +97,14 @@ class S3Store(Store):
             prefix=self.base_prefix.rstrip("/") or None,
             config=cast("S3Config", config),
             client_options=cast("ClientConfig", _obstore_client_options(settings)),
-            retry_config={
-                "max_retries": max(0, settings.retry.max_attempts - 1),
-                "retry_timeout": timedelta(seconds=max(30.0, settings.timeouts.read_seconds * 3)),
-            },
+            retry_config={"max_retries": 0},
             credential_provider=provider,
         )
+        self._policy = RetryPolicy.from_settings(settings)
+        self._journal = journal
         self._control: S3Client | None = None
         self._bulk: BulkReader | None = None
+        self._parts_pool: Any = None
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -115,7 +141,19 @@ class S3Store(Store):
             "expires_at": expires_at,
         }
 
+    @property
+    def journal(self) -> UploadJournal:
+        """Where uploads that could not be aborted are recorded."""
+        if self._journal is None:
+            self._journal = UploadJournal()
+        return self._journal
+
     def _call(self, operation: str, key: str | None, action: Callable[[], T]) -> T:
+        """One request, tried as the retry policy says."""
+        return self._policy.run(lambda: self._once(operation, key, action))
+
+    def _once(self, operation: str, key: str | None, action: Callable[[], T]) -> T:
+        """One attempt, its failure mapped to tierstore's errors."""
         try:
             return action()
         except obstore_errors.BaseError as error:
@@ -177,9 +215,15 @@ class S3Store(Store):
         size = int(first.meta["size"])
         if size <= _SMALL_OBJECT_BYTES:
             return bytes(self._call("GET", key, first.bytes))
+        etag = first.meta.get("e_tag")
         del first  # its connection is dropped; at most the first range was buffered
-        url = self.presign("GET", key, expires_seconds=900)
-        return self._bulk_reader().fetch(url, bucket=self.bucket, key=self.full_key(key))
+        return self._bulk_reader().fetch(
+            lambda: self.presign("GET", key, expires_seconds=900),
+            size=size,
+            etag=etag,
+            bucket=self.bucket,
+            key=self.full_key(key),
+        )
 
     def _bulk_reader(self) -> BulkReader:
         if self._bulk is None:
@@ -190,56 +234,78 @@ class S3Store(Store):
         if _OBSTORE_REFUSES.search(key):
             yield from self._botocore_read(key, chunk_size=chunk_size)
             return
-        result = self._call("GET", key, lambda: obstore.get(self._store, key))
-        stream = result.stream(min_chunk_size=chunk_size)
+        reached = 0
+        etag: str | None = None
+        attempts = self._policy.attempts()
         while True:
+            options: dict[str, Any] = {}
+            if reached:
+                options["range"] = {"offset": reached}
+            if etag:
+                options["if_match"] = etag  # a resumed read must go on with the same version
             try:
-                chunk = self._call("GET", key, lambda: next(stream))
-            except StopIteration:
-                return
-            yield bytes(chunk)
+                opened = functools.partial(obstore.get, self._store, key, options=options)  # type: ignore[arg-type]
+                result = self._once("GET", key, opened)
+                etag = etag or result.meta.get("e_tag")
+                stream = result.stream(min_chunk_size=chunk_size)
+                while True:
+                    try:
+                        chunk = self._once("GET", key, functools.partial(next, stream))
+                    except StopIteration:
+                        return
+                    reached += len(chunk)
+                    attempts.progressed()
+                    yield bytes(chunk)
+            except StoreError as error:
+                if reached and "416" in str(error):  # the failure came after the last byte
+                    return
+                attempts.failed(error)
 
     # -- writes ---------------------------------------------------------------------------
 
     def put(self, key: str, data: bytes | bytearray | memoryview) -> PutResult:
-        multipart = self._settings.multipart
-        # obstore cuts an in-memory buffer into parts without copying it and aborts the upload
-        # on failure, so a large buffer goes to it whole rather than through the streaming writer.
-        result = self._call(
-            "PUT",
-            key,
-            lambda: obstore.put(
-                self._store,
-                key,
-                data,
-                use_multipart=len(data) > multipart.part_size,
-                chunk_size=multipart.part_size,
-                max_concurrency=multipart.concurrency,
-            ),
-        )
+        part_size = self._settings.multipart.part_size
+        if len(data) > part_size:
+            # Parts that are views of the caller's buffer: nothing is copied.
+            return upload_buffer(self._multipart_writer(key), data, part_size)
+        result = self._call("PUT", key, lambda: obstore.put(self._store, key, data, use_multipart=False))
         return PutResult(key=key, etag=result.get("e_tag"))
 
     def open_write(self, key: str) -> ObjectWriter:
-        multipart = self._settings.multipart
+        return self._multipart_writer(key)
 
-        def upload_parts(parts: Iterator[bytes]) -> PutResult:
-            result = self._call(
-                "PUT (multipart)",
-                key,
-                lambda: obstore.put(
-                    self._store,
-                    key,
-                    parts,
-                    use_multipart=True,
-                    chunk_size=multipart.part_size,
-                    max_concurrency=multipart.concurrency,
-                ),
+    def _multipart_writer(self, key: str) -> MultipartWriter:
+        if _OBSTORE_REFUSES.search(key):
+            raise StoreError(
+                f"PUT s3://{self.bucket}/{self.full_key(key)!r}: the key cannot be used: "
+                "it holds control characters",
+                bucket=self.bucket,
+                key=key,
             )
-            return PutResult(key=key, etag=result.get("e_tag"))
-
-        return StreamingWriter(
+        multipart = self._settings.multipart
+        if self._parts_pool is None:
+            self._parts_pool = pool_for(self._settings, connections=multipart.concurrency * 2)
+        create_fields = sse_request_fields(self._settings)
+        checksums = self._settings.checksum_mode == "when_supported"
+        if checksums:
+            create_fields["ChecksumAlgorithm"] = "CRC32"
+        target = UploadTarget(
+            control=self.control,
+            control_call=self._control_call,
+            pool=self._parts_pool,
+            policy=self._policy,
+            bucket=self.bucket,
+            key=key,
+            full_key=self.full_key(key),
+            create_fields=create_fields,
+            checksums=checksums,
+            journal=lambda: self.journal,
+            endpoint=self._policy.endpoint,
+        )
+        return MultipartWriter(
+            target,
             part_size=multipart.part_size,
-            upload_parts=upload_parts,
+            concurrency=multipart.concurrency,
             upload_single=functools.partial(self.put, key),
         )
 
@@ -317,13 +383,21 @@ class S3Store(Store):
         holds zero-byte entries, one ListObjectsV2 over the same key range says which are markers.
         """
         directory = prefix.rstrip("/") or None
-        stream = obstore.list(self._store, directory, offset=start_after, chunk_size=page_size)
+        resume_after = start_after
+        stream = obstore.list(self._store, directory, offset=resume_after, chunk_size=page_size)
         after = self.full_key(start_after) if start_after else None
+        attempts = self._policy.attempts()
         while True:
             try:
-                chunk = self._call("LIST", prefix or None, lambda: next(stream))
+                chunk = self._once("LIST", prefix or None, functools.partial(next, stream))
             except StopIteration:
                 return
+            except StoreError as error:
+                attempts.failed(error)
+                # A new listing after the last key given out: nothing twice, nothing missed.
+                stream = obstore.list(self._store, directory, offset=resume_after, chunk_size=page_size)
+                continue
+            attempts.progressed()
             infos = [_info(meta) for meta in chunk]
             empty = [info.key for info in infos if info.size == 0]
             markers = self._markers_between(directory, after, empty[-1]) if empty else set()
@@ -334,6 +408,7 @@ class S3Store(Store):
                     yield info
             if infos:
                 after = self.full_key(infos[-1].key)
+                resume_after = infos[-1].key
 
     def _markers_between(self, directory: str | None, after: str | None, last: str) -> set[str]:
         """The marker keys (relative, ending in ``/``) listed after ``after`` up to ``last/``."""
@@ -361,7 +436,8 @@ class S3Store(Store):
         SeaweedFS keeps the folders that deleted objects leave behind and lists them as common
         prefixes; AWS S3 never lists an empty prefix. Checking keeps both the same.
         """
-        first = next(iter(obstore.list(self._store, prefix.rstrip("/"), chunk_size=1)), None)
+        listing = functools.partial(obstore.list, self._store, prefix.rstrip("/"), chunk_size=1)
+        first = self._call("LIST", prefix, lambda: next(iter(listing()), None))
         return bool(first) or self._is_marker(prefix.rstrip("/"))
 
     def _marker(self, key: str) -> ObjectInfo:
@@ -462,6 +538,26 @@ class S3Store(Store):
             request["KeyMarker"] = response["NextKeyMarker"]
             request["UploadIdMarker"] = response["NextUploadIdMarker"]
 
+    def unfinished_uploads(self, prefix: str = "") -> list[UploadInfo]:
+        """In-progress multipart uploads under ``prefix``, with when each was started."""
+        found: list[UploadInfo] = []
+        request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.full_key(prefix)}
+        cut = len(self.base_prefix)
+        while True:
+            response = self._control_call(
+                "LIST multipart uploads",
+                prefix or None,
+                lambda: self.control.list_multipart_uploads(**request),
+            )
+            found.extend(
+                UploadInfo(upload["Key"][cut:], upload["UploadId"], upload.get("Initiated"))
+                for upload in response.get("Uploads", [])
+            )
+            if not response.get("IsTruncated"):
+                return found
+            request["KeyMarker"] = response["NextKeyMarker"]
+            request["UploadIdMarker"] = response["NextUploadIdMarker"]
+
     def abort_multipart_upload(self, key: str, upload_id: str) -> None:
         self._control_call(
             "ABORT multipart upload",
@@ -486,6 +582,9 @@ class S3Store(Store):
         if self._bulk is not None:
             self._bulk.close()
             self._bulk = None
+        if self._parts_pool is not None:
+            self._parts_pool.clear()
+            self._parts_pool = None
         if self._control is not None:
             self._control.close()
             self._control = None
@@ -514,6 +613,9 @@ def _obstore_config(settings: StoreSettings) -> dict[str, Any]:
     }
     if settings.endpoint:
         config["endpoint"] = settings.endpoint
+    if settings.checksum_mode == "when_supported":
+        # object_store sends SHA-256 (or CRC64NVME) checksums; SHA-256 it computes anyway to sign.
+        config["checksum_algorithm"] = "SHA256"
     if settings.encryption is not None:
         config["server_side_encryption"] = settings.encryption.algorithm
         if settings.encryption.kms_key_id:
@@ -524,7 +626,8 @@ def _obstore_config(settings: StoreSettings) -> dict[str, Any]:
 def _obstore_client_options(settings: StoreSettings) -> dict[str, Any]:
     options: dict[str, Any] = {
         "connect_timeout": timedelta(seconds=settings.timeouts.connect_seconds),
-        "timeout": timedelta(seconds=max(settings.timeouts.read_seconds, 300.0)),
+        "read_timeout": timedelta(seconds=settings.timeouts.read_seconds),
+        "timeout": _WHOLE_REQUEST,
         "pool_max_idle_per_host": str(max(16, settings.multipart.concurrency * 2)),
     }
     if settings.endpoint and settings.endpoint.startswith("http://"):

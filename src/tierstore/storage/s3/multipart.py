@@ -1,0 +1,329 @@
+"""Multipart uploads that tierstore drives part by part, so that a failure costs one part.
+
+obstore's multipart put retries inside each part request but gives up the whole upload after
+that, and never says which upload id it left behind when its abort failed. Here the upload is
+created, completed and aborted through botocore (control calls), and each part goes as a PUT to a
+URL botocore presigns, sent by urllib3 from the caller's buffer (no copy, no payload hashing in
+Python). Measured against SeaweedFS on this machine, one stream of 8 MiB parts: 119 MiB/s this
+way, 98 MiB/s through obstore's multipart put.
+
+- A part that fails with a transient error is sent again, alone, with the store's retry policy.
+- With ``checksum_mode: when_supported`` every part carries ``x-amz-checksum-crc32`` (signed in
+  the URL), so the store verifies each part; ``when_required`` sends none.
+- Memory: the part being filled plus ``concurrency`` parts in flight.
+- On any failure the upload is aborted; when the abort cannot reach the store either, the
+  upload is written to the journal (:mod:`.upload_journal`) and aborted later by
+  ``tierstore fs uploads --abort`` or the next server start.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import zlib
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+import urllib3
+
+from tierstore.errors import NotFoundError, StoreError
+from tierstore.storage.interface import ObjectWriter, PutResult
+from tierstore.storage.s3.http_pool import answer_error, unreachable
+from tierstore.storage.s3.retry import RetryPolicy
+from tierstore.storage.s3.upload_journal import UnfinishedUpload, UploadJournal
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+LOGGER = logging.getLogger(__name__)
+
+Buffer = bytes | bytearray | memoryview
+ControlCall = Callable[[str, str, Callable[[], Any]], Any]
+
+
+@dataclass(frozen=True)
+class UploadTarget:
+    """Where parts go and what every control call needs."""
+
+    control: S3Client
+    control_call: ControlCall  # (operation, key, call) -> result, botocore errors mapped
+    pool: urllib3.PoolManager
+    policy: RetryPolicy
+    bucket: str
+    key: str  # relative to the store's prefix, for messages
+    full_key: str
+    create_fields: dict[str, Any]  # SSE and checksum fields for CreateMultipartUpload
+    checksums: bool
+    journal: Callable[[], UploadJournal]
+    endpoint: str
+
+
+@dataclass(frozen=True)
+class _Part:
+    number: int
+    etag: str
+    checksum: str | None
+
+
+class MultipartWriter(ObjectWriter):
+    """A streaming write: parts of ``part_size`` go out while the caller writes the next ones."""
+
+    def __init__(
+        self,
+        target: UploadTarget,
+        *,
+        part_size: int,
+        concurrency: int,
+        upload_single: Callable[[bytes], PutResult],
+    ) -> None:
+        self._target = target
+        self._part_size = part_size
+        self._upload_single = upload_single
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._upload_id: str | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._concurrency = concurrency
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._futures: list[Future[_Part]] = []
+        self._finished = False
+        self._result: PutResult | None = None
+
+    # -- the caller's side ------------------------------------------------------------------
+
+    def write(self, data: Buffer) -> int:
+        if self._finished:
+            raise ValueError("write to a closed object writer")
+        size = len(data)
+        view = memoryview(data).cast("B")
+        while self._pending_size + len(view) >= self._part_size:
+            take = self._part_size - self._pending_size
+            self._pending.append(bytes(view[:take]))
+            view = view[take:]
+            self.send_part(self._take_pending())
+        if len(view):
+            self._pending.append(bytes(view))
+            self._pending_size += len(view)
+        return size
+
+    def send_part(self, data: Buffer) -> None:
+        """Queue one whole part (the caller keeps ``data`` unchanged until :meth:`close`)."""
+        self._raise_if_failed()
+        if self._upload_id is None:
+            self._upload_id = self._create()
+            self._executor = ThreadPoolExecutor(self._concurrency, thread_name_prefix="tierstore-part")
+        assert self._executor is not None
+        number = len(self._futures) + 1
+        self._slots.acquire()
+        try:
+            future = self._executor.submit(self._send_with_retries, number, data)
+        except BaseException:
+            self._slots.release()
+            raise
+        future.add_done_callback(lambda _done: self._slots.release())
+        self._futures.append(future)
+
+    def close(self) -> PutResult:
+        if self._finished:
+            if self._result is None:
+                raise ValueError("the object writer was aborted")
+            return self._result
+        if self._upload_id is None:
+            self._finished = True
+            self._result = self._upload_single(self._take_pending())
+            return self._result
+        try:
+            if self._pending:
+                self.send_part(self._take_pending())
+            parts = [future.result() for future in self._futures]
+            self._result = self._complete(parts)
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            self._finished = True
+            self._shutdown()
+        return self._result
+
+    def abort(self) -> None:
+        self._finished = True
+        self._result = None
+        self._pending, self._pending_size = [], 0
+        for future in self._futures:
+            future.cancel()
+        self._shutdown()
+        if self._upload_id is not None:
+            upload_id, self._upload_id = self._upload_id, None
+            self._abort(upload_id)
+
+    # -- the store's side --------------------------------------------------------------------
+
+    def _take_pending(self) -> bytes:
+        data = b"".join(self._pending)
+        self._pending, self._pending_size = [], 0
+        return data
+
+    def _raise_if_failed(self) -> None:
+        for future in self._futures:
+            if future.done() and not future.cancelled() and (error := future.exception()) is not None:
+                raise error
+
+    def _shutdown(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def _create(self) -> str:
+        target = self._target
+        response = target.control_call(
+            "CREATE multipart upload",
+            target.key,
+            lambda: target.control.create_multipart_upload(
+                Bucket=target.bucket, Key=target.full_key, **target.create_fields
+            ),
+        )
+        upload_id: str = response["UploadId"]
+        return upload_id
+
+    def _send_with_retries(self, number: int, data: Buffer) -> _Part:
+        checksum = _crc32(data) if self._target.checksums else None
+        attempts = self._target.policy.attempts()
+        while True:
+            try:
+                return self._send(number, data, checksum)
+            except StoreError as error:
+                attempts.failed(error)
+
+    def _send(self, number: int, data: Buffer, checksum: str | None) -> _Part:
+        target = self._target
+        assert self._upload_id is not None
+        params: dict[str, Any] = {
+            "Bucket": target.bucket,
+            "Key": target.full_key,
+            "UploadId": self._upload_id,
+            "PartNumber": number,
+        }
+        headers = {"Content-Length": str(len(data))}
+        if checksum is not None:
+            params["ChecksumCRC32"] = checksum
+            headers["x-amz-checksum-crc32"] = checksum
+        operation = f"PUT part {number} of"
+        url = target.control_call(
+            operation,
+            target.key,
+            lambda: target.control.generate_presigned_url("upload_part", Params=params, ExpiresIn=3600),
+        )
+        try:
+            # urllib3 sends any buffer as it is (socket.sendall); its hints name only bytes.
+            response = target.pool.request("PUT", url, body=cast("bytes", data), headers=headers)
+        except urllib3.exceptions.HTTPError as error:
+            raise unreachable(error, operation, target.bucket, target.full_key) from None
+        if response.status != 200:
+            raise answer_error(response, operation, target.bucket, target.full_key)
+        etag = response.headers.get("ETag")
+        if not etag:
+            raise StoreError(
+                f"{operation} s3://{target.bucket}/{target.full_key}: the store answered without an ETag",
+                bucket=target.bucket,
+                key=target.key,
+            )
+        return _Part(number, etag, checksum)
+
+    def _complete(self, parts: list[_Part]) -> PutResult:
+        target = self._target
+        assert self._upload_id is not None
+        listed: list[Any] = []
+        for part in parts:
+            entry: dict[str, Any] = {"PartNumber": part.number, "ETag": part.etag}
+            if part.checksum is not None:
+                entry["ChecksumCRC32"] = part.checksum
+            listed.append(entry)
+        upload_id = self._upload_id
+        try:
+            response = target.control_call(
+                "COMPLETE multipart upload",
+                target.key,
+                lambda: target.control.complete_multipart_upload(
+                    Bucket=target.bucket,
+                    Key=target.full_key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": listed},
+                ),
+            )
+        except NotFoundError:
+            # A retried Complete whose first try went through (its answer lost) finds no upload.
+            response = self._completed_already(len(parts))
+        self._upload_id = None
+        return PutResult(key=target.key, etag=response.get("ETag"))
+
+    def _completed_already(self, part_count: int) -> dict[str, Any]:
+        target = self._target
+        head = target.control_call(
+            "HEAD", target.key, lambda: target.control.head_object(Bucket=target.bucket, Key=target.full_key)
+        )
+        etag = str(head.get("ETag") or "")
+        if not etag.strip('"').endswith(f"-{part_count}"):
+            raise StoreError(
+                f"COMPLETE multipart upload s3://{target.bucket}/{target.full_key} failed: the upload "
+                "is gone and the object there is not the one it would have made; write it again",
+                bucket=target.bucket,
+                key=target.key,
+            )
+        return {"ETag": etag}
+
+    def _abort(self, upload_id: str) -> None:
+        target = self._target
+        try:
+            target.control_call(
+                "ABORT multipart upload",
+                target.key,
+                lambda: target.control.abort_multipart_upload(
+                    Bucket=target.bucket, Key=target.full_key, UploadId=upload_id
+                ),
+            )
+        except NotFoundError:
+            return
+        except StoreError as error:
+            record = UnfinishedUpload.now(target.endpoint, target.bucket, target.full_key, upload_id)
+            try:
+                target.journal().record(record)
+            except OSError as journal_error:
+                LOGGER.error(
+                    "upload %s of s3://%s/%s could not be aborted (%s) nor recorded (%s): "
+                    "abort it with tierstore fs uploads --abort",
+                    upload_id,
+                    target.bucket,
+                    target.full_key,
+                    error,
+                    journal_error,
+                )
+                return
+            LOGGER.warning(
+                "upload %s of s3://%s/%s could not be aborted (%s); recorded in %s for the next "
+                "tierstore fs uploads --abort or server start",
+                upload_id,
+                target.bucket,
+                target.full_key,
+                error,
+                target.journal().path,
+            )
+
+
+def upload_buffer(writer: MultipartWriter, data: Buffer, part_size: int) -> PutResult:
+    """Send a buffer already in memory as parts that are views of it (nothing copied)."""
+    view = memoryview(data).cast("B")
+    try:
+        for offset in range(0, len(view), part_size):
+            writer.send_part(view[offset : offset + part_size])
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.close()
+
+
+def _crc32(data: Buffer) -> str:
+    # zlib releases the GIL on large buffers; measured here at 2.5 GiB/s.
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode("ascii")

@@ -1,0 +1,194 @@
+"""Timeouts, attempts and checksum modes reach the data path (obstore and part uploads).
+
+Loopback servers stand in where no real store fails on demand: a black hole that accepts and
+never answers, and a one-object S3 that answers 503 SlowDown a given number of times first.
+Checksum headers are read at a TCP forwarder in front of the real SeaweedFS, which verifies them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.servers.loopback import OBJECT_BODY, OBJECT_KEY, BlackHole, FlakyS3, Forwarder
+from tierstore.credentials.resolve import credential_source_for
+from tierstore.errors import StoreError, StoreUnavailableError, ThrottledError
+from tierstore.local.info import StackInfo
+from tierstore.settings.loader import settings_from_mapping
+from tierstore.settings.model import StoreSettings
+from tierstore.storage.s3.store import S3Store
+
+MiB = 1024 * 1024
+
+
+def _fluss(endpoint: str, bucket: str, **keys: object) -> StoreSettings:
+    values: dict[str, object] = {
+        "remote.data.dir": f"s3://{bucket}/",
+        "s3.endpoint": endpoint,
+        "s3.access-key": "AKIALOOPBACK",
+        "s3.secret-key": "loopback-secret",
+        "s3.path-style-access": "true",
+    }
+    values.update(keys)
+    return settings_from_mapping(values, "fluss", "test.yaml").settings
+
+
+def _store(settings: StoreSettings) -> S3Store:
+    return S3Store(settings, credential_source_for(settings))
+
+
+def _calls(store: S3Store) -> dict[str, Callable[[], Any]]:
+    return {
+        "get": lambda: store.get(OBJECT_KEY),
+        "put": lambda: store.put("written.bin", b"x" * 1024),
+        "list": lambda: list(store.list("")),
+    }
+
+
+@pytest.fixture
+def black_hole() -> Iterator[BlackHole]:
+    with BlackHole() as server:
+        yield server
+
+
+@pytest.mark.parametrize("call", ["get", "put", "list"])
+def test_a_black_holed_store_fails_within_the_configured_time(black_hole: BlackHole, call: str) -> None:
+    settings = _fluss(
+        black_hole.endpoint,
+        "flaky",
+        **{"s3.connection.timeout": "2s", "s3.connection.establish.timeout": "2s", "s3.attempts.maximum": 1},
+    )
+    store = _store(settings)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailableError) as caught:
+        _calls(store)[call]()
+    elapsed = time.monotonic() - started
+    # One attempt, cut by the 2 s read timeout (obstore's own defaults would wait minutes).
+    assert 1.5 < elapsed < 6, elapsed
+    message = str(caught.value)
+    assert black_hole.endpoint in message
+    assert "after 1 attempt" in message
+
+
+def test_the_attempts_are_spaced_and_bounded(black_hole: BlackHole) -> None:
+    settings = _fluss(
+        black_hole.endpoint,
+        "flaky",
+        **{
+            "s3.connection.timeout": "1s",
+            "s3.attempts.maximum": 3,
+            "s3.retry.interval": "400ms",
+        },
+    )
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailableError, match="after 3 attempts"):
+        _store(settings).get(OBJECT_KEY)
+    elapsed = time.monotonic() - started
+    # 3 x 1 s of waiting for an answer, and waits of 0.2-0.4 s then 0.4-0.8 s between them.
+    assert 3.5 < elapsed < 6, elapsed
+
+
+@pytest.mark.parametrize("call", ["get", "put", "list"])
+def test_503_twice_then_200_costs_two_retries(call: str) -> None:
+    with FlakyS3(failures=2) as server:
+        store = _store(_fluss(server.endpoint, server.bucket, **{"s3.retry.interval": "50ms"}))
+        result = _calls(store)[call]()
+        assert sum(server.seen.values()) == 3, server.seen
+    if call == "get":
+        assert result == OBJECT_BODY
+    if call == "list":
+        assert [info.key for info in result] == [OBJECT_KEY]
+
+
+@pytest.mark.parametrize("call", ["get", "put", "list"])
+def test_one_attempt_gives_up_on_the_first_503(call: str) -> None:
+    with FlakyS3(failures=2) as server:
+        store = _store(_fluss(server.endpoint, server.bucket, **{"s3.attempts.maximum": 1}))
+        with pytest.raises(ThrottledError, match="after 1 attempt") as caught:
+            _calls(store)[call]()
+        assert sum(server.seen.values()) == 1, server.seen
+    assert server.endpoint in str(caught.value)
+
+
+def test_a_lasting_outage_ends_with_the_named_error_after_every_attempt() -> None:
+    with FlakyS3(failures=100) as server:
+        store = _store(_fluss(server.endpoint, server.bucket, **{"s3.retry.interval": "20ms"}))
+        with pytest.raises(StoreError, match="after 10 attempts"):
+            store.get(OBJECT_KEY)
+        assert server.seen["GET"] == 10  # the default: 10 attempts per request
+
+
+@pytest.mark.parametrize(("mode", "sent"), [("when_supported", True), ("when_required", False)])
+def test_checksum_mode_reaches_the_data_path(stack: StackInfo, bucket: str, mode: str, sent: bool) -> None:
+    port = int(stack.endpoint.rsplit(":", 1)[1])
+    admin = stack.admin
+    with Forwarder(port) as forwarder:
+        settings = settings_from_mapping(
+            {
+                "remote.data.dir": f"s3://{bucket}/",
+                "s3.endpoint": forwarder.endpoint,
+                "s3.access-key": admin.access_key_id,
+                "s3.secret-key": admin.secret_access_key.reveal(),
+                "s3.checksum.calculation": mode,
+                "s3.multipart.size": "5MiB",
+            },
+            "fluss",
+            "test.yaml",
+        ).settings
+        store = _store(settings)
+        store.put("small.bin", b"s" * 1000)
+        big = bytes(range(256)) * (48 * 1024)  # 12 MiB: three parts
+        store.put("big.bin", big)
+        with store.open_write("streamed.bin") as writer:
+            writer.write(big)
+        assert store.get("big.bin") == big
+        assert store.get("streamed.bin") == big
+        store.close()
+    puts = [r for r in forwarder.requests if r.method == "PUT"]
+    single = [r for r in puts if r.target.endswith("/small.bin")]
+    parts = [r for r in puts if "partNumber=" in r.target]
+    assert len(single) == 1 and len(parts) == 6, [r.target for r in puts]
+    if sent:
+        assert "x-amz-checksum-sha256" in single[0].headers
+        assert all("x-amz-checksum-crc32" in part.headers for part in parts)
+    else:
+        assert not any(name.startswith("x-amz-checksum-") for r in puts for name in r.headers)
+
+
+def test_a_wrong_part_checksum_is_refused_by_the_store(stack: StackInfo, bucket: str) -> None:
+    """SeaweedFS verifies the CRC32 a part carries: the checksum is not decoration."""
+    import base64
+
+    import urllib3
+
+    admin = stack.admin
+    settings = settings_from_mapping(
+        {
+            "remote.data.dir": f"s3://{bucket}/",
+            "s3.endpoint": stack.endpoint,
+            "s3.access-key": admin.access_key_id,
+            "s3.secret-key": admin.secret_access_key.reveal(),
+        },
+        "fluss",
+        "test.yaml",
+    ).settings
+    store = _store(settings)
+    upload = store.control.create_multipart_upload(Bucket=bucket, Key="bad.bin", ChecksumAlgorithm="CRC32")
+    wrong = base64.b64encode(b"\0\0\0\1").decode()
+    url = store.control.generate_presigned_url(
+        "upload_part",
+        Params={
+            "Bucket": bucket,
+            "Key": "bad.bin",
+            "UploadId": upload["UploadId"],
+            "PartNumber": 1,
+            "ChecksumCRC32": wrong,
+        },
+    )
+    answer = urllib3.request("PUT", url, body=b"p" * MiB, headers={"x-amz-checksum-crc32": wrong})
+    assert answer.status == 400 and b"BadDigest" in answer.data
+    store.abort_multipart_upload("bad.bin", upload["UploadId"])
+    store.close()
