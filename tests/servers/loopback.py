@@ -14,6 +14,7 @@ import http.server
 import socket
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from types import TracebackType
@@ -151,8 +152,14 @@ class RequestHead:
 class Forwarder:
     """TCP relay to ``127.0.0.1:upstream_port`` that records the request heads passing through."""
 
-    def __init__(self, upstream_port: int) -> None:
+    def __init__(
+        self, upstream_port: int, *, lose_answer_to: Callable[[RequestHead], bool] | None = None
+    ) -> None:
+        """``lose_answer_to``: the first request it matches reaches the server, but its client's
+        connection is then closed before any answer (a response lost in an outage)."""
         self.upstream_port = upstream_port
+        self._lose_answer_to = lose_answer_to
+        self.lost_answers = 0
         self.requests: list[RequestHead] = []
         self.connections = 0
         self._lock = threading.Lock()
@@ -216,8 +223,19 @@ class Forwarder:
                 for line in lines[1:]:
                     name, _, value = line.partition(":")
                     headers[name.strip().lower()] = value.strip()
+                request = RequestHead(method, target, headers)
                 with self._lock:
-                    self.requests.append(RequestHead(method, target, headers))
+                    self.requests.append(request)
+                    lose = self._lose_answer_to is not None and self._lose_answer_to(request)
+                    if lose:
+                        self._lose_answer_to = None
+                        self.lost_answers += 1
+                if lose:
+                    for connection in (client, upstream):
+                        with contextlib.suppress(OSError):
+                            connection.shutdown(socket.SHUT_RDWR)
+                        connection.close()
+                    return
                 if "chunked" in headers.get("transfer-encoding", ""):
                     parsing = False  # its body has no length up front; stop reading heads here
                     break

@@ -192,3 +192,31 @@ def test_a_wrong_part_checksum_is_refused_by_the_store(stack: StackInfo, bucket:
     assert answer.status == 400 and b"BadDigest" in answer.data
     store.abort_multipart_upload("bad.bin", upload["UploadId"])
     store.close()
+
+
+def test_a_create_whose_answer_was_lost_leaves_no_upload(stack: StackInfo, bucket: str) -> None:
+    """CreateMultipartUpload reaches SeaweedFS but its answer is lost: botocore tries again and
+    gets a second upload. The first, whose id never reached us, is aborted when the write ends."""
+    port = int(stack.endpoint.rsplit(":", 1)[1])
+    admin = stack.admin
+    with Forwarder(port, lose_answer_to=lambda request: request.target.endswith("?uploads")) as forwarder:
+        settings = settings_from_mapping(
+            {
+                "remote.data.dir": f"s3://{bucket}/",
+                "s3.endpoint": forwarder.endpoint,
+                "s3.access-key": admin.access_key_id,
+                "s3.secret-key": admin.secret_access_key.reveal(),
+                "s3.multipart.size": "5MiB",
+            },
+            "fluss",
+            "test.yaml",
+        ).settings
+        store = _store(settings)
+        data = bytes(range(256)) * (48 * 1024)
+        store.put("object.bin", data)
+        assert forwarder.lost_answers == 1
+        creates = [r for r in forwarder.requests if r.method == "POST" and r.target.endswith("?uploads")]
+        assert len(creates) == 2  # the lost one and botocore's retry
+        assert store.get("object.bin") == data
+        assert store.unfinished_uploads("") == []
+        store.close()

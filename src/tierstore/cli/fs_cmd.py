@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +88,11 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     chgrp = action("chgrp", _chgrp, "change the group (tierstore metadata only)")
     chgrp.add_argument("group")
     chgrp.add_argument("path")
+
+    uploads = action("uploads", _uploads, "list (and with --abort, abort) unfinished multipart uploads")
+    uploads.add_argument("--older-than", type=_age, metavar="AGE", help="started AGE ago or more (1d)")
+    uploads.add_argument("--abort", action="store_true", help="abort them (their parts are deleted)")
+    uploads.add_argument("path")
 
     runtests = subcommands.add_parser("runtests", help="prove that a mount works, case by case")
     _common(runtests)
@@ -292,6 +298,33 @@ def _chown(fs: FileSystem, args: argparse.Namespace) -> Any:
 def _chgrp(fs: FileSystem, args: argparse.Namespace) -> Any:
     status = fs.chgrp(args.path, args.group)
     return status.as_dict() if args.json else ""
+
+
+def _age(text: str) -> timedelta:
+    from tierstore.settings.parsers import InvalidValueError, duration
+
+    try:
+        return timedelta(seconds=duration(plain_unit=1.0, high_seconds=3650 * 86400.0)(text))
+    except InvalidValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} {error}") from None
+
+
+def _uploads(fs: FileSystem, args: argparse.Namespace) -> Any:
+    from tierstore.namespace import uploads
+
+    found = uploads.unfinished(fs, args.path, older_than=args.older_than)
+    aborted = {upload.upload_id for upload in uploads.abort(fs, found)} if args.abort else set()
+    if args.json:
+        return [{**upload.as_dict(), "aborted": upload.upload_id in aborted} for upload in found]
+    if not found:
+        return f"no unfinished uploads at or below {args.path}"
+    lines = [
+        f"{upload.initiated.isoformat() if upload.initiated else '?':25}  {upload.path}  {upload.upload_id}"
+        for upload in found
+    ]
+    verb = "aborted" if args.abort else "unfinished (abort them with --abort)"
+    lines.append(f"{len(found)} upload{'s' if len(found) != 1 else ''} {verb}")
+    return "\n".join(lines)
 
 
 def _runtests(args: argparse.Namespace) -> int:

@@ -312,6 +312,13 @@ class FileSystem:
         target = self._target(path)
         self._check(target.path, target.mount, "read")
 
+    def check_writable(self, path: str) -> None:
+        """Raise unless the caller may create or replace the file at ``path`` (as a write would)."""
+        target = self._target(path, creating=True)
+        check_readonly(target.mount, target.path)
+        self._search(target.path)
+        self._check_write_here(target, self._kind(target))
+
     def read(self, path: str, *, chunk_size: int = CHUNK) -> Iterator[bytes]:
         target = self._target(path)
         self._check(target.path, target.mount, "read")

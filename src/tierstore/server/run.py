@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import socket
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from tierstore.credentials.resolve import check_can_delegate
 from tierstore.namespace.config import ServerConfig, load_server_config
 from tierstore.namespace.mounts import MountTable
 from tierstore.namespace.server_metadata import open_server_metadata
+from tierstore.namespace.uploads import clean_up_stores
 from tierstore.server.app import ServerState, create_app
 from tierstore.server.config import ApiServerOptions, load_api_options
 from tierstore.server.limits import protocol_class
@@ -34,6 +36,8 @@ class BuiltServer:
     config: ServerConfig
     # The first admin's token when this start created it (None otherwise): print it once.
     admin_token: str | None
+    # The start-up clean-up of left-over uploads, running beside the server.
+    upload_cleanup: threading.Thread | None = None
 
     @property
     def admin_token_file(self) -> Path:
@@ -61,7 +65,22 @@ def build_server(config_path: Path | None) -> BuiltServer:
         metadata.close()
         raise
     state = ServerState(table=table, users=users, options=options)
-    return BuiltServer(state=state, config=config, admin_token=token)
+    cleanup = start_upload_cleanup(table)
+    return BuiltServer(state=state, config=config, admin_token=token, upload_cleanup=cleanup)
+
+
+def start_upload_cleanup(table: MountTable) -> threading.Thread:
+    """Abort left-over uploads of the mounts' stores, beside serving: a store that is down must
+    not hold the start up (see :func:`tierstore.namespace.uploads.clean_up_stores`)."""
+
+    def run() -> None:
+        aborted = clean_up_stores(table)
+        if aborted:
+            LOGGER.info("aborted %d left-over multipart upload(s) at start", aborted)
+
+    thread = threading.Thread(target=run, name="tierstore-upload-cleanup", daemon=True)
+    thread.start()
+    return thread
 
 
 def uvicorn_config(built: BuiltServer, options: ApiServerOptions, *, host: str, port: int) -> uvicorn.Config:

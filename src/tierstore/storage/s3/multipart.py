@@ -11,6 +11,10 @@ way, 98 MiB/s through obstore's multipart put.
 - With ``checksum_mode: when_supported`` every part carries ``x-amz-checksum-crc32`` (signed in
   the URL), so the store verifies each part; ``when_required`` sends none.
 - Memory: the part being filled plus ``concurrency`` parts in flight.
+- A CreateMultipartUpload that botocore had to retry may have made an upload whose answer was
+  lost: uploads of the same key begun since the first try (less 15 s of clock skew) are aborted
+  when the write ends. A second writer of the same key in that moment loses its upload (its
+  write fails; nothing half-written is seen), which is the lesser harm next to stored orphans.
 - On any failure the upload is aborted; when the abort cannot reach the store either, the
   upload is written to the journal (:mod:`.upload_journal`) and aborted later by
   ``tierstore fs uploads --abort`` or the next server start.
@@ -25,6 +29,7 @@ import zlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import urllib3
@@ -39,6 +44,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 LOGGER = logging.getLogger(__name__)
+# How far the store's clock may be behind ours when telling which uploads a retried create made.
+_CLOCK_SKEW = timedelta(seconds=15)
 
 Buffer = bytes | bytearray | memoryview
 ControlCall = Callable[[str, str, Callable[[], Any]], Any]
@@ -91,6 +98,9 @@ class MultipartWriter(ObjectWriter):
         self._futures: list[Future[_Part]] = []
         self._finished = False
         self._result: PutResult | None = None
+        # Set when CreateMultipartUpload needed a retry: an earlier try may have made an upload
+        # whose id never reached us. Uploads of this key begun since then are aborted at the end.
+        self._strays_since: datetime | None = None
 
     # -- the caller's side ------------------------------------------------------------------
 
@@ -158,6 +168,7 @@ class MultipartWriter(ObjectWriter):
         if self._upload_id is not None:
             upload_id, self._upload_id = self._upload_id, None
             self._abort(upload_id)
+            self._abort_strays(upload_id)
 
     # -- the store's side --------------------------------------------------------------------
 
@@ -178,6 +189,7 @@ class MultipartWriter(ObjectWriter):
 
     def _create(self) -> str:
         target = self._target
+        asked_at = datetime.now(UTC)
         response = target.control_call(
             "CREATE multipart upload",
             target.key,
@@ -186,7 +198,32 @@ class MultipartWriter(ObjectWriter):
             ),
         )
         upload_id: str = response["UploadId"]
+        if response.get("ResponseMetadata", {}).get("RetryAttempts"):
+            self._strays_since = asked_at - _CLOCK_SKEW
         return upload_id
+
+    def _abort_strays(self, ours: str) -> None:
+        """Abort the uploads of this key that lost tries of CreateMultipartUpload made."""
+        since, self._strays_since = self._strays_since, None
+        if since is None:
+            return
+        target = self._target
+        try:
+            listed = target.control_call(
+                "LIST multipart uploads",
+                target.key,
+                lambda: target.control.list_multipart_uploads(Bucket=target.bucket, Prefix=target.full_key),
+            )
+        except StoreError as error:
+            LOGGER.warning("could not look for uploads a retried create left (%s)", error)
+            return
+        for upload in listed.get("Uploads", []):
+            initiated = upload.get("Initiated")
+            if upload["Key"] != target.full_key or upload["UploadId"] == ours:
+                continue
+            if isinstance(initiated, datetime) and initiated >= since:
+                LOGGER.info("aborting upload %s that a retried create left", upload["UploadId"])
+                self._abort(upload["UploadId"])
 
     def _send_with_retries(self, number: int, data: Buffer) -> _Part:
         checksum = _crc32(data) if self._target.checksums else None
@@ -242,6 +279,7 @@ class MultipartWriter(ObjectWriter):
                 entry["ChecksumCRC32"] = part.checksum
             listed.append(entry)
         upload_id = self._upload_id
+        self._abort_strays(upload_id)
         try:
             response = target.control_call(
                 "COMPLETE multipart upload",

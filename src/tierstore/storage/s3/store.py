@@ -142,6 +142,11 @@ class S3Store(Store):
         }
 
     @property
+    def retry_endpoint(self) -> str:
+        """The endpoint as errors and the upload journal name it."""
+        return self._policy.endpoint
+
+    @property
     def journal(self) -> UploadJournal:
         """Where uploads that could not be aborted are recorded."""
         if self._journal is None:
