@@ -307,3 +307,30 @@ def test_a_get_past_its_attempts_leaves_no_partial_file(
     assert process.returncode != 0
     assert "could not be reached" in err and restartable.info.endpoint in err
     assert not target.exists() and not partial.exists()
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["vended-credentials", "data-proxy"])
+def test_a_tierstore_url_write_rides_through_a_restart(
+    restartable: RestartableStore, s3: S3Client, buckets: list[str], tmp_path: Path, direct: bool
+) -> None:
+    config = _config(tmp_path, restartable, buckets[0])
+    with config.open("a") as extra:
+        extra.write(f"tierstore.vending.role.arn: {restartable.info.roles['ReadWriteRole']}\n")
+    server = start_api_server(config)
+    digest = hashlib.sha256()
+    try:
+        with (
+            Client(server.url, server.admin_token, direct=direct) as client,
+            restartable.outage_when(lambda: _has_upload(s3, buckets[0])) as killed,
+            fsspec.open("tierstore:///written.bin", "wb", client=client) as handle,
+        ):
+            for _ in range(SIZE // (4 * MiB)):
+                block = os.urandom(4 * MiB)
+                digest.update(block)
+                handle.write(block)
+        assert killed.is_set(), "the store was never killed: the transfer ended first"
+    finally:
+        server.stop()
+    restartable.wait_serving()
+    assert _object_sha256(s3, buckets[0], "root/written.bin") == digest.hexdigest()
+    assert _uploads_in(s3, buckets[0]) == []

@@ -323,7 +323,7 @@ class Client:
                 # File-scoped credentials add up over many files: keep the newest; the store
                 # clients of the dropped ones go when no read in flight holds them any more.
                 del scopes[0]
-        if (vended.mount, access) not in self._probed and access == "write":
+        if (vended.mount, access) not in self._probed:
             self._probed.add((vended.mount, access))
             if not self._reachable(scope, key):
                 return None
@@ -348,9 +348,9 @@ class Client:
         return self.vend(path, access), path, False
 
     def _reachable(self, scope: DirectScope, key: str) -> bool:
-        """Before the first write to a mount: can this process reach its store at all?"""
+        """Before the first use of a mount: can this process reach its store at all?"""
         try:
-            scope.store.head(key)
+            scope.probe(key)
         except StoreError as error:
             return not self._fall_back(scope.mount, error)
         return True

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from tierstore.client.vended import VendedSource, VendedStore
-from tierstore.errors import StoreUnavailableError
+from tierstore.errors import NotFoundError, StoreUnavailableError
 from tierstore.settings.model import MultipartSettings, RetrySettings, Timeouts
 from tierstore.storage.factory import open_backend
 from tierstore.storage.interface import Store
@@ -35,12 +35,21 @@ class DirectScope:
         settings = replace(
             settings,
             multipart=multipart or MultipartSettings(part_size=16 * 1024 * 1024, concurrency=8),
-            # An unreachable store should be noticed in seconds, so the client can turn to the
-            # server's data proxy; the data path itself keeps obstore's retries.
             timeouts=Timeouts(connect_seconds=5.0, read_seconds=60.0),
-            retry=RetrySettings(max_attempts=3),
         )
+        # Transfers ride through a store's restart with the full retry policy; the first contact
+        # is one try, so that a store this process cannot reach at all is noticed in seconds and
+        # the client turns to the server's data proxy.
+        self._probe_settings = replace(settings, retry=RetrySettings(max_attempts=1))
         self.store: Store = open_backend(settings, source)
+
+    def probe(self, key: str) -> None:
+        """One HEAD of ``key`` without retries; raises the store's error (a missing key is fine)."""
+        with open_backend(self._probe_settings, self.source) as store:
+            try:
+                store.head(key)
+            except NotFoundError:
+                return
 
     def covers(self, key: str) -> bool:
         return self.info.covers(key)
