@@ -709,8 +709,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         "notes: s3fs's many-object ops use its async batch API (pipe/cat with batch_size=16, gathered "
         "_info for HEAD): on this machine it beat 16 threads on GET (~1.2-1.6x) and HEAD (~1.2x) and tied "
-        "on PUT (compare with --clients s3fs,s3fs-threads). s3fs and boto3-when_req send no CRC32 "
-        "checksums, like tierstore and obstore; plain boto3 uses botocore's defaults.",
+        "on PUT (compare with --clients s3fs,s3fs-threads). tierstore runs with its defaults: a CRC32 "
+        "on every part and a SHA-256 on single PUTs (checksum_mode when_supported); obstore, s3fs and "
+        "boto3-when_req send no checksums; plain boto3 uses botocore's defaults (CRC32).",
         flush=True,
     )
 

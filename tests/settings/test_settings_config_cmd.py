@@ -108,3 +108,64 @@ def test_show_with_errors_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[
     path = write(tmp_path, "server.yaml", "s3.region: us-east-1\n")
     assert main(["config", "show", "-c", str(path)]) == 2
     assert "no store location" in capsys.readouterr().err
+
+
+def test_check_says_where_retry_keys_do_not_take_effect(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path,
+        "server.yaml",
+        "remote.data.dir: s3://warehouse/t\ns3.retry.mode: adaptive\ns3.retry.limit: 7\n",
+    )
+    assert main(["config", "check", "-c", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{path}:2: warning: s3.retry.mode: = adaptive applies to botocore's control calls" in out
+    assert "data calls (obstore, part uploads) retry with tierstore's backoff from s3.retry.interval" in out
+    assert f"{path}:3: warning: s3.retry.limit: is not read: tierstore has one retry level" in out
+
+
+def test_check_refuses_a_first_wait_longer_than_the_longest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path,
+        "alluxio-site.properties",
+        "alluxio.master.mount.table.root.ufs=s3://warehouse/t\n"
+        "alluxio.underfs.object.store.read.retry.base.sleep=10s\n"
+        "alluxio.underfs.object.store.read.retry.max.sleep=2s\n",
+    )
+    assert main(["config", "check", "-c", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "alluxio.underfs.object.store.read.retry.base.sleep: is 10 s, more than" in out
+    assert "alluxio.underfs.object.store.read.retry.max.sleep (2 s)" in out
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        (
+            "server.yaml",
+            "remote.data.dir: s3://warehouse/t\ns3.attempts.maximum: 3\ns3.retry.interval: 250\n"
+            "s3.retry.interval.max: 4s\ns3.multipart.purge: true\ns3.multipart.purge.age: 3600\n",
+        ),
+        (
+            "alluxio-site.properties",
+            "alluxio.master.mount.table.root.ufs=s3://warehouse/t\n"
+            "alluxio.underfs.s3.max.error.retry=2\n"
+            "alluxio.underfs.object.store.read.retry.base.sleep=250ms\n"
+            "alluxio.underfs.object.store.read.retry.max.sleep=4s\n"
+            "alluxio.underfs.cleanup.enabled=true\n"
+            "alluxio.underfs.s3.intermediate.upload.clean.age=1h\n",
+        ),
+    ],
+)
+def test_retry_and_cleanup_keys_load_alike(tmp_path: Path, name: str, text: str) -> None:
+    from tierstore.settings import load_store_settings
+
+    settings = load_store_settings(write(tmp_path, name, text)).settings
+    assert settings.retry.max_attempts == 3
+    assert settings.retry.interval_seconds == 0.25
+    assert settings.retry.max_interval_seconds == 4.0
+    assert settings.upload_cleanup.enabled is True
+    assert settings.upload_cleanup.age_seconds == 3600.0

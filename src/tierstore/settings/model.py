@@ -108,7 +108,8 @@ class Timeouts:
 
 @dataclass(frozen=True)
 class MultipartSettings:
-    """A streaming write keeps at most about ``part_size x (concurrency + 3)`` bytes in memory."""
+    """A streaming write keeps at most about ``part_size x (concurrency + 2)`` bytes in memory
+    (the parts in flight, the one being filled, and the moment's copy that joins it)."""
 
     part_size: int = 8 * MiB
     concurrency: int = 4
