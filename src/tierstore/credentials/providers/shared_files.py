@@ -7,11 +7,10 @@ so this provider runs botocore's own providers for them, in botocore's order, an
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
-from unittest import mock
 
+import botocore.configprovider
 import botocore.credentials
 import botocore.exceptions
 import botocore.session
@@ -35,7 +34,7 @@ class SharedFilesProvider(Provider):
     def _files(self) -> str:
         credentials = self._environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")
         config = self._environ.get("AWS_CONFIG_FILE", "~/.aws/config")
-        profile = self._environ.get("AWS_PROFILE") or self._environ.get("AWS_DEFAULT_PROFILE") or "default"
+        profile = _profile(self._environ)
         return f"profile {profile} in {credentials} and {config}"
 
     def detect(self) -> Detection:
@@ -46,21 +45,19 @@ class SharedFilesProvider(Provider):
         config = Path(self._environ.get("AWS_CONFIG_FILE", "~/.aws/config")).expanduser()
         if not credentials.exists() and not config.exists():
             return Detection(False, f"no file ({where})")
-        # botocore reads os.environ itself; give it exactly the environment this chain was built with.
-        with mock.patch.dict(os.environ, self._environ, clear=True):
-            session = botocore.session.Session()
-            resolver = botocore.credentials.create_credential_resolver(session)
-            for method in _FILE_METHODS:
-                provider = resolver.get_provider(method)
-                try:
-                    found = provider.load()
-                except botocore.exceptions.ProfileNotFound:
-                    return Detection(False, f"profile not found ({where})")
-                except botocore.exceptions.BotoCoreError as error:
-                    raise CredentialsError(f"{self.title}: {method} failed: {error}") from None
-                if found is not None:
-                    self._found = (found, f"{method}, {where}")
-                    return Detection(True, f"{method} ({where})")
+        session = _session_for(self._environ)
+        resolver = botocore.credentials.create_credential_resolver(session)
+        for method in _FILE_METHODS:
+            provider = resolver.get_provider(method)
+            try:
+                found = provider.load()
+            except botocore.exceptions.ProfileNotFound:
+                return Detection(False, f"profile not found ({where})")
+            except botocore.exceptions.BotoCoreError as error:
+                raise CredentialsError(f"{self.title}: {method} failed: {error}") from None
+            if found is not None:
+                self._found = (found, f"{method}, {where}")
+                return Detection(True, f"{method} ({where})")
         return Detection(False, f"no credentials in {where}")
 
     def load(self) -> CredentialSource:
@@ -69,3 +66,33 @@ class SharedFilesProvider(Provider):
         assert self._found is not None
         found, where = self._found
         return BotocoreSource(found, f"shared files: {where}")
+
+
+def _session_for(environ: Mapping[str, str]) -> botocore.session.Session:
+    """A botocore session that reads the chain's environment, not the process's.
+
+    Every session variable botocore takes from an environment variable (the profile, the two
+    files' paths, the region, STS endpoints, ...) is set on the session from ``environ``; the
+    files' paths and the profile are always set, so that the process's ``AWS_PROFILE`` or
+    ``AWS_CONFIG_FILE`` can never point it elsewhere. ``os.environ`` is never written: other
+    threads (the server's requests) read it meanwhile.
+    """
+    session = botocore.session.Session()
+    for name, (
+        _config,
+        env_names,
+        default,
+        convert,
+    ) in botocore.configprovider.BOTOCORE_DEFAUT_SESSION_VARIABLES.items():
+        names = [env_names] if isinstance(env_names, str) else list(env_names or [])
+        given = next((environ[env] for env in names if environ.get(env)), None)
+        if given is not None:
+            session.set_config_variable(name, convert(given) if convert else given)
+        elif name in ("config_file", "credentials_file"):
+            session.set_config_variable(name, default)
+    session.set_config_variable("profile", _profile(environ))
+    return session
+
+
+def _profile(environ: Mapping[str, str]) -> str:
+    return environ.get("AWS_PROFILE") or environ.get("AWS_DEFAULT_PROFILE") or "default"
