@@ -153,13 +153,21 @@ class Forwarder:
     """TCP relay to ``127.0.0.1:upstream_port`` that records the request heads passing through."""
 
     def __init__(
-        self, upstream_port: int, *, lose_answer_to: Callable[[RequestHead], bool] | None = None
+        self,
+        upstream_port: int,
+        *,
+        lose_answer_to: Callable[[RequestHead], bool] | None = None,
+        cut_answers: tuple[int, int] = (0, 0),
     ) -> None:
         """``lose_answer_to``: the first request it matches reaches the server, but its client's
-        connection is then closed before any answer (a response lost in an outage)."""
+        connection is then closed before any answer (a response lost in an outage).
+        ``cut_answers=(times, after)``: the first ``times`` connections that carry more than
+        ``after`` bytes back to the client are closed there, mid-body."""
         self.upstream_port = upstream_port
         self._lose_answer_to = lose_answer_to
         self.lost_answers = 0
+        self._cuts_left, self._cut_after = cut_answers
+        self.cuts = 0
         self.requests: list[RequestHead] = []
         self.connections = 0
         self._lock = threading.Lock()
@@ -184,7 +192,7 @@ class Forwarder:
                 self.connections += 1
                 self._open += [client, upstream]
             threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=_pipe, args=(upstream, client), daemon=True).start()
+            threading.Thread(target=self._answers, args=(upstream, client), daemon=True).start()
 
     def _requests(self, client: socket.socket, upstream: socket.socket) -> None:
         """Relay client bytes, reading each request head and skipping its Content-Length body."""
@@ -241,6 +249,34 @@ class Forwarder:
                     break
                 body_left = int(headers.get("content-length") or 0)
 
+    def _answers(self, upstream: socket.socket, client: socket.socket) -> None:
+        relayed = 0
+        while True:
+            try:
+                data = upstream.recv(1 << 16)
+            except OSError:
+                data = b""
+            if not data:
+                with contextlib.suppress(OSError):
+                    client.shutdown(socket.SHUT_WR)
+                return
+            relayed += len(data)
+            with self._lock:
+                cut = self._cuts_left > 0 and relayed > self._cut_after
+                if cut:
+                    self._cuts_left -= 1
+                    self.cuts += 1
+            if cut:
+                for connection in (client, upstream):
+                    with contextlib.suppress(OSError):
+                        connection.shutdown(socket.SHUT_RDWR)
+                    connection.close()
+                return
+            try:
+                client.sendall(data)
+            except OSError:
+                return
+
     def __enter__(self) -> Self:
         return self
 
@@ -252,19 +288,3 @@ class Forwarder:
             for connection in self._open:
                 with contextlib.suppress(OSError):
                     connection.close()
-
-
-def _pipe(source: socket.socket, sink: socket.socket) -> None:
-    while True:
-        try:
-            data = source.recv(1 << 16)
-        except OSError:
-            data = b""
-        if not data:
-            with contextlib.suppress(OSError):
-                sink.shutdown(socket.SHUT_WR)
-            return
-        try:
-            sink.sendall(data)
-        except OSError:
-            return

@@ -7,6 +7,7 @@ Checksum headers are read at a TCP forwarder in front of the real SeaweedFS, whi
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -220,3 +221,39 @@ def test_a_create_whose_answer_was_lost_leaves_no_upload(stack: StackInfo, bucke
         assert store.get("object.bin") == data
         assert store.unfinished_uploads("") == []
         store.close()
+
+
+@pytest.mark.parametrize("read", ["iter_read", "get"])
+def test_a_read_cut_mid_body_goes_on_from_the_byte_it_reached(
+    stack: StackInfo, bucket: str, read: str
+) -> None:
+    """The connection is cut twice mid-body (after 10 MiB each time): the read asks for the rest
+    (Range from where it stopped, If-Match on the ETag) and returns exactly the object."""
+    port = int(stack.endpoint.rsplit(":", 1)[1])
+    admin = stack.admin
+    values = {
+        "remote.data.dir": f"s3://{bucket}/",
+        "s3.access-key": admin.access_key_id,
+        "s3.secret-key": admin.secret_access_key.reveal(),
+        "s3.retry.interval": "50ms",
+    }
+    data = os.urandom(24 * MiB)
+    writer = _store(
+        settings_from_mapping({**values, "s3.endpoint": stack.endpoint}, "fluss", "t.yaml").settings
+    )
+    writer.put("object.bin", data)
+    writer.close()
+    with Forwarder(port, cut_answers=(2, 10 * MiB)) as forwarder:
+        settings = settings_from_mapping(
+            {**values, "s3.endpoint": forwarder.endpoint}, "fluss", "t.yaml"
+        ).settings
+        store = _store(settings)
+        got = b"".join(store.iter_read("object.bin")) if read == "iter_read" else store.get("object.bin")
+        store.close()
+    assert forwarder.cuts == 2
+    assert got == data
+    gets = [r for r in forwarder.requests if r.method == "GET"]
+    resumed = [r for r in gets if r.headers.get("range", "").startswith("bytes=") and "if-match" in r.headers]
+    assert any(int(r.headers["range"][6:].split("-")[0]) > 0 for r in resumed), [
+        (r.target[:40], r.headers.get("range"), r.headers.get("if-match")) for r in gets
+    ]

@@ -1,11 +1,17 @@
-"""Whole-object reads of large objects into one buffer, resumed from the byte reached.
+"""Whole-object reads of large objects straight into one ``bytes``, resumed after a failure.
 
 obstore reads fast but hands back its own buffer, and turning that into ``bytes`` costs a full
 copy: measured here, 2.2 CPU s/GiB and ~400 MiB/s against ~650 MiB/s for a client that reads the
-body straight into memory of its own. So a large whole-object read fetches a URL that obstore
-signs (locally, with the same credentials and session token) through urllib3, reading into one
-preallocated buffer. When the store fails mid-body, the next attempt asks only for the bytes not
-yet read (``Range``), of the same version (``If-Match`` on the ETag).
+body straight into a ``bytes`` object. So a large whole-object read fetches a URL that obstore
+signs (locally, with the same credentials and session token) through urllib3, whose
+``response.data`` is that single ``bytes``.
+
+That fastest read cannot say how far it got when the store fails mid-body, so after a failure the
+next attempts read in chunks, each going on from the byte the last one reached (``Range``), of
+the same version (``If-Match`` on the ETag), joined at the end. Measured on 128 MiB from
+SeaweedFS: one preloaded body 585 MiB/s and 0.85 CPU s/GiB; chunks joined 460 MiB/s and 1.4 CPU
+s/GiB; ``readinto`` a preallocated buffer 411-457 MiB/s. So only a read that already failed
+once pays for being resumable, and it re-reads at most what its first attempt had received.
 """
 
 from __future__ import annotations
@@ -19,11 +25,12 @@ from tierstore.settings.model import StoreSettings
 from tierstore.storage.s3.http_pool import answer_error, pool_for, unreachable
 from tierstore.storage.s3.retry import RetryPolicy
 
-_READ_INTO = 8 * 1024 * 1024
+_CHUNK = 4 * 1024 * 1024
 
 
-class _Progress:
+class _Chunks:
     def __init__(self) -> None:
+        self.parts: list[bytes] = []
         self.reached = 0
 
 
@@ -34,27 +41,37 @@ class BulkReader:
 
     def fetch(self, sign: Callable[[], str], *, size: int, etag: str | None, bucket: str, key: str) -> bytes:
         """The object's ``size`` bytes from presigned URLs ``sign()`` makes, as one ``bytes``."""
-        buffer = bytearray(size)
-        progress = _Progress()
         attempts = self._policy.attempts()
-        with memoryview(buffer) as view:
-            while progress.reached < size:
-                before = progress.reached
-                try:
-                    self._read_into(sign(), view, progress, etag=etag, where=(bucket, key))
-                except StoreError as error:
-                    if progress.reached > before:
-                        attempts.progressed()
-                    attempts.failed(error)
-        return bytes(buffer)
+        try:
+            return self._whole(sign(), etag, bucket, key)
+        except StoreError as error:
+            attempts.failed(error)
+        chunks = _Chunks()
+        while chunks.reached < size:
+            before = chunks.reached
+            try:
+                self._read_on(sign(), chunks, size, etag=etag, where=(bucket, key))
+            except StoreError as error:
+                if chunks.reached > before:
+                    attempts.progressed()
+                attempts.failed(error)
+        return b"".join(chunks.parts)
 
-    def _read_into(
-        self, url: str, view: memoryview, progress: _Progress, *, etag: str | None, where: tuple[str, str]
+    def _whole(self, url: str, etag: str | None, bucket: str, key: str) -> bytes:
+        headers = {"If-Match": etag} if etag else {}
+        try:
+            response = self._pool.request("GET", url, headers=headers, preload_content=True)
+        except urllib3.exceptions.HTTPError as error:
+            raise unreachable(error, "GET", bucket, key) from None
+        self._check(response, bucket, key)
+        data: bytes = response.data
+        return data
+
+    def _read_on(
+        self, url: str, chunks: _Chunks, size: int, *, etag: str | None, where: tuple[str, str]
     ) -> None:
         bucket, key = where
-        headers = {}
-        if progress.reached:
-            headers["Range"] = f"bytes={progress.reached}-"
+        headers = {"Range": f"bytes={chunks.reached}-"} if chunks.reached else {}
         if etag:
             headers["If-Match"] = etag
         try:
@@ -62,25 +79,29 @@ class BulkReader:
         except urllib3.exceptions.HTTPError as error:
             raise unreachable(error, "GET", bucket, key) from None
         try:
-            if response.status == 412:
-                raise ConflictError(
-                    f"GET s3://{bucket}/{key} failed: the object changed while it was read; read it again",
-                    bucket=bucket,
-                    key=key,
-                )
-            if response.status not in (200, 206):
-                raise answer_error(response, "GET", bucket, key)
-            while progress.reached < len(view):
-                end = min(len(view), progress.reached + _READ_INTO)
+            self._check(response, bucket, key)
+            while chunks.reached < size:
                 try:
-                    got = response.readinto(view[progress.reached : end])
+                    chunk = response.read(min(_CHUNK, size - chunks.reached))
                 except (urllib3.exceptions.HTTPError, OSError) as error:
                     raise unreachable(error, "GET", bucket, key) from None
-                if not got:
+                if not chunk:
                     raise unreachable(ConnectionError("the body ended early"), "GET", bucket, key)
-                progress.reached += got
+                chunks.parts.append(chunk)
+                chunks.reached += len(chunk)
         finally:
             response.release_conn()
+
+    @staticmethod
+    def _check(response: urllib3.BaseHTTPResponse, bucket: str, key: str) -> None:
+        if response.status == 412:
+            raise ConflictError(
+                f"GET s3://{bucket}/{key} failed: the object changed while it was read; read it again",
+                bucket=bucket,
+                key=key,
+            )
+        if response.status not in (200, 206):
+            raise answer_error(response, "GET", bucket, key)
 
     def close(self) -> None:
         self._pool.clear()
