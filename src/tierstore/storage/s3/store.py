@@ -197,35 +197,42 @@ class S3Store(Store):
             options: dict[str, Any] = {"range": {"offset": first}}
         else:
             options = {"range": (first, end)}
+
+        def ranged() -> bytes:
+            # One attempt is the request and its body: a body cut short is asked for again.
+            result = obstore.get(self._store, key, options=options)  # type: ignore[arg-type]
+            return bytes(result.bytes())
+
         try:
-            result = self._call("GET", key, lambda: obstore.get(self._store, key, options=options))  # type: ignore[arg-type]
+            return self._call("GET", key, ranged)
         except StoreError as error:
-            if end is not None and "416" in str(error.__cause__ or ""):
+            if end is not None and "416" in str(error):
                 return b""
             raise
-        return bytes(self._call("GET", key, result.bytes))
 
     def _get_whole(self, key: str) -> bytes:
         # Small objects: one obstore GET of the first bytes, which is the whole object. Larger
         # ones: a presigned GET read straight into one bytes object (see bulk_read), which
         # saves the full copy out of obstore's buffer.
+        def first_range() -> tuple[dict[str, Any], bytes | None]:
+            result = obstore.get(self._store, key, options={"range": (0, _SMALL_OBJECT_BYTES)})
+            meta: dict[str, Any] = dict(result.meta)
+            if int(meta["size"]) <= _SMALL_OBJECT_BYTES:
+                return meta, bytes(result.bytes())
+            return meta, None  # its connection is dropped: at most the first range was buffered
+
         try:
-            first = self._call(
-                "GET", key, lambda: obstore.get(self._store, key, options={"range": (0, _SMALL_OBJECT_BYTES)})
-            )
+            meta, small = self._call("GET", key, first_range)
         except StoreError as error:
             if "416" not in str(error):  # an empty object has no first byte to range over
                 raise
-            return bytes(self._call("GET", key, lambda: obstore.get(self._store, key).bytes()))
-        size = int(first.meta["size"])
-        if size <= _SMALL_OBJECT_BYTES:
-            return bytes(self._call("GET", key, first.bytes))
-        etag = first.meta.get("e_tag")
-        del first  # its connection is dropped; at most the first range was buffered
+            return self._call("GET", key, lambda: bytes(obstore.get(self._store, key).bytes()))
+        if small is not None:
+            return small
         return self._bulk_reader().fetch(
             lambda: self.presign("GET", key, expires_seconds=900),
-            size=size,
-            etag=etag,
+            size=int(meta["size"]),
+            etag=meta.get("e_tag"),
             bucket=self.bucket,
             key=self.full_key(key),
         )
