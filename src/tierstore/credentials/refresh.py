@@ -86,7 +86,9 @@ class RefreshingSource:
     def credentials(self) -> Credentials:
         now = self._clock()
         current = self._current
-        if current is not None and not self._needs_refresh(current, now):
+        # Usable first: a backoff after a failed refresh may run past the margin (with a margin
+        # of 0, past expiry), and credentials past it are never handed out.
+        if current is not None and self._usable(current, now) and not self._needs_refresh(current, now):
             return current
         if current is not None and self._usable(current, now):
             # Due but not urgent: one caller refreshes, the rest carry on with what they have.

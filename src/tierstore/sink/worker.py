@@ -571,8 +571,20 @@ class SinkWorker:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far (``ru_maxrss`` is in KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's own peak resident memory so far, in MB.
+
+    On Linux it is ``VmHWM`` of this program's memory: ``ru_maxrss`` also keeps the peak of the
+    process that started this one (the kernel folds the old memory's peak in at exec, and
+    ``subprocess`` uses vfork), so a sink started by a 4 GB parent reported 4 GB of its own.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux, bytes on macOS
 
 
 def _open_sink_store(settings: StoreSettings) -> Store:
