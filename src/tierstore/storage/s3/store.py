@@ -535,20 +535,7 @@ class S3Store(Store):
 
     def list_multipart_uploads(self, prefix: str = "") -> list[tuple[str, str]]:
         """In-progress multipart uploads under ``prefix`` as (key, upload id) pairs."""
-        found: list[tuple[str, str]] = []
-        request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.full_key(prefix)}
-        cut = len(self.base_prefix)
-        while True:
-            response = self._control_call(
-                "LIST multipart uploads",
-                prefix or None,
-                lambda: self.control.list_multipart_uploads(**request),
-            )
-            found.extend((upload["Key"][cut:], upload["UploadId"]) for upload in response.get("Uploads", []))
-            if not response.get("IsTruncated"):
-                return found
-            request["KeyMarker"] = response["NextKeyMarker"]
-            request["UploadIdMarker"] = response["NextUploadIdMarker"]
+        return [(upload.key, upload.upload_id) for upload in self.unfinished_uploads(prefix)]
 
     def unfinished_uploads(self, prefix: str = "") -> list[UploadInfo]:
         """In-progress multipart uploads under ``prefix``, with when each was started."""
