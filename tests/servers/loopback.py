@@ -239,10 +239,7 @@ class Forwarder:
                         self._lose_answer_to = None
                         self.lost_answers += 1
                 if lose:
-                    for connection in (client, upstream):
-                        with contextlib.suppress(OSError):
-                            connection.shutdown(socket.SHUT_RDWR)
-                        connection.close()
+                    _close(client, upstream)
                     return
                 if "chunked" in headers.get("transfer-encoding", ""):
                     parsing = False  # its body has no length up front; stop reading heads here
@@ -267,10 +264,7 @@ class Forwarder:
                     self._cuts_left -= 1
                     self.cuts += 1
             if cut:
-                for connection in (client, upstream):
-                    with contextlib.suppress(OSError):
-                        connection.shutdown(socket.SHUT_RDWR)
-                    connection.close()
+                _close(client, upstream)
                 return
             try:
                 client.sendall(data)
@@ -288,3 +282,10 @@ class Forwarder:
             for connection in self._open:
                 with contextlib.suppress(OSError):
                     connection.close()
+
+
+def _close(*connections: socket.socket) -> None:
+    for connection in connections:
+        with contextlib.suppress(OSError):
+            connection.shutdown(socket.SHUT_RDWR)
+        connection.close()

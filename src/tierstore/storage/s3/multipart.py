@@ -37,6 +37,7 @@ import urllib3
 from tierstore.errors import NotFoundError, StoreError
 from tierstore.storage.interface import ObjectWriter, PutResult
 from tierstore.storage.s3.http_pool import answer_error, unreachable
+from tierstore.storage.s3.parts import PartCutter
 from tierstore.storage.s3.retry import RetryPolicy
 from tierstore.storage.s3.upload_journal import UnfinishedUpload, UploadJournal
 
@@ -87,10 +88,8 @@ class MultipartWriter(ObjectWriter):
         upload_single: Callable[[bytes], PutResult],
     ) -> None:
         self._target = target
-        self._part_size = part_size
         self._upload_single = upload_single
-        self._pending: list[bytes] = []
-        self._pending_size = 0
+        self._parts = PartCutter(part_size)
         self._upload_id: str | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._concurrency = concurrency
@@ -104,20 +103,16 @@ class MultipartWriter(ObjectWriter):
 
     # -- the caller's side ------------------------------------------------------------------
 
+    @property
+    def part_size(self) -> int:
+        return self._parts.part_size
+
     def write(self, data: Buffer) -> int:
         if self._finished:
             raise ValueError("write to a closed object writer")
-        size = len(data)
-        view = memoryview(data).cast("B")
-        while self._pending_size + len(view) >= self._part_size:
-            take = self._part_size - self._pending_size
-            self._pending.append(bytes(view[:take]))
-            view = view[take:]
-            self.send_part(self._take_pending())
-        if len(view):
-            self._pending.append(bytes(view))
-            self._pending_size += len(view)
-        return size
+        for part in self._parts.add(data):
+            self.send_part(part)
+        return len(data)
 
     def send_part(self, data: Buffer) -> None:
         """Queue one whole part (the caller keeps ``data`` unchanged until :meth:`close`)."""
@@ -143,11 +138,11 @@ class MultipartWriter(ObjectWriter):
             return self._result
         if self._upload_id is None:
             self._finished = True
-            self._result = self._upload_single(self._take_pending())
+            self._result = self._upload_single(self._parts.take())
             return self._result
         try:
-            if self._pending:
-                self.send_part(self._take_pending())
+            if self._parts.pending_size:
+                self.send_part(self._parts.take())
             parts = [future.result() for future in self._futures]
             self._result = self._complete(parts)
         except BaseException:
@@ -161,7 +156,7 @@ class MultipartWriter(ObjectWriter):
     def abort(self) -> None:
         self._finished = True
         self._result = None
-        self._pending, self._pending_size = [], 0
+        self._parts.clear()
         for future in self._futures:
             future.cancel()
         self._shutdown()
@@ -171,11 +166,6 @@ class MultipartWriter(ObjectWriter):
             self._abort_strays(upload_id)
 
     # -- the store's side --------------------------------------------------------------------
-
-    def _take_pending(self) -> bytes:
-        data = b"".join(self._pending)
-        self._pending, self._pending_size = [], 0
-        return data
 
     def _raise_if_failed(self) -> None:
         for future in self._futures:
@@ -350,12 +340,13 @@ class MultipartWriter(ObjectWriter):
             )
 
 
-def upload_buffer(writer: MultipartWriter, data: Buffer, part_size: int) -> PutResult:
+def upload_buffer(writer: MultipartWriter, data: Buffer) -> PutResult:
     """Send a buffer already in memory as parts that are views of it (nothing copied)."""
     view = memoryview(data).cast("B")
     try:
-        for offset in range(0, len(view), part_size):
-            writer.send_part(view[offset : offset + part_size])
+        size = writer.part_size
+        for offset in range(0, len(view), size):
+            writer.send_part(view[offset : offset + size])
     except BaseException:
         writer.abort()
         raise

@@ -279,7 +279,7 @@ class S3Store(Store):
         part_size = self._settings.multipart.part_size
         if len(data) > part_size:
             # Parts that are views of the caller's buffer: nothing is copied.
-            return upload_buffer(self._multipart_writer(key), data, part_size)
+            return upload_buffer(self._multipart_writer(key), data)
         result = self._call("PUT", key, lambda: obstore.put(self._store, key, data, use_multipart=False))
         return PutResult(key=key, etag=result.get("e_tag"))
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 
 from tierstore.errors import StoreError
 from tierstore.storage.interface import ObjectWriter, PutResult
+from tierstore.storage.s3.parts import PartCutter
 
 PartsUploader = Callable[[Iterator[bytes]], PutResult]
 SingleUploader = Callable[[bytes], PutResult]
@@ -32,12 +33,9 @@ _POLL_SECONDS = 0.2
 
 class StreamingWriter(ObjectWriter):
     def __init__(self, *, part_size: int, upload_parts: PartsUploader, upload_single: SingleUploader) -> None:
-        self._part_size = part_size
         self._upload_parts = upload_parts
         self._upload_single = upload_single
-        # Chunks waiting to make up a part: joined once per part, never copied byte by byte.
-        self._pending: list[bytes] = []
-        self._pending_size = 0
+        self._cutter = PartCutter(part_size)
         self._parts: queue.Queue[object] = queue.Queue(maxsize=1)
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
@@ -48,24 +46,9 @@ class StreamingWriter(ObjectWriter):
         if self._finished:
             raise ValueError("write to a closed object writer")
         self._raise_if_failed()
-        size = len(data)
-        view = memoryview(data).cast("B")
-        while self._pending_size + len(view) >= self._part_size:
-            take = self._part_size - self._pending_size
-            self._pending.append(bytes(view[:take]))
-            view = view[take:]
-            part = b"".join(self._pending)
-            self._pending, self._pending_size = [], 0
+        for part in self._cutter.add(data):
             self._send(part)
-        if len(view):
-            self._pending.append(bytes(view))
-            self._pending_size += len(view)
-        return size
-
-    def _take_pending(self) -> bytes:
-        data = b"".join(self._pending)
-        self._pending, self._pending_size = [], 0
-        return data
+        return len(data)
 
     def close(self) -> PutResult:
         if self._finished:
@@ -74,11 +57,11 @@ class StreamingWriter(ObjectWriter):
             return self._result
         self._finished = True
         if self._thread is None:
-            self._result = self._upload_single(self._take_pending())
+            self._result = self._upload_single(self._cutter.take())
             return self._result
         try:
-            if self._pending:
-                self._send(self._take_pending())
+            if self._cutter.pending_size:
+                self._send(self._cutter.take())
             self._send(_END)
         except BaseException:
             self._stop(_ABORT)
@@ -92,7 +75,7 @@ class StreamingWriter(ObjectWriter):
         if self._finished and self._thread is None:
             return
         self._finished = True
-        self._pending, self._pending_size = [], 0
+        self._cutter.clear()
         if self._thread is not None:
             self._stop(_ABORT)
         self._result = None
