@@ -1,4 +1,4 @@
-"""The credential chain: an ordered list of providers you can print and reorder."""
+"""The credential chain: an ordered list of providers, printable for ``creds explain``."""
 
 from __future__ import annotations
 
@@ -31,14 +31,6 @@ class CredentialChain:
     @property
     def names(self) -> list[str]:
         return [provider.name for provider in self.providers]
-
-    def reordered(self, names: Sequence[str]) -> CredentialChain:
-        """A chain with the named providers in this order (the others dropped)."""
-        by_name = {provider.name: provider for provider in self.providers}
-        unknown = [name for name in names if name not in by_name]
-        if unknown:
-            raise CredentialsError(f"unknown credential sources {unknown}: the chain has {self.names}")
-        return CredentialChain([by_name[name] for name in names])
 
     def resolve(self) -> tuple[CredentialSource, list[Attempt]]:
         """The first provider with credentials, in order; later ones are not consulted."""

@@ -24,7 +24,7 @@ class Detection:
 
 
 class Provider(abc.ABC):
-    #: a short identifier, as used to reorder the chain
+    #: a short identifier, as shown by ``creds explain``
     name: str
     #: what the source is, for ``creds explain``
     title: str
