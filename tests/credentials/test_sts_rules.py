@@ -75,6 +75,6 @@ def test_delegation_needs_keys_or_a_role_at_start_up() -> None:
     with pytest.raises(CredentialsError) as caught:
         check_can_delegate(store())
     assert "s3://rules-bucket" in str(caught.value)
-    assert "role ARN" in str(caught.value)
+    assert "set keys or a role ARN" in str(caught.value)
     check_can_delegate(store(assume_role=AssumeRoleSettings(role_arn=ROLE)))
     check_can_delegate(store(keys=AccessKeys("AKIAEXAMPLE000000000", Secret("s"))))

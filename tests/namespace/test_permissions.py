@@ -231,7 +231,8 @@ def test_a_refusal_names_the_path_user_mode_owner_group_and_bit() -> None:
         check_access(bob, owner="alice", group="alice", mode=0o500, want="write", path="/mnt/s3/a.txt")
     assert str(caught.value) == (
         "write /mnt/s3/a.txt: permission denied for user bob (mode 0500, owner alice, group alice): "
-        "needs the write bit"
+        "needs the write bit; its owner or an admin can grant it: "
+        "tierstore fs chmod o+w /mnt/s3/a.txt (or tierstore fs chown bob /mnt/s3/a.txt)"
     )
     assert isinstance(caught.value, StoreError)
     assert caught.value.key == "/mnt/s3/a.txt"

@@ -123,3 +123,17 @@ def test_ordinary_users_see_mount_points_only(hostile: Hostile) -> None:
     assert hostile.bucket not in str(shown) and str(hostile.local_dir) not in str(shown)
     full = hostile.admin.get("/v1/mounts").json()["mounts"]
     assert any(m.get("uri", "").startswith("file://") for m in full)
+
+
+def test_a_refusal_names_the_command_that_lets_the_user_in(hostile: Hostile) -> None:
+    path = "/shared/admins-notes.txt"
+    assert hostile.admin.put("/v1/data", params={"path": path}, content=b"notes").is_success
+    assert hostile.admin.post("/v1/fs/chmod", json={"path": path, "mode": "0600"}).is_success
+    refused = hostile.bob.get("/v1/data", params={"path": path})
+    assert _status(refused) == 403
+    message = refused.json()["error"]["message"]
+    assert f"tierstore fs chmod o+r {path}" in message
+    # The advice works as given: the admin runs it and bob's very next read succeeds.
+    mode = message.split("tierstore fs chmod ")[1].split()[0]
+    assert hostile.admin.post("/v1/fs/chmod", json={"path": path, "mode": mode}).is_success
+    assert hostile.bob.get("/v1/data", params={"path": path}).content == b"notes"

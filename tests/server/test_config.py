@@ -9,6 +9,7 @@ import pytest
 
 from tierstore.cli.main import main
 from tierstore.errors import ConfigError, CredentialsError
+from tierstore.namespace.config import embedded_default, load_server_config
 from tierstore.server.config import load_api_options
 from tierstore.server.run import build_server
 from tierstore.settings import load_store_settings
@@ -88,9 +89,22 @@ def test_a_store_that_cannot_delegate_is_refused_at_start(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = config_with(tmp_path, ROOT + f"tierstore.metadata.url: sqlite:///{tmp_path / 'ns.db'}\n")
-    with pytest.raises(CredentialsError, match="set a role ARN"):
+    with pytest.raises(CredentialsError, match="set keys or a role ARN") as caught:
         build_server(path)
+    # Each way out is named: the vending identity's keys and the role keys.
+    assert "tierstore.vending.access-key" in str(caught.value)
+    assert "tierstore.vending.role.arn" in str(caught.value)
     assert main(["serve", "-c", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("tierstore: error: s3://some-bucket/base/: to hand credentials to clients")
     assert "Traceback" not in err
+
+
+def test_the_readme_names_where_each_mount_table_lives(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    beside = load_server_config(config_with(tmp_path, "remote.data.dir: file:///tmp/x\n"))
+    assert beside.metadata_url == f"sqlite:///{tmp_path.resolve() / 'tierstore-namespace.db'}"
+    assert "beside the config by default (`tierstore-namespace.db`)" in readme
+    home = tmp_path / "home"
+    assert embedded_default(home).metadata_url == f"sqlite:///{home / 'namespace.db'}"
+    assert "`~/.tierstore/namespace.db` on the embedded default" in readme

@@ -192,9 +192,11 @@ def check_can_delegate(settings: StoreSettings) -> None:
     """
     if settings.keys is None and settings.assume_role is None:
         raise CredentialsError(
-            f"{settings.location.uri}: to hand credentials to clients set a role ARN "
-            "(s3.assumed.role.arn, aws.sts.role.arn or alluxio.underfs.s3.assumed.role.arn); "
-            "the default credential chain alone cannot delegate"
+            f"{settings.location.uri}: to hand credentials to clients set keys or a role ARN: "
+            "the vending identity's keys (tierstore.vending.access-key and "
+            "tierstore.vending.secret-key), the mount's own static keys, or a role "
+            "(tierstore.vending.role.arn, s3.assumed.role.arn, aws.sts.role.arn or "
+            "alluxio.underfs.s3.assumed.role.arn); the default credential chain alone cannot delegate"
         )
 
 

@@ -188,10 +188,14 @@ def check_access(
         shift = 0
     if (mode >> shift) & _ACCESS_BITS[want]:
         return
+    # Name the command that would let the caller in: a new user facing a root mount that came
+    # out 0700 with no owner otherwise has no idea what to ask an admin for.
+    who = "u" if shift == 6 else "g" if shift == 3 else "o"
     raise AccessDeniedError(
         f"{want} {path}: permission denied for user {caller.user} "
         f"(mode {mode & _MAX_MODE:04o}, owner {owner or '(none)'}, group {group or '(none)'}): "
-        f"needs the {want} bit",
+        f"needs the {want} bit; its owner or an admin can grant it: "
+        f"tierstore fs chmod {who}+{want[0]} {path} (or tierstore fs chown {caller.user} {path})",
         key=path,
     )
 
