@@ -3,7 +3,7 @@
 ``write()`` cuts the stream into parts and hands them, through a queue of one, to an upload
 running on a background thread (obstore's multipart put, or botocore's). Memory holds the part
 being filled, one part queued and the parts the uploader has in flight (its concurrency): about
-``part_size x (concurrency + 2)``, whatever the object size (the README's figure). An object smaller than one part is
+``part_size x (concurrency + 2)``, whatever the object size. An object smaller than one part is
 sent with a single PUT. On any failure — in the caller's block, in the source, or in the store —
 the upload is aborted, so no part is left behind.
 """
