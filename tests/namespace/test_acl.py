@@ -4,6 +4,8 @@ What SeaweedFS returns (measured): the owner is the creating identity's ``accoun
 ``{"ID": "admin", "DisplayName": "admin"}`` for the stack's admin, with one FULL_CONTROL grant
 to it; PutBucketAcl grants come back as given (CanonicalUser grantees gain a DisplayName).
 GetBucketAcl needs the ``ReadAcp`` action: the stack's writer lacks it and gets AccessDenied.
+ListBuckets' Owner.ID, the mount identity's canonical id, is each identity's own account id.
+The grants are not enforced: access comes from each identity's actions (test_mount_modes.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 StoreFactory = Callable[..., S3Store]
 DEFAULTS = PermissionDefaults()
 ADMIN_GRANTEE = {"Type": "CanonicalUser", "ID": "admin", "DisplayName": "admin"}
+PROBE_OFF = PermissionDefaults(access_probe=False)
+ALL_ALLOWED = "access probe: list allowed, write allowed"
 
 
 @pytest.fixture
@@ -70,7 +74,10 @@ def test_the_creators_default_acl_gives_full_control(store_for: StoreFactory) ->
     }
     # The ACL's owner ("admin", SeaweedFS's account) is no tierstore user: the mount has none.
     assert permissions_for(store, DEFAULTS, shared=False) == MountPermissions(
-        owner="", group="", mode=0o700, source="bucket ACL (FULL_CONTROL grant to owner)"
+        owner="",
+        group="",
+        mode=0o700,
+        source=f"bucket ACL (FULL_CONTROL grant to mount identity); {ALL_ALLOWED}",
     )
     assert permissions_for(store, DEFAULTS, shared=False, owner="ops").owner == "ops"
     assert permissions_for(store, DEFAULTS, shared=True).mode == 0o777
@@ -85,26 +92,36 @@ def test_a_read_only_grant_to_the_owner_gives_0500(
     assert acl is not None
     assert acl["Grants"] == [{"Grantee": ADMIN_GRANTEE, "Permission": "READ"}]
     result = permissions_for(store, DEFAULTS, shared=False)
-    assert (result.mode, result.source) == (0o500, "bucket ACL (READ grant to owner)")
+    # The grant reaching the identity caps the mode, although SeaweedFS lets the admin write.
+    assert (result.mode, result.source) == (
+        0o500,
+        f"bucket ACL (READ grant to mount identity); {ALL_ALLOWED}",
+    )
     assert permissions_for(store, DEFAULTS, shared=True).mode == 0o555
 
 
-def test_group_grants_count_for_the_owner(store_for: StoreFactory, admin_s3: S3Client, bucket: str) -> None:
+def test_group_grants_count_for_the_mount_identity(
+    store_for: StoreFactory, admin_s3: S3Client, bucket: str
+) -> None:
     put_grants(
         admin_s3,
         bucket,
         {"Grantee": {"Type": "Group", "URI": ALL_USERS_URI}, "Permission": "READ"},
-        # A grant to another user does not reach the owner.
+        # A grant to another identity does not reach the admin.
         {"Grantee": {"Type": "CanonicalUser", "ID": "reader"}, "Permission": "FULL_CONTROL"},
     )
     result = permissions_for(store_for("admin"), DEFAULTS, shared=False)
-    assert (result.mode, result.source) == (0o500, "bucket ACL (READ grant to AllUsers)")
+    assert (result.mode, result.source) == (0o500, f"bucket ACL (READ grant to AllUsers); {ALL_ALLOWED}")
 
 
-def test_the_mode_is_the_bucket_owners_whoever_reads_the_acl(store_for: StoreFactory) -> None:
-    # The reader has ReadAcp: it sees the admin's ACL, so the mount is 0700 (with no owner).
-    result = permissions_for(store_for("reader"), DEFAULTS, shared=False)
-    assert (result.owner, result.group, result.mode) == ("", "", 0o700)
+def test_the_mode_is_the_mount_identitys_not_the_bucket_owners(store_for: StoreFactory) -> None:
+    # The reader has ReadAcp and sees the admin's ACL, whose grant is the admin's, not the
+    # reader's (the old rule gave the reader's mount 0700). Alluxio's rule alone gives nothing.
+    acl_only = permissions_for(store_for("reader"), PROBE_OFF, shared=False)
+    assert (acl_only.owner, acl_only.group, acl_only.mode) == ("", "", 0o000)
+    # The ACL says nothing about the reader: what the probes find decides.
+    probed = permissions_for(store_for("reader"), DEFAULTS, shared=False)
+    assert (probed.owner, probed.group, probed.mode) == ("", "", 0o500)
 
 
 def test_without_read_acp_the_default_mode_is_used(store_for: StoreFactory) -> None:
@@ -112,7 +129,7 @@ def test_without_read_acp_the_default_mode_is_used(store_for: StoreFactory) -> N
     assert read_bucket_acl(store) == (None, "AccessDenied")
     defaults = PermissionDefaults(default_mode=0o750)
     assert permissions_for(store, defaults, shared=False) == MountPermissions(
-        owner="", group="", mode=0o750, source="default mode: ACL not readable (AccessDenied)"
+        owner="", group="", mode=0o750, source=f"default mode: ACL not readable (AccessDenied); {ALL_ALLOWED}"
     )
 
 

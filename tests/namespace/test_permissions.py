@@ -1,4 +1,5 @@
-"""Mount ownership and mode from a bucket ACL, the POSIX-style check, and mode text (pure logic)."""
+"""Mount ownership and mode from a bucket ACL and access probes, the POSIX-style check, and mode
+text (pure logic)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from tierstore.namespace.permissions import (
     ALL_USERS_URI,
     AUTHENTICATED_USERS_URI,
     SUPERUSER,
+    AccessProbe,
     Caller,
     MountPermissions,
+    ProbeResult,
     check_access,
     format_mode,
     mount_permissions,
@@ -22,9 +25,11 @@ from tierstore.namespace.permissions import (
 from tierstore.settings.model import PermissionDefaults
 
 DEFAULTS = PermissionDefaults()
+# The mount identity's canonical id; the ACL's owner too unless a test says otherwise.
+IDENTITY = "id-alice"
 
 
-def owner_grant(permission: str, owner_id: str = "id-alice") -> dict[str, Any]:
+def identity_grant(permission: str, owner_id: str = IDENTITY) -> dict[str, Any]:
     return {"Grantee": {"Type": "CanonicalUser", "ID": owner_id}, "Permission": permission}
 
 
@@ -42,22 +47,22 @@ def acl(*grants: dict[str, Any], owner: dict[str, Any] | None = None) -> dict[st
 
 def test_owner_id_mapping_wins_over_the_display_name() -> None:
     defaults = PermissionDefaults(owner_id_to_username={"id-alice": "alice-posix", "other": "x"})
-    result = mount_permissions(acl(owner_grant("FULL_CONTROL")), defaults, shared=False)
+    result = mount_permissions(acl(identity_grant("FULL_CONTROL")), defaults, shared=False)
     assert (result.owner, result.group) == ("alice-posix", "alice-posix")
 
 
 def test_an_unmapped_store_owner_never_becomes_a_tierstore_owner() -> None:
     # A tierstore user who happened to be called like the store's account would own the mount.
     defaults = PermissionDefaults(owner_id_to_username={"someone-else": "bob"})
-    result = mount_permissions(acl(owner_grant("FULL_CONTROL")), defaults, shared=False)
+    result = mount_permissions(acl(identity_grant("FULL_CONTROL")), defaults, shared=False)
     assert (result.owner, result.group) == ("", "")
     for owner in ({"ID": "id-alice"}, {"ID": "id-alice", "DisplayName": ""}):
-        result = mount_permissions(acl(owner_grant("READ"), owner=owner), DEFAULTS, shared=False)
+        result = mount_permissions(acl(identity_grant("READ"), owner=owner), DEFAULTS, shared=False)
         assert (result.owner, result.group) == ("", "")
 
 
 def test_the_mounting_user_owns_an_unmapped_mount_and_a_mapping_wins() -> None:
-    result = mount_permissions(acl(owner_grant("READ")), DEFAULTS, shared=False, owner="ops")
+    result = mount_permissions(acl(identity_grant("READ")), DEFAULTS, shared=False, owner="ops")
     assert (result.owner, result.group) == ("ops", "ops")
     mapped = PermissionDefaults(owner_id_to_username={"id-alice": "alice-posix"})
     assert mount_permissions(acl(), mapped, shared=False, owner="ops").owner == "alice-posix"
@@ -80,24 +85,28 @@ def test_no_acl_gives_alluxios_empty_default_owner() -> None:
 @pytest.mark.parametrize(
     ("grants", "mode", "detail"),
     [
-        ([owner_grant("READ")], 0o500, "READ grant to owner"),
-        ([owner_grant("WRITE")], 0o200, "WRITE grant to owner"),
-        ([owner_grant("READ"), owner_grant("WRITE")], 0o700, "READ grant to owner, WRITE grant to owner"),
-        ([owner_grant("FULL_CONTROL")], 0o700, "FULL_CONTROL grant to owner"),
+        ([identity_grant("READ")], 0o500, "READ grant to mount identity"),
+        ([identity_grant("WRITE")], 0o200, "WRITE grant to mount identity"),
+        (
+            [identity_grant("READ"), identity_grant("WRITE")],
+            0o700,
+            "READ grant to mount identity, WRITE grant to mount identity",
+        ),
+        ([identity_grant("FULL_CONTROL")], 0o700, "FULL_CONTROL grant to mount identity"),
         ([group_grant(ALL_USERS_URI, "READ")], 0o500, "READ grant to AllUsers"),
         ([group_grant(AUTHENTICATED_USERS_URI, "WRITE")], 0o200, "WRITE grant to AuthenticatedUsers"),
         (
-            [owner_grant("READ"), group_grant(AUTHENTICATED_USERS_URI, "WRITE")],
+            [identity_grant("READ"), group_grant(AUTHENTICATED_USERS_URI, "WRITE")],
             0o700,
-            "READ grant to owner, WRITE grant to AuthenticatedUsers",
+            "READ grant to mount identity, WRITE grant to AuthenticatedUsers",
         ),
         ([group_grant(ALL_USERS_URI, "FULL_CONTROL")], 0o700, "FULL_CONTROL grant to AllUsers"),
     ],
 )
-def test_grants_reaching_the_owner_set_the_owner_bits(
+def test_grants_reaching_the_mount_identity_set_the_owner_bits(
     grants: list[dict[str, Any]], mode: int, detail: str
 ) -> None:
-    result = mount_permissions(acl(*grants), DEFAULTS, shared=False, owner="ops")
+    result = mount_permissions(acl(*grants), DEFAULTS, shared=False, identity_id=IDENTITY, owner="ops")
     assert result == MountPermissions(owner="ops", group="ops", mode=mode, source=f"bucket ACL ({detail})")
 
 
@@ -105,43 +114,128 @@ def test_an_acl_without_a_relevant_grant_gives_mode_0() -> None:
     # Alluxio starts from 0 and only adds bits: grants to other users, READ_ACP/WRITE_ACP and
     # an empty grant list all leave nothing.
     grants = [
-        owner_grant("FULL_CONTROL", owner_id="id-bob"),
-        owner_grant("READ_ACP"),
-        owner_grant("WRITE_ACP"),
+        identity_grant("FULL_CONTROL", owner_id="id-bob"),
+        identity_grant("READ_ACP"),
+        identity_grant("WRITE_ACP"),
         group_grant("http://acs.amazonaws.com/groups/s3/LogDelivery", "WRITE"),
     ]
     for candidate in (acl(*grants), acl()):
-        result = mount_permissions(candidate, DEFAULTS, shared=False)
+        result = mount_permissions(candidate, DEFAULTS, shared=False, identity_id=IDENTITY)
         assert result.mode == 0o000
-        assert result.source == "bucket ACL (no grant to owner, AllUsers or AuthenticatedUsers)"
+        assert result.source == "bucket ACL (no grant to mount identity, AllUsers or AuthenticatedUsers)"
 
 
-def test_grants_are_matched_on_the_acl_owners_id_not_the_display_name() -> None:
+def test_grants_are_matched_on_the_mount_identitys_id_not_the_display_name() -> None:
     grant = {
         "Grantee": {"Type": "CanonicalUser", "DisplayName": "alice", "ID": "id-other"},
         "Permission": "READ",
     }
-    assert mount_permissions(acl(grant), DEFAULTS, shared=False).mode == 0o000
+    assert mount_permissions(acl(grant), DEFAULTS, shared=False, identity_id=IDENTITY).mode == 0o000
 
 
 def test_repeated_grants_are_named_once() -> None:
-    result = mount_permissions(acl(owner_grant("READ"), owner_grant("READ")), DEFAULTS, shared=False)
-    assert (result.mode, result.source) == (0o500, "bucket ACL (READ grant to owner)")
+    result = mount_permissions(
+        acl(identity_grant("READ"), identity_grant("READ")), DEFAULTS, shared=False, identity_id=IDENTITY
+    )
+    assert (result.mode, result.source) == (0o500, "bucket ACL (READ grant to mount identity)")
+
+
+def test_grants_to_the_bucket_owner_do_not_reach_another_identity() -> None:
+    # Alluxio's rule: the mount's own identity, not the bucket's owner (the old rule gave 0700).
+    full_to_owner = acl(identity_grant("FULL_CONTROL"))
+    result = mount_permissions(full_to_owner, DEFAULTS, shared=False, identity_id="id-bob")
+    assert (result.mode, result.source) == (
+        0o000,
+        "bucket ACL (no grant to mount identity, AllUsers or AuthenticatedUsers)",
+    )
+
+
+def test_an_unknown_identity_gives_the_default_mode_and_says_why() -> None:
+    defaults = PermissionDefaults(default_mode=0o750)
+    result = mount_permissions(
+        acl(identity_grant("READ")), defaults, shared=False, identity_error="AccessDenied"
+    )
+    assert (result.mode, result.source) == (0o750, "default mode: mount identity unknown (AccessDenied)")
 
 
 @pytest.mark.parametrize(
     ("grants", "mode"),
     [
-        ([owner_grant("FULL_CONTROL")], 0o777),
-        ([owner_grant("READ")], 0o555),
-        ([owner_grant("WRITE")], 0o222),
+        ([identity_grant("FULL_CONTROL")], 0o777),
+        ([identity_grant("READ")], 0o555),
+        ([identity_grant("WRITE")], 0o222),
         ([], 0o000),
     ],
 )
 def test_shared_copies_the_owner_bits_to_group_and_others(grants: list[dict[str, Any]], mode: int) -> None:
-    result = mount_permissions(acl(*grants), DEFAULTS, shared=True)
+    result = mount_permissions(acl(*grants), DEFAULTS, shared=True, identity_id=IDENTITY)
     assert result.mode == mode
     assert result.source.endswith("; shared: owner bits copied to group and others")
+
+
+# -- access probe -------------------------------------------------------------------------------
+
+ALLOWED = ProbeResult(allowed=True)
+REFUSED = ProbeResult(allowed=False, reason="AccessDenied")
+UNKNOWN = ProbeResult(allowed=None, reason="HTTP 500")
+
+
+@pytest.mark.parametrize(
+    ("grants", "probe", "mode"),
+    [
+        # Grants reaching the identity: refusals remove bits, allowed probes add none.
+        ([identity_grant("FULL_CONTROL")], AccessProbe(ALLOWED, REFUSED), 0o500),
+        ([identity_grant("FULL_CONTROL")], AccessProbe(REFUSED, REFUSED), 0o000),
+        ([identity_grant("FULL_CONTROL")], AccessProbe(ALLOWED, ALLOWED), 0o700),
+        ([identity_grant("READ")], AccessProbe(ALLOWED, ALLOWED), 0o500),
+        ([group_grant(ALL_USERS_URI, "WRITE")], AccessProbe(ALLOWED, REFUSED), 0o000),
+        # A probe that could not tell, or was not tried, changes nothing.
+        ([identity_grant("FULL_CONTROL")], AccessProbe(UNKNOWN, UNKNOWN), 0o700),
+        ([identity_grant("FULL_CONTROL")], AccessProbe(ALLOWED, None), 0o700),
+        # An ACL silent about the identity: the probes give the bits.
+        ([], AccessProbe(ALLOWED, REFUSED), 0o500),
+        ([], AccessProbe(ALLOWED, ALLOWED), 0o700),
+        ([identity_grant("FULL_CONTROL", owner_id="id-bob")], AccessProbe(ALLOWED, UNKNOWN), 0o500),
+        ([], AccessProbe(ALLOWED, None), 0o500),
+        ([], AccessProbe(REFUSED, ALLOWED), 0o200),
+    ],
+)
+def test_the_probe_narrows_the_acl_or_decides_when_it_is_silent(
+    grants: list[dict[str, Any]], probe: AccessProbe, mode: int
+) -> None:
+    result = mount_permissions(acl(*grants), DEFAULTS, shared=False, identity_id=IDENTITY, probe=probe)
+    assert result.mode == mode
+    assert result.source.endswith(f"; {probe.describe()}")
+
+
+def test_a_refused_write_probe_narrows_the_default_mode_too() -> None:
+    probe = AccessProbe(ALLOWED, REFUSED)
+    unreadable = mount_permissions(None, DEFAULTS, shared=False, acl_error="AccessDenied", probe=probe)
+    assert (unreadable.mode, unreadable.source) == (
+        0o500,
+        "default mode: ACL not readable (AccessDenied); "
+        "access probe: list allowed, write refused (AccessDenied)",
+    )
+    unknown = mount_permissions(
+        acl(identity_grant("FULL_CONTROL")), DEFAULTS, shared=True, identity_error="AccessDenied", probe=probe
+    )
+    assert unknown.mode == 0o555
+
+
+def test_the_probe_is_ignored_with_inherit_acl_off() -> None:
+    defaults = PermissionDefaults(inherit_acl=False)
+    result = mount_permissions(None, defaults, shared=False, probe=AccessProbe(REFUSED, REFUSED))
+    assert (result.mode, result.source) == (0o700, "default mode: inherit_acl is off")
+
+
+def test_what_the_probe_says_in_the_source() -> None:
+    assert AccessProbe(ALLOWED, None).describe() == (
+        "access probe: list allowed, write not tried (read-only mount)"
+    )
+    assert AccessProbe(UNKNOWN, ALLOWED, left_behind="AccessDenied").describe() == (
+        "access probe: list failed (HTTP 500), write allowed; "
+        "probe object left behind (delete refused: AccessDenied)"
+    )
 
 
 # -- default mode -------------------------------------------------------------------------------
@@ -149,7 +243,9 @@ def test_shared_copies_the_owner_bits_to_group_and_others(grants: list[dict[str,
 
 def test_inherit_acl_off_uses_the_default_mode_even_with_an_acl() -> None:
     defaults = PermissionDefaults(inherit_acl=False, default_mode=0o750)
-    result = mount_permissions(acl(owner_grant("READ")), defaults, shared=False, owner="ops")
+    result = mount_permissions(
+        acl(identity_grant("READ")), defaults, shared=False, identity_id=IDENTITY, owner="ops"
+    )
     assert (result.mode, result.source) == (0o750, "default mode: inherit_acl is off")
     assert result.owner == "ops"
 

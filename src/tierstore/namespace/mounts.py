@@ -145,7 +145,7 @@ class MountTable:
         self._refuse_existing_path(path, parent, key)
         self._refuse_overlap(path, settings, shared)
         store = self._check_reachable(path, settings)
-        permissions = self._permissions(settings, shared=shared, store=store, owner=owner)
+        permissions = self._permissions(settings, shared=shared, store=store, owner=owner, readonly=readonly)
         record = _record(path, location.uri, options, permissions, readonly=readonly, shared=shared)
         self.metadata.add_mount(record)
         with self._lock:
@@ -205,7 +205,13 @@ class MountTable:
         return store
 
     def _permissions(
-        self, settings: StoreSettings, *, shared: bool, store: Store | None = None, owner: str | None = None
+        self,
+        settings: StoreSettings,
+        *,
+        shared: bool,
+        store: Store | None = None,
+        owner: str | None = None,
+        readonly: bool = False,
     ) -> MountPermissions:
         from tierstore.namespace.permissions import mount_permissions
 
@@ -216,7 +222,10 @@ class MountTable:
 
             backend = store or open_backend(settings, self._credentials(settings))
             if isinstance(backend, S3Store):
-                return permissions_for(backend, defaults, shared=shared, owner=owner)
+                # A read-only mount is never written to, not even by the access probe.
+                return permissions_for(
+                    backend, defaults, shared=shared, owner=owner, write_probe=not readonly
+                )
         # Never the server's OS user: a tierstore user named "root" would own every local mount.
         return mount_permissions(
             None, defaults, shared=shared, acl_error="a local directory has no ACL", owner=owner

@@ -9,11 +9,19 @@ Ownership and mode follow Alluxio's S3 under-file-system semantics:
   Alluxio's ``DEFAULT_OWNER``: no caller matches it, so only the "other" bits (and admins)
   decide. An ACL's DisplayName or canonical id is only shown in ``source``.
 * **group**: the owner's name (Alluxio gives the group the same value).
-* **mode**: only the owner bits, built from the grants that reach the owner: grants to its
-  canonical id, to ``AllUsers`` and to ``AuthenticatedUsers``. READ gives ``r-x`` (0o500),
-  WRITE adds ``w`` (0o200), FULL_CONTROL gives ``rwx`` (0o700). An ACL with none of those
-  grants gives 0o000, as in Alluxio. With no readable ACL, or ``inherit_acl`` off, the mode is
-  ``default_mode``. ``shared`` copies the owner bits to group and others (0o500 -> 0o555).
+* **mode**: only the owner bits, built as Alluxio does from the grants that reach the *mount's
+  own identity* (its canonical id, from ListBuckets), ``AllUsers`` and ``AuthenticatedUsers``:
+  READ gives ``r-x`` (0o500), WRITE adds ``w`` (0o200), FULL_CONTROL gives ``rwx`` (0o700). An
+  ACL with none of those grants gives 0o000, as in Alluxio. With no readable ACL, no known
+  identity, or ``inherit_acl`` off, the mode is ``default_mode``.
+* **access probe** (``access_probe``, on by default; never with ``inherit_acl`` off): what the
+  identity really may do, asked of the store (see :mod:`tierstore.namespace.probe`). A refused
+  list removes ``r-x`` and a refused write removes ``w``, whatever the ACL or the default mode
+  says. When the ACL was read but has no grant reaching the identity, the ACL does not describe
+  it (its access comes from policies, as on SeaweedFS and MinIO), so the probes alone give the
+  bits: an allowed list ``r-x``, an allowed write ``w``. A probe that cannot tell (no answer, a
+  server error) changes nothing. ``shared`` then copies the owner bits to group and others
+  (0o500 -> 0o555).
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ _MAX_MODE: Final = 0o7777
 class MountPermissions:
     """The owner, group and mode every file and directory of a mount shows.
 
-    ``source`` says where the mode came from, e.g. ``bucket ACL (READ grant to owner)`` or
+    ``source`` says where the mode came from, e.g. ``bucket ACL (READ grant to mount identity)`` or
     ``default mode: ACL not readable (AccessDenied)``.
     """
 
@@ -66,6 +74,41 @@ class Caller:
 SUPERUSER: Final = Caller(user="(superuser)", groups=frozenset(), superuser=True)
 
 
+@dataclass(frozen=True)
+class ProbeResult:
+    """One probe: ``allowed`` True or False (refused: AccessDenied), None when it could not tell;
+    ``reason`` is the error code or failure type when it failed."""
+
+    allowed: bool | None
+    reason: str = ""
+
+    def describe(self, what: str) -> str:
+        if self.allowed:
+            return f"{what} allowed"
+        return f"{what} {'refused' if self.allowed is False else 'failed'} ({self.reason})"
+
+
+@dataclass(frozen=True)
+class AccessProbe:
+    """What the mount's identity may do, found by asking the store at mount time.
+
+    ``write`` None: not tried (a read-only mount). ``left_behind``: why the write probe's object
+    could not be deleted ("" when it was).
+    """
+
+    listing: ProbeResult
+    write: ProbeResult | None
+    left_behind: str = ""
+
+    def describe(self) -> str:
+        parts = [self.listing.describe("list")]
+        parts.append(self.write.describe("write") if self.write else "write not tried (read-only mount)")
+        text = "access probe: " + ", ".join(parts)
+        if self.left_behind:
+            text += f"; probe object left behind (delete refused: {self.left_behind})"
+        return text
+
+
 # -- ownership and mode ---------------------------------------------------------------------
 
 
@@ -82,18 +125,19 @@ def owner_name(owner: Mapping[str, Any] | None, mapping: Mapping[str, str]) -> s
     return mapped or DEFAULT_OWNER
 
 
-def _grantee_label(grantee: Mapping[str, Any], owner_id: str) -> str | None:
-    """``owner``, ``AllUsers`` or ``AuthenticatedUsers`` when the grant reaches the owner, else None."""
+def _grantee_label(grantee: Mapping[str, Any], identity_id: str) -> str | None:
+    """``mount identity``, ``AllUsers`` or ``AuthenticatedUsers`` when the grant reaches the
+    mount's identity, else None."""
     uri = grantee.get("URI")
     if isinstance(uri, str) and uri in _GROUP_NAMES:
         return _GROUP_NAMES[uri]
     grantee_id = grantee.get("ID")
-    if owner_id and isinstance(grantee_id, str) and grantee_id == owner_id:
-        return "owner"
+    if identity_id and isinstance(grantee_id, str) and grantee_id == identity_id:
+        return "mount identity"
     return None
 
 
-def _mode_from_grants(acl: Mapping[str, Any], owner_id: str) -> tuple[int, list[str]]:
+def _mode_from_grants(acl: Mapping[str, Any], identity_id: str) -> tuple[int, list[str]]:
     mode = 0
     reasons: list[str] = []
     for grant in acl.get("Grants") or ():
@@ -103,7 +147,7 @@ def _mode_from_grants(acl: Mapping[str, Any], owner_id: str) -> tuple[int, list[
         grantee = grant.get("Grantee")
         if bits is None or not isinstance(grantee, Mapping):
             continue
-        label = _grantee_label(grantee, owner_id)
+        label = _grantee_label(grantee, identity_id)
         if label is None:
             continue
         mode |= bits
@@ -111,6 +155,24 @@ def _mode_from_grants(acl: Mapping[str, Any], owner_id: str) -> tuple[int, list[
         if reason not in reasons:
             reasons.append(reason)
     return mode, reasons
+
+
+def _probed_mode(mode: int, probe: AccessProbe, *, acl_silent: bool) -> int:
+    """``mode`` after the probes: refusals remove bits; with a silent ACL the probes give them."""
+    if acl_silent:
+        # The ACL names neither this identity nor everyone, yet the identity got this far: its
+        # access comes from policies the ACL does not show, so what the probes saw is the access.
+        mode = 0
+        if probe.listing.allowed:
+            mode |= _PERMISSION_BITS["READ"]
+        if probe.write is not None and probe.write.allowed:
+            mode |= _PERMISSION_BITS["WRITE"]
+        return mode
+    if probe.listing.allowed is False:
+        mode &= ~_PERMISSION_BITS["READ"]
+    if probe.write is not None and probe.write.allowed is False:
+        mode &= ~_PERMISSION_BITS["WRITE"]
+    return mode
 
 
 def shared_mode(mode: int) -> int:
@@ -126,12 +188,19 @@ def mount_permissions(
     shared: bool,
     acl_error: str | None = None,
     owner: str | None = None,
+    identity_id: str | None = None,
+    identity_error: str | None = None,
+    probe: AccessProbe | None = None,
 ) -> MountPermissions:
     """Owner, group and mode of a mount from its bucket's ACL (a GetBucketAcl response).
 
     ``acl`` None means the ACL was not read; ``acl_error`` then says why (an error code such as
-    ``AccessDenied``). The owner comes from ``acl`` whenever one is given; the mode comes from
-    its grants only when ``defaults.inherit_acl`` is true, else it is ``defaults.default_mode``.
+    ``AccessDenied``). ``identity_id`` is the canonical id of the identity the mount signs as;
+    None means it is unknown (``identity_error`` says why), and the ACL's grants then cannot be
+    matched. The owner comes from ``acl`` whenever one is given; the mode comes from its grants
+    only when ``defaults.inherit_acl`` is true, else it is ``defaults.default_mode``. ``probe``
+    (what the identity really may do) then narrows the mode, or sets it when the ACL is silent
+    about the identity; it is ignored with ``inherit_acl`` off.
     """
     if not 0 <= defaults.default_mode <= 0o777:
         raise ValueError(f"default mode {defaults.default_mode:#o} is not a permission mode (0 to 0777)")
@@ -140,18 +209,26 @@ def mount_permissions(
         owner_record = None
     owner = owner_name(owner_record, defaults.owner_id_to_username) or owner or DEFAULT_OWNER
 
+    acl_silent = False
     if not defaults.inherit_acl:
         mode, source = defaults.default_mode, "default mode: inherit_acl is off"
+        probe = None
     elif acl is None:
         reason = f"ACL not readable ({acl_error})" if acl_error else "no ACL"
         mode, source = defaults.default_mode, f"default mode: {reason}"
+    elif not identity_id:
+        reason = f" ({identity_error})" if identity_error else ""
+        mode, source = defaults.default_mode, f"default mode: mount identity unknown{reason}"
     else:
-        owner_id = str(owner_record.get("ID") or "") if owner_record else ""
-        bits, reasons = _mode_from_grants(acl, owner_id)
+        bits, reasons = _mode_from_grants(acl, identity_id)
         mode = bits & 0o700
-        detail = ", ".join(reasons) if reasons else "no grant to owner, AllUsers or AuthenticatedUsers"
+        acl_silent = not reasons
+        detail = ", ".join(reasons) or "no grant to mount identity, AllUsers or AuthenticatedUsers"
         source = f"bucket ACL ({detail})"
 
+    if probe is not None:
+        mode = _probed_mode(mode, probe, acl_silent=acl_silent)
+        source += f"; {probe.describe()}"
     if shared:
         mode = shared_mode(mode)
         source += "; shared: owner bits copied to group and others"

@@ -155,6 +155,7 @@ def fields_from_settings(settings: StoreSettings) -> ParsedFields:
         "owner_mapping": dict(settings.permissions.owner_id_to_username),
         "inherit_acl": settings.permissions.inherit_acl,
         "default_mode": settings.permissions.default_mode,
+        "access_probe": settings.permissions.access_probe,
     }
     if settings.keys:
         values["access_key_id"] = settings.keys.access_key_id
@@ -484,6 +485,7 @@ def build_settings(
             ),
             inherit_acl=_or(fields.flag("inherit_acl"), defaults.permissions.inherit_acl),
             default_mode=_or(fields.number("default_mode"), defaults.permissions.default_mode),
+            access_probe=_or(fields.flag("access_probe"), defaults.permissions.access_probe),
         ),
     )
     return settings, builder.problems

@@ -59,6 +59,7 @@ FieldName = Literal[
     "owner_mapping",
     "inherit_acl",
     "default_mode",
+    "access_probe",
 ]
 
 # For the docs: the StoreSettings attribute each field lands in, and what applies when unset.
@@ -105,6 +106,7 @@ FIELD_DOCS: Mapping[FieldName, tuple[str, str]] = {
     "owner_mapping": ("`permissions.owner_id_to_username`", "none"),
     "inherit_acl": ("`permissions.inherit_acl`", "true"),
     "default_mode": ("`permissions.default_mode`", "0700"),
+    "access_probe": ("`permissions.access_probe`", "true"),
 }
 
 Echo = Literal["value", "key_id", "never"]

@@ -142,6 +142,9 @@ class PermissionDefaults:
     owner_id_to_username: Mapping[str, str] = field(default_factory=dict)
     inherit_acl: bool = True
     default_mode: int = 0o700
+    # Ask the store what the mount's identity may do (list, and write a probe object) at mount
+    # time; see tierstore.namespace.probe. Only with inherit_acl.
+    access_probe: bool = True
 
 
 @dataclass(frozen=True)

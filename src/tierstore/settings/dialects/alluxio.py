@@ -54,6 +54,13 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec(f"{UFS}inherit.acl", "inherit_acl", p.BOOL, "derive permissions from the bucket ACL"),
     KeySpec(f"{UFS}default.mode", "default_mode", p.OCTAL_MODE, "mode of files and directories"),
     KeySpec(
+        f"{UFS}access.probe",
+        "access_probe",
+        p.BOOL,
+        "with inherit.acl: check the mount keys' real access at mount time (a list, and a "
+        "probe object written and deleted)",
+    ),
+    KeySpec(
         f"{UFS}connection.timeout", "connect_timeout", p.duration(plain_unit=MS), "time to open a connection"
     ),
     KeySpec(
