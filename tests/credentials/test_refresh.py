@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -36,11 +37,14 @@ class Fetcher:
         self.calls = 0
         self.fail_with: CredentialsError | None = None
         self.delay = 0.0
+        # A slow STS on the controlled clock: each call takes this long.
+        self.takes = 0.0
 
     def __call__(self) -> Credentials:
         self.calls += 1
         if self.delay:
             time.sleep(self.delay)
+        self.clock.advance(self.takes)
         if self.fail_with is not None:
             raise self.fail_with
         return Credentials(
@@ -152,3 +156,41 @@ def test_retryable_failures_retry_until_the_deadline_then_say_which_call() -> No
     assert "test source" in message
     assert "AssumeRole failed" in message
     assert fetcher.calls >= 2
+
+
+def test_a_slow_failed_refresh_never_hands_out_what_expired_meanwhile() -> None:
+    clock = Clock()
+    fetcher = Fetcher(clock, lifetime=1000)
+    source = make(clock, fetcher, margin=timedelta(0))
+    first = source.credentials()
+    clock.advance(999.5)  # due, and good for half a second more
+    fetcher.fail_with = CredentialsError("connection refused", retryable=True)
+    fetcher.takes = 1.0  # the refresh fails after a second: past expiry
+    with pytest.raises(CredentialsError, match="could not obtain credentials in time") as caught:
+        handed = source.credentials()
+        assert handed is not first, "expired credentials handed out after a slow failed refresh"
+    assert "connection refused" in str(caught.value)
+
+
+def test_callers_inside_a_backoff_after_expiry_make_no_call_and_the_backoff_doubles_to_its_cap() -> None:
+    clock = Clock()
+    fetcher = Fetcher(clock, lifetime=1000)
+    source = make(clock, fetcher, initial_backoff=timedelta(seconds=1), max_backoff=timedelta(seconds=4))
+    source.credentials()
+    clock.advance(1001)  # expired, and STS is down
+    fetcher.fail_with = CredentialsError("connection refused", retryable=True)
+    tries_at: list[float] = []
+    for _ in range(200):  # 20 s in steps of 0.1 s, ten callers each step
+        for _ in range(10):
+            before = fetcher.calls
+            with pytest.raises(CredentialsError, match="could not obtain credentials in time"):
+                source.credentials()
+            if fetcher.calls != before:
+                tries_at.append((clock() - START).total_seconds())
+        clock.advance(0.1)
+    gaps = [round(later - earlier, 1) for earlier, later in itertools.pairwise(tries_at)]
+    assert gaps == [1.0, 2.0, 4.0, 4.0, 4.0, 4.0], tries_at
+    fetcher.fail_with = None  # STS is back: the next try, at most the cap later, succeeds
+    clock.advance(4)
+    assert source.credentials().expires_at is not None
+    assert fetcher.calls == 1 + len(tries_at) + 1

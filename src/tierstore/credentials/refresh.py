@@ -3,9 +3,14 @@
 A refresh is due at ``fraction`` of the credentials' lifetime (default 0.75) and never later
 than ``margin`` before expiry. Between the due time and the margin, one caller refreshes while
 the others keep using the current credentials; past the margin every caller waits for the one
-refresh in flight (single flight). A failed refresh is retried with exponential backoff capped
-below the time left, and expired credentials are never handed out: when no refresh succeeds in
-time, the error names the source and the call that failed.
+refresh in flight (single flight). A failed refresh is retried with exponential backoff, from
+``initial_backoff`` doubling up to ``max_backoff``, and never later than the margin while the
+current credentials last. Failures count across callers: during an STS outage the attempts are
+those of one backoff schedule however many callers ask (a caller arriving inside a backoff with
+no usable credentials gets the named error at once, without an STS call), and once STS is back
+the next refresh comes at most ``max_backoff`` after the last failure. Expired credentials (or
+credentials past the margin) are never handed out: when no refresh succeeds in time, the error
+names the source and the call that failed.
 """
 
 from __future__ import annotations
@@ -63,7 +68,10 @@ class RefreshingSource:
         self._lock = threading.Lock()
         self._current: Credentials | None = None
         self._issued_at: datetime | None = None
+        # When the backoff after a failed refresh ends (None: a refresh may be tried now).
         self._next_attempt_at: datetime | None = None
+        self._failures = 0
+        self._last_error: CredentialsError | None = None
         self.refresh_count = 0
 
     @property
@@ -84,26 +92,32 @@ class RefreshingSource:
         return min(due, current.expires_at - self._policy.margin)
 
     def credentials(self) -> Credentials:
-        now = self._clock()
+        now = entered = self._clock()
         current = self._current
-        # Usable first: a backoff after a failed refresh may run past the margin (with a margin
-        # of 0, past expiry), and credentials past it are never handed out.
-        if current is not None and self._usable(current, now) and not self._needs_refresh(current, now):
-            return current
         if current is not None and self._usable(current, now):
+            if not self._needs_refresh(current, now):
+                return current
             # Due but not urgent: one caller refreshes, the rest carry on with what they have.
             if self._lock.acquire(blocking=False):
                 try:
-                    self._refresh_once(now)
+                    # Another caller may have refreshed between our look and the lock.
+                    latest = self._current
+                    now = self._clock()
+                    if latest is not None and self._needs_refresh(latest, now):
+                        self._refresh_once(latest)
                 finally:
                     self._lock.release()
-            return self._current or current
+            # A failed refresh may have taken long enough for these to run past the margin (with
+            # a margin of 0, past expiry): look again before handing them out.
+            latest = self._current or current
+            if self._usable(latest, self._clock()):
+                return latest
         with self._lock:
             current = self._current
             now = self._clock()
             if current is not None and self._usable(current, now):
                 return current
-            return self._refresh_until_valid()
+            return self._refresh_until_valid(entered)
 
     def _needs_refresh(self, current: Credentials, now: datetime) -> bool:
         due = self.refresh_due_at()
@@ -124,6 +138,8 @@ class RefreshingSource:
         self._current = fresh
         self._issued_at = now
         self._next_attempt_at = None
+        self._failures = 0
+        self._last_error = None
         self.refresh_count += 1
         LOGGER.info(
             "%s: new credentials %s, next refresh at %s",
@@ -133,57 +149,82 @@ class RefreshingSource:
         )
         return fresh
 
-    def _refresh_once(self, now: datetime) -> None:
-        try:
-            self._install(self._fetch())
-        except CredentialsError as error:
-            backoff = self._backoff_after_failure(now)
-            LOGGER.warning(
-                "%s: refresh by %s failed, retrying in %s: %s", self._name, self._call, backoff, error
-            )
-
-    def _backoff_after_failure(self, now: datetime) -> timedelta:
-        current = self._current
-        remaining = (
-            current.expires_at - self._policy.margin - now
-            if current is not None and current.expires_at is not None
-            else self._policy.max_backoff
-        )
-        backoff = min(self._policy.max_backoff, max(self._policy.initial_backoff, remaining / 4))
+    def _failed(self, error: CredentialsError, now: datetime) -> timedelta:
+        """Count a failed refresh and start its backoff: doubling from the first, up to the cap."""
+        self._failures += 1
+        self._last_error = error
+        backoff = self._policy.initial_backoff
+        # Doubled one step at a time: a power of two times a long backoff could overflow timedelta.
+        for _ in range(self._failures - 1):
+            if backoff >= self._policy.max_backoff:
+                break
+            backoff *= 2
+        backoff = min(backoff, self._policy.max_backoff)
         self._next_attempt_at = now + backoff
         return backoff
 
-    def _refresh_until_valid(self) -> Credentials:
-        """Blocking refresh: retry with backoff while the current credentials (if any) last."""
-        backoff = self._policy.initial_backoff
-        deadline = self._deadline()
-        attempt = 0
+    def _refresh_once(self, current: Credentials) -> None:
+        try:
+            self._install(self._fetch())
+        except CredentialsError as error:
+            backoff = self._failed(error, self._clock())
+            if current.expires_at is not None and self._next_attempt_at is not None:
+                # Capped below the time left: at the margin a caller may always try once more.
+                self._next_attempt_at = min(self._next_attempt_at, current.expires_at - self._policy.margin)
+            LOGGER.warning(
+                "%s: refresh by %s failed (%d in a row), next try in %s: %s",
+                self._name,
+                self._call,
+                self._failures,
+                backoff,
+                error,
+            )
+
+    def _refresh_until_valid(self, entered: datetime) -> Credentials:
+        """Blocking refresh, the lock held: try when the backoff allows, until the deadline."""
+        deadline = self._deadline(entered)
+        now = self._clock()
+        wait_until = self._next_attempt_at
         while True:
-            attempt += 1
+            if wait_until is not None and now < wait_until:
+                if wait_until >= deadline:
+                    # Inside a backoff that outlasts this caller's wait: no STS call before it
+                    # ends, however many callers ask.
+                    raise self._out_of_time()
+                LOGGER.warning(
+                    "%s: %s failed (%d in a row), retrying in %s",
+                    self._name,
+                    self._call,
+                    self._failures,
+                    wait_until - now,
+                )
+                time.sleep((wait_until - now).total_seconds())
             try:
                 return self._install(self._fetch())
             except CredentialsError as error:
                 now = self._clock()
+                self._failed(error, now)
                 if not error.retryable:
                     raise
-                if now + backoff >= deadline:
-                    raise CredentialsError(
-                        f"{self._name}: could not obtain credentials in time; {self._call} failed "
-                        f"{attempt} time(s), last: {error}"
-                    ) from None
-                LOGGER.warning(
-                    "%s: %s failed (attempt %d), retrying in %s", self._name, self._call, attempt, backoff
-                )
-                time.sleep(backoff.total_seconds())
-                backoff = min(backoff * 2, self._policy.max_backoff)
+                wait_until = self._next_attempt_at
 
-    def _deadline(self) -> datetime:
+    def _out_of_time(self) -> CredentialsError:
+        next_try = self._next_attempt_at.isoformat() if self._next_attempt_at else "now"
+        return CredentialsError(
+            f"{self._name}: could not obtain credentials in time; {self._call} failed "
+            f"{self._failures} time(s) in a row, next try at {next_try} (backoff capped at "
+            f"{self._policy.max_backoff.total_seconds():g} s), last: {self._last_error}"
+        )
+
+    def _deadline(self, entered: datetime) -> datetime:
+        """How long a caller with no usable credentials may wait for a refresh: ``max_backoff``
+        from its call, and never past the current credentials' expiry (once they have expired, a
+        caller gets one try when no backoff is running, then the error)."""
+        deadline = entered + self._policy.max_backoff
         current = self._current
-        now = self._clock()
         if current is not None and current.expires_at is not None:
-            # Keep trying only while the old credentials would still have been good.
-            return max(current.expires_at, now + self._policy.initial_backoff)
-        return now + self._policy.max_backoff
+            deadline = min(deadline, current.expires_at)
+        return deadline
 
     def __repr__(self) -> str:
         return f"RefreshingSource({self._name}, via {self._call}, current={self._current!r})"

@@ -98,8 +98,17 @@ def sanitize_session_name(name: str) -> str:
     return cleaned if len(cleaned) >= 2 else f"tierstore-{cleaned}"
 
 
-def sts_client(target: StsTarget, settings: StoreSettings, credentials: Credentials | None) -> STSClient:
-    """An STS client signed by ``credentials``, or unsigned (web identity) when None."""
+# The fetchers' calls run under a RefreshingSource, whose capped backoff is the one retry
+# policy: botocore's own retries underneath would multiply the attempts during an STS outage and
+# sleep (up to 6 s with 3 attempts) while every caller waits for the refresh.
+FETCH_ATTEMPTS = 1
+
+
+def sts_client(
+    target: StsTarget, settings: StoreSettings, credentials: Credentials | None, *, attempts: int = 3
+) -> STSClient:
+    """An STS client signed by ``credentials``, or unsigned (web identity) when None; botocore
+    tries each call ``attempts`` times."""
     proxies = None
     if settings.proxy is not None:
         url = settings.proxy.url()
@@ -109,7 +118,8 @@ def sts_client(target: StsTarget, settings: StoreSettings, credentials: Credenti
         proxies=proxies,
         connect_timeout=settings.timeouts.connect_seconds,
         read_timeout=settings.timeouts.read_seconds,
-        retries={"mode": "standard", "max_attempts": 3},
+        # total_max_attempts counts the first try; botocore's max_attempts would count retries only.
+        retries={"mode": "standard", "total_max_attempts": attempts},
         signature_version=botocore.UNSIGNED if credentials is None else None,
     )
     session = botocore.session.get_session()
@@ -191,7 +201,8 @@ class AssumeRoleFetcher:
             request["Policy"] = self.role.policy
         base = self.base.credentials()
         try:
-            response = sts_client(self.target, self._settings, base).assume_role(**request)
+            client = sts_client(self.target, self._settings, base, attempts=FETCH_ATTEMPTS)
+            response = client.assume_role(**request)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
             hint = (
                 "An external ID was sent: check that it matches the sts:ExternalId condition in the role's "
@@ -228,9 +239,8 @@ class SessionTokenFetcher:
                 "set a role ARN (s3.assumed.role.arn / aws.sts.role.arn) to use AssumeRole instead"
             )
         try:
-            response = sts_client(self.target, self._settings, base).get_session_token(
-                DurationSeconds=self.duration_seconds
-            )
+            client = sts_client(self.target, self._settings, base, attempts=FETCH_ATTEMPTS)
+            response = client.get_session_token(DurationSeconds=self.duration_seconds)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
             raise _failure(
                 "GetSessionToken",
@@ -271,7 +281,8 @@ class WebIdentityFetcher:
                 "check AWS_WEB_IDENTITY_TOKEN_FILE"
             ) from None
         try:
-            response = sts_client(self.target, self._settings, None).assume_role_with_web_identity(
+            client = sts_client(self.target, self._settings, None, attempts=FETCH_ATTEMPTS)
+            response = client.assume_role_with_web_identity(
                 RoleArn=self.role_arn, RoleSessionName=self.session_name, WebIdentityToken=token
             )
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
