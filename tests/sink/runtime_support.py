@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 VALUE_SIZE = 100
+# The sink's documented memory bound (README, "Streaming, bounded memory"): one sink process's
+# peak RSS, in MB, whatever the file and record sizes.
+PEAK_RSS_BOUND_MB = 300
 # Consumer settings for tests: tansu holds a join until half the session timeout.
 FAST_GROUP = {
     "consumer.override.session.timeout.ms": "2000",

@@ -48,7 +48,7 @@ CHUNK = 256 * 1024
 
 
 class Compressor(Protocol):
-    def compress(self, chunk: bytes) -> bytes: ...
+    def compress(self, chunk: bytes | memoryview) -> bytes: ...
 
     def finish(self) -> bytes: ...
 
@@ -56,7 +56,7 @@ class Compressor(Protocol):
 class PassThrough:
     """``none``: what comes in goes out."""
 
-    def compress(self, chunk: bytes) -> bytes:
+    def compress(self, chunk: bytes | memoryview) -> bytes:
         return bytes(chunk)
 
     def finish(self) -> bytes:
@@ -74,7 +74,7 @@ class GzipCompressor:
         self._deflate = zlib_ng.compressobj(level, zlib_ng.DEFLATED, 16 + zlib_ng.MAX_WBITS)
         self._pending = bytearray()
 
-    def compress(self, chunk: bytes) -> bytes:
+    def compress(self, chunk: bytes | memoryview) -> bytes:
         self._pending += chunk
         if len(self._pending) < CHUNK:
             return b""
@@ -103,7 +103,7 @@ class _ChunkedRustCompressor:
         self._pending = bytearray()
         self._done = False
 
-    def compress(self, chunk: bytes) -> bytes:
+    def compress(self, chunk: bytes | memoryview) -> bytes:
         if self._done:
             raise ValueError("compress() after finish()")
         self._pending += chunk

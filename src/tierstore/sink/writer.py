@@ -254,16 +254,23 @@ class PartitionFile:
             self._batch, self._drain_at = [], self.encoded_bytes + BATCH_BYTES
             if self._backlog is None:
                 self._compress(chunk)
-            else:
+            elif len(chunk) < 2 * BATCH_BYTES:
                 self._backlog.submit(functools.partial(self._compress_in_background, chunk))
+            else:
+                # The backlog's bound counts jobs, so each must be about one chunk: a block of
+                # the text lane (a whole batch of values) as one job let 16 blocks of 4 MiB wait.
+                view = memoryview(chunk)
+                for start in range(0, len(view), BATCH_BYTES):
+                    piece = view[start : start + BATCH_BYTES]
+                    self._backlog.submit(functools.partial(self._compress_in_background, piece))
 
-    def _compress(self, chunk: bytes) -> None:
+    def _compress(self, chunk: bytes | memoryview) -> None:
         data = self._compressor.compress(chunk)
         if data:
             self._writer.write(data)
             self.stored_bytes += len(data)
 
-    def _compress_in_background(self, chunk: bytes) -> None:
+    def _compress_in_background(self, chunk: bytes | memoryview) -> None:
         if self._failure is not None or self._closed:
             return  # failed or aborted: the rest of the file is dropped
         try:
