@@ -1,7 +1,8 @@
 """Secret mount options at rest: encrypted in the metadata database under a 0600 key file.
 
-Against the real databases (a SQLite file; PostgreSQL when its binaries are installed) and,
-where a mount has to work, a real ``tierstore serve`` over the session's SeaweedFS:
+Against the real databases (a SQLite file, and PostgreSQL from the Debian package: its tests
+fail, never skip, when it is not installed) and, where a mount has to work, a real
+``tierstore serve`` over the session's SeaweedFS:
 
 - the embedded home is 0700, its database (with -wal, -shm), key file and token file 0600;
 - the admin token is not on stdout when stdout is not a terminal;
