@@ -139,7 +139,9 @@ def _run(args: argparse.Namespace, handler: Handler) -> int:
 @contextmanager
 def _progress(total: int | None, label: str) -> Iterator[Callable[[int], None] | None]:
     """A progress bar on a terminal; nothing when the output is piped."""
-    if not sys.stderr.isatty():
+    # stdout, where rich draws the bar: deciding on stderr instead, output piped with stderr on
+    # a terminal got a blank line from rich's undrawn bar ahead of the results a script reads.
+    if not sys.stdout.isatty():
         yield None
         return
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
