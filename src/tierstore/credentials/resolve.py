@@ -92,7 +92,7 @@ def build_chain(settings: StoreSettings, context: ResolutionContext | None = Non
             override_provider(context.overrides, environ),
             KeysProvider("site", "site configuration", context.site_keys, "the server's config file"),
             EnvironmentProvider(environ),
-            SharedFilesProvider(environ),
+            SharedFilesProvider(environ, settings.assume_role.sts_endpoint if settings.assume_role else None),
             WebIdentityProvider(
                 environ, settings, lambda: sts_target(settings), context.refresh_policy(settings)
             ),

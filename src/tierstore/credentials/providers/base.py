@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import botocore.credentials
+import botocore.exceptions
 
 from tierstore.credentials.model import Credentials
 from tierstore.credentials.source import CredentialSource
@@ -53,7 +54,11 @@ class BotocoreSource:
         return self._name
 
     def credentials(self) -> Credentials:
-        frozen = self._found.get_frozen_credentials()
+        try:
+            # A role profile's or a process's credentials are fetched (and refreshed) here.
+            frozen = self._found.get_frozen_credentials()
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+            raise _failure(self._name, error) from None
         if not frozen.access_key or not frozen.secret_key:
             raise CredentialsError(f"{self._name} returned incomplete credentials (no key id or secret)")
         expiry: Any = getattr(self._found, "_expiry_time", None)
@@ -71,3 +76,24 @@ class BotocoreSource:
 
     def __repr__(self) -> str:
         return f"BotocoreSource({self._name})"
+
+
+# Failures that may pass: the STS or the metadata service was busy or out of reach.
+_RETRYABLE_CODES = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "ServiceUnavailable"}
+
+
+def _failure(source: str, error: Exception) -> CredentialsError:
+    if isinstance(error, botocore.exceptions.ClientError):
+        details = error.response.get("Error", {})
+        code = str(details.get("Code") or "no error code")
+        message = str(details.get("Message") or "")[:300]
+        operation = error.operation_name or "the call"
+        return CredentialsError(
+            f"{source}: {operation} was refused: {code}{': ' + message if message else ''}. "
+            "Check the profile's role_arn, external_id, source_profile and the role's trust policy",
+            retryable=code in _RETRYABLE_CODES,
+        )
+    unreachable = (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError)
+    return CredentialsError(
+        f"{source}: {type(error).__name__}: {str(error)[:300]}", retryable=isinstance(error, unreachable)
+    )

@@ -1,8 +1,16 @@
 """``~/.aws/credentials`` and ``~/.aws/config``: profiles, role profiles, credential_process.
 
 botocore already reads these files correctly (AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE,
-AWS_CONFIG_FILE, ``role_arn`` with ``source_profile`` and ``external_id``, ``credential_process``),
-so this provider runs botocore's own providers for them, in botocore's order, and nothing else.
+AWS_CONFIG_FILE, ``role_arn`` with ``source_profile`` and ``external_id``,
+``web_identity_token_file``, ``credential_process``), so this provider runs botocore's own
+providers for them, in botocore's order, and nothing else.
+
+Where a role profile's STS calls go, first found wins: ``AWS_ENDPOINT_URL_STS``, then
+``AWS_ENDPOINT_URL`` in the chain's environment; the profile's ``services`` section (``sts =``
+``endpoint_url``), then its ``endpoint_url``; then the store's own STS endpoint setting
+(``s3.assumed.role.sts.endpoint`` / ``aws.sts.config.endpoint``); else AWS STS.
+``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`` (or ``ignore_configured_endpoint_urls``) skips the
+environment and the files, as in botocore.
 """
 
 from __future__ import annotations
@@ -10,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+import botocore.client
+import botocore.config
 import botocore.configprovider
 import botocore.credentials
 import botocore.exceptions
@@ -19,16 +29,26 @@ from tierstore.credentials.providers.base import BotocoreSource, Detection, Prov
 from tierstore.credentials.source import CredentialSource
 from tierstore.errors import CredentialsError
 
-# botocore's METHOD names of the providers that read the shared files.
-_FILE_METHODS = ("assume-role", "shared-credentials-file", "custom-process", "config-file")
+# botocore's METHOD names of the providers that read the shared files, in botocore's order.
+_FILE_METHODS = (
+    "assume-role",
+    "assume-role-with-web-identity",
+    "shared-credentials-file",
+    "custom-process",
+    "config-file",
+)
+# Whose credentials come from an STS call, for the detail shown by ``creds explain``.
+_STS_METHODS = ("assume-role", "assume-role-with-web-identity")
 
 
 class SharedFilesProvider(Provider):
     name = "shared-files"
     title = "shared files (~/.aws/credentials, ~/.aws/config)"
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
+    def __init__(self, environ: Mapping[str, str], sts_endpoint: str | None = None) -> None:
+        """``sts_endpoint``: the store's explicit STS endpoint, for role profiles that name none."""
         self._environ = dict(environ)
+        self._sts_endpoint = sts_endpoint
         self._found: tuple[botocore.credentials.Credentials, str] | None = None
 
     def _files(self) -> str:
@@ -45,7 +65,7 @@ class SharedFilesProvider(Provider):
         config = Path(self._environ.get("AWS_CONFIG_FILE", "~/.aws/config")).expanduser()
         if not credentials.exists() and not config.exists():
             return Detection(False, f"no file ({where})")
-        session = _session_for(self._environ)
+        session = _session_for(self._environ, self._sts_endpoint)
         resolver = botocore.credentials.create_credential_resolver(session)
         for method in _FILE_METHODS:
             provider = resolver.get_provider(method)
@@ -56,8 +76,9 @@ class SharedFilesProvider(Provider):
             except botocore.exceptions.BotoCoreError as error:
                 raise CredentialsError(f"{self.title}: {method} failed: {error}") from None
             if found is not None:
-                self._found = (found, f"{method}, {where}")
-                return Detection(True, f"{method} ({where})")
+                sts = f", STS at {session.sts_endpoint() or 'AWS STS'}" if method in _STS_METHODS else ""
+                self._found = (found, f"{method}, {where}{sts}")
+                return Detection(True, f"{method} ({where}){sts}")
         return Detection(False, f"no credentials in {where}")
 
     def load(self) -> CredentialSource:
@@ -68,7 +89,73 @@ class SharedFilesProvider(Provider):
         return BotocoreSource(found, f"shared files: {where}")
 
 
-def _session_for(environ: Mapping[str, str]) -> botocore.session.Session:
+class _ChainSession(botocore.session.Session):
+    """A botocore session whose clients find their endpoint in the chain's environment.
+
+    botocore's own lookup of ``AWS_ENDPOINT_URL_STS`` / ``AWS_ENDPOINT_URL`` reads
+    ``os.environ``: a server resolving a store's chain must see the chain's environment, and the
+    store's STS endpoint when the profile names none. The role profiles' STS clients are made
+    here (botocore's assume-role providers call ``create_client("sts", ...)``).
+    """
+
+    def __init__(self, environ: Mapping[str, str], sts_endpoint: str | None) -> None:
+        super().__init__()
+        self._chain_environ = dict(environ)
+        self._store_sts_endpoint = sts_endpoint
+
+    def configured_endpoint(self, service_name: str) -> str | None:
+        if self.get_config_variable("ignore_configured_endpoint_urls"):
+            return None
+        provider = botocore.configprovider.ConfiguredEndpointProvider(
+            full_config=self.full_config,
+            scoped_config=self.get_scoped_config(),
+            client_name=service_name,
+            environ=self._chain_environ,
+        )
+        found = provider.provide()
+        return str(found) if found else None
+
+    def sts_endpoint(self) -> str | None:
+        return self.configured_endpoint("sts") or self._store_sts_endpoint
+
+    # botocore's own signature, positional parameters included: callers may pass them so.
+    def create_client(  # noqa: PLR0917
+        self,
+        service_name: str,
+        region_name: str | None = None,
+        api_version: str | None = None,
+        use_ssl: bool | None = True,
+        verify: bool | str | None = None,
+        endpoint_url: str | None = None,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+        aws_session_token: str | None = None,
+        config: botocore.config.Config | None = None,
+        aws_account_id: str | None = None,
+    ) -> botocore.client.BaseClient:
+        if endpoint_url is None:
+            endpoint_url = (
+                self.sts_endpoint() if service_name == "sts" else self.configured_endpoint(service_name)
+            )
+        # Found above from the chain's environment: botocore must not look in os.environ again.
+        # (botocore has this Config parameter since 1.31; its type stubs lack it.)
+        ignore = botocore.config.Config(ignore_configured_endpoint_urls=True)  # type: ignore[call-arg]
+        return super().create_client(
+            service_name,
+            region_name=region_name,
+            api_version=api_version,
+            use_ssl=use_ssl,
+            verify=verify,
+            endpoint_url=endpoint_url,
+            aws_access_key_id=aws_access_key_id,
+            aws_secret_access_key=aws_secret_access_key,
+            aws_session_token=aws_session_token,
+            config=config.merge(ignore) if config is not None else ignore,
+            aws_account_id=aws_account_id,
+        )
+
+
+def _session_for(environ: Mapping[str, str], sts_endpoint: str | None = None) -> _ChainSession:
     """A botocore session that reads the chain's environment, not the process's.
 
     Every session variable botocore takes from an environment variable (the profile, the two
@@ -77,7 +164,7 @@ def _session_for(environ: Mapping[str, str]) -> botocore.session.Session:
     ``AWS_CONFIG_FILE`` can never point it elsewhere. ``os.environ`` is never written: other
     threads (the server's requests) read it meanwhile.
     """
-    session = botocore.session.Session()
+    session = _ChainSession(environ, sts_endpoint)
     for name, (
         _config,
         env_names,
