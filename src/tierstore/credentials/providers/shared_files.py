@@ -159,24 +159,33 @@ def _session_for(environ: Mapping[str, str], sts_endpoint: str | None = None) ->
     """A botocore session that reads the chain's environment, not the process's.
 
     Every session variable botocore takes from an environment variable (the profile, the two
-    files' paths, the region, STS endpoints, ...) is set on the session from ``environ``; the
-    files' paths and the profile are always set, so that the process's ``AWS_PROFILE`` or
-    ``AWS_CONFIG_FILE`` can never point it elsewhere. ``os.environ`` is never written: other
-    threads (the server's requests) read it meanwhile.
+    files' paths, the region, the defaults mode, ...) is looked up in ``environ``: botocore's own
+    lookup chains read ``os.environ`` for any variable not set on the session, so each is
+    replaced by the same chain over ``environ``. The files' paths and the profile are always set,
+    so that the process's ``AWS_PROFILE`` or ``AWS_CONFIG_FILE`` can never point it elsewhere.
+    ``os.environ`` is never written: other threads (the server's requests) read it meanwhile.
     """
     session = _ChainSession(environ, sts_endpoint)
+    store = session.get_component("config_store")
+    chains = botocore.configprovider.ConfigChainFactory(session=session, environ=dict(environ))
     for name, (
-        _config,
+        config_name,
         env_names,
         default,
         convert,
     ) in botocore.configprovider.BOTOCORE_DEFAUT_SESSION_VARIABLES.items():
-        names = [env_names] if isinstance(env_names, str) else list(env_names or [])
-        given = next((environ[env] for env in names if environ.get(env)), None)
-        if given is not None:
-            session.set_config_variable(name, convert(given) if convert else given)
-        elif name in ("config_file", "credentials_file"):
-            session.set_config_variable(name, default)
+        store.set_config_provider(
+            name,
+            chains.create_config_chain(
+                instance_name=name,
+                env_var_names=env_names,
+                config_property_names=config_name,
+                default=default,
+                conversion_func=convert,
+            ),
+        )
+        if name in ("config_file", "credentials_file"):
+            session.set_config_variable(name, session.get_config_variable(name))
     session.set_config_variable("profile", _profile(environ))
     return session
 
