@@ -11,6 +11,7 @@ import getpass
 import logging
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tierstore.credentials.resolve import ResolutionContext, credential_source_for
@@ -50,11 +51,39 @@ def _overlaps(first: StoreSettings, second: StoreSettings) -> bool:
     return a_prefix.startswith(b_prefix) or b_prefix.startswith(a_prefix)
 
 
+@dataclass(frozen=True)
+class _OpenStore:
+    """A mount's open store and the mount record it was opened for."""
+
+    record: MountRecord
+    store: Store
+
+    def serves(self, record: MountRecord) -> bool:
+        """Whether ``record`` is still the mount this store was opened for.
+
+        A mount's row is never changed in place: a new mount at a path (after an unmount, by
+        any process sharing the database) is a new row with its own ``created_at``, which is
+        therefore the mount's version. The URI and options are compared too, so a store never
+        outlives the settings it was built from.
+        """
+        opened = self.record
+        if record.path == "/":
+            # The root's store comes from this server's config, not from the row, which every
+            # server starting on the database rewrites (with a new created_at).
+            return opened.uri == record.uri
+        return (
+            opened.created_at == record.created_at
+            and opened.uri == record.uri
+            and opened.options == record.options
+        )
+
+
 class MountTable:
     def __init__(self, config: ServerConfig, metadata: MetadataStore) -> None:
         self.config = config
         self.metadata = metadata
-        self._stores: dict[tuple[str, str], Store] = {}
+        # By mount path: the store opened for the mount there, replaced when the mount changes.
+        self._stores: dict[str, _OpenStore] = {}
         self._lock = threading.Lock()
         self._context = ResolutionContext(site_keys=config.root.keys)
 
@@ -79,15 +108,20 @@ class MountTable:
         return settings_from_options(record.options, location=record.uri).settings
 
     def store_for(self, record: MountRecord) -> Store:
-        """The mount's store, opened once (per URI and options) and kept."""
-        cache_key = (record.path, record.uri)
+        """The mount's store, opened once per mount and kept while the mount stays the same.
+
+        Another process sharing the metadata database may unmount and mount the path again with
+        other options; ``record`` (from :meth:`records`) then is the new mount, and its store
+        is opened anew. The old one is not closed here: requests that began on it may still be
+        reading or writing, and it goes when they drop it.
+        """
         with self._lock:
-            store = self._stores.get(cache_key)
-            if store is None:
+            opened = self._stores.get(record.path)
+            if opened is None or not opened.serves(record):
                 settings = self.settings_for(record)
                 backend = open_backend(settings, self._credentials(settings))
-                store = self._stores[cache_key] = LoggingLayer(backend)
-            return store
+                opened = self._stores[record.path] = _OpenStore(record, LoggingLayer(backend))
+            return opened.store
 
     def _credentials(self, settings: StoreSettings) -> CredentialSource | None:
         if settings.location.scheme == "file":
@@ -149,7 +183,7 @@ class MountTable:
         record = _record(path, location.uri, options, permissions, readonly=readonly, shared=shared)
         self.metadata.add_mount(record)
         with self._lock:
-            self._stores[(path, record.uri)] = LoggingLayer(store)
+            self._stores[path] = _OpenStore(record, LoggingLayer(store))
         LOGGER.info("mounted %s at %s (%s)", record.uri, path, permissions.source)
         return record
 
@@ -165,9 +199,9 @@ class MountTable:
             raise MountError(f"unmount {path}: {nested[0].path} is mounted inside it; unmount that first")
         self.metadata.remove_mount(path)
         with self._lock:
-            store = self._stores.pop((path, record.uri), None)
-        if store is not None:
-            store.close()
+            opened = self._stores.pop(path, None)
+        if opened is not None:
+            opened.store.close()
         return record
 
     def _settings_of(self, path: str, uri: str, options: Mapping[str, str]) -> StoreSettings:
@@ -233,8 +267,8 @@ class MountTable:
 
     def close(self) -> None:
         with self._lock:
-            for store in self._stores.values():
-                store.close()
+            for opened in self._stores.values():
+                opened.store.close()
             self._stores.clear()
         self.metadata.close()
 
