@@ -270,7 +270,7 @@ def test_backoff_while_sts_is_down_is_capped_and_the_first_try_after_it_is_back_
         clock.stand_at(first.expires_at + timedelta(seconds=1))
         for thread in callers:
             thread.start()
-        time.sleep(2.5)
+        time.sleep(3.0)
         down = list(fetch.tries)
         restartable.start_again()
         restarted = True
@@ -297,7 +297,7 @@ def test_backoff_while_sts_is_down_is_capped_and_the_first_try_after_it_is_back_
     waits = [later.started - earlier.ended for earlier, later in itertools.pairwise(down)]
     for index, wait in enumerate(waits):
         backoff = min(policy.initial_backoff * 2**index, policy.max_backoff).total_seconds()
-        assert backoff - 0.01 <= wait <= policy.max_backoff.total_seconds() + 0.2, (index, waits)
+        assert backoff - 0.01 <= wait <= policy.max_backoff.total_seconds() + 0.35, (index, waits)
     assert len(errors) > 2 * len(down)  # most calls were answered without an STS call
     assert all("could not obtain credentials in time" in error and "AssumeRole" in error for error in errors)
 
