@@ -249,3 +249,16 @@ def test_web_identity_profile_with_a_token_the_issuer_did_not_sign_is_refused(
     ).source
     with pytest.raises(CredentialsError, match="profile pod in"):
         source.credentials()
+
+
+def test_a_services_section_that_does_not_exist_is_named(tmp_path: Path) -> None:
+    config = (
+        "[profile reader]\naws_access_key_id = AKIAREADER000000\naws_secret_access_key = s\n\n"
+        "[profile reading-role]\nrole_arn = arn:aws:iam::000000000000:role/ReadOnlyRole\n"
+        "source_profile = reader\nservices = no-such-services\n"
+    )
+    environ = _files(tmp_path, "reading-role", config)
+    with pytest.raises(
+        CredentialsError, match=r"no-such-services.*does not exist|does not exist.*no-such-services"
+    ):
+        resolve_credentials(_settings(CLOSED, "us-east-1"), ResolutionContext(environ=environ))

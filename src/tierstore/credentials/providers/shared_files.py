@@ -71,12 +71,13 @@ class SharedFilesProvider(Provider):
             provider = resolver.get_provider(method)
             try:
                 found = provider.load()
+                # A profile's services section that names a missing one fails here, up front.
+                sts = f", STS at {session.sts_endpoint() or 'AWS STS'}" if method in _STS_METHODS else ""
             except botocore.exceptions.ProfileNotFound:
                 return Detection(False, f"profile not found ({where})")
             except botocore.exceptions.BotoCoreError as error:
-                raise CredentialsError(f"{self.title}: {method} failed: {error}") from None
+                raise CredentialsError(f"{self.title}: {method} failed ({where}): {error}") from None
             if found is not None:
-                sts = f", STS at {session.sts_endpoint() or 'AWS STS'}" if method in _STS_METHODS else ""
                 self._found = (found, f"{method}, {where}{sts}")
                 return Detection(True, f"{method} ({where}){sts}")
         return Detection(False, f"no credentials in {where}")
