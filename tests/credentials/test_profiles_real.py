@@ -156,6 +156,22 @@ def test_role_profile_without_an_endpoint_uses_the_stores_sts_endpoint(
     assert _caller(stack.endpoint, stack.region, creds).endswith(":assumed-role/ReadOnlyRole/store-sts")
 
 
+def test_the_profiles_own_endpoint_wins_over_the_stores_sts_endpoint(
+    stack: StackInfo, tmp_path: Path
+) -> None:
+    """The profile's ``endpoint_url`` was written for its role: the store's STS endpoint (a
+    closed port here) is only for profiles that name none."""
+    config = (
+        f"[profile reader]\nregion = {stack.region}\n\n"
+        f"[profile reading-role]\nrole_arn = {stack.roles['ReadOnlyRole']}\nsource_profile = reader\n"
+        f"role_session_name = own-endpoint\nregion = {stack.region}\nendpoint_url = {stack.endpoint}\n"
+    )
+    environ = _files(tmp_path, "reading-role", config, _keys("reader", stack))
+    role = AssumeRoleSettings(role_arn=stack.roles["ReadWriteRole"], sts_endpoint=CLOSED)
+    creds = _resolve(_settings(stack.endpoint, stack.region, role), environ, "assume-role").base.credentials()
+    assert _caller(stack.endpoint, stack.region, creds).endswith(":assumed-role/ReadOnlyRole/own-endpoint")
+
+
 def test_external_id_profile_right_id_assumes_the_role(moto_sts: MotoServer, tmp_path: Path) -> None:
     environ = _moto_profile(moto_sts, tmp_path, external_id=moto_sts.external_id, session="ext-ok")
     creds = _resolve(_settings(CLOSED, "us-east-1"), environ, "assume-role").source.credentials()
