@@ -169,3 +169,18 @@ def test_retry_and_cleanup_keys_load_alike(tmp_path: Path, name: str, text: str)
     assert settings.retry.max_interval_seconds == 4.0
     assert settings.upload_cleanup.enabled is True
     assert settings.upload_cleanup.age_seconds == 3600.0
+
+
+def test_show_says_whether_the_access_probe_is_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def permissions_row(text: str) -> str:
+        path = write(tmp_path, "alluxio-site.properties", text)
+        assert main(["config", "show", "-c", str(path)]) == 0
+        rows = dict(
+            line.split(None, 1) for line in capsys.readouterr().out.splitlines() if not line.startswith(" ")
+        )
+        return rows["permissions"]
+
+    root = "alluxio.master.mount.table.root.ufs=s3://warehouse/t\n"
+    assert permissions_row(root) == "mode 0700, inherit ACL true, access probe true"
+    off = permissions_row(root + "alluxio.underfs.s3.access.probe=false\n")
+    assert off == "mode 0700, inherit ACL true, access probe false"

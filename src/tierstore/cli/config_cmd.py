@@ -145,7 +145,8 @@ def describe(settings: StoreSettings) -> list[tuple[str, str]]:
     rows.append(
         (
             "permissions",
-            f"mode {permissions.default_mode:04o}, inherit ACL {str(permissions.inherit_acl).lower()}"
+            f"mode {permissions.default_mode:04o}, inherit ACL {str(permissions.inherit_acl).lower()}, "
+            f"access probe {str(permissions.access_probe).lower()}"
             + (f", owners {owners}" if owners else ""),
         )
     )
