@@ -7,7 +7,7 @@ GetBucketAcl with one FULL_CONTROL grant to the bucket's creator, whatever the c
 
 * **who**: the identity's canonical id, ListBuckets' ``Owner.ID`` (what Alluxio uses; SeaweedFS
   gives the identity's account id, AWS the account's canonical id). GetCallerIdentity is no help:
-  its ids are not canonical ids.
+  on AWS its ids are not canonical ids, and many stores have no STS.
 * **list**: ListObjectsV2 of one key under the mount's prefix.
 * **write**: PUT of a zero-byte object ``<prefix>.tierstore-write-probe-<random>``, deleted at
   once (by its version when the bucket keeps versions, so no version or delete marker stays).
