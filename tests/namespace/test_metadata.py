@@ -223,15 +223,17 @@ def test_remove_attributes_under(store: MetadataStore) -> None:
 
 # -- schema and migrations ---------------------------------------------------------------------
 
+ALL_VERSIONS = list(range(1, LATEST_VERSION + 1))
+
 
 def test_migrations_are_idempotent(metadata_url: str) -> None:
     open_metadata(metadata_url).close()
-    assert versions_recorded(metadata_url) == list(range(1, LATEST_VERSION + 1)) == [1, 2, 3]
+    assert versions_recorded(metadata_url) == ALL_VERSIONS
     with open_metadata(metadata_url) as store:
         store.add_mount(mount_record())
     with open_metadata(metadata_url) as store:
         assert [record.path for record in store.mounts()] == ["/mnt/s3"]
-    assert versions_recorded(metadata_url) == [1, 2, 3]
+    assert versions_recorded(metadata_url) == ALL_VERSIONS
 
 
 def test_concurrent_first_opens_migrate_once(metadata_url: str) -> None:
@@ -244,7 +246,7 @@ def test_concurrent_first_opens_migrate_once(metadata_url: str) -> None:
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         assert list(pool.map(open_and_list, range(3))) == [[], [], []]
-    assert versions_recorded(metadata_url) == [1, 2, 3]
+    assert versions_recorded(metadata_url) == ALL_VERSIONS
 
 
 def test_migrated_tables_match_what_the_queries_expect(metadata_url: str) -> None:
@@ -252,7 +254,13 @@ def test_migrated_tables_match_what_the_queries_expect(metadata_url: str) -> Non
     engine = create_engine(metadata_url)
     try:
         inspector = inspect(engine)
-        tables = (schema.mounts, schema.path_attributes, schema.users, schema.secrets_key)
+        tables = (
+            schema.mounts,
+            schema.path_attributes,
+            schema.users,
+            schema.secrets_key,
+            schema.namespace_changes,
+        )
         for table in (*tables, schema.schema_version):
             columns = {column["name"]: column["nullable"] for column in inspector.get_columns(table.name)}
             assert columns == {column.name: column.nullable for column in table.columns}, table.name

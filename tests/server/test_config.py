@@ -10,6 +10,8 @@ import pytest
 from tierstore.cli.main import main
 from tierstore.errors import ConfigError, CredentialsError
 from tierstore.namespace.config import embedded_default, load_server_config
+from tierstore.namespace.metadata.cached import CachedMetadataStore
+from tierstore.namespace.server_metadata import open_server_metadata
 from tierstore.server.config import load_api_options
 from tierstore.server.run import build_server
 from tierstore.settings import load_store_settings
@@ -108,3 +110,38 @@ def test_the_readme_names_where_each_mount_table_lives(tmp_path: Path) -> None:
     home = tmp_path / "home"
     assert embedded_default(home).metadata_url == f"sqlite:///{home / 'namespace.db'}"
     assert "`~/.tierstore/namespace.db` on the embedded default" in readme
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("soon", "'soon' is not a number of seconds; use e.g. 0.25"),
+        ("-1", "-1.0 is out of range; use 0 (read the database on every request) up to 10 seconds"),
+        ("60", "60.0 is out of range"),
+    ],
+)
+def test_a_bad_sync_interval_names_the_key_and_the_fix(tmp_path: Path, value: str, message: str) -> None:
+    path = config_with(
+        tmp_path, f"remote.data.dir: file:///tmp/x\ntierstore.metadata.sync.interval: '{value}'\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_server_config(path)
+    assert str(caught.value).startswith(f"{path}: tierstore.metadata.sync.interval: ")
+    assert message in str(caught.value)
+
+
+def test_the_sync_interval_reaches_the_servers_store(tmp_path: Path) -> None:
+    base = (
+        f"remote.data.dir: file://{tmp_path / 'root'}\n"
+        f"tierstore.metadata.url: sqlite:///{tmp_path / 'ns.db'}\n"
+    )
+    config = load_server_config(config_with(tmp_path, base + "tierstore.metadata.sync.interval: 0.5\n"))
+    with open_server_metadata(config, in_memory=True) as store:
+        assert isinstance(store, CachedMetadataStore) and store.poll_interval == 0.5
+    with open_server_metadata(config) as store:  # short-lived commands read the database
+        assert not isinstance(store, CachedMetadataStore)
+    off = load_server_config(
+        config_with(tmp_path, base + "tierstore.metadata.sync.interval: 0\n", "off.yaml")
+    )
+    with open_server_metadata(off, in_memory=True) as store:
+        assert not isinstance(store, CachedMetadataStore)

@@ -8,6 +8,9 @@ tierstore's own keys sit beside them in the same file:
   (``<config dir>/tierstore-namespace.db``); ``postgresql+psycopg://…`` to share one namespace
   between several servers.
 - ``tierstore.metadata.cache.ttl``: seconds listings and stats are cached per mount (default 10).
+- ``tierstore.metadata.sync.interval``: how often (seconds, default 0.25) a server checks the
+  database's change counters, so mounts, attributes and users changed by another process are
+  seen within about this long; 0 reads the database on every request instead of memory.
 - ``tierstore.secrets.key-file``: the key that encrypts secret mount options in the metadata
   database (made 0600 on first start); default ``<config dir>/tierstore-secrets.key``, or
   ``~/.tierstore/secrets.key`` for the embedded default. Servers sharing one database share it.
@@ -27,9 +30,13 @@ from tierstore.settings.readers import UnreadableError, flatten, read_document, 
 
 METADATA_URL = "tierstore.metadata.url"
 CACHE_TTL = "tierstore.metadata.cache.ttl"
+SYNC_INTERVAL = "tierstore.metadata.sync.interval"
 SECRETS_KEY_FILE = "tierstore.secrets.key-file"
-SERVER_KEYS = (METADATA_URL, CACHE_TTL, SECRETS_KEY_FILE)
+SERVER_KEYS = (METADATA_URL, CACHE_TTL, SYNC_INTERVAL, SECRETS_KEY_FILE)
 DEFAULT_CACHE_TTL = 10.0
+DEFAULT_SYNC_INTERVAL = 0.25
+# Longer and a removed user or a chmod would take too long to reach the other servers.
+MAX_SYNC_INTERVAL = 10.0
 EMBEDDED_HOME = Path.home() / ".tierstore"
 DEFAULT_KEY_FILE = "tierstore-secrets.key"  # beside the config
 EMBEDDED_KEY_FILE = "secrets.key"  # in the embedded home
@@ -45,6 +52,8 @@ class ServerConfig:
     secrets_key_file: Path | None = None
     # A directory only tierstore uses (the embedded home), kept 0700.
     private_home: Path | None = None
+    # Seconds between checks of the database's change counters; 0: no namespace in memory.
+    sync_interval_seconds: float = DEFAULT_SYNC_INTERVAL
 
 
 def embedded_default(home: Path = EMBEDDED_HOME) -> ServerConfig:
@@ -77,6 +86,18 @@ def load_server_config(path: Path | None) -> ServerConfig:
         ) from None
     if ttl < 0:
         raise ConfigError(f"{path}: {CACHE_TTL}: {ttl} must be 0 (no cache) or more seconds")
+    sync_text = own.get(SYNC_INTERVAL, DEFAULT_SYNC_INTERVAL)
+    try:
+        sync = float(str(sync_text))
+    except ValueError:
+        raise ConfigError(
+            f"{path}: {SYNC_INTERVAL}: {sync_text!r} is not a number of seconds; use e.g. 0.25"
+        ) from None
+    if not 0 <= sync <= MAX_SYNC_INTERVAL:
+        raise ConfigError(
+            f"{path}: {SYNC_INTERVAL}: {sync} is out of range; use 0 (read the database on every "
+            f"request) up to {MAX_SYNC_INTERVAL:g} seconds"
+        )
     key_text = str(own.get(SECRETS_KEY_FILE) or DEFAULT_KEY_FILE)
     key_file = Path(key_text).expanduser()
     if not key_file.is_absolute():
@@ -87,6 +108,7 @@ def load_server_config(path: Path | None) -> ServerConfig:
         cache_ttl_seconds=ttl,
         source=str(path),
         secrets_key_file=key_file,
+        sync_interval_seconds=sync,
     )
 
 

@@ -17,8 +17,12 @@ from tierstore.namespace.metadata.secrets_at_rest import keep_private
 from tierstore.namespace.metadata.store import rotate_secrets_key
 
 
-def open_server_metadata(config: ServerConfig) -> MetadataStore:
+def open_server_metadata(config: ServerConfig, *, in_memory: bool = False) -> MetadataStore:
     """``config``'s metadata store; SecretsKeyError (nothing changed) when its key file is wrong.
+
+    ``in_memory``: the server's store, answering reads from memory and polling the database's
+    change counters every ``config.sync_interval_seconds`` (unless that is 0); short-lived
+    commands read the database directly.
 
     A SQLite file's directory is made here (0700) for every command alike; ``open_metadata``
     itself leaves a missing directory to SQLite's own error.
@@ -29,7 +33,8 @@ def open_server_metadata(config: ServerConfig) -> MetadataStore:
         Path(config.metadata_url.removeprefix("sqlite:///")).parent.mkdir(
             parents=True, exist_ok=True, mode=0o700
         )
-    return open_metadata(config.metadata_url, key_file=config.secrets_key_file)
+    poll = config.sync_interval_seconds if in_memory and config.sync_interval_seconds > 0 else None
+    return open_metadata(config.metadata_url, key_file=config.secrets_key_file, poll_interval=poll)
 
 
 def rotate_server_key(config: ServerConfig) -> Rotation:

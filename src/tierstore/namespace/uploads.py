@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from tierstore.errors import NotFoundError, StoreError
+from tierstore.errors import NotFoundError, TierstoreError
 from tierstore.namespace import paths
 from tierstore.namespace.filesystem import FileSystem
 from tierstore.namespace.metadata.records import MountRecord
@@ -101,7 +101,7 @@ def clean_up_stores(table: MountTable) -> int:
     for record in table.records():
         try:
             store = s3_backend(table.store_for(record))
-        except StoreError as error:
+        except TierstoreError as error:  # a store that cannot be opened: no credentials, bad settings
             LOGGER.warning("upload clean-up skipped %s: %s", record.path, error)
             continue
         if store is None:
@@ -111,7 +111,7 @@ def clean_up_stores(table: MountTable) -> int:
             cleanup = table.settings_for(record).upload_cleanup
             if cleanup.enabled:
                 aborted += _abort_older(store, record, timedelta(seconds=cleanup.age_seconds))
-        except StoreError as error:
+        except TierstoreError as error:
             LOGGER.warning("upload clean-up of %s (%s) stopped: %s", record.path, record.uri, error)
     return aborted
 

@@ -17,7 +17,7 @@ import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.from_thread
@@ -31,6 +31,7 @@ from starlette.schemas import SchemaGenerator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tierstore import __version__
+from tierstore.blocking import NeedsIO, memory_only
 from tierstore.errors import StoreError, TierstoreError
 from tierstore.namespace import paths
 from tierstore.namespace.filesystem import CHUNK, FileSystem
@@ -45,6 +46,7 @@ from tierstore.server.vending import CredentialVendor
 LOGGER = logging.getLogger("tierstore.server")
 
 Handler = Callable[[Request, User], Awaitable[Response]]
+T = TypeVar("T")
 READY_TIMEOUT_SECONDS = 2
 # Methods counted under their own name in the metrics; any other is "other", so made-up methods
 # cannot grow /metrics without bound.
@@ -156,6 +158,22 @@ def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         return await handler(request, user)
 
     return endpoint
+
+
+async def in_memory_or_thread(call: Callable[[], T]) -> T:
+    """``call()`` on the event loop when memory can answer it, else on a worker thread.
+
+    A warm vend, stat or ls needs nothing but what the server holds in memory; answered on the
+    loop it costs no thread hop and never queues behind blocking work. Whatever would block (a
+    query, STS, a store call) raises ``NeedsIO`` before it starts (``tierstore.blocking``), and
+    the whole call runs again on a thread, where nothing is refused. The calls given here have
+    no side effect before their last blocking step, so the retry repeats none.
+    """
+    try:
+        with memory_only():
+            return call()
+    except NeedsIO:
+        return await run_in_threadpool(call)
 
 
 def _query_path(request: Request, name: str = "path") -> str:
@@ -403,7 +421,7 @@ async def fs_stat(request: Request, user: User) -> Response:
       404: {description: no such path}
     """
     fs = _state(request).filesystem_for(user)
-    status = await run_in_threadpool(
+    status = await in_memory_or_thread(
         functools.partial(fs.stat, _query_path(request), sync=_flag(request, "sync"))
     )
     return JSONResponse(status.as_dict())
@@ -422,7 +440,7 @@ async def fs_ls(request: Request, user: User) -> Response:
       200: {description: '{"entries": [...]}'}
     """
     fs = _state(request).filesystem_for(user)
-    entries = await run_in_threadpool(
+    entries = await in_memory_or_thread(
         functools.partial(
             fs.ls, _query_path(request), recursive=_flag(request, "recursive"), sync=_flag(request, "sync")
         )
@@ -731,7 +749,7 @@ async def credentials(request: Request, user: User) -> Response:
     access = _field(body, "access", str, "read")
     if access not in ("read", "write"):
         raise ApiError(400, f"'access' is {access!r}; use read or write")
-    answer = await run_in_threadpool(_state(request).vendor.vend, user, path, access)
+    answer = await in_memory_or_thread(functools.partial(_state(request).vendor.vend, user, path, access))
     return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
 

@@ -55,7 +55,7 @@ def build_server(config_path: Path | None) -> BuiltServer:
         # Handing out the server's own keys is exactly what vending exists to avoid.
         check_can_delegate(config.root)
     # With the secrets key: a wrong key file stops the start here, before anything is written.
-    metadata = open_server_metadata(config)
+    metadata = open_server_metadata(config, in_memory=True)
     try:
         table = MountTable(config, metadata)
         table.sync_root()
@@ -74,7 +74,11 @@ def start_upload_cleanup(table: MountTable) -> threading.Thread:
     not hold the start up (see :func:`tierstore.namespace.uploads.clean_up_stores`)."""
 
     def run() -> None:
-        aborted = clean_up_stores(table)
+        try:
+            aborted = clean_up_stores(table)
+        except Exception as error:  # a thread of its own: say why in one line, never a traceback
+            LOGGER.warning("upload clean-up at start stopped: %s", error)
+            return
         if aborted:
             LOGGER.info("aborted %d left-over multipart upload(s) at start", aborted)
 

@@ -11,12 +11,11 @@ import hashlib
 import logging
 import os
 import secrets
-import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tierstore.blocking import NeedsIO, memory_only
 from tierstore.errors import TierstoreError
 from tierstore.namespace.metadata import MetadataStore, UserRecord
 from tierstore.namespace.metadata.errors import UserExistsError
@@ -28,8 +27,6 @@ TOKEN_PREFIX = "tsk_"
 TOKEN_BYTES = 32
 ADMIN_TOKEN_FILE = "admin.token"
 BOOTSTRAP_ADMIN = "admin"
-# How long a token -> user lookup is reused: a removed user is refused at most this much later.
-LOOKUP_TTL_SECONDS = 5.0
 
 
 class UserError(TierstoreError):
@@ -63,13 +60,16 @@ def _user(record: UserRecord) -> User:
 
 
 class UserDirectory:
-    """Users in the metadata store, with token lookups reused for a few seconds."""
+    """Users in the metadata store.
 
-    def __init__(self, metadata: MetadataStore, *, lookup_ttl: float = LOOKUP_TTL_SECONDS) -> None:
+    The server's store keeps every user in memory, kept in step with the database by its change
+    counters (``tierstore.metadata.sync.interval``): a user removed by any server sharing the
+    database is refused by every one within that interval, and a token is checked without a
+    query.
+    """
+
+    def __init__(self, metadata: MetadataStore) -> None:
         self.metadata = metadata
-        self._ttl = lookup_ttl
-        self._lookups: dict[str, tuple[float, User | None]] = {}
-        self._lock = threading.Lock()
 
     def add(self, name: str, groups: list[str] | tuple[str, ...] = (), *, admin: bool = False) -> str:
         """Creates the user and returns its token: the only time the token exists in clear."""
@@ -90,8 +90,6 @@ class UserDirectory:
     def remove(self, name: str) -> None:
         if not self.metadata.remove_user(name):
             raise UserError(f"user {name} does not exist (see: tierstore users list)")
-        with self._lock:
-            self._lookups.clear()
 
     def exists(self, name: str) -> bool:
         return any(record.name == name for record in self.metadata.users())
@@ -100,32 +98,24 @@ class UserDirectory:
         return [_user(record) for record in self.metadata.users()]
 
     def recent(self, token: str) -> tuple[bool, User | None]:
-        """``(True, user or None)`` when a lookup of ``token`` is still fresh, else ``(False, None)``.
+        """``(True, user or None)`` when ``token`` can be checked from memory, else ``(False, None)``.
 
-        Never touches the database, so the event loop may call it without a thread.
+        Never blocks, so the event loop may call it without a thread.
         """
         if not token.startswith(TOKEN_PREFIX):
             return True, None
-        with self._lock:
-            cached = self._lookups.get(token_hash(token))
-        if cached is not None and cached[0] > time.monotonic():
-            return True, cached[1]
-        return False, None
+        try:
+            with memory_only():
+                return True, self.authenticate(token)
+        except NeedsIO:
+            return False, None
 
     def authenticate(self, token: str) -> User | None:
         """The user holding ``token``, or None."""
-        known, user = self.recent(token)
-        if known:
-            return user
-        digest = token_hash(token)
-        now = time.monotonic()
-        record = self.metadata.user_by_token_hash(digest)
-        found = None if record is None else _user(record)
-        with self._lock:
-            if len(self._lookups) > 10_000:
-                self._lookups.clear()
-            self._lookups[digest] = (now + self._ttl, found)
-        return found
+        if not token.startswith(TOKEN_PREFIX):
+            return None
+        record = self.metadata.user_by_token_hash(token_hash(token))
+        return None if record is None else _user(record)
 
     def bootstrap_admin(self, home: Path) -> str | None:
         """With no users at all, create ``admin`` and write its token to ``home/admin.token`` (0600).

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tierstore.blocking import require_io
 from tierstore.credentials.model import Credentials
 from tierstore.credentials.resolve import ResolutionContext, build_chain
 from tierstore.credentials.source import CredentialSource, StaticSource
@@ -274,6 +275,8 @@ class CredentialVendor:
         found = self._fresh(cache_key)
         if found is not None:
             return found, "hit"
+        # Before the lock: on the event loop, waiting for another thread's STS call is blocking too.
+        require_io("an STS call")
         with self._lock:
             key_lock = self._key_locks.setdefault(cache_key, threading.Lock())
         with key_lock:  # single flight: the others wait here, then find the fresh entry
@@ -365,6 +368,7 @@ class CredentialVendor:
             found = self._mounts.get(cache_key)
         if found is not None:
             return found
+        require_io(f"resolving the vending credentials of mount {record.path}")
         options = self.options.vending
         if record.path != "/":
             options = vending_options(record.options, options, f"mount {record.path}")

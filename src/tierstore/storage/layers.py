@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
+from tierstore.blocking import require_io
 from tierstore.errors import StoreError
 from tierstore.storage.interface import HttpMethod, ListPage, ObjectInfo, ObjectWriter, PutResult, Store
 
@@ -30,20 +31,26 @@ class StoreLayer(Store):
     def _around(self, operation: str, key: str, call: Callable[[], T]) -> T:
         return call()
 
+    def _enter(self, operation: str, key: str, call: Callable[[], T]) -> T:
+        # Every store call may block: inside tierstore.blocking.memory_only (the server's event
+        # loop) it is refused here, and the request goes to a thread instead.
+        require_io(f"{operation} on {self.description}")
+        return self._around(operation, key, call)
+
     def head(self, key: str) -> ObjectInfo:
-        return self._around("head", key, lambda: self.inner.head(key))
+        return self._enter("head", key, lambda: self.inner.head(key))
 
     def get(self, key: str, *, start: int | None = None, end: int | None = None) -> bytes:
-        return self._around("get", key, lambda: self.inner.get(key, start=start, end=end))
+        return self._enter("get", key, lambda: self.inner.get(key, start=start, end=end))
 
     def iter_read(self, key: str, *, chunk_size: int = 8 * 1024 * 1024) -> Iterator[bytes]:
-        return self._around("iter_read", key, lambda: self.inner.iter_read(key, chunk_size=chunk_size))
+        return self._enter("iter_read", key, lambda: self.inner.iter_read(key, chunk_size=chunk_size))
 
     def put(self, key: str, data: bytes | bytearray | memoryview) -> PutResult:
-        return self._around("put", key, lambda: self.inner.put(key, data))
+        return self._enter("put", key, lambda: self.inner.put(key, data))
 
     def open_write(self, key: str) -> ObjectWriter:
-        return self._around("open_write", key, lambda: self.inner.open_write(key))
+        return self._enter("open_write", key, lambda: self.inner.open_write(key))
 
     def list_pages(
         self,
@@ -53,7 +60,7 @@ class StoreLayer(Store):
         start_after: str | None = None,
         page_size: int = 1000,
     ) -> Iterator[ListPage]:
-        return self._around(
+        return self._enter(
             "list",
             prefix,
             lambda: self.inner.list_pages(
@@ -62,19 +69,19 @@ class StoreLayer(Store):
         )
 
     def delete(self, key: str) -> None:
-        self._around("delete", key, lambda: self.inner.delete(key))
+        self._enter("delete", key, lambda: self.inner.delete(key))
 
     def delete_many(self, keys: Iterable[str]) -> None:
-        self._around("delete_many", "", lambda: self.inner.delete_many(keys))
+        self._enter("delete_many", "", lambda: self.inner.delete_many(keys))
 
     def copy(self, source_key: str, dest_key: str) -> None:
-        self._around("copy", dest_key, lambda: self.inner.copy(source_key, dest_key))
+        self._enter("copy", dest_key, lambda: self.inner.copy(source_key, dest_key))
 
     def put_directory_marker(self, prefix: str) -> None:
-        self._around("put_directory_marker", prefix, lambda: self.inner.put_directory_marker(prefix))
+        self._enter("put_directory_marker", prefix, lambda: self.inner.put_directory_marker(prefix))
 
     def presign(self, method: HttpMethod, key: str, *, expires_seconds: int = 3600) -> str:
-        return self._around(
+        return self._enter(
             "presign", key, lambda: self.inner.presign(method, key, expires_seconds=expires_seconds)
         )
 

@@ -17,7 +17,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, Column, Index, Integer, MetaData, Table, Text, func, insert, select, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.engine import Connection, Engine
 
 from tierstore.namespace.metadata import schema
@@ -94,7 +107,31 @@ def _v3_create_secrets_key(connection: Connection) -> None:
     tables.create_all(connection)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_create_tables, _v2_create_users, _v3_create_secrets_key)
+def _v4_create_namespace_changes(connection: Connection) -> None:
+    """A change counter per kind of data (mounts, attributes, users), each starting at 0.
+
+    Servers keep the namespace in memory and poll these counters, so that a change made by
+    any process sharing the database reaches every server within the poll interval.
+    """
+    tables = MetaData()
+    changes = Table(
+        "namespace_changes",
+        tables,
+        Column("kind", Text, primary_key=True),
+        Column("counter", BigInteger, nullable=False),
+    )
+    tables.create_all(connection)
+    connection.execute(
+        insert(changes), [{"kind": kind, "counter": 0} for kind in ("mounts", "attributes", "users")]
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _v1_create_tables,
+    _v2_create_users,
+    _v3_create_secrets_key,
+    _v4_create_namespace_changes,
+)
 LATEST_VERSION = len(MIGRATIONS)
 
 

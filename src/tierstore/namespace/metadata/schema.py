@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, MetaData, Table, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -104,4 +104,15 @@ secrets_key = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("kid", Text, nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# One row per kind of namespace data ("mounts", "attributes", "users"), its counter raised in the
+# same transaction as every change of that kind. Servers sharing the database poll these three
+# numbers to know when what they hold in memory went stale (see metadata.cached).
+CHANGE_KINDS = ("mounts", "attributes", "users")
+namespace_changes = Table(
+    "namespace_changes",
+    metadata,
+    Column("kind", Text, primary_key=True),
+    Column("counter", BigInteger, nullable=False),
 )

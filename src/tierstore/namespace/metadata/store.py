@@ -16,12 +16,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from sqlalchemy import ColumnElement, Table, Text, and_, delete, exc, func, literal, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
+from tierstore.blocking import require_io
 from tierstore.errors import ConfigError
 from tierstore.namespace.metadata import schema
 from tierstore.namespace.metadata.engine import (
@@ -61,6 +62,9 @@ LOGGER = logging.getLogger("tierstore.namespace.metadata")
 _mounts = schema.mounts
 _attrs = schema.path_attributes
 _users = schema.users
+_changes = schema.namespace_changes
+
+ChangeKind = Literal["mounts", "attributes", "users"]
 
 
 def _under(column: ColumnElement[str], path: str) -> ColumnElement[bool]:
@@ -191,13 +195,30 @@ class MetadataStore:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
+        require_io("the metadata database")
         with transaction(self._engine, self._target, write=False) as connection:
             yield connection
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def _write(self, kind: ChangeKind) -> Iterator[Connection]:
+        """A write transaction that also raises ``kind``'s change counter, so every server
+        sharing the database learns that what it holds of ``kind`` is stale."""
+        require_io("the metadata database")
         with transaction(self._engine, self._target, write=True) as connection:
             yield connection
+            connection.execute(
+                update(_changes).where(_changes.c.kind == kind).values(counter=_changes.c.counter + 1)
+            )
+        self._changed(kind)
+
+    def _changed(self, kind: ChangeKind) -> None:
+        """Called after a change of ``kind`` committed in this process (a cache's hook)."""
+
+    def change_counters(self) -> dict[str, int]:
+        """Each kind's change counter: one small query, polled by caching servers."""
+        with self._read() as connection:
+            rows = connection.execute(select(_changes.c.kind, _changes.c.counter)).all()
+        return {str(kind): int(counter) for kind, counter in rows}
 
     @staticmethod
     def _upsert(connection: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
@@ -223,7 +244,7 @@ class MetadataStore:
     def add_mount(self, record: MountRecord) -> None:
         """Adds ``record``; MountExistsError if its path is taken, here or by another process."""
         try:
-            with self._write() as connection:
+            with self._write("mounts") as connection:
                 values = _mount_values(connection, record, self._secrets_key)
                 connection.execute(_mounts.insert().values(values))
         except exc.IntegrityError as error:
@@ -234,7 +255,7 @@ class MetadataStore:
 
     def replace_mount(self, record: MountRecord) -> None:
         """Adds ``record`` or overwrites the mount at its path (the root mount, re-read from config)."""
-        with self._write() as connection:
+        with self._write("mounts") as connection:
             values = _mount_values(connection, record, self._secrets_key)
             statement = self._upsert(connection, _mounts).values(values)
             statement = statement.on_conflict_do_update(
@@ -247,7 +268,7 @@ class MetadataStore:
     def remove_mount(self, path: str) -> bool:
         """Removes the mount at ``path``; False if there was none."""
         check_path(path, "mount path")
-        with self._write() as connection:
+        with self._write("mounts") as connection:
             removed = connection.execute(delete(_mounts).where(_mounts.c.path == path)).rowcount > 0
         if removed:
             LOGGER.info("mount removed: %s", path)
@@ -277,7 +298,7 @@ class MetadataStore:
         if not changes:
             raise ValueError(f"set_attributes({path!r}) was given nothing to set: pass owner, group or mode")
         now = datetime.now(UTC)
-        with self._write() as connection:
+        with self._write("attributes") as connection:
             statement = self._upsert(connection, _attrs).values(path=path, updated_at=now, **changes)
             upsert = statement.on_conflict_do_update(
                 index_elements=[_attrs.c.path],
@@ -333,7 +354,7 @@ class MetadataStore:
         # Only paths under dest are written, and dest's old subtree is gone first, so the
         # renamed keys cannot collide with anything.
         renamed = literal(dest, Text) + func.substr(_attrs.c.path, len(source) + 1)
-        with self._write() as connection:
+        with self._write("attributes") as connection:
             connection.execute(delete(_attrs).where(_under(_attrs.c.path, dest)))
             moved = connection.execute(
                 update(_attrs).where(_under(_attrs.c.path, source)).values(path=renamed)
@@ -343,7 +364,7 @@ class MetadataStore:
     def remove_attributes_under(self, path: str) -> int:
         """Forgets the attributes of ``path`` and everything below it; returns how many paths had some."""
         check_path(path)
-        with self._write() as connection:
+        with self._write("attributes") as connection:
             removed = connection.execute(delete(_attrs).where(_under(_attrs.c.path, path))).rowcount
         LOGGER.debug("attributes removed under %s: %d paths", path, removed)
         return removed
@@ -376,7 +397,7 @@ class MetadataStore:
             "created_at": record.created_at,
         }
         try:
-            with self._write() as connection:
+            with self._write("users") as connection:
                 connection.execute(_users.insert().values(values))
         except exc.IntegrityError as error:
             if is_unique_violation(error):
@@ -386,7 +407,7 @@ class MetadataStore:
 
     def remove_user(self, name: str) -> bool:
         """Removes the user ``name``; False if there was none."""
-        with self._write() as connection:
+        with self._write("users") as connection:
             removed = connection.execute(delete(_users).where(_users.c.name == name)).rowcount > 0
         if removed:
             LOGGER.info("user removed: %s", name)
@@ -447,7 +468,9 @@ def _open_engine(url: str) -> tuple[Engine, Target]:
     return engine, target
 
 
-def open_metadata(url: str, *, key_file: Path | None = None) -> MetadataStore:
+def open_metadata(
+    url: str, *, key_file: Path | None = None, poll_interval: float | None = None
+) -> MetadataStore:
     """Opens the metadata database at ``url``, bringing its schema up to date first.
 
     ``url``: ``sqlite:////absolute/path.db`` or ``postgresql+psycopg://user@host:port/db``.
@@ -455,6 +478,8 @@ def open_metadata(url: str, *, key_file: Path | None = None) -> MetadataStore:
     option must decrypt with it and plain secret options are encrypted now, else SecretsKeyError
     and nothing changed. Without it, secret options are kept in clear until a process with a key
     opens the database, and refused once they are encrypted.
+    ``poll_interval``: reads come from memory, checked against the database's change counters
+    every this many seconds (a :class:`~tierstore.namespace.metadata.cached.CachedMetadataStore`).
     ConfigError for a URL it cannot use, MetadataUnavailableError for a database it cannot reach.
     """
     engine, target = _open_engine(url)
@@ -468,6 +493,10 @@ def open_metadata(url: str, *, key_file: Path | None = None) -> MetadataStore:
         engine.dispose()
         raise
     LOGGER.info("metadata database %s opened (schema version %d)", target.display, LATEST_VERSION)
+    if poll_interval is not None:
+        from tierstore.namespace.metadata.cached import CachedMetadataStore  # it subclasses this module's
+
+        return CachedMetadataStore(engine, target, key, poll_interval=poll_interval)
     return MetadataStore(engine, target, key)
 
 

@@ -1,0 +1,37 @@
+"""Knowing, without trying, whether an answer needs blocking work.
+
+The server answers warm requests (a cached vend, a stat or an ls from memory) on its event loop,
+which must never wait on a database, STS or a store: one such wait stalls every connection.
+Code that is about to block calls :func:`require_io` first; inside :func:`memory_only` that
+raises :class:`NeedsIO`, and the server runs the same request again on a worker thread, where
+the same call is a no-op. Outside the block nothing changes, so every other caller (the CLI,
+the sink, tests) is unaffected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
+
+_memory_only: contextvars.ContextVar[bool] = contextvars.ContextVar("tierstore_memory_only", default=False)
+
+
+class NeedsIO(Exception):  # noqa: N818 -- a signal to retry on a thread, not an error
+    """Raised inside :func:`memory_only` where answering would need blocking work (named)."""
+
+
+@contextlib.contextmanager
+def memory_only() -> Iterator[None]:
+    """Within this block, :func:`require_io` raises :class:`NeedsIO` instead of returning."""
+    token = _memory_only.set(True)
+    try:
+        yield
+    finally:
+        _memory_only.reset(token)
+
+
+def require_io(what: str) -> None:
+    """Call before blocking on ``what``: inside :func:`memory_only` it raises :class:`NeedsIO`."""
+    if _memory_only.get():
+        raise NeedsIO(what)

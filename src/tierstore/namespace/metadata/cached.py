@@ -1,0 +1,210 @@
+"""The metadata store a server reads from memory: mounts, path attributes and users.
+
+Every request of ``tierstore serve`` (a vend, a stat, an ls) needs the mount table, the
+attributes of the path's ancestors and the caller's user; read from the database, that is three
+or four queries per request. :class:`CachedMetadataStore` answers them from memory instead:
+
+- what this process writes drops the stale kind at once (read-your-writes);
+- what another process writes (servers sharing PostgreSQL, ``tierstore fs`` or ``tierstore
+  users`` on the same SQLite file) raises a change counter in the same transaction
+  (``namespace_changes``), which a poller thread reads every ``poll_interval`` seconds, dropping
+  the kinds whose counter moved. A change anywhere is therefore seen here within
+  ``poll_interval`` plus one query: :data:`DEFAULT_POLL_INTERVAL` gives well under a second.
+- a poll that fails drops everything, so a server cut off from its database stops answering
+  from memory (a removed user is not let in while nobody can tell) and says why on each request.
+
+A reader that loaded old rows while a change was being noticed must not put them back after the
+drop: each kind has a generation, and a load is kept only if the generation did not move while
+it ran. Each cache is bounded (attributes and subtree walks by entry count); past the bound it is
+emptied rather than evicted piecemeal, which keeps the hot path a dict lookup.
+
+Reads that must not block (the server's event loop) run inside
+:func:`tierstore.blocking.memory_only`: a miss then raises ``NeedsIO`` instead of querying, and
+the caller retries on a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.engine import Engine
+
+from tierstore.blocking import require_io
+from tierstore.namespace.metadata.engine import Target
+from tierstore.namespace.metadata.records import MountRecord, PathAttributes, UserRecord
+from tierstore.namespace.metadata.schema import CHANGE_KINDS
+from tierstore.namespace.metadata.secrets_at_rest import SecretsKey
+from tierstore.namespace.metadata.store import ChangeKind, MetadataStore
+
+LOGGER = logging.getLogger("tierstore.namespace.metadata")
+
+DEFAULT_POLL_INTERVAL = 0.25
+# Past these many entries a cache is emptied: memory stays bounded on a namespace of any size.
+MAX_ATTRIBUTE_ENTRIES = 200_000
+MAX_SUBTREE_ENTRIES = 10_000
+
+T = TypeVar("T")
+
+
+class CachedMetadataStore(MetadataStore):
+    """A :class:`MetadataStore` whose reads of mounts, attributes and users come from memory."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        target: Target,
+        secrets_key: SecretsKey | None = None,
+        *,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+    ) -> None:
+        super().__init__(engine, target, secrets_key)
+        self.poll_interval = poll_interval
+        self._lock = threading.Lock()
+        self._generation: dict[str, int] = dict.fromkeys(CHANGE_KINDS, 0)
+        self._mounts: tuple[MountRecord, ...] | None = None
+        self._attributes: dict[str, PathAttributes | None] = {}
+        self._subtrees: dict[str, dict[str, PathAttributes]] = {}
+        # The users and, from the same load, their index by token hash: one attribute, so that
+        # a reader never sees one without the other.
+        self._users: tuple[tuple[UserRecord, ...], dict[str, UserRecord]] | None = None
+        self._seen = self.change_counters()
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name="metadata-poller", daemon=True)
+        self._poller.start()
+
+    # -- invalidation --------------------------------------------------------------------------
+
+    def _changed(self, kind: ChangeKind) -> None:
+        self._drop(kind)
+
+    def _drop(self, *kinds: str) -> None:
+        with self._lock:
+            for kind in kinds:
+                self._generation[kind] += 1
+                if kind == "mounts":
+                    self._mounts = None
+                elif kind == "attributes":
+                    self._attributes = {}
+                    self._subtrees = {}
+                elif kind == "users":
+                    self._users = None
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.poll_interval):
+            self.poll_once()
+
+    def poll_once(self) -> None:
+        """Read the change counters once and drop every kind another process changed."""
+        try:
+            counters = self.change_counters()
+        except Exception as error:  # any failure: nothing in memory can be vouched for any more
+            LOGGER.warning("cannot read the metadata change counters (%s): not answering from memory", error)
+            self._drop(*CHANGE_KINDS)
+            self._seen = {}
+            return
+        moved = [kind for kind in CHANGE_KINDS if counters.get(kind) != self._seen.get(kind)]
+        if moved:
+            self._drop(*moved)
+        self._seen = counters
+
+    def _load(self, kind: str, what: str, load: Callable[[], T], keep: Callable[[T], None]) -> T:
+        """``load()`` (a query), kept by ``keep`` only if ``kind`` was not dropped meanwhile."""
+        require_io(what)
+        with self._lock:
+            generation = self._generation[kind]
+        value = load()
+        with self._lock:
+            if self._generation[kind] == generation:
+                keep(value)
+        return value
+
+    # -- mounts --------------------------------------------------------------------------------
+
+    def mounts(self) -> list[MountRecord]:
+        found = self._mounts
+        if found is None:
+
+            def keep(records: list[MountRecord]) -> None:
+                self._mounts = tuple(records)
+
+            return self._load("mounts", "the mount table", super().mounts, keep)
+        return list(found)
+
+    def mount(self, path: str) -> MountRecord | None:
+        return next((record for record in self.mounts() if record.path == path), None)
+
+    # -- attributes ----------------------------------------------------------------------------
+
+    def attributes(self, path: str) -> PathAttributes | None:
+        return self.attributes_of([path]).get(path)
+
+    def attributes_of(self, paths: list[str]) -> dict[str, PathAttributes]:
+        cache = self._attributes
+        missing = [path for path in paths if path not in cache]
+        if missing:
+
+            def keep(found: dict[str, PathAttributes]) -> None:
+                if len(self._attributes) + len(missing) > MAX_ATTRIBUTE_ENTRIES:
+                    self._attributes = {}
+                for path in missing:
+                    self._attributes[path] = found.get(path)
+
+            loaded = self._load(
+                "attributes", "path attributes", lambda: MetadataStore.attributes_of(self, missing), keep
+            )
+            known = {path: cache.get(path) for path in paths if path not in loaded}
+            known.update(loaded)
+            return {path: attributes for path, attributes in known.items() if attributes is not None}
+        result: dict[str, PathAttributes] = {}
+        for path in paths:
+            attributes = cache[path]
+            if attributes is not None:
+                result[path] = attributes
+        return result
+
+    def attributes_under(self, path: str) -> dict[str, PathAttributes]:
+        found = self._subtrees.get(path)
+        if found is None:
+
+            def keep(subtree: dict[str, PathAttributes]) -> None:
+                if len(self._subtrees) >= MAX_SUBTREE_ENTRIES:
+                    self._subtrees = {}
+                self._subtrees[path] = subtree
+
+            found = self._load(
+                "attributes", "path attributes", lambda: MetadataStore.attributes_under(self, path), keep
+            )
+        return dict(found)
+
+    # -- users ---------------------------------------------------------------------------------
+
+    def users(self) -> list[UserRecord]:
+        return list(self._user_index()[0])
+
+    def user_by_token_hash(self, token_sha256: str) -> UserRecord | None:
+        return self._user_index()[1].get(token_sha256)
+
+    def _user_index(self) -> tuple[tuple[UserRecord, ...], dict[str, UserRecord]]:
+        found = self._users
+        if found is None:
+
+            def index() -> tuple[tuple[UserRecord, ...], dict[str, UserRecord]]:
+                records = tuple(MetadataStore.users(self))
+                return records, {record.token_sha256: record for record in records}
+
+            def keep(loaded: tuple[tuple[UserRecord, ...], dict[str, UserRecord]]) -> None:
+                self._users = loaded
+
+            found = self._load("users", "the users", index, keep)
+        return found
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._poller is not threading.current_thread():
+            self._poller.join(timeout=5)
+        super().close()

@@ -1,0 +1,118 @@
+"""The server's metadata store in memory (``CachedMetadataStore``), on SQLite and PostgreSQL.
+
+One store answers from memory; a second, plain one plays another process sharing the database.
+The poller is given an hour between polls so each test decides when a poll happens
+(``poll_once``); the servers' own timing is tested in tests/server/test_shared_servers.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.namespace.test_metadata import mount_record, user_record
+from tierstore.blocking import NeedsIO, memory_only
+from tierstore.namespace.metadata import MetadataStore, open_metadata
+from tierstore.namespace.metadata.cached import CachedMetadataStore
+
+
+@pytest.fixture
+def stores(metadata_url: str) -> Iterator[tuple[CachedMetadataStore, MetadataStore]]:
+    cached = open_metadata(metadata_url, poll_interval=3600)
+    assert isinstance(cached, CachedMetadataStore)
+    other = open_metadata(metadata_url)
+    try:
+        yield cached, other
+    finally:
+        cached.close()
+        other.close()
+
+
+def test_reads_come_from_memory_until_a_poll_sees_another_process_write(
+    stores: tuple[CachedMetadataStore, MetadataStore],
+) -> None:
+    cached, other = stores
+    assert cached.mounts() == []
+    assert cached.attributes_of(["/a"]) == {}
+    other.add_mount(mount_record("/mnt/x"))
+    other.set_attributes("/a", mode=0o700)
+    other.add_user(user_record("bob", "b" * 64))
+    # Still what memory holds: no query was made.
+    with memory_only():
+        assert cached.mounts() == []
+        assert cached.attributes_of(["/a"]) == {}
+    cached.poll_once()
+    assert [record.path for record in cached.mounts()] == ["/mnt/x"]
+    assert cached.attributes_of(["/a"])["/a"].mode == 0o700
+    found = cached.user_by_token_hash("b" * 64)
+    assert found is not None and found.name == "bob"
+    other.remove_user("bob")
+    with memory_only():
+        assert cached.user_by_token_hash("b" * 64) is not None  # not polled yet
+    cached.poll_once()
+    assert cached.user_by_token_hash("b" * 64) is None
+
+
+def test_its_own_writes_are_seen_at_once(stores: tuple[CachedMetadataStore, MetadataStore]) -> None:
+    cached, _ = stores
+    assert cached.mounts() == [] and cached.attributes_under("/") == {}
+    cached.add_mount(mount_record("/mnt/y"))
+    cached.set_attributes("/d/e", owner="alice")
+    assert [record.path for record in cached.mounts()] == ["/mnt/y"]
+    assert list(cached.attributes_under("/d")) == ["/d/e"]
+    assert cached.attributes("/d/e") is not None
+
+
+def test_only_the_kind_that_changed_is_read_again(stores: tuple[CachedMetadataStore, MetadataStore]) -> None:
+    cached, other = stores
+    cached.mounts()
+    cached.attributes_of(["/a"])
+    cached.users()
+    other.set_attributes("/a", mode=0o711)
+    cached.poll_once()
+    with memory_only():
+        cached.mounts()
+        cached.users()
+        with pytest.raises(NeedsIO, match="path attributes"):
+            cached.attributes_of(["/a"])
+
+
+def test_a_miss_inside_memory_only_asks_for_a_thread(
+    stores: tuple[CachedMetadataStore, MetadataStore],
+) -> None:
+    cached, _ = stores
+    with memory_only(), pytest.raises(NeedsIO, match="mount table"):
+        cached.mounts()
+    cached.mounts()
+    with memory_only():
+        assert cached.mounts() == []
+    # Outside the block nothing is refused, and a plain store refuses inside it too.
+    _, other = stores
+    with memory_only(), pytest.raises(NeedsIO, match="metadata database"):
+        other.mounts()
+
+
+def test_a_failed_poll_drops_everything(
+    metadata_url: str, stores: tuple[CachedMetadataStore, MetadataStore]
+) -> None:
+    cached, _ = stores
+    cached.mounts()
+    cached.users()
+    engine = create_engine(metadata_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("ALTER TABLE namespace_changes RENAME TO namespace_changes_gone"))
+        cached.poll_once()  # fails: nothing in memory can be vouched for
+        with memory_only():
+            with pytest.raises(NeedsIO):
+                cached.mounts()
+            with pytest.raises(NeedsIO):
+                cached.users()
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text("ALTER TABLE namespace_changes_gone RENAME TO namespace_changes"))
+        engine.dispose()
+    cached.poll_once()
+    assert cached.mounts() == []
