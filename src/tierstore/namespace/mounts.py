@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from tierstore.blocking import require_io
 from tierstore.credentials.resolve import ResolutionContext, credential_source_for
 from tierstore.credentials.source import CredentialSource
 from tierstore.errors import ConfigError, PathTooLongError, StoreError, TierstoreError
@@ -59,23 +60,30 @@ class _OpenStore:
     store: Store
 
     def serves(self, record: MountRecord) -> bool:
-        """Whether ``record`` is still the mount this store was opened for.
+        """Whether ``record`` is still the mount this store was opened for (:func:`same_mount`)."""
+        return same_mount(self.record, record)
 
-        A mount's row is never changed in place: a new mount at a path (after an unmount, by
-        any process sharing the database) is a new row with its own ``created_at``, which is
-        therefore the mount's version. The URI and options are compared too, so a store never
-        outlives the settings it was built from.
-        """
-        opened = self.record
-        if record.path == "/":
-            # The root's store comes from this server's config, not from the row, which every
-            # server starting on the database rewrites (with a new created_at).
-            return opened.uri == record.uri
-        return (
-            opened.created_at == record.created_at
-            and opened.uri == record.uri
-            and opened.options == record.options
-        )
+
+def same_mount(opened: MountRecord, record: MountRecord) -> bool:
+    """Whether ``record`` is still the mount that ``opened`` was read as (what was built from it
+    — a store, vending credentials — may be kept).
+
+    A mount's row is never changed in place: a new mount at a path (after an unmount, by
+    any process sharing the database) is a new row with its own ``created_at``, which is
+    therefore the mount's version. The URI and options are compared too, so nothing built from
+    a mount outlives the settings it was built from.
+    """
+    if opened is record:  # the same record from the in-memory mount table: the common case
+        return True
+    if record.path == "/":
+        # The root's settings come from this server's config, not from the row, which every
+        # server starting on the database rewrites (with a new created_at).
+        return opened.uri == record.uri
+    return (
+        opened.created_at == record.created_at
+        and opened.uri == record.uri
+        and opened.options == record.options
+    )
 
 
 class MountTable:
@@ -115,6 +123,11 @@ class MountTable:
         is opened anew. The old one is not closed here: requests that began on it may still be
         reading or writing, and it goes when they drop it.
         """
+        opened = self._stores.get(record.path)
+        if opened is not None and opened.serves(record):
+            return opened.store
+        # Opening may resolve credentials (even call STS) under the lock: never on the event loop.
+        require_io(f"opening the store of mount {record.path}")
         with self._lock:
             opened = self._stores.get(record.path)
             if opened is None or not opened.serves(record):

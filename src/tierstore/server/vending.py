@@ -33,7 +33,7 @@ from tierstore.namespace import paths
 from tierstore.namespace.access import STICKY, Attributes, attributes_below, check_search, lineage
 from tierstore.namespace.entries import kind_of
 from tierstore.namespace.metadata import MountRecord
-from tierstore.namespace.mounts import MountTable, path_error, storage_identity
+from tierstore.namespace.mounts import MountTable, path_error, same_mount, storage_identity
 from tierstore.server import audit
 from tierstore.server.config import ApiServerOptions, VendingOptions, vending_options
 from tierstore.server.metrics import ServerMetrics
@@ -55,7 +55,8 @@ MAX_CACHED = 4096
 Clock = Callable[[], datetime]
 # (user, mount path, mount URI, vended path, access, what is denied below): one user's answer
 # never serves another, and a chmod below that changes what is denied makes a new entry.
-CacheKey = tuple[str, str, str, str, str, Restrictions]
+# (user, mount path, mount URI, mount version, path, access, restrictions)
+CacheKey = tuple[str, str, str, datetime, str, str, Restrictions]
 
 
 def _now() -> datetime:
@@ -111,7 +112,9 @@ class CredentialVendor:
         self._clock = clock
         self._cache: dict[CacheKey, _Vended] = {}
         self._key_locks: dict[CacheKey, threading.Lock] = {}
-        self._mounts: dict[tuple[str, str], _MountVending] = {}
+        # By mount path: the mount as read and its vending set-up, rebuilt when the mount changes
+        # (a remount by any server sharing the database: see mounts.same_mount).
+        self._mounts: dict[str, tuple[MountRecord, _MountVending]] = {}
         self._lock = threading.Lock()
 
     # -- the request ---------------------------------------------------------------------
@@ -145,7 +148,8 @@ class CredentialVendor:
         target = _Target(record, settings, key, directory)
         prefix = self._prefix(target)
         restrictions = self._restrictions(user, top, target, prefix, access)
-        cache_key = (user.name, record.path, record.uri, path, access, restrictions)
+        # created_at: a remount (maybe with another role or vending keys) never reuses answers.
+        cache_key = (user.name, record.path, record.uri, record.created_at, path, access, restrictions)
         vended, cache = self._cached_or_new(cache_key, target, _Grant(user, access, prefix, restrictions))
         self.metrics.vends.labels(access=access, cache=cache).inc()
         credentials = vended.credentials
@@ -363,11 +367,9 @@ class CredentialVendor:
         return _Vended(credentials, prefix, scoped, issued, refresh_at)
 
     def _mount_vending(self, record: MountRecord, settings: StoreSettings) -> _MountVending:
-        cache_key = (record.path, record.uri)
-        with self._lock:
-            found = self._mounts.get(cache_key)
-        if found is not None:
-            return found
+        found = self._mounts.get(record.path)
+        if found is not None and same_mount(found[0], record):
+            return found[1]
         require_io(f"resolving the vending credentials of mount {record.path}")
         options = self.options.vending
         if record.path != "/":
@@ -401,7 +403,7 @@ class CredentialVendor:
             role = own_role
         vending = _MountVending(options=options, base=base, target=target, role=role)
         with self._lock:
-            self._mounts[cache_key] = vending
+            self._mounts[record.path] = (record, vending)
         return vending
 
     def forget_mount(self, path: str) -> None:
@@ -409,8 +411,7 @@ class CredentialVendor:
         with self._lock:
             for cache_key in [k for k in self._cache if k[1] == path]:
                 del self._cache[cache_key]
-            for mount_key in [k for k in self._mounts if k[0] == path]:
-                del self._mounts[mount_key]
+            self._mounts.pop(path, None)
 
 
 def session_name(user: str, access: str) -> str:
