@@ -5,14 +5,20 @@ Each route checks the bearer header, parses the request (a small JSON body for P
 for GET) and answers a fixed JSON document of ``--size`` bytes, so the difference to a tierstore
 route of the same answer size is tierstore's own work.
 
-    python bench/bare_app.py --port P --size BYTES --token T
+    python bench/bare_app.py --port P --size BYTES --token T [--server NAME]
+
+``--server``: ``uvicorn`` (its "auto" choices, as ``tierstore serve`` uses it: uvloop and
+httptools when installed), ``uvicorn-h11`` (asyncio and h11, uvicorn's pure-Python defaults),
+``granian`` or ``hypercorn``: the ASGI servers the server benchmark compares.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
@@ -48,21 +54,52 @@ def make_app(size: int, token: str) -> Starlette:
     return Starlette(routes=[Route("/bare", post, methods=["POST"]), Route("/bare", get, methods=["GET"])])
 
 
+SERVERS = ("uvicorn", "uvicorn-h11", "granian", "hypercorn")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--size", type=int, required=True)
     parser.add_argument("--token", required=True)
+    parser.add_argument("--server", default="uvicorn", choices=SERVERS)
     args = parser.parse_args(argv)
-    # uvicorn's defaults as tierstore serve uses them: "auto" loop and HTTP protocol (uvloop and
-    # httptools when installed), no access log.
-    uvicorn.run(
-        make_app(args.size, args.token),
-        host="127.0.0.1",
-        port=args.port,
-        log_level="warning",
-        access_log=False,
-    )
+    app = make_app(args.size, args.token)
+    quiet = {"log_level": "warning", "access_log": False}
+    if args.server == "uvicorn":
+        # As tierstore serve runs it: "auto" loop and HTTP protocol, no access log.
+        uvicorn.run(app, host="127.0.0.1", port=args.port, **quiet)  # type: ignore[arg-type]
+    elif args.server == "uvicorn-h11":
+        uvicorn.run(app, host="127.0.0.1", port=args.port, loop="asyncio", http="h11", **quiet)  # type: ignore[arg-type]
+    elif args.server == "granian":
+        from granian import Granian
+        from granian.constants import Interfaces
+
+        # granian imports the app by name in its worker: its settings go through the environment.
+        os.environ["BARE_SIZE"], os.environ["BARE_TOKEN"] = str(args.size), args.token
+        Granian(
+            "bare_app:app_from_env",
+            address="127.0.0.1",
+            port=args.port,
+            interface=Interfaces.ASGI,
+            factory=True,
+            working_dir=Path(__file__).parent,
+            log_access=False,
+        ).serve()
+    else:
+        import asyncio
+
+        from hypercorn.asyncio import serve
+        from hypercorn.config import Config
+
+        config = Config()
+        config.bind = [f"127.0.0.1:{args.port}"]
+        config.accesslog = None
+        asyncio.run(serve(app, config))  # type: ignore[arg-type]
+
+
+def app_from_env() -> Starlette:
+    return make_app(int(os.environ["BARE_SIZE"]), os.environ["BARE_TOKEN"])
 
 
 if __name__ == "__main__":

@@ -124,6 +124,8 @@ def run_wrk(wrk: str, url: str, script: Path, connections: int, seconds: float) 
     if socket_errors:
         errors += sum(int(x) for x in socket_errors.groups())
     latency = {int(p): float(v) * _UNIT_MS[u] for p, v, u in _LATENCY.findall(output)}
+    if errors:
+        print(f"wrk reported errors for {url}:\n{output}", flush=True)
     return WrkResult(rate, latency[50], latency[99], requests, errors)
 
 
@@ -206,11 +208,11 @@ def free_port() -> int:
         return port
 
 
-def start_bare(size: int, token: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_bare(size: int, token: str, server: str = "uvicorn") -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     child = subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("bare_app.py")), "--port", str(port), "--size",
-         str(size), "--token", token],
+         str(size), "--token", token, "--server", server],
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -253,6 +255,31 @@ def bench_routes(wrk: str, server: RunningServer, scripts: Path, seconds: float)
         finally:
             bare.terminate()
             bare.wait(10)
+    return rows
+
+
+def bench_asgi_servers(wrk: str, scripts: Path, seconds: float) -> list[str]:
+    """The bare endpoint (a vend-sized POST) on each ASGI server this bench knows, side by side."""
+    token = "tsk_bench"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    body = json.dumps({"path": VEND_DIRECTORY, "access": "read"})
+    script = lua_script(scripts, "asgi", "POST", headers, body)
+    rows: list[str] = []
+    for name in ("uvicorn-h11", "uvicorn", "granian", "hypercorn"):
+        child, url = start_bare(1500, token, name)
+        try:
+            for connections in (1, 16):
+                result = run_wrk(wrk, url + "/bare", script, connections, seconds)
+                sb.check(result.errors == 0, f"{name}: {result.errors} failed requests under wrk")
+                row = (
+                    f"| {name} | {connections} | {result.rate:,.0f} | {result.p50_ms:.2f} | "
+                    f"{result.p99_ms:.2f} |"
+                )
+                print(row, flush=True)
+                rows.append(row)
+        finally:
+            child.terminate()
+            child.wait(10)
     return rows
 
 
@@ -341,6 +368,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size-mib", type=int, default=None, help="proxy object size (default 256)")
     parser.add_argument("--memory-mib", type=int, default=None, help="per-client download (default 1024)")
     parser.add_argument("--no-proxy", action="store_true", help="only the request routes")
+    parser.add_argument(
+        "--asgi-servers", action="store_true", help="only the bare endpoint on each ASGI server (no stack)"
+    )
     args = parser.parse_args(argv)
     seconds = args.seconds or (2.0 if args.quick else 5.0)
     size_mib = args.size_mib or (32 if args.quick else 256)
@@ -349,6 +379,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"machine: {sb.machine()}")
     print(f"load average at start: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"tierstore source: {sb.source_revision()}", flush=True)
+    if args.asgi_servers:
+        with tempfile.TemporaryDirectory(prefix="server-bench-") as tmp:
+            print("| ASGI server | connections | req/s | p50 ms | p99 ms |\n|---|---:|---:|---:|---:|")
+            bench_asgi_servers(wrk, Path(tmp), seconds)
+        print(f"load average at end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        return 0
     with tempfile.TemporaryDirectory(prefix="server-bench-", ignore_cleanup_errors=True) as tmp:
         directory = Path(tmp)
         server: RunningServer | None = None

@@ -116,3 +116,23 @@ def test_a_failed_poll_drops_everything(
         engine.dispose()
     cached.poll_once()
     assert cached.mounts() == []
+
+
+def test_a_token_added_elsewhere_works_before_the_next_poll_and_a_bad_one_costs_one_query(
+    stores: tuple[CachedMetadataStore, MetadataStore],
+) -> None:
+    cached, other = stores
+    assert cached.users() == []
+    other.add_user(user_record("carol", "c" * 64))  # `tierstore users add` in another process
+    found = cached.user_by_token_hash("c" * 64)  # no poll in between
+    assert found is not None and found.name == "carol"
+    assert cached.user_by_token_hash("d" * 64) is None
+    with memory_only():  # the miss is remembered: no query for the same bad token again
+        assert cached.user_by_token_hash("d" * 64) is None
+        with pytest.raises(NeedsIO):
+            cached.user_by_token_hash("e" * 64)  # another unknown one would be asked for
+    # A user added under a token once refused is found after the next change of users.
+    other.add_user(user_record("dave", "d" * 64))
+    cached.poll_once()
+    found = cached.user_by_token_hash("d" * 64)
+    assert found is not None and found.name == "dave"

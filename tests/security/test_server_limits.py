@@ -8,6 +8,7 @@ raw socket is closed (and every sender thread stopped) by the end of its test.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -422,3 +423,33 @@ def test_the_head_timeout_is_added_to_the_protocol_uvicorn_picks() -> None:
     limited = protocol_class(ServerLimits(header_timeout=7, connections=9))
     assert issubclass(limited, AutoHTTPProtocol)
     assert limited.head_timeout == 7 and limited.connection_cap == 9
+
+
+@pytest.mark.parametrize("trickle", [False, True], ids=["stalled", "trickled"])
+def test_a_slow_small_json_body_is_cut_off_and_changes_nothing(serve: Serve, trickle: bool) -> None:
+    """A small JSON body (read under one deadline) that stalls, or trickles a byte at a time, is
+    408 once body-timeout plus its size at the minimum rate has passed; nothing is made."""
+    server = serve(body_min_rate=1024)
+    body = b'{"path": "/slow-json-dir", "parents": true}'
+    sock = _connect(server)
+    try:
+        sock.sendall(
+            f"POST /v1/fs/mkdir HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {server.admin_token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        )
+        started = time.monotonic()
+        sock.sendall(body[:5])
+        if trickle:
+            with contextlib.suppress(OSError):  # the server answers and closes mid-trickle
+                for byte in body[5:30]:
+                    time.sleep(0.1)
+                    sock.sendall(bytes([byte]))
+        answer = _answer(sock, 6)
+    finally:
+        sock.close()
+    took = time.monotonic() - started
+    assert answer.startswith("HTTP/1.1 408"), answer
+    assert "tierstore.server.limits.body-timeout" in answer
+    assert 1.0 <= took < 4, took  # body-timeout 1 s, plus 43 bytes at 1 KiB/s
+    stat = httpx.get(f"{server.url}/v1/fs/stat", params={"path": "/slow-json-dir"}, headers=server.auth())
+    assert stat.status_code == 404, stat.text

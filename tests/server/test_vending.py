@@ -171,6 +171,7 @@ def test_a_second_vend_is_served_from_the_cache(
 ) -> None:
     first = vend(client, "/mnt/s3/a/", "read")
     second = vend(client, "/mnt/s3/a/", "read")
+    assert second == first  # a warm vend answers exactly as the cold one did
     assert second["credentials"] == first["credentials"]
     assert second["refresh_at"] == first["refresh_at"] < first["expires_at"]
     assert sample(api, "tierstore_sts_calls_total", call="AssumeRole") == 1

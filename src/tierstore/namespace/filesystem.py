@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from tierstore.blocking import require_io
 from tierstore.errors import AccessDeniedError, ConflictError, NotFoundError, StoreError
 from tierstore.namespace import paths
 from tierstore.namespace.access import (
@@ -42,6 +43,7 @@ CHUNK = 2 * 1024 * 1024
 # HDFS's and Alluxio's default umask of 022.
 UMASK = 0o022
 Progress = Callable[[int], None]
+FILL_STRIPES = 64
 
 
 @dataclass(frozen=True)
@@ -81,28 +83,41 @@ class _Target:
 
 
 class _Cache:
-    """Stats and listings per mount for ``ttl`` seconds; writes update or drop entries at once."""
+    """Stats and listings per mount for ``ttl`` seconds; writes update or drop entries at once.
+
+    Each entry carries the metadata's generation of mounts and attributes when it was made
+    (``stamp``): an entry made before a chmod, chown or mount change, here or by another server
+    sharing the database (seen within ``tierstore.metadata.sync.interval``), is not used, so a
+    stat or listing never shows an owner or mode that is no longer true.
+    """
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
-        self._entries: dict[tuple[str, str], tuple[float, object]] = {}
+        self._entries: dict[tuple[str, str], tuple[float, object, object]] = {}
         self._lock = threading.Lock()
+        # Striped locks for filling: concurrent misses of one path wait for one store call
+        # instead of each making it (a listing of 1,000 keys under 16 clients was 16 listings).
+        self._filling = [threading.Lock() for _ in range(FILL_STRIPES)]
         self.hits = 0
 
-    def get(self, kind: str, path: str) -> object | None:
+    def get(self, kind: str, path: str, stamp: object) -> object | None:
         if self.ttl <= 0:
             return None
         with self._lock:
             found = self._entries.get((kind, path))
-            if found is None or found[0] < time.monotonic():
+            if found is None or found[0] < time.monotonic() or found[1] != stamp:
                 return None
             self.hits += 1
-            return found[1]
+            return found[2]
 
-    def put(self, kind: str, path: str, value: object) -> None:
+    def put(self, kind: str, path: str, value: object, stamp: object) -> None:
         if self.ttl > 0:
             with self._lock:
-                self._entries[(kind, path)] = (time.monotonic() + self.ttl, value)
+                self._entries[(kind, path)] = (time.monotonic() + self.ttl, stamp, value)
+
+    def filling(self, kind: str, path: str) -> threading.Lock:
+        """The lock to hold while filling ``(kind, path)``: check the cache again once it is held."""
+        return self._filling[hash((kind, path)) % FILL_STRIPES]
 
     def changed(self, path: str) -> None:
         """``path`` was written or removed: forget it, what is below it, and its parents' listings."""
@@ -123,6 +138,11 @@ class FileSystem:
     @property
     def cache_hits(self) -> int:
         return self._cache.hits
+
+    def _stamp(self) -> tuple[int, int]:
+        """What cached stats and listings were derived from: the mounts' and attributes' generation."""
+        metadata = self.table.metadata
+        return metadata.generation("mounts"), metadata.generation("attributes")
 
     def as_caller(self, caller: Caller | None) -> FileSystem:
         """The same namespace over the same cache, acting for ``caller``.
@@ -201,13 +221,14 @@ class FileSystem:
         # A mount point, or an ancestor of one, is a directory whatever its store holds.
         if any(paths.is_within(record.path, target.path) for record in self.table.records()):
             return "dir"
-        cached = None if sync else self._cache.get("kind", target.path)
+        stamp = self._stamp()
+        cached = None if sync else self._cache.get("kind", target.path, stamp)
         if cached is not None:
             return cached  # type: ignore[return-value]
         found = kind_of(target.store, target.key)
         kind: Kind | None = found[0] if found else None
         if kind is not None:
-            self._cache.put("kind", target.path, kind)
+            self._cache.put("kind", target.path, kind, stamp)
         return kind
 
     # -- reading -------------------------------------------------------------------------
@@ -216,11 +237,12 @@ class FileSystem:
         """A path's status: as in POSIX, the caller needs search on every ancestor, not read on it."""
         target = self._target(path)
         here = self._search(target.path)[-1] if self.caller is not None else None
-        cached = None if sync else self._cache.get("stat", target.path)
+        stamp = self._stamp()
+        cached = None if sync else self._cache.get("stat", target.path, stamp)
         if isinstance(cached, FileStatus):
             return cached
         status = self._status(target, sync=sync, here=here)
-        self._cache.put("stat", target.path, status)
+        self._cache.put("stat", target.path, status, stamp)
         return status
 
     def _status(self, target: _Target, *, sync: bool, here: Attributes | None = None) -> FileStatus:
@@ -266,9 +288,19 @@ class FileSystem:
         return here.allows(caller, "read") and here.allows(caller, "execute")
 
     def _list_dir(self, path: str, *, sync: bool) -> list[FileStatus]:
-        cached = None if sync else self._cache.get("list", path)
+        stamp = self._stamp()
+        cached = None if sync else self._cache.get("list", path, stamp)
         if isinstance(cached, list):
             return cached
+        # Before the fill lock: on the event loop, waiting for another thread's listing blocks too.
+        require_io(f"listing {path}")
+        with self._cache.filling("list", path):
+            cached = None if sync else self._cache.get("list", path, stamp)
+            if isinstance(cached, list):
+                return cached
+            return self._fill_listing(path, stamp)
+
+    def _fill_listing(self, path: str, stamp: object) -> list[FileStatus]:
         target = self._target(path)
         attributes = self.table.metadata.attributes_under(path)
         inherited = self._attributes(path)
@@ -304,7 +336,7 @@ class FileSystem:
                 record.path if child == record.path else target.mount.path,
             )
         result = [entries[key] for key in sorted(entries)]
-        self._cache.put("list", path, result)
+        self._cache.put("list", path, result, stamp)
         return result
 
     def check_read(self, path: str) -> None:

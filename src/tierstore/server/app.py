@@ -25,7 +25,7 @@ import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,6 +40,7 @@ from tierstore.server.bodies import UploadPool, paced_body, read_json_body
 from tierstore.server.config import ApiServerOptions
 from tierstore.server.errors import ApiError, error_response, on_api_error, on_tierstore_error, on_unexpected
 from tierstore.server.metrics import CONTENT_TYPE, ServerMetrics
+from tierstore.server.responses import EncodedBodies, JsonResponse
 from tierstore.server.users import User, UserDirectory
 from tierstore.server.vending import CredentialVendor
 
@@ -68,6 +69,8 @@ class ServerState:
     _hits_before: int = 0
     _uploads: dict[str, int] = field(default_factory=dict)
     upload_pool: UploadPool = field(init=False)
+    # Encoded ls answers, reused while the file system's cache hands out the same listing.
+    listing_bodies: EncodedBodies = field(default_factory=EncodedBodies)
 
     def __post_init__(self) -> None:
         self.vendor = CredentialVendor(self.table, self.options, self.metrics)
@@ -255,7 +258,7 @@ async def health(request: Request) -> Response:
     responses:
       200: {description: '{"status": "ok"}'}
     """
-    return JSONResponse({"status": "ok", "version": __version__})
+    return JsonResponse({"status": "ok", "version": __version__})
 
 
 async def ready(request: Request) -> Response:
@@ -286,7 +289,7 @@ async def ready(request: Request) -> Response:
         )
     except TierstoreError as error:
         return error_response(503, f"not ready: {error}")
-    return JSONResponse({"status": "ready"})
+    return JsonResponse({"status": "ready"})
 
 
 async def metrics(request: Request) -> Response:
@@ -308,7 +311,7 @@ async def openapi(request: Request) -> Response:
     responses:
       200: {description: OpenAPI document}
     """
-    return JSONResponse(SCHEMAS.get_schema(routes=request.app.routes))
+    return JsonResponse(SCHEMAS.get_schema(routes=request.app.routes))
 
 
 # -- users and mounts ------------------------------------------------------------------------
@@ -323,7 +326,7 @@ async def whoami(request: Request, user: User) -> Response:
       200: {description: '{"user", "groups", "admin"}'}
       401: {description: no or bad token}
     """
-    return JSONResponse(user.as_dict())
+    return JsonResponse(user.as_dict())
 
 
 @authenticated
@@ -337,10 +340,10 @@ async def mounts_list(request: Request, user: User) -> Response:
     """
     records = await run_in_threadpool(_state(request).table.records)
     if user.admin:
-        return JSONResponse({"mounts": [record.as_dict() for record in records]})
+        return JsonResponse({"mounts": [record.as_dict() for record in records]})
     # Bucket URIs, local directories, endpoints, role ARNs and key ids are the operators' business.
     public = [{"path": r.path, "readonly": r.readonly, "shared": r.shared} for r in records]
-    return JSONResponse({"mounts": public})
+    return JsonResponse({"mounts": public})
 
 
 @authenticated
@@ -382,7 +385,7 @@ async def mounts_add(request: Request, user: User) -> Response:
         functools.partial(state.table.add, path, uri, options, readonly=readonly, shared=shared, owner=owner)
     )
     state.forget_caches()
-    return JSONResponse(record.as_dict(), status_code=201)
+    return JsonResponse(record.as_dict(), status_code=201)
 
 
 @authenticated
@@ -402,7 +405,7 @@ async def mounts_remove(request: Request, user: User) -> Response:
     record = await run_in_threadpool(state.table.remove, path)
     state.vendor.forget_mount(record.path)
     state.forget_caches()
-    return JSONResponse(record.as_dict())
+    return JsonResponse(record.as_dict())
 
 
 # -- file system -----------------------------------------------------------------------------
@@ -424,7 +427,7 @@ async def fs_stat(request: Request, user: User) -> Response:
     status = await in_memory_or_thread(
         functools.partial(fs.stat, _query_path(request), sync=_flag(request, "sync"))
     )
-    return JSONResponse(status.as_dict())
+    return JsonResponse(status.as_dict())
 
 
 @authenticated
@@ -440,12 +443,18 @@ async def fs_ls(request: Request, user: User) -> Response:
       200: {description: '{"entries": [...]}'}
     """
     fs = _state(request).filesystem_for(user)
+    recursive = _flag(request, "recursive")
     entries = await in_memory_or_thread(
-        functools.partial(
-            fs.ls, _query_path(request), recursive=_flag(request, "recursive"), sync=_flag(request, "sync")
-        )
+        functools.partial(fs.ls, _query_path(request), recursive=recursive, sync=_flag(request, "sync"))
     )
-    return JSONResponse({"entries": [entry.as_dict() for entry in entries]})
+
+    def document() -> dict[str, Any]:
+        return {"entries": [entry.as_dict() for entry in entries]}
+
+    if recursive:  # built for this caller alone (what they may descend into): nothing to reuse
+        return JsonResponse(document())
+    body = _state(request).listing_bodies.body(entries, document)
+    return Response(body, media_type="application/json")
 
 
 @authenticated
@@ -469,7 +478,7 @@ async def fs_mkdir(request: Request, user: User) -> Response:
     status = await run_in_threadpool(
         functools.partial(fs.mkdir, path, parents=_field(body, "parents", bool, False))
     )
-    return JSONResponse(status.as_dict(), status_code=201)
+    return JsonResponse(status.as_dict(), status_code=201)
 
 
 @authenticated
@@ -493,7 +502,7 @@ async def fs_rm(request: Request, user: User) -> Response:
     removed = await run_in_threadpool(
         functools.partial(fs.remove, path, recursive=_field(body, "recursive", bool, False))
     )
-    return JSONResponse({"removed": removed})
+    return JsonResponse({"removed": removed})
 
 
 @authenticated
@@ -516,7 +525,7 @@ async def fs_mv(request: Request, user: User) -> Response:
     dest = _checked_path(_field(body, "dest", str), "dest")
     fs = _state(request).filesystem_for(user)
     moved = await run_in_threadpool(fs.move, source, dest)
-    return JSONResponse({"moved": moved, "source": source, "dest": dest})
+    return JsonResponse({"moved": moved, "source": source, "dest": dest})
 
 
 @authenticated
@@ -539,7 +548,7 @@ async def fs_chmod(request: Request, user: User) -> Response:
     mode = _field(body, "mode", str, what=" (octal such as '0755' or symbolic such as 'go-w')")
     fs = _state(request).filesystem_for(user)
     status = await run_in_threadpool(fs.chmod, path, mode)
-    return JSONResponse(status.as_dict())
+    return JsonResponse(status.as_dict())
 
 
 @authenticated
@@ -568,7 +577,7 @@ async def fs_chown(request: Request, user: User) -> Response:
         status = await run_in_threadpool(fs.chown, path, owner, group)
     else:
         status = await run_in_threadpool(fs.chgrp, path, group)
-    return JSONResponse(status.as_dict())
+    return JsonResponse(status.as_dict())
 
 
 # -- data proxy ------------------------------------------------------------------------------
@@ -703,7 +712,7 @@ async def data_put(request: Request, user: User) -> Response:
 
     with state.upload_slot(user):
         status = await state.upload_pool.run(functools.partial(fs.write, path, chunks()))
-    return JSONResponse(status.as_dict(), status_code=201)
+    return JsonResponse(status.as_dict(), status_code=201)
 
 
 @authenticated
@@ -718,7 +727,7 @@ async def data_delete(request: Request, user: User) -> Response:
     """
     fs = _state(request).filesystem_for(user)
     removed = await run_in_threadpool(fs.remove, _query_path(request))
-    return JSONResponse({"removed": removed})
+    return JsonResponse({"removed": removed})
 
 
 # -- credentials -----------------------------------------------------------------------------
@@ -750,7 +759,7 @@ async def credentials(request: Request, user: User) -> Response:
     if access not in ("read", "write"):
         raise ApiError(400, f"'access' is {access!r}; use read or write")
     answer = await in_memory_or_thread(functools.partial(_state(request).vendor.vend, user, path, access))
-    return JSONResponse(answer, headers={"Cache-Control": "no-store"})
+    return JsonResponse(answer, headers={"Cache-Control": "no-store"})
 
 
 # -- the app ---------------------------------------------------------------------------------
@@ -764,26 +773,28 @@ SCHEMAS = SchemaGenerator(
     }
 )
 
+# Starlette tries routes in order: the hot ones (every client's vends, stats, listings and
+# data) come first, so a request is not matched against the rest before its own.
 ROUTES = [
-    Route("/v1/health", health, methods=["GET"]),
-    Route("/v1/ready", ready, methods=["GET"]),
-    Route("/metrics", metrics, methods=["GET"]),
-    Route("/openapi.json", openapi, methods=["GET"], include_in_schema=True),
-    Route("/v1/whoami", whoami, methods=["GET"]),
-    Route("/v1/mounts", mounts_list, methods=["GET"]),
-    Route("/v1/mounts", mounts_add, methods=["POST"]),
-    Route("/v1/mounts", mounts_remove, methods=["DELETE"]),
+    Route("/v1/credentials", credentials, methods=["POST"]),
     Route("/v1/fs/stat", fs_stat, methods=["GET"]),
     Route("/v1/fs/ls", fs_ls, methods=["GET"]),
+    Route("/v1/data", data_get, methods=["GET"]),
+    Route("/v1/data", data_put, methods=["PUT"]),
+    Route("/v1/data", data_delete, methods=["DELETE"]),
+    Route("/v1/whoami", whoami, methods=["GET"]),
     Route("/v1/fs/mkdir", fs_mkdir, methods=["POST"]),
     Route("/v1/fs/rm", fs_rm, methods=["POST"]),
     Route("/v1/fs/mv", fs_mv, methods=["POST"]),
     Route("/v1/fs/chmod", fs_chmod, methods=["POST"]),
     Route("/v1/fs/chown", fs_chown, methods=["POST"]),
-    Route("/v1/data", data_get, methods=["GET"]),
-    Route("/v1/data", data_put, methods=["PUT"]),
-    Route("/v1/data", data_delete, methods=["DELETE"]),
-    Route("/v1/credentials", credentials, methods=["POST"]),
+    Route("/v1/mounts", mounts_list, methods=["GET"]),
+    Route("/v1/mounts", mounts_add, methods=["POST"]),
+    Route("/v1/mounts", mounts_remove, methods=["DELETE"]),
+    Route("/v1/health", health, methods=["GET"]),
+    Route("/v1/ready", ready, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"], include_in_schema=True),
 ]
 
 
@@ -808,7 +819,7 @@ class MetricsMiddleware:
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 route = _route_of(scope)
-                self.metrics.latency.labels(route=route, method=method).observe(time.perf_counter() - started)
+                self.metrics.timed(route, method).observe(time.perf_counter() - started)
                 timed = True
             await send(message)
 
@@ -817,8 +828,8 @@ class MetricsMiddleware:
         finally:
             route = _route_of(scope)
             if not timed:
-                self.metrics.latency.labels(route=route, method=method).observe(time.perf_counter() - started)
-            self.metrics.requests.labels(route=route, method=method, status=str(status)).inc()
+                self.metrics.timed(route, method).observe(time.perf_counter() - started)
+            self.metrics.answered(route, method, status).inc()
 
 
 def _route_of(scope: Scope) -> str:

@@ -15,6 +15,7 @@ Route the logger to its own handler to keep the trail apart from the server's lo
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -25,6 +26,7 @@ from tierstore.settings.secret import mask_key_id
 AUDIT = logging.getLogger("tierstore.audit")
 
 
+@functools.lru_cache(maxsize=4096)  # every hit of a cached vend names the same key again
 def key_fingerprint(access_key_id: str) -> str:
     """The first 16 hex digits of the key id's SHA-256: matches a store's log line, reveals no id."""
     return hashlib.sha256(access_key_id.encode("utf-8")).hexdigest()[:16]

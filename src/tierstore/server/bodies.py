@@ -10,6 +10,7 @@ for is abandoned (an upload is aborted, nothing is written).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, Callable
@@ -28,6 +29,8 @@ BODY_TIMEOUT_KEY = "tierstore.server.limits.body-timeout"
 BODY_MIN_RATE_KEY = "tierstore.server.limits.body-min-rate"
 JSON_BODY_KEY = "tierstore.server.limits.json-body"
 UPLOADS_KEY = "tierstore.server.limits.uploads"
+# JSON bodies up to this size (every request the API expects) are read under one deadline.
+SMALL_JSON_BODY = 16 * 1024
 
 
 class BodyPace:
@@ -71,7 +74,9 @@ async def paced_body(request: Request, limits: ServerLimits) -> AsyncGenerator[b
         allowance = pace.allowance()
         started = time.monotonic()
         try:
-            with anyio.fail_after(allowance):
+            # asyncio's timeout rather than anyio's cancel scope: the same deadline for a tenth
+            # of the cost, paid on every chunk of every request body (the server runs on asyncio).
+            async with asyncio.timeout(allowance):
                 chunk = await stream.__anext__()
         except StopAsyncIteration:
             return
@@ -92,6 +97,8 @@ async def read_json_body(request: Request, limits: ServerLimits) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isascii() or not declared.isdigit() or int(declared) > limit):
         raise too_large
+    if declared is not None and int(declared) <= SMALL_JSON_BODY:
+        return await _read_small_body(request, limits, int(declared))
     received = bytearray()
     async with contextlib.aclosing(paced_body(request, limits)) as chunks:
         async for chunk in chunks:
@@ -99,6 +106,30 @@ async def read_json_body(request: Request, limits: ServerLimits) -> bytes:
                 raise too_large
             received += chunk
     return bytes(received)
+
+
+async def _read_small_body(request: Request, limits: ServerLimits, size: int) -> bytes:
+    """A body of ``size`` declared bytes (at most :data:`SMALL_JSON_BODY`) under one deadline.
+
+    The pace allows a body ``body_timeout`` seconds plus one second per ``body_min_rate``
+    bytes in all; for a body this small that whole allowance is a few seconds over
+    ``body_timeout``, so one timer over the whole read keeps the bound, where arming one per
+    chunk (three for a one-message body) cost about half of a warm vend's time.
+    """
+    rate = limits.body_min_rate
+    allowance = limits.body_timeout + (size / rate if rate else 0)
+    try:
+        async with asyncio.timeout(allowance):
+            body = await request.body()
+    except TimeoutError:
+        message = (
+            f"the request body ({size} bytes declared) did not arrive within {allowance:.3g} s "
+            f"({BODY_TIMEOUT_KEY}, {BODY_MIN_RATE_KEY}); the request was abandoned, nothing was written"
+        )
+        raise ApiError(408, message, {"Connection": "close"}) from None
+    except ClientDisconnect:
+        raise ApiError(400, "the client went away before the request body ended") from None
+    return body
 
 
 class UploadPool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from tierstore.errors import (
     AccessDeniedError,
@@ -27,6 +27,7 @@ from tierstore.errors import (
 )
 from tierstore.namespace.metadata import MetadataUnavailableError
 from tierstore.namespace.metadata.secrets_at_rest import SecretsKeyError
+from tierstore.server.responses import JsonResponse
 
 LOGGER = logging.getLogger("tierstore.server")
 
@@ -58,9 +59,9 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JsonResponse:
     code = STATUS_CODES.get(status, "internal" if status >= 500 else "bad_request")
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+    return JsonResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
 def status_for(error: TierstoreError) -> int:

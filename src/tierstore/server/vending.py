@@ -73,6 +73,18 @@ class _Vended:
 
 
 @dataclass(frozen=True)
+class _Decided:
+    """A vend's outcome, reusable while ``stamp`` holds and ``vended`` is the cache's fresh entry."""
+
+    stamp: tuple[int, int]
+    cache_key: CacheKey
+    vended: _Vended
+    answer: dict[str, Any]
+    mount: str
+    restricted: int
+
+
+@dataclass(frozen=True)
 class _Target:
     """Where a vend points: the mount, its settings, the key below it, and whether it is a directory."""
 
@@ -111,6 +123,14 @@ class CredentialVendor:
         self.metrics = metrics
         self._clock = clock
         self._cache: dict[CacheKey, _Vended] = {}
+        # The last decision for (user, path as asked, access): its permission checks, deny list
+        # and answer are a function of the caller (name, groups, admin) and of the mounts and
+        # attributes, so they are reused only while both generations stand (a chmod, chown or
+        # mount change here, or by another server within tierstore.metadata.sync.interval,
+        # moves one) and while the vended credentials are the cache's fresh ones.
+        self._decided: dict[tuple[User, str, str], _Decided] = {}
+        # The answer built for each cached vend, beside the vend it was built from.
+        self._answers: dict[CacheKey, tuple[_Vended, dict[str, Any]]] = {}
         self._key_locks: dict[CacheKey, threading.Lock] = {}
         # By mount path: the mount as read and its vending set-up, rebuilt when the mount changes
         # (a remount by any server sharing the database: see mounts.same_mount).
@@ -122,6 +142,15 @@ class CredentialVendor:
     def vend(self, user: User, raw_path: str, access: Access) -> dict[str, Any]:
         if access not in ACCESS_LEVELS:
             raise StoreError(f"access {access!r} is not one of: read, write", key=raw_path)
+        stamp = self._stamp()
+        decided = self._decided.get((user, raw_path, access))
+        if (
+            decided is not None
+            and decided.stamp == stamp
+            and self._fresh(decided.cache_key) is decided.vended
+        ):
+            self._emit(user, decided, "hit")
+            return decided.answer
         try:
             path = paths.normalize(raw_path)
             record, key = self.table.resolve(path)
@@ -142,7 +171,7 @@ class CredentialVendor:
                 user=user.name, path=path, access=access, mount=record.path, mode="proxy",
                 scoped=False, access_key_id=None, expires_at=None, cache="-", restricted=0,
             )  # fmt: skip
-            self.metrics.vends.labels(access=access, cache="proxy").inc()
+            self.metrics.vended(access, "proxy").inc()
             return _answer(path, record, access, mode="proxy")
         _refuse_policy_specials(path, f"{settings.location.prefix}{key}")
         target = _Target(record, settings, key, directory)
@@ -151,14 +180,50 @@ class CredentialVendor:
         # created_at: a remount (maybe with another role or vending keys) never reuses answers.
         cache_key = (user.name, record.path, record.uri, record.created_at, path, access, restrictions)
         vended, cache = self._cached_or_new(cache_key, target, _Grant(user, access, prefix, restrictions))
-        self.metrics.vends.labels(access=access, cache=cache).inc()
-        credentials = vended.credentials
-        audit.vend_line(
-            user=user.name, path=path, access=access, mount=record.path, mode="direct",
-            scoped=vended.scoped, access_key_id=credentials.access_key_id,
-            expires_at=credentials.expires_at, cache=cache,
+        answer = self._direct_answer(cache_key, vended, target, restrictions)
+        decided = _Decided(
+            stamp=stamp,
+            cache_key=cache_key,
+            vended=vended,
+            answer=answer,
+            mount=record.path,
             restricted=len(restrictions.denied) + len(restrictions.write_denied),
+        )
+        with self._lock:
+            if len(self._decided) >= MAX_CACHED:
+                self._decided.clear()
+            self._decided[(user, raw_path, access)] = decided
+        # Last: on the event loop, whatever comes before may still move the vend to a thread.
+        self._emit(user, decided, cache)
+        return answer
+
+    def _stamp(self) -> tuple[int, int]:
+        """What a vend's decision was derived from: the mounts' and the attributes' generation."""
+        metadata = self.table.metadata
+        return metadata.generation("mounts"), metadata.generation("attributes")
+
+    def _emit(self, user: User, decided: _Decided, cache: str) -> None:
+        """The metrics and the audit line of one vend, from the cache or not."""
+        _, _, _, _, path, access, _ = decided.cache_key
+        self.metrics.vended(access, cache).inc()
+        credentials = decided.vended.credentials
+        audit.vend_line(
+            user=user.name, path=path, access=access, mount=decided.mount, mode="direct",
+            scoped=decided.vended.scoped, access_key_id=credentials.access_key_id,
+            expires_at=credentials.expires_at, cache=cache, restricted=decided.restricted,
         )  # fmt: skip
+
+    def _direct_answer(
+        self, cache_key: CacheKey, vended: _Vended, target: _Target, restrictions: Restrictions
+    ) -> dict[str, Any]:
+        """The answer for a vend: built once per cached vend (it depends on nothing else), then
+        handed out again while the cache hands out the same credentials. Not to be modified."""
+        found = self._answers.get(cache_key)
+        if found is not None and found[0] is vended:
+            return found[1]
+        record, settings = target.record, target.settings
+        path, access = cache_key[4], cache_key[5]
+        credentials = vended.credentials
         mount_options = self._mount_vending(record, settings).options
         answer = _answer(path, record, access, mode="direct")
         encryption = settings.encryption
@@ -192,6 +257,8 @@ class CredentialVendor:
             expires_at=_iso(credentials.expires_at),
             refresh_at=_iso(vended.refresh_at),
         )
+        with self._lock:
+            self._answers[cache_key] = (vended, answer)
         return answer
 
     # -- permission ----------------------------------------------------------------------
@@ -300,6 +367,7 @@ class CredentialVendor:
         for stale in [key for key, vended in self._cache.items() if vended.refresh_at <= now]:
             del self._cache[stale]
             self._key_locks.pop(stale, None)
+            self._answers.pop(stale, None)
 
     def _fresh(self, cache_key: CacheKey) -> _Vended | None:
         with self._lock:
@@ -411,6 +479,8 @@ class CredentialVendor:
         with self._lock:
             for cache_key in [k for k in self._cache if k[1] == path]:
                 del self._cache[cache_key]
+                self._answers.pop(cache_key, None)
+            self._decided.clear()
             self._mounts.pop(path, None)
 
 

@@ -45,6 +45,7 @@ DEFAULT_POLL_INTERVAL = 0.25
 # Past these many entries a cache is emptied: memory stays bounded on a namespace of any size.
 MAX_ATTRIBUTE_ENTRIES = 200_000
 MAX_SUBTREE_ENTRIES = 10_000
+MAX_UNKNOWN_TOKENS = 10_000
 
 T = TypeVar("T")
 
@@ -70,6 +71,8 @@ class CachedMetadataStore(MetadataStore):
         # The users and, from the same load, their index by token hash: one attribute, so that
         # a reader never sees one without the other.
         self._users: tuple[tuple[UserRecord, ...], dict[str, UserRecord]] | None = None
+        # Hashes of tokens the database did not know either, since the users last changed.
+        self._unknown_tokens: set[str] = set()
         self._seen = self.change_counters()
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="metadata-poller", daemon=True)
@@ -79,6 +82,9 @@ class CachedMetadataStore(MetadataStore):
 
     def _changed(self, kind: ChangeKind) -> None:
         self._drop(kind)
+
+    def generation(self, kind: ChangeKind) -> int:
+        return self._generation[kind]
 
     def _drop(self, *kinds: str) -> None:
         with self._lock:
@@ -91,6 +97,7 @@ class CachedMetadataStore(MetadataStore):
                     self._subtrees = {}
                 elif kind == "users":
                     self._users = None
+                    self._unknown_tokens = set()
 
     def _poll(self) -> None:
         while not self._stop.wait(self.poll_interval):
@@ -185,7 +192,21 @@ class CachedMetadataStore(MetadataStore):
         return list(self._user_index()[0])
 
     def user_by_token_hash(self, token_sha256: str) -> UserRecord | None:
-        return self._user_index()[1].get(token_sha256)
+        found = self._user_index()[1].get(token_sha256)
+        if found is not None or token_sha256 in self._unknown_tokens:
+            return found
+        # Not in memory: maybe a user another process added since the last poll (`tierstore users
+        # add` and its token used at once). Ask the database once; remember a miss until the users
+        # change, so a client retrying a bad token does not cost a query each time.
+        record = MetadataStore.user_by_token_hash(self, token_sha256)
+        if record is not None:
+            self._drop("users")
+            return record
+        with self._lock:
+            if len(self._unknown_tokens) >= MAX_UNKNOWN_TOKENS:
+                self._unknown_tokens.clear()
+            self._unknown_tokens.add(token_sha256)
+        return None
 
     def _user_index(self) -> tuple[tuple[UserRecord, ...], dict[str, UserRecord]]:
         found = self._users

@@ -214,6 +214,14 @@ class MetadataStore:
     def _changed(self, kind: ChangeKind) -> None:
         """Called after a change of ``kind`` committed in this process (a cache's hook)."""
 
+    def generation(self, kind: ChangeKind) -> int:
+        """A number that changes whenever what this store answers of ``kind`` may have changed.
+
+        A plain store reads the database every time, so its answers are never stale: always 0.
+        (The server's in-memory store counts its drops.)
+        """
+        return 0
+
     def change_counters(self) -> dict[str, int]:
         """Each kind's change counter: one small query, polled by caching servers."""
         with self._read() as connection:
