@@ -63,10 +63,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--size", type=int, required=True)
     parser.add_argument("--token", required=True)
     parser.add_argument("--server", default="uvicorn", choices=SERVERS)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     args = parser.parse_args(argv)
     app = make_app(args.size, args.token)
     quiet = {"log_level": "warning", "access_log": False}
-    if args.server == "uvicorn":
+    if args.workers > 1:
+        # uvicorn's workers import the app by name: its settings go through the environment.
+        os.environ["BARE_SIZE"], os.environ["BARE_TOKEN"] = str(args.size), args.token
+        uvicorn.run(
+            "bare_app:app_from_env",
+            factory=True,
+            app_dir=str(Path(__file__).parent),
+            host="127.0.0.1",
+            port=args.port,
+            workers=args.workers,
+            **quiet,  # type: ignore[arg-type]
+        )
+    elif args.server == "uvicorn":
         # As tierstore serve runs it: "auto" loop and HTTP protocol, no access log.
         uvicorn.run(app, host="127.0.0.1", port=args.port, **quiet)  # type: ignore[arg-type]
     elif args.server == "uvicorn-h11":

@@ -208,11 +208,13 @@ def free_port() -> int:
         return port
 
 
-def start_bare(size: int, token: str, server: str = "uvicorn") -> tuple[subprocess.Popen[bytes], str]:
+def start_bare(
+    size: int, token: str, server: str = "uvicorn", workers: int = 1
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     child = subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("bare_app.py")), "--port", str(port), "--size",
-         str(size), "--token", token, "--server", server],
+         str(size), "--token", token, "--server", server, "--workers", str(workers)],
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -227,14 +229,21 @@ def start_bare(size: int, token: str, server: str = "uvicorn") -> tuple[subproce
             time.sleep(0.05)
 
 
-def bench_routes(wrk: str, server: RunningServer, scripts: Path, seconds: float) -> list[str]:
+def bench_routes(
+    wrk: str, server: RunningServer, scripts: Path, seconds: float, workers: int = 1
+) -> list[str]:
     rows: list[str] = []
     headers = {"Authorization": f"Bearer {server.admin_token}", "Content-Type": "application/json"}
     with httpx.Client(base_url=server.url, headers=headers, timeout=60) as api:
-        prepare_namespace(api, scripts / "local-mount")
+        if workers == 1:
+            prepare_namespace(api, scripts / "local-mount")
         measured = cases(api)
+        # Each worker has its own caches: warm them all before timing (new connections spread).
+        for case in measured:
+            for _ in range(20 * workers):
+                api.request(case.method, case.url_path, content=case.body, headers={"Connection": "close"})
     for case in measured:
-        bare, bare_url = start_bare(case.answer_bytes, server.admin_token)
+        bare, bare_url = start_bare(case.answer_bytes, server.admin_token, workers=workers)
         try:
             bare_body = case.body if case.method == "POST" else None
             ours = lua_script(scripts, "ours", case.method, headers, case.body)
@@ -246,7 +255,7 @@ def bench_routes(wrk: str, server: RunningServer, scripts: Path, seconds: float)
                 sb.check(mine.errors == 0, f"{case.name}: {mine.errors} failed requests under wrk")
                 sb.check(base.errors == 0, f"bare endpoint: {base.errors} failed requests under wrk")
                 row = (
-                    f"| {case.name} | {connections} | {mine.rate:,.0f} | {mine.p50_ms:.2f} | "
+                    f"| {case.name} | {workers} | {connections} | {mine.rate:,.0f} | {mine.p50_ms:.2f} | "
                     f"{mine.p99_ms:.2f} | {base.rate:,.0f} | {base.p99_ms:.2f} | "
                     f"{mine.rate / base.rate:.2f} |"
                 )
@@ -369,6 +378,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--memory-mib", type=int, default=None, help="per-client download (default 1024)")
     parser.add_argument("--no-proxy", action="store_true", help="only the request routes")
     parser.add_argument(
+        "--workers", type=int, default=2, help="also measure tierstore serve --workers N (default 2; 1: not)"
+    )
+    parser.add_argument(
         "--asgi-servers", action="store_true", help="only the bare endpoint on each ASGI server (no stack)"
     )
     args = parser.parse_args(argv)
@@ -402,11 +414,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             server = start_api_server(server_config(directory / "api", info), process=True)
             print(f"stack at {info.endpoint}; tierstore serve at {server.url} (child process)")
             print(
-                "| request | connections | tierstore req/s | p50 ms | p99 ms | bare req/s | bare p99 ms "
-                "| ratio |\n|---|---:|---:|---:|---:|---:|---:|---:|",
+                "| request | workers | connections | tierstore req/s | p50 ms | p99 ms | bare req/s "
+                "| bare p99 ms | ratio |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|",
                 flush=True,
             )
             bench_routes(wrk, server, directory, seconds)
+            if args.workers > 1:
+                many = start_api_server(directory / "api" / "server.yaml", process=True, workers=args.workers)
+                try:
+                    many.admin_token = server.admin_token
+                    bench_routes(wrk, many, directory, seconds, workers=args.workers)
+                finally:
+                    many.stop()
             if not args.no_proxy:
                 print("| transfer | tierstore | peer | ratio |\n|---|---:|---:|---:|", flush=True)
                 bench_proxy(server, info, directory, size_mib)

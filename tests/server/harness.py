@@ -86,13 +86,15 @@ class RunningServer:
 
 
 def start_api_server(
-    config_path: Path | None, *, host: str = LOOPBACK, process: bool = False
+    config_path: Path | None, *, host: str = LOOPBACK, process: bool = False, workers: int = 1
 ) -> RunningServer:
-    """Builds the server from ``config_path`` (None: the embedded default) and serves it on a free port."""
+    """Builds the server from ``config_path`` (None: the embedded default) and serves it on a free port.
+
+    ``workers`` (a child process only): ``tierstore serve --workers N``."""
     if process:
         if config_path is None:
             raise ValueError("a server in a child process needs a config file (the embedded default is in ~)")
-        return _start_process(config_path, host)
+        return _start_process(config_path, host, workers)
     built = build_server(config_path)
     options = built.state.options
     token = built.admin_token
@@ -116,7 +118,7 @@ def start_api_server(
     return RunningServer(f"{scheme}://{host}:{port}", token, built, server, thread)
 
 
-def _start_process(config_path: Path, host: str) -> RunningServer:
+def _start_process(config_path: Path, host: str, workers: int = 1) -> RunningServer:
     from tierstore.server.config import load_api_options
 
     options = load_api_options(config_path)
@@ -126,7 +128,7 @@ def _start_process(config_path: Path, host: str) -> RunningServer:
     with log.open("wb") as output:
         child = subprocess.Popen(
             [sys.executable, "-m", "tierstore.cli.main", "serve", "-c", str(config_path), "--host", host,
-             "--port", str(port), "--print-admin-token"],
+             "--port", str(port), "--print-admin-token", "--workers", str(workers)],
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
             stdout=output,
             stderr=subprocess.STDOUT,

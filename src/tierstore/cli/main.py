@@ -10,13 +10,10 @@ from collections.abc import Sequence
 
 from tierstore import __version__
 from tierstore.cli import commands
+from tierstore.cli.log_setup import configure_logging
 from tierstore.errors import TierstoreError
 
 EXIT_USER_ERROR = 2
-# Libraries whose DEBUG output holds raw request and response bodies: botocore's parsers print
-# every AssumeRole answer, secret key and session token included. They stay at INFO however
-# verbose tierstore is; ``s3.wire.logging`` traces requests with secrets redacted instead.
-CHATTY_LIBRARIES = ("botocore", "boto3", "s3transfer", "urllib3", "httpcore", "httpx")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,12 +34,6 @@ def build_parser() -> argparse.ArgumentParser:
     for module_name in commands.COMMAND_MODULES:
         importlib.import_module(module_name).register(subcommands)
     return parser
-
-
-def configure_logging(level: int) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for name in CHATTY_LIBRARIES:
-        logging.getLogger(name).setLevel(max(level, logging.INFO))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

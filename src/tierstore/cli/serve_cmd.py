@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +38,12 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         action="store_true",
         help="print the first admin's token on stdout even when not a terminal (always in admin.token)",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes answering on the one port (default 1); each keeps its own caches",
+    )
     serve.set_defaults(run=_serve)
 
     users = subcommands.add_parser("users", help="the API server's users and their bearer tokens")
@@ -57,12 +65,25 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from tierstore.cli.log_setup import configure_logging
     from tierstore.errors import ConfigError
     from tierstore.server.run import serve
+    from tierstore.server.workers import MAX_WORKERS
 
     if args.port is not None and not 0 <= args.port <= 65535:
         raise ConfigError(f"--port {args.port}: use 0 to 65535")
-    return serve(_config_path(args), host=args.host, port=args.port, print_token=args.print_admin_token)
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise ConfigError(f"--workers {args.workers}: use 1 to {MAX_WORKERS} (about one per core)")
+    # Workers are fresh interpreters: they set up logging as this command did.
+    setup = functools.partial(configure_logging, logging.getLogger().level)
+    return serve(
+        _config_path(args),
+        host=args.host,
+        port=args.port,
+        print_token=args.print_admin_token,
+        workers=args.workers,
+        worker_setup=setup,
+    )
 
 
 def _directory(args: argparse.Namespace) -> UserDirectory:

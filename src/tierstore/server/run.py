@@ -7,10 +7,12 @@ and the metadata store are closed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +27,12 @@ from tierstore.server.app import ServerState, create_app
 from tierstore.server.config import ApiServerOptions, load_api_options
 from tierstore.server.limits import protocol_class
 from tierstore.server.users import ADMIN_TOKEN_FILE, UserDirectory
+from tierstore.server.workers import run_workers
 
 LOGGER = logging.getLogger("tierstore.server")
 GRACEFUL_SHUTDOWN_SECONDS = 30
+# uvicorn's own listen backlog, for the socket the workers of --workers share.
+BACKLOG = 2048
 
 
 @dataclass
@@ -44,8 +49,11 @@ class BuiltServer:
         return self.state.options.home / ADMIN_TOKEN_FILE
 
 
-def build_server(config_path: Path | None) -> BuiltServer:
-    """Loads the config, opens the metadata store and mount table, creates the first admin."""
+def build_server(config_path: Path | None, *, clean_up: bool = True) -> BuiltServer:
+    """Loads the config, opens the metadata store and mount table, creates the first admin.
+
+    ``clean_up``: start the clean-up of left-over uploads beside serving (a worker of
+    ``--workers`` leaves it to the supervisor, which runs it once)."""
     config = load_server_config(config_path)
     options = load_api_options(config_path)
     location = config.root.location
@@ -65,7 +73,7 @@ def build_server(config_path: Path | None) -> BuiltServer:
         metadata.close()
         raise
     state = ServerState(table=table, users=users, options=options)
-    cleanup = start_upload_cleanup(table)
+    cleanup = start_upload_cleanup(table) if clean_up else None
     return BuiltServer(state=state, config=config, admin_token=token, upload_cleanup=cleanup)
 
 
@@ -105,14 +113,20 @@ def uvicorn_config(built: BuiltServer, options: ApiServerOptions, *, host: str, 
 
 
 def serve(
-    config_path: Path | None, *, host: str | None = None, port: int | None = None, print_token: bool = False
+    config_path: Path | None,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    print_token: bool = False,
+    workers: int = 1,
+    worker_setup: Callable[[], None] | None = None,
 ) -> int:
     """Runs the server in this thread until a signal; returns the exit code.
 
     The first admin's token goes to its 0600 file; it is printed only to a terminal, or with
     ``print_token``, never into a log collector (journald, container logs) reading stdout.
     """
-    _show_operational_logs()
+    show_operational_logs()
     built = build_server(config_path)
     options = built.state.options
     host = host or options.host
@@ -128,6 +142,24 @@ def serve(
         else:
             print(f"created the admin user; its token is in {built.admin_token_file} (mode 0600)", flush=True)
     scheme = "https" if options.tls else "http"
+    if workers > 1:
+        # The supervisor keeps what it built only for the start (the admin, the clean-up).
+        with contextlib.closing(bound_socket(host, port, backlog=BACKLOG)) as sock:
+            bound = sock.getsockname()[1]
+            print(
+                f"tierstore serving {built.config.source} on {scheme}://{host}:{bound} ({workers} workers)",
+                flush=True,
+            )
+            try:
+                return run_workers(
+                    config_path,
+                    sock,
+                    workers=workers,
+                    setup=worker_setup,
+                    grace_seconds=GRACEFUL_SHUTDOWN_SECONDS,
+                )
+            finally:
+                built.state.close()
     print(f"tierstore serving {built.config.source} on {scheme}://{host}:{port}", flush=True)
     server = uvicorn.Server(uvicorn_config(built, options, host=host, port=port))
     try:
@@ -137,7 +169,7 @@ def serve(
     return 0 if server.started else 1
 
 
-def _show_operational_logs() -> None:
+def show_operational_logs() -> None:
     """The audit trail and the server's start/stop lines are shown even without ``-v``."""
     for name in ("tierstore.audit", "tierstore.server", "uvicorn.error"):
         logger = logging.getLogger(name)
@@ -145,12 +177,12 @@ def _show_operational_logs() -> None:
             logger.setLevel(logging.INFO)
 
 
-def bound_socket(host: str, port: int = 0) -> socket.socket:
+def bound_socket(host: str, port: int = 0, *, backlog: int = 128) -> socket.socket:
     """A listening socket on ``host`` (port 0: a free one), for servers started in tests."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    sock.listen(128)
+    sock.listen(backlog)
     sock.set_inheritable(True)
     return sock
