@@ -108,11 +108,18 @@ def test_a_remount_with_other_options_is_seen_by_the_other(pair: Pair, tmp_path:
     directory.mkdir()
     body = {"path": "/mnt/local", "uri": directory.as_uri()}
     assert pair.admin_a.post("/v1/mounts", json=body).status_code == 201
+
+    def b_lists() -> bool:
+        return any(m["path"] == "/mnt/local" for m in pair.admin_b.get("/v1/mounts").json()["mounts"])
+
+    # Written only once B knows the mount: before, B would write the path into the root mount.
+    assert seconds_until(b_lists) <= BOUND_SECONDS
     put = {"params": {"path": "/mnt/local/f.txt"}, "content": b"x"}
-    assert seconds_until(lambda: pair.admin_b.put("/v1/data", **put).is_success) <= BOUND_SECONDS  # type: ignore[arg-type]
+    assert pair.admin_b.put("/v1/data", **put).is_success  # type: ignore[arg-type]
     # Mounted again, read-only: B refuses the write within the bound.
     assert pair.admin_a.delete("/v1/mounts", params={"path": "/mnt/local"}).is_success
-    assert pair.admin_a.post("/v1/mounts", json={**body, "readonly": True}).status_code == 201
+    again = pair.admin_a.post("/v1/mounts", json={**body, "readonly": True})
+    assert again.status_code == 201, again.text
     assert pair.admin_a.put("/v1/data", **put).status_code == 403  # type: ignore[arg-type]
     took = seconds_until(lambda: pair.admin_b.put("/v1/data", **put).status_code == 403)  # type: ignore[arg-type]
     assert took <= BOUND_SECONDS

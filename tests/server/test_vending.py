@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,6 +22,7 @@ from botocore.config import Config
 
 from tests.server.harness import RunningServer, start_api_server
 from tests.server.vended import error_code, s3_from, vend
+from tests.servers.loopback import Forwarder
 from tierstore.local.info import StackInfo
 from tierstore.server.policies import session_policy
 
@@ -307,3 +309,48 @@ def test_a_mounts_own_vending_keys_override_the_servers(
     # The session policy allows writes, but the role (ReadOnlyRole) does not: SeaweedFS intersects them.
     assert s3.get_object(Bucket=data_bucket, Key="data/a/x.txt")["Body"].read() == b"data/a/x.txt"
     assert error_code(s3.put_object, Bucket=data_bucket, Key="data/a/new.txt", Body=b"no") == "AccessDenied"
+
+
+def test_a_cold_vend_stuck_on_sts_never_stalls_warm_requests(
+    client: httpx.Client, api: RunningServer, stack: StackInfo, data_bucket: str
+) -> None:
+    """Warm vends and stats are answered on the event loop; a vend that must call STS moves to a
+    thread first. With that STS call hanging (STS, behind a forwarder, gets the request and its
+    answer is held back), warm requests still answer at once: the call never ran on the loop."""
+    port = int(stack.endpoint.rsplit(":", 1)[1])
+    with Forwarder(port) as sts:
+        options = {
+            **admin_options(stack),
+            "tierstore.vending.role.arn": stack.roles["ReadWriteRole"],
+            "tierstore.vending.sts.endpoint": sts.endpoint,
+        }
+        mounted = {"path": "/mnt/slow-sts", "uri": f"s3://{data_bucket}/data", "options": options}
+        assert client.post("/v1/mounts", json=mounted).status_code == 201
+        # The mount's vending set-up and its attributes are in memory: only STS is left to block.
+        assert vend(client, "/mnt/slow-sts/a/", "read")["mode"] == "direct"
+        assert vend(client, "/", "read")["mode"] == "direct"  # warm from now on
+        sts.hold_answers.set()
+        stuck: list[int] = []
+
+        def cold_vend() -> None:
+            answer = httpx.post(
+                f"{api.url}/v1/credentials",
+                # The path read was vended for: only the credentials for writing are new.
+                json={"path": "/mnt/slow-sts/a/", "access": "write"},
+                headers=api.auth(),
+                timeout=120,
+            )
+            stuck.append(answer.status_code)
+
+        waiting = threading.Thread(target=cold_vend)
+        waiting.start()
+        time.sleep(0.5)  # the cold vend is waiting for STS's answer now
+        for _ in range(20):
+            began = time.monotonic()
+            assert client.post("/v1/credentials", json={"path": "/", "access": "read"}).status_code == 200
+            assert client.get("/v1/fs/stat", params={"path": "/"}).status_code == 200
+            assert time.monotonic() - began < 2.0
+        assert stuck == [] and waiting.is_alive()  # still stuck all along
+        sts.hold_answers.clear()
+        waiting.join(timeout=60)
+    assert stuck == [200]  # STS answered at last: the cold vend completes

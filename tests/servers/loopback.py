@@ -164,6 +164,10 @@ class Forwarder:
         ``cut_answers=(times, after)``: the first ``times`` connections that carry more than
         ``after`` bytes back to the client are closed there, mid-body."""
         self.upstream_port = upstream_port
+        # Set: answers are held back (a server that has the request and never answers) until
+        # cleared or the forwarder closes.
+        self.hold_answers = threading.Event()
+        self._closed = threading.Event()
         self._lose_answer_to = lose_answer_to
         self.lost_answers = 0
         self._cuts_left, self._cut_after = cut_answers
@@ -257,6 +261,8 @@ class Forwarder:
                 with contextlib.suppress(OSError):
                     client.shutdown(socket.SHUT_WR)
                 return
+            while self.hold_answers.is_set() and not self._closed.is_set():
+                self._closed.wait(0.05)
             relayed += len(data)
             with self._lock:
                 cut = self._cuts_left > 0 and relayed > self._cut_after
@@ -277,6 +283,7 @@ class Forwarder:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._closed.set()
         self._listener.close()
         with self._lock:
             for connection in self._open:

@@ -80,8 +80,13 @@ class CachedMetadataStore(MetadataStore):
 
     # -- invalidation --------------------------------------------------------------------------
 
-    def _changed(self, kind: ChangeKind) -> None:
+    def _changed(self, kind: ChangeKind, counter: int) -> None:
         self._drop(kind)
+        # Our own change, and nobody else's since the last poll: the poller need not drop this
+        # kind again when it sees the counter moved (one wasted reload per write otherwise).
+        with self._lock:
+            if self._seen.get(kind) == counter - 1:
+                self._seen = {**self._seen, kind: counter}
 
     def generation(self, kind: ChangeKind) -> int:
         return self._generation[kind]

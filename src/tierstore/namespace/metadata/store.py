@@ -206,13 +206,17 @@ class MetadataStore:
         require_io("the metadata database")
         with transaction(self._engine, self._target, write=True) as connection:
             yield connection
-            connection.execute(
-                update(_changes).where(_changes.c.kind == kind).values(counter=_changes.c.counter + 1)
-            )
-        self._changed(kind)
+            counter = connection.execute(
+                update(_changes)
+                .where(_changes.c.kind == kind)
+                .values(counter=_changes.c.counter + 1)
+                .returning(_changes.c.counter)
+            ).scalar_one()
+        self._changed(kind, int(counter))
 
-    def _changed(self, kind: ChangeKind) -> None:
-        """Called after a change of ``kind`` committed in this process (a cache's hook)."""
+    def _changed(self, kind: ChangeKind, counter: int) -> None:
+        """Called after a change of ``kind`` committed in this process, raising its counter to
+        ``counter`` (a cache's hook)."""
 
     def generation(self, kind: ChangeKind) -> int:
         """A number that changes whenever what this store answers of ``kind`` may have changed.
