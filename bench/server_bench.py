@@ -55,6 +55,7 @@ from tests.server.harness import RunningServer, start_api_server
 import store_bench as sb
 from tierstore.local.info import StackInfo
 from tierstore.local.stack import start_stack, stop_stack
+from vend_bench import server_config
 
 MiB = 1024 * 1024
 BUCKET = "bench"
@@ -127,25 +128,6 @@ def run_wrk(wrk: str, url: str, script: Path, connections: int, seconds: float) 
     if errors:
         print(f"wrk reported errors for {url}:\n{output}", flush=True)
     return WrkResult(rate, latency[50], latency[99], requests, errors)
-
-
-def server_config(directory: Path, info: StackInfo) -> Path:
-    admin = info.users["admin"]
-    lines = {
-        "remote.data.dir": f"s3://{BUCKET}/",
-        "s3.endpoint": info.endpoint,
-        "s3.region": info.region,
-        "s3.path-style-access": "true",
-        "s3.access-key": admin.access_key_id,
-        "s3.secret-key": admin.secret_access_key.reveal(),
-        "tierstore.vending.role.arn": info.roles["ReadWriteRole"],
-        "tierstore.vending.duration": "3600",
-        "tierstore.metadata.url": f"sqlite:///{directory / 'namespace.db'}",
-    }
-    path = directory / "server.yaml"
-    path.write_text("".join(f"{key}: '{value}'\n" for key, value in lines.items()))
-    path.chmod(0o600)
-    return path
 
 
 def prepare_namespace(api: httpx.Client, local_dir: Path) -> None:

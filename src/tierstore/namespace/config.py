@@ -77,22 +77,10 @@ def load_server_config(path: Path | None) -> ServerConfig:
     metadata_url = str(
         own.get(METADATA_URL) or f"sqlite:///{path.resolve().parent / 'tierstore-namespace.db'}"
     )
-    ttl_text = own.get(CACHE_TTL, DEFAULT_CACHE_TTL)
-    try:
-        ttl = float(str(ttl_text))
-    except ValueError:
-        raise ConfigError(
-            f"{path}: {CACHE_TTL}: {ttl_text!r} is not a number of seconds; use e.g. 10"
-        ) from None
+    ttl = _seconds(path, own, CACHE_TTL, DEFAULT_CACHE_TTL, example="10")
     if ttl < 0:
         raise ConfigError(f"{path}: {CACHE_TTL}: {ttl} must be 0 (no cache) or more seconds")
-    sync_text = own.get(SYNC_INTERVAL, DEFAULT_SYNC_INTERVAL)
-    try:
-        sync = float(str(sync_text))
-    except ValueError:
-        raise ConfigError(
-            f"{path}: {SYNC_INTERVAL}: {sync_text!r} is not a number of seconds; use e.g. 0.25"
-        ) from None
+    sync = _seconds(path, own, SYNC_INTERVAL, DEFAULT_SYNC_INTERVAL, example="0.25")
     if not 0 <= sync <= MAX_SYNC_INTERVAL:
         raise ConfigError(
             f"{path}: {SYNC_INTERVAL}: {sync} is out of range; use 0 (read the database on every "
@@ -110,6 +98,15 @@ def load_server_config(path: Path | None) -> ServerConfig:
         secrets_key_file=key_file,
         sync_interval_seconds=sync,
     )
+
+
+def _seconds(path: Path, own: Mapping[str, object], key: str, default: float, *, example: str) -> float:
+    """The number of seconds ``key`` gives (``default`` when absent), or ConfigError naming it."""
+    text = own.get(key, default)
+    try:
+        return float(str(text))
+    except ValueError:
+        raise ConfigError(f"{path}: {key}: {text!r} is not a number of seconds; use e.g. {example}") from None
 
 
 def read_tierstore_keys(path: Path, whole_keys: Collection[str] = ()) -> dict[str, object]:
