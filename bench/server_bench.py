@@ -54,8 +54,8 @@ from tests.server.harness import RunningServer, start_api_server
 
 import store_bench as sb
 from tierstore.local.info import StackInfo
-from tierstore.local.stack import start_stack, stop_stack
-from vend_bench import server_config
+from tierstore.local.stack import stop_stack
+from vend_bench import start_stack_and_server
 
 MiB = 1024 * 1024
 BUCKET = "bench"
@@ -383,17 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         directory = Path(tmp)
         server: RunningServer | None = None
         try:
-            info = start_stack(directory / "stack")
-            admin = info.users["admin"]
-            stack = sb.Stack(
-                info.endpoint, info.region, admin.access_key_id, admin.secret_access_key.reveal()
-            )
-            owner = sb.TierstoreClient(stack)
-            owner.store.ensure_bucket()
-            owner.close()
-            (directory / "api").mkdir()
+            info, _, server = start_stack_and_server(directory)
             (directory / "local-mount").mkdir()
-            server = start_api_server(server_config(directory / "api", info), process=True)
             print(f"stack at {info.endpoint}; tierstore serve at {server.url} (child process)")
             print(
                 "| request | workers | connections | tierstore req/s | p50 ms | p99 ms | bare req/s "

@@ -27,13 +27,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import obstore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.server.harness import start_api_server
+from tests.server.harness import RunningServer, start_api_server
 
 import store_bench as sb
 from tierstore.client import Client
@@ -88,6 +89,18 @@ def server_config(directory: Path, info: object) -> Path:
     path.write_text("".join(f"{key}: '{value}'\n" for key, value in lines.items()))
     path.chmod(0o600)
     return path
+
+
+def start_stack_and_server(directory: Path) -> tuple[Any, sb.Stack, RunningServer]:
+    """The local stack (its bench bucket made) and ``tierstore serve`` over it in a child process."""
+    info = start_stack(directory / "stack")
+    admin = info.users["admin"]
+    stack = sb.Stack(info.endpoint, info.region, admin.access_key_id, admin.secret_access_key.reveal())
+    owner = sb.TierstoreClient(stack)
+    owner.store.ensure_bucket()
+    owner.close()
+    (directory / "api").mkdir()
+    return info, stack, start_api_server(server_config(directory / "api", info), process=True)
 
 
 def bench_vends(client: Client, threads: int, seconds: float) -> tuple[float, float, float, int]:
@@ -173,16 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         clients: list[sb.Client] = []
         server = None
         try:
-            info = start_stack(directory / "stack")
-            admin = info.users["admin"]
-            stack = sb.Stack(
-                info.endpoint, info.region, admin.access_key_id, admin.secret_access_key.reveal()
-            )
-            owner = sb.TierstoreClient(stack)
-            owner.store.ensure_bucket()
-            owner.close()
-            (directory / "api").mkdir()
-            server = start_api_server(server_config(directory / "api", info), process=True)
+            _, stack, server = start_stack_and_server(directory)
             print(
                 f"stack up at {stack.endpoint}; tierstore serve at {server.url} (child process)", flush=True
             )
