@@ -87,7 +87,12 @@ def test_two_workers_share_the_port_one_admin_and_every_change(two: ServeProcess
         )
         alice_token = added.stdout.strip().splitlines()[-1]
         with fresh(two, alice_token) as alice:
-            # A user added by another process is known to both workers at once.
+            # A user added by another process is known to both workers at once; the chmods above
+            # reach the worker that did not make them within the bound.
+            opened = time.monotonic()
+            while alice.get("/v1/data", params={"path": "/team/f.txt"}).status_code != 200:
+                assert time.monotonic() - opened < BOUND_SECONDS, "alice could not read /team/f.txt"
+                time.sleep(0.02)
             for _ in range(20):
                 assert alice.get("/v1/data", params={"path": "/team/f.txt"}).content == b"team data"
             assert admin.post("/v1/fs/chmod", json={"path": "/team/f.txt", "mode": "0600"}).is_success
