@@ -71,6 +71,19 @@ def keys_of(stack: StackInfo, user: str, endpoint: str | None = None) -> dict[st
     }
 
 
+def s3_store(stack: StackInfo, user: str, bucket: str) -> S3Store:
+    """An S3Store on ``bucket``'s ``p/`` with ``user``'s keys."""
+    keys = stack.users[user]
+    settings = StoreSettings(
+        location=StoreLocation(scheme="s3", bucket=bucket, prefix="p/"),
+        endpoint=stack.endpoint,
+        region=stack.region,
+        path_style=True,
+        keys=AccessKeys(keys.access_key_id, keys.secret_access_key),
+    )
+    return S3Store(settings, credential_source_for(settings))
+
+
 def s3_port(stack: StackInfo) -> int:
     return int(stack.endpoint.rsplit(":", 1)[1])
 
@@ -101,15 +114,7 @@ def test_read_only_keys_give_0500_and_writer_keys_0700(
 
 def test_why_the_mode_is_what_it_is(stack: StackInfo, bucket: str) -> None:
     def source(user: str) -> str:
-        keys = stack.users[user]
-        settings = StoreSettings(
-            location=StoreLocation(scheme="s3", bucket=bucket, prefix="p/"),
-            endpoint=stack.endpoint,
-            region=stack.region,
-            path_style=True,
-            keys=AccessKeys(keys.access_key_id, keys.secret_access_key),
-        )
-        store = S3Store(settings, credential_source_for(settings))
+        store = s3_store(stack, user, bucket)
         try:
             return permissions_for(store, PermissionDefaults(), shared=False).source
         finally:
@@ -213,15 +218,7 @@ def test_a_refused_delete_is_reported_and_the_object_hidden(
                 "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}},
             },
         )
-        keys = stack.users["writer"]
-        settings = StoreSettings(
-            location=StoreLocation(scheme="s3", bucket=locked, prefix="p/"),
-            endpoint=stack.endpoint,
-            region=stack.region,
-            path_style=True,
-            keys=AccessKeys(keys.access_key_id, keys.secret_access_key),
-        )
-        store = S3Store(settings, credential_source_for(settings))
+        store = s3_store(stack, "writer", locked)
         with caplog.at_level(logging.WARNING, logger="tierstore.namespace.probe"):
             result = permissions_for(store, PermissionDefaults(), shared=False)
         store.close()

@@ -101,21 +101,27 @@ def test_serve_without_a_config_runs_the_embedded_default_in_proxy_mode(
     assert embedded.output().count(token) == 0
 
 
-def test_sigterm_lets_a_download_in_flight_finish(embedded: ServeProcess, tmp_path: Path) -> None:
-    token = (tmp_path / ".tierstore" / "admin.token").read_text().strip()
-    auth = {"Authorization": f"Bearer {token}"}
-    data = os.urandom(32 * MiB)
-    with httpx.Client(base_url=embedded.url, headers=auth, timeout=60) as http:
+def download_across_sigterm(server: ServeProcess, auth: dict[str, str], data: bytes) -> bytes:
+    """Writes ``data`` through the proxy, then reads it back, sending SIGTERM to the server once
+    the first MiB has arrived: the bytes that came back."""
+    with httpx.Client(base_url=server.url, headers=auth, timeout=60) as http:
         assert http.put("/v1/data", params={"path": "/big.bin"}, content=data).status_code == 201
         received = bytearray()
         with http.stream("GET", "/v1/data", params={"path": "/big.bin"}) as download:
             chunks = download.iter_bytes(MiB)
             received += next(chunks)
-            embedded.process.send_signal(signal.SIGTERM)
+            server.process.send_signal(signal.SIGTERM)
             time.sleep(0.5)  # the server is shutting down while the body is still being sent
             for chunk in chunks:
                 received += chunk
-        assert bytes(received) == data
+    return bytes(received)
+
+
+def test_sigterm_lets_a_download_in_flight_finish(embedded: ServeProcess, tmp_path: Path) -> None:
+    token = (tmp_path / ".tierstore" / "admin.token").read_text().strip()
+    auth = {"Authorization": f"Bearer {token}"}
+    data = os.urandom(32 * MiB)
+    assert download_across_sigterm(embedded, auth, data) == data
     # uvicorn re-raises the signal once it has shut down, so the exit status is "killed by SIGTERM".
     assert embedded.process.wait(timeout=30) in (0, -signal.SIGTERM)
     with pytest.raises(httpx.TransportError):

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server.test_serve import MiB, ServeProcess
+from tests.server.test_serve import MiB, ServeProcess, download_across_sigterm
 
 BOUND_SECONDS = 1.0  # the README's bound for a change to reach every server (and worker)
 
@@ -112,17 +112,8 @@ def test_sigterm_lets_a_download_finish_and_stops_every_worker(two: ServeProcess
     token = (tmp_path / ".tierstore" / "admin.token").read_text().strip()
     workers = worker_pids(two.process.pid)
     data = os.urandom(64 * MiB)
-    with httpx.Client(base_url=two.url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
-        assert http.put("/v1/data", params={"path": "/big.bin"}, content=data).status_code == 201
-        received = bytearray()
-        with http.stream("GET", "/v1/data", params={"path": "/big.bin"}) as download:
-            chunks = download.iter_bytes(MiB)
-            received += next(chunks)
-            two.process.send_signal(signal.SIGTERM)
-            time.sleep(0.5)  # the workers are shutting down while the body is still being sent
-            for chunk in chunks:
-                received += chunk
-        assert bytes(received) == data
+    # The workers are shutting down while the body is still being sent.
+    assert download_across_sigterm(two, {"Authorization": f"Bearer {token}"}, data) == data
     assert two.process.wait(timeout=40) == 0, two.output()
     assert not any(alive(pid) for pid in workers)
     with pytest.raises(httpx.TransportError):

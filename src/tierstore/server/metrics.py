@@ -63,37 +63,32 @@ class ServerMetrics:
         )
         # prometheus_client checks and looks up labels on every .labels() call (several µs);
         # the hot path asks these dicts instead.
-        self._answered: dict[tuple[str, str, int], Any] = {}
-        self._timed: dict[tuple[str, str], Any] = {}
-        self._vended: dict[tuple[str, str], Any] = {}
+        self._children: dict[tuple[object, ...], Any] = {}
 
     def answered(self, route: str, method: str, status: int) -> Any:
         """The request counter's child for these labels (looked up once, then kept: the labels are
         bounded, since routes are templates and made-up methods are counted as "other")."""
-        key = (route, method, status)
-        child = self._answered.get(key)
-        if child is None:
-            child = self._answered[key] = self.requests.labels(route=route, method=method, status=str(status))
-        return child
+        return _kept(self._children, self.requests, route=route, method=method, status=str(status))
 
     def timed(self, route: str, method: str) -> Any:
         """The latency histogram's child for these labels (kept, like :meth:`answered`)."""
-        key = (route, method)
-        child = self._timed.get(key)
-        if child is None:
-            child = self._timed[key] = self.latency.labels(route=route, method=method)
-        return child
+        return _kept(self._children, self.latency, route=route, method=method)
 
     def vended(self, access: str, cache: str) -> Any:
         """The vend counter's child for these labels (kept, like :meth:`answered`)."""
-        key = (access, cache)
-        child = self._vended.get(key)
-        if child is None:
-            child = self._vended[key] = self.vends.labels(access=access, cache=cache)
-        return child
+        return _kept(self._children, self.vends, access=access, cache=cache)
 
     def count_namespace_cache_hits(self, read: Callable[[], float]) -> None:
         self.namespace_cache_hits.set_function(read)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _kept(children: dict[tuple[object, ...], Any], metric: Any, **labels: str) -> Any:
+    """``metric.labels(**labels)``, looked up in ``children`` first and kept there."""
+    key = (id(metric), *labels.values())
+    child = children.get(key)
+    if child is None:
+        child = children[key] = metric.labels(**labels)
+    return child
