@@ -151,3 +151,14 @@ def test_repr_shows_no_secret(s3_store: S3Store, stack: StackInfo) -> None:
     text = repr(s3_store) + repr(s3_store.settings)
     assert stack.users["admin"].secret_access_key.reveal() not in text
     assert stack.users["admin"].access_key_id not in text
+
+
+def test_an_empty_object_is_read_at_once_whole_or_by_range(
+    s3_store: S3Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    s3_store.put("empty", b"")
+    with caplog.at_level("INFO", logger="tierstore.storage.s3.retry"):
+        assert s3_store.get("empty") == b""
+        assert s3_store.get("empty", start=0, end=100) == b""
+    # A 416 is the store's answer, not a failure to reach it: nothing is tried again.
+    assert not [record.message for record in caplog.records if "attempt" in record.message]

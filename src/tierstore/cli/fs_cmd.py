@@ -6,13 +6,16 @@ import argparse
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from tierstore.namespace.batch import Report
     from tierstore.namespace.filesystem import FileStatus, FileSystem
     from tierstore.namespace.metadata import MountRecord
 
@@ -27,6 +30,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", help="act as this named user: every operation is checked against its bits")
     parser.add_argument("--group", dest="groups", action="append", default=[], help="a group of --user")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _concurrency(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--concurrency", type=_files_at_once, default=None, metavar="N",
+        help="files worked on at once (default: tierstore.fs.concurrency in the config, else 16)",
+    )  # fmt: skip
 
 
 def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,18 +77,23 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     get.add_argument("local", type=Path)
     cp = action("cp", _cp, "copy (streaming, also across mounts)")
     cp.add_argument("-r", dest="recursive", action="store_true")
+    _concurrency(cp)
     cp.add_argument("source")
     cp.add_argument("dest")
     mv = action("mv", _mv, "move or rename")
+    _concurrency(mv)
     mv.add_argument("source")
     mv.add_argument("dest")
     rm = action("rm", _rm, "remove a file, or a directory with -r")
     rm.add_argument("-r", dest="recursive", action="store_true")
+    _concurrency(rm)
     rm.add_argument("path")
     mkdir = action("mkdir", _mkdir, "make a directory")
     mkdir.add_argument("-p", dest="parents", action="store_true")
     mkdir.add_argument("path")
-    action("du", _du, "bytes and files below a path").add_argument("path")
+    du = action("du", _du, "bytes and files below a path")
+    _concurrency(du)
+    du.add_argument("path")
     chmod = action("chmod", _chmod, "change the mode (tierstore metadata only)")
     chmod.add_argument("mode", help="octal (0755) or symbolic (u+w, go-rwx)")
     chmod.add_argument("path")
@@ -126,30 +141,102 @@ def _filesystem(args: argparse.Namespace) -> Iterator[FileSystem]:
         table.close()
 
 
+@dataclass(frozen=True)
+class _Partial:
+    """What a command that did only part of its work prints (its failures on stderr); exit 1."""
+
+    result: Any
+    report: Report
+
+
 def _run(args: argparse.Namespace, handler: Handler) -> int:
     with _filesystem(args) as fs:
         result = handler(fs, args)
+    partial = result if isinstance(result, _Partial) else None
+    if partial is not None:
+        result = partial.result
+        if isinstance(result, dict):
+            result = {**result, "failed": [failure.as_dict() for failure in partial.report.failures]}
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     elif isinstance(result, str) and result:
         print(result)
-    return 0
+    if partial is None:
+        return 0
+    failures = partial.report.failures
+    for failure in failures:
+        print(f"tierstore: {failure.path}: {failure.reason}", file=sys.stderr)
+    print(
+        f"tierstore: {partial.report.operation}: {partial.report.files} done, {len(failures)} failed",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _files_at_once(text: str) -> int:
+    from tierstore.namespace.config import parse_concurrency
+
+    try:
+        return parse_concurrency(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+class _Tally:
+    """Files and bytes as an operation reports them, from its worker threads; drawn as a bar on
+    a terminal (rich's updates take its lock), counted either way."""
+
+    def __init__(self, bar: Any = None, task: Any = None) -> None:
+        self._bar = bar
+        self._task = task
+        self._lock = threading.Lock()
+        self.files = 0
+        self.total_files: int | None = None
+
+    def __call__(self, size: int) -> None:
+        self.advance(size)
+
+    def plan(self, files: int, size: int) -> None:
+        with self._lock:
+            self.total_files = files
+        if self._bar is not None:
+            self._bar.update(self._task, total=size, files=self._files_text())
+
+    def advance(self, size: int) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, advance=size)
+
+    def finished(self, files: int) -> None:
+        with self._lock:
+            self.files += files
+        if self._bar is not None:
+            self._bar.update(self._task, files=self._files_text())
+
+    @property
+    def tree_files(self) -> int | None:
+        """Files finished, when a tree was worked on (it planned its totals); None for one file."""
+        with self._lock:
+            return None if self.total_files is None else self.files
+
+    def _files_text(self) -> str:
+        with self._lock:
+            total = "?" if self.total_files is None else self.total_files
+            return f"{self.files}/{total} files"
 
 
 @contextmanager
-def _progress(total: int | None, label: str) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar on a terminal; nothing when the output is piped."""
+def _progress(total: int | None, label: str) -> Iterator[_Tally]:
+    """A progress bar on a terminal; only the counts when the output is piped."""
     # stdout, where rich draws the bar: deciding on stderr instead, output piped with stderr on
     # a terminal got a blank line from rich's undrawn bar ahead of the results a script reads.
     if not sys.stdout.isatty():
-        yield None
+        yield _Tally()
         return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                  TransferSpeedColumn(), transient=True) as bar:  # fmt: skip
-        task = bar.add_task(label, total=total)
-        yield lambda advance: bar.update(task, advance=advance)
+    columns = (BarColumn(), DownloadColumn(), TextColumn("{task.fields[files]}"), TransferSpeedColumn())
+    with Progress("[progress.description]{task.description}", *columns, transient=True) as bar:
+        yield _Tally(bar, bar.add_task(label, total=total, files=""))
 
 
 def _line(status: FileStatus, long: bool) -> str:
@@ -252,21 +339,59 @@ def _get(fs: FileSystem, args: argparse.Namespace) -> Any:
 
 
 def _cp(fs: FileSystem, args: argparse.Namespace) -> Any:
+    from tierstore.namespace.batch import TreeFailedError
+
     with _progress(None, f"cp {args.source}") as progress:
-        copied = fs.copy(args.source, args.dest, recursive=args.recursive, progress=progress)
-    return (
-        {"source": args.source, "dest": args.dest, "bytes": copied} if args.json else f"{copied} bytes copied"
-    )
+        try:
+            copied = fs.copy(
+                args.source,
+                args.dest,
+                recursive=args.recursive,
+                progress=progress,
+                concurrency=args.concurrency,
+            )
+        except TreeFailedError as error:
+            return _Partial(_transferred(args, "copied", error.report.size, error.report.files), error.report)
+    return _transferred(args, "copied", copied, progress.tree_files)
 
 
 def _mv(fs: FileSystem, args: argparse.Namespace) -> Any:
+    from tierstore.namespace.batch import TreeFailedError
+
     with _progress(None, f"mv {args.source}") as progress:
-        moved = fs.move(args.source, args.dest, progress=progress)
-    return {"source": args.source, "dest": args.dest, "bytes": moved} if args.json else f"{moved} bytes moved"
+        try:
+            moved = fs.move(args.source, args.dest, progress=progress, concurrency=args.concurrency)
+        except TreeFailedError as error:
+            # Nothing was removed: the source stays whole, and what was copied stays too.
+            report = error.report
+            return _Partial(_transferred(args, "copied, not moved", report.size, report.files), report)
+    return _transferred(args, "moved", moved, progress.tree_files)
+
+
+def _transferred(args: argparse.Namespace, verb: str, size: int, files: int | None) -> Any:
+    """What cp and mv print: the bytes, and for a tree the files done (its failures: _run)."""
+    if args.json:
+        result: dict[str, Any] = {"source": args.source, "dest": args.dest, "bytes": size}
+        return result if files is None else {**result, "files": files}
+    return f"{size} bytes {verb}" + ("" if files is None else f" ({files} file{'s' if files != 1 else ''})")
 
 
 def _rm(fs: FileSystem, args: argparse.Namespace) -> Any:
-    removed = fs.remove(args.path, recursive=args.recursive)
+    from tierstore.namespace.batch import TreeFailedError
+
+    with _progress(None, f"rm {args.path}") as progress:
+        try:
+            removed = fs.remove(
+                args.path, recursive=args.recursive, concurrency=args.concurrency, progress=progress
+            )
+        except TreeFailedError as error:
+            report = error.report
+            result = (
+                {"path": args.path, "objects": report.files}
+                if args.json
+                else f"{args.path}: {report.files} object(s) removed; {len(report.failures)} failed"
+            )
+            return _Partial(result, report)
     return (
         {"path": args.path, "objects": removed} if args.json else f"{args.path}: {removed} object(s) removed"
     )
@@ -278,7 +403,18 @@ def _mkdir(fs: FileSystem, args: argparse.Namespace) -> Any:
 
 
 def _du(fs: FileSystem, args: argparse.Namespace) -> Any:
-    size, files = fs.du(args.path)
+    from tierstore.namespace.batch import TreeFailedError
+
+    try:
+        size, files = fs.du(args.path, concurrency=args.concurrency)
+    except TreeFailedError as error:
+        report = error.report
+        result = (
+            {"path": args.path, "bytes": report.size, "files": report.files}
+            if args.json
+            else f"{report.size}\t{report.files} files\t{args.path} (not counted: {len(report.failures)})"
+        )
+        return _Partial(result, report)
     return (
         {"path": args.path, "bytes": size, "files": files}
         if args.json

@@ -116,6 +116,21 @@ def check_search(caller: Caller | None, chain: list[Attributes]) -> None:
             )
 
 
+def check_parent(caller: Caller | None, chain: list[Attributes], verb: str) -> None:
+    """Creating or removing ``chain[-1]`` goes by its directory: write and search on ``chain[-2]``."""
+    if caller is None or len(chain) < 2:
+        return
+    parent, path = chain[-2], chain[-1].path
+    for want in ("write", "execute"):
+        if not parent.allows(caller, want):
+            raise AccessDeniedError(
+                f"{verb} {path}: permission denied for user {caller.user}: its "
+                f"directory {parent.path} (mode {parent.mode:04o}, owner {parent.owner or '(none)'}) "
+                f"lacks the {want} bit for them",
+                key=path,
+            )
+
+
 def check_sticky(caller: Caller | None, parent: Attributes, entry: Attributes, verb: str) -> None:
     """In a sticky directory only the entry's owner, the directory's owner or an admin may remove it."""
     if caller is None or caller.superuser or not parent.mode & STICKY:

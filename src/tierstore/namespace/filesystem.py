@@ -20,10 +20,11 @@ from typing import Any, Literal
 
 from tierstore.blocking import require_io
 from tierstore.errors import AccessDeniedError, ConflictError, NotFoundError, StoreError
-from tierstore.namespace import paths
+from tierstore.namespace import paths, tree, usage
 from tierstore.namespace.access import (
     Attributes,
     attributes_below,
+    check_parent,
     check_readonly,
     check_search,
     check_sticky,
@@ -31,6 +32,7 @@ from tierstore.namespace.access import (
     merged,
     of_mount,
 )
+from tierstore.namespace.batch import TreeProgress, tree_progress
 from tierstore.namespace.entries import Kind, kind_of
 from tierstore.namespace.metadata import MountRecord
 from tierstore.namespace.mounts import MountTable, path_error
@@ -133,6 +135,8 @@ class FileSystem:
     ) -> None:
         self.table = table
         self.caller = caller
+        # Files a tree operation (cp -r, mv, rm -r, du) works on at once, unless it is told.
+        self.concurrency = table.config.fs_concurrency
         self._cache = _Cache(table.config.cache_ttl_seconds if cache_ttl is None else cache_ttl)
 
     @property
@@ -192,16 +196,7 @@ class FileSystem:
         """
         check_readonly(target.mount, target.path, verb)
         chain = self._search(target.path)
-        if self.caller is not None and len(chain) > 1:
-            parent = chain[-2]
-            for want in ("write", "execute"):
-                if not parent.allows(self.caller, want):
-                    raise AccessDeniedError(
-                        f"{verb} {target.path}: permission denied for user {self.caller.user}: its "
-                        f"directory {parent.path} (mode {parent.mode:04o}, owner {parent.owner or '(none)'}) "
-                        f"lacks the {want} bit for them",
-                        key=target.path,
-                    )
+        check_parent(self.caller, chain, verb)
         return chain
 
     def _check_write_here(self, target: _Target, kind: Kind | None) -> None:
@@ -361,17 +356,14 @@ class FileSystem:
         except NotFoundError:
             raise NotFoundError(f"{target.path}: no such file", key=target.path) from None
 
-    def du(self, path: str) -> tuple[int, int]:
-        """Total bytes and number of files at or below ``path``."""
+    def du(self, path: str, *, concurrency: int | None = None) -> tuple[int, int]:
+        """Total bytes and number of files at or below ``path``, where ``ls -R`` would descend."""
         status = self.stat(path)
         if not status.is_dir:
             return status.size, 1
-        total = files = 0
-        for entry in self.ls(status.path, recursive=True):
-            if not entry.is_dir:
-                total += entry.size
-                files += 1
-        return total, files
+        if self.caller is not None:
+            self._check(status.path, self.table.resolve(status.path)[0], "read")
+        return usage.disk_usage(self, status, concurrency or self.concurrency)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -444,7 +436,14 @@ class FileSystem:
         self._cache.changed(target.path)
         return self._status(target, sync=True)
 
-    def remove(self, path: str, *, recursive: bool = False) -> int:
+    def remove(
+        self,
+        path: str,
+        *,
+        recursive: bool = False,
+        concurrency: int | None = None,
+        progress: Progress | TreeProgress | None = None,
+    ) -> int:
         """Remove a file, or a directory with ``recursive``; returns how many objects went.
 
         Like unlink(2) and rmdir(2): write and search on the parent decide, and in a sticky
@@ -472,12 +471,16 @@ class FileSystem:
             if not recursive:
                 raise StoreError(f"rm {target.path}: is a directory; use -r", key=target.path)
             self._check_tree_removable(target, chain[-1])
-            keys = [info.key for info in target.store.list(target.key)]
-            marker = f"{target.key}/"
-            if marker not in keys:
-                keys.append(marker)
-            target.store.delete_many(keys)
-            removed = len(keys)
+            try:
+                removed = tree.remove_tree(
+                    target.store,
+                    target.key,
+                    target.path,
+                    concurrency=concurrency or self.concurrency,
+                    progress=tree_progress(progress),
+                )
+            finally:
+                self._cache.changed(target.path)
         self.table.metadata.remove_attributes_under(target.path)
         self._cache.changed(target.path)
         return removed
@@ -498,9 +501,18 @@ class FileSystem:
                 directory.check(caller, want, what=directory.path)
 
     def copy(
-        self, source: str, dest: str, *, recursive: bool = False, progress: Progress | None = None
+        self,
+        source: str,
+        dest: str,
+        *,
+        recursive: bool = False,
+        progress: Progress | TreeProgress | None = None,
+        concurrency: int | None = None,
     ) -> int:
-        """Copy a file, or a directory with ``recursive``, streaming; returns bytes copied."""
+        """Copy a file, or a directory with ``recursive``, streaming; returns bytes copied.
+
+        A directory's files are copied ``concurrency`` at a time; one that fails does not stop
+        the others, and TreeFailedError names each failure once all are done."""
         src = self._target(source)
         if self.caller is not None:
             self._search(src.path)
@@ -511,23 +523,15 @@ class FileSystem:
         if kind == "file":
             if self._kind(dst, sync=True) == "dir":
                 dst = self._target(paths.join(dst.path, paths.name_of(src.path)), creating=True)
-            return self._copy_file(src, dst, progress)
+            return self._copy_file(src, dst, tree_progress(progress).advance)
         if not recursive:
             raise StoreError(f"cp {src.path}: is a directory; use -r", key=src.path)
         if paths.is_within(dst.path, src.path):
             raise StoreError(f"cp {src.path} {dst.path}: cannot copy a directory into itself", key=dst.path)
         self._check(src.path, src.mount, "read")
-        total = 0
-        for info in src.store.list(src.key):
-            if info.key.endswith("/"):
-                continue
-            relative = info.key[len(src.key) :].lstrip("/") if src.key else info.key
-            total += self._copy_file(
-                self._target(paths.join(src.path, relative)),
-                self._target(paths.join(dst.path, relative), creating=True),
-                progress,
-            )
-        return total
+        return tree.copy_tree(
+            self, src.path, dst.path, tree_progress(progress), concurrency or self.concurrency
+        )
 
     def _copy_file(self, src: _Target, dst: _Target, progress: Progress | None) -> int:
         self._check(src.path, src.mount, "read")
@@ -553,7 +557,14 @@ class FileSystem:
         self._cache.changed(dst.path)
         return size
 
-    def move(self, source: str, dest: str, *, progress: Progress | None = None) -> int:
+    def move(
+        self,
+        source: str,
+        dest: str,
+        *,
+        progress: Progress | TreeProgress | None = None,
+        concurrency: int | None = None,
+    ) -> int:
         """Move or rename, as rename(2) decides: write and search on both parents (sticky rules on
         the source's), never the bits of what moves. What moves keeps its owner, group and mode."""
         src = self._target(source)
@@ -579,7 +590,10 @@ class FileSystem:
         # The copy and removal are the move's own steps, already allowed above: done as the
         # superuser so a file inside that the caller may not read still moves (as rename(2) does).
         internal = self.as_caller(None)
-        moved = internal.copy(src.path, dst.path, recursive=True, progress=progress)
+        if self.table.children_of(src.path):
+            # Found before anything is copied: the removal that ends a move would refuse it.
+            raise StoreError(f"mv {src.path}: a mount lies inside it; unmount it first", key=src.path)
+        moved = internal.copy(src.path, dst.path, recursive=True, progress=progress, concurrency=concurrency)
         internal.remove(src.path, recursive=True)
         self.table.metadata.move_attributes(src.path, dst.path)
         # Keep what moved exactly as it was, not as its new parent would make it.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import getpass
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -147,15 +147,7 @@ class MountTable:
         Raises :class:`paths.PathError` for a path no store of that kind can hold safely (see
         :func:`check_key`), so no door reaches a store with one.
         """
-        path = paths.normalize(path)
-        best: MountRecord | None = None
-        for record in self.records():
-            if paths.is_within(path, record.path) and (best is None or len(record.path) > len(best.path)):
-                best = record
-        assert best is not None  # the root matches everything
-        key = paths.relative(path, best.path)
-        check_key(path, best, key)
-        return best, key
+        return resolve_in(self.records(), paths.normalize(path))
 
     def children_of(self, path: str) -> list[MountRecord]:
         """Mounts whose mount point lies below ``path`` (at any depth)."""
@@ -284,6 +276,21 @@ class MountTable:
                 opened.store.close()
             self._stores.clear()
         self.metadata.close()
+
+
+def resolve_in(records: Iterable[MountRecord], path: str) -> tuple[MountRecord, str]:
+    """:meth:`MountTable.resolve` over mounts already read: ``path`` must be normalized.
+
+    Tree operations resolve thousands of paths against one reading of the mount table.
+    """
+    best: MountRecord | None = None
+    for record in records:
+        if paths.is_within(path, record.path) and (best is None or len(record.path) > len(best.path)):
+            best = record
+    assert best is not None  # the root matches everything
+    key = paths.relative(path, best.path)
+    check_key(path, best, key)
+    return best, key
 
 
 # S3's limit on an object key, in UTF-8 bytes.

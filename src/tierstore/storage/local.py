@@ -20,7 +20,7 @@ import os
 import shutil
 import stat as stat_kind
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -140,7 +140,7 @@ class LocalStore(Store):
     def open_write(self, key: str) -> ObjectWriter:
         path = self._path(key)
         try:
-            return _LocalWriter(path, key)
+            return _LocalWriter(path, key, lambda error: self._os_error("PUT", key, error))
         except OSError as error:
             raise self._os_error("PUT", key, error) from None
 
@@ -253,9 +253,10 @@ class LocalStore(Store):
 
 
 class _LocalWriter(ObjectWriter):
-    def __init__(self, target: Path, key: str) -> None:
+    def __init__(self, target: Path, key: str, failed: Callable[[OSError], StoreError]) -> None:
         self._target = target
         self._key = key
+        self._failed = failed
         target.parent.mkdir(parents=True, exist_ok=True)
         descriptor, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=target.parent)
         self._temp = Path(temp_name)
@@ -276,7 +277,11 @@ class _LocalWriter(ObjectWriter):
             raise ValueError("the object writer was aborted")
         self._handle.close()
         self._handle = None
-        os.replace(self._temp, self._target)
+        try:
+            os.replace(self._temp, self._target)
+        except OSError as error:  # a directory of that name, say: nothing may stay behind
+            self._temp.unlink(missing_ok=True)
+            raise self._failed(error) from None
         self._result = PutResult(key=self._key, etag=f'"{self._md5.hexdigest()}"')
         return self._result
 

@@ -104,7 +104,9 @@ def from_obstore(error: Exception, operation: str, bucket: str, key: str | None)
         kind = errors.UnsupportedError
     else:
         kind = _classify_code(code, status)
-        if kind is errors.StoreError and _looks_like_connection_failure(text):
+        # Only without an answer: obstore's text of any failure names its "retry_timeout", and a
+        # 416 for a range of an empty object, taken for a timeout, was tried ten times (37 s).
+        if kind is errors.StoreError and status is None and _looks_like_connection_failure(text):
             kind = errors.StoreUnavailableError
     return _build(kind, operation=operation, bucket=bucket, key=key, code=code, status=status)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -105,6 +106,9 @@ class S3Store(Store):
         self._control: S3Client | None = None
         self._bulk: BulkReader | None = None
         self._parts_pool: Any = None
+        # Guards the lazily made parts above: threads sharing the store (a tree copy's workers)
+        # would otherwise each make one, and all but one would never be closed.
+        self._making = threading.Lock()
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -119,9 +123,13 @@ class S3Store(Store):
     @property
     def control(self) -> S3Client:
         """The botocore client for control calls (created on first use)."""
-        if self._control is None:
-            self._control = build_s3_client(self._settings, self._credentials)
-        return self._control
+        control = self._control
+        if control is None:
+            with self._making:
+                if self._control is None:
+                    self._control = build_s3_client(self._settings, self._credentials)
+                control = self._control
+        return control
 
     def full_key(self, key: str) -> str:
         return f"{self.base_prefix}{key}"
@@ -149,9 +157,13 @@ class S3Store(Store):
     @property
     def journal(self) -> UploadJournal:
         """Where uploads that could not be aborted are recorded."""
-        if self._journal is None:
-            self._journal = UploadJournal()
-        return self._journal
+        journal = self._journal
+        if journal is None:
+            with self._making:
+                if self._journal is None:
+                    self._journal = UploadJournal()
+                journal = self._journal
+        return journal
 
     def _call(self, operation: str, key: str | None, action: Callable[[], T]) -> T:
         """One request, tried as the retry policy says."""
@@ -238,9 +250,13 @@ class S3Store(Store):
         )
 
     def _bulk_reader(self) -> BulkReader:
-        if self._bulk is None:
-            self._bulk = BulkReader(self._settings)
-        return self._bulk
+        bulk = self._bulk
+        if bulk is None:
+            with self._making:
+                if self._bulk is None:
+                    self._bulk = BulkReader(self._settings)
+                bulk = self._bulk
+        return bulk
 
     def iter_read(self, key: str, *, chunk_size: int = 8 * 1024 * 1024) -> Iterator[bytes]:
         if _OBSTORE_REFUSES.search(key):
@@ -295,8 +311,12 @@ class S3Store(Store):
                 key=key,
             )
         multipart = self._settings.multipart
-        if self._parts_pool is None:
-            self._parts_pool = pool_for(self._settings, connections=multipart.concurrency * 2)
+        pool = self._parts_pool
+        if pool is None:
+            with self._making:
+                if self._parts_pool is None:
+                    self._parts_pool = pool_for(self._settings, connections=multipart.concurrency * 2)
+                pool = self._parts_pool
         create_fields = sse_request_fields(self._settings)
         checksums = self._settings.checksum_mode == "when_supported"
         if checksums:
@@ -304,7 +324,7 @@ class S3Store(Store):
         target = UploadTarget(
             control=self.control,
             control_call=self._control_call,
-            pool=self._parts_pool,
+            pool=pool,
             policy=self._policy,
             bucket=self.bucket,
             key=key,
