@@ -112,3 +112,37 @@ def test_cp_draws_a_progress_bar_on_a_terminal_and_none_when_piped(
         assert process.wait(timeout=120) == 0, shown
     assert out == COPIED + "\n"
     assert shown == "", shown
+
+
+def test_cp_r_counts_files_and_bytes_against_their_totals(
+    tmp_path: Path, stack: StackInfo, bucket: str, sqlite_url: str
+) -> None:
+    config = write_config(tmp_path / "server.yaml", stack, bucket, sqlite_url)
+    for number in range(3):
+        source = tmp_path / f"part{number}.bin"
+        source.write_bytes(os.urandom(SIZE))
+        put = subprocess.run(
+            _command(config, "put", str(source), f"/tree/d{number}/part.bin"),
+            capture_output=True,
+            text=True,
+            env=_env(),
+            timeout=120,
+            check=False,
+        )
+        assert put.returncode == 0, put.stderr
+
+    controller, terminal = _terminal()
+    with subprocess.Popen(
+        _command(config, "cp", "-r", "/tree", "/copy"),
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env=_env(),
+    ) as process:
+        os.close(terminal)
+        shown = _read_all(controller)
+        assert process.wait(timeout=120) == 0, shown
+    text = ANSI.sub("", shown)
+    # The last frame: all three files of three, and every byte of the total the listing gave.
+    assert re.search(rf"cp /tree {BAR}+ 9\.4/9\.4 MB 3/3 files", text), text
+    assert f"{3 * SIZE} bytes copied (3 files)" in text

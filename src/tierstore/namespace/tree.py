@@ -15,6 +15,7 @@ under a mount nested in the tree, and the files of each nested mount.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -38,6 +39,10 @@ CHUNK = 2 * 1024 * 1024
 SMALL = CHUNK
 # Keys per DeleteObjects request: S3's limit.
 DELETE_BATCH = 1000
+# Files above SMALL streamed at once, whatever the concurrency: each holds a multipart writer's
+# parts (part size x (its concurrency + 2), 48 MiB by default), and two streams already fill
+# the S3 store's pool of part connections (2 x the multipart concurrency).
+STREAMS_AT_ONCE = 2
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,7 @@ class _CopyPlan:
         self.dest = dest
         self.progress = progress
         self.snapshot = Snapshot(fs.table, fs.caller, [source, dest])
+        self._streams = threading.BoundedSemaphore(STREAMS_AT_ONCE)
         # Only a named caller's checks (and owner records) depend on what is there already.
         self.existing = existing_kinds(self.snapshot, dest) if checks_bits(fs.caller) else {}
 
@@ -160,7 +166,7 @@ class _CopyPlan:
                 self.progress.advance(len(data))
                 return len(data)
         size = 0
-        with dest_store.open_write(dest_key) as writer:
+        with self._streams, dest_store.open_write(dest_key) as writer:
             for chunk in file.store.iter_read(file.key, chunk_size=CHUNK):
                 writer.write(chunk)
                 size += len(chunk)
