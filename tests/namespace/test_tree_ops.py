@@ -14,7 +14,7 @@ import pytest
 
 from tests.namespace.test_filesystem import user_options, write_config
 from tests.namespace.test_fs_cli import tierstore
-from tierstore.errors import ConfigError
+from tierstore.errors import ConfigError, StoreError
 from tierstore.local.info import StackInfo
 from tierstore.namespace.batch import TreeFailedError
 from tierstore.namespace.config import load_server_config
@@ -198,6 +198,13 @@ def test_du_agrees_with_a_sequential_count_for_an_admin_and_a_named_user(
     assert fs.du("/data/pub") == alice.du("/data/pub") == _sequential_du(fs, "/data/pub")
     assert fs.du("/data/loc") == _sequential_du(fs, "/data/loc")
     assert fs.du("/data/top.bin") == (5, 1)
+    # cp -r copies what du counts, the nested mount's files too.
+    assert fs.copy("/data", "/local/all", recursive=True) == everything[0]
+    assert fs.du("/local/all") == everything
+    # A move would end by removing a tree with a mount inside, which is refused: before copying.
+    with pytest.raises(StoreError, match="a mount lies inside it; unmount it first"):
+        fs.move("/data", "/moved")
+    assert "/moved" not in [entry.path for entry in fs.ls("/", sync=True)]
 
 
 def test_a_bad_concurrency_is_a_clear_error(config: Path, table: MountTable) -> None:
