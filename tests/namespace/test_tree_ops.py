@@ -14,7 +14,7 @@ import pytest
 
 from tests.namespace.test_filesystem import user_options, write_config
 from tests.namespace.test_fs_cli import tierstore
-from tierstore.errors import ConfigError, StoreError
+from tierstore.errors import AccessDeniedError, ConfigError, StoreError
 from tierstore.local.info import StackInfo
 from tierstore.namespace.batch import TreeFailedError
 from tierstore.namespace.config import load_server_config
@@ -145,6 +145,18 @@ def test_a_failed_file_stops_no_other_and_mv_then_keeps_its_source(table: MountT
     assert sorted(entry.name for entry in fs.ls("/mv", sync=True)) == [f"f{n}.txt" for n in range(10)]
     assert len([path for path in (tmp_path / "local" / "dest").iterdir() if path.is_file()]) == 9
     assert not [path for path in (tmp_path / "local" / "dest").rglob(".tierstore-tmp-*")]
+
+
+def test_cp_r_into_a_read_only_mount_is_one_refusal_not_one_per_file(
+    table: MountTable, tmp_path: Path
+) -> None:
+    table.add("/ro", f"file://{tmp_path / 'ro'}", readonly=True)
+    fs = FileSystem(table)
+    for number in range(5):
+        fs.write(f"/few/f{number}.txt", [b"x"])
+    with pytest.raises(AccessDeniedError, match=r"write /ro/copy: the mount /ro .* is read-only"):
+        fs.copy("/few", "/ro/copy", recursive=True)
+    assert not list((tmp_path / "ro").iterdir())
 
 
 def test_rm_r_of_thousands_of_keys_removes_them_all(

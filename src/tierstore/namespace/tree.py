@@ -180,6 +180,8 @@ def copy_tree(fs: FileSystem, source: str, dest: str, progress: TreeProgress, co
     with Batch(f"cp -r {source} {dest}", concurrency, progress) as batch:
         try:
             plan = _CopyPlan(fs, source, dest, progress)
+            # No mount lies inside a read-only one: one refusal instead of one for every file.
+            check_readonly(plan.snapshot.resolve(dest)[0], dest)
             files = size = 0
             for entry in files_below(plan.snapshot, source):
                 if isinstance(entry, Unnamed):
