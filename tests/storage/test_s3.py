@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import pytest
@@ -162,3 +164,19 @@ def test_an_empty_object_is_read_at_once_whole_or_by_range(
         assert s3_store.get("empty", start=0, end=100) == b""
     # A 416 is the store's answer, not a failure to reach it: nothing is tried again.
     assert not [record.message for record in caplog.records if "attempt" in record.message]
+
+
+def test_threads_sharing_a_store_make_its_clients_once(s3_settings: SettingsFactory) -> None:
+    # A tree copy's workers share one store: each lazily made client must be made once, or all
+    # but one are never closed.
+    with open_s3(s3_settings()) as store:
+        start = threading.Barrier(8)
+
+        def first_use(_: int) -> tuple[object, object]:
+            start.wait()
+            return store.control, store.journal
+
+        with ThreadPoolExecutor(8) as pool:
+            made = list(pool.map(first_use, range(8)))
+    assert len({id(control) for control, _ in made}) == 1
+    assert len({id(journal) for _, journal in made}) == 1
