@@ -166,7 +166,6 @@ def main() -> int:
 
     from tierstore.local.stack import start_stack, stop_stack
     from tierstore.namespace.config import load_server_config
-    from tierstore.namespace.filesystem import FileSystem
     from tierstore.namespace.mounts import MountTable
     from tierstore.namespace.server_metadata import open_server_metadata
     from tierstore.storage.factory import open_backend

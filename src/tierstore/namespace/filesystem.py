@@ -587,12 +587,12 @@ class FileSystem:
         if self.caller is not None and self._kind(dst, sync=True) is not None and len(dst_chain) > 1:
             check_sticky(self.caller, dst_chain[-2], dst_chain[-1], "mv")
         moving = chain[-1]
-        # The copy and removal are the move's own steps, already allowed above: done as the
-        # superuser so a file inside that the caller may not read still moves (as rename(2) does).
-        internal = self.as_caller(None)
         if self.table.children_of(src.path):
             # Found before anything is copied: the removal that ends a move would refuse it.
             raise StoreError(f"mv {src.path}: a mount lies inside it; unmount it first", key=src.path)
+        # The copy and removal are the move's own steps, already allowed above: done as the
+        # superuser so a file inside that the caller may not read still moves (as rename(2) does).
+        internal = self.as_caller(None)
         moved = internal.copy(src.path, dst.path, recursive=True, progress=progress, concurrency=concurrency)
         internal.remove(src.path, recursive=True)
         self.table.metadata.move_attributes(src.path, dst.path)
