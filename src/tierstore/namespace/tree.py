@@ -121,6 +121,8 @@ class _CopyPlan:
         self.dest = dest
         self.progress = progress
         self.snapshot = Snapshot(fs.table, fs.caller, [source, dest])
+        # No mount lies inside a read-only one: one refusal instead of one for every file.
+        check_readonly(self.snapshot.resolve(dest)[0], dest)
         self._streams = threading.BoundedSemaphore(STREAMS_AT_ONCE)
         # Only a named caller's checks (and owner records) depend on what is there already.
         self.existing = existing_kinds(self.snapshot, dest) if checks_bits(fs.caller) else {}
@@ -180,8 +182,6 @@ def copy_tree(fs: FileSystem, source: str, dest: str, progress: TreeProgress, co
     with Batch(f"cp -r {source} {dest}", concurrency, progress) as batch:
         try:
             plan = _CopyPlan(fs, source, dest, progress)
-            # No mount lies inside a read-only one: one refusal instead of one for every file.
-            check_readonly(plan.snapshot.resolve(dest)[0], dest)
             files = size = 0
             for entry in files_below(plan.snapshot, source):
                 if isinstance(entry, Unnamed):
