@@ -35,10 +35,12 @@ from tierstore.blocking import NeedsIO, memory_only
 from tierstore.errors import StoreError, TierstoreError
 from tierstore.namespace import paths
 from tierstore.namespace.filesystem import CHUNK, FileSystem
+from tierstore.namespace.listing import DEFAULT_LIMIT
 from tierstore.namespace.mounts import MountTable
 from tierstore.server.bodies import UploadPool, paced_body, read_json_body
 from tierstore.server.config import ApiServerOptions
 from tierstore.server.errors import ApiError, error_response, on_api_error, on_tierstore_error, on_unexpected
+from tierstore.server.listing import listing_response
 from tierstore.server.metrics import CONTENT_TYPE, ServerMetrics
 from tierstore.server.responses import EncodedBodies, JsonResponse
 from tierstore.server.users import User, UserDirectory
@@ -207,6 +209,16 @@ def _checked_path(value: object, name: str) -> str:
     except paths.PathError as error:
         raise ApiError(414 if error.too_long else 400, f"{name}: {error}") from None
     return value
+
+
+def _int_query(request: Request, name: str, default: int) -> int:
+    value = request.query_params.get(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ApiError(400, f"the query parameter {name}={value!r} must be a whole number") from None
 
 
 def _flag(request: Request, name: str) -> bool:
@@ -432,29 +444,47 @@ async def fs_stat(request: Request, user: User) -> Response:
 
 @authenticated
 async def fs_ls(request: Request, user: User) -> Response:
-    """List a directory.
+    """List a directory, one page at a time.
     ---
-    summary: A directory's entries
+    summary: One page of a directory's entries (in key order; a directory's key ends in /)
     parameters:
       - {name: path, in: query, required: true, schema: {type: string}}
       - {name: recursive, in: query, schema: {type: boolean}}
       - {name: sync, in: query, schema: {type: boolean}}
+      - name: limit
+        in: query
+        description: at most this many entries on the page
+        schema: {type: integer, minimum: 1, maximum: 10000, default: 1000}
+      - name: after
+        in: query
+        description: the previous page's next token; absent for the first page
+        schema: {type: string}
     responses:
-      200: {description: '{"entries": [...]}'}
+      200:
+        description: one page; next is null on the last page
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [entries, next]
+              properties:
+                entries: {type: array, items: {type: object}}
+                next: {type: string, nullable: true, description: pass as after to get the next page}
+      400: {description: a limit out of range or an after token no listing of this path gave}
     """
     fs = _state(request).filesystem_for(user)
-    recursive = _flag(request, "recursive")
-    entries = await in_memory_or_thread(
-        functools.partial(fs.ls, _query_path(request), recursive=recursive, sync=_flag(request, "sync"))
+    path = _query_path(request)
+    limit = _int_query(request, "limit", DEFAULT_LIMIT)
+    after = request.query_params.get("after") or None
+    opener = functools.partial(
+        fs.ls_page,
+        path,
+        limit=limit,
+        after=after,
+        recursive=_flag(request, "recursive"),
+        sync=_flag(request, "sync"),
     )
-
-    def document() -> dict[str, Any]:
-        return {"entries": [entry.as_dict() for entry in entries]}
-
-    if recursive:  # built for this caller alone (what they may descend into): nothing to reuse
-        return JsonResponse(document())
-    body = _state(request).listing_bodies.body(entries, document)
-    return Response(body, media_type="application/json")
+    return await listing_response(opener, _state(request).listing_bodies)
 
 
 @authenticated

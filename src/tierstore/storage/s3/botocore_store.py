@@ -209,6 +209,7 @@ class BotocoreS3Store(Store):
         delimiter: str | None = None,
         start_after: str | None = None,
         page_size: int = 1000,
+        resume: str | None = None,
     ) -> Iterator[ListPage]:
         if delimiter is not None and delimiter != "/":
             raise ValueError(f"delimiter {delimiter!r} is not supported: use '/' or none")
@@ -221,6 +222,7 @@ class BotocoreS3Store(Store):
             delimiter=delimiter,
             start_after=start_after,
             page_size=page_size,
+            resume=resume,
         )
 
     def put_directory_marker(self, prefix: str) -> None:

@@ -366,6 +366,7 @@ class S3Store(Store):
         delimiter: str | None = None,
         start_after: str | None = None,
         page_size: int = 1000,
+        resume: str | None = None,
     ) -> Iterator[ListPage]:
         if delimiter is not None:
             if delimiter != "/":
@@ -379,6 +380,7 @@ class S3Store(Store):
                 delimiter=delimiter,
                 start_after=start_after,
                 page_size=page_size,
+                resume=resume,
             )
             return (
                 replace(page, prefixes=[p for p in page.prefixes if self._holds_anything(p)])
