@@ -248,3 +248,22 @@ def test_mount_points_fall_on_the_page_their_key_belongs_to(
         # Mount points first, then the store's entries.
         assert [entry.name for entry in (e for page in found for e in page)] == ["b", "f", "a", "c", "e", "g"]
         assert [entry.is_dir for page in found for entry in page] == [True, True, False, False, False, False]
+
+
+def test_changing_the_limit_between_pages_neither_repeats_nor_skips(
+    table: MountTable, bucket: str, admin_s3: S3Client
+) -> None:
+    for number in range(40):
+        admin_s3.put_object(Bucket=bucket, Key=f"root/sizes/f{number:02d}", Body=b"")
+    for cache_ttl in (0, 30):  # cut from a cached first page, or read from the store each time
+        fs = FileSystem(table, cache_ttl=cache_ttl)
+        list(fs.ls_page("/sizes"))  # fills the cache with a first page of 1,000
+        seen: list[str] = []
+        after: str | None = None
+        for limit in (3, 2, 7, 1, 1000):
+            page = fs.ls_page("/sizes", limit=limit, after=after)
+            seen.extend(entry.name for entry in page)
+            after = page.next
+            if after is None:
+                break
+        assert seen == [f"f{number:02d}" for number in range(40)]

@@ -390,7 +390,7 @@ class FileSystem:
                 where = record.path if child == record.path else mount
                 status = FileStatus(child, True, 0, None, owner, group, mode, where)
                 last = number == len(names) - 1
-                after = Position("store") if last else Position("mounts", None, f"{name}/")
+                after = Position("store") if last else Position("mounts", last=f"{name}/")
                 listed.append(Listed(f"{name}/", status, after))
             if len(listed) >= limit:
                 return listed

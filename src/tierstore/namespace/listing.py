@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from tierstore.errors import StoreError
-from tierstore.storage.interface import ObjectInfo, Store
+from tierstore.storage.interface import ListPage, ObjectInfo, Store
 
 if TYPE_CHECKING:
     from tierstore.namespace.filesystem import FileStatus
@@ -47,13 +47,15 @@ class Position:
     """Where one directory's listing stands.
 
     ``phase`` "mounts": among the mount points, ``last`` the last one given. ``phase`` "store":
-    in the store page fetched with ``resume`` (``None``: the first page), ``last`` the last key
-    given from it (``None``: none yet).
+    in the store page of ``size`` entries fetched with ``resume`` (``None``: the first page),
+    ``last`` the last key given from it (``None``: none yet). The size is kept so that the page
+    read again is the same page.
     """
 
     phase: Literal["mounts", "store", "done"]
     resume: str | None = None
     last: str | None = None
+    size: int = 0
 
 
 START = Position("mounts")
@@ -98,7 +100,7 @@ Levels = list[tuple[str, Position | None]]
 
 def encode_token(levels: Levels) -> str:
     document = [
-        [directory, *(("done", None, None) if at is None else (at.phase, at.resume, at.last))]
+        [directory, *(("done", None, None, 0) if at is None else (at.phase, at.resume, at.last, at.size))]
         for directory, at in levels
     ]
     raw = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
@@ -127,9 +129,11 @@ def decode_token(token: str, path: str, *, recursive: bool) -> Levels:
 
 
 def _level(item: object) -> tuple[str, Position | None]:
-    if not isinstance(item, list) or len(item) != 4:
-        raise ValueError("a level is [directory, phase, resume, last]")
-    directory, phase, resume, last = item
+    if not isinstance(item, list) or len(item) != 5:
+        raise ValueError("a level is [directory, phase, resume, last, size]")
+    directory, phase, resume, last, size = item
+    if not isinstance(size, int) or not 0 <= size <= STORE_PAGE:
+        raise ValueError("bad size")
     if not isinstance(directory, str) or phase not in ("mounts", "store", "done"):
         raise ValueError("bad level")
     if directory and any(part in ("", ".", "..") for part in directory.split("/")):
@@ -139,7 +143,7 @@ def _level(item: object) -> tuple[str, Position | None]:
             raise ValueError("bad position")
     if isinstance(last, str) and any(part in (".", "..") for part in last.rstrip("/").split("/")):
         raise ValueError("bad key")
-    return directory, None if phase == "done" else Position(phase, resume, last)
+    return directory, None if phase == "done" else Position(phase, resume, last, size)
 
 
 # -- one directory's entries from its store --------------------------------------------------------
@@ -151,7 +155,7 @@ def store_items(store: Store, base: str, position: Position, limit: int) -> list
     page_size = min(STORE_PAGE, limit)
     resume, skip_to = position.resume, position.last
     items: list[StoreItem] = []
-    for page in store.list_pages(base, delimiter="/", page_size=page_size, resume=resume):
+    for page, size in _pages(store, base, position, page_size):
         found: list[tuple[str, ObjectInfo | None]] = [(info.key[len(base) :], info) for info in page.objects]
         found.extend((prefix[len(base) :], None) for prefix in page.prefixes)
         # A marker inside is not an entry; nor is anything up to where the last call stopped.
@@ -164,7 +168,7 @@ def store_items(store: Store, base: str, position: Position, limit: int) -> list
             skip_to = None
         for number, (key, info) in enumerate(keys):
             if number < len(keys) - 1:
-                after: Position | None = Position("store", resume, key)
+                after: Position | None = Position("store", resume, key, size)
             else:
                 after = Position("store", page.resume) if page.resume else None
             items.append(StoreItem(key, info, after))
@@ -172,6 +176,23 @@ def store_items(store: Store, base: str, position: Position, limit: int) -> list
         if resume is None or len(items) + page_size > limit:
             break
     return items[:limit]
+
+
+def _pages(store: Store, base: str, position: Position, page_size: int) -> Iterator[tuple[ListPage, int]]:
+    """The store's pages from ``position``, each with the size it was asked for: the page being
+    read again in the size it had, the ones after it in ``page_size``."""
+    first_size = position.size if position.last is not None and position.size else page_size
+    pages = store.list_pages(base, delimiter="/", page_size=first_size, resume=position.resume)
+    if first_size == page_size:
+        yield from ((page, page_size) for page in pages)
+        return
+    first = next(iter(pages), None)
+    if first is None:
+        return
+    yield first, first_size
+    if first.resume is not None:
+        rest = store.list_pages(base, delimiter="/", page_size=page_size, resume=first.resume)
+        yield from ((page, page_size) for page in rest)
 
 
 # -- one page over the levels ----------------------------------------------------------------------
