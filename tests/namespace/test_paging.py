@@ -4,6 +4,7 @@ files are added, recursive listings paged the same way, and tokens that open not
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -267,3 +268,24 @@ def test_changing_the_limit_between_pages_neither_repeats_nor_skips(
             if after is None:
                 break
         assert seen == [f"f{number:02d}" for number in range(40)]
+
+
+def test_the_cli_prints_a_listing_page_by_page(tmp_path: Path, stack: StackInfo, bucket: str) -> None:
+    from tests.namespace.test_filesystem import write_config
+    from tests.namespace.test_fs_cli import tierstore
+
+    config = write_config(tmp_path / "cli.yaml", stack, bucket, f"sqlite:///{tmp_path / 'cli.db'}")
+    directory = tmp_path / "cli-many"
+    directory.mkdir()
+    for number in range(2_345):
+        (directory / f"f{number:04d}").write_bytes(b"")
+    assert tierstore(config, "fs", "mount", "/local", f"file://{directory}").returncode == 0
+    plain = tierstore(config, "fs", "ls", "/local")
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.splitlines() == [f"/local/f{number:04d}" for number in range(2_345)]
+    as_json = tierstore(config, "fs", "ls", "/local", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    listed = json.loads(as_json.stdout)
+    assert [entry["path"] for entry in listed] == [f"/local/f{number:04d}" for number in range(2_345)]
+    assert listed[0]["type"] == "file"
+    assert json.loads(tierstore(config, "fs", "ls", "/", "--json").stdout)[0]["path"] == "/local"
