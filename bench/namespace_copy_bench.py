@@ -8,8 +8,9 @@ of both objects read back in chunks.
     ./dev bench-copy            # or: .venv/bin/python bench/namespace_copy_bench.py --size-mib 1024
     .venv/bin/python bench/namespace_copy_bench.py --part-mib 32 --concurrency 8   # the writer's shape
 
---part-mib and --concurrency are given to both mounts as their Alluxio mount options
-(streaming.upload.partition.size, upload.threads.max).
+--part-mib, --concurrency and --buffer-max are given to both mounts as their mount options
+(alluxio.underfs.s3.streaming.upload.partition.size, alluxio.underfs.s3.upload.threads.max,
+tierstore.upload.buffer.max).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def _writer_options(args: argparse.Namespace) -> dict[str, str]:
         options["alluxio.underfs.s3.streaming.upload.partition.size"] = f"{args.part_mib}MiB"
     if args.concurrency is not None:
         options["alluxio.underfs.s3.upload.threads.max"] = str(args.concurrency)
+    if args.buffer_max is not None:
+        options["tierstore.upload.buffer.max"] = args.buffer_max
     return options
 
 
@@ -93,6 +96,7 @@ def main() -> int:
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--part-mib", type=int, help="multipart part size in MiB (default: the store's)")
     parser.add_argument("--concurrency", type=int, help="parts uploaded at once (default: the store's)")
+    parser.add_argument("--buffer-max", help="cap on one write's part buffers, such as 96MiB (default: none)")
     parser.add_argument("--child", nargs=3, metavar=("CONFIG", "SOURCE", "DEST"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
