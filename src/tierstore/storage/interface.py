@@ -103,7 +103,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def open_write(self, key: str) -> ObjectWriter:
-        """A streaming write (multipart on S3) with memory bounded by part size x concurrency."""
+        """A streaming write (multipart on S3) holding at most part size x (concurrency + 1)."""
 
     def upload(self, key: str, source: WriteSource, *, chunk_size: int = 8 * 1024 * 1024) -> PutResult:
         """Write from bytes, a binary file object, a local path or an iterable of chunks."""

@@ -316,8 +316,7 @@ class S3Store(Store):
         )
         return MultipartWriter(
             target,
-            part_size=multipart.part_size,
-            concurrency=multipart.concurrency,
+            plan=multipart.plan(),
             upload_single=functools.partial(self.put, key),
         )
 
