@@ -122,6 +122,23 @@ def test_the_cap_holds_after_100000_distinct_stats_and_the_least_recently_used_g
     assert fs.cache_stats().hits == hits + 1000
 
 
+def test_a_listing_counts_one_per_name_against_the_cap(tree: Tree, make_table: MakeTable) -> None:
+    fs = FileSystem(make_table(tree.root, LONG_TTL + "tierstore.metadata.cache.max.entries: 2500\n"))
+    assert len(fs.ls("/data/day=000")) == FILES_PER_DIRECTORY
+    # The directory's kind and status, and its listing of 1,000 names.
+    assert fs.cache_stats().size == 2 + FILES_PER_DIRECTORY
+    fs.ls("/data/day=001")
+    fs.ls("/data/day=002")
+    stats = fs.cache_stats()
+    # 3,006 counted: the oldest directory's three entries went, least recently used first.
+    assert (stats.size, stats.evictions) == (2 * (2 + FILES_PER_DIRECTORY), 3)
+    hits = stats.hits
+    fs.ls("/data/day=002")  # kept: its status and its listing answer from memory
+    assert fs.cache_stats().hits == hits + 2
+    fs.ls("/data/day=000")  # nothing of it is left: asked of the store again
+    assert fs.cache_stats().hits == hits + 2
+
+
 def test_expired_entries_are_dropped_on_use_and_by_later_fills(tree: Tree, make_table: MakeTable) -> None:
     old, new = tree.files[:500], tree.files[500:700]
     fs = FileSystem(make_table(tree.root, "tierstore.metadata.cache.ttl: 2\n", preload=tree.files[:700]))

@@ -8,8 +8,8 @@ miss, so a stat or listing never shows an owner or mode that is no longer true.
 Bounded, so memory does not grow with the number of distinct paths a server has seen:
 
 - at most ``max_entries`` statuses: a stat or a kind counts one, a listing one per name it holds
-  (a listing of 1,000 names costs about what 1,000 stats do); past that the least recently used
-  entries go;
+  (its ``weight``: a listing of 1,000 names costs about what 1,000 stats do); past that the
+  least recently used entries go;
 - expired and out-of-date entries are dropped when they are looked up, and every fill also drops
   a few from the least recently used end, so an entry nobody used for ``ttl`` seconds does not
   stay; no thread is needed;
@@ -39,8 +39,6 @@ FILL_STRIPES = 64
 # never holds the lock for long.
 SWEEP_BATCH = 8
 
-# What a listing is (a tuple here, not ``list | tuple``, which would build a union on each call).
-_LISTINGS = (list, tuple)
 Key = tuple[str, str]  # (kind, path)
 Entry = tuple[float, object, object]  # (expires at, stamp, value)
 
@@ -104,12 +102,10 @@ class MetadataCache:
             self.hits += 1
             return value
 
-    def put(self, kind: str, path: str, value: object, stamp: object, *, weight: int | None = None) -> None:
-        """Keep ``value``; ``weight`` defaults to a listing's length (at least 1), else 1."""
+    def put(self, kind: str, path: str, value: object, stamp: object, *, weight: int = 1) -> None:
+        """Keep ``value``, which counts ``weight`` against the bound (a listing: its length)."""
         if not self._enabled:
             return
-        if weight is None:
-            weight = max(1, len(value)) if isinstance(value, _LISTINGS) else 1
         now = time.monotonic()
         with self._lock:
             if stamp == self._stamp:

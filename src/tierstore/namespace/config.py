@@ -45,8 +45,9 @@ ALLUXIO_CACHE_TTL = "alluxio.user.metadata.cache.expiration.time"
 ALLUXIO_CACHE_MAX_SIZE = "alluxio.user.metadata.cache.max.size"
 ALLUXIO_KEYS = (ALLUXIO_CACHE_TTL, ALLUXIO_CACHE_MAX_SIZE)
 DEFAULT_CACHE_TTL = 10.0
-# About 42 MB (an entry costs about 420 bytes with its status and bookkeeping, a listed name about
-# 320: bench/cache_bench.py), and as many as Alluxio's client metadata cache holds by default.
+# About 40 MB of stats or 60 MB of listings (a cached stat or kind costs about 400 bytes with its
+# bookkeeping, a listed name about 620: bench/cache_bench.py); as many paths as Alluxio's client
+# metadata cache holds by default.
 DEFAULT_CACHE_MAX_ENTRIES = 100_000
 # Far past any sane setting (tens of GB): a bigger number is a typo.
 MAX_CACHE_MAX_ENTRIES = 100_000_000

@@ -330,7 +330,7 @@ class FileSystem:
             if isinstance(cached, _FirstPage) and cached.covers(limit):
                 return cached.cut(limit)
             items = self._fill_page(path, position, limit)
-            self._cache.put("list", path, _FirstPage(items), stamp)
+            self._cache.put("list", path, _FirstPage(items), stamp, weight=max(1, len(items)))
             return items
 
     def _fill_page(self, path: str, position: Position, limit: int) -> list[Listed]:
