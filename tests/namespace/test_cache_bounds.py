@@ -9,16 +9,20 @@ its status); the checks read the cache's own counters.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tierstore.errors import ConfigError, NotFoundError
+from tierstore.namespace.cache import MetadataCache
 from tierstore.namespace.config import DEFAULT_CACHE_MAX_ENTRIES, load_server_config
 from tierstore.namespace.filesystem import FileStatus, FileSystem
 from tierstore.namespace.metadata import open_metadata
@@ -237,6 +241,41 @@ def test_the_alluxio_keys_set_the_same_bounds(tmp_path: Path, make_table: MakeTa
     assert (config.cache_max_entries, config.cache_ttl_seconds) == (5000, 1.5)
     fs = FileSystem(make_table(tmp_path, "tierstore.metadata.cache.max.entries: 7\n"))
     assert fs.cache_stats().max_entries == 7
+
+
+def test_threads_filling_evicting_and_invalidating_at_once_leave_the_index_whole() -> None:
+    """Eight threads stat, list, expire, evict and invalidate overlapping paths of one cache; after
+    them, everything the cache holds is still reachable through its index (forgetting "/"
+    empties it) and the bound held throughout."""
+    cache = MetadataCache(ttl=0.05, max_entries=300)
+    largest: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def work(seed: int) -> None:
+        chance = random.Random(seed)
+        barrier.wait()
+        for _ in range(5000):
+            path = "/" + "/".join(f"d{chance.randrange(4)}" for _ in range(chance.randrange(1, 6)))
+            stamp = (0, chance.randrange(50) // 49)  # now and then a change of attributes
+            action = chance.randrange(10)
+            if action < 5:
+                cache.put(chance.choice(("kind", "stat")), path, path, stamp)
+            elif action < 7:
+                cache.put("list", path, [path] * chance.randrange(1, 40), stamp, weight=20)
+            elif action < 9:
+                cache.get(chance.choice(("kind", "stat", "list")), path, stamp)
+            else:
+                cache.changed(path)
+            largest.append(cache.stats().size)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(work, range(8)))
+    stats = cache.stats()
+    assert max(largest) <= 300 and stats.evictions > 0 and stats.hits > 0
+    assert stats.expirations + stats.stale > 0
+    cache.changed("/")
+    after = cache.stats()
+    assert (after.entries, after.size, after.directories) == (0, 0, 0)
 
 
 @pytest.mark.parametrize(
