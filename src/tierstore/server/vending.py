@@ -8,12 +8,13 @@ answer says ``scoped: false`` and a warning is logged.
 
 Vended credentials are cached per (mount, path, access) and handed out again until
 ``cache.fraction`` of their lifetime; one STS call at a time per key (the others wait for it).
-Every memo here is a :class:`~tierstore.lru.BoundedLRU` of at most ``max_cached`` entries, so
-memory does not grow with the number of distinct users and paths vended; an answer evicted
-early costs one more STS call, never a wrong answer.
 The STS caller is the vending identity (``tierstore.vending.access-key``) when set, else the
 mount's base credentials before its role: the server's own data identity never has to be
 allowed ``sts:AssumeRole``.
+
+Every memo here is a :class:`~tierstore.lru.BoundedLRU` of at most ``max_cached`` entries, so
+memory does not grow with the number of distinct users and paths vended; an answer evicted
+early costs one more STS call, never a wrong answer.
 """
 
 from __future__ import annotations
@@ -53,9 +54,9 @@ from tierstore.settings.model import AssumeRoleSettings, StoreSettings, parse_lo
 
 LOGGER = logging.getLogger("tierstore.server")
 ACCESS_LEVELS: tuple[Access, ...] = ("read", "write")
-# Each memo holds at most this many entries, the least recently used going first: about 8 MB
-# for the vends and their answers (about 1 KB each: the credentials with their session token,
-# and the JSON answer), far more keys than a server's clients use within one credential lifetime.
+# Each memo holds at most this many entries, the least recently used going first: about 12 MB
+# for the vends and their answers (about 3 KB each, measured with an 800-character session
+# token: the credentials, the key and the JSON answer, which shares the credentials' strings).
 MAX_CACHED = 4096
 # Mounts whose vending set-up is kept (one per mount path; unmounted ones age out).
 MAX_MOUNTS = 1024
