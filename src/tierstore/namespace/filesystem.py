@@ -10,8 +10,6 @@ tierstore's metadata and never sent to the store.
 from __future__ import annotations
 
 import copy
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +29,7 @@ from tierstore.namespace.access import (
     merged,
     of_mount,
 )
+from tierstore.namespace.cache import CacheStats, MetadataCache
 from tierstore.namespace.entries import Kind, kind_of
 from tierstore.namespace.listing import (
     DEFAULT_LIMIT,
@@ -55,7 +54,6 @@ CHUNK = 2 * 1024 * 1024
 # HDFS's and Alluxio's default umask of 022.
 UMASK = 0o022
 Progress = Callable[[int], None]
-FILL_STRIPES = 64
 
 
 @dataclass(frozen=True)
@@ -94,62 +92,30 @@ class _Target:
     key: str
 
 
-class _Cache:
-    """Stats and listings per mount for ``ttl`` seconds; writes update or drop entries at once.
-
-    Each entry carries the metadata's generation of mounts and attributes when it was made
-    (``stamp``): an entry made before a chmod, chown or mount change, here or by another server
-    sharing the database (seen within ``tierstore.metadata.sync.interval``), is not used, so a
-    stat or listing never shows an owner or mode that is no longer true.
-    """
-
-    def __init__(self, ttl: float) -> None:
-        self.ttl = ttl
-        self._entries: dict[tuple[str, str], tuple[float, object, object]] = {}
-        self._lock = threading.Lock()
-        # Striped locks for filling: concurrent misses of one path wait for one store call
-        # instead of each making it (a listing of 1,000 keys under 16 clients was 16 listings).
-        self._filling = [threading.Lock() for _ in range(FILL_STRIPES)]
-        self.hits = 0
-
-    def get(self, kind: str, path: str, stamp: object) -> object | None:
-        if self.ttl <= 0:
-            return None
-        with self._lock:
-            found = self._entries.get((kind, path))
-            if found is None or found[0] < time.monotonic() or found[1] != stamp:
-                return None
-            self.hits += 1
-            return found[2]
-
-    def put(self, kind: str, path: str, value: object, stamp: object) -> None:
-        if self.ttl > 0:
-            with self._lock:
-                self._entries[(kind, path)] = (time.monotonic() + self.ttl, stamp, value)
-
-    def filling(self, kind: str, path: str) -> threading.Lock:
-        """The lock to hold while filling ``(kind, path)``: check the cache again once it is held."""
-        return self._filling[hash((kind, path)) % FILL_STRIPES]
-
-    def changed(self, path: str) -> None:
-        """``path`` was written or removed: forget it, what is below it, and its parents' listings."""
-        with self._lock:
-            for kind, cached in list(self._entries):
-                if paths.is_within(cached, path) or (kind == "list" and paths.is_within(path, cached)):
-                    del self._entries[(kind, cached)]
-
-
 class FileSystem:
     def __init__(
-        self, table: MountTable, *, caller: Caller | None = None, cache_ttl: float | None = None
+        self,
+        table: MountTable,
+        *,
+        caller: Caller | None = None,
+        cache_ttl: float | None = None,
+        cache_max_entries: int | None = None,
     ) -> None:
         self.table = table
         self.caller = caller
-        self._cache = _Cache(table.config.cache_ttl_seconds if cache_ttl is None else cache_ttl)
+        config = table.config
+        self._cache = MetadataCache(
+            config.cache_ttl_seconds if cache_ttl is None else cache_ttl,
+            config.cache_max_entries if cache_max_entries is None else cache_max_entries,
+        )
 
     @property
     def cache_hits(self) -> int:
         return self._cache.hits
+
+    def cache_stats(self) -> CacheStats:
+        """The metadata cache's counters (shared by every :meth:`as_caller` view)."""
+        return self._cache.stats()
 
     def _stamp(self) -> tuple[int, int]:
         """What cached stats and listings were derived from: the mounts' and attributes' generation."""
@@ -364,7 +330,7 @@ class FileSystem:
             if isinstance(cached, _FirstPage) and cached.covers(limit):
                 return cached.cut(limit)
             items = self._fill_page(path, position, limit)
-            self._cache.put("list", path, _FirstPage(items), stamp)
+            self._cache.put("list", path, _FirstPage(items), stamp, weight=max(1, len(items)))
             return items
 
     def _fill_page(self, path: str, position: Position, limit: int) -> list[Listed]:

@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tierstore import __version__
 from tierstore.blocking import NeedsIO, memory_only
 from tierstore.errors import StoreError, TierstoreError
+from tierstore.lru import BoundedLRU
 from tierstore.namespace import paths
 from tierstore.namespace.filesystem import CHUNK, FileSystem
 from tierstore.namespace.listing import DEFAULT_LIMIT
@@ -53,6 +54,8 @@ T = TypeVar("T")
 READY_TIMEOUT_SECONDS = 2
 # Methods counted under their own name in the metrics; any other is "other", so made-up methods
 # cannot grow /metrics without bound.
+# Per-user views of the shared FileSystem kept (a few hundred bytes each).
+MAX_VIEWS = 4096
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 
 
@@ -65,10 +68,15 @@ class ServerState:
     options: ApiServerOptions
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
     vendor: CredentialVendor = field(init=False)
-    _filesystems: dict[tuple[str, frozenset[str], bool], FileSystem] = field(default_factory=dict)
+    # Each user's view of the one shared FileSystem (cheap to make again, so the least recently
+    # used go past MAX_VIEWS: users removed or regrouped do not stay forever).
+    _filesystems: BoundedLRU[tuple[str, frozenset[str], bool], FileSystem] = field(
+        default_factory=lambda: BoundedLRU(MAX_VIEWS)
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _shared: FileSystem | None = None
-    _hits_before: int = 0
+    # The namespace cache's counters from caches dropped by forget_caches, by name.
+    _counted_before: dict[str, int] = field(default_factory=dict)
     _uploads: dict[str, int] = field(default_factory=dict)
     upload_pool: UploadPool = field(init=False)
     # Encoded ls answers, reused while the file system's cache hands out the same listing.
@@ -76,7 +84,7 @@ class ServerState:
 
     def __post_init__(self) -> None:
         self.vendor = CredentialVendor(self.table, self.options, self.metrics)
-        self.metrics.count_namespace_cache_hits(self.cache_hits)
+        self.metrics.count_namespace_cache(self.cache_counter)
         # Uploads stream on threads of their own: slow ones never take the other routes' threads.
         limits = self.options.limits
         self.upload_pool = UploadPool(limits.uploads, wait=limits.body_timeout)
@@ -98,7 +106,11 @@ class ServerState:
             yield
         finally:
             with self._lock:
-                self._uploads[user.name] -= 1
+                left = self._uploads[user.name] - 1
+                if left:
+                    self._uploads[user.name] = left
+                else:
+                    del self._uploads[user.name]  # not one entry per user who ever uploaded
 
     def filesystem_for(self, user: User) -> FileSystem:
         """The namespace as ``user`` sees it: one FileSystem per user, all over one metadata cache.
@@ -115,21 +127,25 @@ class ServerState:
                     found = self._shared = FileSystem(self.table, caller=user.caller())
                 else:
                     found = self._shared.as_caller(user.caller())
-                self._filesystems[key] = found
+                self._filesystems.put(key, found)
             return found
 
     def forget_caches(self) -> None:
         """After a mount change cached listings may be wrong: start from a fresh cache."""
         with self._lock:
             if self._shared is not None:
-                self._hits_before += self._shared.cache_hits
+                for name, value in self._shared.cache_stats().as_dict().items():
+                    self._counted_before[name] = self._counted_before.get(name, 0) + value
             self._filesystems.clear()
             self._shared = None
 
-    def cache_hits(self) -> float:
+    def cache_counter(self, name: str) -> float:
+        """A counter of the namespace's metadata cache (CacheStats' field ``name``) since start;
+        ``entries`` is what the cache holds now."""
         with self._lock:
-            current = self._shared.cache_hits if self._shared is not None else 0
-            return float(self._hits_before + current)
+            current = self._shared.cache_stats().as_dict()[name] if self._shared is not None else 0
+            before = 0 if name == "entries" else self._counted_before.get(name, 0)
+            return float(before + current)
 
     def close(self) -> None:
         self.table.close()
