@@ -6,11 +6,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tierstore.errors import ConfigError
-from tierstore.settings import StoreSettings, check_store_settings, load_store_settings, mask_key_id
-from tierstore.settings.dialects import dialect_for_path
 from tierstore.settings.problems import Problem, errors_of, summary, warnings_of
+
+# The dialects (their key tables, the YAML reader) are imported by the actions that read a file:
+# registering the parser (every ``tierstore`` command does) must stay cheap.
+if TYPE_CHECKING:
+    from tierstore.settings import StoreSettings
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -35,6 +39,8 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from tierstore.settings import check_store_settings
+
     path: Path = args.config
     problems = check_store_settings(path)
     if args.json:
@@ -48,6 +54,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def _check_report(path: Path, problems: list[Problem]) -> dict[str, object]:
+    from tierstore.settings.dialects import dialect_for_path
+
     try:
         dialect: str | None = dialect_for_path(path).name
     except ConfigError:
@@ -63,6 +71,8 @@ def _check_report(path: Path, problems: list[Problem]) -> dict[str, object]:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from tierstore.settings import load_store_settings
+
     loaded = load_store_settings(args.config)
     for warning in loaded.warnings:
         print(warning.render(), file=sys.stderr)
@@ -86,6 +96,8 @@ def _size(value: int) -> str:
 
 def describe(settings: StoreSettings) -> list[tuple[str, str]]:
     """The settings as label/value rows; secrets appear only as ``****``."""
+    from tierstore.settings.secret import mask_key_id
+
     rows: list[tuple[str, str]] = [
         ("location", settings.location.uri),
         ("endpoint", settings.endpoint or "AWS S3 (by region)"),
