@@ -135,8 +135,8 @@ def test_ls_of_a_local_mount_imports_no_sqlalchemy_and_nothing_of_s3(
     out, modules = imported_by("fs", "ls", "/local/small", env=home)
 
     assert out.split() == ["/local/small/a.txt", "/local/small/b.txt"]
-    # No secret mount option anywhere, so nothing is decrypted either.
-    assert heavy_among(modules, (*HEAVY, "cryptography")) == []
+    # No secret mount option anywhere, so nothing is decrypted either; nor credentials resolved.
+    assert heavy_among(modules, (*HEAVY, "cryptography", "tierstore.credentials")) == []
 
 
 @pytest.mark.stack
@@ -152,7 +152,8 @@ def test_ls_of_a_local_mount_beside_an_s3_mount_opens_only_the_secrets(
     out, modules = imported_by("fs", "ls", "/local/small", env=home)
 
     assert out.split() == ["/local/small/a.txt", "/local/small/b.txt"]
-    # The S3 mount's store is not opened for a listing elsewhere; its secret key is decrypted
-    # (cryptography), since every start checks that each encrypted option opens with the key.
-    assert heavy_among(modules) == []
+    # The S3 mount's store is not opened for a listing elsewhere (nor its credentials resolved);
+    # its secret key is decrypted (cryptography): every start checks that each encrypted option
+    # opens with the key.
+    assert heavy_among(modules, (*HEAVY, "tierstore.credentials")) == []
     assert "cryptography" in {module.split(".")[0] for module in modules}
