@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", metavar="COMMAND", required=True, action=LazySubParsers
     )
     for module_name in commands.COMMAND_MODULES:
-        recorder = Recorder()
+        recorder = Recorder()  # stands in for the subparsers: what register adds is replayed
         importlib.import_module(module_name).register(
             cast("argparse._SubParsersAction[argparse.ArgumentParser]", recorder)
         )
