@@ -6,13 +6,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tierstore.errors import ConfigError
-from tierstore.settings import StoreSettings, check_store_settings, load_store_settings, mask_key_id
-from tierstore.settings.dialects import dialect_for_path, get_dialect
-from tierstore.settings.keys import Dialect, FieldName
-from tierstore.settings.model import format_size
 from tierstore.settings.problems import Problem, errors_of, summary, warnings_of
+
+# The dialects (their key tables, the YAML reader) are imported by the actions that read a file:
+# registering the parser (every ``tierstore`` command does) must stay cheap.
+if TYPE_CHECKING:
+    from tierstore.settings import StoreSettings
+    from tierstore.settings.keys import Dialect, FieldName
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -37,6 +40,9 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from tierstore.settings import check_store_settings, load_store_settings
+    from tierstore.settings.dialects import get_dialect
+
     path: Path = args.config
     problems = check_store_settings(path)
     # How writes will run (the concurrency a buffer cap leaves), once the file is usable.
@@ -56,6 +62,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def _check_report(path: Path, problems: list[Problem]) -> dict[str, object]:
+    from tierstore.settings.dialects import dialect_for_path
+
     try:
         dialect: str | None = dialect_for_path(path).name
     except ConfigError:
@@ -89,6 +97,8 @@ def _limit(settings: StoreSettings, dialect: Dialect | None) -> str | None:
 
 def writes_text(settings: StoreSettings, dialect: Dialect | None = None) -> str:
     """How a streaming write runs: part size, parts at once (and what lowered it), buffer bound."""
+    from tierstore.settings.model import format_size
+
     if settings.location.scheme == "file":
         return "straight to a file, no part buffers"
     multipart = settings.multipart
@@ -122,6 +132,9 @@ def writes_report(settings: StoreSettings, dialect: Dialect | None = None) -> di
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from tierstore.settings import load_store_settings
+    from tierstore.settings.dialects import get_dialect
+
     loaded = load_store_settings(args.config)
     for warning in loaded.warnings:
         print(warning.render(), file=sys.stderr)
@@ -140,6 +153,8 @@ def _seconds(value: float) -> str:
 
 def describe(settings: StoreSettings, dialect: Dialect | None = None) -> list[tuple[str, str]]:
     """The settings as label/value rows; secrets appear only as ``****``."""
+    from tierstore.settings.secret import mask_key_id
+
     rows: list[tuple[str, str]] = [
         ("location", settings.location.uri),
         ("endpoint", settings.endpoint or "AWS S3 (by region)"),

@@ -36,11 +36,12 @@ from sqlalchemy.engine import Engine
 
 from tierstore.blocking import require_io
 from tierstore.lru import BoundedLRU
+from tierstore.namespace.metadata.base import ChangeKind
 from tierstore.namespace.metadata.engine import Target
 from tierstore.namespace.metadata.records import MountRecord, PathAttributes, UserRecord
 from tierstore.namespace.metadata.schema import CHANGE_KINDS
 from tierstore.namespace.metadata.secrets_at_rest import SecretsKey
-from tierstore.namespace.metadata.store import ChangeKind, MetadataStore
+from tierstore.namespace.metadata.store import SqlMetadataStore
 
 LOGGER = logging.getLogger("tierstore.namespace.metadata")
 
@@ -55,8 +56,8 @@ MAX_SUBTREE_ROWS = 200_000
 T = TypeVar("T")
 
 
-class CachedMetadataStore(MetadataStore):
-    """A :class:`MetadataStore` whose reads of mounts, attributes and users come from memory."""
+class CachedMetadataStore(SqlMetadataStore):
+    """A :class:`SqlMetadataStore` whose reads of mounts, attributes and users come from memory."""
 
     def __init__(
         self,
@@ -172,7 +173,7 @@ class CachedMetadataStore(MetadataStore):
                     self._attributes[path] = found.get(path)
 
             loaded = self._load(
-                "attributes", "path attributes", lambda: MetadataStore.attributes_of(self, missing), keep
+                "attributes", "path attributes", lambda: SqlMetadataStore.attributes_of(self, missing), keep
             )
             known = {path: cache.get(path) for path in paths if path not in loaded}
             known.update(loaded)
@@ -192,7 +193,7 @@ class CachedMetadataStore(MetadataStore):
                 self._subtrees.put(path, subtree, weight=max(1, len(subtree)))
 
             found = self._load(
-                "attributes", "path attributes", lambda: MetadataStore.attributes_under(self, path), keep
+                "attributes", "path attributes", lambda: SqlMetadataStore.attributes_under(self, path), keep
             )
         return dict(found)
 
@@ -219,7 +220,7 @@ class CachedMetadataStore(MetadataStore):
         # Not in memory: maybe a user another process added since the last poll (`tierstore users
         # add` and its token used at once). Ask the database once; remember a miss until the users
         # change, so a client retrying a bad token does not cost a query each time.
-        record = MetadataStore.user_by_token_hash(self, token_sha256)
+        record = SqlMetadataStore.user_by_token_hash(self, token_sha256)
         if record is not None:
             self._drop("users")
             return record
@@ -234,7 +235,7 @@ class CachedMetadataStore(MetadataStore):
         if found is None:
 
             def index() -> tuple[tuple[UserRecord, ...], dict[str, UserRecord]]:
-                records = tuple(MetadataStore.users(self))
+                records = tuple(SqlMetadataStore.users(self))
                 return records, {record.token_sha256: record for record in records}
 
             def keep(loaded: tuple[tuple[UserRecord, ...], dict[str, UserRecord]]) -> None:
