@@ -99,6 +99,19 @@ def test_pages_come_one_request_at_a_time_and_never_overlap_nor_skip(
     assert sorted(seen) == expected
 
 
+def test_a_listing_resumed_from_a_pages_token_goes_on_with_the_page_after_it(
+    counted: S3Store, forwarder: Forwarder
+) -> None:
+    _put_all(counted, [f"r/{index:02d}" for index in range(20)] + [f"r/d{index}/x" for index in range(5)])
+    whole = list(counted.list_pages("r", delimiter="/", page_size=6))
+    assert whole[-1].resume is None and all(page.resume for page in whole[:-1])
+    before = _lists(forwarder)
+    rest = list(counted.list_pages("r", delimiter="/", page_size=6, resume=whole[1].resume))
+    assert rest == whole[2:]
+    assert _lists(forwarder) - before == len(rest)
+    assert "continuation-token=" in forwarder.requests[-len(rest)].target
+
+
 def test_keys_xml_cannot_carry_still_list(counted: S3Store, admin_s3: S3Client, bucket: str) -> None:
     # Control characters are not allowed in XML 1.0: only url-encoded answers can carry them.
     odd = ["k/ctl\x01\x1fz", "k/a b+c%20d", "k/amp&<>\"'", "k/uni-é€😀", "k/dir with space/f", "k/plus+dir/f"]
