@@ -5,6 +5,9 @@ rate because it signs payloads with SHA-256, adds CRC32 checksums and parses XML
 obstore does all of that in Rust and releases the GIL, so every data call goes through it.
 botocore is kept for what obstore lacks: ACLs, multipart-upload listing and abort, bucket checks.
 Large uploads are driven part by part (:mod:`.multipart`) so that a failure costs one part.
+Delimiter listings, which obstore cannot page, are tierstore's own requests (:mod:`.list_requests`:
+botocore signs, urllib3 sends, lxml reads). Deletes remove the folders they leave empty
+(:mod:`.folders`), so that a listing needs nothing beyond the store's own pages.
 
 Every data request is tried by :mod:`.retry` (obstore is given no retries of its own), so the
 attempts are counted once and a transfer picks up where it stopped: a read from the byte it
@@ -400,13 +403,13 @@ class S3Store(Store):
         if not parents:
             return
         try:
-            empty = emptied_folders(parents, self._holds_anything)
+            empty = emptied_folders(parents, self._folder_holds_anything)
             if empty:
                 self._delete_folders(empty)
         except StoreError as error:
             LOGGER.warning("could not remove the folders a delete left empty: %s", error)
 
-    def _holds_anything(self, folder: str) -> bool:
+    def _folder_holds_anything(self, folder: str) -> bool:
         """Whether any object or marker lies below ``folder``: one recursive LIST of one key."""
         return bool(self._listing().first(folder).objects)
 
