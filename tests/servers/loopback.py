@@ -195,10 +195,12 @@ class Forwarder:
             with self._lock:
                 self.connections += 1
                 self._open += [client, upstream]
-            threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=self._answers, args=(upstream, client), daemon=True).start()
+            # Set when this connection's answer is to be lost: from then on nothing goes back.
+            lost = threading.Event()
+            threading.Thread(target=self._requests, args=(client, upstream, lost), daemon=True).start()
+            threading.Thread(target=self._answers, args=(upstream, client, lost), daemon=True).start()
 
-    def _requests(self, client: socket.socket, upstream: socket.socket) -> None:
+    def _requests(self, client: socket.socket, upstream: socket.socket, lost: threading.Event) -> None:
         """Relay client bytes, reading each request head and skipping its Content-Length body.
 
         A head is recorded before its bytes go on, so it is in ``requests`` before any answer to
@@ -242,6 +244,9 @@ class Forwarder:
                     if lose:
                         self._lose_answer_to = None
                         self.lost_answers += 1
+                        # Before the request goes on: a quick answer must not slip back to the
+                        # client while this thread waits to close the connection.
+                        lost.set()
                 if "chunked" in headers.get("transfer-encoding", ""):
                     parsing = False  # its body has no length up front; stop reading heads here
                     break
@@ -254,7 +259,7 @@ class Forwarder:
                 _close(client, upstream)
                 return
 
-    def _answers(self, upstream: socket.socket, client: socket.socket) -> None:
+    def _answers(self, upstream: socket.socket, client: socket.socket, lost: threading.Event) -> None:
         relayed = 0
         while True:
             try:
@@ -264,6 +269,8 @@ class Forwarder:
             if not data:
                 with contextlib.suppress(OSError):
                     client.shutdown(socket.SHUT_WR)
+                return
+            if lost.is_set():
                 return
             while self.hold_answers.is_set() and not self._closed.is_set():
                 self._closed.wait(0.05)
