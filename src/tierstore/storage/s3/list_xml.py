@@ -1,8 +1,9 @@
 """One ListObjectsV2 answer (the store's XML) read into keys, sizes and common prefixes.
 
 lxml, because it was the fastest of the parsers measured on real SeaweedFS pages of 1,000 entries
-(``bench/list_parsers.py``: lxml, the standard library's expat-based ElementTree, and botocore's
-own parser, which is what made a 100k-entry listing spend 2.06 of its 2.47 s in Python).
+(``bench/list_parsers.py``, CPU per page of 1,000 objects / 1,000 common prefixes: lxml 6.4 / 2.1
+ms, the standard library's ElementTree on expat 7.3 / 2.1 ms, botocore's own parser 104 / 5.5 ms;
+lxml's parse proper is 1.7 times expat's, the rest is the walk both share).
 
 Keys come url-encoded when the answer says ``<EncodingType>url</EncodingType>`` (asked for with
 ``encoding-type=url``, as botocore does): XML 1.0 cannot carry control characters, so a key holding
