@@ -51,6 +51,7 @@ HEAVY = (
     "pandas",
     "httpx",
     "urllib3",
+    "lxml",
     "yaml",
     "tierstore.server",
     "tierstore.sink",
