@@ -6,6 +6,11 @@ the goal is under 200 MB for 1 GiB. The copy is verified by size and ETag-indepe
 of both objects read back in chunks.
 
     ./dev bench-copy            # or: .venv/bin/python bench/namespace_copy_bench.py --size-mib 1024
+    .venv/bin/python bench/namespace_copy_bench.py --part-mib 32 --concurrency 8   # the writer's shape
+
+--part-mib, --concurrency and --buffer-max are given to both mounts as their mount options
+(alluxio.underfs.s3.streaming.upload.partition.size, alluxio.underfs.s3.upload.threads.max,
+tierstore.upload.buffer.max).
 """
 
 from __future__ import annotations
@@ -32,6 +37,18 @@ def _config(directory: Path, endpoint: str, key_id: str, secret: str, bucket: st
         f"tierstore.metadata.url: sqlite:///{directory / 'namespace.db'}\n"
     )
     return config
+
+
+def _writer_options(args: argparse.Namespace) -> dict[str, str]:
+    """The mount options that shape the streaming writer, from the command line."""
+    options: dict[str, str] = {}
+    if args.part_mib is not None:
+        options["alluxio.underfs.s3.streaming.upload.partition.size"] = f"{args.part_mib}MiB"
+    if args.concurrency is not None:
+        options["alluxio.underfs.s3.upload.threads.max"] = str(args.concurrency)
+    if args.buffer_max is not None:
+        options["tierstore.upload.buffer.max"] = args.buffer_max
+    return options
 
 
 def _peak_rss_mb() -> float:
@@ -77,6 +94,9 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--part-mib", type=int, help="multipart part size in MiB (default: the store's)")
+    parser.add_argument("--concurrency", type=int, help="parts uploaded at once (default: the store's)")
+    parser.add_argument("--buffer-max", help="cap on one write's part buffers, such as 96MiB (default: none)")
     parser.add_argument("--child", nargs=3, metavar=("CONFIG", "SOURCE", "DEST"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -99,6 +119,7 @@ def main() -> int:
                 "aws.accessKeyId": admin.access_key_id,
                 "aws.secretKey": admin.secret_access_key.reveal(),
                 "alluxio.underfs.s3.endpoint": info.endpoint,
+                **_writer_options(args),
             }
             config = _config(
                 directory, info.endpoint, admin.access_key_id, admin.secret_access_key.reveal(), "bench-root"
@@ -126,6 +147,7 @@ def main() -> int:
             stop_stack(info.directory)
     size = args.size_mib * MiB
     rate = size / MiB / write_seconds
+    print(f"writer options: {_writer_options(args) or 'the store defaults'}")
     print(f"file: {args.size_mib} MiB, written into /src in {write_seconds:.1f} s ({rate:.0f} MiB/s)")
     print(
         f"copy /src -> /dst (two buckets, streamed): {figures['seconds']:.1f} s, "

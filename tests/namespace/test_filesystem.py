@@ -226,14 +226,47 @@ def test_listings_are_cached_until_sync_and_writes_update_them(
 
 
 def test_a_directory_whose_first_entry_was_removed_is_still_a_directory(table: MountTable) -> None:
-    # SeaweedFS keeps the folder of a deleted object ("d/a/") and lists it; tierstore hides such
-    # empty folders, which leaves the first page of "d/" empty although "d/f1" follows.
     fs = FileSystem(table, cache_ttl=0)
     fs.write("/d/a/x", [b"gone"])
     fs.remove("/d/a/x")
     fs.write("/d/f1", [b"kept"])
     assert fs.stat("/d", sync=True).is_dir
     assert [entry.name for entry in fs.ls("/d", sync=True)] == ["f1"]
+
+
+def test_removing_the_last_file_of_a_directory_removes_the_directory(table: MountTable) -> None:
+    # SeaweedFS keeps the folder of a deleted object ("a/b/") and lists it as a sub-directory;
+    # tierstore's delete removes the folders it leaves empty, up to one that holds something.
+    fs = FileSystem(table, cache_ttl=0)
+    fs.write("/a/b/c/last.txt", [b"1"])
+    fs.write("/a/keep.txt", [b"2"])
+    fs.remove("/a/b/c/last.txt")
+    assert [entry.name for entry in fs.ls("/a", sync=True)] == ["keep.txt"]
+    with pytest.raises(NotFoundError):
+        fs.stat("/a/b", sync=True)
+
+
+def test_a_directory_emptied_straight_on_the_store_is_an_empty_directory(
+    table: MountTable, bucket: str, admin_s3: S3Client
+) -> None:
+    # Deleted behind tierstore's back, the folder stays on SeaweedFS and its parent lists it: it is
+    # an empty directory until removed (on AWS it would be gone with its last object).
+    fs = FileSystem(table, cache_ttl=0)
+    fs.write("/e/sub/only.txt", [b"1"])
+    fs.write("/e/keep.txt", [b"2"])
+    admin_s3.delete_object(Bucket=bucket, Key="root/e/sub/only.txt")
+    assert [(entry.name, entry.is_dir) for entry in fs.ls("/e", sync=True)] == [
+        ("keep.txt", False),
+        ("sub", True),
+    ]
+    assert fs.stat("/e/sub", sync=True).is_dir
+    assert fs.ls("/e/sub", sync=True) == []
+    with pytest.raises(StoreError, match="is a directory"):
+        fs.remove("/e/sub")
+    fs.remove("/e/sub", recursive=True)
+    assert [entry.name for entry in fs.ls("/e", sync=True)] == ["keep.txt"]
+    with pytest.raises(NotFoundError):
+        fs.stat("/e/sub", sync=True)
 
 
 def test_what_a_directory_holds_takes_its_owner_and_mode(

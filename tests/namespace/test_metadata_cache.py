@@ -136,3 +136,27 @@ def test_a_token_added_elsewhere_works_before_the_next_poll_and_a_bad_one_costs_
     cached.poll_once()
     found = cached.user_by_token_hash("d" * 64)
     assert found is not None and found.name == "dave"
+
+
+def test_subtree_walks_are_kept_while_the_attributes_they_hold_stay_within_the_bound(
+    stores: tuple[CachedMetadataStore, MetadataStore],
+) -> None:
+    cached, other = stores
+    for number in range(30):
+        other.set_attributes(f"/t/d{number}/f", mode=0o700)
+    cached.max_subtree_rows = 20
+    cached.poll_once()  # the attributes moved: the walks are made anew, under the new bound
+    for number in range(30):
+        assert list(cached.attributes_under(f"/t/d{number}")) == [f"/t/d{number}/f"]
+    sizes = cached.memory_sizes()
+    assert (sizes["subtree_walks"], sizes["subtree_rows"]) == (20, 20)
+    # The newest are answered from memory, the first ten were dropped.
+    with memory_only():
+        assert list(cached.attributes_under("/t/d29")) == ["/t/d29/f"]
+        with pytest.raises(NeedsIO):
+            cached.attributes_under("/t/d0")
+    # One walk holding more than the bound is answered, and not kept.
+    assert len(cached.attributes_under("/t")) == 30
+    assert cached.memory_sizes()["subtree_rows"] <= 20
+    with memory_only(), pytest.raises(NeedsIO):
+        cached.attributes_under("/t")

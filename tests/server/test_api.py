@@ -246,6 +246,12 @@ def test_one_metadata_cache_serves_every_user(tmp_path: Path, stack: StackInfo, 
         assert names() == ["/shared/x.txt"]  # from the cache
         hits = server.state.metrics.registry.get_sample_value("tierstore_namespace_cache_hits")
         assert hits is not None and hits >= 1
+        # The cache's other counters are scraped too, read from the cache when asked.
+        for name in ("entries", "misses"):
+            value = server.state.metrics.registry.get_sample_value(f"tierstore_namespace_cache_{name}")
+            assert value is not None and value >= 1, name
+        for name in ("evictions", "expirations"):
+            assert server.state.metrics.registry.get_sample_value(f"tierstore_namespace_cache_{name}") == 0
         # A write by another user drops the cached listing at once: no stale answer for 60 s.
         admin.put("/v1/data", params={"path": "/shared/y.txt"}, content=b"y")
         assert names() == ["/shared/x.txt", "/shared/y.txt"]

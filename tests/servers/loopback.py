@@ -195,11 +195,17 @@ class Forwarder:
             with self._lock:
                 self.connections += 1
                 self._open += [client, upstream]
-            threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=self._answers, args=(upstream, client), daemon=True).start()
+            # Set when this connection's answer is to be lost: from then on nothing goes back.
+            lost = threading.Event()
+            threading.Thread(target=self._requests, args=(client, upstream, lost), daemon=True).start()
+            threading.Thread(target=self._answers, args=(upstream, client, lost), daemon=True).start()
 
-    def _requests(self, client: socket.socket, upstream: socket.socket) -> None:
-        """Relay client bytes, reading each request head and skipping its Content-Length body."""
+    def _requests(self, client: socket.socket, upstream: socket.socket, lost: threading.Event) -> None:
+        """Relay client bytes, reading each request head and skipping its Content-Length body.
+
+        A head is recorded before its bytes go on, so it is in ``requests`` before any answer to
+        it can come back: counting requests right after a call needs no waiting.
+        """
         buffered = b""
         body_left = 0
         parsing = True
@@ -212,14 +218,10 @@ class Forwarder:
                 with contextlib.suppress(OSError):
                     upstream.shutdown(socket.SHUT_WR)
                 return
-            try:
-                upstream.sendall(data)
-            except OSError:
-                return
-            if not parsing:
-                continue
-            buffered += data
-            while True:
+            lose = False
+            if parsing:
+                buffered += data
+            while parsing and not lose:
                 if body_left:
                     skipped = min(body_left, len(buffered))
                     buffered, body_left = buffered[skipped:], body_left - skipped
@@ -242,15 +244,22 @@ class Forwarder:
                     if lose:
                         self._lose_answer_to = None
                         self.lost_answers += 1
-                if lose:
-                    _close(client, upstream)
-                    return
+                        # Before the request goes on: a quick answer must not slip back to the
+                        # client while this thread waits to close the connection.
+                        lost.set()
                 if "chunked" in headers.get("transfer-encoding", ""):
                     parsing = False  # its body has no length up front; stop reading heads here
                     break
                 body_left = int(headers.get("content-length") or 0)
+            try:
+                upstream.sendall(data)
+            except OSError:
+                return
+            if lose:  # the request reached the server; its answer never reaches the client
+                _close(client, upstream)
+                return
 
-    def _answers(self, upstream: socket.socket, client: socket.socket) -> None:
+    def _answers(self, upstream: socket.socket, client: socket.socket, lost: threading.Event) -> None:
         relayed = 0
         while True:
             try:
@@ -260,6 +269,8 @@ class Forwarder:
             if not data:
                 with contextlib.suppress(OSError):
                     client.shutdown(socket.SHUT_WR)
+                return
+            if lost.is_set():
                 return
             while self.hold_answers.is_set() and not self._closed.is_set():
                 self._closed.wait(0.05)

@@ -18,7 +18,10 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 def test_check_clean_file_exits_0(fluss_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["config", "check", "-c", str(fluss_file)]) == 0
-    assert capsys.readouterr().out == f"{fluss_file}: 0 errors, 0 warnings; usable\n"
+    assert capsys.readouterr().out == (
+        f"{fluss_file}: 0 errors, 0 warnings; usable\n"
+        f"{fluss_file}: writes: 32 MiB parts, 4 uploaded at once; at most 160 MiB of part buffers per write\n"
+    )
 
 
 def test_check_warnings_only_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -26,7 +29,7 @@ def test_check_warnings_only_exits_0(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["config", "check", "-c", str(path)]) == 0
     out = capsys.readouterr().out
     assert f"{path}:2: warning: s3.endpont: unknown key; did you mean s3.endpoint?" in out
-    assert out.endswith("0 errors, 1 warning; usable\n")
+    assert f"{path}: 0 errors, 1 warning; usable\n{path}: writes: " in out
 
 
 def test_check_errors_exit_1_and_list_every_problem(
@@ -71,6 +74,7 @@ def test_check_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
                 "line": None,
             }
         ],
+        "writes": None,
     }
 
 
@@ -100,7 +104,8 @@ def test_show_prints_the_resolved_settings(kafka_file: Path, capsys: pytest.Capt
     assert rows["endpoint"] == "http://127.0.0.1:8333"
     assert rows["encryption"] == "aws:kms with key alias/tierstore"
     assert rows["proxy"] == "http://proxy.internal:3128"
-    assert rows["multipart"] == "32 MiB parts, 4 at once"  # the size from the file, the default concurrency
+    # The size from the file, the default concurrency, and what they hold.
+    assert rows["writes"] == "32 MiB parts, 4 uploaded at once; at most 160 MiB of part buffers per write"
     assert rows["passed"].startswith("on")  # "passed on": the connector's own keys
 
 

@@ -6,11 +6,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tierstore.errors import ConfigError
-from tierstore.settings import StoreSettings, check_store_settings, load_store_settings, mask_key_id
-from tierstore.settings.dialects import dialect_for_path
 from tierstore.settings.problems import Problem, errors_of, summary, warnings_of
+
+# The dialects (their key tables, the YAML reader) are imported by the actions that read a file:
+# registering the parser (every ``tierstore`` command does) must stay cheap.
+if TYPE_CHECKING:
+    from tierstore.settings import StoreSettings
+    from tierstore.settings.keys import Dialect, FieldName
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -35,19 +40,30 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from tierstore.settings import check_store_settings, load_store_settings
+    from tierstore.settings.dialects import get_dialect
+
     path: Path = args.config
     problems = check_store_settings(path)
+    # How writes will run (the concurrency a buffer cap leaves), once the file is usable.
+    usable = None if errors_of(problems) else load_store_settings(path)
     if args.json:
-        print(json.dumps(_check_report(path, problems), indent=2))
+        report = _check_report(path, problems)
+        report["writes"] = writes_report(usable.settings, get_dialect(usable.dialect)) if usable else None
+        print(json.dumps(report, indent=2))
     else:
         for problem in problems:
             print(problem.render())
         verdict = "not usable" if errors_of(problems) else "usable"
         print(f"{path}: {summary(problems)}; {verdict}")
+        if usable:
+            print(f"{path}: writes: {writes_text(usable.settings, get_dialect(usable.dialect))}")
     return EXIT_PROBLEMS if errors_of(problems) else EXIT_OK
 
 
 def _check_report(path: Path, problems: list[Problem]) -> dict[str, object]:
+    from tierstore.settings.dialects import dialect_for_path
+
     try:
         dialect: str | None = dialect_for_path(path).name
     except ConfigError:
@@ -62,11 +78,67 @@ def _check_report(path: Path, problems: list[Problem]) -> dict[str, object]:
     }
 
 
+def _key(dialect: Dialect | None, field: FieldName, model_name: str) -> str:
+    """The dialect's key for a field, or the model's name where the dialect has none."""
+    if dialect is not None and any(spec.field == field for spec in dialect.keys):
+        return dialect.key_for(field)
+    return model_name
+
+
+def _limit(settings: StoreSettings, dialect: Dialect | None) -> str | None:
+    """The key whose cap lowered the concurrency, if one did."""
+    limited_by = settings.multipart.plan().limited_by
+    if limited_by == "buffer_max":
+        return _key(dialect, "upload_buffer_max", "multipart.buffer_max")
+    if limited_by == "active_parts":
+        return _key(dialect, "upload_active_parts", "multipart.active_parts")
+    return None
+
+
+def writes_text(settings: StoreSettings, dialect: Dialect | None = None) -> str:
+    """How a streaming write runs: part size, parts at once (and what lowered it), buffer bound."""
+    from tierstore.settings.model import format_size
+
+    if settings.location.scheme == "file":
+        return "straight to a file, no part buffers"
+    multipart = settings.multipart
+    plan = multipart.plan()
+    text = f"{format_size(plan.part_size)} parts, {plan.concurrency} uploaded at once"
+    limit = _limit(settings, dialect)
+    if limit is not None:
+        asked = _key(dialect, "upload_concurrency", "multipart.concurrency")
+        if plan.limited_by == "buffer_max":
+            assert multipart.buffer_max is not None
+            why = f"= {format_size(multipart.buffer_max)} holds {plan.buffers} parts, one being filled"
+        else:
+            why = f"is {multipart.active_parts}"
+        text += f" ({asked} is {multipart.concurrency}; {limit} {why})"
+    return f"{text}; at most {format_size(plan.buffer_bytes)} of part buffers per write"
+
+
+def writes_report(settings: StoreSettings, dialect: Dialect | None = None) -> dict[str, object]:
+    if settings.location.scheme == "file":
+        return {"to": "file"}
+    multipart = settings.multipart
+    plan = multipart.plan()
+    return {
+        "to": "s3",
+        "part_size": plan.part_size,
+        "concurrency": plan.concurrency,
+        "asked_concurrency": multipart.concurrency,
+        "lowered_by": _limit(settings, dialect),
+        "max_buffer_bytes": plan.buffer_bytes,
+    }
+
+
 def run_show(args: argparse.Namespace) -> int:
+    from tierstore.settings import load_store_settings
+    from tierstore.settings.dialects import get_dialect
+
     loaded = load_store_settings(args.config)
     for warning in loaded.warnings:
         print(warning.render(), file=sys.stderr)
-    rows = [("dialect", loaded.dialect), *describe(loaded.settings)]
+    rows = [("dialect", loaded.dialect), *describe(loaded.settings, get_dialect(loaded.dialect))]
     if loaded.extras:
         rows.append(("passed on", ", ".join(sorted(loaded.extras))))
     width = max(len(label) for label, _ in rows)
@@ -79,13 +151,10 @@ def _seconds(value: float) -> str:
     return f"{value:g}s"
 
 
-def _size(value: int) -> str:
-    mib = 1024 * 1024
-    return f"{value // mib} MiB" if value % mib == 0 else f"{value} bytes"
-
-
-def describe(settings: StoreSettings) -> list[tuple[str, str]]:
+def describe(settings: StoreSettings, dialect: Dialect | None = None) -> list[tuple[str, str]]:
     """The settings as label/value rows; secrets appear only as ``****``."""
+    from tierstore.settings.secret import mask_key_id
+
     rows: list[tuple[str, str]] = [
         ("location", settings.location.uri),
         ("endpoint", settings.endpoint or "AWS S3 (by region)"),
@@ -134,10 +203,7 @@ def describe(settings: StoreSettings) -> list[tuple[str, str]]:
             f"connect {_seconds(settings.timeouts.connect_seconds)}, "
             f"read {_seconds(settings.timeouts.read_seconds)}",
         ),
-        (
-            "multipart",
-            f"{_size(settings.multipart.part_size)} parts, {settings.multipart.concurrency} at once",
-        ),
+        ("writes", writes_text(settings, dialect)),
         ("wire log", "on" if settings.wire_log else "off"),
     ]
     permissions = settings.permissions

@@ -10,12 +10,12 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser = subcommands.add_parser(
         "demo", help="the main job: local stack up, objects written and read back, stack down"
     )
-    parser.add_argument("--size-mib", type=int, default=32, help="size of the streamed object (default 64)")
+    parser.add_argument("--size-mib", type=int, default=32, help="size of the streamed object (default 32)")
     parser.add_argument("--dir", type=Path, default=None, help="stack directory (default: a temporary one)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from tierstore.cli.demo_run import run as run_demo
+    from tierstore.demo.run import run as run_demo
 
     return run_demo(args)

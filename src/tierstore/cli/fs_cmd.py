@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from tierstore.namespace.filesystem import FileStatus, FileSystem
     from tierstore.namespace.metadata import MountRecord
 
+# What a handler returns when it printed its own output as it went.
+PRINTED = object()
 Handler = Callable[["FileSystem", argparse.Namespace], Any]
 
 
@@ -157,7 +159,9 @@ def _run(args: argparse.Namespace, handler: Handler) -> int:
         result = partial.result
         if isinstance(result, dict):
             result = {**result, "failed": [failure.as_dict() for failure in partial.report.failures]}
-    if args.json:
+    if result is PRINTED:
+        pass
+    elif args.json:
         print(json.dumps(result, indent=2, default=str))
     elif isinstance(result, str) and result:
         print(result)
@@ -295,10 +299,18 @@ def _mounts(fs: FileSystem, args: argparse.Namespace) -> Any:
 
 
 def _ls(fs: FileSystem, args: argparse.Namespace) -> Any:
-    entries = fs.ls(args.path, recursive=args.recursive, sync=args.sync)
+    # Printed page by page as the store answers: a huge directory shows at once and costs the
+    # CLI one page of memory, not the whole listing.
+    entries = fs.iter_ls(args.path, recursive=args.recursive, sync=args.sync)
     if args.json:
-        return [entry.as_dict() for entry in entries]
-    return "\n".join(_line(entry, args.long) for entry in entries)
+        print("[")
+        for number, entry in enumerate(entries):
+            print(("  " if number == 0 else ", ") + json.dumps(entry.as_dict(), default=str))
+        print("]")
+    else:
+        for entry in entries:
+            print(_line(entry, args.long))
+    return PRINTED
 
 
 def _stat(fs: FileSystem, args: argparse.Namespace) -> Any:

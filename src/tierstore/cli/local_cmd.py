@@ -6,19 +6,14 @@ import argparse
 import json
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tierstore.local import (
-    LocalStackError,
-    StackInfo,
-    default_directory,
-    process_status,
-    read_stack,
-    start_stack,
-    stop_stack,
-)
-from tierstore.local.stack import ENV_DIRECTORY, has_stack_files
-from tierstore.settings.secret import mask_key_id
+from tierstore.local.directory import ENV_DIRECTORY, default_directory
+
+# The stack's modules are imported by the actions that use them: registering the parser (every
+# ``tierstore`` command does) must stay cheap.
+if TYPE_CHECKING:
+    from tierstore.local import StackInfo
 
 EXIT_NOT_RUNNING = 1
 
@@ -83,6 +78,8 @@ def _dir_option(directory: Path) -> str:
 
 
 def _running_stack(directory: Path) -> StackInfo:
+    from tierstore.local import LocalStackError, process_status, read_stack
+
     info = read_stack(directory)
     if info is None:
         raise LocalStackError(f"no local stack in {directory}; start one with: tierstore local up")
@@ -95,6 +92,8 @@ def _running_stack(directory: Path) -> StackInfo:
 
 
 def run_up(args: argparse.Namespace) -> int:
+    from tierstore.local import process_status, read_stack, start_stack
+
     directory = _directory(args)
     existing = read_stack(directory)
     if existing is not None and all(process_status(existing).values()):
@@ -117,6 +116,9 @@ def run_up(args: argparse.Namespace) -> int:
 
 
 def run_down(args: argparse.Namespace) -> int:
+    from tierstore.local import LocalStackError, process_status, read_stack, stop_stack
+    from tierstore.local.stack import has_stack_files
+
     directory = _directory(args)
     if not has_stack_files(directory):
         raise LocalStackError(f"no local stack in {directory}")
@@ -157,6 +159,9 @@ def _status_document(info: StackInfo, processes: dict[str, bool]) -> dict[str, A
 
 
 def run_status(args: argparse.Namespace) -> int:
+    from tierstore.local import LocalStackError, process_status, read_stack
+    from tierstore.settings.secret import mask_key_id
+
     directory = _directory(args)
     info = read_stack(directory)
     if info is None:

@@ -7,16 +7,19 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import cast
 
 from tierstore import __version__
 from tierstore.cli import commands
+from tierstore.cli.lazy_parsers import LazySubParsers, Recorder, replay
 from tierstore.cli.log_setup import configure_logging
 from tierstore.errors import TierstoreError
 
 EXIT_USER_ERROR = 2
 
 
-def build_parser() -> argparse.ArgumentParser:
+def top_parser() -> argparse.ArgumentParser:
+    """The command's own options, without its subcommands."""
     parser = argparse.ArgumentParser(
         prog="tierstore", description="Safe, fast access to S3 and S3-compatible stores."
     )
@@ -30,9 +33,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a process-level setting that overrides the config file (repeatable)",
     )
-    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = top_parser()
+    # Each subcommand's parser is filled in when the command line selects it (lazy_parsers).
+    subcommands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, action=LazySubParsers
+    )
     for module_name in commands.COMMAND_MODULES:
-        importlib.import_module(module_name).register(subcommands)
+        recorder = Recorder()  # stands in for the subparsers: what register adds is replayed
+        importlib.import_module(module_name).register(
+            cast("argparse._SubParsersAction[argparse.ArgumentParser]", recorder)
+        )
+        replay(recorder, subcommands)
     return parser
 
 

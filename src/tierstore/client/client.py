@@ -37,6 +37,8 @@ from tierstore.storage.interface import ObjectWriter, PutResult
 LOGGER = logging.getLogger("tierstore.client")
 
 _MOUNTS_TTL_SECONDS = 30.0
+# The server's default page (its largest is 10,000).
+DEFAULT_PAGE = 1000
 _MAX_SCOPES_PER_MOUNT = 64
 # How long a path this client changed is read afresh (above the server's cache TTL, 10 s default).
 _DIRTY_SECONDS = 60.0
@@ -154,9 +156,42 @@ class Client:
         return True
 
     def ls(self, path: str, *, recursive: bool = False, sync: bool = False) -> list[dict[str, Any]]:
+        """Every entry, following the server's pages (see :meth:`iter_dir`)."""
+        return list(self.iter_dir(path, recursive=recursive, sync=sync))
+
+    def iter_dir(
+        self, path: str, *, recursive: bool = False, sync: bool = False, page_size: int = DEFAULT_PAGE
+    ) -> Iterator[dict[str, Any]]:
+        """The entries of ``path`` (in key order), yielded page by page as they arrive, so a
+        directory of any size is walked in the memory of one page."""
+        after: str | None = None
+        while True:
+            page = self.ls_page(path, limit=page_size, after=after, recursive=recursive, sync=sync)
+            yield from page["entries"]
+            after = page.get("next")
+            if not after:
+                return
+
+    def ls_page(
+        self,
+        path: str,
+        *,
+        limit: int = DEFAULT_PAGE,
+        after: str | None = None,
+        recursive: bool = False,
+        sync: bool = False,
+    ) -> dict[str, Any]:
+        """One page: ``{"entries": [...], "next": token or None}``; pass ``next`` as ``after``."""
         path = normalize(path)
-        params = {"path": path, "recursive": recursive, "sync": sync or self._changed_under(path)}
-        result: list[dict[str, Any]] = self._transport.get_json("/v1/fs/ls", params)["entries"]
+        params: dict[str, Any] = {
+            "path": path,
+            "recursive": recursive,
+            "sync": sync or self._changed_under(path),
+            "limit": limit,
+        }
+        if after:
+            params["after"] = after
+        result: dict[str, Any] = self._transport.get_json("/v1/fs/ls", params)
         return result
 
     def mkdir(self, path: str, *, parents: bool = False) -> dict[str, Any]:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -173,6 +171,9 @@ def refuse_get_session_token_early(base: CredentialSource, target: StsTarget) ->
 
 
 def _server_name(endpoint: str) -> str | None:
+    import urllib.error
+    import urllib.request
+
     request = urllib.request.Request(endpoint, method="GET")
     try:
         with urllib.request.urlopen(request, timeout=3) as response:

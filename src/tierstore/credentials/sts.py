@@ -18,11 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import botocore
-import botocore.config
-import botocore.exceptions
-import botocore.session
-
 from tierstore.credentials.model import Credentials
 from tierstore.credentials.source import CredentialSource
 from tierstore.errors import CredentialsError
@@ -109,6 +104,12 @@ def sts_client(
 ) -> STSClient:
     """An STS client signed by ``credentials``, or unsigned (web identity) when None; botocore
     tries each call ``attempts`` times."""
+    # botocore is imported by the calls that need it: resolving static keys (most stores) must
+    # not pay for it.
+    import botocore
+    import botocore.config
+    import botocore.session
+
     proxies = None
     if settings.proxy is not None:
         url = settings.proxy.url()
@@ -153,6 +154,8 @@ def _session_credentials(response: dict[str, Any], source: str) -> Credentials:
 
 
 def _failure(call: str, target: StsTarget, error: Exception, hint: str = "") -> CredentialsError:
+    import botocore.exceptions
+
     if isinstance(error, botocore.exceptions.ClientError):
         details = error.response.get("Error", {})
         code = str(details.get("Code") or "") or "no error code"
@@ -199,6 +202,8 @@ class AssumeRoleFetcher:
             request["ExternalId"] = self.role.external_id
         if self.role.policy:
             request["Policy"] = self.role.policy
+        import botocore.exceptions
+
         base = self.base.credentials()
         try:
             client = sts_client(self.target, self._settings, base, attempts=FETCH_ATTEMPTS)
@@ -232,6 +237,8 @@ class SessionTokenFetcher:
         return "GetSessionToken"
 
     def __call__(self) -> Credentials:
+        import botocore.exceptions
+
         base = self.base.credentials()
         if base.session_token is not None:
             raise CredentialsError(
@@ -273,6 +280,8 @@ class WebIdentityFetcher:
         return f"AssumeRoleWithWebIdentity into {self.role_arn}"
 
     def __call__(self) -> Credentials:
+        import botocore.exceptions
+
         try:
             token = self.token_file.read_text().strip()
         except OSError as error:

@@ -7,18 +7,23 @@ stop_stack(info.directory)
 
 from __future__ import annotations
 
-from tierstore.local.errors import LocalStackError
-from tierstore.local.info import StackInfo, UserKeys
-from tierstore.local.ports import StackPorts
-from tierstore.local.seaweed_config import OidcProvider
-from tierstore.local.stack import (
-    default_directory,
-    is_running,
-    process_status,
-    read_stack,
-    start_stack,
-    stop_stack,
-)
+from typing import TYPE_CHECKING
+
+from tierstore.lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from tierstore.local.directory import default_directory
+    from tierstore.local.errors import LocalStackError
+    from tierstore.local.info import StackInfo, UserKeys
+    from tierstore.local.ports import StackPorts
+    from tierstore.local.seaweed_config import OidcProvider
+    from tierstore.local.stack import (
+        is_running,
+        process_status,
+        read_stack,
+        start_stack,
+        stop_stack,
+    )
 
 __all__ = [
     "LocalStackError",
@@ -33,3 +38,21 @@ __all__ = [
     "start_stack",
     "stop_stack",
 ]
+
+# Imported when first used: the CLI registers ``tierstore local`` without starting anything.
+__getattr__ = lazy_attributes(
+    __name__,
+    {
+        "default_directory": "tierstore.local.directory",
+        "LocalStackError": "tierstore.local.errors",
+        "StackInfo": "tierstore.local.info",
+        "UserKeys": "tierstore.local.info",
+        "StackPorts": "tierstore.local.ports",
+        "OidcProvider": "tierstore.local.seaweed_config",
+        "is_running": "tierstore.local.stack",
+        "process_status": "tierstore.local.stack",
+        "read_stack": "tierstore.local.stack",
+        "start_stack": "tierstore.local.stack",
+        "stop_stack": "tierstore.local.stack",
+    },
+)

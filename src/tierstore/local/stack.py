@@ -35,15 +35,8 @@ logger = logging.getLogger(__name__)
 
 STATE_FILE = "stack.json"
 PORT_ATTEMPTS = 3
-ENV_DIRECTORY = "TIERSTORE_LOCAL_DIR"
 # Everything a stack puts in its directory; nothing else there is ever touched or removed.
 _OWNED = (STATE_FILE, "weed", "tansu")
-
-
-def default_directory() -> Path:
-    """``$TIERSTORE_LOCAL_DIR``, or ``~/.tierstore/local``."""
-    configured = os.environ.get(ENV_DIRECTORY)
-    return Path(configured) if configured else Path.home() / ".tierstore" / "local"
 
 
 def _canonical(directory: Path) -> Path:

@@ -1,7 +1,10 @@
 """What a key is in a store seen as a file system: a file, a directory, or nothing.
 
-Directories are prefixes: a key is a directory when objects exist below it or when its
-zero-byte ``key/`` marker exists (an empty directory made with mkdir).
+Directories are prefixes: a key is a directory when its parent's listing shows it as one: when
+objects exist below it, when its zero-byte ``key/`` marker exists (an empty directory made with
+mkdir), or on a store that keeps folders (SeaweedFS) when its folder is there though emptied by a
+delete made straight on the store (``head("key/")`` finds such a folder; tierstore's own deletes
+remove the folders they empty).
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ def kind_of(store: Store, key: str) -> tuple[Kind, ObjectInfo | None] | None:
         return ("file", store.head(key))
     except NotFoundError:
         pass
-    # Not just the first page: a store may hand back empty pages before the first entry
-    # (SeaweedFS keeps folders of deleted objects, which the S3 backend filters out).
+    # Not just the first page: a page may hold only the directory's own marker, which a
+    # listing leaves out; head("key/") below finds that one.
     for page in store.list_pages(key, delimiter="/", page_size=100):
         if page.objects or page.prefixes:
             return ("dir", None)

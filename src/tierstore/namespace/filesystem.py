@@ -10,8 +10,6 @@ tierstore's metadata and never sent to the store.
 from __future__ import annotations
 
 import copy
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,7 +31,20 @@ from tierstore.namespace.access import (
     of_mount,
 )
 from tierstore.namespace.batch import TreeProgress, tree_progress
+from tierstore.namespace.cache import CacheStats, MetadataCache
 from tierstore.namespace.entries import Kind, kind_of
+from tierstore.namespace.listing import (
+    DEFAULT_LIMIT,
+    START,
+    Levels,
+    Listed,
+    PageWalker,
+    Position,
+    by_name,
+    check_limit,
+    decode_token,
+    store_items,
+)
 from tierstore.namespace.metadata import MountRecord
 from tierstore.namespace.mounts import MountTable, path_error
 from tierstore.namespace.permissions import Caller, parse_mode
@@ -45,7 +56,6 @@ CHUNK = 2 * 1024 * 1024
 # HDFS's and Alluxio's default umask of 022.
 UMASK = 0o022
 Progress = Callable[[int], None]
-FILL_STRIPES = 64
 
 
 @dataclass(frozen=True)
@@ -84,64 +94,32 @@ class _Target:
     key: str
 
 
-class _Cache:
-    """Stats and listings per mount for ``ttl`` seconds; writes update or drop entries at once.
-
-    Each entry carries the metadata's generation of mounts and attributes when it was made
-    (``stamp``): an entry made before a chmod, chown or mount change, here or by another server
-    sharing the database (seen within ``tierstore.metadata.sync.interval``), is not used, so a
-    stat or listing never shows an owner or mode that is no longer true.
-    """
-
-    def __init__(self, ttl: float) -> None:
-        self.ttl = ttl
-        self._entries: dict[tuple[str, str], tuple[float, object, object]] = {}
-        self._lock = threading.Lock()
-        # Striped locks for filling: concurrent misses of one path wait for one store call
-        # instead of each making it (a listing of 1,000 keys under 16 clients was 16 listings).
-        self._filling = [threading.Lock() for _ in range(FILL_STRIPES)]
-        self.hits = 0
-
-    def get(self, kind: str, path: str, stamp: object) -> object | None:
-        if self.ttl <= 0:
-            return None
-        with self._lock:
-            found = self._entries.get((kind, path))
-            if found is None or found[0] < time.monotonic() or found[1] != stamp:
-                return None
-            self.hits += 1
-            return found[2]
-
-    def put(self, kind: str, path: str, value: object, stamp: object) -> None:
-        if self.ttl > 0:
-            with self._lock:
-                self._entries[(kind, path)] = (time.monotonic() + self.ttl, stamp, value)
-
-    def filling(self, kind: str, path: str) -> threading.Lock:
-        """The lock to hold while filling ``(kind, path)``: check the cache again once it is held."""
-        return self._filling[hash((kind, path)) % FILL_STRIPES]
-
-    def changed(self, path: str) -> None:
-        """``path`` was written or removed: forget it, what is below it, and its parents' listings."""
-        with self._lock:
-            for kind, cached in list(self._entries):
-                if paths.is_within(cached, path) or (kind == "list" and paths.is_within(path, cached)):
-                    del self._entries[(kind, cached)]
-
-
 class FileSystem:
     def __init__(
-        self, table: MountTable, *, caller: Caller | None = None, cache_ttl: float | None = None
+        self,
+        table: MountTable,
+        *,
+        caller: Caller | None = None,
+        cache_ttl: float | None = None,
+        cache_max_entries: int | None = None,
     ) -> None:
         self.table = table
         self.caller = caller
+        config = table.config
         # Files a tree operation (cp -r, mv, rm -r, du) works on at once, unless it is told.
-        self.concurrency = table.config.fs_concurrency
-        self._cache = _Cache(table.config.cache_ttl_seconds if cache_ttl is None else cache_ttl)
+        self.concurrency = config.fs_concurrency
+        self._cache = MetadataCache(
+            config.cache_ttl_seconds if cache_ttl is None else cache_ttl,
+            config.cache_max_entries if cache_max_entries is None else cache_max_entries,
+        )
 
     @property
     def cache_hits(self) -> int:
         return self._cache.hits
+
+    def cache_stats(self) -> CacheStats:
+        """The metadata cache's counters (shared by every :meth:`as_caller` view)."""
+        return self._cache.stats()
 
     def _stamp(self) -> tuple[int, int]:
         """What cached stats and listings were derived from: the mounts' and attributes' generation."""
@@ -255,25 +233,70 @@ class FileSystem:
         )
 
     def ls(self, path: str, *, recursive: bool = False, sync: bool = False) -> list[FileStatus]:
-        """A directory's entries (read and search on it); ``recursive`` descends only where the
-        caller may read and search, and skips the rest, as ``find`` does."""
+        """Every entry of a directory (read and search on it), following the pages; see
+        :meth:`iter_ls`. ``recursive`` descends only where the caller may read and search, and
+        skips the rest, as ``find`` does."""
+        return list(self.iter_ls(path, recursive=recursive, sync=sync))
+
+    def iter_ls(
+        self, path: str, *, recursive: bool = False, sync: bool = False, page_size: int = DEFAULT_LIMIT
+    ) -> Iterator[FileStatus]:
+        """The entries page by page, each yielded as it comes from the store."""
+        after: str | None = None
+        while True:
+            page = self.ls_page(path, limit=page_size, after=after, recursive=recursive, sync=sync)
+            yield from page
+            if page.next is None:
+                return
+            after = page.next
+
+    def ls_page(
+        self,
+        path: str,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        after: str | None = None,
+        recursive: bool = False,
+        sync: bool = False,
+    ) -> PageWalker:
+        """One page of at most ``limit`` entries from the token ``after`` (see
+        :mod:`tierstore.namespace.listing`): iterate it, then ``next`` is the next page's token.
+
+        The caller's permissions are checked here, before anything is fetched; a listing of a
+        file is the file's own status.
+        """
         status = self.stat(path, sync=sync)
+        check_limit(limit, status.path)
         if not status.is_dir:
-            return [status]
+            own = [] if after else [Listed(status.name, status, None)]
+            return PageWalker(lambda *_: own, _never, limit=limit, recursive=False)
         if self.caller is not None:
             self._check(status.path, self.table.resolve(status.path)[0], "read")
-        return self._list_tree(status, recursive=recursive, sync=sync)
 
-    def _list_tree(self, status: FileStatus, *, recursive: bool, sync: bool) -> list[FileStatus]:
-        entries = self._list_dir(status.path, sync=sync)
-        if not recursive:
-            return entries
-        everything: list[FileStatus] = []
-        for entry in entries:
-            everything.append(entry)
-            if entry.is_dir and self._may_descend(entry):
-                everything.extend(self._list_tree(entry, recursive=True, sync=sync))
-        return everything
+        def fetch(directory: str, position: Position, size: int) -> list[Listed]:
+            here = paths.join(status.path, directory) if directory else status.path
+            return self._dir_page(here, position, size, sync)
+
+        resume = None
+        if after:
+            resume = self._resume_at(status.path, decode_token(after, status.path, recursive=recursive), sync)
+        return PageWalker(fetch, self._may_descend, limit=limit, recursive=recursive, resume=resume)
+
+    def _resume_at(self, root: str, levels: Levels, sync: bool) -> Levels:
+        """The levels of a token, down to the first directory the caller may not descend into.
+
+        A token comes back from the client: every directory it leads into must still be one the
+        caller may descend into (a crafted token never opens a directory a recursive listing
+        would have skipped); the listing goes on in the directory above it instead.
+        """
+        for depth, (directory, _) in enumerate(levels[1:], start=1):
+            try:
+                here: FileStatus | None = self.stat(paths.join(root, directory), sync=sync)
+            except (NotFoundError, AccessDeniedError):
+                here = None
+            if here is None or not here.is_dir or not self._may_descend(here):
+                return levels[:depth]
+        return levels
 
     def _may_descend(self, entry: FileStatus) -> bool:
         caller = self.caller
@@ -282,57 +305,71 @@ class FileSystem:
         here = Attributes(entry.path, entry.owner, entry.group, entry.mode)
         return here.allows(caller, "read") and here.allows(caller, "execute")
 
-    def _list_dir(self, path: str, *, sync: bool) -> list[FileStatus]:
+    def _dir_page(self, path: str, position: Position, limit: int, sync: bool) -> list[Listed]:
+        """Up to ``limit`` entries of one directory from ``position``.
+
+        A directory's first page is cached (and filled once for concurrent misses); later pages
+        always come from the store, so the cache holds one page per directory at most.
+        """
+        if position != START:
+            require_io(f"listing {path}")
+            return self._fill_page(path, position, limit)
         stamp = self._stamp()
         cached = None if sync else self._cache.get("list", path, stamp)
-        if isinstance(cached, list):
-            return cached
+        if isinstance(cached, _FirstPage) and cached.covers(limit):
+            return cached.cut(limit)
         # Before the fill lock: on the event loop, waiting for another thread's listing blocks too.
         require_io(f"listing {path}")
         with self._cache.filling("list", path):
             cached = None if sync else self._cache.get("list", path, stamp)
-            if isinstance(cached, list):
-                return cached
-            return self._fill_listing(path, stamp)
+            if isinstance(cached, _FirstPage) and cached.covers(limit):
+                return cached.cut(limit)
+            items = self._fill_page(path, position, limit)
+            self._cache.put("list", path, _FirstPage(items), stamp, weight=max(1, len(items)))
+            return items
 
-    def _fill_listing(self, path: str, stamp: object) -> list[FileStatus]:
+    def _fill_page(self, path: str, position: Position, limit: int) -> list[Listed]:
         target = self._target(path)
         attributes = self.table.metadata.attributes_under(path)
         inherited = self._attributes(path)
-        entries: dict[str, FileStatus] = {}
+        mount = target.mount.path
+        listed: list[Listed] = []
+        # A mount point below, or a directory on the way to one, is a directory here whatever
+        # this store holds: they come first, and hide a store entry of the same name.
+        points: dict[str, MountRecord] = {}
+        for record in self.table.children_of(path):
+            points.setdefault(paths.relative(record.path, path).split("/")[0], record)
+        if position.phase == "mounts":
+            names = sorted(points, key=lambda name: by_name(f"{name}/"))
+            if position.last is not None:
+                names = [name for name in names if by_name(f"{name}/") > by_name(position.last)]
+            for number, name in enumerate(names[:limit]):
+                record, child = points[name], paths.join(path, name)
+                # A mount point starts from its own mount's attributes, as in lineage().
+                above = of_mount(record) if child == record.path else inherited
+                owner, group, mode = _fields(merged(child, attributes.get(child), above))
+                where = record.path if child == record.path else mount
+                status = FileStatus(child, True, 0, None, owner, group, mode, where)
+                last = number == len(names) - 1
+                after = Position("store") if last else Position("mounts", last=f"{name}/")
+                listed.append(Listed(f"{name}/", status, after))
+            if len(listed) >= limit:
+                return listed
+            position = Position("store")
         base = f"{target.key}/" if target.key else ""
-        listing = target.store.list_dir(base)
-        for info in listing.objects:
-            name = info.key[len(base) :]
-            if not name or name.endswith("/"):
+        for item in store_items(target.store, base, position, limit - len(listed)):
+            name = item.key.rstrip("/")
+            if name in points:
                 continue
             child = paths.join(path, name)
             owner, group, mode = _fields(merged(child, attributes.get(child), inherited))
-            entries[child] = FileStatus(
-                child, False, info.size, info.last_modified, owner, group, mode, target.mount.path
-            )
-        for prefix in listing.prefixes:
-            child = paths.join(path, prefix[len(base) :].rstrip("/"))
-            owner, group, mode = _fields(merged(child, attributes.get(child), inherited))
-            entries[child] = FileStatus(child, True, 0, None, owner, group, mode, target.mount.path)
-        for record in self.table.children_of(path):
-            child = paths.join(path, paths.relative(record.path, path).split("/")[0])
-            # A mount point starts from its own mount's attributes, as in lineage().
-            above = of_mount(record) if child == record.path else inherited
-            owner, group, mode = _fields(merged(child, attributes.get(child), above))
-            entries[child] = FileStatus(
-                child,
-                True,
-                0,
-                None,
-                owner,
-                group,
-                mode,
-                record.path if child == record.path else target.mount.path,
-            )
-        result = [entries[key] for key in sorted(entries)]
-        self._cache.put("list", path, result, stamp)
-        return result
+            info = item.info
+            if info is None:
+                status = FileStatus(child, True, 0, None, owner, group, mode, mount)
+            else:
+                status = FileStatus(child, False, info.size, info.last_modified, owner, group, mode, mount)
+            listed.append(Listed(item.key, status, item.after))
+        return listed
 
     def check_read(self, path: str) -> None:
         """Raise unless the caller may read ``path`` (search on its ancestors, read on it)."""
@@ -655,6 +692,23 @@ class FileSystem:
         self.table.metadata.set_attributes(target.path, group=group)
         self._cache.changed(target.path)
         return self.stat(target.path, sync=True)
+
+
+@dataclass(frozen=True)
+class _FirstPage:
+    """A directory's cached first page."""
+
+    items: list[Listed]
+
+    def covers(self, limit: int) -> bool:
+        return limit <= len(self.items) or not self.items or self.items[-1].after is None
+
+    def cut(self, limit: int) -> list[Listed]:
+        return self.items if limit >= len(self.items) else self.items[:limit]
+
+
+def _never(_: FileStatus) -> bool:
+    return False
 
 
 def _fields(attributes: Attributes) -> tuple[str, str, int]:

@@ -13,10 +13,9 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from tierstore.blocking import require_io
-from tierstore.credentials.resolve import ResolutionContext, credential_source_for
-from tierstore.credentials.source import CredentialSource
 from tierstore.errors import ConfigError, PathTooLongError, StoreError, TierstoreError
 from tierstore.namespace import paths
 from tierstore.namespace.config import ServerConfig
@@ -28,6 +27,12 @@ from tierstore.settings.model import StoreSettings, parse_location
 from tierstore.storage.factory import open_backend
 from tierstore.storage.interface import Store
 from tierstore.storage.layers import LoggingLayer
+
+# Credentials are resolved for S3 mounts only, when their store is opened: a command on local
+# mounts never imports them.
+if TYPE_CHECKING:
+    from tierstore.credentials.resolve import ResolutionContext
+    from tierstore.credentials.source import CredentialSource
 
 LOGGER = logging.getLogger("tierstore.namespace")
 
@@ -93,7 +98,7 @@ class MountTable:
         # By mount path: the store opened for the mount there, replaced when the mount changes.
         self._stores: dict[str, _OpenStore] = {}
         self._lock = threading.Lock()
-        self._context = ResolutionContext(site_keys=config.root.keys)
+        self._context: ResolutionContext | None = None  # made on first use
 
     # -- records and settings ------------------------------------------------------------
 
@@ -139,6 +144,10 @@ class MountTable:
     def _credentials(self, settings: StoreSettings) -> CredentialSource | None:
         if settings.location.scheme == "file":
             return None
+        from tierstore.credentials.resolve import ResolutionContext, credential_source_for
+
+        if self._context is None:
+            self._context = ResolutionContext(site_keys=self.config.root.keys)
         return credential_source_for(settings, self._context)
 
     def resolve(self, path: str) -> tuple[MountRecord, str]:

@@ -8,13 +8,18 @@ secret mount options encrypted with the same key (see ``metadata.secrets_at_rest
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tierstore.errors import ConfigError
 from tierstore.namespace.config import SECRETS_KEY_FILE, ServerConfig
-from tierstore.namespace.metadata import MetadataStore, open_metadata
-from tierstore.namespace.metadata.sealing import Rotation
+from tierstore.namespace.metadata import MetadataStore
+from tierstore.namespace.metadata.direct import open_direct
 from tierstore.namespace.metadata.secrets_at_rest import keep_private
-from tierstore.namespace.metadata.store import rotate_secrets_key
+
+# The SQLAlchemy store is imported when it is opened: short-lived commands on a SQLite file
+# read it without (``metadata.direct``).
+if TYPE_CHECKING:
+    from tierstore.namespace.metadata.sealing import Rotation
 
 
 def open_server_metadata(config: ServerConfig, *, in_memory: bool = False) -> MetadataStore:
@@ -22,7 +27,8 @@ def open_server_metadata(config: ServerConfig, *, in_memory: bool = False) -> Me
 
     ``in_memory``: the server's store, answering reads from memory and polling the database's
     change counters every ``config.sync_interval_seconds`` (unless that is 0); short-lived
-    commands read the database directly.
+    commands read the database directly, a SQLite file through sqlite3 when opening it needs no
+    write (``metadata.direct``).
 
     A SQLite file's directory is made here (0700) for every command alike; ``open_metadata``
     itself leaves a missing directory to SQLite's own error.
@@ -34,6 +40,12 @@ def open_server_metadata(config: ServerConfig, *, in_memory: bool = False) -> Me
             parents=True, exist_ok=True, mode=0o700
         )
     poll = config.sync_interval_seconds if in_memory and config.sync_interval_seconds > 0 else None
+    if not in_memory:  # a server (even one reading every request from the database) pools connections
+        direct = open_direct(config.metadata_url, key_file=config.secrets_key_file)
+        if direct is not None:
+            return direct
+    from tierstore.namespace.metadata.store import open_metadata
+
     return open_metadata(config.metadata_url, key_file=config.secrets_key_file, poll_interval=poll)
 
 
@@ -43,4 +55,6 @@ def rotate_server_key(config: ServerConfig) -> Rotation:
         raise ConfigError(f"{config.source}: no {SECRETS_KEY_FILE}: there is no key to rotate")
     if config.private_home is not None:
         keep_private(config.private_home)
+    from tierstore.namespace.metadata.store import rotate_secrets_key
+
     return rotate_secrets_key(config.metadata_url, config.secrets_key_file)

@@ -199,30 +199,51 @@ def copy_tree(fs: FileSystem, source: str, dest: str, progress: TreeProgress, co
 
 def remove_tree(store: Store, key: str, path: str, *, concurrency: int, progress: TreeProgress) -> int:
     """Delete every key below ``key`` (the directory ``path``), batches of keys in flight at once
-    while the listing goes on, then the directory's own marker; returns how many objects went.
-    The caller has checked that the whole tree may go."""
+    while the listing goes on, then its folders; returns how many objects went. The caller has
+    checked that the whole tree may go."""
     marker = f"{key}/"
-    listed = size = 0
+    listed = size = markers = 0
+    # Every folder of the tree, deleted last, deepest first, once no batch can still be filling
+    # one: a store that keeps emptied folders (SeaweedFS) would list them as directories, and
+    # batches running side by side each see the others' keys, so none removes a shared folder.
+    folders = {marker}
     with Batch(f"rm -r {path}", concurrency, progress) as batch:
         deleter = _Deleter(batch, store, path, key)
         keys: list[str] = []
         sizes = 0
         for info in store.list(key):
-            if info.key == marker:
-                continue  # last, once everything below it is gone
-            keys.append(info.key)
-            sizes += info.size
+            if info.key.endswith("/"):
+                folders.add(info.key)
+                markers += 0 if info.key == marker else 1
+            else:
+                keys.append(info.key)
+                sizes += info.size
+            folders.update(_folders_between(info.key, marker))
             if len(keys) == DELETE_BATCH:
                 batch.run(functools.partial(deleter.delete, keys, sizes))
                 listed, size, keys, sizes = listed + len(keys), size + sizes, [], 0
         if keys:
             batch.run(functools.partial(deleter.delete, keys, sizes))
-        progress.plan(listed + len(keys) + 1, size + sizes)
+        # The objects: every key listed, the directory's own marker whether listed or not.
+        progress.plan(listed + len(keys) + markers + 1, size + sizes)
         batch.wait()
         if not batch.failed:
-            # Even when no marker was listed: deleting a missing key is no error, as in S3.
-            deleter.delete([marker], 0)
+            try:
+                # Deleting a folder that holds nothing is no error, nor one that was never made.
+                store.delete_many(sorted(folders))
+            except StoreError as error:
+                batch.fail(path, error)
+            else:
+                batch.done(markers + 1, 0)
         return batch.finish().files
+
+
+def _folders_between(found: str, top: str) -> Iterator[str]:
+    """The folders (keys ending in ``/``) that hold ``found``, up to the folder ``top``."""
+    folder = found[: found.rstrip("/").rfind("/") + 1]
+    while len(folder) > len(top):
+        yield folder
+        folder = folder[: folder.rstrip("/").rfind("/") + 1]
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,13 @@ pool in turn.
 from __future__ import annotations
 
 import functools
+import sys
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import TYPE_CHECKING
 
 from tierstore.errors import TierstoreError
 from tierstore.namespace.batch import Batch, TreeFailedError, tree_progress
+from tierstore.namespace.listing import Listed, PageWalker, Position
 from tierstore.namespace.snapshot import Snapshot, checks_bits
 
 if TYPE_CHECKING:
@@ -77,7 +79,7 @@ class _Walk:
     def _count_level(self, directory: FileStatus) -> list[FileStatus]:
         size = files = 0
         below: list[FileStatus] = []
-        for entry in self.fs._list_dir(directory.path, sync=False):
+        for entry in self._entries(directory.path):
             if not entry.is_dir:
                 size += entry.size
                 files += 1
@@ -85,3 +87,17 @@ class _Walk:
                 below.append(entry)
         self.batch.done(files, size)
         return below
+
+    def _entries(self, path: str) -> PageWalker:
+        """One directory's entries, page after page, as ``ls`` gives them (its permission on the
+        directory was checked by whoever handed it over: the caller of du, or _may_descend)."""
+        fetch = functools.partial(_level, self.fs, path)
+        return PageWalker(fetch, _never, limit=sys.maxsize, recursive=False)
+
+
+def _level(fs: FileSystem, path: str, _: str, position: Position, size: int) -> list[Listed]:
+    return fs._dir_page(path, position, size, False)
+
+
+def _never(_: FileStatus) -> bool:
+    return False

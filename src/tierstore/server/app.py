@@ -33,12 +33,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tierstore import __version__
 from tierstore.blocking import NeedsIO, memory_only
 from tierstore.errors import StoreError, TierstoreError
+from tierstore.lru import BoundedLRU
 from tierstore.namespace import paths
 from tierstore.namespace.filesystem import CHUNK, FileSystem
+from tierstore.namespace.listing import DEFAULT_LIMIT
 from tierstore.namespace.mounts import MountTable
 from tierstore.server.bodies import UploadPool, paced_body, read_json_body
 from tierstore.server.config import ApiServerOptions
 from tierstore.server.errors import ApiError, error_response, on_api_error, on_tierstore_error, on_unexpected
+from tierstore.server.listing import listing_response
 from tierstore.server.metrics import CONTENT_TYPE, ServerMetrics
 from tierstore.server.responses import EncodedBodies, JsonResponse
 from tierstore.server.users import User, UserDirectory
@@ -51,6 +54,8 @@ T = TypeVar("T")
 READY_TIMEOUT_SECONDS = 2
 # Methods counted under their own name in the metrics; any other is "other", so made-up methods
 # cannot grow /metrics without bound.
+# Per-user views of the shared FileSystem kept (a few hundred bytes each).
+MAX_VIEWS = 4096
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 
 
@@ -63,10 +68,15 @@ class ServerState:
     options: ApiServerOptions
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
     vendor: CredentialVendor = field(init=False)
-    _filesystems: dict[tuple[str, frozenset[str], bool], FileSystem] = field(default_factory=dict)
+    # Each user's view of the one shared FileSystem (cheap to make again, so the least recently
+    # used go past MAX_VIEWS: users removed or regrouped do not stay forever).
+    _filesystems: BoundedLRU[tuple[str, frozenset[str], bool], FileSystem] = field(
+        default_factory=lambda: BoundedLRU(MAX_VIEWS)
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _shared: FileSystem | None = None
-    _hits_before: int = 0
+    # The namespace cache's counters from caches dropped by forget_caches, by name.
+    _counted_before: dict[str, int] = field(default_factory=dict)
     _uploads: dict[str, int] = field(default_factory=dict)
     upload_pool: UploadPool = field(init=False)
     # Encoded ls answers, reused while the file system's cache hands out the same listing.
@@ -74,7 +84,7 @@ class ServerState:
 
     def __post_init__(self) -> None:
         self.vendor = CredentialVendor(self.table, self.options, self.metrics)
-        self.metrics.count_namespace_cache_hits(self.cache_hits)
+        self.metrics.count_namespace_cache(self.cache_counter)
         # Uploads stream on threads of their own: slow ones never take the other routes' threads.
         limits = self.options.limits
         self.upload_pool = UploadPool(limits.uploads, wait=limits.body_timeout)
@@ -96,7 +106,11 @@ class ServerState:
             yield
         finally:
             with self._lock:
-                self._uploads[user.name] -= 1
+                left = self._uploads[user.name] - 1
+                if left:
+                    self._uploads[user.name] = left
+                else:
+                    del self._uploads[user.name]  # not one entry per user who ever uploaded
 
     def filesystem_for(self, user: User) -> FileSystem:
         """The namespace as ``user`` sees it: one FileSystem per user, all over one metadata cache.
@@ -113,21 +127,25 @@ class ServerState:
                     found = self._shared = FileSystem(self.table, caller=user.caller())
                 else:
                     found = self._shared.as_caller(user.caller())
-                self._filesystems[key] = found
+                self._filesystems.put(key, found)
             return found
 
     def forget_caches(self) -> None:
         """After a mount change cached listings may be wrong: start from a fresh cache."""
         with self._lock:
             if self._shared is not None:
-                self._hits_before += self._shared.cache_hits
+                for name, value in self._shared.cache_stats().as_dict().items():
+                    self._counted_before[name] = self._counted_before.get(name, 0) + value
             self._filesystems.clear()
             self._shared = None
 
-    def cache_hits(self) -> float:
+    def cache_counter(self, name: str) -> float:
+        """A counter of the namespace's metadata cache (CacheStats' field ``name``) since start;
+        ``entries`` is what the cache holds now."""
         with self._lock:
-            current = self._shared.cache_hits if self._shared is not None else 0
-            return float(self._hits_before + current)
+            current = self._shared.cache_stats().as_dict()[name] if self._shared is not None else 0
+            before = 0 if name == "entries" else self._counted_before.get(name, 0)
+            return float(before + current)
 
     def close(self) -> None:
         self.table.close()
@@ -207,6 +225,16 @@ def _checked_path(value: object, name: str) -> str:
     except paths.PathError as error:
         raise ApiError(414 if error.too_long else 400, f"{name}: {error}") from None
     return value
+
+
+def _int_query(request: Request, name: str, default: int) -> int:
+    value = request.query_params.get(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ApiError(400, f"the query parameter {name}={value!r} must be a whole number") from None
 
 
 def _flag(request: Request, name: str) -> bool:
@@ -432,29 +460,47 @@ async def fs_stat(request: Request, user: User) -> Response:
 
 @authenticated
 async def fs_ls(request: Request, user: User) -> Response:
-    """List a directory.
+    """List a directory, one page at a time.
     ---
-    summary: A directory's entries
+    summary: One page of a directory's entries (in key order; a directory's key ends in /)
     parameters:
       - {name: path, in: query, required: true, schema: {type: string}}
       - {name: recursive, in: query, schema: {type: boolean}}
       - {name: sync, in: query, schema: {type: boolean}}
+      - name: limit
+        in: query
+        description: at most this many entries on the page
+        schema: {type: integer, minimum: 1, maximum: 10000, default: 1000}
+      - name: after
+        in: query
+        description: the previous page's next token; absent for the first page
+        schema: {type: string}
     responses:
-      200: {description: '{"entries": [...]}'}
+      200:
+        description: one page; next is null on the last page
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [entries, next]
+              properties:
+                entries: {type: array, items: {type: object}}
+                next: {type: string, nullable: true, description: pass as after to get the next page}
+      400: {description: a limit out of range or an after token no listing of this path gave}
     """
     fs = _state(request).filesystem_for(user)
-    recursive = _flag(request, "recursive")
-    entries = await in_memory_or_thread(
-        functools.partial(fs.ls, _query_path(request), recursive=recursive, sync=_flag(request, "sync"))
+    path = _query_path(request)
+    limit = _int_query(request, "limit", DEFAULT_LIMIT)
+    after = request.query_params.get("after") or None
+    opener = functools.partial(
+        fs.ls_page,
+        path,
+        limit=limit,
+        after=after,
+        recursive=_flag(request, "recursive"),
+        sync=_flag(request, "sync"),
     )
-
-    def document() -> dict[str, Any]:
-        return {"entries": [entry.as_dict() for entry in entries]}
-
-    if recursive:  # built for this caller alone (what they may descend into): nothing to reuse
-        return JsonResponse(document())
-    body = _state(request).listing_bodies.body(entries, document)
-    return Response(body, media_type="application/json")
+    return await listing_response(opener, _state(request).listing_bodies)
 
 
 @authenticated

@@ -6,6 +6,7 @@ A registry per app rather than prometheus_client's global one: several servers i
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,17 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+# The namespace's metadata cache, each read from the cache's own counters when scraped.
+NAMESPACE_CACHE_GAUGES = {
+    "hits": "Stats and listings answered from the namespace's metadata cache since start",
+    "misses": "Lookups in the namespace's metadata cache that found nothing usable since start",
+    "entries": "Entries the namespace's metadata cache holds now",
+    "evictions": (
+        "Entries the namespace's metadata cache dropped to stay within "
+        "tierstore.metadata.cache.max.entries since start"
+    ),
+    "expirations": "Entries the namespace's metadata cache dropped after their ttl since start",
+}
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -56,11 +68,10 @@ class ServerMetrics:
             ["direction"],
             registry=self.registry,
         )
-        self.namespace_cache_hits = Gauge(
-            "tierstore_namespace_cache_hits",
-            "Stats and listings answered from the namespace's metadata cache since start",
-            registry=self.registry,
-        )
+        self.namespace_cache = {
+            name: Gauge(f"tierstore_namespace_cache_{name}", text, registry=self.registry)
+            for name, text in NAMESPACE_CACHE_GAUGES.items()
+        }
         # prometheus_client checks and looks up labels on every .labels() call (several µs);
         # the hot path asks these dicts instead.
         self._children: dict[tuple[object, ...], Any] = {}
@@ -78,8 +89,10 @@ class ServerMetrics:
         """The vend counter's child for these labels (kept, like :meth:`answered`)."""
         return _kept(self._children, self.vends, access=access, cache=cache)
 
-    def count_namespace_cache_hits(self, read: Callable[[], float]) -> None:
-        self.namespace_cache_hits.set_function(read)
+    def count_namespace_cache(self, read: Callable[[str], float]) -> None:
+        """Each namespace cache gauge reports ``read(name)`` (a name of NAMESPACE_CACHE_GAUGES)."""
+        for name, gauge in self.namespace_cache.items():
+            gauge.set_function(functools.partial(read, name))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -11,6 +11,10 @@ Vended credentials are cached per (mount, path, access) and handed out again unt
 The STS caller is the vending identity (``tierstore.vending.access-key``) when set, else the
 mount's base credentials before its role: the server's own data identity never has to be
 allowed ``sts:AssumeRole``.
+
+Every memo here is a :class:`~tierstore.lru.BoundedLRU` of at most ``max_cached`` entries, so
+memory does not grow with the number of distinct users and paths vended; an answer evicted
+early costs one more STS call, never a wrong answer.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from tierstore.credentials.resolve import ResolutionContext, build_chain
 from tierstore.credentials.source import CredentialSource, StaticSource
 from tierstore.credentials.sts import AssumeRoleFetcher, SessionTokenFetcher, StsTarget, sts_target
 from tierstore.errors import AccessDeniedError, CredentialsError, PathTooLongError, StoreError
+from tierstore.lru import BoundedLRU
 from tierstore.namespace import paths
 from tierstore.namespace.access import STICKY, Attributes, attributes_below, check_search, lineage
 from tierstore.namespace.entries import kind_of
@@ -49,8 +54,12 @@ from tierstore.settings.model import AssumeRoleSettings, StoreSettings, parse_lo
 
 LOGGER = logging.getLogger("tierstore.server")
 ACCESS_LEVELS: tuple[Access, ...] = ("read", "write")
-# Past this many cached answers, those no longer reused are dropped on the next miss.
+# Each memo holds at most this many entries, the least recently used going first: about 12 MB
+# for the vends and their answers (about 3 KB each, measured with an 800-character session
+# token: the credentials, the key and the JSON answer, which shares the credentials' strings).
 MAX_CACHED = 4096
+# Mounts whose vending set-up is kept (one per mount path; unmounted ones age out).
+MAX_MOUNTS = 1024
 
 Clock = Callable[[], datetime]
 # (user, mount path, mount URI, vended path, access, what is denied below): one user's answer
@@ -116,26 +125,47 @@ class _MountVending:
 
 class CredentialVendor:
     def __init__(
-        self, table: MountTable, options: ApiServerOptions, metrics: ServerMetrics, *, clock: Clock = _now
+        self,
+        table: MountTable,
+        options: ApiServerOptions,
+        metrics: ServerMetrics,
+        *,
+        clock: Clock = _now,
+        max_cached: int = MAX_CACHED,
+        max_mounts: int = MAX_MOUNTS,
     ) -> None:
         self.table = table
         self.options = options
         self.metrics = metrics
         self._clock = clock
-        self._cache: dict[CacheKey, _Vended] = {}
+        self._cache: BoundedLRU[CacheKey, _Vended] = BoundedLRU(max_cached)
         # The last decision for (user, path as asked, access): its permission checks, deny list
         # and answer are a function of the caller (name, groups, admin) and of the mounts and
         # attributes, so they are reused only while both generations stand (a chmod, chown or
         # mount change here, or by another server within tierstore.metadata.sync.interval,
         # moves one) and while the vended credentials are the cache's fresh ones.
-        self._decided: dict[tuple[User, str, str], _Decided] = {}
+        self._decided: BoundedLRU[tuple[User, str, str], _Decided] = BoundedLRU(max_cached)
         # The answer built for each cached vend, beside the vend it was built from.
-        self._answers: dict[CacheKey, tuple[_Vended, dict[str, Any]]] = {}
-        self._key_locks: dict[CacheKey, threading.Lock] = {}
+        self._answers: BoundedLRU[CacheKey, tuple[_Vended, dict[str, Any]]] = BoundedLRU(max_cached)
+        # One lock per key being vended (single flight). Evicting one that is held only lets a
+        # second STS call for that key through, never a wrong answer.
+        self._key_locks: BoundedLRU[CacheKey, threading.Lock] = BoundedLRU(max_cached)
         # By mount path: the mount as read and its vending set-up, rebuilt when the mount changes
         # (a remount by any server sharing the database: see mounts.same_mount).
-        self._mounts: dict[str, tuple[MountRecord, _MountVending]] = {}
-        self._lock = threading.Lock()
+        self._mounts: BoundedLRU[str, tuple[MountRecord, _MountVending]] = BoundedLRU(max_mounts)
+
+    def cache_sizes(self) -> dict[str, int]:
+        """How many entries each memo holds now, and how many each evicted since start."""
+        memos: dict[str, BoundedLRU[Any, Any]] = {
+            "vends": self._cache,
+            "decisions": self._decided,
+            "answers": self._answers,
+            "key_locks": self._key_locks,
+            "mounts": self._mounts,
+        }
+        sizes = {name: len(memo) for name, memo in memos.items()}
+        sizes.update({f"{name}_evicted": memo.evictions for name, memo in memos.items()})
+        return sizes
 
     # -- the request ---------------------------------------------------------------------
 
@@ -189,10 +219,7 @@ class CredentialVendor:
             mount=record.path,
             restricted=len(restrictions.denied) + len(restrictions.write_denied),
         )
-        with self._lock:
-            if len(self._decided) >= MAX_CACHED:
-                self._decided.clear()
-            self._decided[(user, raw_path, access)] = decided
+        self._decided.put((user, raw_path, access), decided)
         # Last: on the event loop, whatever comes before may still move the vend to a thread.
         self._emit(user, decided, cache)
         return answer
@@ -257,8 +284,7 @@ class CredentialVendor:
             expires_at=_iso(credentials.expires_at),
             refresh_at=_iso(vended.refresh_at),
         )
-        with self._lock:
-            self._answers[cache_key] = (vended, answer)
+        self._answers.put(cache_key, (vended, answer))
         return answer
 
     # -- permission ----------------------------------------------------------------------
@@ -348,30 +374,17 @@ class CredentialVendor:
             return found, "hit"
         # Before the lock: on the event loop, waiting for another thread's STS call is blocking too.
         require_io("an STS call")
-        with self._lock:
-            key_lock = self._key_locks.setdefault(cache_key, threading.Lock())
+        key_lock = self._key_locks.setdefault(cache_key, threading.Lock)
         with key_lock:  # single flight: the others wait here, then find the fresh entry
             found = self._fresh(cache_key)
             if found is not None:
                 return found, "hit"
             vended = self._call_sts(target.record, target.settings, grant)
-            with self._lock:
-                self._cache[cache_key] = vended
-                if len(self._cache) > MAX_CACHED:
-                    self._prune()
+            self._cache.put(cache_key, vended)
             return vended, "miss"
 
-    def _prune(self) -> None:
-        """Forget answers past their reuse time (with the lock held), so the cache stays bounded."""
-        now = self._clock()
-        for stale in [key for key, vended in self._cache.items() if vended.refresh_at <= now]:
-            del self._cache[stale]
-            self._key_locks.pop(stale, None)
-            self._answers.pop(stale, None)
-
     def _fresh(self, cache_key: CacheKey) -> _Vended | None:
-        with self._lock:
-            found = self._cache.get(cache_key)
+        found = self._cache.get(cache_key)
         if found is not None and self._clock() < found.refresh_at:
             return found
         return None
@@ -470,18 +483,18 @@ class CredentialVendor:
         elif own_role is not None:
             role = own_role
         vending = _MountVending(options=options, base=base, target=target, role=role)
-        with self._lock:
-            self._mounts[record.path] = (record, vending)
+        self._mounts.put(record.path, (record, vending))
         return vending
 
     def forget_mount(self, path: str) -> None:
         """Drop what was cached for a mount that was removed."""
-        with self._lock:
-            for cache_key in [k for k in self._cache if k[1] == path]:
-                del self._cache[cache_key]
-                self._answers.pop(cache_key, None)
-            self._decided.clear()
-            self._mounts.pop(path, None)
+        for cache_key in self._cache.held_keys():
+            if cache_key[1] == path:
+                self._cache.pop(cache_key)
+                self._answers.pop(cache_key)
+                self._key_locks.pop(cache_key)
+        self._decided.clear()
+        self._mounts.pop(path)
 
 
 def session_name(user: str, access: str) -> str:

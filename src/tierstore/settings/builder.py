@@ -28,7 +28,10 @@ from tierstore.settings.model import (
     StoreSettings,
     Timeouts,
     UploadCleanup,
+    format_size,
     parse_location,
+    smallest_buffer_max,
+    too_small_reason,
 )
 from tierstore.settings.problems import Level, Problem
 from tierstore.settings.secret import Secret
@@ -149,6 +152,8 @@ def fields_from_settings(settings: StoreSettings) -> ParsedFields:
         "read_timeout": settings.timeouts.read_seconds,
         "part_size": settings.multipart.part_size,
         "upload_concurrency": settings.multipart.concurrency,
+        "upload_buffer_max": settings.multipart.buffer_max,
+        "upload_active_parts": settings.multipart.active_parts,
         "wire_log": settings.wire_log,
         "refresh_fraction": settings.refresh.fraction,
         "refresh_margin": settings.refresh.margin_seconds,
@@ -262,6 +267,20 @@ class _Builder:
                 f"= {mode.value} applies to botocore's control calls (STS, ACLs, upload listings) "
                 "only; data calls (obstore, part uploads) retry with tierstore's backoff from "
                 f"{self.key('retry_interval')}",
+            )
+
+    def check_buffer_max(self, fields: ParsedFields) -> None:
+        """A buffer cap must hold the parts of the size in use: one uploading, one being filled."""
+        cap = fields.number("upload_buffer_max")
+        if cap is None:
+            return
+        part = _or(fields.number("part_size"), MultipartSettings().part_size)
+        if cap < smallest_buffer_max(part):
+            self.report(
+                "error",
+                fields.given("upload_buffer_max"),
+                f"{format_size(cap)} {too_small_reason(part, self.key('part_size'))}",
+                key=self.key("upload_buffer_max"),
             )
 
     # --- the groups --------------------------------------------------------------------
@@ -439,6 +458,7 @@ def build_settings(
     proxy = builder.proxy(fields)
     encryption = builder.encryption(fields)
     builder.check_retry(given, fields)
+    builder.check_buffer_max(fields)
 
     if where is None or any(problem.is_error for problem in builder.problems):
         return None, builder.problems
@@ -467,6 +487,8 @@ def build_settings(
         multipart=MultipartSettings(
             part_size=_or(fields.number("part_size"), defaults.multipart.part_size),
             concurrency=_or(fields.number("upload_concurrency"), defaults.multipart.concurrency),
+            buffer_max=fields.number("upload_buffer_max"),
+            active_parts=fields.number("upload_active_parts"),
         ),
         upload_cleanup=UploadCleanup(
             enabled=_or(fields.flag("upload_cleanup"), defaults.upload_cleanup.enabled),

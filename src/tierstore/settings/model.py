@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from tierstore.errors import ConfigError
 from tierstore.settings.secret import Secret
 
 MiB = 1024 * 1024
+GiB = 1024 * MiB
 
 ChecksumMode = Literal["when_supported", "when_required"]
 RetryMode = Literal["standard", "adaptive", "legacy"]
@@ -106,13 +108,91 @@ class Timeouts:
     read_seconds: float = 60.0
 
 
+# The part buffer a streaming write holds beside those uploading: the part being filled. (Its
+# pieces and their joined copy exist together only once its upload slot is reserved, so at that
+# moment one fewer part is in flight: see tierstore.storage.s3.parts.)
+FILLING_BUFFERS = 1
+BUFFER_MAX_KEY = "tierstore.upload.buffer.max"
+
+LimitedBy = Literal["concurrency", "buffer_max", "active_parts"]
+
+
+@dataclass(frozen=True)
+class UploadPlan:
+    """How one streaming write runs: parts uploaded at once and the part buffers it may hold.
+
+    ``limited_by`` names what set the concurrency: ``concurrency`` (the setting itself),
+    ``buffer_max`` or ``active_parts`` (a cap that lowered it).
+    """
+
+    part_size: int
+    concurrency: int
+    limited_by: LimitedBy
+
+    @property
+    def buffers(self) -> int:
+        return self.concurrency + FILLING_BUFFERS
+
+    @property
+    def buffer_bytes(self) -> int:
+        """The most bytes of part buffers one write holds."""
+        return self.buffers * self.part_size
+
+
 @dataclass(frozen=True)
 class MultipartSettings:
-    """A streaming write keeps at most about ``part_size x (concurrency + 2)`` bytes in memory
-    (the parts in flight, the one being filled, and the moment's copy that joins it)."""
+    """A streaming write holds at most ``part_size x (concurrency + 1)`` bytes of part buffers:
+    the parts in flight and the one being filled (see :meth:`plan`).
+
+    ``buffer_max`` (bytes) and ``active_parts`` (Hadoop S3A's ``fast.upload.active.blocks``: parts
+    uploading at once) cap one write's buffers; the write uploads fewer parts at once to fit.
+    """
 
     part_size: int = 8 * MiB
     concurrency: int = 4
+    buffer_max: int | None = None
+    active_parts: int | None = None
+
+    def plan(self) -> UploadPlan:
+        """The concurrency a write uses under the caps; ConfigError when a part cannot fit."""
+        least = smallest_buffer_max(self.part_size)
+        if self.buffer_max is not None and self.buffer_max < least:
+            raise ConfigError(
+                f"{BUFFER_MAX_KEY} (multipart.buffer_max): {format_size(self.buffer_max)} "
+                f"{too_small_reason(self.part_size)}"
+            )
+        concurrency = self.concurrency
+        limited_by: LimitedBy = "concurrency"
+        if self.active_parts is not None and self.active_parts < concurrency:
+            concurrency, limited_by = self.active_parts, "active_parts"
+        if self.buffer_max is not None:
+            fits = self.buffer_max // self.part_size - FILLING_BUFFERS
+            if fits < concurrency:
+                concurrency, limited_by = fits, "buffer_max"
+        return UploadPlan(self.part_size, concurrency, limited_by)
+
+
+def smallest_buffer_max(part_size: int) -> int:
+    """The least a write's buffers may be capped at: one part uploading, one being filled."""
+    return (1 + FILLING_BUFFERS) * part_size
+
+
+def too_small_reason(part_size: int, part_key: str = "multipart.part_size") -> str:
+    """Why a buffer cap below :func:`smallest_buffer_max` cannot work, and the value that can."""
+    least = smallest_buffer_max(part_size)
+    return (
+        f"is below the {1 + FILLING_BUFFERS} parts of {format_size(part_size)} ({part_key}) a "
+        f"streaming write needs (one uploading, one being filled); use at least "
+        f"{format_size(least)} ({least} bytes) or smaller parts"
+    )
+
+
+def format_size(size: int) -> str:
+    """Bytes in the largest binary unit that divides them: ``64 MiB``, ``1536 KiB``."""
+    for unit, factor in (("GiB", GiB), ("MiB", MiB), ("KiB", 1024)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size} bytes"
 
 
 @dataclass(frozen=True)

@@ -11,17 +11,22 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
-from tierstore.settings.model import MiB, StoreLocation, parse_location, validate_bucket_name
+from tierstore.settings.model import (
+    GiB,
+    MiB,
+    StoreLocation,
+    format_size,
+    parse_location,
+    validate_bucket_name,
+)
 from tierstore.settings.secret import Secret
 
 T = TypeVar("T")
-
-GiB = 1024 * MiB
 
 
 class InvalidValueError(ValueError):
@@ -181,29 +186,28 @@ def parse_size(raw: object) -> int:
     return int(Decimal(match.group(1)) * _SIZE_UNITS[match.group(2)])
 
 
-def _format_size(size: int) -> str:
-    for unit, factor in (("GiB", GiB), ("MiB", MiB), ("KiB", 1024)):
-        if size >= factor and size % factor == 0:
-            return f"{size // factor} {unit}"
-    return f"{size} bytes"
-
-
 def size(low: int, high: int, *, what: str = "size") -> ValueParser[int]:
     def convert(raw: object) -> int:
         value = parse_size(raw)
         if value < low:
-            raise InvalidValueError(f"is below the {_format_size(low)} minimum {what}")
+            raise InvalidValueError(f"is below the {format_size(low)} minimum {what}")
         if value > high:
-            raise InvalidValueError(f"is above the {_format_size(high)} maximum {what}")
+            raise InvalidValueError(f"is above the {format_size(high)} maximum {what}")
         return value
 
-    accepts = (
-        f"size {_format_size(low)} to {_format_size(high)}: bytes or `16MB`/`16MiB`/`64M` (binary units)"
-    )
+    accepts = f"size {format_size(low)} to {format_size(high)}: bytes or `16MB`/`16MiB`/`64M` (binary units)"
     return ValueParser(accepts, convert, "32MB", "1MB")
 
 
 PART_SIZE = size(5 * MiB, 5 * GiB, what="part size S3 accepts")
+# At least two parts of S3's smallest size; whether it holds two parts of the size in use is
+# checked beside the part size (tierstore.settings.builder).
+BUFFER_MAX = replace(
+    size(10 * MiB, 4096 * GiB, what="buffer cap (two parts of at least 5 MiB)"),
+    accepts="size of at least two parts (one uploading, one being filled): bytes or `256MB`/`1GiB` "
+    "(binary units)",
+    example="256MB",
+)
 
 
 # --- durations ----------------------------------------------------------------------------

@@ -11,11 +11,13 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-import yaml
+from typing import TYPE_CHECKING, Any, Literal
 
 from tierstore.settings.problems import Problem
+
+# PyYAML is imported when a YAML file is read: most commands read none (or a .properties file).
+if TYPE_CHECKING:
+    import yaml
 
 FileFormat = Literal["yaml", "properties", "json"]
 
@@ -77,6 +79,8 @@ def _duplicate(key: str, first: int | None, again: int | None, source: str) -> P
 
 
 def read_yaml(text: str, source: str) -> Document:
+    import yaml
+
     try:
         data = yaml.safe_load(text)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -104,6 +108,8 @@ def read_yaml(text: str, source: str) -> Document:
 
 
 def _yaml_lines(node: yaml.MappingNode, prefix: str, document: Document, source: str) -> None:
+    import yaml
+
     for key_node, value_node in node.value:
         if not isinstance(key_node, yaml.ScalarNode):
             continue

@@ -30,10 +30,17 @@ class ObjectInfo:
 
 @dataclass(frozen=True)
 class ListPage:
-    """One page of a listing: objects, and with a delimiter the common prefixes (ending in it)."""
+    """One page of a listing: objects, and with a delimiter the common prefixes (ending in it).
+
+    ``resume`` (delimiter listings) is the store's own token for the page after this one (S3's
+    continuation token), ``None`` on the last page: ``list_pages(..., resume=token)`` starts
+    there. A reader can stop after any page and come back later without the store's order
+    mattering (SeaweedFS orders a folder by its name, S3 by its key with the ``/``).
+    """
 
     objects: list[ObjectInfo] = field(default_factory=list)
     prefixes: list[str] = field(default_factory=list)
+    resume: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +103,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def open_write(self, key: str) -> ObjectWriter:
-        """A streaming write (multipart on S3) with memory bounded by part size x concurrency."""
+        """A streaming write (multipart on S3) holding at most part size x (concurrency + 1)."""
 
     def upload(self, key: str, source: WriteSource, *, chunk_size: int = 8 * 1024 * 1024) -> PutResult:
         """Write from bytes, a binary file object, a local path or an iterable of chunks."""
@@ -115,8 +122,13 @@ class Store(abc.ABC):
         delimiter: str | None = None,
         start_after: str | None = None,
         page_size: int = 1000,
+        resume: str | None = None,
     ) -> Iterator[ListPage]:
-        """Pages of keys under ``prefix`` in key order, fetched lazily as they are consumed."""
+        """Pages of keys under ``prefix`` in the store's order, fetched lazily as consumed.
+
+        ``resume`` (with a delimiter only) is a page's ``resume`` token from an earlier listing of
+        the same prefix: the listing starts with the page after that one.
+        """
 
     def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectInfo]:
         """Every object under ``prefix``, recursively, in key order."""

@@ -59,12 +59,13 @@ class StoreLayer(Store):
         delimiter: str | None = None,
         start_after: str | None = None,
         page_size: int = 1000,
+        resume: str | None = None,
     ) -> Iterator[ListPage]:
         return self._enter(
             "list",
             prefix,
             lambda: self.inner.list_pages(
-                prefix, delimiter=delimiter, start_after=start_after, page_size=page_size
+                prefix, delimiter=delimiter, start_after=start_after, page_size=page_size, resume=resume
             ),
         )
 

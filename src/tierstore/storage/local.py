@@ -14,6 +14,7 @@ StoreError naming the key, never an unexpected exception.
 
 from __future__ import annotations
 
+import bisect
 import errno
 import hashlib
 import os
@@ -185,6 +186,7 @@ class LocalStore(Store):
         delimiter: str | None = None,
         start_after: str | None = None,
         page_size: int = 1000,
+        resume: str | None = None,
     ) -> Iterator[ListPage]:
         base = prefix.strip("/")
         lead = f"{base}/" if base else ""
@@ -195,20 +197,7 @@ class LocalStore(Store):
         if delimiter is not None:
             if delimiter != "/":
                 raise ValueError(f"delimiter {delimiter!r} is not supported: use '/' or none")
-            objects: list[ObjectInfo] = []
-            prefixes: list[str] = []
-            if directory.is_dir() and not directory.is_symlink():
-                with os.scandir(directory) as scanned:
-                    found = sorted(scanned, key=lambda item: item.name)
-                for entry in found:
-                    if entry.name.startswith(_TEMP_PREFIX) or entry.name == _MARKER or entry.is_symlink():
-                        continue  # a link is no object: never shown, never followed
-                    key = f"{lead}{entry.name}"
-                    if entry.is_dir(follow_symlinks=False):
-                        prefixes.append(f"{key}/")
-                    elif entry.is_file(follow_symlinks=False) and (start_after is None or key > start_after):
-                        objects.append(_info(key, entry.stat(follow_symlinks=False)))
-            yield ListPage(objects=objects, prefixes=prefixes)
+            yield from self._directory_pages(directory, lead, start_after, page_size, resume)
             return
         page: list[ObjectInfo] = []
         for key, path in self._walk(directory, lead):
@@ -220,6 +209,47 @@ class LocalStore(Store):
                 page = []
         if page:
             yield ListPage(objects=page)
+
+    def _directory_pages(
+        self, directory: Path, lead: str, start_after: str | None, page_size: int, resume: str | None
+    ) -> Iterator[ListPage]:
+        """One directory level by name, as SeaweedFS orders a folder (``a`` before ``a-b``), in
+        pages whose ``resume`` token is the last key given.
+
+        Only names and kinds are held for the whole directory (what ``scandir`` gives without a
+        stat each); a file is stat'ed when its page is made, so a directory of 200,000 files
+        costs names, not 200,000 ``ObjectInfo``s, and a later page stats only its own files.
+        """
+        if not directory.is_dir() or directory.is_symlink():
+            return
+        keys: list[str] = []
+        with os.scandir(directory) as scanned:
+            for entry in scanned:
+                if entry.name.startswith(_TEMP_PREFIX) or entry.name == _MARKER or entry.is_symlink():
+                    continue  # a link is no object: never shown, never followed
+                if entry.is_dir(follow_symlinks=False):
+                    keys.append(f"{lead}{entry.name}/")
+                elif entry.is_file(follow_symlinks=False):
+                    keys.append(f"{lead}{entry.name}")
+        keys.sort(key=_by_name)
+        position = resume or start_after
+        if position is not None:
+            keys = keys[bisect.bisect_right(keys, _by_name(position), key=_by_name) :]
+        size = max(1, page_size)
+        for start in range(0, len(keys), size):
+            objects: list[ObjectInfo] = []
+            prefixes: list[str] = []
+            chunk = keys[start : start + size]
+            for key in chunk:
+                if key.endswith("/"):
+                    prefixes.append(key)
+                    continue
+                try:
+                    objects.append(_info(key, (self.root / key).lstat()))
+                except FileNotFoundError:
+                    continue  # removed since the scan: it is simply not listed
+            last = start + size >= len(keys)
+            yield ListPage(objects=objects, prefixes=prefixes, resume=None if last else chunk[-1])
 
     def _walk(self, directory: Path, lead: str) -> Iterator[tuple[str, Path]]:
         """Files in S3 key order: sorting by the key text, as S3 does, not by directory walk."""
@@ -295,6 +325,11 @@ class _LocalWriter(ObjectWriter):
 class _WriterAdapter:
     def __init__(self, writer: ObjectWriter) -> None:
         self.write = writer.write
+
+
+def _by_name(key: str) -> tuple[str, bool]:
+    """A directory sorts by its name, before a file whose name extends it (``a/`` < ``a-b``)."""
+    return key.rstrip("/"), key.endswith("/")
 
 
 def _info(key: str, stat: os.stat_result) -> ObjectInfo:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-import botocore.credentials
-import botocore.exceptions
+from typing import TYPE_CHECKING, Any
 
 from tierstore.credentials.model import Credentials
 from tierstore.credentials.source import CredentialSource
 from tierstore.errors import CredentialsError
 from tierstore.settings.secret import Secret
+
+# botocore is imported where its credentials are used: a chain that finds static keys (mount
+# options, the environment) never needs it.
+if TYPE_CHECKING:
+    import botocore.credentials
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class BotocoreSource:
         return self._name
 
     def credentials(self) -> Credentials:
+        import botocore.exceptions
+
         try:
             # A role profile's or a process's credentials are fetched (and refreshed) here.
             frozen = self._found.get_frozen_credentials()
@@ -83,6 +87,8 @@ _RETRYABLE_CODES = {"Throttling", "ThrottlingException", "RequestLimitExceeded",
 
 
 def _failure(source: str, error: Exception) -> CredentialsError:
+    import botocore.exceptions
+
     if isinstance(error, botocore.exceptions.ClientError):
         details = error.response.get("Error", {})
         code = str(details.get("Code") or "no error code")

@@ -7,14 +7,15 @@ environment and reports clearly what was tried.
 from __future__ import annotations
 
 from collections.abc import Mapping
-
-import botocore.credentials
-import botocore.exceptions
-import botocore.utils
+from typing import TYPE_CHECKING
 
 from tierstore.credentials.providers.base import BotocoreSource, Detection, Provider
 from tierstore.credentials.source import CredentialSource
 from tierstore.errors import CredentialsError
+
+# botocore is imported when a provider is asked: every chain builds these two, few reach them.
+if TYPE_CHECKING:
+    import botocore.credentials
 
 DEFAULT_IMDS_ENDPOINT = "http://169.254.169.254"
 
@@ -37,6 +38,9 @@ class ContainerProvider(Provider):
         where = self._where()
         if not where:
             return Detection(False, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / _FULL_URI not set")
+        import botocore.credentials
+        import botocore.exceptions
+
         provider = botocore.credentials.ContainerProvider(environ=self._environ)
         try:
             self._found = provider.load()
@@ -69,6 +73,9 @@ class InstanceMetadataProvider(Provider):
     def detect(self) -> Detection:
         if self._environ.get("AWS_EC2_METADATA_DISABLED", "").lower() == "true":
             return Detection(False, "AWS_EC2_METADATA_DISABLED=true")
+        import botocore.credentials
+        import botocore.utils
+
         fetcher = botocore.utils.InstanceMetadataFetcher(
             timeout=self._timeout,
             num_attempts=1,

@@ -17,17 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-
-import botocore.client
-import botocore.config
-import botocore.configprovider
-import botocore.credentials
-import botocore.exceptions
-import botocore.session
+from typing import TYPE_CHECKING
 
 from tierstore.credentials.providers.base import BotocoreSource, Detection, Provider
 from tierstore.credentials.source import CredentialSource
 from tierstore.errors import CredentialsError
+
+# botocore is imported when there are files to read: every chain builds this provider, and
+# most machines running tierstore have no ~/.aws at all.
+if TYPE_CHECKING:
+    import botocore.credentials
 
 # botocore's METHOD names of the providers that read the shared files, in botocore's order.
 _FILE_METHODS = (
@@ -65,7 +64,12 @@ class SharedFilesProvider(Provider):
         config = Path(self._environ.get("AWS_CONFIG_FILE", "~/.aws/config")).expanduser()
         if not credentials.exists() and not config.exists():
             return Detection(False, f"no file ({where})")
-        session = _session_for(self._environ, self._sts_endpoint)
+        import botocore.credentials
+        import botocore.exceptions
+
+        from tierstore.credentials.providers.chain_session import session_for
+
+        session = session_for(self._environ, self._sts_endpoint, profile=_profile(self._environ))
         resolver = botocore.credentials.create_credential_resolver(session)
         for method in _FILE_METHODS:
             provider = resolver.get_provider(method)
@@ -88,107 +92,6 @@ class SharedFilesProvider(Provider):
         assert self._found is not None
         found, where = self._found
         return BotocoreSource(found, f"shared files: {where}")
-
-
-class _ChainSession(botocore.session.Session):
-    """A botocore session whose clients find their endpoint in the chain's environment.
-
-    botocore's own lookup of ``AWS_ENDPOINT_URL_STS`` / ``AWS_ENDPOINT_URL`` reads
-    ``os.environ``: a server resolving a store's chain must see the chain's environment, and the
-    store's STS endpoint when the profile names none. The role profiles' STS clients are made
-    here (botocore's assume-role providers call ``create_client("sts", ...)``).
-    """
-
-    def __init__(self, environ: Mapping[str, str], sts_endpoint: str | None) -> None:
-        super().__init__()
-        self._chain_environ = dict(environ)
-        self._store_sts_endpoint = sts_endpoint
-
-    def configured_endpoint(self, service_name: str) -> str | None:
-        if self.get_config_variable("ignore_configured_endpoint_urls"):
-            return None
-        provider = botocore.configprovider.ConfiguredEndpointProvider(
-            full_config=self.full_config,
-            scoped_config=self.get_scoped_config(),
-            client_name=service_name,
-            environ=self._chain_environ,
-        )
-        found = provider.provide()
-        return str(found) if found else None
-
-    def sts_endpoint(self) -> str | None:
-        return self.configured_endpoint("sts") or self._store_sts_endpoint
-
-    # botocore's own signature, positional parameters included: callers may pass them so.
-    def create_client(  # noqa: PLR0917
-        self,
-        service_name: str,
-        region_name: str | None = None,
-        api_version: str | None = None,
-        use_ssl: bool | None = True,
-        verify: bool | str | None = None,
-        endpoint_url: str | None = None,
-        aws_access_key_id: str | None = None,
-        aws_secret_access_key: str | None = None,
-        aws_session_token: str | None = None,
-        config: botocore.config.Config | None = None,
-        aws_account_id: str | None = None,
-    ) -> botocore.client.BaseClient:
-        if endpoint_url is None:
-            endpoint_url = (
-                self.sts_endpoint() if service_name == "sts" else self.configured_endpoint(service_name)
-            )
-        # Found above from the chain's environment: botocore must not look in os.environ again.
-        # (botocore has this Config parameter since 1.31; its type stubs lack it.)
-        ignore = botocore.config.Config(ignore_configured_endpoint_urls=True)  # type: ignore[call-arg]
-        return super().create_client(
-            service_name,
-            region_name=region_name,
-            api_version=api_version,
-            use_ssl=use_ssl,
-            verify=verify,
-            endpoint_url=endpoint_url,
-            aws_access_key_id=aws_access_key_id,
-            aws_secret_access_key=aws_secret_access_key,
-            aws_session_token=aws_session_token,
-            config=config.merge(ignore) if config is not None else ignore,
-            aws_account_id=aws_account_id,
-        )
-
-
-def _session_for(environ: Mapping[str, str], sts_endpoint: str | None = None) -> _ChainSession:
-    """A botocore session that reads the chain's environment, not the process's.
-
-    Every session variable botocore takes from an environment variable (the profile, the two
-    files' paths, the region, the defaults mode, ...) is looked up in ``environ``: botocore's own
-    lookup chains read ``os.environ`` for any variable not set on the session, so each is
-    replaced by the same chain over ``environ``. The files' paths and the profile are always set,
-    so that the process's ``AWS_PROFILE`` or ``AWS_CONFIG_FILE`` can never point it elsewhere.
-    ``os.environ`` is never written: other threads (the server's requests) read it meanwhile.
-    """
-    session = _ChainSession(environ, sts_endpoint)
-    store = session.get_component("config_store")
-    chains = botocore.configprovider.ConfigChainFactory(session=session, environ=dict(environ))
-    for name, (
-        config_name,
-        env_names,
-        default,
-        convert,
-    ) in botocore.configprovider.BOTOCORE_DEFAUT_SESSION_VARIABLES.items():
-        store.set_config_provider(
-            name,
-            chains.create_config_chain(
-                instance_name=name,
-                env_var_names=env_names,
-                config_property_names=config_name,
-                default=default,
-                conversion_func=convert,
-            ),
-        )
-        if name in ("config_file", "credentials_file"):
-            session.set_config_variable(name, session.get_config_variable(name))
-    session.set_config_variable("profile", _profile(environ))
-    return session
 
 
 def _profile(environ: Mapping[str, str]) -> str:

@@ -15,8 +15,10 @@ or four queries per request. :class:`CachedMetadataStore` answers them from memo
 
 A reader that loaded old rows while a change was being noticed must not put them back after the
 drop: each kind has a generation, and a load is kept only if the generation did not move while
-it ran. Each cache is bounded (attributes and subtree walks by entry count); past the bound it is
-emptied rather than evicted piecemeal, which keeps the hot path a dict lookup.
+it ran. Each cache is bounded: path attributes and unknown tokens by entry count, past which that
+cache is emptied rather than evicted piecemeal (which keeps their hot path a dict lookup);
+subtree walks by the attributes they hold together, least recently used out first (one walk of
+a big tree can hold as many attributes as thousands of small ones).
 
 Reads that must not block (the server's event loop) run inside
 :func:`tierstore.blocking.memory_only`: a miss then raises ``NeedsIO`` instead of querying, and
@@ -33,25 +35,29 @@ from typing import TypeVar
 from sqlalchemy.engine import Engine
 
 from tierstore.blocking import require_io
+from tierstore.lru import BoundedLRU
+from tierstore.namespace.metadata.base import ChangeKind
 from tierstore.namespace.metadata.engine import Target
 from tierstore.namespace.metadata.records import MountRecord, PathAttributes, UserRecord
 from tierstore.namespace.metadata.schema import CHANGE_KINDS
 from tierstore.namespace.metadata.secrets_at_rest import SecretsKey
-from tierstore.namespace.metadata.store import ChangeKind, MetadataStore
+from tierstore.namespace.metadata.store import SqlMetadataStore
 
 LOGGER = logging.getLogger("tierstore.namespace.metadata")
 
 DEFAULT_POLL_INTERVAL = 0.25
 # Past these many entries a cache is emptied: memory stays bounded on a namespace of any size.
 MAX_ATTRIBUTE_ENTRIES = 200_000
-MAX_SUBTREE_ENTRIES = 10_000
 MAX_UNKNOWN_TOKENS = 10_000
+# Subtree walks are kept while they hold at most this many attributes together (each walk counts
+# one at least); a walk holding more is answered but not kept.
+MAX_SUBTREE_ROWS = 200_000
 
 T = TypeVar("T")
 
 
-class CachedMetadataStore(MetadataStore):
-    """A :class:`MetadataStore` whose reads of mounts, attributes and users come from memory."""
+class CachedMetadataStore(SqlMetadataStore):
+    """A :class:`SqlMetadataStore` whose reads of mounts, attributes and users come from memory."""
 
     def __init__(
         self,
@@ -67,7 +73,9 @@ class CachedMetadataStore(MetadataStore):
         self._generation: dict[str, int] = dict.fromkeys(CHANGE_KINDS, 0)
         self._mounts: tuple[MountRecord, ...] | None = None
         self._attributes: dict[str, PathAttributes | None] = {}
-        self._subtrees: dict[str, dict[str, PathAttributes]] = {}
+        # Read whenever the subtree memo is made anew: at start and on each drop of attributes.
+        self.max_subtree_rows = MAX_SUBTREE_ROWS
+        self._subtrees: BoundedLRU[str, dict[str, PathAttributes]] = BoundedLRU(self.max_subtree_rows)
         # The users and, from the same load, their index by token hash: one attribute, so that
         # a reader never sees one without the other.
         self._users: tuple[tuple[UserRecord, ...], dict[str, UserRecord]] | None = None
@@ -99,7 +107,7 @@ class CachedMetadataStore(MetadataStore):
                     self._mounts = None
                 elif kind == "attributes":
                     self._attributes = {}
-                    self._subtrees = {}
+                    self._subtrees = BoundedLRU(self.max_subtree_rows)
                 elif kind == "users":
                     self._users = None
                     self._unknown_tokens = set()
@@ -165,7 +173,7 @@ class CachedMetadataStore(MetadataStore):
                     self._attributes[path] = found.get(path)
 
             loaded = self._load(
-                "attributes", "path attributes", lambda: MetadataStore.attributes_of(self, missing), keep
+                "attributes", "path attributes", lambda: SqlMetadataStore.attributes_of(self, missing), keep
             )
             known = {path: cache.get(path) for path in paths if path not in loaded}
             known.update(loaded)
@@ -182,14 +190,23 @@ class CachedMetadataStore(MetadataStore):
         if found is None:
 
             def keep(subtree: dict[str, PathAttributes]) -> None:
-                if len(self._subtrees) >= MAX_SUBTREE_ENTRIES:
-                    self._subtrees = {}
-                self._subtrees[path] = subtree
+                self._subtrees.put(path, subtree, weight=max(1, len(subtree)))
 
             found = self._load(
-                "attributes", "path attributes", lambda: MetadataStore.attributes_under(self, path), keep
+                "attributes", "path attributes", lambda: SqlMetadataStore.attributes_under(self, path), keep
             )
         return dict(found)
+
+    def memory_sizes(self) -> dict[str, int]:
+        """What the caches hold now: attributes, subtree walks and the attributes they hold,
+        unknown token hashes."""
+        subtrees = self._subtrees
+        return {
+            "attributes": len(self._attributes),
+            "subtree_walks": len(subtrees),
+            "subtree_rows": subtrees.weight,
+            "unknown_tokens": len(self._unknown_tokens),
+        }
 
     # -- users ---------------------------------------------------------------------------------
 
@@ -203,7 +220,7 @@ class CachedMetadataStore(MetadataStore):
         # Not in memory: maybe a user another process added since the last poll (`tierstore users
         # add` and its token used at once). Ask the database once; remember a miss until the users
         # change, so a client retrying a bad token does not cost a query each time.
-        record = MetadataStore.user_by_token_hash(self, token_sha256)
+        record = SqlMetadataStore.user_by_token_hash(self, token_sha256)
         if record is not None:
             self._drop("users")
             return record
@@ -218,7 +235,7 @@ class CachedMetadataStore(MetadataStore):
         if found is None:
 
             def index() -> tuple[tuple[UserRecord, ...], dict[str, UserRecord]]:
-                records = tuple(MetadataStore.users(self))
+                records = tuple(SqlMetadataStore.users(self))
                 return records, {record.token_sha256: record for record in records}
 
             def keep(loaded: tuple[tuple[UserRecord, ...], dict[str, UserRecord]]) -> None:

@@ -28,6 +28,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from tierstore.errors import ConfigError
 from tierstore.namespace.metadata.errors import MetadataUnavailableError
 from tierstore.namespace.metadata.records import is_secret_option
+from tierstore.namespace.metadata.sqlite_file import SQLITE_BUSY_TIMEOUT_SECONDS, unavailable
 
 LOGGER = logging.getLogger("tierstore.namespace.metadata")
 
@@ -37,8 +38,6 @@ ACCEPTED = (
 )
 POSTGRES_DRIVER = "postgresql+psycopg"
 POSTGRES_DEFAULT_PORT = 5432
-# How long a writer waits for another one (another thread, or another process on the same file).
-SQLITE_BUSY_TIMEOUT_SECONDS = 15.0
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 10
 # Marks a connection whose transaction will write; on SQLite it starts with BEGIN IMMEDIATE.
 _WRITE_OPTION = "tierstore_write"
@@ -189,21 +188,11 @@ def unavailable_as_error(target: Target) -> Iterator[None]:
         yield
     except (exc.OperationalError, exc.InterfaceError) as error:
         detail = _driver_detail(error, target)
-        if target.is_sqlite:
-            if "locked" in detail or "busy" in detail:
-                hint = (
-                    f"another connection held its write lock for over {SQLITE_BUSY_TIMEOUT_SECONDS:g} s; "
-                    "look for a process stuck writing to it"
-                )
-            else:
-                hint = "check that its directory exists and this process may read and write there"
-            message = f"metadata database file {target.where} cannot be used: {detail}; {hint}"
-        else:
-            hint = "check that PostgreSQL runs there, accepts this user, and has the database"
-            message = (
-                f"metadata database at {target.where} ({target.display}) cannot be used: {detail}; {hint}"
-            )
         # The driver's exception is not chained: its arguments may carry the connection string.
+        if target.is_sqlite:
+            raise unavailable(target.where, detail) from None
+        hint = "check that PostgreSQL runs there, accepts this user, and has the database"
+        message = f"metadata database at {target.where} ({target.display}) cannot be used: {detail}; {hint}"
         raise MetadataUnavailableError(message, where=target.where) from None
 
 

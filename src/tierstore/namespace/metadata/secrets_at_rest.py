@@ -31,13 +31,16 @@ import secrets
 import stat
 from collections.abc import Mapping
 from pathlib import Path
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import TYPE_CHECKING
 
 from tierstore.errors import ConfigError
 from tierstore.namespace.metadata.errors import MetadataError
 from tierstore.namespace.metadata.records import is_secret_option
+
+# cryptography is imported when a value is sealed or opened: a namespace whose mounts hold no
+# secret options (local directories, keys from the environment) never needs it.
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_VERSION = "v1"
 SEALED_VERSION = "v1"
@@ -79,12 +82,21 @@ class SecretsKey:
             raise ValueError(f"a secrets key is {KEY_BYTES} bytes, not {len(raw)}")
         self.path = path
         self.kid = key_id(raw)
-        self._cipher = AESGCM(raw)
+        self._raw = raw
+        self._aead: AESGCM | None = None
 
     def __repr__(self) -> str:
         return f"SecretsKey(path={str(self.path)!r}, kid={self.kid!r})"
 
     __str__ = __repr__
+
+    @property
+    def _cipher(self) -> AESGCM:
+        if self._aead is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            self._aead = AESGCM(self._raw)
+        return self._aead
 
     def seal(self, value: str, *, mount: str, option: str) -> dict[str, str]:
         nonce = secrets.token_bytes(NONCE_BYTES)
@@ -93,6 +105,8 @@ class SecretsKey:
         return {"enc": SEALED_VERSION, "kid": self.kid, "ct": token}
 
     def unseal(self, sealed: Mapping[str, object], *, mount: str, option: str) -> str:
+        from cryptography.exceptions import InvalidTag
+
         where = f"the secret option {option} of the mount at {mount}"
         kid = sealed.get("kid")
         if kid != self.kid:

@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any
 
 from sqlalchemy import ColumnElement, Table, Text, and_, delete, exc, func, literal, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.engine import Connection, Engine
 
 from tierstore.blocking import require_io
-from tierstore.errors import ConfigError
 from tierstore.namespace.metadata import schema
+from tierstore.namespace.metadata.base import ChangeKind, MetadataStore
 from tierstore.namespace.metadata.engine import (
     Target,
     create_store_engine,
@@ -32,7 +30,7 @@ from tierstore.namespace.metadata.engine import (
     parse_url,
     transaction,
 )
-from tierstore.namespace.metadata.errors import MetadataError, MountExistsError, UserExistsError
+from tierstore.namespace.metadata.errors import MountExistsError, UserExistsError
 from tierstore.namespace.metadata.migrations import LATEST_VERSION, migrate
 from tierstore.namespace.metadata.records import (
     MountRecord,
@@ -42,6 +40,7 @@ from tierstore.namespace.metadata.records import (
     check_path,
     is_secret_option,
 )
+from tierstore.namespace.metadata.rows import attributes_from_row, mount_from_row, user_from_row
 from tierstore.namespace.metadata.sealing import (
     Rotation,
     check_and_seal,
@@ -49,13 +48,8 @@ from tierstore.namespace.metadata.sealing import (
     rotate,
     scrub_sqlite,
 )
-from tierstore.namespace.metadata.secrets_at_rest import (
-    SecretsKey,
-    open_options,
-    options_json,
-    seal_options,
-    stored_options,
-)
+from tierstore.namespace.metadata.secrets_at_rest import SecretsKey, options_json, seal_options
+from tierstore.namespace.metadata.sqlite_file import make_private
 
 LOGGER = logging.getLogger("tierstore.namespace.metadata")
 
@@ -63,8 +57,6 @@ _mounts = schema.mounts
 _attrs = schema.path_attributes
 _users = schema.users
 _changes = schema.namespace_changes
-
-ChangeKind = Literal["mounts", "attributes", "users"]
 
 
 def _under(column: ColumnElement[str], path: str) -> ColumnElement[bool]:
@@ -77,50 +69,6 @@ def _under(column: ColumnElement[str], path: str) -> ColumnElement[bool]:
         return true()
     # "0" is the character right after "/", so this is every string that starts with path + "/".
     return or_(column == path, and_(column >= path + "/", column < path + "0"))
-
-
-def _text(row: RowMapping, column: str) -> str:
-    value = row[column]
-    if not isinstance(value, str):
-        raise MetadataError(f"column {column} holds {value!r} where text was expected")
-    return value
-
-
-def _optional_text(row: RowMapping, column: str) -> str | None:
-    return None if row[column] is None else _text(row, column)
-
-
-def _optional_int(row: RowMapping, column: str) -> int | None:
-    value = row[column]
-    if value is None:
-        return None
-    if not isinstance(value, int):
-        raise MetadataError(f"column {column} holds {value!r} where an integer was expected")
-    return value
-
-
-def _options_from_json(path: str, raw: str, key: SecretsKey | None) -> dict[str, str]:
-    """The options in clear: encrypted secrets (see ``secrets_at_rest``) decrypted with ``key``."""
-    return open_options(stored_options(path, raw), key, mount=path)
-
-
-def _mount_from_row(row: RowMapping, key: SecretsKey | None) -> MountRecord:
-    path = _text(row, "path")
-    created_at = row["created_at"]
-    mode = _optional_int(row, "mode")
-    if not isinstance(created_at, datetime) or mode is None:
-        raise MetadataError(f"the stored mount at {path} has no creation time or no mode")
-    return MountRecord(
-        path=path,
-        uri=_text(row, "uri"),
-        options=_options_from_json(path, _text(row, "options"), key),
-        readonly=bool(row["readonly"]),
-        shared=bool(row["shared"]),
-        owner=_text(row, "owner"),
-        group=_text(row, "grp"),
-        mode=mode,
-        created_at=created_at,
-    )
 
 
 def _mount_values(connection: Connection, record: MountRecord, key: SecretsKey | None) -> dict[str, Any]:
@@ -143,42 +91,14 @@ def _mount_values(connection: Connection, record: MountRecord, key: SecretsKey |
     }
 
 
-def _attributes_from_row(row: RowMapping) -> PathAttributes:
-    return PathAttributes(
-        path=_text(row, "path"),
-        owner=_optional_text(row, "owner"),
-        group=_optional_text(row, "grp"),
-        mode=_optional_int(row, "mode"),
-    )
-
-
-def _user_from_row(row: RowMapping) -> UserRecord:
-    name = _text(row, "name")
-    try:
-        groups = json.loads(_text(row, "groups"))
-    except json.JSONDecodeError:
-        groups = None
-    if not isinstance(groups, list) or not all(isinstance(group, str) for group in groups):
-        raise MetadataError(f"the stored groups of user {name} are not a JSON list of strings")
-    created_at = row["created_at"]
-    if not isinstance(created_at, datetime):
-        raise MetadataError(f"the stored user {name} has no creation time")
-    return UserRecord(
-        name=name,
-        token_sha256=_text(row, "token_sha256"),
-        groups=tuple(groups),
-        admin=bool(row["admin"]),
-        created_at=created_at,
-    )
-
-
 def _check_name(value: str | None, what: str, path: str) -> None:
     if value is not None and (not isinstance(value, str) or not value):
         raise ValueError(f"{what} for {path} is {value!r}; give a non-empty name, or None to leave it")
 
 
-class MetadataStore:
-    """The mount table and path attributes of one namespace. Open with :func:`open_metadata`."""
+class SqlMetadataStore(MetadataStore):
+    """A namespace's metadata through SQLAlchemy Core, on SQLite or PostgreSQL. Open with
+    :func:`open_metadata`."""
 
     def __init__(self, engine: Engine, target: Target, secrets_key: SecretsKey | None = None) -> None:
         self._engine = engine
@@ -218,14 +138,6 @@ class MetadataStore:
         """Called after a change of ``kind`` committed in this process, raising its counter to
         ``counter`` (a cache's hook)."""
 
-    def generation(self, kind: ChangeKind) -> int:
-        """A number that changes whenever what this store answers of ``kind`` may have changed.
-
-        A plain store reads the database every time, so its answers are never stale: always 0.
-        (The server's in-memory store counts its drops.)
-        """
-        return 0
-
     def change_counters(self) -> dict[str, int]:
         """Each kind's change counter: one small query, polled by caching servers."""
         with self._read() as connection:
@@ -245,13 +157,13 @@ class MetadataStore:
         """Every mount, sorted by path (so a parent mount comes before the ones inside it)."""
         with self._read() as connection:
             rows = connection.execute(select(_mounts).order_by(_mounts.c.path)).mappings().all()
-        return [_mount_from_row(row, self._secrets_key) for row in rows]
+        return [mount_from_row(row, self._secrets_key) for row in rows]
 
     def mount(self, path: str) -> MountRecord | None:
         check_path(path, "mount path")
         with self._read() as connection:
             row = connection.execute(select(_mounts).where(_mounts.c.path == path)).mappings().first()
-        return None if row is None else _mount_from_row(row, self._secrets_key)
+        return None if row is None else mount_from_row(row, self._secrets_key)
 
     def add_mount(self, record: MountRecord) -> None:
         """Adds ``record``; MountExistsError if its path is taken, here or by another process."""
@@ -317,7 +229,7 @@ class MetadataStore:
                 set_={name: statement.excluded[name] for name in (*changes, "updated_at")},
             ).returning(_attrs.c.path, _attrs.c.owner, _attrs.c.grp, _attrs.c.mode)
             row = connection.execute(upsert).mappings().one()
-        attributes = _attributes_from_row(row)
+        attributes = attributes_from_row(row)
         LOGGER.debug("attributes set on %s: %s", path, changes)
         return attributes
 
@@ -325,7 +237,7 @@ class MetadataStore:
         check_path(path)
         with self._read() as connection:
             row = connection.execute(select(_attrs).where(_attrs.c.path == path)).mappings().first()
-        return None if row is None else _attributes_from_row(row)
+        return None if row is None else attributes_from_row(row)
 
     def attributes_of(self, paths: list[str]) -> dict[str, PathAttributes]:
         """The attributes of each of ``paths`` that has any, by path, in one query."""
@@ -335,7 +247,7 @@ class MetadataStore:
             return {}
         with self._read() as connection:
             rows = connection.execute(select(_attrs).where(_attrs.c.path.in_(paths))).mappings().all()
-        return {attributes.path: attributes for attributes in map(_attributes_from_row, rows)}
+        return {attributes.path: attributes for attributes in map(attributes_from_row, rows)}
 
     def attributes_under(self, path: str) -> dict[str, PathAttributes]:
         """The attributes of ``path`` and of every path below it, by path."""
@@ -346,7 +258,7 @@ class MetadataStore:
                 .mappings()
                 .all()
             )
-        return {attributes.path: attributes for attributes in map(_attributes_from_row, rows)}
+        return {attributes.path: attributes for attributes in map(attributes_from_row, rows)}
 
     def move_attributes(self, source: str, dest: str) -> None:
         """Renames ``source`` and everything below it to ``dest``, replacing what ``dest`` had.
@@ -387,7 +299,7 @@ class MetadataStore:
         """Every user of the API server, sorted by name."""
         with self._read() as connection:
             rows = connection.execute(select(_users).order_by(_users.c.name)).mappings().all()
-        return [_user_from_row(row) for row in rows]
+        return [user_from_row(row) for row in rows]
 
     def user_by_token_hash(self, token_sha256: str) -> UserRecord | None:
         """The user whose bearer token hashes to ``token_sha256`` (an indexed lookup)."""
@@ -397,7 +309,7 @@ class MetadataStore:
                 .mappings()
                 .first()
             )
-        return None if row is None else _user_from_row(row)
+        return None if row is None else user_from_row(row)
 
     def add_user(self, record: UserRecord) -> None:
         """Adds ``record``; UserExistsError if the name is taken, here or by another process."""
@@ -431,44 +343,12 @@ class MetadataStore:
         """Closes the pooled connections; the store must not be used afterwards."""
         self._engine.dispose()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-def _private_sqlite_file(target: Target) -> None:
-    """The SQLite file readable by its owner only: it holds token hashes and mount options.
-
-    Created 0600 before SQLite opens it (SQLite gives its -wal and -shm files the database's
-    own mode); an existing file is narrowed to 0600. The server makes the directory 0700.
-    """
-    database = target.url.database
-    if not database or database == ":memory:":
-        return
-    path = Path(database)
-    if not path.parent.is_dir():
-        return  # SQLite's own error names the missing directory; the server makes it (0700)
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
-        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            if file.exists() and file.stat().st_mode & 0o077:
-                file.chmod(0o600)
-    except OSError as error:
-        raise ConfigError(f"metadata database {target.display}: cannot create it: {error.strerror}") from None
-
 
 def _open_engine(url: str) -> tuple[Engine, Target]:
     """The engine for ``url``, its schema brought up to date (the SQLite file made 0600 first)."""
     target = parse_url(url)
     if target.is_sqlite:
-        _private_sqlite_file(target)
+        make_private(target.url.database, target.display)
     engine = create_store_engine(target)
     try:
         found, now = migrate(engine, target)
@@ -482,7 +362,7 @@ def _open_engine(url: str) -> tuple[Engine, Target]:
 
 def open_metadata(
     url: str, *, key_file: Path | None = None, poll_interval: float | None = None
-) -> MetadataStore:
+) -> SqlMetadataStore:
     """Opens the metadata database at ``url``, bringing its schema up to date first.
 
     ``url``: ``sqlite:////absolute/path.db`` or ``postgresql+psycopg://user@host:port/db``.
@@ -509,7 +389,7 @@ def open_metadata(
         from tierstore.namespace.metadata.cached import CachedMetadataStore  # it subclasses this module's
 
         return CachedMetadataStore(engine, target, key, poll_interval=poll_interval)
-    return MetadataStore(engine, target, key)
+    return SqlMetadataStore(engine, target, key)
 
 
 def rotate_secrets_key(url: str, key_file: Path) -> Rotation:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tierstore.settings import parsers as p
 from tierstore.settings.keys import Dialect, KeySpec
+from tierstore.settings.model import BUFFER_MAX_KEY
 
 UFS = "alluxio.underfs.s3."
 ROOT_MOUNT_OPTION = "alluxio.master.mount.table.root.option."
@@ -68,6 +69,12 @@ KEYS: tuple[KeySpec, ...] = (
     ),
     KeySpec(f"{UFS}upload.threads.max", "upload_concurrency", p.integer(1, 256, 8), "parts uploaded at once"),
     KeySpec(f"{UFS}streaming.upload.partition.size", "part_size", p.PART_SIZE, "multipart upload part size"),
+    KeySpec(
+        BUFFER_MAX_KEY,
+        "upload_buffer_max",
+        p.BUFFER_MAX,
+        "most bytes of part buffers one streaming write holds; it uploads fewer parts at once to fit",
+    ),
     KeySpec(
         f"{UFS}checksum.calculation", "checksum_mode", p.CHECKSUM_MODE, "when request checksums are sent"
     ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tierstore.settings import parsers as p
 from tierstore.settings.keys import Dialect, Echo, FieldName, KeySpec
+from tierstore.settings.model import BUFFER_MAX_KEY
 from tierstore.settings.parsers import AnyParser
 
 SSE_ALGORITHM = p.choice(
@@ -153,6 +154,19 @@ KEYS: tuple[KeySpec, ...] = (
     _key("s3.multipart.size", "part_size", p.PART_SIZE, "multipart upload part size"),
     _key("s3.multipart.concurrency", "upload_concurrency", p.integer(1, 256, 8), "parts uploaded at once"),
     _key(
+        "s3.fast.upload.active.blocks",
+        "upload_active_parts",
+        p.integer(1, 256, 4),
+        "parts one streaming write uploads at once, at most (S3A's per-stream cap); the write "
+        "holds this many part buffers plus the one being filled",
+    ),
+    _key(
+        BUFFER_MAX_KEY,
+        "upload_buffer_max",
+        p.BUFFER_MAX,
+        "most bytes of part buffers one streaming write holds; it uploads fewer parts at once to fit",
+    ),
+    _key(
         "s3.multipart.purge",
         "upload_cleanup",
         p.BOOL,
@@ -168,6 +182,10 @@ KEYS: tuple[KeySpec, ...] = (
 )
 
 _OWN_CHAIN = "not read: tierstore uses the keys given here, or else its own credential chain"
+_IN_MEMORY = (
+    "not read: tierstore keeps parts in memory, never on disk; cap them with "
+    f"s3.fast.upload.active.blocks or {BUFFER_MAX_KEY}"
+)
 
 DIALECT = Dialect(
     name="fluss",
@@ -185,6 +203,8 @@ DIALECT = Dialect(
         "remote.data.dirs": "tierstore reads one location, from remote.data.dir",
         "s3.aws.credentials.provider": _OWN_CHAIN,
         "fs.s3a.aws.credentials.provider": _OWN_CHAIN,
+        "s3.fast.upload.buffer": _IN_MEMORY,
+        "fs.s3a.fast.upload.buffer": _IN_MEMORY,
         "s3.retry.limit": "not read: tierstore has one retry level, s3.attempts.maximum tries "
         "per request with waits from s3.retry.interval (S3A retries again around its SDK's)",
     },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tierstore.settings import parsers as p
 from tierstore.settings.keys import Dialect, KeySpec
+from tierstore.settings.model import BUFFER_MAX_KEY
 
 SSE_ALGORITHM = p.choice(
     {"aws:kms": "aws:kms", "AES256": "AES256"},
@@ -46,6 +47,12 @@ KEYS: tuple[KeySpec, ...] = (
         "multipart upload part size",
         accepts="bytes, 5 MiB to 5 GiB (`16MB`-style sizes are also read, binary units)",
         example="33554432",
+    ),
+    KeySpec(
+        BUFFER_MAX_KEY,
+        "upload_buffer_max",
+        p.BUFFER_MAX,
+        "most bytes of part buffers one file being written holds; it uploads fewer parts at once to fit",
     ),
     KeySpec("aws.s3.sse.algorithm", "sse_algorithm", SSE_ALGORITHM, "server-side encryption on every write"),
     KeySpec(

@@ -22,6 +22,7 @@ from tierstore.storage.interface import HttpMethod, ListPage, ObjectInfo, Object
 from tierstore.storage.s3 import errors as error_map
 from tierstore.storage.s3.botocore_client import build_s3_client, sse_request_fields
 from tierstore.storage.s3.listing import botocore_pages
+from tierstore.storage.s3.parts import HeldPart, forget_locals
 from tierstore.storage.s3.writer import StreamingWriter
 
 if TYPE_CHECKING:
@@ -102,12 +103,12 @@ class BotocoreS3Store(Store):
 
     def open_write(self, key: str) -> ObjectWriter:
         return StreamingWriter(
-            part_size=self._settings.multipart.part_size,
+            plan=self._settings.multipart.plan(),
             upload_parts=functools.partial(self._upload_parts, key),
             upload_single=functools.partial(self.put, key),
         )
 
-    def _upload_parts(self, key: str, parts: Iterator[bytes]) -> PutResult:
+    def _upload_parts(self, key: str, parts: Iterator[HeldPart[bytes]]) -> PutResult:
         full = self.full_key(key)
         created = self._call(
             "PUT (multipart)",
@@ -115,13 +116,14 @@ class BotocoreS3Store(Store):
             lambda: self.control.create_multipart_upload(Bucket=self.bucket, Key=full, **self._sse()),
         )
         upload_id = created["UploadId"]
-        concurrency = self._settings.multipart.concurrency
+        concurrency = self._settings.multipart.plan().concurrency
         try:
             with ThreadPoolExecutor(concurrency, thread_name_prefix="tierstore-part") as pool:
                 pending: list[Future[dict[str, Any]]] = []
                 for number, part in enumerate(parts, start=1):
                     pending.append(pool.submit(self._upload_part, key, upload_id, number, part))
-                    # Wait for the oldest part when the window is full: memory stays bounded.
+                    # Wait for the oldest part when the window is full, so that no part waits
+                    # in the pool's queue (the writer's tickets bound the memory).
                     while sum(not future.done() for future in pending) >= concurrency:
                         next(future for future in pending if not future.done()).result()
                 completed = [future.result() for future in pending]
@@ -140,7 +142,18 @@ class BotocoreS3Store(Store):
             raise
         return PutResult(key=key, etag=response.get("ETag"))
 
-    def _upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> dict[str, Any]:
+    def _upload_part(self, key: str, upload_id: str, number: int, part: HeldPart[bytes]) -> dict[str, Any]:
+        try:
+            return self._send_part(key, upload_id, number, part)
+        except BaseException as error:
+            forget_locals(error)
+            raise
+        finally:
+            # Only now is the frame that held the bytes gone: off the count, ticket back.
+            part.release()
+
+    def _send_part(self, key: str, upload_id: str, number: int, part: HeldPart[bytes]) -> dict[str, Any]:
+        data = part.take()
         response = self._call(
             "PUT (part)",
             key,
@@ -209,6 +222,7 @@ class BotocoreS3Store(Store):
         delimiter: str | None = None,
         start_after: str | None = None,
         page_size: int = 1000,
+        resume: str | None = None,
     ) -> Iterator[ListPage]:
         if delimiter is not None and delimiter != "/":
             raise ValueError(f"delimiter {delimiter!r} is not supported: use '/' or none")
@@ -221,6 +235,7 @@ class BotocoreS3Store(Store):
             delimiter=delimiter,
             start_after=start_after,
             page_size=page_size,
+            resume=resume,
         )
 
     def put_directory_marker(self, prefix: str) -> None:

@@ -22,6 +22,7 @@ def botocore_pages(
     delimiter: str | None,
     start_after: str | None,
     page_size: int,
+    resume: str | None = None,
 ) -> Iterator[ListPage]:
     directory = prefix.rstrip("/")
     request: dict[str, Any] = {
@@ -31,7 +32,9 @@ def botocore_pages(
     }
     if delimiter:
         request["Delimiter"] = delimiter
-    if start_after:
+    if resume:
+        request["ContinuationToken"] = resume
+    elif start_after:
         request["StartAfter"] = f"{base_prefix}{start_after}"
     cut = len(base_prefix)
     own_marker = request["Prefix"]
@@ -50,6 +53,7 @@ def botocore_pages(
                 if item["Key"] != own_marker
             ],
             prefixes=[entry["Prefix"][cut:] for entry in response.get("CommonPrefixes", [])],
+            resume=response.get("NextContinuationToken") if response.get("IsTruncated") else None,
         )
         if not response.get("IsTruncated"):
             return

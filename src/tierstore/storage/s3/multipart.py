@@ -10,7 +10,9 @@ way, 98 MiB/s through obstore's multipart put.
 - A part that fails with a transient error is sent again, alone, with the store's retry policy.
 - With ``checksum_mode: when_supported`` every part carries ``x-amz-checksum-crc32`` (signed in
   the URL), so the store verifies each part; ``when_required`` sends none.
-- Memory: the part being filled plus ``concurrency`` parts in flight.
+- Memory: at most ``concurrency + 1`` parts of the writer's own (those in flight and the one
+  being filled; :mod:`.parts` says why), counted in :attr:`MultipartWriter.buffer_high_water`.
+  ``concurrency`` is the settings' plan: lowered to fit ``tierstore.upload.buffer.max``.
 - A CreateMultipartUpload that botocore had to retry may have made an upload whose answer was
   lost: uploads of the same key begun since the first try (less 15 s of clock skew) are aborted
   when the write ends. A second writer of the same key in that moment loses its upload (its
@@ -35,9 +37,10 @@ from typing import TYPE_CHECKING, Any, cast
 import urllib3
 
 from tierstore.errors import NotFoundError, StoreError
+from tierstore.settings.model import UploadPlan
 from tierstore.storage.interface import ObjectWriter, PutResult
 from tierstore.storage.s3.http_pool import answer_error, unreachable
-from tierstore.storage.s3.parts import PartCutter
+from tierstore.storage.s3.parts import Buffer, BufferGauge, HeldPart, PartCutter, forget_locals
 from tierstore.storage.s3.retry import RetryPolicy
 from tierstore.storage.s3.upload_journal import UnfinishedUpload, UploadJournal
 
@@ -48,7 +51,6 @@ LOGGER = logging.getLogger(__name__)
 # How far the store's clock may be behind ours when telling which uploads a retried create made.
 _CLOCK_SKEW = timedelta(seconds=15)
 
-Buffer = bytes | bytearray | memoryview
 ControlCall = Callable[[str, str, Callable[[], Any]], Any]
 
 
@@ -83,17 +85,17 @@ class MultipartWriter(ObjectWriter):
         self,
         target: UploadTarget,
         *,
-        part_size: int,
-        concurrency: int,
-        upload_single: Callable[[bytes], PutResult],
+        plan: UploadPlan,
+        upload_single: Callable[[Buffer], PutResult],
     ) -> None:
         self._target = target
         self._upload_single = upload_single
-        self._parts = PartCutter(part_size)
+        self._gauge = BufferGauge()
+        self._parts = PartCutter(plan.part_size, self._gauge)
         self._upload_id: str | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self._concurrency = concurrency
-        self._slots = threading.BoundedSemaphore(concurrency)
+        self._concurrency = plan.concurrency
+        self._slots = threading.BoundedSemaphore(plan.concurrency)
         self._futures: list[Future[_Part]] = []
         self._finished = False
         self._result: PutResult | None = None
@@ -107,29 +109,60 @@ class MultipartWriter(ObjectWriter):
     def part_size(self) -> int:
         return self._parts.part_size
 
+    @property
+    def concurrency(self) -> int:
+        """Parts uploaded at once: the settings' plan, lowered to fit a buffer cap."""
+        return self._concurrency
+
+    @property
+    def buffer_bytes(self) -> int:
+        """Bytes of part buffers this write holds now (a caller's own buffer not included)."""
+        return self._gauge.live
+
+    @property
+    def buffer_high_water(self) -> int:
+        """The most bytes of part buffers this write has held at once."""
+        return self._gauge.high_water
+
     def write(self, data: Buffer) -> int:
         if self._finished:
             raise ValueError("write to a closed object writer")
-        for part in self._parts.add(data):
-            self.send_part(part)
+        for _complete in self._parts.add(data):
+            self._reserve_slot()
+            self._submit(self._parts.take(), own=True)
         return len(data)
 
     def send_part(self, data: Buffer) -> None:
-        """Queue one whole part (the caller keeps ``data`` unchanged until :meth:`close`)."""
+        """Queue one whole part of the caller's (kept unchanged until :meth:`close`)."""
+        self._reserve_slot()
+        self._submit(data, own=False)
+
+    def _reserve_slot(self) -> None:
+        """Wait until fewer than ``concurrency`` parts are in flight, and claim the next place."""
         self._raise_if_failed()
         if self._upload_id is None:
             self._upload_id = self._create()
             self._executor = ThreadPoolExecutor(self._concurrency, thread_name_prefix="tierstore-part")
-        assert self._executor is not None
-        number = len(self._futures) + 1
         self._slots.acquire()
+
+    def _submit(self, data: Buffer, *, own: bool) -> None:
+        assert self._executor is not None
+        held: HeldPart[Buffer] = HeldPart(data, self._gauge if own else None)
+        del data  # from here on only the held part refers to the bytes
+        number = len(self._futures) + 1
         try:
-            future = self._executor.submit(self._send_with_retries, number, data)
+            future = self._executor.submit(self._send_with_retries, number, held)
         except BaseException:
+            held.release()
             self._slots.release()
             raise
-        future.add_done_callback(lambda _done: self._slots.release())
+        future.add_done_callback(lambda done: self._part_done(done, held))
         self._futures.append(future)
+
+    def _part_done(self, future: Future[_Part], held: HeldPart[Buffer]) -> None:
+        if future.cancelled():
+            held.release()
+        self._slots.release()
 
     def close(self) -> PutResult:
         if self._finished:
@@ -138,11 +171,16 @@ class MultipartWriter(ObjectWriter):
             return self._result
         if self._upload_id is None:
             self._finished = True
-            self._result = self._upload_single(self._parts.take())
+            held: HeldPart[Buffer] = HeldPart(self._parts.take(), self._gauge)
+            try:
+                self._result = self._upload_single(held.take())
+            finally:
+                held.release()
             return self._result
         try:
             if self._parts.pending_size:
-                self.send_part(self._parts.take())
+                self._reserve_slot()
+                self._submit(self._parts.take(), own=True)
             parts = [future.result() for future in self._futures]
             self._result = self._complete(parts)
         except BaseException:
@@ -215,7 +253,19 @@ class MultipartWriter(ObjectWriter):
                 LOGGER.info("aborting upload %s that a retried create left", upload["UploadId"])
                 self._abort(upload["UploadId"])
 
-    def _send_with_retries(self, number: int, data: Buffer) -> _Part:
+    def _send_with_retries(self, number: int, held: HeldPart[Buffer]) -> _Part:
+        try:
+            return self._send_tried(number, held)
+        except BaseException as error:
+            forget_locals(error)
+            raise
+        finally:
+            # The frame that held the bytes is gone: the part is off the count before its
+            # slot is given back (the future's callback), so a new part never overlaps it.
+            held.release()
+
+    def _send_tried(self, number: int, held: HeldPart[Buffer]) -> _Part:
+        data = held.take()
         checksum = _crc32(data) if self._target.checksums else None
         attempts = self._target.policy.attempts()
         while True:

@@ -5,6 +5,9 @@ rate because it signs payloads with SHA-256, adds CRC32 checksums and parses XML
 obstore does all of that in Rust and releases the GIL, so every data call goes through it.
 botocore is kept for what obstore lacks: ACLs, multipart-upload listing and abort, bucket checks.
 Large uploads are driven part by part (:mod:`.multipart`) so that a failure costs one part.
+Delimiter listings, which obstore cannot page, are tierstore's own requests (:mod:`.list_requests`:
+botocore signs, urllib3 sends, lxml reads). Deletes remove the folders they leave empty
+(:mod:`.folders`), so that a listing needs nothing beyond the store's own pages.
 
 Every data request is tried by :mod:`.retry` (obstore is given no retries of its own), so the
 attempts are counted once and a transfer picks up where it stopped: a read from the byte it
@@ -34,8 +37,10 @@ from tierstore.storage.interface import HttpMethod, ListPage, ObjectInfo, Object
 from tierstore.storage.s3 import errors as error_map
 from tierstore.storage.s3.botocore_client import build_s3_client, sse_request_fields
 from tierstore.storage.s3.bulk_read import BulkReader
+from tierstore.storage.s3.folders import emptied_folders, parent_folder
 from tierstore.storage.s3.http_pool import pool_for
-from tierstore.storage.s3.listing import botocore_pages, pages_of
+from tierstore.storage.s3.list_requests import Lister
+from tierstore.storage.s3.listing import pages_of
 from tierstore.storage.s3.multipart import MultipartWriter, UploadTarget, upload_buffer
 from tierstore.storage.s3.retry import RetryPolicy
 from tierstore.storage.s3.upload_journal import UploadJournal
@@ -105,7 +110,8 @@ class S3Store(Store):
         self._journal = journal
         self._control: S3Client | None = None
         self._bulk: BulkReader | None = None
-        self._parts_pool: Any = None
+        self._pool: Any = None
+        self._lister: Lister | None = None
         # Guards the lazily made parts above: threads sharing the store (a tree copy's workers)
         # would otherwise each make one, and all but one would never be closed.
         self._making = threading.Lock()
@@ -133,6 +139,18 @@ class S3Store(Store):
 
     def full_key(self, key: str) -> str:
         return f"{self.base_prefix}{key}"
+
+    def _http(self) -> Any:
+        """The urllib3 pool for what tierstore sends itself: part uploads and listings."""
+        pool = self._pool
+        if pool is None:
+            with self._making:
+                if self._pool is None:
+                    self._pool = pool_for(
+                        self._settings, connections=self._settings.multipart.concurrency * 2
+                    )
+                pool = self._pool
+        return pool
 
     def _obstore_credentials(self) -> S3Credential:
         creds = self._credentials.credentials()
@@ -311,12 +329,6 @@ class S3Store(Store):
                 key=key,
             )
         multipart = self._settings.multipart
-        pool = self._parts_pool
-        if pool is None:
-            with self._making:
-                if self._parts_pool is None:
-                    self._parts_pool = pool_for(self._settings, connections=multipart.concurrency * 2)
-                pool = self._parts_pool
         create_fields = sse_request_fields(self._settings)
         checksums = self._settings.checksum_mode == "when_supported"
         if checksums:
@@ -324,7 +336,7 @@ class S3Store(Store):
         target = UploadTarget(
             control=self.control,
             control_call=self._control_call,
-            pool=pool,
+            pool=self._http(),
             policy=self._policy,
             bucket=self.bucket,
             key=key,
@@ -336,8 +348,7 @@ class S3Store(Store):
         )
         return MultipartWriter(
             target,
-            part_size=multipart.part_size,
-            concurrency=multipart.concurrency,
+            plan=multipart.plan(),
             upload_single=functools.partial(self.put, key),
         )
 
@@ -350,21 +361,23 @@ class S3Store(Store):
 
     def delete(self, key: str) -> None:
         if key.endswith("/"):
-            self._control_call(
-                "DELETE", key, lambda: self.control.delete_object(Bucket=self.bucket, Key=self.full_key(key))
-            )
-            return
-        try:
-            self._call("DELETE", key, lambda: obstore.delete(self._store, key))
-        except StoreError as error:
-            if not isinstance(error, NotFoundError):
-                raise
+            self._delete_folders([key])
+        else:
+            try:
+                self._call("DELETE", key, lambda: obstore.delete(self._store, key))
+            except StoreError as error:
+                if not isinstance(error, NotFoundError):
+                    raise
+        self._remove_emptied_folders({parent_folder(key)})
 
     def delete_many(self, keys: Iterable[str]) -> None:
         batch: list[str] = []
+        markers: list[str] = []
+        parents: set[str] = set()
         for key in keys:
+            parents.add(parent_folder(key))
             if key.endswith("/"):
-                self.delete(key)
+                markers.append(key)  # after the objects: SeaweedFS keeps a folder that holds any
                 continue
             batch.append(key)
             if len(batch) == _DELETE_BATCH:
@@ -372,10 +385,55 @@ class S3Store(Store):
                 batch = []
         if batch:
             self._delete_batch(batch)
+        if markers:
+            self._delete_folders(sorted(markers, key=lambda marker: (-marker.count("/"), marker)))
+        self._remove_emptied_folders(parents)
 
     def _delete_batch(self, keys: list[str]) -> None:
         shown = keys[0] if len(keys) == 1 else f"{{{keys[0]} … {len(keys)} keys}}"
         self._call("DELETE", shown, lambda: obstore.delete(self._store, keys))
+
+    def _delete_folders(self, folders: list[str]) -> None:
+        """Delete keys ending in ``/`` (obstore cannot name them), in this order, batched.
+
+        A marker goes; on SeaweedFS an empty folder goes too, and a folder holding anything stays
+        (the delete is a no-op there), which is what makes removing emptied folders safe.
+        """
+        for start in range(0, len(folders), _DELETE_BATCH):
+            batch = folders[start : start + _DELETE_BATCH]
+            request: Any = {"Objects": [{"Key": self.full_key(folder)} for folder in batch]}
+            delete = functools.partial(self.control.delete_objects, Bucket=self.bucket, Delete=request)
+            response = self._control_call("DELETE", batch[0], delete)
+            failed = response.get("Errors", [])
+            if failed:
+                first = failed[0]
+                raise error_map.from_status(
+                    first.get("Code"),
+                    None,
+                    f"DELETE ({len(failed)} of {len(batch)} keys failed, the first)",
+                    self.bucket,
+                    first.get("Key"),
+                )
+
+    def _remove_emptied_folders(self, parents: set[str]) -> None:
+        """Delete the folders left holding nothing: see :mod:`.folders`.
+
+        The objects are gone by now; a failure here leaves at worst an empty folder that lists as
+        an empty directory, so it is logged rather than raised.
+        """
+        parents.discard("")
+        if not parents:
+            return
+        try:
+            empty = emptied_folders(parents, self._folder_holds_anything)
+            if empty:
+                self._delete_folders(empty)
+        except StoreError as error:
+            LOGGER.warning("could not remove the folders a delete left empty: %s", error)
+
+    def _folder_holds_anything(self, folder: str) -> bool:
+        """Whether any object or marker lies below ``folder``: one recursive LIST of one key."""
+        return bool(self._listing().first(folder).objects)
 
     # -- listing --------------------------------------------------------------------------
 
@@ -386,25 +444,50 @@ class S3Store(Store):
         delimiter: str | None = None,
         start_after: str | None = None,
         page_size: int = 1000,
+        resume: str | None = None,
     ) -> Iterator[ListPage]:
         if delimiter is not None:
             if delimiter != "/":
                 raise ValueError(f"delimiter {delimiter!r} is not supported: use '/' or none")
-            pages = botocore_pages(
-                self.control,
-                lambda action: self._control_call("LIST", prefix or None, action),
+            return self._delimiter_pages(prefix, start_after, page_size, resume)
+        return pages_of(self._recursive_entries(prefix, start_after, page_size), page_size)
+
+    def _listing(self) -> Lister:
+        if self._lister is None:
+            self._lister = Lister(
+                sign=self._sign_list,
+                pool=self._http(),
+                policy=self._policy,
                 bucket=self.bucket,
                 base_prefix=self.base_prefix,
-                prefix=prefix,
-                delimiter=delimiter,
-                start_after=start_after,
-                page_size=page_size,
             )
-            return (
-                replace(page, prefixes=[p for p in page.prefixes if self._holds_anything(p)])
-                for page in pages
+        return self._lister
+
+    def _sign_list(self, params: dict[str, Any], seconds: int) -> str:
+        where = str(params["Prefix"])[len(self.base_prefix) :] or None
+        url: str = self._control_call(
+            "LIST",
+            where,
+            lambda: self.control.generate_presigned_url("list_objects_v2", Params=params, ExpiresIn=seconds),
+        )
+        return url
+
+    def _delimiter_pages(
+        self, prefix: str, start_after: str | None, page_size: int, resume: str | None
+    ) -> Iterator[ListPage]:
+        directory = prefix.rstrip("/")
+        listed = f"{directory}/" if directory else ""
+        answers = self._listing().pages(
+            listed, delimiter="/", start_after=start_after, page_size=page_size, resume=resume
+        )
+        for answer in answers:
+            yield ListPage(
+                # The directory's own marker (or, on SeaweedFS, its emptied folder) is the
+                # directory, not an entry in it.
+                objects=[info for info in answer.objects if info.key != listed],
+                prefixes=answer.prefixes,
+                resume=answer.next_token if answer.truncated else None,
             )
-        return pages_of(self._recursive_entries(prefix, start_after, page_size), page_size)
 
     def _recursive_entries(
         self, prefix: str, start_after: str | None, page_size: int
@@ -417,7 +500,6 @@ class S3Store(Store):
         directory = prefix.rstrip("/") or None
         resume_after = start_after
         stream = obstore.list(self._store, directory, offset=resume_after, chunk_size=page_size)
-        after = self.full_key(start_after) if start_after else None
         attempts = self._policy.attempts()
         while True:
             try:
@@ -432,66 +514,43 @@ class S3Store(Store):
             attempts.progressed()
             infos = [_info(meta) for meta in chunk]
             empty = [info.key for info in infos if info.size == 0]
-            markers = self._markers_between(directory, after, empty[-1]) if empty else set()
+            markers = self._markers_between(directory, resume_after, empty[-1]) if empty else set()
             for info in infos:
                 if info.size == 0 and f"{info.key}/" in markers:
                     yield replace(info, key=f"{info.key}/")
                 else:
                     yield info
             if infos:
-                after = self.full_key(infos[-1].key)
                 resume_after = infos[-1].key
 
     def _markers_between(self, directory: str | None, after: str | None, last: str) -> set[str]:
         """The marker keys (relative, ending in ``/``) listed after ``after`` up to ``last/``."""
-        request: dict[str, Any] = {
-            "Bucket": self.bucket,
-            "Prefix": self.full_key(f"{directory}/" if directory else ""),
-        }
-        if after:
-            request["StartAfter"] = after
-        end = self.full_key(f"{last}/")
-        cut = len(self.base_prefix)
+        end = f"{last}/"
         found: set[str] = set()
-        while True:
-            response = self._control_call("LIST", directory, lambda: self.control.list_objects_v2(**request))
-            keys = [item["Key"] for item in response.get("Contents", [])]
-            found.update(key[cut:] for key in keys if key.endswith("/") and key <= end)
-            if not response.get("IsTruncated") or (keys and keys[-1] >= end):
-                return found
-            request["ContinuationToken"] = response["NextContinuationToken"]
-            request.pop("StartAfter", None)
-
-    def _holds_anything(self, prefix: str) -> bool:
-        """Whether an object or a marker exists under ``prefix``.
-
-        SeaweedFS keeps the folders that deleted objects leave behind and lists them as common
-        prefixes; AWS S3 never lists an empty prefix. Checking keeps both the same.
-        """
-        listing = functools.partial(obstore.list, self._store, prefix.rstrip("/"), chunk_size=1)
-        first = self._call("LIST", prefix, lambda: next(iter(listing()), None))
-        return bool(first) or self._is_marker(prefix.rstrip("/"))
+        pages = self._listing().pages(f"{directory}/" if directory else "", start_after=after)
+        for answer in pages:
+            keys = [info.key for info in answer.objects]
+            found.update(key for key in keys if key.endswith("/") and key <= end)
+            if keys and keys[-1] >= end:
+                break
+        return found
 
     def _marker(self, key: str) -> ObjectInfo:
         """A directory marker, found by listing: obstore cannot name a key ending in "/", and
-        SeaweedFS answers HEAD on any folder, marker or not, with 200."""
+        SeaweedFS answers HEAD on any folder, marker or not, with 200.
+
+        A delimiter listing of the directory shows its own key first when it is a marker, and on
+        SeaweedFS also when it is an empty folder (one emptied straight on the store): such a
+        folder is listed by its parent, so it is a directory here too, and deleting it removes it.
+        """
+        answer = self._listing().first(key, delimiter="/")
+        for info in answer.objects:
+            if info.key == key:
+                return info
         full = self.full_key(key)
-        response = self._control_call(
-            "HEAD", key, lambda: self.control.list_objects_v2(Bucket=self.bucket, Prefix=full, MaxKeys=1)
-        )
-        for item in response.get("Contents", []):
-            if item["Key"] == full:
-                return ObjectInfo(key, item["Size"], item.get("ETag"), item.get("LastModified"))
         raise NotFoundError(
             f"HEAD s3://{self.bucket}/{full} failed: no such directory marker", bucket=self.bucket, key=full
         )
-
-    def _is_marker(self, key: str) -> bool:
-        try:
-            self._marker(f"{key}/")
-        except NotFoundError:
-            return False
-        return True
 
     def put_directory_marker(self, prefix: str) -> None:
         marker = f"{prefix.rstrip('/')}/"
@@ -601,9 +660,10 @@ class S3Store(Store):
         if self._bulk is not None:
             self._bulk.close()
             self._bulk = None
-        if self._parts_pool is not None:
-            self._parts_pool.clear()
-            self._parts_pool = None
+        if self._pool is not None:
+            self._pool.clear()
+            self._pool = None
+        self._lister = None
         if self._control is not None:
             self._control.close()
             self._control = None

@@ -1,11 +1,13 @@
 """A streaming object writer over an uploader that consumes an iterator of parts.
 
-``write()`` cuts the stream into parts and hands them, through a queue of one, to an upload
-running on a background thread (obstore's multipart put, or botocore's). Memory holds the part
-being filled, one part queued and the parts the uploader has in flight (its concurrency): about
-``part_size x (concurrency + 2)``, whatever the object size. An object smaller than one part is
-sent with a single PUT. On any failure — in the caller's block, in the source, or in the store —
-the upload is aborted, so no part is left behind.
+``write()`` cuts the stream into parts and hands them, through a queue, to an upload running on
+a background thread (botocore's, for the store that logs the wire). A full part is joined only
+once it holds one of ``concurrency`` tickets, and its ticket comes back when its upload ends, so
+the parts queued or in flight are at most ``concurrency`` and the write holds at most
+``concurrency + 1`` parts of its own (the one being filled besides; :mod:`.parts` says why),
+whatever the object size. An object smaller than one part is sent with a single PUT. On any
+failure — in the caller's block, in the source, or in the store — the upload is aborted, so no
+part is left behind.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import threading
 from collections.abc import Callable, Iterator
 
 from tierstore.errors import StoreError
+from tierstore.settings.model import UploadPlan
 from tierstore.storage.interface import ObjectWriter, PutResult
-from tierstore.storage.s3.parts import PartCutter
+from tierstore.storage.s3.parts import Buffer, BufferGauge, HeldPart, PartCutter
 
-PartsUploader = Callable[[Iterator[bytes]], PutResult]
-SingleUploader = Callable[[bytes], PutResult]
+PartsUploader = Callable[[Iterator[HeldPart[bytes]]], PutResult]
+SingleUploader = Callable[[Buffer], PutResult]
 
 
 class _AbortedError(Exception):
@@ -32,22 +35,44 @@ _POLL_SECONDS = 0.2
 
 
 class StreamingWriter(ObjectWriter):
-    def __init__(self, *, part_size: int, upload_parts: PartsUploader, upload_single: SingleUploader) -> None:
+    """Hands each part to ``upload_parts``, which must :meth:`HeldPart.release` it when sent."""
+
+    def __init__(
+        self, *, plan: UploadPlan, upload_parts: PartsUploader, upload_single: SingleUploader
+    ) -> None:
         self._upload_parts = upload_parts
         self._upload_single = upload_single
-        self._cutter = PartCutter(part_size)
-        self._parts: queue.Queue[object] = queue.Queue(maxsize=1)
+        self._gauge = BufferGauge()
+        self._cutter = PartCutter(plan.part_size, self._gauge)
+        self._concurrency = plan.concurrency
+        self._tickets = threading.BoundedSemaphore(plan.concurrency)
+        # Unbounded: the tickets bound the parts in it.
+        self._parts: queue.Queue[object] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
         self._result: PutResult | None = None
         self._finished = False
 
+    @property
+    def concurrency(self) -> int:
+        return self._concurrency
+
+    @property
+    def buffer_bytes(self) -> int:
+        """Bytes of part buffers this write holds now."""
+        return self._gauge.live
+
+    @property
+    def buffer_high_water(self) -> int:
+        """The most bytes of part buffers this write has held at once."""
+        return self._gauge.high_water
+
     def write(self, data: bytes | bytearray | memoryview) -> int:
         if self._finished:
             raise ValueError("write to a closed object writer")
         self._raise_if_failed()
-        for part in self._cutter.add(data):
-            self._send(part)
+        for _complete in self._cutter.add(data):
+            self._send_part()
         return len(data)
 
     def close(self) -> PutResult:
@@ -57,11 +82,15 @@ class StreamingWriter(ObjectWriter):
             return self._result
         self._finished = True
         if self._thread is None:
-            self._result = self._upload_single(self._cutter.take())
+            held = HeldPart(self._cutter.take(), self._gauge)
+            try:
+                self._result = self._upload_single(held.take())
+            finally:
+                held.release()
             return self._result
         try:
             if self._cutter.pending_size:
-                self._send(self._cutter.take())
+                self._send_part()
             self._send(_END)
         except BaseException:
             self._stop(_ABORT)
@@ -80,27 +109,33 @@ class StreamingWriter(ObjectWriter):
             self._stop(_ABORT)
         self._result = None
 
+    def _send_part(self) -> None:
+        """Join the pending part once it holds a ticket, and queue it."""
+        while not self._tickets.acquire(timeout=_POLL_SECONDS):
+            self._raise_if_failed()
+        try:
+            held = HeldPart(self._cutter.take(), self._gauge, then=self._tickets.release)
+        except BaseException:
+            self._tickets.release()
+            raise
+        try:
+            self._send(held)
+        except BaseException:
+            held.release()
+            raise
+
     def _stop(self, marker: object) -> None:
         assert self._thread is not None
-        while self._thread.is_alive():
-            try:
-                self._parts.put(marker, timeout=_POLL_SECONDS)
-                break
-            except queue.Full:
-                continue
+        self._parts.put(marker)
         self._thread.join()
+        self._release_queued()
 
     def _send(self, item: object) -> None:
+        self._raise_if_failed()
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="tierstore-upload", daemon=True)
             self._thread.start()
-        while True:
-            self._raise_if_failed()
-            try:
-                self._parts.put(item, timeout=_POLL_SECONDS)
-                return
-            except queue.Full:
-                continue
+        self._parts.put(item)
 
     def _raise_if_failed(self) -> None:
         if self._failure is not None:
@@ -110,15 +145,25 @@ class StreamingWriter(ObjectWriter):
                 raise failure
             raise StoreError(f"upload failed: {failure}") from failure
 
-    def _iterate_parts(self) -> Iterator[bytes]:
+    def _iterate_parts(self) -> Iterator[HeldPart[bytes]]:
         while True:
             item = self._parts.get()
             if item is _END:
                 return
             if item is _ABORT:
                 raise _AbortedError
-            assert isinstance(item, bytes)
+            assert isinstance(item, HeldPart)
             yield item
+
+    def _release_queued(self) -> None:
+        """Parts nobody will upload any more: off the count, and their tickets back."""
+        while True:
+            try:
+                item = self._parts.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, HeldPart):
+                item.release()
 
     def _run(self) -> None:
         try:
@@ -127,9 +172,4 @@ class StreamingWriter(ObjectWriter):
             pass
         except BaseException as error:  # the writer's caller re-raises it on its thread
             self._failure = error
-            # Unblock a producer waiting on the queue: nothing reads it any more.
-            while True:
-                try:
-                    self._parts.get_nowait()
-                except queue.Empty:
-                    break
+            self._release_queued()

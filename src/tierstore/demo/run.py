@@ -3,11 +3,11 @@
 It starts the local stack (SeaweedFS and the tansu Kafka broker) in a directory of its own and
 shows the three parts on it, then stops everything:
 
-1. the store client: objects written and read back (``demo_store``);
+1. the store client: objects written and read back (``demo.store``);
 2. the server: ``tierstore serve`` with an S3 root mount reached through a role, a nested
    read-only mount, and an analyst reading and writing through ``tierstore://`` with vended,
-   scoped credentials (``demo_server``);
-3. the sink: Kafka records moved to S3 objects exactly once (``demo_sink``), shown through the
+   scoped credentials (``demo.server``);
+3. the sink: Kafka records moved to S3 objects exactly once (``demo.sink``), shown through the
    server's namespace.
 """
 
@@ -18,10 +18,10 @@ import contextlib
 import tempfile
 from pathlib import Path
 
-from tierstore.cli.demo_server import exercise_client, server_part
-from tierstore.cli.demo_sink import run_sink_part
-from tierstore.cli.demo_steps import Steps
-from tierstore.cli.demo_store import MiB, run_store_part
+from tierstore.demo.server import exercise_client, server_part
+from tierstore.demo.sink import run_sink_part
+from tierstore.demo.steps import Steps
+from tierstore.demo.store import MiB, run_store_part
 from tierstore.local.stack import start_stack, stop_stack
 from tierstore.settings.secret import mask_key_id
 

@@ -23,9 +23,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tierstore.cli.demo_steps import Note, Steps, admin_s3
 from tierstore.client import Client
 from tierstore.client.vended import Vended
+from tierstore.demo.steps import Note, Steps, admin_s3
 from tierstore.errors import AccessDeniedError, TierstoreError
 from tierstore.local.info import StackInfo
 from tierstore.server.users import ADMIN_TOKEN_FILE

@@ -12,7 +12,7 @@ import secrets
 import time
 import urllib.request
 
-from tierstore.cli.demo_steps import Steps
+from tierstore.demo.steps import Steps
 from tierstore.errors import AccessDeniedError
 from tierstore.local.info import StackInfo
 from tierstore.settings.model import AccessKeys, Encryption, MultipartSettings, StoreLocation, StoreSettings

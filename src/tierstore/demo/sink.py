@@ -17,7 +17,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from tierstore.cli.demo_steps import Steps, admin_s3
+from tierstore.demo.steps import Steps, admin_s3
 from tierstore.errors import TierstoreError
 from tierstore.local.info import StackInfo
 from tierstore.sink.config import load_sink_config

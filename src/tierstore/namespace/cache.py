@@ -1,0 +1,228 @@
+"""The namespace's metadata cache: stats, kinds and listings per path, bounded in size and time.
+
+Each entry lives ``ttl`` seconds and carries the metadata's generations of mounts and attributes
+when it was made (its stamp): an entry made before a chmod, chown or mount change, here or by
+another server sharing the database (seen within ``tierstore.metadata.sync.interval``), is a
+miss, so a stat or listing never shows an owner or mode that is no longer true.
+
+Bounded, so memory does not grow with the number of distinct paths a server has seen:
+
+- at most ``max_entries`` statuses: a stat or a kind counts one, a listing one per name it holds
+  (its ``weight``: a listing of 1,000 names costs about what 1,000 stats do); past that the
+  least recently used entries go;
+- expired and out-of-date entries are dropped when they are looked up, and every fill also drops
+  a few from the least recently used end, so an entry nobody used for ``ttl`` seconds does not
+  stay; no thread is needed;
+- a write forgets the path, everything cached below it and its ancestors' listings through an
+  index from each directory to its cached children: the work is the path's depth plus what is
+  below it, never the size of the cache. The index's directories count against the bound too
+  (at most ``max_entries`` of them), so a cache of deep, unrelated paths stays bounded as well.
+
+Every method holds one lock for that much work and makes no I/O: the server calls it from many
+threads and from its event loop (``tierstore.blocking.memory_only``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass
+
+from tierstore.lru import BoundedLRU
+from tierstore.namespace import paths
+
+# Striped locks for filling: concurrent misses of one path wait for one store call instead of
+# each making it (a listing of 1,000 keys under 16 clients was 16 listings).
+FILL_STRIPES = 64
+# How many stale entries each fill drops from the least recently used end, at most: more than
+# one per fill, so the expired drain faster than new entries come, and few enough that a fill
+# never holds the lock for long.
+SWEEP_BATCH = 8
+
+Key = tuple[str, str]  # (kind, path)
+Entry = tuple[float, object, object]  # (expires at, stamp, value)
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """Counters of one cache since it was made (``entries``, ``size`` and ``directories``: now)."""
+
+    entries: int  # (kind, path) pairs held
+    size: int  # what the bound counts: stats and kinds one each, listings one per name
+    max_entries: int
+    directories: int  # directories in the invalidation index
+    hits: int
+    misses: int
+    evictions: int  # dropped to stay within the bound
+    expirations: int  # dropped because their ttl had passed
+    stale: int  # dropped because the mounts or attributes changed since they were made
+    visited: int  # index nodes and listings looked at by invalidations (changed())
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class MetadataCache:
+    """Stats, kinds and listings per path for ``ttl`` seconds, at most ``max_entries`` of them."""
+
+    def __init__(self, ttl: float, max_entries: int) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._enabled = ttl > 0 and max_entries > 0
+        self._lru: BoundedLRU[Key, Entry] = BoundedLRU(max_entries)
+        # Directory path -> the paths just below it that hold an entry or have one below them.
+        # A path is in its parent's set exactly while it holds an entry or a set of its own.
+        self._children: dict[str, set[str]] = {}
+        self._kinds: set[str] = set()
+        # The stamp of the latest fill, shared by the entries made under it instead of a tuple each.
+        self._stamp: object = None
+        self._lock = threading.Lock()
+        self._filling = [threading.Lock() for _ in range(FILL_STRIPES)]
+        self.hits = 0
+        self.misses = 0
+        self._evictions = 0
+        self.expirations = 0
+        self.stale = 0
+        self.visited = 0
+
+    def get(self, kind: str, path: str, stamp: object) -> object | None:
+        if not self._enabled:
+            return None
+        key = (kind, path)
+        with self._lock:
+            found = self._lru.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            expires, made, value = found
+            if made != stamp or expires < time.monotonic():
+                self._drop(key, expired=made == stamp)
+                self.misses += 1
+                return None
+            self.hits += 1
+            return value
+
+    def put(self, kind: str, path: str, value: object, stamp: object, *, weight: int = 1) -> None:
+        """Keep ``value``, which counts ``weight`` against the bound (a listing: its length)."""
+        if not self._enabled:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if stamp == self._stamp:
+                stamp = self._stamp
+            else:
+                self._stamp = stamp
+            self._kinds.add(kind)
+            self._link(path)
+            for (_, gone), _ in self._lru.put((kind, path), (now + self.ttl, stamp, value), weight):
+                self._evictions += 1
+                self._prune_up(gone)
+            self._sweep(now, stamp)
+            while len(self._children) > self.max_entries and self._evict_oldest():
+                pass
+
+    def filling(self, kind: str, path: str) -> threading.Lock:
+        """The lock to hold while filling ``(kind, path)``: check the cache again once it is held."""
+        return self._filling[hash((kind, path)) % FILL_STRIPES]
+
+    def changed(self, path: str) -> None:
+        """``path`` was written or removed: forget it, what is below it, and its ancestors' listings."""
+        if not self._enabled:
+            return
+        with self._lock:
+            kinds = tuple(self._kinds)
+            for kind in kinds:
+                self._lru.pop((kind, path))
+            visited = 0
+            stack = [path]
+            while stack:
+                below = self._children.pop(stack.pop(), None)
+                if below is None:
+                    continue
+                for child in below:
+                    visited += 1
+                    for kind in kinds:
+                        self._lru.pop((kind, child))
+                    stack.append(child)
+            ancestor = path
+            while ancestor != "/":
+                ancestor = paths.parent(ancestor)
+                visited += 1
+                self._lru.pop(("list", ancestor))
+            self.visited += visited
+            self._prune_up(path)
+
+    def stats(self) -> CacheStats:
+        with self._lock:
+            return CacheStats(
+                entries=len(self._lru),
+                size=self._lru.weight,
+                max_entries=self.max_entries,
+                directories=len(self._children),
+                hits=self.hits,
+                misses=self.misses,
+                evictions=self._evictions,
+                expirations=self.expirations,
+                stale=self.stale,
+                visited=self.visited,
+            )
+
+    # -- with the lock held --------------------------------------------------------------------
+
+    def _drop(self, key: Key, *, expired: bool) -> None:
+        self._lru.pop(key)
+        if expired:
+            self.expirations += 1
+        else:
+            self.stale += 1
+        self._prune_up(key[1])
+
+    def _sweep(self, now: float, stamp: object) -> None:
+        """Drop up to SWEEP_BATCH expired or out-of-date entries from the least recently used end.
+
+        An entry unused for ``ttl`` seconds has expired (it was made before it was last used), so
+        these are found there; one used more recently goes when it is next looked up.
+        """
+        for _ in range(SWEEP_BATCH):
+            oldest = self._lru.oldest()
+            if oldest is None:
+                return
+            key, (expires, made, _) = oldest
+            if made == stamp and expires >= now:
+                return
+            self._drop(key, expired=made == stamp)
+
+    def _evict_oldest(self) -> bool:
+        oldest = self._lru.oldest()
+        if oldest is None:
+            return False
+        self._lru.pop(oldest[0])
+        self._evictions += 1
+        self._prune_up(oldest[0][1])
+        return True
+
+    def _holds(self, path: str) -> bool:
+        return any((kind, path) in self._lru for kind in self._kinds)
+
+    def _link(self, path: str) -> None:
+        """Put ``path`` in the index: in its parent's set, and each new set in its parent's."""
+        child = path
+        while child != "/":
+            parent = paths.parent(child)
+            below = self._children.get(parent)
+            if below is not None:
+                below.add(child)
+                return  # a directory with a set is already linked above
+            self._children[parent] = {child}
+            child = parent
+
+    def _prune_up(self, path: str) -> None:
+        """Take ``path``, then each ancestor, out of the index while it holds nothing."""
+        while path != "/" and path not in self._children and not self._holds(path):
+            parent = paths.parent(path)
+            below = self._children.get(parent)
+            if below is not None:
+                below.discard(path)
+                if not below:
+                    del self._children[parent]
+            path = parent

@@ -1,0 +1,129 @@
+"""What every metadata store answers: the mount table, per-path attributes and users.
+
+Two implementations: the SQLAlchemy store (:mod:`.store`, SQLite or PostgreSQL; servers hold it
+in memory, :mod:`.cached`), and the standard library's sqlite3 reading a SQLite file directly
+for short-lived commands (:mod:`.direct`). This module imports neither, so that the parts of
+tierstore that only pass a store around do not pay for SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import abc
+from types import TracebackType
+from typing import Literal, Self
+
+from tierstore.namespace.metadata.records import MountRecord, PathAttributes, UserRecord
+
+ChangeKind = Literal["mounts", "attributes", "users"]
+
+
+class MetadataStore(abc.ABC):
+    """The mount table, path attributes and users of one namespace. Open with
+    :func:`~tierstore.namespace.metadata.store.open_metadata`."""
+
+    #: the database's URL with its password masked
+    url_for_display: str
+
+    # -- mounts ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def mounts(self) -> list[MountRecord]:
+        """Every mount, sorted by path (so a parent mount comes before the ones inside it)."""
+
+    @abc.abstractmethod
+    def mount(self, path: str) -> MountRecord | None:
+        """The mount at ``path``, None if there is none."""
+
+    @abc.abstractmethod
+    def add_mount(self, record: MountRecord) -> None:
+        """Adds ``record``; MountExistsError if its path is taken, here or by another process."""
+
+    @abc.abstractmethod
+    def replace_mount(self, record: MountRecord) -> None:
+        """Adds ``record`` or overwrites the mount at its path (the root mount, re-read from config)."""
+
+    @abc.abstractmethod
+    def remove_mount(self, path: str) -> bool:
+        """Removes the mount at ``path``; False if there was none."""
+
+    # -- path attributes ------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def set_attributes(
+        self,
+        path: str,
+        *,
+        owner: str | None = None,
+        group: str | None = None,
+        mode: int | None = None,
+    ) -> PathAttributes:
+        """Sets the given fields on ``path`` (creating its row if need be); the others keep their value."""
+
+    @abc.abstractmethod
+    def attributes(self, path: str) -> PathAttributes | None:
+        """The attributes of ``path``, None if it has none of its own."""
+
+    @abc.abstractmethod
+    def attributes_of(self, paths: list[str]) -> dict[str, PathAttributes]:
+        """The attributes of each of ``paths`` that has any, by path, in one query."""
+
+    @abc.abstractmethod
+    def attributes_under(self, path: str) -> dict[str, PathAttributes]:
+        """The attributes of ``path`` and of every path below it, by path."""
+
+    @abc.abstractmethod
+    def move_attributes(self, source: str, dest: str) -> None:
+        """Renames ``source`` and everything below it to ``dest``, replacing what ``dest`` had."""
+
+    @abc.abstractmethod
+    def remove_attributes_under(self, path: str) -> int:
+        """Forgets the attributes of ``path`` and everything below it; returns how many paths had some."""
+
+    # -- users ----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def users(self) -> list[UserRecord]:
+        """Every user of the API server, sorted by name."""
+
+    @abc.abstractmethod
+    def user_by_token_hash(self, token_sha256: str) -> UserRecord | None:
+        """The user whose bearer token hashes to ``token_sha256`` (an indexed lookup)."""
+
+    @abc.abstractmethod
+    def add_user(self, record: UserRecord) -> None:
+        """Adds ``record``; UserExistsError if the name is taken, here or by another process."""
+
+    @abc.abstractmethod
+    def remove_user(self, name: str) -> bool:
+        """Removes the user ``name``; False if there was none."""
+
+    # -- changes made by other processes --------------------------------------------------
+
+    def generation(self, kind: ChangeKind) -> int:
+        """A number that changes whenever what this store answers of ``kind`` may have changed.
+
+        A store that reads the database every time never answers stale: always 0. (The
+        server's in-memory store counts its drops.)
+        """
+        return 0
+
+    @abc.abstractmethod
+    def change_counters(self) -> dict[str, int]:
+        """Each kind's change counter: one small query, polled by caching servers."""
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Closes the store's connections; the store must not be used afterwards."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
