@@ -516,8 +516,9 @@ class FileSystem:
                     concurrency=concurrency or self.concurrency,
                     progress=tree_progress(progress),
                 )
-            finally:
-                self._cache.changed(target.path)
+            except BaseException:
+                self._cache.changed(target.path)  # some of it may be gone
+                raise
         self.table.metadata.remove_attributes_under(target.path)
         self._cache.changed(target.path)
         return removed
