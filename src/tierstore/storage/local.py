@@ -248,18 +248,25 @@ class LocalStore(Store):
         position = resume or start_after
         first = 0 if position is None else bisect.bisect_right(keys, _by_name(position), key=_by_name)
         size = max(1, page_size)
+        skip = len(lead)
         for start in range(first, len(keys), size):
             objects: list[ObjectInfo] = []
             prefixes: list[str] = []
             chunk = keys[start : start + size]
-            for key in chunk:
-                if key.endswith("/"):
-                    prefixes.append(key)
-                    continue
-                try:
-                    objects.append(_info(key, (self.root / key).lstat()))
-                except FileNotFoundError:
-                    continue  # removed since the scan: it is simply not listed
+            # Stat'ed by name relative to the directory's descriptor: no path walked per file.
+            descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                for key in chunk:
+                    if key.endswith("/"):
+                        prefixes.append(key)
+                        continue
+                    try:
+                        found = os.stat(key[skip:], dir_fd=descriptor, follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue  # removed since the scan: it is simply not listed
+                    objects.append(_info(key, found))
+            finally:
+                os.close(descriptor)
             last = start + size >= len(keys)
             yield ListPage(objects=objects, prefixes=prefixes, resume=None if last else chunk[-1])
 
