@@ -192,9 +192,18 @@ class S3Error(Exception):
         ]
         return XML_DECLARATION + "".join(parts).encode()
 
-    def response(self, request_id: str, *, head: bool = False) -> Response:
-        """The answer: the status, ``x-amz-request-id`` and the document (none for HEAD or 304)."""
+    def response(self, request_id: str, *, head: bool = False, close: bool = False) -> Response:
+        """The answer: the status, ``x-amz-request-id`` and the document (none for HEAD or 304).
+
+        ``close``: end the connection after the answer. An error given before a request's body
+        was read must: a client that sent ``Expect: 100-continue`` then never sends the body and
+        sends its next request on the connection, where the server would read it as that body;
+        reading and dropping the body instead would let anyone make the server read without
+        end.
+        """
         headers = {"x-amz-request-id": request_id, **self.headers}
+        if close:
+            headers["Connection"] = "close"
         if head or self.status == 304:
             return Response(status_code=self.status, headers=headers)
         return Response(
