@@ -42,6 +42,7 @@ S3_STATUS = {
     "BucketNotEmpty": 409,
     "BucketAlreadyOwnedByYou": 409,
     "InvalidBucketName": 400,
+    "KeyTooLongError": 400,
     "NotImplemented": 501,
     "MethodNotAllowed": 405,
     "InternalError": 500,

@@ -433,6 +433,14 @@ SCOPE = "A/20130524/us-east-1/s3/aws4_request"
         ),
         (f"AWS4-HMAC-SHA256 Credential={SCOPE}, SignedHeaders=range, Signature=0", "InvalidAccessKeyId"),
         ("AWS4-HMAC-SHA256 " + "x" * 9000, "AuthorizationHeaderMalformed"),
+        (
+            f"AWS4-HMAC-SHA256 Credential=\u00e9{SCOPE}, SignedHeaders=host, Signature=0",
+            "AuthorizationHeaderMalformed",
+        ),
+        (
+            f"AWS4-HMAC-SHA256 Credential={'A' * 128}{SCOPE}, SignedHeaders=host, Signature=0",
+            "AuthorizationHeaderMalformed",
+        ),
     ],
 )
 def test_malformed_authorization_headers(authorization: str, code: str) -> None:
@@ -448,6 +456,20 @@ def test_malformed_authorization_headers(authorization: str, code: str) -> None:
     )
     with refusal(code):
         aws_verifier().verify(request)
+
+
+def test_oversized_paths_and_queries_are_refused_before_they_are_parsed() -> None:
+    request = aws_request("GET Object")
+    started = time.monotonic()
+    with refusal("KeyTooLongError"):
+        aws_verifier().verify(RequestParts("GET", b"/" + b"%41" * 1_000_000, b"", request.headers))
+    with refusal("InvalidRequest"):
+        aws_verifier().verify(RequestParts("GET", b"/k", b"a=%41&" * 1_000_000, request.headers))
+    assert time.monotonic() - started < 0.5
+    # A key of 1,024 bytes, each percent-encoded, is well within the bound.
+    longest = RequestParts("GET", b"/bucket/" + b"%E6%97%A5" * 341, b"", request.headers)
+    with refusal("SignatureDoesNotMatch"):
+        aws_verifier().verify(longest)
 
 
 def test_host_must_be_signed() -> None:

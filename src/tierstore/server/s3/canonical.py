@@ -66,6 +66,11 @@ def header_fields(headers: Sequence[tuple[bytes, bytes]]) -> dict[bytes, list[by
 
 
 def canonical_value(values: Sequence[bytes]) -> bytes:
+    if len(values) == 1:
+        value = values[0]
+        # Most values have no white space to collapse; they are kept as they are.
+        if b"  " not in value and b"\t" not in value and value == value.strip():
+            return value
     return b",".join(b" ".join(value.split()) for value in values)
 
 

@@ -70,6 +70,7 @@ ERRORS: Mapping[str, ErrorKind] = {
         409, "Your previous request to create the named bucket succeeded and you already own it."
     ),
     "InvalidBucketName": ErrorKind(400, "The specified bucket is not valid."),
+    "KeyTooLongError": ErrorKind(400, "Your key is too long"),
     # Multipart uploads.
     "NoSuchUpload": ErrorKind(
         404,

@@ -43,7 +43,7 @@ def derive_signing_key(secret: str, date: str, region: str, service: str) -> byt
 
 def sign(signing_key: bytes, string_to_sign: bytes) -> str:
     """The signature of ``string_to_sign``: 64 lower-case hex digits."""
-    return hmac.new(signing_key, string_to_sign, "sha256").hexdigest()
+    return hmac.digest(signing_key, string_to_sign, "sha256").hex()
 
 
 def signatures_equal(computed: str, given: str) -> bool:

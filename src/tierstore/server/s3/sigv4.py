@@ -13,6 +13,9 @@ SigV4a and other algorithms are ``InvalidRequest``.
 
 **What is checked, in order**, each with S3's error code:
 
+0. the size of what is canonicalized before anything is known of the signer: a path of at most
+   8 KiB (``KeyTooLongError``), a query string of at most 16 KiB (``InvalidRequest``), an
+   ``Authorization`` header of at most 8 KiB;
 1. the form: every field present once and well formed (``AuthorizationHeaderMalformed``, or
    ``AuthorizationQueryParametersError`` for a presigned URL);
 2. the time: a header-signed request within 15 minutes of the server's clock either way
@@ -76,13 +79,21 @@ MAX_PRESIGNED_EXPIRES = 7 * 24 * 3600
 # Longer than any real Authorization header (a key id, a scope, some 30 header names and a
 # signature); a longer one is refused before it is parsed.
 MAX_AUTHORIZATION_LENGTH = 8192
+# A request's path and query are canonicalized before anyone is known to have signed them, so
+# their size is bounded first: a key is at most 1,024 bytes (3,072 percent-encoded), and the
+# longest query S3 clients send (a listing with a long prefix, start-after and continuation
+# token, or a presigned URL with a session token) stays well under 16 KiB.
+MAX_PATH_BYTES = 8 * 1024
+MAX_QUERY_BYTES = 16 * 1024
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
 _TIMESTAMP = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 _HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+")
-_KEY_ID = re.compile(r"[^\s/]+")
+# Printable ASCII but "/", at most 128 characters (AWS's own key ids are 16 to 128 letters and
+# digits): whatever reaches the key lookup and the logs is plain text of a bounded size.
+_KEY_ID = re.compile(r"[!-.0-~]{1,128}")
 
 _PRESIGN_PARAMETERS = (
     "X-Amz-Algorithm",
@@ -222,6 +233,10 @@ class SigV4Verifier:
         self._keys = keys or SigningKeys()
 
     def verify(self, request: RequestParts) -> Authenticated:
+        if len(request.raw_path) > MAX_PATH_BYTES:
+            raise S3Error("KeyTooLongError", f"The request's path is longer than {MAX_PATH_BYTES} bytes.")
+        if len(request.query_string) > MAX_QUERY_BYTES:
+            raise S3Error("InvalidRequest", f"The query string is longer than {MAX_QUERY_BYTES} bytes.")
         fields = canonical.header_fields(request.headers)
         pairs = canonical.parse_query(request.query_string)
         authorization = fields.get(b"authorization")
@@ -335,24 +350,26 @@ class SigV4Verifier:
         return claim
 
     def _header_time(self, fields: canonical.Fields) -> tuple[str, float]:
-        invalid = S3Error("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
+        def invalid() -> S3Error:
+            return S3Error("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
+
         amz_date = fields.get(b"x-amz-date")
         if amz_date is not None:
             if len(amz_date) != 1:
-                raise invalid
+                raise invalid()
             parsed = _parse_timestamp(amz_date[0].decode("latin-1").strip())
             if parsed is None:
-                raise invalid
+                raise invalid()
             return parsed
         date = fields.get(b"date")
         if date is None or len(date) != 1:
-            raise invalid
+            raise invalid()
         try:
             when = parsedate_to_datetime(date[0].decode("latin-1"))
         except (TypeError, ValueError):
-            raise invalid from None
+            raise invalid() from None
         if when.tzinfo is None:
-            raise invalid
+            raise invalid()
         epoch = when.timestamp()
         return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(epoch)), epoch
 

@@ -4,8 +4,9 @@
 (:mod:`~tierstore.server.s3.xmltext`): a 1,000-key ListObjectsV2 page takes 3 to 5 ms, against
 15 to 25 ms to build the tree with lxml or the standard library and serialize it (measured with
 ``bench/s3_xml_checksum_bench.py`` on the shared 2-core machine), and it can write what S3 writes
-for a key holding a control character, which lxml refuses. Names are URL-encoded where ``encoding-type=url`` asks for it,
-in exactly the elements botocore decodes (keys, prefixes, delimiter, markers, start-after).
+for a key holding a control character, which lxml refuses. Names are URL-encoded where
+``encoding-type=url`` asks for it, in exactly the elements botocore decodes (keys, prefixes,
+delimiter, markers, start-after).
 ETags are written quoted, dates as ``2009-10-12T17:50:30.000Z``.
 
 **Parsing** (CompleteMultipartUpload, Delete) uses lxml with entity resolution, DTD loading and
