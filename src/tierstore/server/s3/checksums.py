@@ -4,13 +4,14 @@ digest, as S3 compares them.
 
 | algorithm | computed with | measured here (1 MiB pieces) |
 |---|---|---|
-| CRC32 | zlib-ng's ``crc32`` (already a dependency, for gzip) | about 10 GB/s, 3 times zlib's |
-| CRC32C | google-crc32c (hardware instructions, Apache-2.0) | about 9-13 GB/s |
-| SHA1, SHA256 | ``hashlib`` | 1.7 and 1.4 GB/s |
+| CRC32 | zlib-ng's ``crc32`` (already a dependency, for gzip) | about 11 GB/s, 3 times zlib's |
+| CRC32C | google-crc32c (hardware instructions, Apache-2.0) | about 12 GB/s |
+| SHA1, SHA256 | ``hashlib`` | about 1.6 GB/s |
 
-All run far faster than a body arrives. For CRC32C, the ``crc32c`` package was faster still
-(13-19 GB/s) but is LGPL, and awscrt (7 GB/s) would also make every botocore client of the
-process sign through the CRT (botocore switches to it when awscrt is importable), so it stays out.
+All run far faster than a body arrives. For CRC32C, the ``crc32c`` package was a little faster
+(about 15 GB/s) but is LGPL, and awscrt (about 7 GB/s) would also make every botocore client of
+the process sign through the CRT (botocore switches to it when awscrt is importable), so it
+stays out.
 ``bench/s3_xml_checksum_bench.py`` repeats the measurement. CRC64NVME has no implementation
 here without awscrt: a body that names it is refused (``InvalidArgument``) rather than taken
 unchecked.

@@ -1,12 +1,12 @@
 """The XML of S3's API: the answers the gateway renders, and the two request bodies it parses.
 
 **Rendering** writes the documents as strings, escaping each value
-(:mod:`~tierstore.server.s3.xmltext`): a 1,000-key ListObjectsV2 page takes 3 to 5 ms, against
-15 to 25 ms to build the tree with lxml or the standard library and serialize it (measured with
-``bench/s3_xml_checksum_bench.py`` on the shared 2-core machine), and it can write what S3 writes
-for a key holding a control character, which lxml refuses. Names are URL-encoded where
-``encoding-type=url`` asks for it, in exactly the elements botocore decodes (keys, prefixes,
-delimiter, markers, start-after).
+(:mod:`~tierstore.server.s3.xmltext`): a 1,000-key ListObjectsV2 page takes about 3 ms, against
+8 ms to build the tree with lxml and serialize it and 14 ms with the standard library's
+ElementTree (``bench/s3_xml_checksum_bench.py``, best of 7 on the shared 2-core machine), and it
+can write what S3 writes for a key holding a control character, which lxml refuses. Names are
+URL-encoded where ``encoding-type=url`` asks for it, in exactly the elements botocore decodes
+(keys, prefixes, delimiter, markers, start-after).
 ETags are written quoted, dates as ``2009-10-12T17:50:30.000Z``.
 
 **Parsing** (CompleteMultipartUpload, Delete) uses lxml with entity resolution, DTD loading and
@@ -24,8 +24,8 @@ tokens that expat before 2.6 has (this interpreter's is 2.5). Bodies are
 capped before they are parsed (:data:`MAX_DELETE_BODY`, :data:`MAX_COMPLETE_BODY`; read them with
 :func:`read_capped`). Anything wrong is ``MalformedXML`` naming what (parts out of order are
 ``InvalidPartOrder``, as S3 answers). Checking every element costs more than the parse itself
-(measured here: about 3 ms for 1,000 keys, 55 ms for the largest Complete, 10,000 parts, of
-which 7 ms is lxml's), so a handler parses a large body in a worker thread, off the event loop.
+(the same bench: about 3 ms for 1,000 keys, 50 ms for the largest Complete, 10,000 parts, of
+which 13 ms is lxml's), so a handler parses a large body in a worker thread, off the event loop.
 """
 
 from __future__ import annotations
