@@ -26,7 +26,7 @@ import json
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from tierstore.errors import StoreError
 from tierstore.storage.interface import ListPage, ObjectInfo, Store
@@ -42,8 +42,7 @@ STORE_PAGE = 1000
 MAX_TOKEN_CHARS = 16_384
 
 
-@dataclass(frozen=True)
-class Position:
+class Position(NamedTuple):
     """Where one directory's listing stands.
 
     ``phase`` "mounts": among the mount points, ``last`` the last one given. ``phase`` "store":
@@ -61,8 +60,7 @@ class Position:
 START = Position("mounts")
 
 
-@dataclass(frozen=True)
-class Listed:
+class Listed(NamedTuple):
     """One entry of a directory level, with where that level stands once it is given
     (``None``: nothing follows it in the directory)."""
 
@@ -71,8 +69,7 @@ class Listed:
     after: Position | None
 
 
-@dataclass(frozen=True)
-class StoreItem:
+class StoreItem(NamedTuple):
     key: str
     info: ObjectInfo | None  # None for a sub-directory
     after: Position | None

@@ -85,6 +85,20 @@ def join(base: str, name: str) -> str:
     return normalize(f"{base}/{name}")
 
 
+def child(base: str, name: str) -> str:
+    """``join`` for one name of a listing of the normalized ``base``: the common case (a plain
+    name, far from PATH_MAX) without normalizing the whole path again."""
+    if (
+        name
+        and name not in (".", "..")
+        and "/" not in name
+        and "\x00" not in name
+        and (len(base) + len(name)) * 4 < PATH_MAX
+    ):
+        return f"/{name}" if base == "/" else f"{base}/{name}"
+    return join(base, name)
+
+
 def parent(path: str) -> str:
     head = path.rsplit("/", 1)[0]
     return head or "/"

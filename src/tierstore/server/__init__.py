@@ -4,6 +4,9 @@
 
 Layers, each depending only on the ones below it and on the namespace and credentials parts:
 ``config`` (the server's own keys), ``users`` (tokens and their hashes), ``policies`` (session
-policies), ``vending`` (STS, cache, single flight), ``metrics`` and ``audit``, ``app`` (routes)
-and ``run`` (building the server and uvicorn).
+policies), ``vending`` (STS, cache, single flight), ``metrics`` and ``audit``; what every route
+shares (``state``, ``authentication``, ``request_inputs``, ``errors``, ``loop_or_thread``,
+``byte_ranges``, ``request_metrics``); ``api`` (the JSON API's routes, one module per resource
+family); ``app`` (the routes assembled into the ASGI app) and ``run`` (building the server and
+uvicorn).
 """

@@ -106,3 +106,11 @@ async def on_tierstore_error(request: Request, error: Exception) -> Response:
 async def on_unexpected(request: Request, error: Exception) -> Response:
     LOGGER.error("%s %s failed", request.method, request.url.path, exc_info=error)
     return error_response(500, f"internal error ({type(error).__name__}); see the server's log")
+
+
+async def on_no_route(request: Request, error: Exception) -> Response:
+    return error_response(404, f"no route {request.method} {request.url.path}; see /openapi.json")
+
+
+async def on_method_not_allowed(request: Request, error: Exception) -> Response:
+    return error_response(405, f"{request.method} is not allowed on {request.url.path}; see /openapi.json")

@@ -23,9 +23,10 @@ from tierstore.namespace.config import ServerConfig, load_server_config
 from tierstore.namespace.mounts import MountTable
 from tierstore.namespace.server_metadata import open_server_metadata
 from tierstore.namespace.uploads import clean_up_stores
-from tierstore.server.app import ServerState, create_app
+from tierstore.server.app import create_app
 from tierstore.server.config import ApiServerOptions, load_api_options
 from tierstore.server.limits import protocol_class
+from tierstore.server.state import ServerState
 from tierstore.server.users import ADMIN_TOKEN_FILE, UserDirectory
 from tierstore.server.workers import run_workers
 

@@ -21,23 +21,29 @@ import os
 import shutil
 import stat as stat_kind
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
 from tierstore.errors import AccessDeniedError, NotFoundError, PathTooLongError, StoreError, UnsupportedError
+from tierstore.lru import BoundedLRU
 from tierstore.storage.interface import HttpMethod, ListPage, ObjectInfo, ObjectWriter, PutResult, Store
 
 _TEMP_PREFIX = ".tierstore-tmp-"
 # Marks a directory made on purpose (an S3 "prefix/" marker), so it outlives its last file.
 _MARKER = ".tierstore-dir"
+# Names of directories being paged, kept between pages (about 80 bytes a name: 40 MB at most).
+_MAX_KEPT_NAMES = 500_000
+_SETTLED_NS = 2_000_000_000
 
 
 class LocalStore(Store):
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self._sorted_names: BoundedLRU[tuple[str, int, int], list[str]] = BoundedLRU(_MAX_KEPT_NAMES)
 
     @property
     def description(self) -> str:
@@ -220,8 +226,52 @@ class LocalStore(Store):
         stat each); a file is stat'ed when its page is made, so a directory of 200,000 files
         costs names, not 200,000 ``ObjectInfo``s, and a later page stats only its own files.
         """
-        if not directory.is_dir() or directory.is_symlink():
+        try:
+            seen = directory.lstat()
+        except OSError:
             return
+        if not stat_kind.S_ISDIR(seen.st_mode):
+            return
+        # A page after the first would scan and sort the whole directory again (O(n) a page,
+        # O(n²) a listing): its sorted names are kept while the directory's mtime, which every
+        # entry added, removed or renamed in it changes, stays the same (an NFS readdir cookie
+        # verifier does the same). Sizes come from each page's own stats.
+        # A directory changed within the last seconds is not kept: on a file system with coarse
+        # timestamps a change in the same tick would leave the mtime as it was (git's "racy" rule).
+        version = (str(directory), seen.st_ino, seen.st_mtime_ns)
+        keys = self._sorted_names.get(version)
+        if keys is None:
+            keys = self._scan(directory, lead)
+            settled = time.time_ns() - seen.st_mtime_ns > _SETTLED_NS
+            if settled and len(keys) <= _MAX_KEPT_NAMES:
+                self._sorted_names.put(version, keys, weight=max(1, len(keys)))
+        position = resume or start_after
+        first = 0 if position is None else bisect.bisect_right(keys, _by_name(position), key=_by_name)
+        size = max(1, page_size)
+        skip = len(lead)
+        for start in range(first, len(keys), size):
+            objects: list[ObjectInfo] = []
+            prefixes: list[str] = []
+            chunk = keys[start : start + size]
+            # Stat'ed by name relative to the directory's descriptor: no path walked per file.
+            descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                for key in chunk:
+                    if key.endswith("/"):
+                        prefixes.append(key)
+                        continue
+                    try:
+                        found = os.stat(key[skip:], dir_fd=descriptor, follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue  # removed since the scan: it is simply not listed
+                    objects.append(_info(key, found))
+            finally:
+                os.close(descriptor)
+            last = start + size >= len(keys)
+            yield ListPage(objects=objects, prefixes=prefixes, resume=None if last else chunk[-1])
+
+    @staticmethod
+    def _scan(directory: Path, lead: str) -> list[str]:
         keys: list[str] = []
         with os.scandir(directory) as scanned:
             for entry in scanned:
@@ -232,24 +282,7 @@ class LocalStore(Store):
                 elif entry.is_file(follow_symlinks=False):
                     keys.append(f"{lead}{entry.name}")
         keys.sort(key=_by_name)
-        position = resume or start_after
-        if position is not None:
-            keys = keys[bisect.bisect_right(keys, _by_name(position), key=_by_name) :]
-        size = max(1, page_size)
-        for start in range(0, len(keys), size):
-            objects: list[ObjectInfo] = []
-            prefixes: list[str] = []
-            chunk = keys[start : start + size]
-            for key in chunk:
-                if key.endswith("/"):
-                    prefixes.append(key)
-                    continue
-                try:
-                    objects.append(_info(key, (self.root / key).lstat()))
-                except FileNotFoundError:
-                    continue  # removed since the scan: it is simply not listed
-            last = start + size >= len(keys)
-            yield ListPage(objects=objects, prefixes=prefixes, resume=None if last else chunk[-1])
+        return keys
 
     def _walk(self, directory: Path, lead: str) -> Iterator[tuple[str, Path]]:
         """Files in S3 key order: sorting by the key text, as S3 does, not by directory walk."""

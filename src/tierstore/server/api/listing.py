@@ -18,7 +18,7 @@ from starlette.responses import Response, StreamingResponse
 
 from tierstore.blocking import NeedsIO, memory_only
 from tierstore.namespace.filesystem import FileStatus
-from tierstore.namespace.listing import PageWalker
+from tierstore.namespace.listing import STORE_PAGE, PageWalker
 from tierstore.server.responses import EncodedBodies
 
 # Entries encoded per chunk of a streamed page: large enough that a chunk costs one thread hop
@@ -48,22 +48,26 @@ async def listing_response(open_page: PageOpener, bodies: EncodedBodies) -> Resp
 def _streamed(open_page: PageOpener) -> Response:
     walker = open_page()
     entries = iter(walker)
-    first = list(itertools.islice(entries, 1))  # the first store call happens here, not mid-answer
+    # The first store page is fetched here, not mid-answer, and is in memory anyway: a page that
+    # fits in it (the default limit) goes out whole, with a Content-Length, in one write.
+    first = list(itertools.islice(entries, STORE_PAGE + 1))
+    if len(first) <= STORE_PAGE:
+        return Response(orjson.dumps(page_document(first, walker.next)), media_type="application/json")
     return StreamingResponse(_chunks(walker, first, entries), media_type="application/json")
 
 
 def _chunks(walker: PageWalker, first: list[FileStatus], rest: Iterator[FileStatus]) -> Iterator[bytes]:
-    yield b'{"entries":['
-    separator = b""
+    # Few, large writes: a small one (the opening bracket alone) would wait on the client's
+    # delayed ACK under Nagle's algorithm.
+    head = b'{"entries":['
     batch = first
     for entry in rest:
         batch.append(entry)
-        if len(batch) == BATCH:
-            yield separator + _joined(batch)
-            separator, batch = b",", []
-    if batch:
-        yield separator + _joined(batch)
-    yield b'],"next":' + orjson.dumps(walker.next) + b"}"
+        if len(batch) >= BATCH:
+            yield head + _joined(batch)
+            head, batch = b",", []
+    tail = b'],"next":' + orjson.dumps(walker.next) + b"}"
+    yield (head + _joined(batch) if batch else head.rstrip(b",")) + tail
 
 
 def _joined(batch: list[FileStatus]) -> bytes:
