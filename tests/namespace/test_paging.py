@@ -98,6 +98,10 @@ def test_an_s3_prefix_of_5000_objects_pages_at_the_store(
         list(pool.map(lambda key: admin_s3.put_object(Bucket=bucket, Key=key, Body=b"1"), keys))
     fs = FileSystem(table, cache_ttl=0)
 
+    # Each page after the first was fetched from the store while the one before it was read.
+    assert fs.read_ahead_pages == 0
+    assert len(flat(pages(fs, "/big", 1000))) == S3_OBJECTS + 3
+    assert fs.read_ahead_pages == 5
     for limit in (1000, 333, 2500):
         found = pages(fs, "/big", limit)
         listed = flat(found)

@@ -41,6 +41,7 @@ from tierstore.namespace.listing import (
     Listed,
     PageWalker,
     Position,
+    StoreItem,
     by_name,
     check_limit,
     decode_token,
@@ -49,6 +50,7 @@ from tierstore.namespace.listing import (
 from tierstore.namespace.metadata import MountRecord
 from tierstore.namespace.mounts import MountTable, path_error
 from tierstore.namespace.permissions import Caller, parse_mode
+from tierstore.namespace.read_ahead import ReadAhead
 from tierstore.storage.interface import Store
 
 # Streaming copies and reads move this much at a time; the writer gathers it into parts.
@@ -109,6 +111,7 @@ class FileSystem:
         config = table.config
         # Files a tree operation (cp -r, mv, rm -r, du) works on at once, unless it is told.
         self.concurrency = config.fs_concurrency
+        self._read_ahead = ReadAhead()
         self._cache = MetadataCache(
             config.cache_ttl_seconds if cache_ttl is None else cache_ttl,
             config.cache_max_entries if cache_max_entries is None else cache_max_entries,
@@ -121,6 +124,11 @@ class FileSystem:
     def cache_stats(self) -> CacheStats:
         """The metadata cache's counters (shared by every :meth:`as_caller` view)."""
         return self._cache.stats()
+
+    @property
+    def read_ahead_pages(self) -> int:
+        """Listing pages answered from a store page fetched ahead."""
+        return self._read_ahead.used
 
     def _stamp(self) -> tuple[int, int]:
         """What cached stats and listings were derived from: the mounts' and attributes' generation."""
@@ -395,7 +403,7 @@ class FileSystem:
         # Most directories have no attributes of their own below them: every entry then shows
         # the directory's (merging per entry is a third of a large listing's time otherwise).
         plain = _fields(inherited)
-        for item in store_items(target.store, base, position, limit - len(listed)):
+        for item in self._store_page(path, target.store, base, position, limit - len(listed)):
             name = item.key.rstrip("/")
             if name in points:
                 continue
@@ -410,6 +418,24 @@ class FileSystem:
                 status = FileStatus(child, False, info.size, info.last_modified, owner, group, mode, mount)
             listed.append(Listed(item.key, status, item.after))
         return listed
+
+    def _store_page(
+        self, path: str, store: Store, base: str, position: Position, limit: int
+    ) -> list[StoreItem]:
+        """The store's entries from ``position``: fetched ahead when the previous page was sent
+        (see :mod:`tierstore.namespace.read_ahead`), and the page after them set on its way."""
+        items = None
+        if position.phase == "store" and position.resume is not None and position.last is None:
+            items = self._read_ahead.take((path, position.resume, limit))
+        if items is None:
+            items = store_items(store, base, position, limit)
+        following = items[-1].after if items else None
+        if following is not None and following.resume is not None and following.last is None:
+            ahead = following
+            self._read_ahead.start(
+                (path, ahead.resume or "", limit), lambda: store_items(store, base, ahead, limit)
+            )
+        return items
 
     def check_read(self, path: str) -> None:
         """Raise unless the caller may read ``path`` (search on its ancestors, read on it)."""
