@@ -40,7 +40,7 @@ from tierstore.errors import NotFoundError, StoreError
 from tierstore.settings.model import UploadPlan
 from tierstore.storage.interface import ObjectWriter, PutResult
 from tierstore.storage.s3.http_pool import answer_error, unreachable
-from tierstore.storage.s3.parts import Buffer, BufferGauge, HeldPart, PartCutter, forget_locals
+from tierstore.storage.s3.parts import Buffer, BufferGauge, GaugedWriter, HeldPart, PartCutter, forget_locals
 from tierstore.storage.s3.retry import RetryPolicy
 from tierstore.storage.s3.upload_journal import UnfinishedUpload, UploadJournal
 
@@ -78,7 +78,7 @@ class _Part:
     checksum: str | None
 
 
-class MultipartWriter(ObjectWriter):
+class MultipartWriter(GaugedWriter, ObjectWriter):
     """A streaming write: parts of ``part_size`` go out while the caller writes the next ones."""
 
     def __init__(
@@ -113,16 +113,6 @@ class MultipartWriter(ObjectWriter):
     def concurrency(self) -> int:
         """Parts uploaded at once: the settings' plan, lowered to fit a buffer cap."""
         return self._concurrency
-
-    @property
-    def buffer_bytes(self) -> int:
-        """Bytes of part buffers this write holds now (a caller's own buffer not included)."""
-        return self._gauge.live
-
-    @property
-    def buffer_high_water(self) -> int:
-        """The most bytes of part buffers this write has held at once."""
-        return self._gauge.high_water
 
     def write(self, data: Buffer) -> int:
         if self._finished:

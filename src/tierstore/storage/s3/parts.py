@@ -40,6 +40,22 @@ class BufferGauge:
             self.live -= size
 
 
+class GaugedWriter:
+    """What a writer holding part buffers tells about them, from its ``_gauge``."""
+
+    _gauge: BufferGauge
+
+    @property
+    def buffer_bytes(self) -> int:
+        """Bytes of part buffers this write holds now (a caller's own buffer not included)."""
+        return self._gauge.live
+
+    @property
+    def buffer_high_water(self) -> int:
+        """The most bytes of part buffers this write has held at once."""
+        return self._gauge.high_water
+
+
 class PartCutter:
     """Collects written bytes as pieces and says when they make up a part.
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from tierstore.errors import StoreError
 from tierstore.settings.model import UploadPlan
 from tierstore.storage.interface import ObjectWriter, PutResult
-from tierstore.storage.s3.parts import Buffer, BufferGauge, HeldPart, PartCutter
+from tierstore.storage.s3.parts import Buffer, BufferGauge, GaugedWriter, HeldPart, PartCutter
 
 PartsUploader = Callable[[Iterator[HeldPart[bytes]]], PutResult]
 SingleUploader = Callable[[Buffer], PutResult]
@@ -34,7 +34,7 @@ _ABORT = object()
 _POLL_SECONDS = 0.2
 
 
-class StreamingWriter(ObjectWriter):
+class StreamingWriter(GaugedWriter, ObjectWriter):
     """Hands each part to ``upload_parts``, which must :meth:`HeldPart.release` it when sent."""
 
     def __init__(
@@ -56,16 +56,6 @@ class StreamingWriter(ObjectWriter):
     @property
     def concurrency(self) -> int:
         return self._concurrency
-
-    @property
-    def buffer_bytes(self) -> int:
-        """Bytes of part buffers this write holds now."""
-        return self._gauge.live
-
-    @property
-    def buffer_high_water(self) -> int:
-        """The most bytes of part buffers this write has held at once."""
-        return self._gauge.high_water
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         if self._finished:
