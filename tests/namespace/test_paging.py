@@ -293,3 +293,20 @@ def test_the_cli_prints_a_listing_page_by_page(tmp_path: Path, stack: StackInfo,
     assert [entry["path"] for entry in listed] == [f"/local/f{number:04d}" for number in range(2_345)]
     assert listed[0]["type"] == "file"
     assert json.loads(tierstore(config, "fs", "ls", "/", "--json").stdout)[0]["path"] == "/local"
+
+
+def test_a_cached_first_page_is_handed_out_as_the_same_list(
+    table: MountTable, bucket: str, admin_s3: S3Client
+) -> None:
+    # The server reuses a page's encoded answer while the cache hands out the same list.
+    for name in ("a", "b", "c"):
+        admin_s3.put_object(Bucket=bucket, Key=f"root/warm/{name}", Body=b"")
+    fs = FileSystem(table)
+    first = fs.ls_page("/warm")
+    assert [entry.name for entry in first] == ["a", "b", "c"] and first.next is None
+    again = fs.ls_page("/warm")
+    assert [entry.name for entry in again] == ["a", "b", "c"]
+    assert first.source is not None and again.source is first.source
+    part = fs.ls_page("/warm", limit=2)
+    assert len(list(part)) == 2 and part.next is not None
+    assert part.source is not first.source  # a cut of the page is a page of its own

@@ -229,6 +229,7 @@ class PageWalker:
         self._recursive = recursive
         self._stack = [_Level(directory, position) for directory, position in (resume or [("", START)])]
         self._fetched: list[list[Listed]] = []
+        self._given = 0
 
     def __iter__(self) -> Iterator[FileStatus]:
         while self._budget > 0 and self._stack:
@@ -246,6 +247,7 @@ class PageWalker:
             listed = level.items.popleft()
             level.position = listed.after
             self._budget -= 1
+            self._given += 1
             yield listed.status
             if self._recursive and listed.status.is_dir and self._may_descend(listed.status):
                 below = f"{level.directory}/{listed.key}" if level.directory else listed.key
@@ -255,7 +257,7 @@ class PageWalker:
     def source(self) -> object | None:
         """After the iteration: the one fetched list the whole page came from, when it did (a
         cached first page hands out the same list while cached, so its encoding can be reused)."""
-        if len(self._fetched) != 1 or self._recursive or not self._stack or self._stack[0].items:
+        if len(self._fetched) != 1 or self._recursive or self._given != len(self._fetched[0]):
             return None
         return self._fetched[0]
 
