@@ -450,10 +450,17 @@ class FileSystem:
         self._check_write_here(target, self._kind(target))
 
     def read(self, path: str, *, chunk_size: int = CHUNK) -> Iterator[bytes]:
+        """The file's bytes, chunk by chunk. The caller's read bit and the path's kind are checked
+        here, when called, not at the first chunk: an answer whose headers went out never fails
+        its body on a check that a chmod landing in between turned around."""
         target = self._target(path)
         self._check(target.path, target.mount, "read")
         if self._kind(target) == "dir":
             raise StoreError(f"{target.path}: is a directory", key=target.path)
+        return self._chunks(target, chunk_size)
+
+    @staticmethod
+    def _chunks(target: _Target, chunk_size: int) -> Iterator[bytes]:
         try:
             yield from target.store.iter_read(target.key, chunk_size=chunk_size)
         except NotFoundError:

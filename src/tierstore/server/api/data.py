@@ -62,7 +62,8 @@ async def data_get(request: Request, user: User) -> Response:
         return Response(status_code=200 if wanted is None else 206, headers=headers)
     if wanted is None:
         headers["Content-Length"] = str(status.size)
-        body = _counted(fs.read(status.path), counter.inc)
+        # Opened (and checked again) before the headers go out, on a thread: it may ask the store.
+        body = _counted(await run_in_threadpool(fs.read, status.path), counter.inc)
         return StreamingResponse(body, media_type="application/octet-stream", headers=headers)
     start, end = wanted
     record, key = state.table.resolve(status.path)
