@@ -62,14 +62,9 @@ def _read_all(controller: int) -> str:
     return shown.decode(errors="replace")
 
 
-def test_cp_draws_a_progress_bar_on_a_terminal_and_none_when_piped(
-    tmp_path: Path, stack: StackInfo, bucket: str, sqlite_url: str
-) -> None:
-    config = write_config(tmp_path / "server.yaml", stack, bucket, sqlite_url)
-    source = tmp_path / "source.bin"
-    source.write_bytes(os.urandom(SIZE))
+def _put(config: Path, local: Path, path: str) -> None:
     put = subprocess.run(
-        _command(config, "put", str(source), "/src.bin"),
+        _command(config, "put", str(local), path),
         capture_output=True,
         text=True,
         env=_env(),
@@ -78,18 +73,29 @@ def test_cp_draws_a_progress_bar_on_a_terminal_and_none_when_piped(
     )
     assert put.returncode == 0, put.stderr
 
-    # On a terminal: stdin, stdout and stderr all the pseudo-terminal.
+
+def _on_terminal(config: Path, *args: str) -> str:
+    """What a command shows when stdin, stdout and stderr are all the pseudo-terminal; it must succeed."""
     controller, terminal = _terminal()
     with subprocess.Popen(
-        _command(config, "cp", "/src.bin", "/on-terminal.bin"),
-        stdin=terminal,
-        stdout=terminal,
-        stderr=terminal,
-        env=_env(),
+        _command(config, *args), stdin=terminal, stdout=terminal, stderr=terminal, env=_env()
     ) as process:
         os.close(terminal)
         shown = _read_all(controller)
         assert process.wait(timeout=120) == 0, shown
+    return shown
+
+
+def test_cp_draws_a_progress_bar_on_a_terminal_and_none_when_piped(
+    tmp_path: Path, stack: StackInfo, bucket: str, sqlite_url: str
+) -> None:
+    config = write_config(tmp_path / "server.yaml", stack, bucket, sqlite_url)
+    source = tmp_path / "source.bin"
+    source.write_bytes(os.urandom(SIZE))
+    _put(config, source, "/src.bin")
+
+    # On a terminal: stdin, stdout and stderr all the pseudo-terminal.
+    shown = _on_terminal(config, "cp", "/src.bin", "/on-terminal.bin")
     text = ANSI.sub("", shown)
     assert HIDE_CURSOR in shown, shown
     # The bar's last frame: the label, the bar, and every byte counted (3.1 MB of unknown total).
@@ -121,27 +127,9 @@ def test_cp_r_counts_files_and_bytes_against_their_totals(
     for number in range(3):
         source = tmp_path / f"part{number}.bin"
         source.write_bytes(os.urandom(SIZE))
-        put = subprocess.run(
-            _command(config, "put", str(source), f"/tree/d{number}/part.bin"),
-            capture_output=True,
-            text=True,
-            env=_env(),
-            timeout=120,
-            check=False,
-        )
-        assert put.returncode == 0, put.stderr
+        _put(config, source, f"/tree/d{number}/part.bin")
 
-    controller, terminal = _terminal()
-    with subprocess.Popen(
-        _command(config, "cp", "-r", "/tree", "/copy"),
-        stdin=terminal,
-        stdout=terminal,
-        stderr=terminal,
-        env=_env(),
-    ) as process:
-        os.close(terminal)
-        shown = _read_all(controller)
-        assert process.wait(timeout=120) == 0, shown
+    shown = _on_terminal(config, "cp", "-r", "/tree", "/copy")
     text = ANSI.sub("", shown)
     # The last frame: all three files of three, and every byte of the total the listing gave.
     assert re.search(rf"cp /tree {BAR}+ 9\.4/9\.4 MB 3/3 files", text), text
