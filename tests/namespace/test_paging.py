@@ -238,6 +238,19 @@ def test_listing_a_file_is_its_own_status(table: MountTable, bucket: str, admin_
     assert page.next is None
 
 
+def test_a_directory_with_its_own_marker_pages_one_entry_at_a_time(
+    table: MountTable, bucket: str, admin_s3: S3Client
+) -> None:
+    # SeaweedFS answers max-keys=1 with the marker alone and "not truncated": a page of one
+    # must still find what follows it (an empty first page made DeleteBucket think it empty).
+    admin_s3.put_object(Bucket=bucket, Key="root/marked/", Body=b"")
+    for key in ("root/marked/sub/a.txt", "root/marked/z.txt"):
+        admin_s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    fs = FileSystem(table, cache_ttl=0)
+    found = pages(fs, "/marked", 1)
+    assert [[entry.name for entry in page] for page in found] == [["sub"], ["z.txt"]]
+
+
 def test_mount_points_fall_on_the_page_their_key_belongs_to(
     tmp_path: Path, table: MountTable, bucket: str, admin_s3: S3Client
 ) -> None:

@@ -157,7 +157,7 @@ def embedded_serve(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         log = tmp_path / "serve.log"
         with log.open("wb") as output:
             child = subprocess.Popen(
-                [sys.executable, "-m", "tierstore.cli.main", "serve", "--port", str(port)],
+                [sys.executable, "-m", "tierstore.cli.main", "serve", "--port", str(port), "--s3-port", "0"],
                 env=env,
                 stdout=output,
                 stderr=subprocess.STDOUT,
@@ -307,7 +307,18 @@ def test_the_command_line_says_which_key_file_is_wrong(tmp_path: Path) -> None:
     (tmp_path / "second" / KEY_FILE).rename(tmp_path / "first" / KEY_FILE)  # the wrong one, in place
 
     done = subprocess.run(
-        [sys.executable, "-m", "tierstore.cli.main", "serve", "-c", str(first), "--port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "tierstore.cli.main",
+            "serve",
+            "-c",
+            str(first),
+            "--port",
+            "0",
+            "--s3-port",
+            "0",
+        ],
         capture_output=True,
         text=True,
         timeout=60,

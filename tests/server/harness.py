@@ -32,6 +32,7 @@ from tierstore.namespace.config import load_server_config
 from tierstore.namespace.metadata import open_metadata
 from tierstore.server.app import ServerState
 from tierstore.server.run import BuiltServer, bound_socket, build_server, uvicorn_config
+from tierstore.server.s3.context import S3KeyLookup
 from tierstore.server.users import ADMIN_TOKEN_FILE, UserDirectory
 
 START_TIMEOUT_SECONDS = 60.0
@@ -42,6 +43,8 @@ LOOPBACK = "127.0.0.1"
 class RunningServer:
     url: str
     admin_token: str
+    # The S3 gateway's endpoint (None when the config turns it off).
+    s3_url: str | None = None
     built: BuiltServer | None = None
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
@@ -86,7 +89,12 @@ class RunningServer:
 
 
 def start_api_server(
-    config_path: Path | None, *, host: str = LOOPBACK, process: bool = False, workers: int = 1
+    config_path: Path | None,
+    *,
+    host: str = LOOPBACK,
+    process: bool = False,
+    workers: int = 1,
+    s3_keys: S3KeyLookup | None = None,
 ) -> RunningServer:
     """Builds the server from ``config_path`` (None: the embedded default) and serves it on a free port.
 
@@ -96,6 +104,8 @@ def start_api_server(
             raise ValueError("a server in a child process needs a config file (the embedded default is in ~)")
         return _start_process(config_path, host, workers)
     built = build_server(config_path)
+    if s3_keys is not None:
+        built.state.s3_keys = s3_keys
     options = built.state.options
     token = built.admin_token
     if token is None:
@@ -103,39 +113,50 @@ def start_api_server(
         token = built.state.users.add(f"harness-{time.monotonic_ns()}", admin=True)
     sock = bound_socket(host)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn_config(built, options, host=host, port=port))
+    sockets = [sock]
+    s3_port = None
+    if options.s3.enabled:
+        sockets.append(bound_socket(host))
+        s3_port = sockets[1].getsockname()[1]
+    server = uvicorn.Server(uvicorn_config(built, options, host=host, port=port, s3_port=s3_port))
     server.config.timeout_graceful_shutdown = 5
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"api-{port}", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, name=f"api-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            sock.close()
+            for each in sockets:
+                each.close()
             built.state.close()
             raise RuntimeError(f"the API server on port {port} did not start")
         time.sleep(0.01)
     scheme = "https" if options.tls else "http"
-    return RunningServer(f"{scheme}://{host}:{port}", token, built, server, thread)
+    s3_url = None if s3_port is None else f"{scheme}://{host}:{s3_port}"
+    return RunningServer(f"{scheme}://{host}:{port}", token, s3_url, built, server, thread)
 
 
 def _start_process(config_path: Path, host: str, workers: int = 1) -> RunningServer:
     from tierstore.server.config import load_api_options
 
     options = load_api_options(config_path)
-    with bound_socket(host) as probe:  # a free port, given to the child (a small race, retried below)
+    # Free ports, given to the child (a small race: the start fails and says so).
+    with bound_socket(host) as probe, bound_socket(host) as s3_probe:
         port = probe.getsockname()[1]
+        s3_port = s3_probe.getsockname()[1]
     log = config_path.parent / f"serve-{port}.log"
     with log.open("wb") as output:
         child = subprocess.Popen(
             [sys.executable, "-m", "tierstore.cli.main", "serve", "-c", str(config_path), "--host", host,
-             "--port", str(port), "--print-admin-token", "--workers", str(workers)],
+             "--port", str(port), "--s3-port", str(s3_port), "--print-admin-token",
+             "--workers", str(workers)],
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
             stdout=output,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
     scheme = "https" if options.tls else "http"
     url = f"{scheme}://{host}:{port}"
-    running = RunningServer(url, "", _process=child, _config_path=config_path, log=log)
+    s3_url = f"{scheme}://{host}:{s3_port}" if options.s3.enabled else None
+    running = RunningServer(url, "", s3_url, _process=child, _config_path=config_path, log=log)
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while True:
         try:

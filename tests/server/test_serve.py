@@ -44,7 +44,17 @@ class ServeProcess:
         self.log = home / "serve.log"
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "tierstore.cli.main", "serve", "--port", str(self.port), *args],
+                [
+                    sys.executable,
+                    "-m",
+                    "tierstore.cli.main",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--s3-port",
+                    "0",
+                    *args,
+                ],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

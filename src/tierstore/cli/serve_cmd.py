@@ -34,6 +34,9 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     serve.add_argument("--host", help="address to listen on (default tierstore.server.host, else 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default tierstore.server.port, else 9870)")
     serve.add_argument(
+        "--s3-port", type=int, help="the S3 gateway's port (default tierstore.s3.port, else 9871)"
+    )
+    serve.add_argument(
         "--print-admin-token",
         action="store_true",
         help="print the first admin's token on stdout even when not a terminal (always in admin.token)",
@@ -70,8 +73,9 @@ def _serve(args: argparse.Namespace) -> int:
     from tierstore.server.run import serve
     from tierstore.server.workers import MAX_WORKERS
 
-    if args.port is not None and not 0 <= args.port <= 65535:
-        raise ConfigError(f"--port {args.port}: use 0 to 65535")
+    for flag, value in (("--port", args.port), ("--s3-port", args.s3_port)):
+        if value is not None and not 0 <= value <= 65535:
+            raise ConfigError(f"{flag} {value}: use 0 to 65535")
     if not 1 <= args.workers <= MAX_WORKERS:
         raise ConfigError(f"--workers {args.workers}: use 1 to {MAX_WORKERS} (about one per core)")
     # Workers are fresh interpreters: they set up logging as this command did.
@@ -80,6 +84,7 @@ def _serve(args: argparse.Namespace) -> int:
         _config_path(args),
         host=args.host,
         port=args.port,
+        s3_port=args.s3_port,
         print_token=args.print_admin_token,
         workers=args.workers,
         worker_setup=setup,

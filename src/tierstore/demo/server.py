@@ -88,8 +88,12 @@ def running_server(info: StackInfo, directory: Path, bucket: str) -> Iterator[De
     config.write_text(server_yaml(info, bucket))
     config.chmod(0o600)
     port = _free_port()
+    s3_port = _free_port()
     log = (directory / "serve.log").open("wb")
-    command = [sys.executable, "-m", "tierstore.cli.main", "serve", "-c", str(config), "--port", str(port)]
+    command = [
+        sys.executable, "-m", "tierstore.cli.main", "serve", "-c", str(config),
+        "--port", str(port), "--s3-port", str(s3_port),
+    ]  # fmt: skip
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=directory)
     url = f"http://127.0.0.1:{port}"
     try:

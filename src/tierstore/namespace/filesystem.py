@@ -71,6 +71,8 @@ class FileStatus:
     group: str
     mode: int
     mount: str
+    # The store's entity tag for a file, when the store gave one (not in as_dict: S3's business).
+    etag: str | None = None
 
     @property
     def name(self) -> str:
@@ -238,7 +240,15 @@ class FileSystem:
         except NotFoundError:
             raise NotFoundError(f"{target.path}: no such file or directory", key=target.path) from None
         return FileStatus(
-            target.path, False, info.size, info.last_modified, owner, group, mode, target.mount.path
+            target.path,
+            False,
+            info.size,
+            info.last_modified,
+            owner,
+            group,
+            mode,
+            target.mount.path,
+            info.etag,
         )
 
     def ls(self, path: str, *, recursive: bool = False, sync: bool = False) -> list[FileStatus]:

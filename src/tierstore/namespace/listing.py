@@ -149,7 +149,10 @@ def _level(item: object) -> tuple[str, Position | None]:
 def store_items(store: Store, base: str, position: Position, limit: int) -> list[StoreItem]:
     """Up to ``limit`` entries of the directory at ``base`` (a key ending in ``/``, or ``""``)
     from ``position`` on (a "store" position), each with the position after it."""
-    page_size = min(STORE_PAGE, limit)
+    # Never a page of one: SeaweedFS answers max-keys=1 with the directory's own marker and
+    # IsTruncated false, so a one-entry page of a directory with a marker came back empty
+    # (measured with 4.48; at 2 and more it pages right). The page is cut to the limit below.
+    page_size = max(2, min(STORE_PAGE, limit))
     resume, skip_to = position.resume, position.last
     items: list[StoreItem] = []
     for page, size in _pages(store, base, position, page_size):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from tierstore.errors import TierstoreError
 from tierstore.server.api import credentials, data, fs, health, mounts, whoami
@@ -24,11 +25,12 @@ from tierstore.server.errors import (
     on_tierstore_error,
     on_unexpected,
 )
+from tierstore.server.protocols import ByPort
 from tierstore.server.request_metrics import MetricsMiddleware
 from tierstore.server.state import ServerState
 
 # ServerState is imported from here by the server's builder and the tests' harness.
-__all__ = ["ROUTES", "ServerState", "create_app"]
+__all__ = ["ROUTES", "ServerState", "create_app", "serving_app"]
 
 # Starlette tries routes in order: the hot ones (every client's vends, stats, listings and
 # data) come first, so a request is not matched against the rest before its own.
@@ -71,3 +73,15 @@ def create_app(state: ServerState) -> Starlette:
     app.state.tierstore = state
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app
+
+
+def serving_app(state: ServerState, s3_port: int | None) -> ASGIApp:
+    """The JSON API, and the S3 gateway for requests arriving on ``s3_port`` (None: no gateway)."""
+    api = create_app(state)
+    if s3_port is None or state.s3_keys is None:
+        return api
+    # Imported here: a server without the gateway never loads it (lxml, SigV4).
+    from tierstore.server.s3.gateway import S3Gateway
+    from tierstore.server.s3.handlers import ALL
+
+    return ByPort(api, S3Gateway(state, state.s3_keys, ALL), frozenset({s3_port}))

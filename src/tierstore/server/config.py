@@ -2,6 +2,11 @@
 
 - ``tierstore.server.host`` / ``tierstore.server.port``: where to listen (127.0.0.1:9870).
 - ``tierstore.server.tls.cert`` / ``tierstore.server.tls.key``: PEM files; TLS when both are set.
+- ``tierstore.s3.enabled`` (default true) / ``tierstore.s3.port`` (default 9871): the S3-compatible
+  gateway, on a port of its own at the same host (and with the same TLS) as the JSON API.
+- ``tierstore.s3.region``: the region S3 clients must sign for (default ``us-east-1``).
+- ``tierstore.s3.domain``: host names (comma-separated) under which buckets are addressed
+  virtual-host style (``BUCKET.DOMAIN``); without it, path style only.
 - ``tierstore.server.limits.*``: request heads, bodies, connections and uploads (each key,
   its default and its meaning: :mod:`tierstore.server.limits`).
 - ``tierstore.vending.access-key`` / ``tierstore.vending.secret-key``: the identity that calls STS
@@ -47,6 +52,11 @@ HOST = "tierstore.server.host"
 PORT = "tierstore.server.port"
 TLS_CERT = "tierstore.server.tls.cert"
 TLS_KEY = "tierstore.server.tls.key"
+S3_ENABLED = "tierstore.s3.enabled"
+S3_PORT = "tierstore.s3.port"
+S3_REGION = "tierstore.s3.region"
+S3_DOMAIN = "tierstore.s3.domain"
+S3_KEYS = (S3_ENABLED, S3_PORT, S3_REGION, S3_DOMAIN)
 VENDING_ACCESS_KEY = "tierstore.vending.access-key"
 VENDING_SECRET_KEY = "tierstore.vending.secret-key"
 VENDING_ROLE_ARN = "tierstore.vending.role.arn"
@@ -84,12 +94,14 @@ VENDING_KEYS = (
     VENDING_CACHE_FRACTION,
     VENDING_ENDPOINT,
 )
-KNOWN_KEYS = (METADATA_URL, CACHE_TTL, SECRETS_KEY_FILE, *SERVER_KEYS, *VENDING_KEYS)
+KNOWN_KEYS = (METADATA_URL, CACHE_TTL, SECRETS_KEY_FILE, *SERVER_KEYS, *VENDING_KEYS, *S3_KEYS)
 # An unknown key under these is a mistake worth an error (other parts own other tierstore.* keys).
-OWN_PREFIXES = ("tierstore.server.", "tierstore.vending.", "tierstore.secrets.")
+OWN_PREFIXES = ("tierstore.server.", "tierstore.vending.", "tierstore.secrets.", "tierstore.s3.")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9870
+DEFAULT_S3_PORT = 9871
+DEFAULT_S3_REGION = "us-east-1"
 DEFAULT_DURATION = 3600
 DEFAULT_CACHE_FRACTION = 0.5
 MIN_DURATION = 900
@@ -116,6 +128,17 @@ class VendingOptions:
 
 
 @dataclass(frozen=True)
+class S3GatewayOptions:
+    """The S3-compatible gateway: on or off, its port, the region clients sign for, and the
+    domains whose sub-domains name buckets (virtual-host addressing)."""
+
+    enabled: bool = True
+    port: int = DEFAULT_S3_PORT
+    region: str = DEFAULT_S3_REGION
+    domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ApiServerOptions:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
@@ -126,6 +149,7 @@ class ApiServerOptions:
     home: Path = EMBEDDED_HOME
     source: str = "embedded default"
     limits: ServerLimits = field(default_factory=ServerLimits)
+    s3: S3GatewayOptions = S3GatewayOptions()
 
     @property
     def tls(self) -> bool:
@@ -157,6 +181,32 @@ def load_api_options(path: Path | None) -> ApiServerOptions:
         home=path.resolve().parent,
         source=source,
         limits=_limits(values, source),
+        s3=_s3_options(values, source),
+    )
+
+
+def _s3_options(values: Mapping[str, object], source: str) -> S3GatewayOptions:
+    enabled_text = str(values.get(S3_ENABLED, "true")).strip().lower()
+    if enabled_text not in ("true", "false"):
+        raise ConfigError(f"{source}: {S3_ENABLED}: {enabled_text!r} is not true or false")
+    region = str(values.get(S3_REGION) or DEFAULT_S3_REGION).strip()
+    if not region or not all(part.isalnum() for part in region.split("-")):
+        raise ConfigError(f"{source}: {S3_REGION}: {region!r} is not a region name such as us-east-1")
+    domains = tuple(
+        name.strip().lower().rstrip(".")
+        for name in str(values.get(S3_DOMAIN) or "").split(",")
+        if name.strip()
+    )
+    for name in domains:
+        if ":" in name or "/" in name:
+            raise ConfigError(
+                f"{source}: {S3_DOMAIN}: {name!r} is not a host name; write the domain only (s3.example.com)"
+            )
+    return S3GatewayOptions(
+        enabled=enabled_text == "true",
+        port=_integer(values, S3_PORT, DEFAULT_S3_PORT, 0, 65535, source=source),
+        region=region,
+        domains=domains,
     )
 
 

@@ -19,11 +19,14 @@ from pathlib import Path
 import uvicorn
 
 from tierstore.credentials.resolve import check_can_delegate
+from tierstore.errors import ConfigError
 from tierstore.namespace.config import ServerConfig, load_server_config
 from tierstore.namespace.mounts import MountTable
 from tierstore.namespace.server_metadata import open_server_metadata
 from tierstore.namespace.uploads import clean_up_stores
-from tierstore.server.app import create_app
+from tierstore.server.app import serving_app
+from tierstore.server.config import PORT as PORT_KEY
+from tierstore.server.config import S3_PORT as S3_PORT_KEY
 from tierstore.server.config import ApiServerOptions, load_api_options
 from tierstore.server.limits import protocol_class
 from tierstore.server.state import ServerState
@@ -96,9 +99,12 @@ def start_upload_cleanup(table: MountTable) -> threading.Thread:
     return thread
 
 
-def uvicorn_config(built: BuiltServer, options: ApiServerOptions, *, host: str, port: int) -> uvicorn.Config:
+def uvicorn_config(
+    built: BuiltServer, options: ApiServerOptions, *, host: str, port: int, s3_port: int | None = None
+) -> uvicorn.Config:
+    """uvicorn's config for the server; ``s3_port``: the port whose requests go to the S3 gateway."""
     return uvicorn.Config(
-        create_app(built.state),
+        serving_app(built.state, s3_port),
         host=host,
         port=port,
         ssl_certfile=str(options.tls_cert) if options.tls_cert else None,
@@ -118,6 +124,7 @@ def serve(
     *,
     host: str | None = None,
     port: int | None = None,
+    s3_port: int | None = None,
     print_token: bool = False,
     workers: int = 1,
     worker_setup: Callable[[], None] | None = None,
@@ -143,31 +150,52 @@ def serve(
         else:
             print(f"created the admin user; its token is in {built.admin_token_file} (mode 0600)", flush=True)
     scheme = "https" if options.tls else "http"
-    if workers > 1:
-        # The supervisor keeps what it built only for the start (the admin, the clean-up).
-        with contextlib.closing(bound_socket(host, port, backlog=BACKLOG)) as sock:
-            bound = sock.getsockname()[1]
-            print(
-                f"tierstore serving {built.config.source} on {scheme}://{host}:{bound} ({workers} workers)",
-                flush=True,
-            )
+    gateway = options.s3.enabled
+    s3_port = options.s3.port if s3_port is None else s3_port
+    # Both sockets are bound here, before any worker starts: a port in use is one clear error.
+    sockets = [listen(host, port, PORT_KEY, backlog=BACKLOG)]
+    if gateway:
+        sockets.append(listen(host, s3_port, S3_PORT_KEY, backlog=BACKLOG))
+    bound = [sock.getsockname()[1] for sock in sockets]
+    s3_bound = bound[1] if gateway else None
+    where = f"{scheme}://{host}:{bound[0]}"
+    if s3_bound is not None:
+        where += f", S3 gateway on {scheme}://{host}:{s3_bound}"
+    with contextlib.ExitStack() as closing:
+        for sock in sockets:
+            closing.callback(sock.close)
+        if workers > 1:
+            # The supervisor keeps what it built only for the start (the admin, the clean-up).
+            print(f"tierstore serving {built.config.source} on {where} ({workers} workers)", flush=True)
             try:
                 return run_workers(
                     config_path,
-                    sock,
+                    sockets,
+                    s3_port=s3_bound,
                     workers=workers,
                     setup=worker_setup,
                     grace_seconds=GRACEFUL_SHUTDOWN_SECONDS,
                 )
             finally:
                 built.state.close()
-    print(f"tierstore serving {built.config.source} on {scheme}://{host}:{port}", flush=True)
-    server = uvicorn.Server(uvicorn_config(built, options, host=host, port=port))
-    try:
-        server.run()
-    finally:
-        built.state.close()
+        print(f"tierstore serving {built.config.source} on {where}", flush=True)
+        server = uvicorn.Server(uvicorn_config(built, options, host=host, port=bound[0], s3_port=s3_bound))
+        try:
+            server.run(sockets=sockets)
+        finally:
+            built.state.close()
     return 0 if server.started else 1
+
+
+def listen(host: str, port: int, key: str, *, backlog: int = 128) -> socket.socket:
+    """A listening socket, or a ConfigError naming the address, the setting and what to do."""
+    try:
+        return bound_socket(host, port, backlog=backlog)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({key}): {error.strerror or error}; "
+            f"stop what uses the port or choose another one ({key}, or --port/--s3-port)"
+        ) from None
 
 
 def show_operational_logs() -> None:

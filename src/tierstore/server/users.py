@@ -97,6 +97,13 @@ class UserDirectory:
     def list(self) -> list[User]:
         return [_user(record) for record in self.metadata.users()]
 
+    def named(self, name: str) -> User | None:
+        """The user called ``name``, or None (from memory on the server, whose store caches users)."""
+        for record in self.metadata.users():
+            if record.name == name:
+                return _user(record)
+        return None
+
     def recent(self, token: str) -> tuple[bool, User | None]:
         """``(True, user or None)`` when ``token`` can be checked from memory, else ``(False, None)``.
 

@@ -1,4 +1,4 @@
-"""``tierstore serve --workers N``: N server processes answering on one listening socket.
+"""``tierstore serve --workers N``: N server processes answering on the listening sockets (JSON API, S3).
 
 One Python process answers on one core (the GIL): on a machine with cores to spare, more worker
 processes answer more requests (two workers doubled warm vends on a 2-core machine, measured in
@@ -6,7 +6,7 @@ processes answer more requests (two workers doubled warm vends on a 2-core machi
 
 - The supervisor (the ``tierstore serve`` process) builds the server once: that start creates
   the first admin (printing its token once) and runs the start-up clean-up of left-over uploads.
-  Then it binds the listening socket and starts the workers.
+  Then it binds the listening sockets (the JSON API's, the S3 gateway's) and starts the workers.
 - Each worker is a fresh interpreter (``spawn``, never ``fork``: nothing of the supervisor's
   threads or locks is inherited) that builds its own server from the same config: its own
   database connections, its own namespace in memory and its own vend cache. Workers stay in
@@ -14,7 +14,7 @@ processes answer more requests (two workers doubled warm vends on a 2-core machi
   ``tierstore.metadata.sync.interval``; a change made through one worker is seen by the others
   within that bound (by itself at once). A vend cached by one worker is not seen by the others:
   each makes its own first AssumeRole per key.
-- The kernel hands each new connection to one of the workers accepting on the shared socket.
+- The kernel hands each new connection to one of the workers accepting on the shared sockets.
 - SIGTERM or SIGINT to the supervisor is passed to every worker, which finishes its requests in
   flight (a download completes) and stops; the supervisor exits once all have. A worker that
   dies on its own stops the others and the supervisor exits non-zero, so a process manager
@@ -43,19 +43,22 @@ MAX_WORKERS = 64
 
 def run_workers(
     config_path: Path | None,
-    sock: socket.socket,
+    sockets: list[socket.socket],
     *,
+    s3_port: int | None,
     workers: int,
     setup: Callable[[], None] | None,
     grace_seconds: float,
 ) -> int:
-    """Serve on ``sock`` with ``workers`` processes until a signal; the exit code."""
+    """Serve on ``sockets`` (the JSON API's first, then the S3 gateway's on ``s3_port``) with
+    ``workers`` processes until a signal; the exit code."""
     context = multiprocessing.get_context("spawn")
-    host, port = sock.getsockname()[:2]
+    host, port = sockets[0].getsockname()[:2]
     processes = [
         context.Process(
             target=_worker,
-            args=(config_path, sock, str(host), int(port), setup),
+            args=(config_path, sockets),
+            kwargs={"host": str(host), "port": int(port), "s3_port": s3_port, "setup": setup},
             name=f"tierstore-worker-{number}",
             daemon=False,
         )
@@ -105,18 +108,24 @@ def run_workers(
 
 
 def _worker(
-    config_path: Path | None, sock: socket.socket, host: str, port: int, setup: Callable[[], None] | None
+    config_path: Path | None,
+    sockets: list[socket.socket],
+    *,
+    host: str,
+    port: int,
+    s3_port: int | None,
+    setup: Callable[[], None] | None,
 ) -> None:
-    """One worker: its own server from the config, answering on the supervisor's socket."""
+    """One worker: its own server from the config, answering on the supervisor's sockets."""
     if setup is not None:
         setup()
     from tierstore.server.run import build_server, show_operational_logs, uvicorn_config
 
     show_operational_logs()
     built = build_server(config_path, clean_up=False)
-    server = uvicorn.Server(uvicorn_config(built, built.state.options, host=host, port=port))
+    server = uvicorn.Server(uvicorn_config(built, built.state.options, host=host, port=port, s3_port=s3_port))
     try:
-        server.run(sockets=[sock])
+        server.run(sockets=sockets)
     finally:
         built.state.close()
     sys.exit(0 if server.started else 1)

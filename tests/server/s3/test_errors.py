@@ -52,6 +52,11 @@ S3_STATUS = {
     "RequestTimeout": 400,
     "MalformedTrailerError": 400,
     "InvalidChunkSizeError": 403,
+    "InvalidURI": 400,
+    "MissingContentLength": 411,
+    "ServiceUnavailable": 503,
+    "BucketAlreadyExists": 409,
+    "InvalidPartNumber": 416,
 }
 MODEL = botocore.session.get_session().get_service_model("s3")
 

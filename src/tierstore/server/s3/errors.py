@@ -60,8 +60,10 @@ ERRORS: Mapping[str, ErrorKind] = {
     "AuthorizationQueryParametersError": ErrorKind(
         400, "The authorization query parameters you provided are invalid."
     ),
+    "MissingContentLength": ErrorKind(411, "You must provide the Content-Length HTTP header."),
     "MissingSecurityHeader": ErrorKind(400, "Your request is missing a required header."),
     "InvalidRequest": ErrorKind(400, "Invalid Request"),
+    "InvalidURI": ErrorKind(400, "Couldn't parse the specified URI."),
     # Buckets and objects.
     "NoSuchBucket": ErrorKind(404, "The specified bucket does not exist."),
     "NoSuchKey": ErrorKind(404, "The specified key does not exist."),
@@ -70,6 +72,9 @@ ERRORS: Mapping[str, ErrorKind] = {
         409, "Your previous request to create the named bucket succeeded and you already own it."
     ),
     "InvalidBucketName": ErrorKind(400, "The specified bucket is not valid."),
+    "BucketAlreadyExists": ErrorKind(
+        409, "The requested bucket name is not available. Select a different name and try again."
+    ),
     "KeyTooLongError": ErrorKind(400, "Your key is too long"),
     # Multipart uploads.
     "NoSuchUpload": ErrorKind(
@@ -91,6 +96,7 @@ ERRORS: Mapping[str, ErrorKind] = {
     "EntityTooLarge": ErrorKind(400, "Your proposed upload exceeds the maximum allowed object size."),
     # Reads and conditions.
     "InvalidRange": ErrorKind(416, "The requested range is not satisfiable"),
+    "InvalidPartNumber": ErrorKind(416, "The requested partnumber is not satisfiable"),
     "PreconditionFailed": ErrorKind(412, "At least one of the pre-conditions you specified did not hold"),
     "NotModified": ErrorKind(304, "Not Modified"),
     # Request bodies and arguments.
@@ -125,10 +131,11 @@ ERRORS: Mapping[str, ErrorKind] = {
     "MethodNotAllowed": ErrorKind(405, "The specified method is not allowed against this resource."),
     "InternalError": ErrorKind(500, "We encountered an internal error. Please try again."),
     "SlowDown": ErrorKind(503, "Please reduce your request rate."),
+    "ServiceUnavailable": ErrorKind(503, "Please reduce your request rate."),
 }
 
 # The codes SDKs retry (see the module's docstring); every other one is final.
-RETRYABLE = frozenset({"InternalError", "SlowDown", "RequestTimeout"})
+RETRYABLE = frozenset({"InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout"})
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 

@@ -1,0 +1,130 @@
+"""The S3 gateway in `tierstore serve`, driven by boto3: buckets, objects, errors, permissions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+from botocore.client import BaseClient
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tests.server.conftest import write_server_config
+from tests.server.harness import RunningServer, start_api_server
+from tests.server.s3.gateway_keys import MemoryKeys
+from tierstore.local.info import StackInfo
+
+
+@pytest.fixture
+def keys() -> MemoryKeys:
+    return MemoryKeys()
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, stack: StackInfo, bucket: str, keys: MemoryKeys) -> Iterator[RunningServer]:
+    config = write_server_config(tmp_path / "server.yaml", stack, bucket)
+    server = start_api_server(config, s3_keys=keys)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_for(gateway: RunningServer, keys: MemoryKeys) -> Callable[[str], BaseClient]:
+    def make(user: str) -> BaseClient:
+        key = keys.add(user)
+        return boto3.client(
+            "s3",
+            endpoint_url=gateway.s3_url,
+            aws_access_key_id=key.access_key_id,
+            aws_secret_access_key=key.secret.reveal(),
+            region_name="us-east-1",
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        )
+
+    return make
+
+
+def _admin_name(gateway: RunningServer) -> str:
+    whoami = httpx.get(f"{gateway.url}/v1/whoami", headers=gateway.auth()).json()
+    return str(whoami["user"])
+
+
+def _code(error: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(error.value.response["Error"]["Code"])
+
+
+def test_buckets_objects_and_errors(gateway: RunningServer, s3_for: Callable[[str], BaseClient]) -> None:
+    admin = s3_for(_admin_name(gateway))
+    admin.create_bucket(Bucket="alpha")
+    assert "alpha" in [bucket["Name"] for bucket in admin.list_buckets()["Buckets"]]
+    admin.head_bucket(Bucket="alpha")
+    admin.put_object(Bucket="alpha", Key="dir/a.txt", Body=b"hello world")
+    got = admin.get_object(Bucket="alpha", Key="dir/a.txt")
+    assert got["Body"].read() == b"hello world"
+    assert admin.head_object(Bucket="alpha", Key="dir/a.txt")["ContentLength"] == 11
+    part = admin.get_object(Bucket="alpha", Key="dir/a.txt", Range="bytes=6-")
+    assert part["Body"].read() == b"world" and part["ContentRange"] == "bytes 6-10/11"
+    with pytest.raises(ClientError) as missing_key:
+        admin.get_object(Bucket="alpha", Key="dir/none.txt")
+    assert _code(missing_key) == "NoSuchKey"
+    with pytest.raises(ClientError) as missing_bucket:
+        admin.get_object(Bucket="nosuch", Key="a")
+    assert _code(missing_bucket) == "NoSuchBucket"
+    with pytest.raises(ClientError) as bad_range:
+        admin.get_object(Bucket="alpha", Key="dir/a.txt", Range="bytes=50-60")
+    assert _code(bad_range) == "InvalidRange"
+    with pytest.raises(ClientError) as not_empty:
+        admin.delete_bucket(Bucket="alpha")
+    assert _code(not_empty) == "BucketNotEmpty", not_empty.value.response
+    with pytest.raises(ClientError) as acl:
+        admin.get_bucket_acl(Bucket="alpha")
+    assert _code(acl) == "NotImplemented"
+    admin.delete_object(Bucket="alpha", Key="dir/a.txt")
+    admin.delete_object(Bucket="alpha", Key="dir/a.txt")  # again: S3 answers done
+    with pytest.raises(ClientError):
+        admin.head_object(Bucket="alpha", Key="dir/a.txt")
+
+
+def test_a_user_without_the_read_bit_is_refused(
+    gateway: RunningServer, s3_for: Callable[[str], BaseClient]
+) -> None:
+    admin = s3_for(_admin_name(gateway))
+    for name in ("private", "public"):
+        admin.create_bucket(Bucket=name)
+        admin.put_object(Bucket=name, Key="secret.txt", Body=b"x")
+    client = httpx.Client(base_url=gateway.url, headers=gateway.auth())
+    for path, mode in (("/", "0711"), ("/private", "0700"), ("/public", "0755")):
+        assert client.post("/v1/fs/chmod", json={"path": path, "mode": mode}).status_code == 200
+    gateway.add_user("bob")
+    bob = s3_for("bob")
+    with pytest.raises(ClientError) as denied:
+        bob.get_object(Bucket="private", Key="secret.txt")
+    assert _code(denied) == "AccessDenied"
+    with pytest.raises(ClientError) as create:
+        bob.create_bucket(Bucket="bobs")
+    assert _code(create) == "AccessDenied"
+    assert [bucket["Name"] for bucket in bob.list_buckets()["Buckets"]] == ["public"]
+    assert bob.get_object(Bucket="public", Key="secret.txt")["Body"].read() == b"x"
+    with pytest.raises(ClientError) as write:
+        bob.put_object(Bucket="public", Key="mine.txt", Body=b"y")
+    assert _code(write) == "AccessDenied"
+
+
+def test_unknown_keys_and_bad_signatures(gateway: RunningServer, s3_for: Callable[[str], BaseClient]) -> None:
+    assert gateway.s3_url is not None
+    stranger = boto3.client(
+        "s3",
+        endpoint_url=gateway.s3_url,
+        aws_access_key_id="AKIAUNKNOWN000000000",
+        aws_secret_access_key="x" * 40,
+        region_name="us-east-1",
+    )
+    with pytest.raises(ClientError) as unknown:
+        stranger.list_buckets()
+    assert _code(unknown) == "InvalidAccessKeyId"
+    anonymous = httpx.get(gateway.s3_url + "/")
+    assert anonymous.status_code == 403 and b"<Code>AccessDenied</Code>" in anonymous.content
+    assert anonymous.headers["x-amz-request-id"]
