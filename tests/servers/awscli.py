@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
+
+from tests.tools import require_tool
 
 REGION = "us-east-1"
 RUN_TIMEOUT_SECONDS = 60.0
 
 
 def aws_binary() -> Path:
-    binary = Path(sys.executable).parent / "aws"
-    if not binary.exists():
-        raise RuntimeError(f"{binary} is missing: install the dev extra (awscli)")
-    return binary
+    """The venv's ``aws``; the test fails, naming the package, when it is missing."""
+    return require_tool("aws")
 
 
 class AwsCli:
