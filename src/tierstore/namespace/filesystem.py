@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tierstore.blocking import require_io
-from tierstore.errors import AccessDeniedError, ConflictError, NotFoundError, StoreError
+from tierstore.errors import (
+    AccessDeniedError,
+    ConflictError,
+    NotFoundError,
+    RangeNotSatisfiableError,
+    StoreError,
+)
 from tierstore.namespace import paths, tree, usage
 from tierstore.namespace.access import (
     Attributes,
@@ -51,7 +57,7 @@ from tierstore.namespace.metadata import MountRecord
 from tierstore.namespace.mounts import MountTable, path_error
 from tierstore.namespace.permissions import Caller, parse_mode
 from tierstore.namespace.read_ahead import ReadAhead
-from tierstore.storage.interface import Store
+from tierstore.storage.interface import ObjectInfo, Store
 
 # Streaming copies and reads move this much at a time; the writer gathers it into parts.
 CHUNK = 2 * 1024 * 1024
@@ -488,17 +494,32 @@ class FileSystem:
     # -- writing -------------------------------------------------------------------------
 
     def write(
-        self, path: str, chunks: Iterator[bytes] | list[bytes], *, progress: Progress | None = None
+        self,
+        path: str,
+        chunks: Iterator[bytes] | list[bytes],
+        *,
+        progress: Progress | None = None,
+        exclusive: bool = False,
     ) -> FileStatus:
+        """Write a file from ``chunks`` (nothing of it is visible unless every chunk came).
+
+        ``exclusive``: only create it; ConflictError when the path exists (checked before the
+        first chunk is taken, so a refused upload is never read; two racing creators may both
+        pass the check, the later write winning, as the stores offer no atomic create here).
+        """
         target = self._target(path, creating=True)
         if target.key == "":
             raise StoreError(f"{target.path}: is a directory (a mount point)", key=target.path)
         check_readonly(target.mount, target.path)
         self._search(target.path)
-        existing = self._kind(target)
+        existing = self._kind(target, sync=exclusive)
         if existing == "dir":
             raise StoreError(f"{target.path}: is a directory", key=target.path)
         self._check_write_here(target, existing)
+        if exclusive and existing is not None:
+            raise ConflictError(
+                f"{target.path}: it exists already and only a new file was asked for", key=target.path
+            )
         with target.store.open_write(target.key) as writer:
             for chunk in chunks:
                 writer.write(chunk)
@@ -725,6 +746,109 @@ class FileSystem:
         self._cache.changed(dst.path)
         return moved
 
+    # -- objects: the S3 gateway's operations, each with as few store requests as it can ----
+
+    def _object_target(self, path: str) -> _Target:
+        """Where a file would be, once the caller may read it (search on the ancestors, read on
+        it); a mount point or a directory leading to one is no file (NotFoundError)."""
+        target = self._target(path)
+        self._check(target.path, target.mount, "read")
+        if target.key == "" or any(
+            paths.is_within(record.path, target.path) for record in self.table.records()
+        ):
+            raise NotFoundError(f"{target.path}: is a directory, not a file", key=target.path)
+        return target
+
+    def open_object(
+        self,
+        path: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        suffix: int | None = None,
+    ) -> OpenedObject:
+        """The file's bytes (all, ``[start, end)`` or the last ``suffix``) and what it is, checked
+        as :meth:`read` checks: the caller's read bit before the store is asked. NotFoundError
+        when there is no file at ``path`` (a directory included)."""
+        target = self._object_target(path)
+        try:
+            return _open_read(target.store, target.key, start=start, end=end, suffix=suffix)
+        except NotFoundError:
+            raise NotFoundError(f"{target.path}: no such file", key=target.path) from None
+
+    def object_info(self, path: str) -> ObjectInfo:
+        """The file's size, ETag and last change, straight from its store (never cached), once
+        the caller may read it. NotFoundError when there is no file at ``path``."""
+        target = self._object_target(path)
+        try:
+            return target.store.head(target.key)
+        except NotFoundError:
+            raise NotFoundError(f"{target.path}: no such file", key=target.path) from None
+
+    def copy_object(self, source: str, dest: str, *, source_etag: str | None = None) -> FileStatus:
+        """Copy one file to another path, replacing a file there, as ``cp`` checks it: read on
+        the source; write on the destination, or write and search on its directory when it is
+        new. A copy within a store is the store's own; across stores it streams, a chunk at a
+        time. ``source_etag``: the source must still have this ETag when it is read (else
+        ConflictError), so a copy across stores never mixes two versions of it. Neither end may
+        be a directory (no ``cp`` into a directory here)."""
+        src = self._object_target(source)
+        dst = self._target(dest, creating=True)
+        if dst.key == "":
+            raise StoreError(f"{dst.path}: is a directory (a mount point)", key=dst.path)
+        check_readonly(dst.mount, dst.path)
+        self._search(dst.path)
+        existing = self._kind(dst, sync=True)
+        if existing == "dir":
+            raise StoreError(f"{dst.path}: is a directory", key=dst.path)
+        self._check_write_here(dst, existing)
+        try:
+            if src.store is dst.store:
+                src.store.copy(src.key, dst.key)
+            else:
+                opened = _open_read(src.store, src.key, if_match=source_etag)
+                with opened, dst.store.open_write(dst.key) as writer:
+                    for chunk in opened.chunks:
+                        writer.write(chunk)
+        except NotFoundError:  # only the source is looked for: a destination is made
+            raise NotFoundError(f"{src.path}: no such file", key=src.path) from None
+        if existing is None:
+            self._record_creator(dst.path, is_dir=False)
+        self._cache.changed(dst.path)
+        return self._status(dst, sync=True)
+
+    def delete_object(self, path: str, *, directory: bool = False) -> bool:
+        """Remove the file at ``path`` (or with ``directory``, the empty directory), as S3 deletes
+        one key; False when there is none of that kind there, which is no error.
+
+        Checked as unlink(2) and rmdir(2) are, before anything is looked up in the store (a
+        refusal tells nothing of what exists): write and search on the parent, the sticky rule.
+        A directory holding anything stays (its marker alone would be S3's object; tierstore's
+        directories are there while anything is below them), and a mount point is never removed.
+        """
+        target = self._target(path)
+        if target.key == "" or self.table.children_of(target.path):
+            raise AccessDeniedError(
+                f"rm {target.path}: it is or holds a mount point; remove the mount to delete it",
+                key=target.path,
+            )
+        chain = self._check_entry_change(target, "rm")
+        if self.caller is not None and len(chain) > 1:
+            check_sticky(self.caller, chain[-2], chain[-1], "rm")
+        kind = self._kind(target, sync=True)
+        if kind is None or (kind == "dir") != directory:
+            return False
+        if kind == "file":
+            target.store.delete(target.key)
+        else:
+            pages = target.store.list_pages(target.key, delimiter="/", page_size=100)
+            if any(page.objects or page.prefixes for page in pages):
+                return False
+            target.store.delete(f"{target.key}/")
+        self.table.metadata.remove_attributes_under(target.path)
+        self._cache.changed(target.path)
+        return True
+
     # -- metadata-only changes ------------------------------------------------------------
 
     def _own(self, path: str, verb: str) -> tuple[_Target, Attributes]:
@@ -789,6 +913,73 @@ class _FirstPage:
 
     def cut(self, limit: int) -> list[Listed]:
         return self.items if limit >= len(self.items) else self.items[:limit]
+
+
+@dataclass(frozen=True)
+class OpenedObject:
+    """An opened read: the whole object's ``info``, the range ``[start, end)`` served and its
+    bytes; close it when done (the rest is not read)."""
+
+    info: ObjectInfo
+    start: int
+    end: int
+    chunks: Iterator[bytes]
+
+    def close(self) -> None:
+        close = getattr(self.chunks, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> OpenedObject:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _open_read(
+    store: Store,
+    key: str,
+    *,
+    start: int | None = None,
+    end: int | None = None,
+    suffix: int | None = None,
+    if_match: str | None = None,
+) -> OpenedObject:
+    """A read of ``[start, end)`` or the last ``suffix`` bytes (cut to the size; an empty object
+    serves ``[0, 0)``); RangeNotSatisfiableError for a range past the end of a non-empty object.
+
+    Stands in for the store's own single-request ``open_read`` until every store has one: a HEAD,
+    then the bytes."""
+    info = store.head(key)
+    if if_match is not None and if_match != "*" and (info.etag or "").strip('"') != if_match.strip('"'):
+        raise ConflictError(f"{key}: its ETag is no longer {if_match}", key=key)
+    size = info.size
+    if size == 0:
+        first, last = 0, 0
+    elif suffix is not None:
+        first, last = max(0, size - suffix), size
+    else:
+        first = start or 0
+        if first >= size:
+            raise RangeNotSatisfiableError(
+                f"{key}: the range starts at {first}, past its {size} bytes", size=size, key=key
+            )
+        last = size if end is None else min(end, size)
+
+    def ranged() -> Iterator[bytes]:
+        if first == 0 and last == size:
+            yield from store.iter_read(key, chunk_size=CHUNK)
+            return
+        position = first
+        while position < last:
+            chunk = store.get(key, start=position, end=min(position + CHUNK, last))
+            if not chunk:
+                raise StoreError(f"{key}: the object became shorter while being read", key=key)
+            position += len(chunk)
+            yield chunk
+
+    return OpenedObject(info, first, last, ranged())
 
 
 def _never(_: FileStatus) -> bool:

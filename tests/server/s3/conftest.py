@@ -1,13 +1,29 @@
-"""Fixtures for the S3 API's foundation: a small S3 endpoint on it, over HTTP and over HTTPS."""
+"""Fixtures for the S3 API: a small S3 endpoint on its foundation (over HTTP and HTTPS), and
+the gateway of a real server with boto3 clients for its users (``s3_for``): the one place keys
+are made for them, so that the key store's arrival changes one fixture."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote
 
+import boto3
+import httpx
 import pytest
+from botocore.client import BaseClient
+from botocore.config import Config
 
+from tests.server.conftest import write_server_config
+from tests.server.harness import RunningServer, start_api_server
 from tests.server.s3.endpoint import S3Endpoint
+from tests.server.s3.gateway_keys import Key, MemoryKeys
+from tierstore.local.info import StackInfo
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 KEY_ID = "TSKEXAMPLEKEY0000001"
 SECRET = "tierstore/example/secret/key/0123456789"
@@ -26,3 +42,135 @@ def tls_endpoint(tmp_path: Path) -> Iterator[S3Endpoint]:
     aws-chunked bodies with checksum trailers only over HTTPS."""
     with S3Endpoint({KEY_ID: SECRET}, tls_dir=tmp_path) as running:
         yield running
+
+
+@pytest.fixture
+def keys() -> MemoryKeys:
+    return MemoryKeys()
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, stack: StackInfo, bucket: str, keys: MemoryKeys) -> Iterator[RunningServer]:
+    """A server (in a thread of this process) whose root mount is ``s3://bucket/root`` on the
+    session's SeaweedFS, with its S3 gateway on."""
+    config = write_server_config(tmp_path / "server.yaml", stack, bucket)
+    server = start_api_server(config, s3_keys=keys)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_key_for(keys: MemoryKeys) -> Callable[[str], Key]:
+    """A new access key of ``user`` (for requests made by hand)."""
+    return keys.add
+
+
+@pytest.fixture
+def s3_for(gateway: RunningServer, s3_key_for: Callable[[str], Key]) -> Callable[..., BaseClient]:
+    """A boto3 client of the gateway signed in as ``user`` (path style, no retries); keyword
+    arguments go to its botocore Config."""
+
+    def make(user: str, **config: object) -> BaseClient:
+        key = s3_key_for(user)
+        return boto3.client(
+            "s3",
+            endpoint_url=gateway.s3_url,
+            aws_access_key_id=key.access_key_id,
+            aws_secret_access_key=key.secret.reveal(),
+            region_name="us-east-1",
+            config=Config(
+                s3={"addressing_style": "path"},
+                retries={"max_attempts": 1},
+                signature_version="s3v4",  # presigned URLs too (botocore presigns SigV2 otherwise)
+                **config,  # type: ignore[arg-type]
+            ),
+        )
+
+    return make
+
+
+@pytest.fixture
+def admin_name(gateway: RunningServer) -> str:
+    """The name of the admin the harness signed in as."""
+    whoami = httpx.get(f"{gateway.url}/v1/whoami", headers=gateway.auth()).json()
+    return str(whoami["user"])
+
+
+@dataclass
+class Mount:
+    """A bucket of the gateway, on the S3 root mount or on a local mount of its own, with what a
+    test needs to look behind it: its directory (local), the SeaweedFS bucket holding the root
+    mount (``root/<bucket>/...``), and an admin's boto3 client and key."""
+
+    kind: str
+    bucket: str
+    gateway: RunningServer
+    admin: BaseClient
+    key: Key
+    store: S3Client
+    store_bucket: str
+    directory: Path | None = None
+
+    def url(self, key: str = "", query: str = "") -> str:
+        assert self.gateway.s3_url is not None
+        path = f"{self.gateway.s3_url}/{self.bucket}/{quote(key, safe='/~')}"
+        return f"{path}?{query}" if query else path
+
+    def store_key(self, key: str) -> str:
+        """Where the root mount keeps ``key`` in SeaweedFS (S3 mounts only)."""
+        return f"root/{self.bucket}/{key}"
+
+    def chmod(self, path: str, mode: str) -> None:
+        answer = httpx.post(
+            f"{self.gateway.url}/v1/fs/chmod", json={"path": path, "mode": mode}, headers=self.gateway.auth()
+        )
+        assert answer.status_code == 200, answer.text
+
+    def assert_clean(self) -> None:
+        """Nothing half-written: no temporary file in a local mount's directory, no multipart
+        upload left in SeaweedFS."""
+        if self.directory is not None:
+            strays = [path for path in self.directory.rglob("*") if path.name.startswith(".tierstore-tmp-")]
+            assert not strays, strays
+        uploads = self.store.list_multipart_uploads(Bucket=self.store_bucket).get("Uploads", [])
+        assert not uploads, uploads
+
+
+def add_local_mount(gateway: RunningServer, path: str, directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    answer = httpx.post(
+        f"{gateway.url}/v1/mounts", json={"path": path, "uri": directory.as_uri()}, headers=gateway.auth()
+    )
+    assert answer.status_code == 201, answer.text
+
+
+@pytest.fixture
+def make_mount(  # noqa: PLR0917 - fixtures are named by their parameters
+    gateway: RunningServer,
+    s3_for: Callable[..., BaseClient],
+    s3_key_for: Callable[[str], Key],
+    admin_name: str,
+    admin_s3: S3Client,
+    bucket: str,
+    tmp_path: Path,
+) -> Callable[[str, str], Mount]:
+    """``make_mount(kind, name)``: the bucket ``name`` made on the S3 root mount (``s3``) or as
+    a local mount of its own (``local``)."""
+
+    def make(kind: str, name: str) -> Mount:
+        admin = s3_for(admin_name)
+        directory = None
+        if kind == "s3":
+            admin.create_bucket(Bucket=name)
+        else:
+            directory = tmp_path / f"local-{name}"
+            add_local_mount(gateway, f"/{name}", directory)
+        return Mount(kind, name, gateway, admin, s3_key_for(admin_name), admin_s3, bucket, directory)
+
+    return make
+
+
+@pytest.fixture(params=["s3", "local"])
+def mount(request: pytest.FixtureRequest, make_mount: Callable[[str, str], Mount]) -> Mount:
+    """A bucket on the S3 root mount, then one on a local mount."""
+    return make_mount(str(request.param), "objs")

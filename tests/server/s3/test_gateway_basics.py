@@ -2,49 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import boto3
 import httpx
 import pytest
 from botocore.client import BaseClient
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.server.conftest import write_server_config
-from tests.server.harness import RunningServer, start_api_server
-from tests.server.s3.gateway_keys import MemoryKeys
-from tierstore.local.info import StackInfo
-
-
-@pytest.fixture
-def keys() -> MemoryKeys:
-    return MemoryKeys()
-
-
-@pytest.fixture
-def gateway(tmp_path: Path, stack: StackInfo, bucket: str, keys: MemoryKeys) -> Iterator[RunningServer]:
-    config = write_server_config(tmp_path / "server.yaml", stack, bucket)
-    server = start_api_server(config, s3_keys=keys)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def s3_for(gateway: RunningServer, keys: MemoryKeys) -> Callable[[str], BaseClient]:
-    def make(user: str) -> BaseClient:
-        key = keys.add(user)
-        return boto3.client(
-            "s3",
-            endpoint_url=gateway.s3_url,
-            aws_access_key_id=key.access_key_id,
-            aws_secret_access_key=key.secret.reveal(),
-            region_name="us-east-1",
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-        )
-
-    return make
+from tests.server.harness import RunningServer
 
 
 def _admin_name(gateway: RunningServer) -> str:
