@@ -4,6 +4,7 @@ are made for them, so that the key store's arrival changes one fixture."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,14 +127,23 @@ class Mount:
         )
         assert answer.status_code == 200, answer.text
 
-    def assert_clean(self) -> None:
+    def assert_clean(self, wait: float = 10.0) -> None:
         """Nothing half-written: no temporary file in a local mount's directory, no multipart
-        upload left in SeaweedFS."""
-        if self.directory is not None:
-            strays = [path for path in self.directory.rglob("*") if path.name.startswith(".tierstore-tmp-")]
-            assert not strays, strays
-        uploads = self.store.list_multipart_uploads(Bucket=self.store_bucket).get("Uploads", [])
-        assert not uploads, uploads
+        upload left in SeaweedFS. A request whose client went away may still be aborting what
+        it wrote when the client sees the connection close: that is waited for (``wait``)."""
+        deadline = time.monotonic() + wait
+        while True:
+            strays = (
+                []
+                if self.directory is None
+                else [path for path in self.directory.rglob("*") if path.name.startswith(".tierstore-tmp-")]
+            )
+            uploads = self.store.list_multipart_uploads(Bucket=self.store_bucket).get("Uploads", [])
+            if not strays and not uploads:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"left half-written: {strays} {uploads}")
+            time.sleep(0.1)
 
 
 def add_local_mount(gateway: RunningServer, path: str, directory: Path) -> None:

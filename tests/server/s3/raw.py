@@ -58,8 +58,10 @@ def send(
     payload: str | None = None,
 ) -> httpx.Response:
     signed = signed_headers(method, url, key, headers=headers, body=body, payload=payload)
+    # As UTF-8 bytes, as botocore signed them: httpx would refuse a value that is not ASCII.
+    raw = {name: value.encode("utf-8") for name, value in signed.items()}
     with httpx.Client(timeout=60) as client:
-        return client.request(method, url, headers=signed, content=body)
+        return client.request(method, url, headers=raw, content=body)
 
 
 def error_code(response: httpx.Response) -> str:

@@ -6,18 +6,34 @@ half-written (``Mount.assert_clean``)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
-from collections.abc import Callable
+import socket
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
+from urllib.parse import urlsplit
 
+import boto3
 import httpx
 import pytest
+from botocore.awsrequest import AWSPreparedRequest
 from botocore.client import BaseClient
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.server.conftest import write_server_config
+from tests.server.harness import RunningServer, start_api_server
 from tests.server.s3.conftest import Mount
-from tests.server.s3.raw import error_code, send
+from tests.server.s3.endpoint import self_signed
+from tests.server.s3.gateway_keys import Key, MemoryKeys
+from tests.server.s3.raw import UNSIGNED, RawConnection, error_code, send, signed_headers
+from tests.server.s3.signed_chunks import signed_chunks, signed_head, unsigned_chunks
+from tierstore.local.info import StackInfo
 
 DATA = bytes(range(256)) * 40  # 10,240 bytes
 HTTP_DATE = re.compile(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT")
@@ -284,3 +300,285 @@ def test_a_reader_without_the_read_bit_is_refused_before_the_store_is_asked(
         with pytest.raises(ClientError) as denied:
             call(Bucket=mount.bucket, Key="private/secret.bin")
         assert _status(denied) == 403
+
+
+# -- PutObject ---------------------------------------------------------------------------------
+
+
+def _md5(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def _crc32(data: bytes) -> str:
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+
+def test_content_md5_is_checked_and_a_bad_body_leaves_the_previous_object(mount: Mount) -> None:
+    _put(mount, "m.bin")
+    _put(mount, "m.bin", b"new", ContentMD5=_md5(b"new"))
+    assert _read(mount, "m.bin") == b"new"
+    large = DATA * 2048  # 20 MiB: the S3 store writes it in parts, which a failure must abort
+    for body in (b"changed", large):
+        with pytest.raises(ClientError) as bad:
+            _put(mount, "m.bin", body, ContentMD5=_md5(b"something else"))
+        assert _code(bad) == "BadDigest"
+        assert _read(mount, "m.bin") == b"new"
+        mount.assert_clean()
+    with pytest.raises(ClientError) as new_key:
+        _put(mount, "never.bin", large, ContentMD5=_md5(b"x"))
+    assert _code(new_key) == "BadDigest"
+    with pytest.raises(ClientError) as absent:
+        mount.admin.head_object(Bucket=mount.bucket, Key="never.bin")
+    assert _status(absent) == 404
+    answer = send(
+        "PUT", mount.url("m.bin"), mount.key, headers={"Content-MD5": "not-an-md5"}, body=b"changed"
+    )
+    assert answer.status_code == 400 and error_code(answer) == "InvalidDigest"
+    assert _read(mount, "m.bin") == b"new"
+    mount.assert_clean()
+
+
+def test_checksum_headers_are_checked(mount: Mount) -> None:
+    _put(mount, "k.bin")
+    _put(mount, "k.bin", b"new", ChecksumCRC32=_crc32(b"new"))
+    with pytest.raises(ClientError) as bad:
+        _put(mount, "k.bin", b"changed", ChecksumCRC32=_crc32(b"other"))
+    assert _code(bad) == "BadDigest"
+    bad_sha = send(
+        "PUT",
+        mount.url("k.bin"),
+        mount.key,
+        headers={"x-amz-checksum-sha256": base64.b64encode(hashlib.sha256(b"x").digest()).decode()},
+        body=b"changed",
+    )
+    assert bad_sha.status_code == 400 and error_code(bad_sha) == "BadDigest"
+    assert _read(mount, "k.bin") == b"new"
+    mount.assert_clean()
+
+
+def test_metadata_that_s3_refuses(mount: Mount) -> None:
+    _put(mount, "meta.bin")
+    with pytest.raises(ClientError) as large:
+        _put(mount, "meta.bin", b"changed", Metadata={"big": "x" * 2100})
+    assert _code(large) == "MetadataTooLarge"
+    answer = send("PUT", mount.url("meta.bin"), mount.key, headers={"x-amz-meta-name": "caf\xe9"}, body=b"x")
+    assert answer.status_code == 400 and error_code(answer) == "InvalidArgument"
+    assert "x-amz-meta-name" in answer.text
+    assert _read(mount, "meta.bin") == DATA
+    mount.assert_clean()
+
+
+def test_put_into_a_missing_bucket(mount: Mount) -> None:
+    with pytest.raises(ClientError) as missing:
+        mount.admin.put_object(Bucket="nosuchbucket", Key="a", Body=b"x")
+    assert _code(missing) == "NoSuchBucket"
+    answer = send("PUT", mount.url("a").replace(f"/{mount.bucket}/", "/nosuchbucket/"), mount.key, body=b"x")
+    assert answer.status_code == 404 and error_code(answer) == "NoSuchBucket"
+
+
+def test_a_body_without_a_length_is_refused(mount: Mount) -> None:
+    url = mount.url("nolength.bin")
+    headers = signed_headers("PUT", url, mount.key, payload="UNSIGNED-PAYLOAD")
+
+    def body() -> Iterator[bytes]:
+        yield b"some data"
+
+    with httpx.Client() as client:
+        answer = client.put(url, headers=headers, content=body())
+    assert answer.status_code == 411 and error_code(answer) == "MissingContentLength"
+
+
+def test_conditional_create(mount: Mount) -> None:
+    _put(mount, "once.bin", b"first", IfNoneMatch="*")
+    with pytest.raises(ClientError) as exists:
+        _put(mount, "once.bin", b"second", IfNoneMatch="*")
+    assert _code(exists) == "PreconditionFailed" and _status(exists) == 412
+    assert _read(mount, "once.bin") == b"first"
+    mount.admin.put_object(Bucket=mount.bucket, Key="folder/", Body=b"", IfNoneMatch="*")
+    with pytest.raises(ClientError) as folder:
+        mount.admin.put_object(Bucket=mount.bucket, Key="folder/", Body=b"", IfNoneMatch="*")
+    assert _code(folder) == "PreconditionFailed"
+    for headers in ({"If-None-Match": '"abc"'}, {"If-Match": '"abc"'}):
+        answer = send("PUT", mount.url("once.bin"), mount.key, headers=headers, body=b"third")
+        assert answer.status_code == 501 and error_code(answer) == "NotImplemented", headers
+    assert _read(mount, "once.bin") == b"first"
+    mount.assert_clean()
+
+
+@dataclass
+class _Continued:
+    asked_for_body: bool
+    status: int
+    headers: dict[str, str]
+
+
+def _continue_put(url: str, key: Key, body: bytes, headers: dict[str, str] | None = None) -> _Continued:
+    """A PUT sent with ``Expect: 100-continue``, its body sent only once the server says so."""
+    signed = signed_headers(
+        "PUT",
+        url,
+        key,
+        headers={"Content-Length": str(len(body)), "Expect": "100-continue", **(headers or {})},
+        payload=UNSIGNED,
+    )
+    connection = RawConnection(url)
+    try:
+        connection.send_head("PUT", urlsplit(url).path, signed)
+        status, fields = connection.read_head()
+        if status != 100:
+            return _Continued(False, status, fields)
+        connection.sock.sendall(body)
+        status, fields = connection.read_head()
+        return _Continued(True, status, fields)
+    finally:
+        connection.close()
+
+
+def test_expect_100_continue(mount: Mount, s3_key_for: Callable[[str], Key]) -> None:
+    done = _continue_put(mount.url("e.bin"), mount.key, DATA)
+    assert done.asked_for_body and done.status == 200 and _read(mount, "e.bin") == DATA
+    _put(mount, "e2.bin", IfNoneMatch="*")
+    mount.chmod("/", "0711")
+    mount.chmod(f"/{mount.bucket}", "0755")
+    mount.gateway.add_user("bob")
+    # Refused before the body is asked for: the client never sends it, the connection closes.
+    missing_bucket = mount.url("e.bin").replace(f"/{mount.bucket}/", "/nosuchbucket/")
+    for url, key, headers, status in (
+        (missing_bucket, mount.key, {}, 404),
+        (mount.url("e.bin"), s3_key_for("bob"), {}, 403),
+        (mount.url("e2.bin"), mount.key, {"If-None-Match": "*"}, 412),
+    ):
+        refused = _continue_put(url, key, b"changed", headers)
+        assert not refused.asked_for_body and refused.status == status, (url, refused)
+        assert refused.headers.get("connection") == "close"
+    assert _read(mount, "e.bin") == DATA and _read(mount, "e2.bin") == DATA
+    mount.assert_clean()
+
+
+def test_a_body_cut_short_writes_nothing(mount: Mount) -> None:
+    _put(mount, "short.bin")
+    for declared, sent in ((len(DATA), 100), (20 * 1024 * 1024, 10 * 1024 * 1024)):
+        url = mount.url("short.bin")
+        headers = signed_headers(
+            "PUT", url, mount.key, headers={"Content-Length": str(declared)}, payload=UNSIGNED
+        )
+        connection = RawConnection(url)
+        connection.send_head("PUT", urlsplit(url).path, headers)
+        connection.sock.sendall(b"x" * sent)
+        connection.sock.shutdown(socket.SHUT_WR)
+        while connection.recv(65536):  # until the server has given up on it and closed
+            pass
+        connection.close()
+        assert _read(mount, "short.bin") == DATA
+        mount.assert_clean()
+
+
+def _chunked_put(  # noqa: PLR0917
+    mount: Mount, key: str, content_sha256: str, body: bytes, decoded_length: int, trailer: str | None = None
+) -> httpx.Response:
+    url = mount.url(key)
+    headers, _ = signed_head(
+        url,
+        mount.key.access_key_id,
+        mount.key.secret.reveal(),
+        content_sha256=content_sha256,
+        decoded_length=decoded_length,
+        trailer=trailer,
+    )
+    with httpx.Client(timeout=60) as client:
+        return client.put(url, headers=headers, content=body)
+
+
+def test_aws_chunked_bodies(mount: Mount) -> None:
+    pieces = [DATA[:8192], DATA[8192:]]
+    trailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+    good = _chunked_put(
+        mount,
+        "t.bin",
+        trailer,
+        unsigned_chunks(pieces, [("x-amz-checksum-crc32", _crc32(DATA))]),
+        len(DATA),
+        trailer="x-amz-checksum-crc32",
+    )
+    assert good.status_code == 200, good.text
+    assert _read(mount, "t.bin") == DATA
+    failures = {
+        "BadDigest": (unsigned_chunks(pieces, [("x-amz-checksum-crc32", _crc32(b"other"))]), len(DATA)),
+        "IncompleteBody": (
+            unsigned_chunks(pieces[:1], [("x-amz-checksum-crc32", _crc32(DATA[:8192]))]),
+            len(DATA),
+        ),
+        "InvalidArgument": (unsigned_chunks(pieces, [("x-amz-checksum-crc32", _crc32(DATA))]), 8192),
+        "MalformedTrailerError": (unsigned_chunks(pieces, [("x-amz-checksum-sha1", "AAAA")]), len(DATA)),
+    }
+    for code, (body, length) in failures.items():
+        answer = _chunked_put(mount, "t.bin", trailer, body, length, trailer="x-amz-checksum-crc32")
+        assert answer.status_code in (400, 403) and error_code(answer) == code, (code, answer.text)
+        assert _read(mount, "t.bin") == DATA, code
+    signed = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+    url = mount.url("s.bin")
+    headers, seed = signed_head(
+        url,
+        mount.key.access_key_id,
+        mount.key.secret.reveal(),
+        content_sha256=signed,
+        decoded_length=len(DATA),
+    )
+    with httpx.Client(timeout=60) as client:
+        answer = client.put(url, headers=headers, content=signed_chunks(seed, pieces))
+    assert answer.status_code == 200, answer.text
+    assert _read(mount, "s.bin") == DATA
+    mount.assert_clean()
+
+
+@pytest.fixture
+def tls_gateway(tmp_path: Path, stack: StackInfo, bucket: str, keys: MemoryKeys) -> Iterator[RunningServer]:
+    """The gateway over HTTPS: botocore sends its aws-chunked bodies with checksum trailers only
+    over HTTPS."""
+    certificate, key = self_signed(tmp_path)
+    config = write_server_config(
+        tmp_path / "server.yaml",
+        stack,
+        bucket,
+        extra={"tierstore.server.tls.cert": certificate, "tierstore.server.tls.key": key},
+    )
+    server = start_api_server(config, s3_keys=keys)
+    yield server
+    server.stop()
+
+
+def test_botocore_sends_a_crc32_trailer_over_https(
+    tls_gateway: RunningServer, keys: MemoryKeys, tmp_path: Path
+) -> None:
+    whoami = httpx.get(f"{tls_gateway.url}/v1/whoami", headers=tls_gateway.auth(), verify=False).json()
+    key = keys.add(str(whoami["user"]))
+    client = boto3.client(
+        "s3",
+        endpoint_url=tls_gateway.s3_url,
+        aws_access_key_id=key.access_key_id,
+        aws_secret_access_key=key.secret.reveal(),
+        region_name="us-east-1",
+        verify=str(tmp_path / "endpoint.crt"),
+        config=Config(
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 1},
+            request_checksum_calculation="when_supported",
+        ),
+    )
+    sent: list[dict[str, str]] = []
+
+    def seen(request: AWSPreparedRequest, **_: object) -> None:
+        sent.append(
+            {
+                name: value.decode() if isinstance(value, bytes) else value
+                for name, value in request.headers.items()
+            }
+        )
+
+    client.meta.events.register("before-send.s3.PutObject", seen)
+    client.create_bucket(Bucket="tls")
+    body = DATA * 200  # 2 MB, in several chunks
+    client.put_object(Bucket="tls", Key="t.bin", Body=body)
+    assert sent[-1]["X-Amz-Content-SHA256"] == "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+    assert sent[-1]["X-Amz-Trailer"] == "x-amz-checksum-crc32"
+    assert client.get_object(Bucket="tls", Key="t.bin")["Body"].read() == body
