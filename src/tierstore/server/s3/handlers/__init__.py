@@ -1,5 +1,5 @@
 """The S3 operations, one module per resource family (as SeaweedFS's ``weed/s3api`` and MinIO's
-``cmd/*-handlers.go`` split them): buckets, objects (with ``copying``, and the
+``cmd/*-handlers.go`` split them): buckets, objects (with ``copying`` and ``deleting``, and the
 helpers they share: ``conditions``, ``headers``, ``ranges``), listings, multipart uploads.
 
 Each module's ``HANDLERS`` maps operation names (:mod:`tierstore.server.s3.routing`) to
@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tierstore.server.s3.context import Handler
-from tierstore.server.s3.handlers import buckets, copying, objects
+from tierstore.server.s3.handlers import buckets, copying, deleting, objects
 
 ALL: Mapping[str, Handler] = {
     **buckets.HANDLERS,
     **objects.HANDLERS,
     **copying.HANDLERS,
+    **deleting.HANDLERS,
 }
