@@ -2,7 +2,8 @@
 
 Every request of ``tierstore serve`` (a vend, a stat, an ls) needs the mount table, the
 attributes of the path's ancestors and the caller's user (or S3 key); read from the database,
-that is three or four queries per request. :class:`CachedMetadataStore` answers them from memory instead:
+that is three or four queries per request. :class:`CachedMetadataStore` answers them from memory
+instead:
 
 - what this process writes drops the stale kind at once (read-your-writes);
 - what another process writes (servers sharing PostgreSQL, ``tierstore fs`` or ``tierstore
@@ -16,10 +17,9 @@ that is three or four queries per request. :class:`CachedMetadataStore` answers 
 A reader that loaded old rows while a change was being noticed must not put them back after the
 drop: each kind has a generation, and a load is kept only if the generation did not move while
 it ran. Each cache is bounded: path attributes, unknown tokens and unknown S3 key ids by entry
-count, past which that
-cache is emptied rather than evicted piecemeal (which keeps their hot path a dict lookup);
-subtree walks by the attributes they hold together, least recently used out first (one walk of
-a big tree can hold as many attributes as thousands of small ones).
+count, past which that cache is emptied rather than evicted piecemeal (which keeps their hot path
+a dict lookup); subtree walks by the attributes they hold together, least recently used out first
+(one walk of a big tree can hold as many attributes as thousands of small ones).
 
 Reads that must not block (the server's event loop) run inside
 :func:`tierstore.blocking.memory_only`: a miss then raises ``NeedsIO`` instead of querying, and

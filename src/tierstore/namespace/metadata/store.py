@@ -430,7 +430,8 @@ class SqlMetadataStore(MetadataStore):
         """Removes every key of ``user``; returns how many there were."""
         with self._write("s3_keys") as connection:
             removed = int(connection.execute(delete(_s3_keys).where(_s3_keys.c.user_name == user)).rowcount)
-        LOGGER.info("S3 keys of user %s removed: %d", user, removed)
+        if removed:
+            LOGGER.info("S3 keys of user %s removed: %d", user, removed)
         return removed
 
     # -- life cycle ---------------------------------------------------------------------------
