@@ -63,7 +63,9 @@ def gateway_client(endpoint: str, access_key_id: str, secret: str, **config: Any
         aws_access_key_id=access_key_id,
         aws_secret_access_key=secret,
         region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, **config),
+        config=Config(
+            s3={"addressing_style": "path"}, retries={"max_attempts": 1}, signature_version="s3v4", **config
+        ),
     )
     return client
 
