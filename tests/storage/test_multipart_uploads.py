@@ -52,7 +52,7 @@ class Target:
     kind: str
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(params=["s3", "local"])
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
     if request.param == "s3":
         inner: Store = request.getfixturevalue("s3_store")
