@@ -35,10 +35,12 @@ from tierstore.namespace.config import load_server_config
 from tierstore.namespace.filesystem import FileSystem
 from tierstore.namespace.metadata import open_metadata
 from tierstore.namespace.mounts import MountTable
+from tierstore.namespace.uploads import clean_up_stores
 from tierstore.storage.interface import Store
 from tierstore.storage.layers import LoggingLayer
 from tierstore.storage.local import STAGING_DIR, LocalStore
 from tierstore.storage.local_uploads import LocalMultipartUploads
+from tierstore.storage.s3.store import S3Store
 from tierstore.storage.uploads import MultipartUploads, UploadInfo, multipart_etag
 
 MiB = 1024 * 1024
@@ -530,3 +532,48 @@ def test_clean_up_removes_only_old_staged_uploads(local: LocalStore) -> None:
     removed = uploads.clean_up(timedelta(seconds=1))
     assert [(upload.key, upload.upload_id) for upload in removed] == [("old", old)]
     assert [upload.upload_id for upload in uploads.list_uploads()[0]] == [young]
+
+
+# -- the server's start-up clean-up ---------------------------------------------------------------
+
+
+def test_the_start_up_clean_up_leaves_a_fresh_gateway_upload(
+    tmp_path: Path, stack: StackInfo, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both kinds of mount with the age clean-up on: an upload older than the age goes, a
+    gateway's upload in progress stays (and is not in the journal the clean-up also empties)."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    config = write_config(tmp_path / "server.yaml", stack, bucket, f"sqlite:///{tmp_path / 'm.db'}")
+    config.write_text(config.read_text() + "s3.multipart.purge: true\ns3.multipart.purge.age: 2s\n")
+    server = load_server_config(config)
+    table = MountTable(server, open_metadata(server.metadata_url))
+    try:
+        root = table.sync_root()
+        cleaned = {
+            "alluxio.underfs.cleanup.enabled": "true",
+            "alluxio.underfs.s3.intermediate.upload.clean.age": "2s",
+        }
+        mount = table.add("/local", f"file://{tmp_path / 'local'}", cleaned)
+        s3_uploads = table.store_for(root).multipart_uploads()
+        local_uploads = table.store_for(mount).multipart_uploads()
+        old_s3, old_local = s3_uploads.create("old.bin"), local_uploads.create("old.bin")
+        time.sleep(3)
+        fresh_s3, fresh_local = s3_uploads.create("fresh.bin"), local_uploads.create("fresh.bin")
+        part = os.urandom(1000)
+        s3_etag = send(s3_uploads, "fresh.bin", fresh_s3, 1, part)
+        local_etag = send(local_uploads, "fresh.bin", fresh_local, 1, part)
+        backend = table.store_for(root)
+        inner = backend.inner if isinstance(backend, LoggingLayer) else backend
+        assert isinstance(inner, S3Store) and inner.journal.entries() == []
+
+        clean_up_stores(table)
+
+        assert [(u.key, u.upload_id) for u in s3_uploads.list_uploads()[0]] == [("fresh.bin", fresh_s3)]
+        assert [(u.key, u.upload_id) for u in local_uploads.list_uploads()[0]] == [("fresh.bin", fresh_local)]
+        assert old_s3 and old_local
+        s3_uploads.complete("fresh.bin", fresh_s3, [(1, s3_etag)])
+        local_uploads.complete("fresh.bin", fresh_local, [(1, local_etag)])
+        assert table.store_for(root).get("fresh.bin") == part
+        assert table.store_for(mount).get("fresh.bin") == part
+    finally:
+        table.close()
