@@ -577,3 +577,30 @@ def test_the_start_up_clean_up_leaves_a_fresh_gateway_upload(
         assert table.store_for(mount).get("fresh.bin") == part
     finally:
         table.close()
+
+
+def test_racing_completions_and_aborts_of_one_upload_end_it_once(local: LocalStore) -> None:
+    """The manifest's flock: of two completions, or a completion and an abort, one wins and the
+    other finds no upload; the object is whole either way."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    uploads = local.multipart_uploads()
+    for second in ("complete", "abort"):
+        upload_id = uploads.create("raced.bin")
+        data = os.urandom(3 * MiB)
+        etag = send(uploads, "raced.bin", upload_id, 1, data)
+
+        def complete(upload_id: str = upload_id, etag: str = etag) -> str:
+            return str(uploads.complete("raced.bin", upload_id, [(1, etag)]).etag)
+
+        def abort(upload_id: str = upload_id) -> str:
+            uploads.abort("raced.bin", upload_id)
+            return "aborted"
+
+        with ThreadPoolExecutor(2) as pool:
+            futures = [pool.submit(complete), pool.submit(complete if second == "complete" else abort)]
+            outcomes = [future.exception() or future.result() for future in futures]
+        assert sum(isinstance(outcome, NoSuchUploadError) for outcome in outcomes) == 1, outcomes
+        assert uploads.list_uploads() == ([], False)
+        if any(isinstance(outcome, str) and outcome.endswith('-1"') for outcome in outcomes):
+            assert local.get("raced.bin") == data
