@@ -68,6 +68,8 @@ def test_only_the_selected_subcommands_are_filled_in() -> None:
         ["local", "up", "--kafka", "--s3-port", "9000"],
         ["config", "check", "-c", "server.yaml", "--json"],
         ["demo", "--size-mib", "8"],
+        ["users", "s3-keys", "revoke", "--all", "alice", "-c", "server.yaml"],
+        ["users", "s3-keys", "list", "alice", "--json"],
     ],
 )
 def test_a_command_line_parses_alike(argv: list[str]) -> None:

@@ -45,6 +45,7 @@ VERSIONS = [
     ("fusermount3", ["-V"], "fusermount3 version: 3."),
     # wrk has no version flag of its own: -v prints the version line before its usage, exit 1.
     ("wrk", ["-v"], "wrk "),
+    ("curl", ["--version"], "curl "),
 ]
 
 

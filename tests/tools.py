@@ -78,6 +78,7 @@ TOOLS: dict[str, ToolSource] = {
     "s3fs": ToolSource("s3fs"),
     "fusermount3": ToolSource("fuse3"),
     "wrk": ToolSource("wrk"),
+    "curl": ToolSource("curl"),
 }
 MODULES: dict[str, ToolSource] = {
     "duckdb": ToolSource("duckdb", pypi=True),

@@ -5,6 +5,7 @@
     ├── CredentialsError         no usable credentials, or an STS call failed
     └── StoreError               a store operation failed (carries bucket and key)
         ├── NotFoundError        the object or bucket does not exist
+        │   └── NoSuchUploadError    no such multipart upload (unknown, aborted, completed, other key)
         ├── AccessDeniedError    the credentials are valid but not allowed to do this
         ├── InvalidCredentialsError  the store rejected the credentials (unknown, wrong or expired)
         ├── ThrottledError       the store asked us to slow down
@@ -12,7 +13,12 @@
         ├── StoreUnavailableError  the store could not be reached or answered 5xx
         ├── UnsupportedError     the store does not implement this operation
         ├── RangeNotSatisfiableError  a read's range starts at or past the object's end
-        └── PathTooLongError     a path or name over a size limit (PATH_MAX, NAME_MAX, S3's 1024)
+        ├── PathTooLongError     a path or name over a size limit (PATH_MAX, NAME_MAX, S3's 1024)
+        ├── InvalidArgumentError a request the store cannot take as given (also a ValueError)
+        └── MultipartError       CompleteMultipartUpload refused the parts it was given
+            ├── InvalidPartError       a listed part is missing or its ETag differs
+            ├── InvalidPartOrderError  part numbers not strictly ascending
+            └── EntityTooSmallError    a part other than the last is under S3's 5 MiB
 
 Messages never contain secrets: access key ids are cut to their first 4 characters
 and secret keys and session tokens are never put into them.
@@ -91,3 +97,50 @@ class RangeNotSatisfiableError(StoreError):
 
 class PathTooLongError(StoreError):
     """A path, a name in it, or the key it maps to is longer than the store or namespace allows."""
+
+
+class NoSuchUploadError(NotFoundError):
+    """The multipart upload id is unknown, aborted, completed, or belongs to another key."""
+
+    def __init__(
+        self, message: str, *, bucket: str | None = None, key: str | None = None, upload_id: str | None = None
+    ) -> None:
+        super().__init__(message, bucket=bucket, key=key)
+        self.upload_id = upload_id
+
+
+class InvalidArgumentError(StoreError, ValueError):
+    """An argument the store cannot take: a part number outside 1..10000, a body whose length is
+    not the one declared, a copy range outside its source. Also a ValueError: the caller's fault."""
+
+
+class MultipartError(StoreError):
+    """Completing a multipart upload failed because of the parts listed; the upload is still there.
+
+    ``upload_id`` and ``part_number`` (the part at fault, when there is one) say where.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        bucket: str | None = None,
+        key: str | None = None,
+        upload_id: str | None = None,
+        part_number: int | None = None,
+    ) -> None:
+        super().__init__(message, bucket=bucket, key=key)
+        self.upload_id = upload_id
+        self.part_number = part_number
+
+
+class InvalidPartError(MultipartError):
+    """A listed part was never uploaded, or its ETag is not the one given (S3's InvalidPart)."""
+
+
+class InvalidPartOrderError(MultipartError):
+    """The listed part numbers are not strictly ascending (S3's InvalidPartOrder)."""
+
+
+class EntityTooSmallError(MultipartError):
+    """A part other than the last is smaller than the minimum part size (S3's EntityTooSmall)."""

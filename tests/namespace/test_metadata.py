@@ -260,6 +260,7 @@ def test_migrated_tables_match_what_the_queries_expect(metadata_url: str) -> Non
             schema.users,
             schema.secrets_key,
             schema.namespace_changes,
+            schema.s3_keys,
         )
         for table in (*tables, schema.schema_version):
             columns = {column["name"]: column["nullable"] for column in inspector.get_columns(table.name)}

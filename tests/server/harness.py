@@ -30,10 +30,12 @@ import uvicorn
 
 from tierstore.namespace.config import load_server_config
 from tierstore.namespace.metadata import open_metadata
+from tierstore.namespace.server_metadata import open_server_metadata
 from tierstore.server.app import ServerState
 from tierstore.server.run import BuiltServer, bound_socket, build_server, uvicorn_config
-from tierstore.server.s3.context import S3KeyLookup
+from tierstore.server.s3_keys import S3KeyDirectory
 from tierstore.server.users import ADMIN_TOKEN_FILE, UserDirectory
+from tierstore.settings.secret import Secret
 
 START_TIMEOUT_SECONDS = 60.0
 LOOPBACK = "127.0.0.1"
@@ -72,6 +74,17 @@ class RunningServer:
             self._users = UserDirectory(open_metadata(load_server_config(self._config_path).metadata_url))
         return self._users.add(name, list(groups), admin=admin)
 
+    def add_s3_key(self, user: str) -> tuple[str, Secret]:
+        """A new S3 access key for ``user``: its id and secret (as ``users s3-keys create``)."""
+        if self.built is not None:
+            return self.built.state.s3_keys.create(user)
+        # The server's own way of opening its store: with its secrets key file, which seals the secret.
+        metadata = open_server_metadata(load_server_config(self._config_path))
+        try:
+            return S3KeyDirectory(metadata).create(user)
+        finally:
+            metadata.close()
+
     def stop(self) -> None:
         if self._server is not None and self._thread is not None and self.built is not None:
             self._server.should_exit = True
@@ -94,7 +107,6 @@ def start_api_server(
     host: str = LOOPBACK,
     process: bool = False,
     workers: int = 1,
-    s3_keys: S3KeyLookup | None = None,
 ) -> RunningServer:
     """Builds the server from ``config_path`` (None: the embedded default) and serves it on a free port.
 
@@ -104,8 +116,6 @@ def start_api_server(
             raise ValueError("a server in a child process needs a config file (the embedded default is in ~)")
         return _start_process(config_path, host, workers)
     built = build_server(config_path)
-    if s3_keys is not None:
-        built.state.s3_keys = s3_keys
     options = built.state.options
     token = built.admin_token
     if token is None:

@@ -12,7 +12,7 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     actions = admin.add_subparsers(dest="admin_command", metavar="ACTION", required=True)
     rotate = actions.add_parser(
         "rotate-key",
-        help="a new secrets key: every secret mount option re-encrypted in one transaction, "
+        help="a new secrets key: every secret mount option and S3 key re-encrypted in one transaction, "
         "the key file (tierstore.secrets.key-file) replaced atomically",
     )
     rotate.add_argument(
@@ -39,7 +39,8 @@ def _rotate_key(args: argparse.Namespace) -> int:
     else:
         print(
             f"rotated the secrets key: key id {rotation.old_kid} -> {rotation.new_kid}; "
-            f"the secret options of {rotation.mounts} mount(s) re-encrypted"
+            f"the secret options of {rotation.mounts} mount(s) and the secrets of {rotation.s3_keys} "
+            "S3 key(s) re-encrypted"
         )
     print(
         f"the new key is in {rotation.key_file} (mode 0600): copy it to every server sharing this "

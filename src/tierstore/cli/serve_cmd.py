@@ -1,4 +1,6 @@
-"""``tierstore serve`` and ``tierstore users add|list|remove``: the API server from the command line."""
+"""``tierstore serve`` and ``tierstore users add|list|remove``: the API server from the command line.
+
+``tierstore users s3-keys`` is in :mod:`tierstore.cli.s3_keys_cmd`."""
 
 from __future__ import annotations
 
@@ -61,10 +63,13 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     _config_argument(listing)
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(run=_users_list)
-    remove = actions.add_parser("remove", help="remove a user (its token stops working)")
+    remove = actions.add_parser("remove", help="remove a user (its token and S3 keys stop working)")
     _config_argument(remove)
     remove.add_argument("name")
     remove.set_defaults(run=_users_remove)
+    from tierstore.cli import s3_keys_cmd  # it uses this module's config helpers
+
+    s3_keys_cmd.register(actions)
 
 
 def _serve(args: argparse.Namespace) -> int:

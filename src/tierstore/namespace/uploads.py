@@ -8,7 +8,13 @@ Its parts are stored, and billed, until someone aborts it; readers never see it.
 - :func:`abort` aborts them (and drops them from the journal);
 - :func:`clean_up_stores` is what a server runs when it starts: every journaled upload of its
   mounts' stores, and, for mounts with ``upload_cleanup.enabled`` (Alluxio's
-  ``alluxio.underfs.cleanup.enabled``), every upload older than ``upload_cleanup.age_seconds``.
+  ``alluxio.underfs.cleanup.enabled``), every upload older than ``upload_cleanup.age_seconds``;
+  on local mounts, the S3 gateway's staged uploads older than that age
+  (:mod:`tierstore.storage.local_uploads`).
+
+The S3 gateway's uploads (:mod:`tierstore.storage.uploads`) are the client's, in progress for as
+long as it likes: they are never journaled (nothing aborts them behind the client's back, so no
+abort can fail), so only the age rule, which the mount's owner chose, ever removes one.
 """
 
 from __future__ import annotations
@@ -24,8 +30,11 @@ from tierstore.namespace import paths
 from tierstore.namespace.filesystem import FileSystem
 from tierstore.namespace.metadata.records import MountRecord
 from tierstore.namespace.mounts import MountTable
+from tierstore.settings.model import UploadCleanup
 from tierstore.storage.interface import Store
 from tierstore.storage.layers import StoreLayer
+from tierstore.storage.local import LocalStore
+from tierstore.storage.local_uploads import LocalMultipartUploads
 from tierstore.storage.s3.store import S3Store, UploadInfo
 
 LOGGER = logging.getLogger(__name__)
@@ -51,10 +60,20 @@ class Upload:
 
 
 def s3_backend(store: Store) -> S3Store | None:
+    inner = _backend(store)
+    return inner if isinstance(inner, S3Store) else None
+
+
+def local_backend(store: Store) -> LocalStore | None:
+    inner = _backend(store)
+    return inner if isinstance(inner, LocalStore) else None
+
+
+def _backend(store: Store) -> Store:
     inner = store
     while isinstance(inner, StoreLayer):
         inner = inner.inner
-    return inner if isinstance(inner, S3Store) else None
+    return inner
 
 
 def unfinished(fs: FileSystem, path: str, *, older_than: timedelta | None = None) -> list[Upload]:
@@ -100,11 +119,15 @@ def clean_up_stores(table: MountTable) -> int:
     seen: set[tuple[str, str, str]] = set()
     for record in table.records():
         try:
-            store = s3_backend(table.store_for(record))
+            opened = table.store_for(record)
         except TierstoreError as error:  # a store that cannot be opened: no credentials, bad settings
             LOGGER.warning("upload clean-up skipped %s: %s", record.path, error)
             continue
+        store = s3_backend(opened)
         if store is None:
+            local = local_backend(opened)
+            if local is not None:
+                aborted += _clean_local(local, record, table.settings_for(record).upload_cleanup)
             continue
         try:
             aborted += _abort_journaled(store, seen)
@@ -151,6 +174,27 @@ def _abort_older(store: S3Store, record: MountRecord, age: timedelta) -> int:
             )
             count += 1
     return count
+
+
+def _clean_local(store: LocalStore, record: MountRecord, cleanup: UploadCleanup) -> int:
+    """The gateway's staged uploads older than the age, where the mount asks for it."""
+    if not cleanup.enabled:
+        return 0
+    age = timedelta(seconds=cleanup.age_seconds)
+    try:
+        removed = LocalMultipartUploads(store).clean_up(age)
+    except (TierstoreError, OSError) as error:
+        LOGGER.warning("upload clean-up of %s (%s) stopped: %s", record.path, record.uri, error)
+        return 0
+    for upload in removed:
+        LOGGER.info(
+            "removed staged upload %s of %s started %s (older than %s)",
+            upload.upload_id,
+            paths.join(record.path, upload.key) if upload.key else record.path,
+            upload.initiated.isoformat(),
+            age,
+        )
+    return len(removed)
 
 
 def _abort_one(store: S3Store, key: str, upload_id: str) -> None:

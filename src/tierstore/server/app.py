@@ -78,7 +78,7 @@ def create_app(state: ServerState) -> Starlette:
 def serving_app(state: ServerState, s3_port: int | None) -> ASGIApp:
     """The JSON API, and the S3 gateway for requests arriving on ``s3_port`` (None: no gateway)."""
     api = create_app(state)
-    if s3_port is None or state.s3_keys is None:
+    if s3_port is None:
         return api
     # Imported here: a server without the gateway never loads it (lxml, SigV4).
     from tierstore.server.s3.gateway import S3Gateway

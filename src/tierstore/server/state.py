@@ -11,7 +11,6 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
@@ -23,9 +22,7 @@ from tierstore.server.config import ApiServerOptions
 from tierstore.server.errors import ApiError
 from tierstore.server.metrics import ServerMetrics
 from tierstore.server.responses import EncodedBodies
-
-if TYPE_CHECKING:
-    from tierstore.server.s3.context import S3KeyLookup
+from tierstore.server.s3_keys import S3KeyDirectory
 from tierstore.server.users import User, UserDirectory
 from tierstore.server.vending import CredentialVendor
 
@@ -55,11 +52,12 @@ class ServerState:
     upload_pool: UploadPool = field(init=False)
     # Encoded ls answers, reused while the file system's cache hands out the same listing.
     listing_bodies: EncodedBodies = field(default_factory=EncodedBodies)
-    # The users' S3 access keys, for the S3 gateway (None: no gateway).
-    s3_keys: S3KeyLookup | None = None
+    # The users' S3 access keys, for the S3 gateway.
+    s3_keys: S3KeyDirectory = field(init=False)
 
     def __post_init__(self) -> None:
         self.vendor = CredentialVendor(self.table, self.options, self.metrics)
+        self.s3_keys = S3KeyDirectory(self.users.metadata)
         self.metrics.count_namespace_cache(self.cache_counter)
         # Uploads stream on threads of their own: slow ones never take the other routes' threads.
         limits = self.options.limits

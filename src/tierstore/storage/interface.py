@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Literal, Self
+from typing import IO, TYPE_CHECKING, Literal, Self
+
+if TYPE_CHECKING:
+    from tierstore.storage.uploads import MultipartUploads
 
 HttpMethod = Literal["GET", "PUT", "HEAD", "DELETE"]
 WriteSource = bytes | bytearray | memoryview | IO[bytes] | Path | Iterable[bytes]
@@ -165,6 +168,13 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def presign(self, method: HttpMethod, key: str, *, expires_seconds: int = 3600) -> str: ...
+
+    def multipart_uploads(self) -> MultipartUploads:
+        """Multipart uploads the caller drives part by part (the S3 gateway's): see
+        :mod:`tierstore.storage.uploads`. A backend without them raises UnsupportedError."""
+        from tierstore.errors import UnsupportedError
+
+        raise UnsupportedError(f"{self.description} does not support multipart uploads")
 
     def close(self) -> None:  # noqa: B027 - backends without resources need nothing here
         """Release connections and background resources."""

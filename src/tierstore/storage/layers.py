@@ -14,6 +14,7 @@ from typing import TypeVar
 from tierstore.blocking import require_io
 from tierstore.errors import StoreError
 from tierstore.storage.interface import HttpMethod, ListPage, ObjectInfo, ObjectWriter, PutResult, Store
+from tierstore.storage.uploads import LayeredUploads, MultipartUploads
 
 T = TypeVar("T")
 
@@ -85,6 +86,10 @@ class StoreLayer(Store):
         return self._enter(
             "presign", key, lambda: self.inner.presign(method, key, expires_seconds=expires_seconds)
         )
+
+    def multipart_uploads(self) -> MultipartUploads:
+        # Getting them makes no request; each of their calls goes through _enter, as the store's do.
+        return LayeredUploads(self.inner.multipart_uploads(), self._enter)
 
     def close(self) -> None:
         self.inner.close()

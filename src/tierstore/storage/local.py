@@ -25,15 +25,21 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from tierstore.errors import AccessDeniedError, NotFoundError, PathTooLongError, StoreError, UnsupportedError
 from tierstore.lru import BoundedLRU
 from tierstore.storage.interface import HttpMethod, ListPage, ObjectInfo, ObjectWriter, PutResult, Store
 
+if TYPE_CHECKING:
+    from tierstore.storage.uploads import MultipartUploads
+
 _TEMP_PREFIX = ".tierstore-tmp-"
 # Marks a directory made on purpose (an S3 "prefix/" marker), so it outlives its last file.
 _MARKER = ".tierstore-dir"
+# The S3 gateway's staged multipart uploads, in the root (on its file system, so that a completed
+# upload is renamed into place): never listed, and no key may name it (see local_uploads).
+STAGING_DIR = ".tierstore-uploads"
 # Names of directories being paged, kept between pages (about 80 bytes a name: 40 MB at most).
 _MAX_KEPT_NAMES = 500_000
 _SETTLED_NS = 2_000_000_000
@@ -64,6 +70,8 @@ class LocalStore(Store):
         parts = [part for part in key.split("/") if part]
         if not parts or any(part in (".", "..") for part in parts):
             raise StoreError(f"invalid key {key!r} in {self.description}: use a relative path without '..'")
+        if parts[0] == STAGING_DIR:
+            raise StoreError(f"invalid key {key!r} in {self.description}: {STAGING_DIR} is reserved", key=key)
         current = self.root
         for part in parts:
             current = current / part
@@ -277,6 +285,8 @@ class LocalStore(Store):
             for entry in scanned:
                 if entry.name.startswith(_TEMP_PREFIX) or entry.name == _MARKER or entry.is_symlink():
                     continue  # a link is no object: never shown, never followed
+                if not lead and entry.name == STAGING_DIR:
+                    continue
                 if entry.is_dir(follow_symlinks=False):
                     keys.append(f"{lead}{entry.name}/")
                 elif entry.is_file(follow_symlinks=False):
@@ -292,9 +302,9 @@ class LocalStore(Store):
         # os.walk never descends into a linked directory (followlinks is False); linked files
         # are left out below, so a walk never leaves the root and a link loop ends nothing.
         for current, dirs, files in os.walk(directory):
-            dirs.sort()
             relative = Path(current).relative_to(directory).as_posix()
             head = "" if relative == "." else f"{relative}/"
+            dirs[:] = sorted(name for name in dirs if lead or head or name != STAGING_DIR)
             found.extend(
                 (f"{lead}{head}{name}", Path(current) / name)
                 for name in files
@@ -305,6 +315,12 @@ class LocalStore(Store):
             if _MARKER in files and head:
                 found.append((f"{lead}{head}", Path(current) / _MARKER))
         yield from sorted(found)
+
+    def multipart_uploads(self) -> MultipartUploads:
+        """S3-style uploads staged under the root and assembled on completion (:mod:`.local_uploads`)."""
+        from tierstore.storage.local_uploads import LocalMultipartUploads
+
+        return LocalMultipartUploads(self)
 
     def presign(self, method: HttpMethod, key: str, *, expires_seconds: int = 3600) -> str:
         raise UnsupportedError(

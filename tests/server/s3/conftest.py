@@ -1,6 +1,5 @@
-"""Fixtures for the S3 API: a small S3 endpoint on its foundation (over HTTP and HTTPS), and
-the gateway of a real server with boto3 clients for its users (``s3_for``): the one place keys
-are made for them, so that the key store's arrival changes one fixture."""
+"""Fixtures for the S3 API: a small S3 endpoint on its foundation (over HTTP and HTTPS), and the
+gateway of a real ``tierstore serve`` with boto3 clients signing with users' S3 keys."""
 
 from __future__ import annotations
 
@@ -8,19 +7,18 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import boto3
 import httpx
 import pytest
-from botocore.client import BaseClient
 from botocore.config import Config
 
 from tests.server.conftest import write_server_config
 from tests.server.harness import RunningServer, start_api_server
 from tests.server.s3.endpoint import S3Endpoint
-from tests.server.s3.gateway_keys import Key, MemoryKeys
+from tests.server.s3.raw import Key
 from tierstore.local.info import StackInfo
 
 if TYPE_CHECKING:
@@ -46,55 +44,56 @@ def tls_endpoint(tmp_path: Path) -> Iterator[S3Endpoint]:
 
 
 @pytest.fixture
-def keys() -> MemoryKeys:
-    return MemoryKeys()
-
-
-@pytest.fixture
-def gateway(tmp_path: Path, stack: StackInfo, bucket: str, keys: MemoryKeys) -> Iterator[RunningServer]:
-    """A server (in a thread of this process) whose root mount is ``s3://bucket/root`` on the
-    session's SeaweedFS, with its S3 gateway on."""
+def gateway(tmp_path: Path, stack: StackInfo, bucket: str) -> Iterator[RunningServer]:
+    """``tierstore serve`` (in a thread) with its root mount on ``bucket`` and its S3 gateway on."""
     config = write_server_config(tmp_path / "server.yaml", stack, bucket)
-    server = start_api_server(config, s3_keys=keys)
+    server = start_api_server(config)
     yield server
     server.stop()
 
 
 @pytest.fixture
-def s3_key_for(keys: MemoryKeys) -> Callable[[str], Key]:
-    """A new access key of ``user`` (for requests made by hand)."""
-    return keys.add
+def gateway_admin(gateway: RunningServer) -> str:
+    """The name of the gateway's first admin."""
+    whoami = httpx.get(f"{gateway.url}/v1/whoami", headers=gateway.auth()).json()
+    return str(whoami["user"])
+
+
+def gateway_client(endpoint: str, access_key_id: str, secret: str, **config: Any) -> S3Client:
+    """A boto3 client of the gateway (path style, no retries: a test sees the first answer)."""
+    client: S3Client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret,
+        region_name="us-east-1",
+        config=Config(
+            s3={"addressing_style": "path"}, retries={"max_attempts": 1}, signature_version="s3v4", **config
+        ),
+    )
+    return client
 
 
 @pytest.fixture
-def s3_for(gateway: RunningServer, s3_key_for: Callable[[str], Key]) -> Callable[..., BaseClient]:
-    """A boto3 client of the gateway signed in as ``user`` (path style, no retries); keyword
-    arguments go to its botocore Config."""
+def s3_for(gateway: RunningServer) -> Callable[[str], S3Client]:
+    """A boto3 client signing with a new S3 key of the user named (who must exist)."""
 
-    def make(user: str, **config: object) -> BaseClient:
-        key = s3_key_for(user)
-        return boto3.client(
-            "s3",
-            endpoint_url=gateway.s3_url,
-            aws_access_key_id=key.access_key_id,
-            aws_secret_access_key=key.secret.reveal(),
-            region_name="us-east-1",
-            config=Config(
-                s3={"addressing_style": "path"},
-                retries={"max_attempts": 1},
-                signature_version="s3v4",  # presigned URLs too (botocore presigns SigV2 otherwise)
-                **config,  # type: ignore[arg-type]
-            ),
-        )
+    def make(user: str) -> S3Client:
+        assert gateway.s3_url is not None
+        key_id, secret = gateway.add_s3_key(user)
+        return gateway_client(gateway.s3_url, key_id, secret.reveal())
 
     return make
 
 
 @pytest.fixture
-def admin_name(gateway: RunningServer) -> str:
-    """The name of the admin the harness signed in as."""
-    whoami = httpx.get(f"{gateway.url}/v1/whoami", headers=gateway.auth()).json()
-    return str(whoami["user"])
+def s3_key_for(gateway: RunningServer) -> Callable[[str], Key]:
+    """A new S3 key of the user named, for requests made by hand (:mod:`tests.server.s3.raw`)."""
+
+    def make(user: str) -> Key:
+        return Key(*gateway.add_s3_key(user))
+
+    return make
 
 
 @dataclass
@@ -106,7 +105,7 @@ class Mount:
     kind: str
     bucket: str
     gateway: RunningServer
-    admin: BaseClient
+    admin: S3Client
     key: Key
     store: S3Client
     store_bucket: str
@@ -133,11 +132,11 @@ class Mount:
         it wrote when the client sees the connection close: that is waited for (``wait``)."""
         deadline = time.monotonic() + wait
         while True:
-            strays = (
-                []
-                if self.directory is None
-                else [path for path in self.directory.rglob("*") if path.name.startswith(".tierstore-tmp-")]
-            )
+            strays = []
+            if self.directory is not None:
+                strays = [
+                    path for path in self.directory.rglob("*") if path.name.startswith(".tierstore-tmp-")
+                ]
             uploads = self.store.list_multipart_uploads(Bucket=self.store_bucket).get("Uploads", [])
             if not strays and not uploads:
                 return
@@ -157,9 +156,9 @@ def add_local_mount(gateway: RunningServer, path: str, directory: Path) -> None:
 @pytest.fixture
 def make_mount(  # noqa: PLR0917 - fixtures are named by their parameters
     gateway: RunningServer,
-    s3_for: Callable[..., BaseClient],
+    s3_for: Callable[[str], S3Client],
     s3_key_for: Callable[[str], Key],
-    admin_name: str,
+    gateway_admin: str,
     admin_s3: S3Client,
     bucket: str,
     tmp_path: Path,
@@ -168,14 +167,14 @@ def make_mount(  # noqa: PLR0917 - fixtures are named by their parameters
     a local mount of its own (``local``)."""
 
     def make(kind: str, name: str) -> Mount:
-        admin = s3_for(admin_name)
+        admin = s3_for(gateway_admin)
         directory = None
         if kind == "s3":
             admin.create_bucket(Bucket=name)
         else:
             directory = tmp_path / f"local-{name}"
             add_local_mount(gateway, f"/{name}", directory)
-        return Mount(kind, name, gateway, admin, s3_key_for(admin_name), admin_s3, bucket, directory)
+        return Mount(kind, name, gateway, admin, s3_key_for(gateway_admin), admin_s3, bucket, directory)
 
     return make
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import socket
 from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
@@ -14,9 +15,17 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from tests.server.s3.gateway_keys import Key
+from tierstore.settings.secret import Secret
 
 UNSIGNED = "UNSIGNED-PAYLOAD"
+
+
+@dataclass(frozen=True)
+class Key:
+    """An S3 access key of the gateway: its id and secret."""
+
+    access_key_id: str
+    secret: Secret
 
 
 class _Signer(S3SigV4Auth):

@@ -3,27 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import boto3
 import httpx
 import pytest
-from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from tests.server.harness import RunningServer
+from tests.server.s3.conftest import gateway_client
 
-
-def _admin_name(gateway: RunningServer) -> str:
-    whoami = httpx.get(f"{gateway.url}/v1/whoami", headers=gateway.auth()).json()
-    return str(whoami["user"])
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 
 def _code(error: pytest.ExceptionInfo[ClientError]) -> str:
     return str(error.value.response["Error"]["Code"])
 
 
-def test_buckets_objects_and_errors(gateway: RunningServer, s3_for: Callable[[str], BaseClient]) -> None:
-    admin = s3_for(_admin_name(gateway))
+def test_buckets_objects_and_errors(gateway_admin: str, s3_for: Callable[[str], S3Client]) -> None:
+    admin = s3_for(gateway_admin)
     admin.create_bucket(Bucket="alpha")
     assert "alpha" in [bucket["Name"] for bucket in admin.list_buckets()["Buckets"]]
     admin.head_bucket(Bucket="alpha")
@@ -55,9 +54,9 @@ def test_buckets_objects_and_errors(gateway: RunningServer, s3_for: Callable[[st
 
 
 def test_a_user_without_the_read_bit_is_refused(
-    gateway: RunningServer, s3_for: Callable[[str], BaseClient]
+    gateway: RunningServer, gateway_admin: str, s3_for: Callable[[str], S3Client]
 ) -> None:
-    admin = s3_for(_admin_name(gateway))
+    admin = s3_for(gateway_admin)
     for name in ("private", "public"):
         admin.create_bucket(Bucket=name)
         admin.put_object(Bucket=name, Key="secret.txt", Body=b"x")
@@ -79,7 +78,7 @@ def test_a_user_without_the_read_bit_is_refused(
     assert _code(write) == "AccessDenied"
 
 
-def test_unknown_keys_and_bad_signatures(gateway: RunningServer, s3_for: Callable[[str], BaseClient]) -> None:
+def test_unknown_keys_and_bad_signatures(gateway: RunningServer, s3_for: Callable[[str], S3Client]) -> None:
     assert gateway.s3_url is not None
     stranger = boto3.client(
         "s3",
@@ -94,3 +93,21 @@ def test_unknown_keys_and_bad_signatures(gateway: RunningServer, s3_for: Callabl
     anonymous = httpx.get(gateway.s3_url + "/")
     assert anonymous.status_code == 403 and b"<Code>AccessDenied</Code>" in anonymous.content
     assert anonymous.headers["x-amz-request-id"]
+    gateway.add_user("carol")
+    key_id, secret = gateway.add_s3_key("carol")
+    assert gateway.s3_url is not None
+    wrong = gateway_client(gateway.s3_url, key_id, secret.reveal()[:-1] + "x")
+    with pytest.raises(ClientError) as mismatch:
+        wrong.list_buckets()
+    assert _code(mismatch) == "SignatureDoesNotMatch"
+    carol = gateway_client(gateway.s3_url, key_id, secret.reveal())
+    carol.list_buckets()
+    gateway.state.s3_keys.revoke(key_id)
+    with pytest.raises(ClientError) as revoked:
+        carol.list_buckets()
+    assert _code(revoked) == "InvalidAccessKeyId"
+    second_id, second_secret = gateway.add_s3_key("carol")
+    gateway.state.users.remove("carol")  # the user's keys go with the user
+    with pytest.raises(ClientError) as removed:
+        gateway_client(gateway.s3_url, second_id, second_secret.reveal()).list_buckets()
+    assert _code(removed) == "InvalidAccessKeyId"

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import boto3
 import httpx
 import pytest
 from botocore.awsrequest import AWSPreparedRequest
-from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -30,10 +30,12 @@ from tests.server.conftest import write_server_config
 from tests.server.harness import RunningServer, start_api_server
 from tests.server.s3.conftest import Mount
 from tests.server.s3.endpoint import self_signed
-from tests.server.s3.gateway_keys import Key, MemoryKeys
-from tests.server.s3.raw import UNSIGNED, RawConnection, error_code, send, signed_headers
+from tests.server.s3.raw import UNSIGNED, Key, RawConnection, error_code, send, signed_headers
 from tests.server.s3.signed_chunks import signed_chunks, signed_head, unsigned_chunks
 from tierstore.local.info import StackInfo
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 DATA = bytes(range(256)) * 40  # 10,240 bytes
 HTTP_DATE = re.compile(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT")
@@ -286,7 +288,7 @@ def test_version_ids(mount: Mount) -> None:
 
 
 def test_a_reader_without_the_read_bit_is_refused_before_the_store_is_asked(
-    mount: Mount, s3_for: Callable[..., BaseClient]
+    mount: Mount, s3_for: Callable[[str], S3Client]
 ) -> None:
     _put(mount, "private/secret.bin")
     _put(mount, "private/open.bin")
@@ -532,7 +534,7 @@ def test_aws_chunked_bodies(mount: Mount) -> None:
 
 
 @pytest.fixture
-def tls_gateway(tmp_path: Path, stack: StackInfo, bucket: str, keys: MemoryKeys) -> Iterator[RunningServer]:
+def tls_gateway(tmp_path: Path, stack: StackInfo, bucket: str) -> Iterator[RunningServer]:
     """The gateway over HTTPS: botocore sends its aws-chunked bodies with checksum trailers only
     over HTTPS."""
     certificate, key = self_signed(tmp_path)
@@ -542,21 +544,19 @@ def tls_gateway(tmp_path: Path, stack: StackInfo, bucket: str, keys: MemoryKeys)
         bucket,
         extra={"tierstore.server.tls.cert": certificate, "tierstore.server.tls.key": key},
     )
-    server = start_api_server(config, s3_keys=keys)
+    server = start_api_server(config)
     yield server
     server.stop()
 
 
-def test_botocore_sends_a_crc32_trailer_over_https(
-    tls_gateway: RunningServer, keys: MemoryKeys, tmp_path: Path
-) -> None:
+def test_botocore_sends_a_crc32_trailer_over_https(tls_gateway: RunningServer, tmp_path: Path) -> None:
     whoami = httpx.get(f"{tls_gateway.url}/v1/whoami", headers=tls_gateway.auth(), verify=False).json()
-    key = keys.add(str(whoami["user"]))
+    key_id, secret = tls_gateway.add_s3_key(str(whoami["user"]))
     client = boto3.client(
         "s3",
         endpoint_url=tls_gateway.s3_url,
-        aws_access_key_id=key.access_key_id,
-        aws_secret_access_key=key.secret.reveal(),
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret.reveal(),
         region_name="us-east-1",
         verify=str(tmp_path / "endpoint.crt"),
         config=Config(

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import pytest
-from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from tests.server.s3.conftest import Mount
 from tests.server.s3.raw import error_code, send
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 DATA = bytes(range(256)) * 40
 
@@ -26,7 +29,7 @@ def _read(mount: Mount, key: str) -> bytes:
     return bytes(mount.admin.get_object(Bucket=mount.bucket, Key=key)["Body"].read())
 
 
-def _copy(client: BaseClient, source: Mount, key: str, dest: Mount, dest_key: str, **extra: object) -> dict:
+def _copy(client: S3Client, source: Mount, key: str, dest: Mount, dest_key: str, **extra: object) -> dict:
     return dict(
         client.copy_object(
             Bucket=dest.bucket, Key=dest_key, CopySource={"Bucket": source.bucket, "Key": key}, **extra
@@ -170,7 +173,7 @@ def test_copy_across_mounts_and_stores(make_mount: Callable[[str, str], Mount]) 
 
 
 def test_copy_needs_read_on_the_source_and_write_on_the_destination(
-    mount: Mount, s3_for: Callable[..., BaseClient]
+    mount: Mount, s3_for: Callable[[str], S3Client]
 ) -> None:
     for key in ("open/src.bin", "private/src.bin", "readonly/dst.bin", "mine/dst.bin"):
         mount.admin.put_object(Bucket=mount.bucket, Key=key, Body=key.encode())

@@ -11,13 +11,16 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
-from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from tests.server.s3.conftest import Mount
 from tests.server.s3.raw import error_code, send
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 DATA = b"some bytes"
 
@@ -35,7 +38,7 @@ def _exists(mount: Mount, key: str) -> bool:
     return True
 
 
-def _delete(client: BaseClient, mount: Mount, keys: list[str], quiet: bool = False) -> dict:
+def _delete(client: S3Client, mount: Mount, keys: list[str], quiet: bool = False) -> dict:
     objects = [{"Key": key} for key in keys]
     return dict(client.delete_objects(Bucket=mount.bucket, Delete={"Objects": objects, "Quiet": quiet}))
 
@@ -68,7 +71,7 @@ def test_delete_objects(mount: Mount) -> None:
 
 
 def test_per_key_errors_and_the_audit_line(
-    mount: Mount, s3_for: Callable[..., BaseClient], caplog: pytest.LogCaptureFixture
+    mount: Mount, s3_for: Callable[[str], S3Client], caplog: pytest.LogCaptureFixture
 ) -> None:
     for key in ("bobs/x.bin", "bobs/y.bin", "admins/z.bin"):
         mount.admin.put_object(Bucket=mount.bucket, Key=key, Body=DATA)
@@ -151,7 +154,7 @@ def test_delete_object(mount: Mount) -> None:
     assert _code(no_bucket) == "NoSuchBucket"
 
 
-def test_delete_object_goes_by_the_parents_bits(mount: Mount, s3_for: Callable[..., BaseClient]) -> None:
+def test_delete_object_goes_by_the_parents_bits(mount: Mount, s3_for: Callable[[str], S3Client]) -> None:
     for key in ("locked/a.bin", "open/a.bin", "sticky/admins.bin"):
         mount.admin.put_object(Bucket=mount.bucket, Key=key, Body=DATA)
     mount.chmod("/", "0711")

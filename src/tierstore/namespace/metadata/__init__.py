@@ -1,4 +1,5 @@
-"""The namespace's metadata: the mount table, per-path attributes and users, on SQLite or PostgreSQL.
+"""The namespace's metadata: the mount table, per-path attributes, users and their S3 keys, on
+SQLite or PostgreSQL.
 
     store = open_metadata("sqlite:////var/lib/tierstore/metadata.db")
     store = open_metadata("postgresql+psycopg://tierstore@db.internal:5432/tierstore")
@@ -15,7 +16,14 @@ from typing import TYPE_CHECKING
 from tierstore.lazy import lazy_attributes
 from tierstore.namespace.metadata.base import MetadataStore
 from tierstore.namespace.metadata.errors import MetadataError, MetadataUnavailableError, MountExistsError
-from tierstore.namespace.metadata.records import MountRecord, PathAttributes, UserRecord, redact_options
+from tierstore.namespace.metadata.records import (
+    MountRecord,
+    PathAttributes,
+    S3KeyInfo,
+    S3KeyRecord,
+    UserRecord,
+    redact_options,
+)
 
 if TYPE_CHECKING:
     from tierstore.namespace.metadata.migrations import LATEST_VERSION
@@ -29,6 +37,8 @@ __all__ = [
     "MountExistsError",
     "MountRecord",
     "PathAttributes",
+    "S3KeyInfo",
+    "S3KeyRecord",
     "UserRecord",
     "open_metadata",
     "redact_options",

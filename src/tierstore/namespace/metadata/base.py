@@ -1,4 +1,4 @@
-"""What every metadata store answers: the mount table, per-path attributes and users.
+"""What every metadata store answers: the mount table, per-path attributes, users and their S3 keys.
 
 Two implementations: the SQLAlchemy store (:mod:`.store`, SQLite or PostgreSQL; servers hold it
 in memory, :mod:`.cached`), and the standard library's sqlite3 reading a SQLite file directly
@@ -12,9 +12,15 @@ import abc
 from types import TracebackType
 from typing import Literal, Self
 
-from tierstore.namespace.metadata.records import MountRecord, PathAttributes, UserRecord
+from tierstore.namespace.metadata.records import (
+    MountRecord,
+    PathAttributes,
+    S3KeyInfo,
+    S3KeyRecord,
+    UserRecord,
+)
 
-ChangeKind = Literal["mounts", "attributes", "users"]
+ChangeKind = Literal["mounts", "attributes", "users", "s3_keys"]
 
 
 class MetadataStore(abc.ABC):
@@ -95,7 +101,33 @@ class MetadataStore(abc.ABC):
 
     @abc.abstractmethod
     def remove_user(self, name: str) -> bool:
-        """Removes the user ``name``; False if there was none."""
+        """Removes the user ``name`` and its S3 keys; False if there was no such user."""
+
+    # -- S3 access keys -------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def s3_keys(self, user: str | None = None) -> list[S3KeyInfo]:
+        """Every S3 key (of ``user`` only, if given), by user then creation: never a secret."""
+
+    @abc.abstractmethod
+    def s3_key(self, access_key_id: str) -> S3KeyRecord | None:
+        """The key ``access_key_id`` with its secret decrypted, None if there is none.
+
+        SecretsKeyError when this store was opened without the key file, or with another key."""
+
+    @abc.abstractmethod
+    def add_s3_key(self, record: S3KeyRecord) -> None:
+        """Adds ``record``, its secret sealed under the store's key, in one transaction with the
+        check that its user exists (UnknownUserError otherwise). SecretsKeyError without a key
+        file; S3KeyExistsError if the key id is taken."""
+
+    @abc.abstractmethod
+    def remove_s3_key(self, access_key_id: str) -> bool:
+        """Removes the key ``access_key_id``; False if there was none."""
+
+    @abc.abstractmethod
+    def remove_s3_keys_of(self, user: str) -> int:
+        """Removes every key of ``user``; returns how many there were."""
 
     # -- changes made by other processes --------------------------------------------------
 

@@ -1,8 +1,9 @@
-"""The metadata store a server reads from memory: mounts, path attributes and users.
+"""The metadata store a server reads from memory: mounts, path attributes, users and S3 keys.
 
 Every request of ``tierstore serve`` (a vend, a stat, an ls) needs the mount table, the
-attributes of the path's ancestors and the caller's user; read from the database, that is three
-or four queries per request. :class:`CachedMetadataStore` answers them from memory instead:
+attributes of the path's ancestors and the caller's user (or S3 key); read from the database,
+that is three or four queries per request. :class:`CachedMetadataStore` answers them from memory
+instead:
 
 - what this process writes drops the stale kind at once (read-your-writes);
 - what another process writes (servers sharing PostgreSQL, ``tierstore fs`` or ``tierstore
@@ -15,10 +16,10 @@ or four queries per request. :class:`CachedMetadataStore` answers them from memo
 
 A reader that loaded old rows while a change was being noticed must not put them back after the
 drop: each kind has a generation, and a load is kept only if the generation did not move while
-it ran. Each cache is bounded: path attributes and unknown tokens by entry count, past which that
-cache is emptied rather than evicted piecemeal (which keeps their hot path a dict lookup);
-subtree walks by the attributes they hold together, least recently used out first (one walk of
-a big tree can hold as many attributes as thousands of small ones).
+it ran. Each cache is bounded: path attributes, unknown tokens and unknown S3 key ids by entry
+count, past which that cache is emptied rather than evicted piecemeal (which keeps their hot path
+a dict lookup); subtree walks by the attributes they hold together, least recently used out first
+(one walk of a big tree can hold as many attributes as thousands of small ones).
 
 Reads that must not block (the server's event loop) run inside
 :func:`tierstore.blocking.memory_only`: a miss then raises ``NeedsIO`` instead of querying, and
@@ -38,7 +39,14 @@ from tierstore.blocking import require_io
 from tierstore.lru import BoundedLRU
 from tierstore.namespace.metadata.base import ChangeKind
 from tierstore.namespace.metadata.engine import Target
-from tierstore.namespace.metadata.records import MountRecord, PathAttributes, UserRecord
+from tierstore.namespace.metadata.records import (
+    MountRecord,
+    PathAttributes,
+    S3KeyInfo,
+    S3KeyRecord,
+    UserRecord,
+    is_s3_key_id,
+)
 from tierstore.namespace.metadata.schema import CHANGE_KINDS
 from tierstore.namespace.metadata.secrets_at_rest import SecretsKey
 from tierstore.namespace.metadata.store import SqlMetadataStore
@@ -49,6 +57,7 @@ DEFAULT_POLL_INTERVAL = 0.25
 # Past these many entries a cache is emptied: memory stays bounded on a namespace of any size.
 MAX_ATTRIBUTE_ENTRIES = 200_000
 MAX_UNKNOWN_TOKENS = 10_000
+MAX_UNKNOWN_S3_KEYS = 10_000
 # Subtree walks are kept while they hold at most this many attributes together (each walk counts
 # one at least); a walk holding more is answered but not kept.
 MAX_SUBTREE_ROWS = 200_000
@@ -81,6 +90,10 @@ class CachedMetadataStore(SqlMetadataStore):
         self._users: tuple[tuple[UserRecord, ...], dict[str, UserRecord]] | None = None
         # Hashes of tokens the database did not know either, since the users last changed.
         self._unknown_tokens: set[str] = set()
+        # Every S3 key by access key id, secrets decrypted once per load; and the ids the database
+        # did not know either, since the keys last changed.
+        self._s3_keys: dict[str, S3KeyRecord] | None = None
+        self._unknown_s3_keys: set[str] = set()
         self._seen = self.change_counters()
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="metadata-poller", daemon=True)
@@ -111,6 +124,9 @@ class CachedMetadataStore(SqlMetadataStore):
                 elif kind == "users":
                     self._users = None
                     self._unknown_tokens = set()
+                elif kind == "s3_keys":
+                    self._s3_keys = None
+                    self._unknown_s3_keys = set()
 
     def _poll(self) -> None:
         while not self._stop.wait(self.poll_interval):
@@ -199,13 +215,14 @@ class CachedMetadataStore(SqlMetadataStore):
 
     def memory_sizes(self) -> dict[str, int]:
         """What the caches hold now: attributes, subtree walks and the attributes they hold,
-        unknown token hashes."""
+        unknown token hashes, unknown S3 key ids."""
         subtrees = self._subtrees
         return {
             "attributes": len(self._attributes),
             "subtree_walks": len(subtrees),
             "subtree_rows": subtrees.weight,
             "unknown_tokens": len(self._unknown_tokens),
+            "unknown_s3_keys": len(self._unknown_s3_keys),
         }
 
     # -- users ---------------------------------------------------------------------------------
@@ -242,6 +259,48 @@ class CachedMetadataStore(SqlMetadataStore):
                 self._users = loaded
 
             found = self._load("users", "the users", index, keep)
+        return found
+
+    # -- S3 keys -------------------------------------------------------------------------------
+
+    def s3_keys(self, user: str | None = None) -> list[S3KeyInfo]:
+        records = self._s3_key_index().values()
+        infos = [record.info() for record in records if user is None or record.user == user]
+        return sorted(infos, key=lambda info: (info.user, info.created_at, info.access_key_id))
+
+    def s3_key(self, access_key_id: str) -> S3KeyRecord | None:
+        if not is_s3_key_id(access_key_id):
+            return None
+        found = self._s3_key_index().get(access_key_id)
+        if found is not None or access_key_id in self._unknown_s3_keys:
+            return found
+        # Not in memory: maybe a key another process made since the last poll (`tierstore users
+        # s3-keys create` and the key used at once). Ask once; remember a miss until the keys
+        # change, unless they changed while asking (the miss may be stale already).
+        with self._lock:
+            generation = self._generation["s3_keys"]
+        record = SqlMetadataStore.s3_key(self, access_key_id)
+        if record is not None:
+            self._drop("s3_keys")
+            return record
+        with self._lock:
+            if self._generation["s3_keys"] == generation:
+                if len(self._unknown_s3_keys) >= MAX_UNKNOWN_S3_KEYS:
+                    self._unknown_s3_keys.clear()
+                self._unknown_s3_keys.add(access_key_id)
+        return None
+
+    def _s3_key_index(self) -> dict[str, S3KeyRecord]:
+        found = self._s3_keys
+        if found is None:
+
+            def index() -> dict[str, S3KeyRecord]:
+                return {record.access_key_id: record for record in SqlMetadataStore._s3_key_records(self)}
+
+            def keep(loaded: dict[str, S3KeyRecord]) -> None:
+                self._s3_keys = loaded
+
+            found = self._load("s3_keys", "the S3 keys", index, keep)
         return found
 
     # -- life cycle ----------------------------------------------------------------------------

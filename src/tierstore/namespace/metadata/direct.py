@@ -9,9 +9,9 @@ refusal at open, stays in one implementation (:mod:`.store`).
 That holds only while opening needs nothing written. :func:`open_direct` returns None, and the
 caller opens the SQLAlchemy store, unless the file exists in WAL mode at the schema version
 these queries are written for and, when a key file is given, the database records that key's
-id and every secret option is encrypted under it and opens. A new or older database, a first
-start with a key, secrets still in clear, a wrong key or a damaged value all go the usual way:
-migrated, sealed or refused with the usual message.
+id and every secret option and S3 key's secret is encrypted under it and opens. A new or older
+database, a first start with a key, secrets still in clear, a wrong key or a damaged value all
+go the usual way: migrated, sealed or refused with the usual message.
 """
 
 from __future__ import annotations
@@ -27,8 +27,17 @@ from typing import Any
 from tierstore.blocking import require_io
 from tierstore.namespace.metadata.base import MetadataStore
 from tierstore.namespace.metadata.errors import MetadataError
-from tierstore.namespace.metadata.records import MountRecord, PathAttributes, UserRecord, check_path
+from tierstore.namespace.metadata.records import (
+    MountRecord,
+    PathAttributes,
+    S3KeyInfo,
+    S3KeyRecord,
+    UserRecord,
+    check_path,
+    is_s3_key_id,
+)
 from tierstore.namespace.metadata.rows import attributes_from_row, mount_from_row, user_from_row
+from tierstore.namespace.metadata.s3_key_rows import open_s3_secret, s3_key_from_row, s3_key_info_from_row
 from tierstore.namespace.metadata.secrets_at_rest import (
     SecretsKey,
     has_plain_secret,
@@ -42,12 +51,13 @@ LOGGER = logging.getLogger("tierstore.namespace.metadata")
 
 # The schema version the queries below are written for (``migrations.LATEST_VERSION`` when they
 # were; a test keeps the two equal). A database at any other version is opened the usual way.
-DIRECT_SCHEMA_VERSION = 4
+DIRECT_SCHEMA_VERSION = 5
 _PREFIX = "sqlite:///"
 _SECRETS_KEY_ROW = 1
 _MOUNT_COLUMNS = "path, uri, options, readonly, shared, owner, grp, mode, created_at"
 _ATTRIBUTE_COLUMNS = "path, owner, grp, mode"
 _USER_COLUMNS = "name, token_sha256, groups, admin, created_at"
+_S3_KEY_COLUMNS = "access_key_id, user_name, secret, created_at"
 
 
 class _NeedsFullOpenError(Exception):
@@ -211,6 +221,34 @@ class DirectSqliteStore(MetadataStore):
     def remove_user(self, name: str) -> bool:
         return self._sql().remove_user(name)
 
+    # -- S3 access keys -------------------------------------------------------------------
+
+    def s3_keys(self, user: str | None = None) -> list[S3KeyInfo]:
+        where, parameters = ("WHERE user_name = ? ", (user,)) if user is not None else ("", ())
+        rows = self._select(
+            f"SELECT access_key_id, user_name, created_at FROM s3_keys {where}"
+            "ORDER BY user_name, created_at, access_key_id",
+            parameters,
+        )
+        return [s3_key_info_from_row(row) for row in rows]
+
+    def s3_key(self, access_key_id: str) -> S3KeyRecord | None:
+        if not is_s3_key_id(access_key_id):
+            return None
+        rows = self._select(
+            f"SELECT {_S3_KEY_COLUMNS} FROM s3_keys WHERE access_key_id = ?", (access_key_id,)
+        )
+        return s3_key_from_row(rows[0], self._secrets_key) if rows else None
+
+    def add_s3_key(self, record: S3KeyRecord) -> None:
+        self._sql().add_s3_key(record)
+
+    def remove_s3_key(self, access_key_id: str) -> bool:
+        return self._sql().remove_s3_key(access_key_id)
+
+    def remove_s3_keys_of(self, user: str) -> int:
+        return self._sql().remove_s3_keys_of(user)
+
     # -- changes and life cycle -----------------------------------------------------------
 
     def change_counters(self) -> dict[str, int]:
@@ -265,6 +303,11 @@ def _checked_key(connection: sqlite3.Connection, key_file: Path | None) -> Secre
         recorded = connection.execute("SELECT kid FROM secrets_key WHERE id = ?", (_SECRETS_KEY_ROW,))
         kid = recorded.fetchone()
         rows = connection.execute("SELECT path, options FROM mounts ORDER BY path").fetchall()
+        s3_rows = (
+            connection.execute("SELECT access_key_id, user_name, secret FROM s3_keys").fetchall()
+            if version == DIRECT_SCHEMA_VERSION
+            else []
+        )
     finally:
         connection.execute("COMMIT")
     if version != DIRECT_SCHEMA_VERSION:
@@ -281,4 +324,6 @@ def _checked_key(connection: sqlite3.Connection, key_file: Path | None) -> Secre
         if has_plain_secret(stored):
             raise _NeedsFullOpenError("a secret in clear")  # sealed by the SQLAlchemy store's open
         open_options(stored, key, mount=path)  # every encrypted value must open, as at every start
+    for access_key_id, user, raw in s3_rows:
+        open_s3_secret(access_key_id, user, raw, key)  # so must every S3 key's secret
     return key

@@ -34,3 +34,21 @@ class UserExistsError(ConflictError):
     def __init__(self, name: str) -> None:
         super().__init__(f"user {name} already exists: remove it first, or choose another name")
         self.name = name
+
+
+class UnknownUserError(TierstoreError):
+    """Something was to be given to a user who does not exist."""
+
+    def __init__(self, name: str, what: str) -> None:
+        super().__init__(
+            f"user {name} does not exist, so it cannot be given {what}: add it first with "
+            f"tierstore users add {name} (tierstore users list shows who exists)"
+        )
+        self.name = name
+
+
+class S3KeyExistsError(ConflictError):
+    """An S3 key with that access key id already exists (a new id is drawn at random: retry)."""
+
+    def __init__(self, masked_id: str) -> None:
+        super().__init__(f"an S3 key with id {masked_id} already exists: create the key again for a new id")

@@ -126,11 +126,39 @@ def _v4_create_namespace_changes(connection: Connection) -> None:
     )
 
 
+def _v5_create_s3_keys(connection: Connection) -> None:
+    """Users' S3 access keys, their secrets sealed under the secrets key, and a change counter
+    of their own so that a revoked key is refused by every server within the poll interval.
+
+    No foreign key to ``users``: SQLite enforces one only on connections that turn it on; the
+    store removes a user's keys in the transaction that removes the user instead.
+    """
+    tables = MetaData()
+    keys = Table(
+        "s3_keys",
+        tables,
+        Column("access_key_id", Text, primary_key=True),
+        Column("user_name", Text, nullable=False),
+        Column("secret", Text, nullable=False),
+        Column("created_at", schema.UtcDateTime(), nullable=False),
+    )
+    Index("s3_keys_user_name", keys.c.user_name)
+    tables.create_all(connection)
+    changes = Table(
+        "namespace_changes",
+        MetaData(),
+        Column("kind", Text, primary_key=True),
+        Column("counter", BigInteger, nullable=False),
+    )
+    connection.execute(insert(changes).values(kind="s3_keys", counter=0))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_create_tables,
     _v2_create_users,
     _v3_create_secrets_key,
     _v4_create_namespace_changes,
+    _v5_create_s3_keys,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

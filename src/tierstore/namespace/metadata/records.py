@@ -10,7 +10,7 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from tierstore.settings.secret import mask_key_id
+from tierstore.settings.secret import Secret, mask_key_id
 
 MAX_MODE = 0o7777
 _HIDDEN = "****"
@@ -195,3 +195,93 @@ class UserRecord:
         return f"UserRecord(name={self.name!r}, groups={self.groups!r}, admin={self.admin!r})"
 
     __str__ = __repr__
+
+
+# -- S3 access keys ------------------------------------------------------------------------------
+
+# Our access key ids look like AWS's (20 upper-case letters and digits) with a prefix of their
+# own, so a key id pasted into the wrong place is told apart from an AWS one at a glance, and
+# the server refuses anything else without a query.
+S3_KEY_ID_PREFIX = "TSK3"
+S3_KEY_ID_LENGTH = 20
+S3_KEY_ID_PATTERN = re.compile(rf"{S3_KEY_ID_PREFIX}[A-Z0-9]{{{S3_KEY_ID_LENGTH - len(S3_KEY_ID_PREFIX)}}}")
+_USER_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+
+
+def is_s3_key_id(value: str) -> bool:
+    """True for a string shaped like one of our access key ids (it may still be unknown)."""
+    return S3_KEY_ID_PATTERN.fullmatch(value) is not None
+
+
+def _check_s3_key(access_key_id: str, user: str, created_at: datetime) -> None:
+    if not is_s3_key_id(access_key_id):
+        raise ValueError(
+            f"access key id {mask_key_id(access_key_id)} is not one of tierstore's: they are "
+            f"{S3_KEY_ID_PREFIX} followed by {S3_KEY_ID_LENGTH - len(S3_KEY_ID_PREFIX)} upper-case "
+            "letters and digits"
+        )
+    if not _USER_NAME.fullmatch(user or ""):
+        raise ValueError(
+            f"user name {user!r} is not allowed: use 1 to 64 letters, digits, '_', '.', '@' or '-'"
+        )
+    if created_at.tzinfo is None:
+        raise ValueError(
+            f"S3 key {mask_key_id(access_key_id)}: created_at has no time zone; give an aware datetime"
+        )
+
+
+@dataclass(frozen=True, repr=False)
+class S3KeyInfo:
+    """An S3 access key as listings show it: never its secret.
+
+    The key id is not a secret and ``as_dict`` gives it whole; ``repr`` (what logs see) cuts
+    it to 4 characters all the same, as every key id in tierstore's output is.
+    """
+
+    access_key_id: str
+    user: str
+    created_at: datetime
+
+    def __post_init__(self) -> None:
+        _check_s3_key(self.access_key_id, self.user, self.created_at)
+
+    def __repr__(self) -> str:
+        return (
+            f"S3KeyInfo(access_key_id={mask_key_id(self.access_key_id)!r}, user={self.user!r}, "
+            f"created_at={self.created_at.isoformat()!r})"
+        )
+
+    __str__ = __repr__
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "access_key_id": self.access_key_id,
+            "user": self.user,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, repr=False)
+class S3KeyRecord:
+    """An S3 access key of ``user``, with its secret: the server signs requests' keys with it, so
+    it is kept encrypted at rest (see ``metadata.s3_key_rows``) rather than hashed as tokens are."""
+
+    access_key_id: str
+    user: str
+    secret: Secret
+    created_at: datetime
+
+    def __post_init__(self) -> None:
+        _check_s3_key(self.access_key_id, self.user, self.created_at)
+        if not isinstance(self.secret, Secret) or not self.secret:
+            raise ValueError(
+                f"S3 key {mask_key_id(self.access_key_id)}: give its secret as a non-empty Secret"
+            )
+
+    def __repr__(self) -> str:
+        return f"S3KeyRecord(access_key_id={mask_key_id(self.access_key_id)!r}, user={self.user!r})"
+
+    __str__ = __repr__
+
+    def info(self) -> S3KeyInfo:
+        return S3KeyInfo(self.access_key_id, self.user, self.created_at)

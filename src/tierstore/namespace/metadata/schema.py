@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, MetaData, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, Table, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -106,10 +106,22 @@ secrets_key = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
 )
 
-# One row per kind of namespace data ("mounts", "attributes", "users"), its counter raised in the
-# same transaction as every change of that kind. Servers sharing the database poll these three
-# numbers to know when what they hold in memory went stale (see metadata.cached).
-CHANGE_KINDS = ("mounts", "attributes", "users")
+# Users' S3 access keys. The secret is kept encrypted (JSON of a sealed value, bound to the key id
+# and the user: see metadata.s3_key_rows), since verifying a signature needs it in clear.
+s3_keys = Table(
+    "s3_keys",
+    metadata,
+    Column("access_key_id", Text, primary_key=True),
+    Column("user_name", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+Index("s3_keys_user_name", s3_keys.c.user_name)
+
+# One row per kind of namespace data ("mounts", "attributes", "users", "s3_keys"), its counter
+# raised in the same transaction as every change of that kind. Servers sharing the database poll
+# these numbers to know when what they hold in memory went stale (see metadata.cached).
+CHANGE_KINDS = ("mounts", "attributes", "users", "s3_keys")
 namespace_changes = Table(
     "namespace_changes",
     metadata,

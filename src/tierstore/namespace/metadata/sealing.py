@@ -1,4 +1,5 @@
-"""The mount table's secrets and the key file: the check at every start, and key rotation.
+"""The metadata's secrets (secret mount options, S3 keys' secrets) and the key file: the check at
+every start, and key rotation.
 
 ``check_and_seal`` runs when a process opens the store with a key file, right after the schema
 migrations and under the same lock (PostgreSQL: the advisory lock; SQLite: BEGIN IMMEDIATE),
@@ -8,14 +9,16 @@ in one transaction:
    server missing its copy never makes a key of its own beside rows it could not read;
 2. the database's recorded key id (table ``secrets_key``) must be the file's: a server with
    another key refuses to start, naming the file and the mounts, before it reads or writes a row;
-3. every encrypted value must decrypt; every plain secret option (from a tierstore before
-   encryption, or written without a key) is encrypted in place.
+3. every encrypted value must decrypt, S3 keys' secrets included; every plain secret option
+   (from a tierstore before encryption, or written without a key) is encrypted in place. (S3
+   secrets are never plain: only a process holding the key writes them.)
 
 Any refusal rolls the whole transaction back: nothing is written that could not be read.
 
-``rotate`` makes a new key in ``<file>.new``, re-encrypts every row and records the new id in
-one transaction, then moves the new file in place. At any moment the key the database uses is
-in ``<file>`` or ``<file>.new``; a crash in between is finished by running the rotation again.
+``rotate`` makes a new key in ``<file>.new``, re-encrypts every row (mounts and S3 keys) and
+records the new id in one transaction, then moves the new file in place. At any moment the key
+the database uses is in ``<file>`` or ``<file>.new``; a crash in between is finished by running
+the rotation again.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from tierstore.namespace.metadata import schema
 from tierstore.namespace.metadata.engine import Target, transaction, unavailable_as_error
 from tierstore.namespace.metadata.errors import MetadataError
 from tierstore.namespace.metadata.migrations import ADVISORY_LOCK_KEY
+from tierstore.namespace.metadata.s3_key_rows import open_s3_secret, seal_s3_secret, stored_s3_secret
 from tierstore.namespace.metadata.secrets_at_rest import (
     SecretsKey,
     SecretsKeyError,
@@ -68,6 +72,7 @@ class Rotation:
     new_kid: str
     mounts: int  # rows whose secret options were re-encrypted
     finished_interrupted: bool = False
+    s3_keys: int = 0  # S3 keys whose secret was re-encrypted
 
 
 def _lock(connection: Connection) -> None:
@@ -108,6 +113,15 @@ def _rows(connection: Connection, *, for_update: bool = False) -> Iterator[tuple
         yield str(path), str(raw)
 
 
+def _s3_rows(connection: Connection, *, for_update: bool = False) -> list[tuple[str, str, str]]:
+    """Every S3 key as (access key id, user, sealed secret)."""
+    keys = schema.s3_keys
+    query = select(keys.c.access_key_id, keys.c.user_name, keys.c.secret).order_by(keys.c.access_key_id)
+    if for_update:
+        query = query.with_for_update()
+    return [(str(key_id), str(user), str(raw)) for key_id, user, raw in connection.execute(query)]
+
+
 def _named(paths: list[str]) -> str:
     shown = ", ".join(paths[:_NAMED_MOUNTS])
     more = len(paths) - _NAMED_MOUNTS
@@ -126,14 +140,23 @@ def _first_sealed_kid(rows: list[tuple[str, str]]) -> str | None:
     return None
 
 
-def _wrong_key(key_file: Path, held: str, recorded: str, rows: list[tuple[str, str]]) -> SecretsKeyError:
-    mounts = _sealed_mounts(rows)
-    unreadable = (
-        f"; the secret options of the mount{'s' if len(mounts) > 1 else ''} at {_named(mounts)} "
-        "cannot be read with it"
-        if mounts
-        else ""
-    )
+def _needing(mounts: list[str], s3_keys: int) -> str:
+    """What needs the key: "the secret options of the mounts at /a, /b and the secrets of 2 S3 keys"."""
+    parts = []
+    if mounts:
+        parts.append(f"the secret options of the mount{'s' if len(mounts) > 1 else ''} at {_named(mounts)}")
+    if s3_keys:
+        parts.append(
+            f"the secret{'s' if s3_keys > 1 else ''} of {s3_keys} S3 key{'s' if s3_keys > 1 else ''}"
+        )
+    return " and ".join(parts)
+
+
+def _wrong_key(
+    key_file: Path, held: str, recorded: str, rows: list[tuple[str, str]], s3_keys: int = 0
+) -> SecretsKeyError:
+    needing = _needing(_sealed_mounts(rows), s3_keys)
+    unreadable = f"; {needing} cannot be read with it" if needing else ""
     pending = pending_key_file(key_file)
     hint = "give this server the key file the other servers of this database use"
     try:
@@ -151,17 +174,22 @@ def _wrong_key(key_file: Path, held: str, recorded: str, rows: list[tuple[str, s
     )
 
 
-def _key_for_start(key_file: Path, recorded: str | None, rows: list[tuple[str, str]]) -> SecretsKey:
+def _key_for_start(
+    key_file: Path, recorded: str | None, rows: list[tuple[str, str]], s3_rows: list[tuple[str, str, str]]
+) -> SecretsKey:
     if key_file.exists() or key_file.is_symlink():
         key = load_key(key_file)
         if recorded is not None and recorded != key.kid:
-            raise _wrong_key(key_file, key.kid, recorded, rows)
+            raise _wrong_key(key_file, key.kid, recorded, rows, len(s3_rows))
         return key
     mounts = _sealed_mounts(rows)
-    if recorded is not None or mounts:
+    if recorded is not None or mounts or s3_rows:
         kid = recorded or _first_sealed_kid(rows)
-        plural = "s" if len(mounts) > 1 else ""
-        needing = f" (the secret options of the mount{plural} at {_named(mounts)})" if mounts else ""
+        if kid is None:
+            key_id, _, raw = s3_rows[0]
+            kid = str(stored_s3_secret(key_id, raw).get("kid"))
+        what = _needing(mounts, len(s3_rows))
+        needing = f" ({what})" if what else ""
         raise SecretsKeyError(
             f"secrets key file {key_file} does not exist, but the metadata database's secrets are "
             f"encrypted with key id {kid}{needing}: copy the key file the other servers of this "
@@ -182,7 +210,10 @@ def check_and_seal(engine: Engine, target: Target, key_file: Path) -> tuple[Secr
         _lock(connection)
         recorded = recorded_kid(connection, lock="update")
         rows = list(_rows(connection))
-        key = _key_for_start(key_file, recorded, rows)
+        s3_rows = _s3_rows(connection)
+        key = _key_for_start(key_file, recorded, rows, s3_rows)
+        for key_id, user, raw_secret in s3_rows:
+            open_s3_secret(key_id, user, raw_secret, key)  # every S3 secret must decrypt too
         for path, raw in rows:
             stored = stored_options(path, raw)
             plain = open_options(stored, key, mount=path)  # every encrypted value must decrypt
@@ -229,7 +260,7 @@ def rotate(engine: Engine, target: Target, key_file: Path) -> Rotation:
             recorded = recorded_kid(connection, lock="update")
             rows = list(_rows(connection))
             if recorded is not None and recorded != current.kid:
-                raise _wrong_key(key_file, current.kid, recorded, rows)
+                raise _wrong_key(key_file, current.kid, recorded, rows, len(_s3_rows(connection)))
             # The id first: a writer holding the old key waits for this row, then sees the new id.
             _record_kid(connection, new.kid, existed=recorded is not None)
             changed = 0
@@ -243,12 +274,35 @@ def rotate(engine: Engine, target: Target, key_file: Path) -> Rotation:
                     update(schema.mounts).where(schema.mounts.c.path == path).values(options=values)
                 )
                 changed += 1
+            s3_changed = _reseal_s3_keys(connection, current, new)
     except BaseException:
         pending.unlink(missing_ok=True)  # never used: the database still needs the current key
         raise
     _move_in_place(key_file, pending, new.kid)
-    LOGGER.warning("secrets key rotated: key id %s -> %s (%d mounts)", current.kid, new.kid, changed)
-    return Rotation(key_file=key_file, old_kid=current.kid, new_kid=new.kid, mounts=changed)
+    LOGGER.warning(
+        "secrets key rotated: key id %s -> %s (%d mounts, %d S3 keys)",
+        current.kid,
+        new.kid,
+        changed,
+        s3_changed,
+    )
+    return Rotation(
+        key_file=key_file, old_kid=current.kid, new_kid=new.kid, mounts=changed, s3_keys=s3_changed
+    )
+
+
+def _reseal_s3_keys(connection: Connection, current: SecretsKey, new: SecretsKey) -> int:
+    """Every S3 key's secret opened with ``current`` and sealed again with ``new``; how many."""
+    keys = schema.s3_keys
+    rows = _s3_rows(connection, for_update=True)
+    for key_id, user, raw in rows:
+        secret = open_s3_secret(key_id, user, raw, current)
+        connection.execute(
+            update(keys)
+            .where(keys.c.access_key_id == key_id)
+            .values(secret=seal_s3_secret(key_id, user, secret, new))
+        )
+    return len(rows)
 
 
 def _pending_rotation(engine: Engine, target: Target, key_file: Path, current: SecretsKey) -> Rotation | None:

@@ -17,6 +17,9 @@ instead of a string; the other options stay readable::
   The associated data is the mount path and the option name, so a value copied into another
   mount or another option does not decrypt.
 
+Users' S3 secrets are sealed the same way (``seal_bound``), with associated data of their own
+(the key id and the user: see ``s3_key_rows``).
+
 Nothing here logs, and no message holds a key, a plain value or a ciphertext.
 """
 
@@ -99,15 +102,34 @@ class SecretsKey:
         return self._aead
 
     def seal(self, value: str, *, mount: str, option: str) -> dict[str, str]:
+        return self.seal_bound(value, _aad(mount, option))
+
+    def unseal(self, sealed: Mapping[str, object], *, mount: str, option: str) -> str:
+        return self.unseal_bound(
+            sealed,
+            _aad(mount, option),
+            where=f"the secret option {option} of the mount at {mount}",
+            damaged=(
+                "the stored value was damaged, or copied from another mount or option "
+                "(tampering?); restore the database from a backup, or delete that mount's row "
+                "from the mounts table and mount it again"
+            ),
+        )
+
+    def seal_bound(self, value: str, associated: bytes) -> dict[str, str]:
+        """``value`` encrypted, opening only with the same ``associated`` data (what it belongs to)."""
         nonce = secrets.token_bytes(NONCE_BYTES)
-        ciphertext = self._cipher.encrypt(nonce, value.encode("utf-8"), _aad(mount, option))
+        ciphertext = self._cipher.encrypt(nonce, value.encode("utf-8"), associated)
         token = base64.urlsafe_b64encode(nonce + ciphertext).decode("ascii")
         return {"enc": SEALED_VERSION, "kid": self.kid, "ct": token}
 
-    def unseal(self, sealed: Mapping[str, object], *, mount: str, option: str) -> str:
+    def unseal_bound(
+        self, sealed: Mapping[str, object], associated: bytes, *, where: str, damaged: str
+    ) -> str:
+        """The value ``seal_bound`` sealed with ``associated``; SecretsKeyError naming ``where``
+        (and saying ``damaged`` when the value does not open under this key)."""
         from cryptography.exceptions import InvalidTag
 
-        where = f"the secret option {option} of the mount at {mount}"
         kid = sealed.get("kid")
         if kid != self.kid:
             raise SecretsKeyError(
@@ -119,14 +141,12 @@ class SecretsKey:
             blob = base64.urlsafe_b64decode(str(sealed.get("ct", "")).encode("ascii"))
             if len(blob) <= NONCE_BYTES:
                 raise ValueError("too short")
-            plain = self._cipher.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], _aad(mount, option))
+            plain = self._cipher.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], associated)
             return plain.decode("utf-8")
         except (InvalidTag, ValueError, binascii.Error, UnicodeError):
             raise SecretsKeyError(
                 f"{where} cannot be decrypted with key file {self.path} (key id {self.kid}, the one "
-                "it names): the stored value was damaged, or copied from another mount or option "
-                "(tampering?); restore the database from a backup, or delete that mount's row "
-                "from the mounts table and mount it again"
+                f"it names): {damaged}"
             ) from None
 
 

@@ -1,4 +1,5 @@
-"""The namespace's metadata store: mount table, per-path attributes and users, on SQLite or PostgreSQL.
+"""The namespace's metadata store: mount table, per-path attributes, users and their S3 keys, on
+SQLite or PostgreSQL.
 
 Every method runs in its own short transaction on a pooled connection, so one store may be
 shared by threads, and several processes (servers sharing a PostgreSQL database) see each
@@ -30,17 +31,31 @@ from tierstore.namespace.metadata.engine import (
     parse_url,
     transaction,
 )
-from tierstore.namespace.metadata.errors import MountExistsError, UserExistsError
+from tierstore.namespace.metadata.errors import (
+    MountExistsError,
+    S3KeyExistsError,
+    UnknownUserError,
+    UserExistsError,
+)
 from tierstore.namespace.metadata.migrations import LATEST_VERSION, migrate
 from tierstore.namespace.metadata.records import (
     MountRecord,
     PathAttributes,
+    S3KeyInfo,
+    S3KeyRecord,
     UserRecord,
     check_mode,
     check_path,
+    is_s3_key_id,
     is_secret_option,
 )
 from tierstore.namespace.metadata.rows import attributes_from_row, mount_from_row, user_from_row
+from tierstore.namespace.metadata.s3_key_rows import (
+    no_key_error,
+    s3_key_from_row,
+    s3_key_info_from_row,
+    s3_key_values,
+)
 from tierstore.namespace.metadata.sealing import (
     Rotation,
     check_and_seal,
@@ -50,12 +65,14 @@ from tierstore.namespace.metadata.sealing import (
 )
 from tierstore.namespace.metadata.secrets_at_rest import SecretsKey, options_json, seal_options
 from tierstore.namespace.metadata.sqlite_file import make_private
+from tierstore.settings.secret import mask_key_id
 
 LOGGER = logging.getLogger("tierstore.namespace.metadata")
 
 _mounts = schema.mounts
 _attrs = schema.path_attributes
 _users = schema.users
+_s3_keys = schema.s3_keys
 _changes = schema.namespace_changes
 
 
@@ -120,19 +137,22 @@ class SqlMetadataStore(MetadataStore):
             yield connection
 
     @contextmanager
-    def _write(self, kind: ChangeKind) -> Iterator[Connection]:
-        """A write transaction that also raises ``kind``'s change counter, so every server
-        sharing the database learns that what it holds of ``kind`` is stale."""
+    def _write(self, *kinds: ChangeKind) -> Iterator[Connection]:
+        """A write transaction that also raises each of ``kinds``' change counters, so every
+        server sharing the database learns that what it holds of them is stale."""
         require_io("the metadata database")
+        counters: dict[ChangeKind, int] = {}
         with transaction(self._engine, self._target, write=True) as connection:
             yield connection
-            counter = connection.execute(
-                update(_changes)
-                .where(_changes.c.kind == kind)
-                .values(counter=_changes.c.counter + 1)
-                .returning(_changes.c.counter)
-            ).scalar_one()
-        self._changed(kind, int(counter))
+            for kind in kinds:
+                counters[kind] = connection.execute(
+                    update(_changes)
+                    .where(_changes.c.kind == kind)
+                    .values(counter=_changes.c.counter + 1)
+                    .returning(_changes.c.counter)
+                ).scalar_one()
+        for kind, counter in counters.items():
+            self._changed(kind, int(counter))
 
     def _changed(self, kind: ChangeKind, counter: int) -> None:
         """Called after a change of ``kind`` committed in this process, raising its counter to
@@ -330,11 +350,88 @@ class SqlMetadataStore(MetadataStore):
         LOGGER.info("user added: %r", record)
 
     def remove_user(self, name: str) -> bool:
-        """Removes the user ``name``; False if there was none."""
-        with self._write("users") as connection:
+        """Removes the user ``name`` and its S3 keys; False if there was no such user."""
+        # The user's row first: on PostgreSQL this waits for an add_s3_key holding it (FOR
+        # SHARE), whose key the second statement then sees and removes too.
+        with self._write("users", "s3_keys") as connection:
             removed = connection.execute(delete(_users).where(_users.c.name == name)).rowcount > 0
+            keys = connection.execute(delete(_s3_keys).where(_s3_keys.c.user_name == name)).rowcount
         if removed:
-            LOGGER.info("user removed: %s", name)
+            LOGGER.info("user removed: %s (and %d S3 key(s))", name, keys)
+        return removed
+
+    # -- S3 access keys -------------------------------------------------------------------------
+
+    def s3_keys(self, user: str | None = None) -> list[S3KeyInfo]:
+        """Every S3 key (of ``user`` only, if given), by user then creation: never a secret."""
+        query = select(_s3_keys.c.access_key_id, _s3_keys.c.user_name, _s3_keys.c.created_at)
+        if user is not None:
+            query = query.where(_s3_keys.c.user_name == user)
+        query = query.order_by(_s3_keys.c.user_name, _s3_keys.c.created_at, _s3_keys.c.access_key_id)
+        with self._read() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [s3_key_info_from_row(row) for row in rows]
+
+    def s3_key(self, access_key_id: str) -> S3KeyRecord | None:
+        """The key ``access_key_id`` with its secret decrypted, None if there is none."""
+        if not is_s3_key_id(access_key_id):
+            return None  # not one of ours: no query for it
+        with self._read() as connection:
+            row = (
+                connection.execute(select(_s3_keys).where(_s3_keys.c.access_key_id == access_key_id))
+                .mappings()
+                .first()
+            )
+        return None if row is None else s3_key_from_row(row, self._secrets_key)
+
+    def _s3_key_records(self) -> list[S3KeyRecord]:
+        """Every key with its secret decrypted (what a server holds in memory)."""
+        with self._read() as connection:
+            rows = connection.execute(select(_s3_keys).order_by(_s3_keys.c.access_key_id)).mappings().all()
+        return [s3_key_from_row(row, self._secrets_key) for row in rows]
+
+    def add_s3_key(self, record: S3KeyRecord) -> None:
+        """Adds ``record``, its secret sealed under this store's key; UnknownUserError if its user
+        does not exist (checked in the same transaction), SecretsKeyError without a key file."""
+        key = self._secrets_key
+        if key is None:
+            raise no_key_error(f"an S3 key for user {record.user} cannot be stored")
+        try:
+            with self._write("s3_keys") as connection:
+                check_writable(connection, key)  # the database still uses this key
+                # FOR SHARE: a remove_user of the same user waits for this transaction (PostgreSQL;
+                # SQLite's writers queue anyway), so no key outlives its user.
+                found = connection.execute(
+                    select(_users.c.name).where(_users.c.name == record.user).with_for_update(read=True)
+                ).first()
+                if found is None:
+                    raise UnknownUserError(record.user, "an S3 key")
+                connection.execute(_s3_keys.insert().values(s3_key_values(record, key)))
+        except exc.IntegrityError as error:
+            if is_unique_violation(error):
+                raise S3KeyExistsError(mask_key_id(record.access_key_id)) from None
+            raise
+        LOGGER.info("S3 key added: %r", record)
+
+    def remove_s3_key(self, access_key_id: str) -> bool:
+        """Removes the key ``access_key_id``; False if there was none."""
+        if not is_s3_key_id(access_key_id):
+            return False
+        with self._write("s3_keys") as connection:
+            removed = (
+                connection.execute(delete(_s3_keys).where(_s3_keys.c.access_key_id == access_key_id)).rowcount
+                > 0
+            )
+        if removed:
+            LOGGER.info("S3 key removed: %s", mask_key_id(access_key_id))
+        return removed
+
+    def remove_s3_keys_of(self, user: str) -> int:
+        """Removes every key of ``user``; returns how many there were."""
+        with self._write("s3_keys") as connection:
+            removed = int(connection.execute(delete(_s3_keys).where(_s3_keys.c.user_name == user)).rowcount)
+        if removed:
+            LOGGER.info("S3 keys of user %s removed: %d", user, removed)
         return removed
 
     # -- life cycle ---------------------------------------------------------------------------

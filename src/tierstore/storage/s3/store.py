@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from obstore.store import ClientConfig, S3Config, S3Credential
 
+    from tierstore.storage.uploads import MultipartUploads
+
 LOGGER = logging.getLogger(__name__)
 
 # Objects up to this size are read by obstore in one request; larger ones through bulk_read.
@@ -643,6 +645,14 @@ class S3Store(Store):
             lambda: self.control.abort_multipart_upload(
                 Bucket=self.bucket, Key=self.full_key(key), UploadId=upload_id
             ),
+        )
+
+    def multipart_uploads(self) -> MultipartUploads:
+        """The bucket's own multipart uploads, driven by the caller (:mod:`.uploads`)."""
+        from tierstore.storage.s3.uploads import S3MultipartUploads
+
+        return S3MultipartUploads(
+            self._settings, control=lambda: self.control, pool=self._http, policy=self._policy
         )
 
     # -- presign --------------------------------------------------------------------------
