@@ -4,28 +4,67 @@ Keys are relative to the store's location: for ``s3://bucket/base/`` the key ``a
 is the object ``base/a/b.txt`` in ``bucket``. Ranges are half-open: ``start`` inclusive,
 ``end`` exclusive, as in Python slices. A listing prefix is a directory: ``logs`` and ``logs/``
 both mean everything under ``logs/``. Keys ending in ``/`` are directory markers.
+
+ETags are given as HTTP carries them, in double quotes (``"9a0364b9e99bb480dd25e1f0284c8555"``),
+by every backend: S3 passes the store's own; a local directory gives the MD5 tierstore recorded
+when it wrote the file, or a synthetic one when the file was changed behind its back (see
+:mod:`tierstore.storage.local_attrs`).
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Literal, Self
 
+from tierstore.storage.attributes import checked_content_type, checked_metadata, no_metadata
+
 HttpMethod = Literal["GET", "PUT", "HEAD", "DELETE"]
 WriteSource = bytes | bytearray | memoryview | IO[bytes] | Path | Iterable[bytes]
 
 
 @dataclass(frozen=True)
+class ObjectAttributes:
+    """What a writer says about an object besides its bytes: its type and user metadata.
+
+    User metadata names are case-insensitive (lower-cased here) and given without the
+    ``x-amz-meta-`` prefix. Values must be printable ASCII, and names and values together at
+    most 2 KiB, as S3 takes them over HTTP; anything else is refused with ValueError here,
+    before any store sees it. ``metadata`` is left out of the hash.
+    """
+
+    content_type: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=no_metadata, hash=False)
+
+    def __post_init__(self) -> None:
+        # Frozen: the checked, read-only forms are put in place of what was given.
+        object.__setattr__(self, "content_type", checked_content_type(self.content_type))
+        object.__setattr__(self, "metadata", checked_metadata(self.metadata))
+
+    @property
+    def empty(self) -> bool:
+        return self.content_type is None and not self.metadata
+
+
+@dataclass(frozen=True)
 class ObjectInfo:
+    """An object's size and version, and where the store gave them, its attributes.
+
+    ``content_type`` and ``metadata`` (user metadata, names lower-cased without ``x-amz-meta-``)
+    come from ``head``; listings leave them empty (S3 lists neither).
+    ``metadata`` is left out of the hash, so that an info stays usable as a set member.
+    """
+
     key: str
     size: int
     etag: str | None = None
     last_modified: datetime | None = None
+    content_type: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=no_metadata, hash=False)
 
 
 @dataclass(frozen=True)
@@ -88,7 +127,8 @@ class Store(abc.ABC):
         """Where this store points, for messages: ``s3://bucket/prefix`` or ``file:///dir``."""
 
     @abc.abstractmethod
-    def head(self, key: str) -> ObjectInfo: ...
+    def head(self, key: str) -> ObjectInfo:
+        """The object's size, ETag, last change, content type and user metadata (one request)."""
 
     @abc.abstractmethod
     def get(self, key: str, *, start: int | None = None, end: int | None = None) -> bytes:
@@ -99,17 +139,27 @@ class Store(abc.ABC):
         """Stream the object in chunks without holding it all in memory."""
 
     @abc.abstractmethod
-    def put(self, key: str, data: bytes | bytearray | memoryview) -> PutResult: ...
+    def put(
+        self, key: str, data: bytes | bytearray | memoryview, *, attributes: ObjectAttributes | None = None
+    ) -> PutResult:
+        """Write the whole object; ``attributes`` are stored with it (none when ``None``)."""
 
     @abc.abstractmethod
-    def open_write(self, key: str) -> ObjectWriter:
+    def open_write(self, key: str, *, attributes: ObjectAttributes | None = None) -> ObjectWriter:
         """A streaming write (multipart on S3) holding at most part size x (concurrency + 1)."""
 
-    def upload(self, key: str, source: WriteSource, *, chunk_size: int = 8 * 1024 * 1024) -> PutResult:
+    def upload(
+        self,
+        key: str,
+        source: WriteSource,
+        *,
+        chunk_size: int = 8 * 1024 * 1024,
+        attributes: ObjectAttributes | None = None,
+    ) -> PutResult:
         """Write from bytes, a binary file object, a local path or an iterable of chunks."""
         if isinstance(source, bytes | bytearray | memoryview):
-            return self.put(key, source)
-        with self.open_write(key) as writer:
+            return self.put(key, source, attributes=attributes)
+        with self.open_write(key, attributes=attributes) as writer:
             for chunk in _chunks_of(source, chunk_size):
                 writer.write(chunk)
         return writer.close()
@@ -153,7 +203,9 @@ class Store(abc.ABC):
         """Delete in batches; raises naming the keys that could not be deleted."""
 
     @abc.abstractmethod
-    def copy(self, source_key: str, dest_key: str) -> None: ...
+    def copy(self, source_key: str, dest_key: str, *, attributes: ObjectAttributes | None = None) -> None:
+        """Copy an object within the store. ``attributes=None`` keeps the source's; given, they
+        replace them (S3's ``MetadataDirective: REPLACE``)."""
 
     @abc.abstractmethod
     def put_directory_marker(self, prefix: str) -> None:

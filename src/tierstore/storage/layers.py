@@ -13,7 +13,15 @@ from typing import TypeVar
 
 from tierstore.blocking import require_io
 from tierstore.errors import StoreError
-from tierstore.storage.interface import HttpMethod, ListPage, ObjectInfo, ObjectWriter, PutResult, Store
+from tierstore.storage.interface import (
+    HttpMethod,
+    ListPage,
+    ObjectAttributes,
+    ObjectInfo,
+    ObjectWriter,
+    PutResult,
+    Store,
+)
 
 T = TypeVar("T")
 
@@ -46,11 +54,13 @@ class StoreLayer(Store):
     def iter_read(self, key: str, *, chunk_size: int = 8 * 1024 * 1024) -> Iterator[bytes]:
         return self._enter("iter_read", key, lambda: self.inner.iter_read(key, chunk_size=chunk_size))
 
-    def put(self, key: str, data: bytes | bytearray | memoryview) -> PutResult:
-        return self._enter("put", key, lambda: self.inner.put(key, data))
+    def put(
+        self, key: str, data: bytes | bytearray | memoryview, *, attributes: ObjectAttributes | None = None
+    ) -> PutResult:
+        return self._enter("put", key, lambda: self.inner.put(key, data, attributes=attributes))
 
-    def open_write(self, key: str) -> ObjectWriter:
-        return self._enter("open_write", key, lambda: self.inner.open_write(key))
+    def open_write(self, key: str, *, attributes: ObjectAttributes | None = None) -> ObjectWriter:
+        return self._enter("open_write", key, lambda: self.inner.open_write(key, attributes=attributes))
 
     def list_pages(
         self,
@@ -75,8 +85,8 @@ class StoreLayer(Store):
     def delete_many(self, keys: Iterable[str]) -> None:
         self._enter("delete_many", "", lambda: self.inner.delete_many(keys))
 
-    def copy(self, source_key: str, dest_key: str) -> None:
-        self._enter("copy", dest_key, lambda: self.inner.copy(source_key, dest_key))
+    def copy(self, source_key: str, dest_key: str, *, attributes: ObjectAttributes | None = None) -> None:
+        self._enter("copy", dest_key, lambda: self.inner.copy(source_key, dest_key, attributes=attributes))
 
     def put_directory_marker(self, prefix: str) -> None:
         self._enter("put_directory_marker", prefix, lambda: self.inner.put_directory_marker(prefix))

@@ -10,6 +10,9 @@ with a StoreError saying so, for reads and writes alike. Every component of a ke
 with ``lstat`` and files are opened with ``O_NOFOLLOW``; a removal deletes what the listing
 showed and never follows a link. An operating-system error (a name too long, a loop) is a
 StoreError naming the key, never an unexpected exception.
+
+ETags, content types and user metadata live in the files' extended attributes
+(:mod:`.local_attrs`).
 """
 
 from __future__ import annotations
@@ -27,9 +30,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from tierstore.errors import AccessDeniedError, NotFoundError, PathTooLongError, StoreError, UnsupportedError
+from tierstore.errors import (
+    AccessDeniedError,
+    NotFoundError,
+    PathTooLongError,
+    StoreError,
+    UnsupportedError,
+)
 from tierstore.lru import BoundedLRU
-from tierstore.storage.interface import HttpMethod, ListPage, ObjectInfo, ObjectWriter, PutResult, Store
+from tierstore.storage import local_attrs
+from tierstore.storage.interface import (
+    HttpMethod,
+    ListPage,
+    ObjectAttributes,
+    ObjectInfo,
+    ObjectWriter,
+    PutResult,
+    Store,
+)
 
 _TEMP_PREFIX = ".tierstore-tmp-"
 # Marks a directory made on purpose (an S3 "prefix/" marker), so it outlives its last file.
@@ -124,7 +142,7 @@ class LocalStore(Store):
             raise self._os_error("HEAD", key, error) from None
         if not stat_kind.S_ISREG(found.st_mode):
             raise self._missing("HEAD", key)
-        return _info(key, found)
+        return _described(key, found, str(path))
 
     def get(self, key: str, *, start: int | None = None, end: int | None = None) -> bytes:
         first = start or 0
@@ -139,21 +157,32 @@ class LocalStore(Store):
         with handle:
             yield from iter(lambda: handle.read(chunk_size), b"")
 
-    def put(self, key: str, data: bytes | bytearray | memoryview) -> PutResult:
-        with self.open_write(key) as writer:
+    def put(
+        self, key: str, data: bytes | bytearray | memoryview, *, attributes: ObjectAttributes | None = None
+    ) -> PutResult:
+        with self.open_write(key, attributes=attributes) as writer:
             writer.write(data)
         return writer.close()
 
-    def open_write(self, key: str) -> ObjectWriter:
+    def open_write(self, key: str, *, attributes: ObjectAttributes | None = None) -> ObjectWriter:
+        return self._writer(key, local_attrs.encode(attributes))
+
+    def _writer(self, key: str, attributes: bytes | None) -> _LocalWriter:
         path = self._path(key)
         try:
-            return _LocalWriter(path, key, lambda error: self._os_error("PUT", key, error))
+            return _LocalWriter(
+                path, key, attributes, self._where(key), lambda error: self._os_error("PUT", key, error)
+            )
         except OSError as error:
             raise self._os_error("PUT", key, error) from None
 
-    def copy(self, source_key: str, dest_key: str) -> None:
-        with self._open_read("COPY", source_key) as reader, self.open_write(dest_key) as writer:
-            shutil.copyfileobj(reader, _WriterAdapter(writer), 8 * 1024 * 1024)
+    def copy(self, source_key: str, dest_key: str, *, attributes: ObjectAttributes | None = None) -> None:
+        with self._open_read("COPY", source_key) as reader:
+            # None keeps the source's attributes as they are stored (S3's MetadataDirective COPY).
+            kept = local_attrs.attributes_blob(reader.fileno())
+            given = kept if attributes is None else local_attrs.encode(attributes)
+            with self._writer(dest_key, given) as writer:
+                shutil.copyfileobj(reader, _WriterAdapter(writer), 8 * 1024 * 1024)
 
     def delete(self, key: str) -> None:
         if key.endswith("/"):
@@ -316,9 +345,18 @@ class LocalStore(Store):
 
 
 class _LocalWriter(ObjectWriter):
-    def __init__(self, target: Path, key: str, failed: Callable[[OSError], StoreError]) -> None:
+    def __init__(
+        self,
+        target: Path,
+        key: str,
+        attributes: bytes | None,
+        where: str,
+        failed: Callable[[OSError], StoreError],
+    ) -> None:
         self._target = target
         self._key = key
+        self._attributes = attributes
+        self._where = where
         self._failed = failed
         target.parent.mkdir(parents=True, exist_ok=True)
         descriptor, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=target.parent)
@@ -338,14 +376,20 @@ class _LocalWriter(ObjectWriter):
             return self._result
         if self._handle is None:
             raise ValueError("the object writer was aborted")
-        self._handle.close()
-        self._handle = None
+        handle, self._handle = self._handle, None
+        digest = self._md5.hexdigest()
         try:
+            # Recorded on the written file before it is visible; the mtime recorded is final, as
+            # neither setting extended attributes nor the rename changes it.
+            handle.flush()
+            local_attrs.record(handle.fileno(), digest, self._attributes, where=self._where)
+            handle.close()
             os.replace(self._temp, self._target)
         except OSError as error:  # a directory of that name, say: nothing may stay behind
+            handle.close()
             self._temp.unlink(missing_ok=True)
             raise self._failed(error) from None
-        self._result = PutResult(key=self._key, etag=f'"{self._md5.hexdigest()}"')
+        self._result = PutResult(key=self._key, etag=f'"{digest}"')
         return self._result
 
     def abort(self) -> None:
@@ -367,3 +411,16 @@ def _by_name(key: str) -> tuple[str, bool]:
 
 def _info(key: str, stat: os.stat_result) -> ObjectInfo:
     return ObjectInfo(key=key, size=stat.st_size, last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC))
+
+
+def _described(key: str, stat: os.stat_result, target: local_attrs.Target) -> ObjectInfo:
+    """Everything ``head`` gives: the ETag and the stored attributes besides the stat's."""
+    kept = local_attrs.described(target, stat)
+    return ObjectInfo(
+        key=key,
+        size=stat.st_size,
+        etag=kept.etag,
+        last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
+        content_type=kept.content_type,
+        metadata=kept.metadata,
+    )
