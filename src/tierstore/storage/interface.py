@@ -173,11 +173,15 @@ class Store(abc.ABC):
         start_after: str | None = None,
         page_size: int = 1000,
         resume: str | None = None,
+        etags: bool = False,
     ) -> Iterator[ListPage]:
         """Pages of keys under ``prefix`` in the store's order, fetched lazily as consumed.
 
         ``resume`` (with a delimiter only) is a page's ``resume`` token from an earlier listing of
         the same prefix: the listing starts with the page after that one.
+
+        ``etags``: S3 lists every ETag anyway; a local directory gives them only when asked,
+        since each costs an extended-attribute read (most of a listing's time again, measured).
         """
 
     def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectInfo]:

@@ -70,12 +70,18 @@ class StoreLayer(Store):
         start_after: str | None = None,
         page_size: int = 1000,
         resume: str | None = None,
+        etags: bool = False,
     ) -> Iterator[ListPage]:
         return self._enter(
             "list",
             prefix,
             lambda: self.inner.list_pages(
-                prefix, delimiter=delimiter, start_after=start_after, page_size=page_size, resume=resume
+                prefix,
+                delimiter=delimiter,
+                start_after=start_after,
+                page_size=page_size,
+                resume=resume,
+                etags=etags,
             ),
         )
 

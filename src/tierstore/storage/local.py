@@ -222,6 +222,7 @@ class LocalStore(Store):
         start_after: str | None = None,
         page_size: int = 1000,
         resume: str | None = None,
+        etags: bool = False,
     ) -> Iterator[ListPage]:
         base = prefix.strip("/")
         lead = f"{base}/" if base else ""
@@ -232,13 +233,16 @@ class LocalStore(Store):
         if delimiter is not None:
             if delimiter != "/":
                 raise ValueError(f"delimiter {delimiter!r} is not supported: use '/' or none")
-            yield from self._directory_pages(directory, lead, start_after, page_size, resume)
+            yield from self._directory_pages(
+                directory, lead, start_after, page_size, resume=resume, etags=etags
+            )
             return
         page: list[ObjectInfo] = []
         for key, path in self._walk(directory, lead):
             if start_after is not None and key <= start_after:
                 continue
-            page.append(_info(key, path.lstat()))
+            found = path.lstat()
+            page.append(_info(key, found, local_attrs.etag_of(str(path), found) if etags else None))
             if len(page) == page_size:
                 yield ListPage(objects=page)
                 page = []
@@ -246,7 +250,14 @@ class LocalStore(Store):
             yield ListPage(objects=page)
 
     def _directory_pages(
-        self, directory: Path, lead: str, start_after: str | None, page_size: int, resume: str | None
+        self,
+        directory: Path,
+        lead: str,
+        start_after: str | None,
+        page_size: int,
+        *,
+        resume: str | None,
+        etags: bool,
     ) -> Iterator[ListPage]:
         """One directory level by name, as SeaweedFS orders a folder (``a`` before ``a-b``), in
         pages whose ``resume`` token is the last key given.
@@ -278,6 +289,8 @@ class LocalStore(Store):
         first = 0 if position is None else bisect.bisect_right(keys, _by_name(position), key=_by_name)
         size = max(1, page_size)
         skip = len(lead)
+        # getxattr takes no directory descriptor: an ETag is read by the file's path.
+        where = f"{directory}/"
         for start in range(first, len(keys), size):
             objects: list[ObjectInfo] = []
             prefixes: list[str] = []
@@ -293,7 +306,8 @@ class LocalStore(Store):
                         found = os.stat(key[skip:], dir_fd=descriptor, follow_symlinks=False)
                     except FileNotFoundError:
                         continue  # removed since the scan: it is simply not listed
-                    objects.append(_info(key, found))
+                    etag = local_attrs.etag_of(where + key[skip:], found) if etags else None
+                    objects.append(_info(key, found, etag))
             finally:
                 os.close(descriptor)
             last = start + size >= len(keys)
@@ -409,8 +423,10 @@ def _by_name(key: str) -> tuple[str, bool]:
     return key.rstrip("/"), key.endswith("/")
 
 
-def _info(key: str, stat: os.stat_result) -> ObjectInfo:
-    return ObjectInfo(key=key, size=stat.st_size, last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC))
+def _info(key: str, stat: os.stat_result, etag: str | None = None) -> ObjectInfo:
+    return ObjectInfo(
+        key=key, size=stat.st_size, etag=etag, last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC)
+    )
 
 
 def _described(key: str, stat: os.stat_result, target: local_attrs.Target) -> ObjectInfo:

@@ -82,6 +82,11 @@ def record(descriptor: int, md5_hex: str, attributes: bytes | None, *, where: st
         )
 
 
+def etag_of(target: Target, found: os.stat_result) -> str:
+    """The file's ETag (quoted): the recorded MD5 if the file is as recorded, else synthetic."""
+    return _etag(_read(target), found)
+
+
 def described(target: Target, found: os.stat_result) -> Described:
     """The ETag, content type and user metadata of the file ``found`` describes (one read)."""
     raw = _read(target)

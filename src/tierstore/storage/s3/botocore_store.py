@@ -237,6 +237,7 @@ class BotocoreS3Store(Store):
         start_after: str | None = None,
         page_size: int = 1000,
         resume: str | None = None,
+        etags: bool = False,  # S3 lists every ETag anyway
     ) -> Iterator[ListPage]:
         if delimiter is not None and delimiter != "/":
             raise ValueError(f"delimiter {delimiter!r} is not supported: use '/' or none")

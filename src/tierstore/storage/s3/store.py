@@ -494,6 +494,7 @@ class S3Store(Store):
         start_after: str | None = None,
         page_size: int = 1000,
         resume: str | None = None,
+        etags: bool = False,  # S3 lists every ETag anyway
     ) -> Iterator[ListPage]:
         if delimiter is not None:
             if delimiter != "/":
