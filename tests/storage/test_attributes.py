@@ -164,7 +164,7 @@ def test_metadata_named_like_a_header_stays_metadata(
 def test_non_ascii_metadata_another_client_wrote_is_read_through_botocore(
     s3_store: S3Store, stack: StackInfo, bucket: str
 ) -> None:
-    """obstore refuses such an answer as a whole; head still works.
+    """obstore refuses such an answer as a whole; head and open_read still work.
 
     botocore refuses to send such metadata; obstore sends it as UTF-8 bytes, and SeaweedFS keeps them.
     """
@@ -181,3 +181,6 @@ def test_non_ascii_metadata_another_client_wrote_is_read_through_botocore(
     obstore.put(other, "base/intl", b"hello", attributes={"name": "J\u00fcrgen"})
     info = s3_store.head("intl")
     assert (info.size, dict(info.metadata)) == (5, {"name": "J\u00fcrgen"})
+    with s3_store.open_read("intl", start=1) as opened:
+        assert b"".join(opened.chunks) == b"ello"
+        assert dict(opened.info.metadata) == {"name": "J\u00fcrgen"}

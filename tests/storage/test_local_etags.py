@@ -1,5 +1,5 @@
 """ETags of a local directory: the MD5 recorded at write while the file is as written, a
-synthetic one once it was changed behind tierstore's back; the same from head and listings."""
+synthetic one once it was changed behind tierstore's back; the same from head, listing, open_read."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tierstore.errors import ConflictError
 from tierstore.storage.interface import ObjectAttributes
 from tierstore.storage.local import LocalStore
 
@@ -22,14 +23,16 @@ def _md5(data: bytes) -> str:
 
 
 def _everywhere(store: LocalStore, key: str) -> set[str | None]:
-    """The key's ETag as head and both listings give it."""
+    """The key's ETag as head, both listings and open_read give it."""
     by_level = {
         info.key: info.etag
         for page in store.list_pages("", delimiter="/", etags=True)
         for info in page.objects
     }
     by_walk = {info.key: info.etag for page in store.list_pages("", etags=True) for info in page.objects}
-    return {store.head(key).etag, by_level[key], by_walk[key]}
+    with store.open_read(key) as opened:
+        read = opened.info.etag
+    return {store.head(key).etag, by_level[key], by_walk[key], read}
 
 
 def _after_a_tick() -> None:
@@ -68,6 +71,10 @@ def test_a_change_behind_our_back_changes_the_etag(tmp_path: Path, same_size: bo
     assert etag is not None and etag != _md5(b"hello")
     assert etag.startswith('"') and etag.endswith('-L"') and len(etag) == 20
     assert store.head("a.txt").etag == etag  # stable while the file stays as it is
+    with store.open_read("a.txt", if_match=etag) as opened:
+        assert b"".join(opened.chunks) == (b"HELLO" if same_size else b"hello, world")
+    with pytest.raises(ConflictError, match=r"a\.txt"):
+        store.open_read("a.txt", if_match=_md5(b"hello"))
     _after_a_tick()
     (tmp_path / "a.txt").write_bytes(b"again")
     assert store.head("a.txt").etag not in (etag, _md5(b"hello"), _md5(b"again"))

@@ -55,7 +55,7 @@ class ObjectInfo:
     """An object's size and version, and where the store gave them, its attributes.
 
     ``content_type`` and ``metadata`` (user metadata, names lower-cased without ``x-amz-meta-``)
-    come from ``head``; listings leave them empty (S3 lists neither).
+    come from ``head`` and ``open_read``; listings leave them empty (S3 lists neither).
     ``metadata`` is left out of the hash, so that an info stays usable as a set member.
     """
 
@@ -86,6 +86,56 @@ class ListPage:
 class PutResult:
     key: str
     etag: str | None = None
+
+
+class ChunkStream(Iterator[bytes], abc.ABC):
+    """The body of one read, chunk by chunk; ``close()`` lets go of its connection or file.
+
+    Closing before the end reads nothing more: the connection is dropped (not drained) and a
+    file is closed. The stream closes itself at its end and when a chunk fails.
+    """
+
+    def __iter__(self) -> Self:
+        return self
+
+    @abc.abstractmethod
+    def __next__(self) -> bytes: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class OpenedRead:
+    """One read opened with one store request: what the object is, and the bytes asked for.
+
+    ``info`` describes the whole object (its size, not the range's). ``[start, end)`` is the
+    range actually served, cut to the size; ``chunks`` gives exactly ``end - start`` bytes.
+    """
+
+    info: ObjectInfo
+    start: int
+    end: int
+    chunks: ChunkStream
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+    def close(self) -> None:
+        self.chunks.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class ObjectWriter(abc.ABC):
@@ -129,6 +179,27 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def head(self, key: str) -> ObjectInfo:
         """The object's size, ETag, last change, content type and user metadata (one request)."""
+
+    @abc.abstractmethod
+    def open_read(
+        self,
+        key: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        suffix: int | None = None,
+        if_match: str | None = None,
+        chunk_size: int = 1024 * 1024,
+    ) -> OpenedRead:
+        """Open a read of the whole object or of a range, with its metadata, in one request.
+
+        ``[start, end)`` (``end`` past the size is cut to it) or ``suffix``, the last bytes; an
+        empty object has nothing to range over and serves ``[0, 0)`` whatever is asked. A range
+        starting at or past the end of a non-empty object raises
+        :class:`~tierstore.errors.RangeNotSatisfiableError` (with the size). ``if_match``: an
+        ETag (or ``*``); when the object's differs, :class:`~tierstore.errors.ConflictError`.
+        Transient failures before the first byte are tried again; after it, they raise.
+        """
 
     @abc.abstractmethod
     def get(self, key: str, *, start: int | None = None, end: int | None = None) -> bytes:

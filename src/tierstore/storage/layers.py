@@ -19,6 +19,7 @@ from tierstore.storage.interface import (
     ObjectAttributes,
     ObjectInfo,
     ObjectWriter,
+    OpenedRead,
     PutResult,
     Store,
 )
@@ -53,6 +54,25 @@ class StoreLayer(Store):
 
     def iter_read(self, key: str, *, chunk_size: int = 8 * 1024 * 1024) -> Iterator[bytes]:
         return self._enter("iter_read", key, lambda: self.inner.iter_read(key, chunk_size=chunk_size))
+
+    def open_read(
+        self,
+        key: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        suffix: int | None = None,
+        if_match: str | None = None,
+        chunk_size: int = 1024 * 1024,
+    ) -> OpenedRead:
+        # The layer sees the opening (the request and its answer); the chunks go straight through.
+        return self._enter(
+            "open_read",
+            key,
+            lambda: self.inner.open_read(
+                key, start=start, end=end, suffix=suffix, if_match=if_match, chunk_size=chunk_size
+            ),
+        )
 
     def put(
         self, key: str, data: bytes | bytearray | memoryview, *, attributes: ObjectAttributes | None = None

@@ -32,22 +32,27 @@ from typing import IO
 
 from tierstore.errors import (
     AccessDeniedError,
+    ConflictError,
     NotFoundError,
     PathTooLongError,
+    RangeNotSatisfiableError,
     StoreError,
     UnsupportedError,
 )
 from tierstore.lru import BoundedLRU
 from tierstore.storage import local_attrs
+from tierstore.storage.chunks import ReaderChunks
 from tierstore.storage.interface import (
     HttpMethod,
     ListPage,
     ObjectAttributes,
     ObjectInfo,
     ObjectWriter,
+    OpenedRead,
     PutResult,
     Store,
 )
+from tierstore.storage.ranges import ByteRange
 
 _TEMP_PREFIX = ".tierstore-tmp-"
 # Marks a directory made on purpose (an S3 "prefix/" marker), so it outlives its last file.
@@ -143,6 +148,53 @@ class LocalStore(Store):
         if not stat_kind.S_ISREG(found.st_mode):
             raise self._missing("HEAD", key)
         return _described(key, found, str(path))
+
+    def open_read(
+        self,
+        key: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        suffix: int | None = None,
+        if_match: str | None = None,
+        chunk_size: int = 1024 * 1024,
+    ) -> OpenedRead:
+        wanted = ByteRange(start, end, suffix)
+        handle = self._open_read("GET", key)
+        try:
+            # Everything from the open file: a rename over the key meanwhile changes nothing here.
+            descriptor = handle.fileno()
+            info = _described(key, os.fstat(descriptor), descriptor)
+            assert info.etag is not None
+            if if_match is not None and not local_attrs.matches(if_match, info.etag):
+                raise ConflictError(
+                    f"GET {self._where(key)} failed: its ETag is {info.etag}, not {if_match} (If-Match)",
+                    key=key,
+                )
+            served = wanted.resolve(info.size)
+            if served is None:
+                raise RangeNotSatisfiableError(
+                    f"GET {self._where(key)} failed: the range starts at {start}, at or past the "
+                    f"end of its {info.size} bytes",
+                    size=info.size,
+                    key=key,
+                )
+            handle.seek(served[0])
+        except BaseException:
+            handle.close()
+            raise
+        first, last = served
+        chunks = ReaderChunks(
+            handle,
+            last - first,
+            chunk_size,
+            short=lambda: StoreError(
+                f"GET {self._where(key)} failed: the file shrank while it was read", key=key
+            ),
+            failed=lambda error: self._os_error("GET", key, error),
+            errors=(OSError,),
+        )
+        return OpenedRead(info=info, start=first, end=last, chunks=chunks)
 
     def get(self, key: str, *, start: int | None = None, end: int | None = None) -> bytes:
         first = start or 0

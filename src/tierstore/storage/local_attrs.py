@@ -110,6 +110,17 @@ def synthetic_etag(found: os.stat_result) -> str:
     return f'"{hashlib.sha256(identity).hexdigest()[:16]}-L"'
 
 
+def matches(if_match: str, etag: str) -> bool:
+    """HTTP ``If-Match`` (RFC 9110 13.1.1): ``*``, or one of the listed ETags, compared strongly."""
+    for candidate in (part.strip() for part in if_match.split(",")):
+        if candidate in ("*", etag):
+            return True
+        # A bare value (no quotes) is taken as the quoted ETag it names.
+        if candidate and not candidate.startswith(('"', "W/")) and f'"{candidate}"' == etag:
+            return True
+    return False
+
+
 def _read(target: Target) -> bytes | None:
     try:
         if isinstance(target, int):

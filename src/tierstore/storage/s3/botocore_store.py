@@ -24,15 +24,18 @@ from tierstore.storage.interface import (
     ObjectAttributes,
     ObjectInfo,
     ObjectWriter,
+    OpenedRead,
     PutResult,
     Store,
 )
+from tierstore.storage.ranges import ByteRange
 from tierstore.storage.s3 import attributes as s3_attributes
 from tierstore.storage.s3 import botocore_reads
 from tierstore.storage.s3 import errors as error_map
 from tierstore.storage.s3.botocore_client import build_s3_client, sse_request_fields
 from tierstore.storage.s3.listing import botocore_pages
 from tierstore.storage.s3.parts import HeldPart, forget_locals
+from tierstore.storage.s3.reads import open_checked
 from tierstore.storage.s3.writer import StreamingWriter
 
 if TYPE_CHECKING:
@@ -70,6 +73,34 @@ class BotocoreS3Store(Store):
     def head(self, key: str) -> ObjectInfo:
         return botocore_reads.head(
             self.control, self._call, bucket=self.bucket, full_key=self.full_key(key), key=key
+        )
+
+    def open_read(
+        self,
+        key: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        suffix: int | None = None,
+        if_match: str | None = None,
+        chunk_size: int = 1024 * 1024,
+    ) -> OpenedRead:
+        wanted = ByteRange(start, end, suffix)
+        full_key = self.full_key(key)
+        return open_checked(
+            lambda: botocore_reads.open_read(
+                self.control,
+                self._call,
+                bucket=self.bucket,
+                full_key=full_key,
+                key=key,
+                wanted=wanted,
+                if_match=if_match,
+                chunk_size=chunk_size,
+            ),
+            lambda: self.head(key),
+            wanted,
+            (self.bucket, full_key),
         )
 
     def get(self, key: str, *, start: int | None = None, end: int | None = None) -> bytes:

@@ -39,9 +39,11 @@ from tierstore.storage.interface import (
     ObjectAttributes,
     ObjectInfo,
     ObjectWriter,
+    OpenedRead,
     PutResult,
     Store,
 )
+from tierstore.storage.ranges import ByteRange
 from tierstore.storage.s3 import attributes as s3_attributes
 from tierstore.storage.s3 import botocore_reads
 from tierstore.storage.s3 import errors as error_map
@@ -52,7 +54,7 @@ from tierstore.storage.s3.http_pool import pool_for
 from tierstore.storage.s3.list_requests import Lister
 from tierstore.storage.s3.listing import pages_of
 from tierstore.storage.s3.multipart import MultipartWriter, UploadTarget, upload_buffer
-from tierstore.storage.s3.reads import HeadersRefused, ObstoreReads
+from tierstore.storage.s3.reads import HeadersRefused, ObstoreReads, open_checked
 from tierstore.storage.s3.retry import RetryPolicy
 from tierstore.storage.s3.upload_journal import UploadJournal
 
@@ -228,6 +230,40 @@ class S3Store(Store):
             return self._reads.head(key)
         except HeadersRefused:
             return self._botocore_head(key)
+
+    def open_read(
+        self,
+        key: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        suffix: int | None = None,
+        if_match: str | None = None,
+        chunk_size: int = 1024 * 1024,
+    ) -> OpenedRead:
+        wanted = ByteRange(start, end, suffix)
+
+        def through_botocore() -> OpenedRead:
+            return botocore_reads.open_read(
+                self.control,
+                self._control_call,
+                bucket=self.bucket,
+                full_key=self.full_key(key),
+                key=key,
+                wanted=wanted,
+                if_match=if_match,
+                chunk_size=chunk_size,
+            )
+
+        def opened() -> OpenedRead:
+            if _OBSTORE_REFUSES.search(key):
+                return through_botocore()
+            try:
+                return self._reads.open(key, wanted, if_match=if_match, chunk_size=chunk_size)
+            except HeadersRefused:
+                return through_botocore()
+
+        return open_checked(opened, lambda: self.head(key), wanted, (self.bucket, self.full_key(key)))
 
     def get(self, key: str, *, start: int | None = None, end: int | None = None) -> bytes:
         if _OBSTORE_REFUSES.search(key):
