@@ -7,6 +7,8 @@ Parts are S3's smallest, 5 MiB: every part but the last must hold that much on b
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -137,7 +139,10 @@ def test_three_parts_out_of_order_one_sent_again(buckets: Buckets, kind: str) ->
 
 
 @KINDS
-def test_list_parts_pages_and_an_aborted_upload_is_gone(buckets: Buckets, kind: str) -> None:
+def test_list_parts_pages_and_an_aborted_upload_is_gone(
+    buckets: Buckets, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tierstore.audit")
     s3, name = buckets.admin, buckets.name(kind)
     upload = s3.create_multipart_upload(Bucket=name, Key="k")["UploadId"]
     etags = [_put_part(s3, (name, "k", upload), number, bytes([number]) * 100) for number in (1, 2, 3)]
@@ -170,6 +175,17 @@ def test_list_parts_pages_and_an_aborted_upload_is_gone(buckets: Buckets, kind: 
     assert _code(bad_number) == "InvalidArgument"
     with pytest.raises(ClientError):
         s3.head_object(Bucket=name, Key="k")
+    # One audit line per request that changes something, listings none.
+    audited = [json.loads(r.getMessage()) for r in caplog.records if r.name == "tierstore.audit"]
+    assert [(line["operation"], line["outcome"]) for line in audited if line["event"] == "s3"] == [
+        ("CreateMultipartUpload", "ok"),
+        *[("UploadPart", "ok")] * 3,
+        ("AbortMultipartUpload", "ok"),
+        ("UploadPart", "NoSuchUpload"),
+        ("CompleteMultipartUpload", "NoSuchUpload"),
+        ("UploadPart", "InvalidArgument"),
+    ]
+    assert {(line["bucket"], line["object"]) for line in audited} == {(name, "k")}
 
 
 @KINDS
@@ -226,6 +242,29 @@ def test_list_multipart_uploads_by_prefix_delimiter_and_page(buckets: Buckets, k
     for bucket, upload in elsewhere:
         s3.abort_multipart_upload(Bucket=bucket, Key="a/one", UploadId=upload)
     assert s3.list_multipart_uploads(Bucket=name).get("Uploads", []) == []
+
+
+def test_uploads_of_a_mount_inside_a_bucket_are_listed_with_it(
+    gateway: RunningServer, buckets: Buckets, tmp_path: Path
+) -> None:
+    (tmp_path / "inner").mkdir()
+    added = httpx.post(
+        f"{gateway.url}/v1/mounts",
+        json={"path": f"/{ROOT_BUCKET}/inner", "uri": (tmp_path / "inner").as_uri()},
+        headers=gateway.auth(),
+    )
+    assert added.status_code == 201, added.text
+    s3 = buckets.admin
+    inner = s3.create_multipart_upload(Bucket=ROOT_BUCKET, Key="inner/x")["UploadId"]
+    outer = s3.create_multipart_upload(Bucket=ROOT_BUCKET, Key="a")["UploadId"]
+    assert [p.name for p in (tmp_path / "inner" / ".tierstore-uploads").iterdir()] == [inner]
+    listed = s3.list_multipart_uploads(Bucket=ROOT_BUCKET)["Uploads"]
+    assert [(u["Key"], u["UploadId"]) for u in listed] == [("a", outer), ("inner/x", inner)]
+    for prefix, keys in (("inner/", ["inner/x"]), ("in", ["inner/x"]), ("a", ["a"]), ("inner/y", [])):
+        found = s3.list_multipart_uploads(Bucket=ROOT_BUCKET, Prefix=prefix).get("Uploads", [])
+        assert [u["Key"] for u in found] == keys, prefix
+    s3.abort_multipart_upload(Bucket=ROOT_BUCKET, Key="inner/x", UploadId=inner)
+    s3.abort_multipart_upload(Bucket=ROOT_BUCKET, Key="a", UploadId=outer)
 
 
 @KINDS
@@ -485,7 +524,15 @@ def test_write_permission_is_checked_at_every_step(
     with pytest.raises(ClientError) as not_his:
         bob.create_multipart_upload(Bucket=name, Key="admins.bin")
     assert _code(not_his) == "AccessDenied"
-    # Uploads are listed only to those who may read the bucket.
+    # Uploads are listed only below directories the caller may read and search, ...
+    buckets.admin.put_object(Bucket=name, Key="hidden/", Body=b"")
+    assert admin.post("/v1/fs/chmod", json={"path": f"/{name}/hidden", "mode": "0700"}).status_code == 200
+    hidden = buckets.admin.create_multipart_upload(Bucket=name, Key="hidden/x.bin")["UploadId"]
+    shown = buckets.admin.create_multipart_upload(Bucket=name, Key="shown.bin")["UploadId"]
+    assert [u["Key"] for u in bob.list_multipart_uploads(Bucket=name)["Uploads"]] == ["shown.bin"]
+    listed = buckets.admin.list_multipart_uploads(Bucket=name)["Uploads"]
+    assert [(u["Key"], u["UploadId"]) for u in listed] == [("hidden/x.bin", hidden), ("shown.bin", shown)]
+    # ... and only to those who may read the bucket.
     assert admin.post("/v1/fs/chmod", json={"path": f"/{name}", "mode": "0700"}).status_code == 200
     with pytest.raises(ClientError) as unlisted:
         bob.list_multipart_uploads(Bucket=name)

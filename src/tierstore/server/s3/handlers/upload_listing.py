@@ -75,6 +75,13 @@ async def list_multipart_uploads(call: S3Call) -> Response:
     # S3 reads the upload-id-marker only with a key-marker.
     upload_id_marker = query.get("upload-id-marker", "") if key_marker else ""
     max_uploads = _count(call, "max-uploads", MAX_LISTED, MAX_LISTED)
+    if max_uploads == 0:
+        # A page of nothing could only say "more follow" with no marker to follow them by.
+        raise S3Error(
+            "InvalidArgument",
+            f"max-uploads must be 1 to {MAX_LISTED}, not 0",
+            details=[("ArgumentName", "max-uploads"), ("ArgumentValue", "0")],
+        )
     encoding = query.get("encoding-type")
     if encoding not in (None, "url"):
         raise S3Error(
