@@ -19,7 +19,6 @@ and uploaded as it streams.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from urllib.parse import quote, unquote_to_bytes
 
@@ -74,9 +73,12 @@ async def upload_part(call: S3Call) -> Response:
         )
     counted = call.state.metrics.data_bytes.labels(direction="write").inc
     chunks = _verified(_pulled(body.chunks, counted))
-    send = functools.partial(
-        _files(call).upload_part, call.target.path, upload_id, number, chunks, body.length
-    )
+    length = body.length
+
+    def send() -> UploadedPart:
+        bucket_status(call.fs, call.bucket, call.resource)
+        return _files(call).upload_part(call.target.path, upload_id, number, chunks, length)
+
     with call.state.upload_slot(call.user):
         part = await call.state.upload_pool.run(send)
     return Response(status_code=200, headers={"ETag": xml.quoted_etag(part.etag)})
