@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tierstore.server.s3.context import Handler
-from tierstore.server.s3.handlers import buckets, copying, deleting, objects
+from tierstore.server.s3.handlers import buckets, copying, deleting, multipart, objects
 
 ALL: Mapping[str, Handler] = {
     **buckets.HANDLERS,
     **objects.HANDLERS,
     **copying.HANDLERS,
     **deleting.HANDLERS,
+    **multipart.HANDLERS,
 }
