@@ -17,13 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tierstore.blocking import require_io
-from tierstore.errors import (
-    AccessDeniedError,
-    ConflictError,
-    NotFoundError,
-    RangeNotSatisfiableError,
-    StoreError,
-)
+from tierstore.errors import AccessDeniedError, ConflictError, InvalidArgumentError, NotFoundError, StoreError
 from tierstore.namespace import paths, tree, usage
 from tierstore.namespace.access import (
     Attributes,
@@ -57,7 +51,7 @@ from tierstore.namespace.metadata import MountRecord
 from tierstore.namespace.mounts import MountTable, path_error
 from tierstore.namespace.permissions import Caller, parse_mode
 from tierstore.namespace.read_ahead import ReadAhead
-from tierstore.storage.interface import ObjectInfo, Store
+from tierstore.storage.interface import ObjectAttributes, ObjectInfo, OpenedRead, Store
 
 # Streaming copies and reads move this much at a time; the writer gathers it into parts.
 CHUNK = 2 * 1024 * 1024
@@ -552,9 +546,11 @@ class FileSystem:
         chunks: Iterator[bytes] | list[bytes],
         *,
         progress: Progress | None = None,
+        attributes: ObjectAttributes | None = None,
         exclusive: bool = False,
     ) -> FileStatus:
-        """Write a file from ``chunks`` (nothing of it is visible unless every chunk came).
+        """Write a file from ``chunks`` (nothing of it is visible unless every chunk came), with
+        ``attributes`` (content type, user metadata) where its store keeps them.
 
         ``exclusive``: only create it; ConflictError when the path exists (checked before the
         first chunk is taken, so a refused upload is never read; two racing creators may both
@@ -573,7 +569,7 @@ class FileSystem:
             raise ConflictError(
                 f"{target.path}: it exists already and only a new file was asked for", key=target.path
             )
-        with target.store.open_write(target.key) as writer:
+        with target.store.open_write(target.key, attributes=attributes) as writer:
             for chunk in chunks:
                 writer.write(chunk)
                 if progress:
@@ -819,32 +815,45 @@ class FileSystem:
         start: int | None = None,
         end: int | None = None,
         suffix: int | None = None,
-    ) -> OpenedObject:
-        """The file's bytes (all, ``[start, end)`` or the last ``suffix``) and what it is, checked
-        as :meth:`read` checks: the caller's read bit before the store is asked. NotFoundError
-        when there is no file at ``path`` (a directory included)."""
+        if_match: str | None = None,
+    ) -> OpenedRead:
+        """The file's bytes (all, ``[start, end)`` or the last ``suffix``) and what it is (size,
+        ETag, time, content type, user metadata), in one store request (``Store.open_read``),
+        checked as :meth:`read` checks: the caller's read bit before the store is asked.
+        NotFoundError when there is no file at ``path`` (a directory included);
+        RangeNotSatisfiableError and, for ``if_match``, ConflictError as the store raises them."""
         target = self._object_target(path)
         try:
-            return _open_read(target.store, target.key, start=start, end=end, suffix=suffix)
+            return target.store.open_read(target.key, start=start, end=end, suffix=suffix, if_match=if_match)
         except NotFoundError:
             raise NotFoundError(f"{target.path}: no such file", key=target.path) from None
 
     def object_info(self, path: str) -> ObjectInfo:
-        """The file's size, ETag and last change, straight from its store (never cached), once
-        the caller may read it. NotFoundError when there is no file at ``path``."""
+        """The file's size, ETag, last change, content type and user metadata, straight from its
+        store (one request, never cached), once the caller may read it. NotFoundError when there
+        is no file at ``path``."""
         target = self._object_target(path)
         try:
             return target.store.head(target.key)
         except NotFoundError:
             raise NotFoundError(f"{target.path}: no such file", key=target.path) from None
 
-    def copy_object(self, source: str, dest: str, *, source_etag: str | None = None) -> FileStatus:
+    def copy_object(
+        self,
+        source: str,
+        dest: str,
+        *,
+        attributes: ObjectAttributes | None = None,
+        source_etag: str | None = None,
+    ) -> FileStatus:
         """Copy one file to another path, replacing a file there, as ``cp`` checks it: read on
         the source; write on the destination, or write and search on its directory when it is
         new. A copy within a store is the store's own; across stores it streams, a chunk at a
-        time. ``source_etag``: the source must still have this ETag when it is read (else
-        ConflictError), so a copy across stores never mixes two versions of it. Neither end may
-        be a directory (no ``cp`` into a directory here)."""
+        time. ``attributes``: the copy's content type and user metadata (None: the source's, as
+        S3's ``MetadataDirective: COPY``). ``source_etag``: the source must still have this ETag
+        when it is read (else ConflictError), so a copy across stores never mixes two versions of
+        it. The source may be the destination (new attributes for a file). Neither end may be a
+        directory (no ``cp`` into a directory here)."""
         src = self._object_target(source)
         dst = self._target(dest, creating=True)
         if dst.key == "":
@@ -857,12 +866,13 @@ class FileSystem:
         self._check_write_here(dst, existing)
         try:
             if src.store is dst.store:
-                src.store.copy(src.key, dst.key)
+                src.store.copy(src.key, dst.key, attributes=attributes)
             else:
-                opened = _open_read(src.store, src.key, if_match=source_etag)
-                with opened, dst.store.open_write(dst.key) as writer:
-                    for chunk in opened.chunks:
-                        writer.write(chunk)
+                with src.store.open_read(src.key, if_match=source_etag, chunk_size=CHUNK) as opened:
+                    kept = attributes or _attributes_of(opened.info, src.path)
+                    with dst.store.open_write(dst.key, attributes=kept) as writer:
+                        for chunk in opened.chunks:
+                            writer.write(chunk)
         except NotFoundError:  # only the source is looked for: a destination is made
             raise NotFoundError(f"{src.path}: no such file", key=src.path) from None
         if existing is None:
@@ -968,71 +978,12 @@ class _FirstPage:
         return self.items if limit >= len(self.items) else self.items[:limit]
 
 
-@dataclass(frozen=True)
-class OpenedObject:
-    """An opened read: the whole object's ``info``, the range ``[start, end)`` served and its
-    bytes; close it when done (the rest is not read)."""
-
-    info: ObjectInfo
-    start: int
-    end: int
-    chunks: Iterator[bytes]
-
-    def close(self) -> None:
-        close = getattr(self.chunks, "close", None)
-        if close is not None:
-            close()
-
-    def __enter__(self) -> OpenedObject:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-def _open_read(
-    store: Store,
-    key: str,
-    *,
-    start: int | None = None,
-    end: int | None = None,
-    suffix: int | None = None,
-    if_match: str | None = None,
-) -> OpenedObject:
-    """A read of ``[start, end)`` or the last ``suffix`` bytes (cut to the size; an empty object
-    serves ``[0, 0)``); RangeNotSatisfiableError for a range past the end of a non-empty object.
-
-    Stands in for the store's own single-request ``open_read`` until every store has one: a HEAD,
-    then the bytes."""
-    info = store.head(key)
-    if if_match is not None and if_match != "*" and (info.etag or "").strip('"') != if_match.strip('"'):
-        raise ConflictError(f"{key}: its ETag is no longer {if_match}", key=key)
-    size = info.size
-    if size == 0:
-        first, last = 0, 0
-    elif suffix is not None:
-        first, last = max(0, size - suffix), size
-    else:
-        first = start or 0
-        if first >= size:
-            raise RangeNotSatisfiableError(
-                f"{key}: the range starts at {first}, past its {size} bytes", size=size, key=key
-            )
-        last = size if end is None else min(end, size)
-
-    def ranged() -> Iterator[bytes]:
-        if first == 0 and last == size:
-            yield from store.iter_read(key, chunk_size=CHUNK)
-            return
-        position = first
-        while position < last:
-            chunk = store.get(key, start=position, end=min(position + CHUNK, last))
-            if not chunk:
-                raise StoreError(f"{key}: the object became shorter while being read", key=key)
-            position += len(chunk)
-            yield chunk
-
-    return OpenedObject(info, first, last, ranged())
+def _attributes_of(info: ObjectInfo, path: str) -> ObjectAttributes:
+    """The content type and user metadata an object was read with, to write them again."""
+    try:
+        return ObjectAttributes(info.content_type, info.metadata)
+    except ValueError as error:  # written by another client with what tierstore's checks refuse
+        raise InvalidArgumentError(f"{path}: its attributes cannot be copied: {error}", key=path) from None
 
 
 def _never(_: FileStatus) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import re
 import socket
 import zlib
@@ -80,6 +81,25 @@ def test_get_and_head_answer_the_objects_headers(mount: Mount) -> None:
     raw = httpx.get(_presigned(mount, "get_object", "dir/a.bin"))
     assert HTTP_DATE.fullmatch(raw.headers["last-modified"]), raw.headers["last-modified"]
     assert raw.headers["etag"] == etag and raw.content == DATA
+
+
+def test_a_get_or_a_head_costs_one_store_request(mount: Mount, caplog: pytest.LogCaptureFixture) -> None:
+    _put(mount, "one.bin", ContentType="text/csv", Metadata={"a": "1"})
+    reads: list[tuple[str, dict[str, str]]] = [
+        ("get_object", {}),
+        ("get_object", {"Range": "bytes=5-"}),
+        ("get_object", {"IfMatch": "*", "IfModifiedSince": "Sat, 01 Jan 2000 00:00:00 GMT"}),
+        ("head_object", {}),
+    ]
+    for method, extra in reads:
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="tierstore.storage"):
+            answer = getattr(mount.admin, method)(Bucket=mount.bucket, Key="one.bin", **extra)
+            if "Body" in answer:
+                answer["Body"].read()
+        # The storage layer logs each store operation once (LoggingLayer).
+        operations = [record.getMessage() for record in caplog.records if record.name == "tierstore.storage"]
+        assert len(operations) == 1, operations
 
 
 def test_missing_keys_buckets_and_directories(mount: Mount) -> None:
@@ -356,6 +376,29 @@ def test_checksum_headers_are_checked(mount: Mount) -> None:
     assert bad_sha.status_code == 400 and error_code(bad_sha) == "BadDigest"
     assert _read(mount, "k.bin") == b"new"
     mount.assert_clean()
+
+
+def test_content_type_and_metadata_are_kept(mount: Mount) -> None:
+    _put(mount, "m.csv", ContentType="text/csv; charset=utf-8", Metadata={"Color": "blue", "n": "1"})
+    for answer in (
+        mount.admin.get_object(Bucket=mount.bucket, Key="m.csv"),
+        mount.admin.head_object(Bucket=mount.bucket, Key="m.csv"),
+        mount.admin.get_object(Bucket=mount.bucket, Key="m.csv", Range="bytes=0-9"),
+    ):
+        assert answer["ContentType"] == "text/csv; charset=utf-8"
+        assert answer["Metadata"] == {"color": "blue", "n": "1"}
+    raw = httpx.get(_presigned(mount, "get_object", "m.csv"))
+    assert (
+        raw.headers["x-amz-meta-color"] == "blue" and raw.headers["content-type"] == "text/csv; charset=utf-8"
+    )
+    overridden = mount.admin.get_object(Bucket=mount.bucket, Key="m.csv", ResponseContentType="text/plain")
+    assert overridden["ContentType"] == "text/plain" and overridden["Metadata"] == {"color": "blue", "n": "1"}
+    # A name given twice is one field, its values joined (as HTTP joins repeated headers).
+    twice = send("PUT", mount.url("twice.bin"), mount.key, headers={"x-amz-meta-a": "1"}, body=b"x")
+    assert twice.status_code == 200
+    _put(mount, "m.csv", b"plain")  # written again without them: gone
+    head = mount.admin.head_object(Bucket=mount.bucket, Key="m.csv")
+    assert head["ContentType"] == "binary/octet-stream" and head["Metadata"] == {}
 
 
 def test_metadata_that_s3_refuses(mount: Mount) -> None:

@@ -43,9 +43,8 @@ def test_copy_within_a_mount(mount: Mount) -> None:
     result = _copy(mount.admin, mount, key, mount, "copies/one.bin")
     assert abs(result["CopyObjectResult"]["LastModified"] - datetime.now(UTC)) < timedelta(minutes=1)
     head = mount.admin.head_object(Bucket=mount.bucket, Key="copies/one.bin")
-    assert result["CopyObjectResult"]["ETag"] == head["ETag"] and _read(mount, "copies/one.bin") == DATA
-    if mount.kind == "s3":  # PENDING store-attrs: local ETags are the content's MD5 too
-        assert head["ETag"] == etag
+    assert result["CopyObjectResult"]["ETag"] == head["ETag"] == etag
+    assert _read(mount, "copies/one.bin") == DATA
     # Onto an existing object: replaced.
     mount.admin.put_object(Bucket=mount.bucket, Key="copies/two.bin", Body=b"old")
     _copy(mount.admin, mount, key, mount, "copies/two.bin")
@@ -60,14 +59,38 @@ def test_copy_within_a_mount(mount: Mount) -> None:
     mount.assert_clean()
 
 
+def _attributes(mount: Mount, key: str) -> tuple[str, dict[str, str]]:
+    head = mount.admin.head_object(Bucket=mount.bucket, Key=key)
+    return head["ContentType"], dict(head["Metadata"])
+
+
+def test_the_metadata_directive(mount: Mount) -> None:
+    mount.admin.put_object(
+        Bucket=mount.bucket, Key="src.csv", Body=DATA, ContentType="text/csv", Metadata={"a": "1"}
+    )
+    _copy(mount.admin, mount, "src.csv", mount, "copied.csv")
+    assert _attributes(mount, "copied.csv") == ("text/csv", {"a": "1"})
+    replaced = {"ContentType": "application/json", "Metadata": {"b": "2"}}
+    _copy(mount.admin, mount, "src.csv", mount, "replaced.json", MetadataDirective="REPLACE", **replaced)
+    assert _attributes(mount, "replaced.json") == ("application/json", {"b": "2"})
+    _copy(mount.admin, mount, "src.csv", mount, "bare.bin", MetadataDirective="REPLACE")
+    assert _attributes(mount, "bare.bin") == ("binary/octet-stream", {})
+    # COPY ignores the request's own attributes, as S3 does.
+    _copy(mount.admin, mount, "src.csv", mount, "ignored.csv", ContentType="text/plain", Metadata={"c": "3"})
+    assert _attributes(mount, "ignored.csv") == ("text/csv", {"a": "1"})
+    assert _read(mount, "replaced.json") == DATA
+
+
 def test_copying_an_object_onto_itself(mount: Mount) -> None:
-    mount.admin.put_object(Bucket=mount.bucket, Key="self.bin", Body=DATA)
+    mount.admin.put_object(Bucket=mount.bucket, Key="self.bin", Body=DATA, Metadata={"v": "1"})
     with pytest.raises(ClientError) as refused:
         _copy(mount.admin, mount, "self.bin", mount, "self.bin")
     assert _code(refused) == "InvalidRequest"
     assert "copy an object to itself" in refused.value.response["Error"]["Message"]
-    _copy(mount.admin, mount, "self.bin", mount, "self.bin", MetadataDirective="REPLACE")
+    assert _attributes(mount, "self.bin") == ("binary/octet-stream", {"v": "1"})
+    _copy(mount.admin, mount, "self.bin", mount, "self.bin", MetadataDirective="REPLACE", Metadata={"v": "2"})
     assert _read(mount, "self.bin") == DATA
+    assert _attributes(mount, "self.bin") == ("binary/octet-stream", {"v": "2"})
 
 
 def test_copy_requests_s3_refuses(mount: Mount) -> None:
@@ -150,8 +173,9 @@ def test_copy_source_conditions(mount: Mount) -> None:
 def test_copy_across_mounts_and_stores(make_mount: Callable[[str, str], Mount]) -> None:
     remote, local = make_mount("s3", "objs"), make_mount("local", "locb")
     body = DATA * 1000  # 10 MB: the S3 store writes it in parts
-    remote_etag = remote.admin.put_object(Bucket=remote.bucket, Key="r.bin", Body=body)["ETag"]
-    local.admin.put_object(Bucket=local.bucket, Key="l.bin", Body=body)
+    attributes = {"ContentType": "text/csv", "Metadata": {"a": "1"}}
+    remote_etag = remote.admin.put_object(Bucket=remote.bucket, Key="r.bin", Body=body, **attributes)["ETag"]
+    local.admin.put_object(Bucket=local.bucket, Key="l.bin", Body=body, **attributes)
     to_local = _copy(remote.admin, remote, "r.bin", local, "from-s3/r.bin", CopySourceIfMatch=remote_etag)
     assert _read(local, "from-s3/r.bin") == body
     assert (
@@ -160,6 +184,15 @@ def test_copy_across_mounts_and_stores(make_mount: Callable[[str, str], Mount]) 
     )
     _copy(local.admin, local, "l.bin", remote, "from-local/l.bin")
     assert _read(remote, "from-local/l.bin") == body
+    assert (
+        _attributes(local, "from-s3/r.bin")
+        == _attributes(remote, "from-local/l.bin")
+        == ("text/csv", {"a": "1"})
+    )
+    _copy(
+        local.admin, local, "l.bin", remote, "replaced.bin", MetadataDirective="REPLACE", Metadata={"b": "2"}
+    )
+    assert _attributes(remote, "replaced.bin") == ("binary/octet-stream", {"b": "2"})
     remote.admin.put_object(Bucket=remote.bucket, Key="kept.bin", Body=b"before")
     with pytest.raises(ClientError) as refused:
         _copy(local.admin, local, "l.bin", remote, "kept.bin", CopySourceIfMatch='"other"')

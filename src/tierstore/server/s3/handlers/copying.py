@@ -37,6 +37,7 @@ from tierstore.server.s3.handlers.buckets import bucket_status, xml_response
 from tierstore.server.s3.handlers.conditions import Preconditions, copy_source_conditions
 from tierstore.server.s3.handlers.headers import EMPTY_ETAG, etag_for, requested_attributes
 from tierstore.server.s3.handlers.objects import check_version, etag_of
+from tierstore.storage.interface import ObjectAttributes
 
 DIRECTIVES = ("COPY", "REPLACE")
 
@@ -44,7 +45,8 @@ DIRECTIVES = ("COPY", "REPLACE")
 @dataclass(frozen=True)
 class CopyRequest:
     source: Addressed
-    replace: bool
+    # The copy's content type and metadata with REPLACE; None: the source's (COPY).
+    attributes: ObjectAttributes | None
     conditions: Preconditions
 
     @property
@@ -100,8 +102,7 @@ def copy_request(call: S3Call) -> CopyRequest:
             details=[("ArgumentName", "x-amz-metadata-directive"), ("ArgumentValue", directive[:40])],
         )
     replace = directive == "REPLACE"
-    if replace:
-        requested_attributes(call.request.headers)  # checked now; kept once the stores keep them
+    attributes = requested_attributes(call.request.headers) if replace else None
     if source == call.target and not replace:
         raise S3Error(
             "InvalidRequest",
@@ -115,7 +116,7 @@ def copy_request(call: S3Call) -> CopyRequest:
             f"A key ending in '/' is a directory: {source.key!r} cannot be copied to {call.key!r} (copy a "
             "directory onto a directory key, a file onto a file's).",
         )
-    return CopyRequest(source, replace, copy_source_conditions(call.request.headers))
+    return CopyRequest(source, attributes, copy_source_conditions(call.request.headers))
 
 
 def _missing_source(call: S3Call, source: Addressed) -> S3Error:
@@ -138,9 +139,9 @@ def _copy(call: S3Call, request: CopyRequest) -> FileStatus:
             info = fs.object_info(request.source_path)
             request.conditions.check(etag_for(request.source_path, info), info.last_modified)
             source_etag = info.etag
-        if source == call.target:  # REPLACE onto itself: nothing to move, the attributes to set
-            return fs.stat(call.target.path, sync=True)
-        return fs.copy_object(request.source_path, call.target.path, source_etag=source_etag)
+        return fs.copy_object(
+            request.source_path, call.target.path, attributes=request.attributes, source_etag=source_etag
+        )
     except NotFoundError as error:
         if error.key != request.source_path:
             raise

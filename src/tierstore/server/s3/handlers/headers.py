@@ -6,7 +6,10 @@ User metadata follows S3's rules for it over HTTP: names are case-insensitive (k
 lower-cased), a name given twice has its values joined with ``,`` (as HTTP joins repeated
 headers), values are printable ASCII (S3's SDKs send anything else RFC 2047-encoded, which the
 gateway keeps as sent), and names and values together are at most 2 KiB (``MetadataTooLarge``).
-What an object keeps of them is what its store keeps (see ``ObjectAttributes``).
+Both kinds of mount keep them (``ObjectAttributes``: an S3 mount as the object's own, a local
+mount in extended attributes). The other headers S3 stores with an object (Cache-Control,
+Content-Disposition, Content-Encoding, Content-Language, Expires) are not kept: a GET sets them
+only through the ``response-*`` overrides.
 """
 
 from __future__ import annotations
@@ -14,14 +17,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from starlette.datastructures import Headers
 
 from tierstore.server.s3.errors import S3Error
 from tierstore.server.s3.handlers.conditions import http_date
-from tierstore.storage.interface import ObjectInfo
+from tierstore.storage.interface import ObjectAttributes, ObjectInfo
 
 # S3's content type for an object stored without one.
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
@@ -42,23 +44,14 @@ _PRINTABLE = re.compile(r"[\x20-\x7e]*")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
 
 
-@dataclass(frozen=True)
-class RequestedAttributes:
-    """What a write asks its object to keep besides its bytes."""
-
-    content_type: str | None = None
-    metadata: Mapping[str, str] = field(default_factory=dict)
-
-
-def requested_attributes(headers: Headers) -> RequestedAttributes:
+def requested_attributes(headers: Headers) -> ObjectAttributes:
     """The ``Content-Type`` and ``x-amz-meta-*`` of a request, checked (``InvalidArgument``
-    naming the header at fault, ``MetadataTooLarge``)."""
-    content_type = headers.get("content-type")
-    if content_type is not None:
-        content_type = content_type.strip()
-        if not _PRINTABLE.fullmatch(content_type):
-            raise _invalid("Content-Type", f"{content_type[:60]!r} is not printable ASCII text")
-        content_type = content_type or None
+    naming the header at fault, ``MetadataTooLarge``). Without a Content-Type the object is
+    ``binary/octet-stream``, as S3 stores it: said to the store, which would otherwise choose
+    (SeaweedFS guesses one from the bytes)."""
+    content_type = (headers.get("content-type") or "").strip() or DEFAULT_CONTENT_TYPE
+    if not _PRINTABLE.fullmatch(content_type):
+        raise _invalid("Content-Type", f"{content_type[:60]!r} is not printable ASCII text")
     metadata: dict[str, str] = {}
     for raw_name, raw_value in headers.raw:
         name = raw_name.decode("latin-1").lower()
@@ -79,7 +72,10 @@ def requested_attributes(headers: Headers) -> RequestedAttributes:
             "(names without x-amz-meta- and values together).",
             details=[("Size", str(size)), ("MaxSizeAllowed", str(MAX_METADATA_BYTES))],
         )
-    return RequestedAttributes(content_type, metadata)
+    try:
+        return ObjectAttributes(content_type, metadata)
+    except ValueError as error:  # the storage layer's own checks, which the ones above meet
+        raise S3Error("InvalidArgument", f"{error}.") from None
 
 
 def response_overrides(query: Mapping[str, str]) -> dict[str, str]:

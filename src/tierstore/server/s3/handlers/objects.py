@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from tierstore.errors import ConflictError, NotFoundError, RangeNotSatisfiableError
-from tierstore.namespace.filesystem import FileStatus, OpenedObject
+from tierstore.namespace.filesystem import FileStatus
 from tierstore.server.s3.context import S3Call
 from tierstore.server.s3.errors import S3Error
 from tierstore.server.s3.failures import missing
@@ -54,6 +54,7 @@ from tierstore.server.s3.handlers.ranges import (
     part_number,
     requested_range,
 )
+from tierstore.storage.interface import ObjectInfo, OpenedRead
 
 Count = Callable[[float], None]
 
@@ -128,7 +129,7 @@ async def head_object(call: S3Call) -> Response:
             raise missing_key(call) from None
         etag = etag_for(call.target.path, info)
         asked.conditions.check(etag, info.last_modified)
-        return etag, info.size, object_headers(etag, info.last_modified, overrides=asked.overrides)
+        return etag, info.size, _headers(etag, info, asked)
 
     etag, size, headers = await run_in_threadpool(look)
     served: tuple[int, int] | None = None
@@ -148,14 +149,23 @@ async def head_object(call: S3Call) -> Response:
     return Response(status_code=206, headers=headers)
 
 
+def _headers(etag: str, info: ObjectInfo, asked: _Asked) -> dict[str, str]:
+    return object_headers(
+        etag,
+        info.last_modified,
+        content_type=info.content_type,
+        metadata=info.metadata,
+        overrides=asked.overrides,
+    )
+
+
 async def get_object(call: S3Call) -> Response:
     asked = _Asked(call)
     if call.key.endswith("/"):
         return await _directory(call, asked)
     opened = await run_in_threadpool(_open, call, asked)
     info = opened.info
-    etag = etag_for(call.target.path, info)
-    headers = object_headers(etag, info.last_modified, overrides=asked.overrides)
+    headers = _headers(etag_for(call.target.path, info), info, asked)
     headers["Content-Length"] = str(opened.end - opened.start)
     partial = info.size > 0 and (asked.part is not None or asked.wanted is not None)
     if partial:
@@ -164,7 +174,7 @@ async def get_object(call: S3Call) -> Response:
     return StreamingResponse(_streamed(opened, counter), status_code=206 if partial else 200, headers=headers)
 
 
-def _open(call: S3Call, asked: _Asked) -> OpenedObject:
+def _open(call: S3Call, asked: _Asked) -> OpenedRead:
     """The read opened and every condition judged on what it says of the object (blocks)."""
     fs, path, wanted = call.fs, call.target.path, asked.wanted
     try:
@@ -192,10 +202,10 @@ def _open(call: S3Call, asked: _Asked) -> OpenedObject:
     return opened
 
 
-async def _streamed(opened: OpenedObject, count: Count) -> AsyncIterator[bytes]:
+async def _streamed(opened: OpenedRead, count: Count) -> AsyncIterator[bytes]:
     """The read's chunks, each taken from the store on a worker thread once the previous one was
     sent; the read is closed however the answer ends (a client gone away included)."""
-    chunks = iter(opened.chunks)
+    chunks = opened.chunks
     try:
         while True:
             chunk = await run_in_threadpool(next, chunks, None)
@@ -238,7 +248,7 @@ def _exists_already(call: S3Call) -> S3Error:
 
 async def put_object(call: S3Call) -> Response:
     check_version(call)
-    requested_attributes(call.request.headers)  # checked now; kept once the stores keep them
+    attributes = requested_attributes(call.request.headers)
     exclusive = _exclusive(call)
     body = call.body()
     if body.length is None and not call.auth.payload.chunked:
@@ -248,7 +258,9 @@ async def put_object(call: S3Call) -> Response:
     await run_in_threadpool(bucket_status, call.fs, call.bucket, call.resource)
     counted = call.state.metrics.data_bytes.labels(direction="write").inc
     chunks = _pulled(body.chunks, counted)
-    write = functools.partial(call.fs.write, call.target.path, chunks, exclusive=exclusive)
+    write = functools.partial(
+        call.fs.write, call.target.path, chunks, attributes=attributes, exclusive=exclusive
+    )
     try:
         with call.state.upload_slot(call.user):
             status = await call.state.upload_pool.run(write)
