@@ -518,6 +518,32 @@ def test_a_body_cut_short_writes_nothing(mount: Mount) -> None:
         mount.assert_clean()
 
 
+def test_a_body_longer_than_declared(mount: Mount) -> None:
+    """HTTP frames a body by its Content-Length: what follows is the connection's next request
+    (here not one: the server answers 400 and closes), never part of the object; with the whole
+    body's MD5, the bytes taken do not match it and nothing is written. (aws-chunked bodies that
+    hold more than they declare: test_aws_chunked_bodies.)"""
+    _put(mount, "long.bin")
+    url = mount.url("long.bin")
+    headers = signed_headers(
+        "PUT",
+        url,
+        mount.key,
+        headers={"Content-Length": "5", "Content-MD5": _md5(b"helloEXTRA")},
+        payload=UNSIGNED,
+    )
+    connection = RawConnection(url)
+    connection.send_head("PUT", urlsplit(url).path, headers)
+    connection.sock.sendall(b"helloEXTRA")
+    status, _ = connection.read_head()
+    while connection.recv(65536):
+        pass
+    connection.close()
+    assert status == 400
+    assert _read(mount, "long.bin") == DATA
+    mount.assert_clean()
+
+
 def _chunked_put(  # noqa: PLR0917
     mount: Mount, key: str, content_sha256: str, body: bytes, decoded_length: int, trailer: str | None = None
 ) -> httpx.Response:
