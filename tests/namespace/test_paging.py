@@ -268,6 +268,23 @@ def test_mount_points_fall_on_the_page_their_key_belongs_to(
         assert [entry.is_dir for page in found for entry in page] == [True, True, False, False, False, False]
 
 
+def test_a_store_entry_hidden_by_a_mount_point_never_ends_the_listing(
+    tmp_path: Path, table: MountTable, bucket: str, admin_s3: S3Client
+) -> None:
+    # The store's "h/" is hidden by the mount at /hidden/h: a fetch that found only it (at the
+    # end of a store page) must not be taken for the end of the directory.
+    for name in ("a", "b", "i", "j"):
+        admin_s3.put_object(Bucket=bucket, Key=f"root/hidden/{name}", Body=b"")
+    local = tmp_path / "local"
+    local.mkdir()
+    table.add("/hidden/h", f"file://{local}")
+    admin_s3.put_object(Bucket=bucket, Key="root/hidden/h/inside", Body=b"")
+    fs = FileSystem(table, cache_ttl=0)
+    for limit in (1, 2, 3, 4, 10):
+        found = pages(fs, "/hidden", limit)
+        assert [entry.name for page in found for entry in page] == ["h", "a", "b", "i", "j"], limit
+
+
 def test_changing_the_limit_between_pages_neither_repeats_nor_skips(
     table: MountTable, bucket: str, admin_s3: S3Client
 ) -> None:

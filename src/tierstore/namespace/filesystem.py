@@ -413,7 +413,15 @@ class FileSystem:
         # Most directories have no attributes of their own below them: every entry then shows
         # the directory's (merging per entry is a third of a large listing's time otherwise).
         plain = _fields(inherited)
-        for item in self._store_page(path, target.store, base, position, limit - len(listed)):
+        items = self._store_page(path, target.store, base, position, limit - len(listed))
+        # A store entry hidden by a mount point is not given; when all a fetch found was hidden,
+        # what follows it is fetched now: an empty page would end the listing there.
+        while not listed and items and all(item.key.rstrip("/") in points for item in items):
+            following = items[-1].after
+            if following is None:
+                return listed
+            items = self._store_page(path, target.store, base, following, limit)
+        for item in items:
             name = item.key.rstrip("/")
             if name in points:
                 continue
@@ -425,7 +433,9 @@ class FileSystem:
             if info is None:
                 status = FileStatus(child, True, 0, None, owner, group, mode, mount)
             else:
-                status = FileStatus(child, False, info.size, info.last_modified, owner, group, mode, mount)
+                status = FileStatus(
+                    child, False, info.size, info.last_modified, owner, group, mode, mount, info.etag
+                )
             listed.append(Listed(item.key, status, item.after))
         return listed
 
@@ -451,6 +461,17 @@ class FileSystem:
         """Raise unless the caller may read ``path`` (search on its ancestors, read on it)."""
         target = self._target(path)
         self._check(target.path, target.mount, "read")
+
+    def check_listable(self, path: str) -> None:
+        """Raise unless the caller may list ``path`` and look at what it holds, as ``ls -l`` and
+        ``find`` need: search on every ancestor, read and search on it (from the namespace's
+        attributes alone: nothing is asked of the store)."""
+        target = self._target(path)
+        if self.caller is None:
+            return
+        here = self._search(target.path)[-1]
+        here.check(self.caller, "read")
+        here.check(self.caller, "execute")
 
     def check_writable(self, path: str) -> None:
         """Raise unless the caller may create or replace the file at ``path`` (as a write would)."""

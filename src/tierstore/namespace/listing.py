@@ -264,9 +264,21 @@ class PageWalker:
             return None
         return self._fetched[0]
 
+    def checkpoint(self) -> Levels:
+        """Where the iteration stands now, between two entries: :func:`token_at` makes it the
+        token of a listing that goes on with the entry after the last one given (a reader that
+        looks ahead keeps the checkpoint from before the entry it has not used yet)."""
+        return [(level.directory, level.position) for level in self._stack]
+
     @property
     def next(self) -> str | None:
-        levels: Levels = [(level.directory, level.position) for level in self._stack]
-        while levels and levels[-1][1] is None:
-            levels.pop()  # finished innermost directories; an outer one may still go on
-        return encode_token(levels) if levels else None
+        return token_at(self.checkpoint())
+
+
+def token_at(levels: Levels) -> str | None:
+    """The token for going on from ``levels`` (a :meth:`PageWalker.checkpoint`); None when
+    nothing follows."""
+    levels = list(levels)
+    while levels and levels[-1][1] is None:
+        levels.pop()  # finished innermost directories; an outer one may still go on
+    return encode_token(levels) if levels else None
