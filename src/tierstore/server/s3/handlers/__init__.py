@@ -10,6 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tierstore.server.s3.context import Handler
-from tierstore.server.s3.handlers import buckets, objects
+from tierstore.server.s3.handlers import buckets, listing, objects
 
-ALL: Mapping[str, Handler] = {**buckets.HANDLERS, **objects.HANDLERS}
+ALL: Mapping[str, Handler] = {**buckets.HANDLERS, **listing.HANDLERS, **objects.HANDLERS}
