@@ -518,3 +518,32 @@ def test_aws_s3_ls_lists_levels_and_everything(
     assert names == sorted(keys)
     sizes = [int(line[19:30]) for line in everything.stdout.splitlines()]
     assert sizes == [0 if key.endswith("/") else 5 for key in sorted(keys)]
+
+
+def test_aws_s3_sync_copies_once_and_then_finds_nothing_to_do(
+    admin: S3Client, listed: Listed, gateway: RunningServer, gateway_admin: str, tmp_path: Path
+) -> None:
+    # sync walks the bucket's listing and the local tree side by side: both must be in key order.
+    keys = ["a-b", "a b", "a/b", "a/c/d", "a0", "a.txt", "b+c", "sub-dir/x", "sub/x", "sub/y/z"]
+    for key in keys:
+        admin.put_object(Bucket=listed.name, Key=key, Body=key.encode())
+    assert gateway.s3_url is not None
+    key_id, secret = gateway.add_s3_key(gateway_admin)
+    target = tmp_path / "copy"
+    for attempt in range(2):
+        synced = run_aws(
+            gateway.s3_url,
+            key_id,
+            secret.reveal(),
+            "s3",
+            "sync",
+            "--no-progress",
+            f"s3://{listed.name}/",
+            str(target),
+        )
+        assert synced.returncode == 0, synced.stderr
+        copied = [line for line in synced.stdout.splitlines() if line.startswith("download:")]
+        assert len(copied) == (len(keys) if attempt == 0 else 0), synced.stdout
+    assert sorted(
+        path.relative_to(target).as_posix() for path in target.rglob("*") if path.is_file()
+    ) == sorted(keys)

@@ -3,13 +3,14 @@ states behind the markers ListObjects gave.
 
 **Tokens** carry a :class:`~tierstore.server.s3.key_walk.WalkState` (the last key given, and per
 open directory the namespace's own token and the directories held back) as compact JSON,
-deflated, with an HMAC-SHA256 tag (16 bytes), in URL-safe base64: a 1,000-key page of a flat
-directory ends with a token of about 150 characters. The tag's key is derived from the caller's
-own S3 secret (``HMAC(secret, purpose)``), so a token is good for the access key it was given to,
-on every server sharing the key store and across restarts, and a token that was not made here
-(edited, truncated, made up, or given to another key) is refused as ``InvalidArgument`` before
-anything of it is used: no crafted position reaches the namespace or a store. What it leads to
-is still checked: the namespace checks the caller's permissions on every page it reads.
+deflated, with an HMAC-SHA256 tag (16 bytes), in URL-safe base64: a few hundred characters (about
+250 a level or three down, 400 eight levels down in 47-character names), well within the 16 KiB a
+query may hold. The tag's key is derived from the caller's own S3 secret (``HMAC(secret,
+purpose)``), so a token is good for the access key it was given to, on every server sharing the
+key store and across restarts, and a token that was not made here (edited, truncated, made up, or
+given to another key) is refused as ``InvalidArgument`` before anything of it is used: no crafted
+position reaches the namespace or a store. What it leads to is still checked: the namespace checks
+the caller's permissions on every page it reads.
 
 **Markers** are keys (ListObjects has no token), so a listing given ``marker=K`` would read each
 directory on the way to ``K`` from its start. The state where a truncated page stopped is kept in
@@ -40,8 +41,8 @@ from tierstore.server.s3.signing import hmac_sha256
 VERSION = 1
 PURPOSE = b"tierstore S3 listing continuation token v1"
 TAG_BYTES = 16
-# A token is a handful of keys and namespace tokens; anything far larger was not made here.
-MAX_TOKEN_CHARS = 32_768
+# As much as a query may hold (sigv4.MAX_QUERY_BYTES): a token is a few hundred characters.
+MAX_TOKEN_CHARS = 16_384
 MAX_DOCUMENT_BYTES = 256 * 1024
 MARKER_STATES = 1024
 
