@@ -12,6 +12,7 @@
         ├── ConflictError        a precondition failed or the object already exists
         ├── StoreUnavailableError  the store could not be reached or answered 5xx
         ├── UnsupportedError     the store does not implement this operation
+        ├── RangeNotSatisfiableError  a read's range starts at or past the object's end
         ├── PathTooLongError     a path or name over a size limit (PATH_MAX, NAME_MAX, S3's 1024)
         ├── InvalidArgumentError a request the store cannot take as given (also a ValueError)
         └── MultipartError       CompleteMultipartUpload refused the parts it was given
@@ -81,6 +82,17 @@ class StoreUnavailableError(StoreError):
 
 class UnsupportedError(StoreError):
     """The store or backend does not implement this operation."""
+
+
+class RangeNotSatisfiableError(StoreError):
+    """A ranged read starts at or past the end of a non-empty object; ``size`` is its size.
+
+    An HTTP server answers this with 416 and ``Content-Range: bytes */<size>``.
+    """
+
+    def __init__(self, message: str, *, size: int, bucket: str | None = None, key: str | None = None) -> None:
+        super().__init__(message, bucket=bucket, key=key)
+        self.size = size
 
 
 class PathTooLongError(StoreError):

@@ -74,6 +74,14 @@ def test_defaults_and_every_key(tmp_path: Path) -> None:
             "tierstore.vending.endpoint: s3.example.com\n",
             r"tierstore.vending.endpoint: 's3.example.com' is not a URL",
         ),
+        ("tierstore.s3.port: -1\n", r"tierstore.s3.port: -1 is out of range"),
+        ("tierstore.s3.enabled: maybe\n", r"tierstore.s3.enabled: 'maybe' is not true or false"),
+        ("tierstore.s3.region: 'us east'\n", r"tierstore.s3.region: 'us east' is not a region name"),
+        (
+            "tierstore.s3.domain: http://s3.example.com\n",
+            r"tierstore.s3.domain: 'http://s3.example.com' is not a host name",
+        ),
+        ("tierstore.s3.prot: 1\n", r"unknown tierstore key; did you mean tierstore.s3.port\?"),
         (
             "tierstore.vending.rol.arn: x\n",
             r"unknown tierstore key; did you mean tierstore.vending.role.arn\?",
@@ -85,6 +93,24 @@ def test_a_bad_value_names_the_key_and_the_file(tmp_path: Path, lines: str, expe
     with pytest.raises(ConfigError, match=expected) as caught:
         load_api_options(path)
     assert str(caught.value).startswith(str(path))
+
+
+def test_the_s3_gateways_keys(tmp_path: Path) -> None:
+    defaults = load_api_options(None).s3
+    assert (defaults.enabled, defaults.port, defaults.region, defaults.domains) == (
+        True,
+        9871,
+        "us-east-1",
+        (),
+    )
+    path = config_with(
+        tmp_path,
+        ROOT + "tierstore.s3.enabled: false\ntierstore.s3.port: 9999\ntierstore.s3.region: eu-west-1\n"
+        "tierstore.s3.domain: S3.Example.com., s3.local\n",
+    )
+    options = load_api_options(path).s3
+    assert (options.enabled, options.port, options.region) == (False, 9999, "eu-west-1")
+    assert options.domains == ("s3.example.com", "s3.local")
 
 
 def test_a_store_that_cannot_delegate_is_refused_at_start(

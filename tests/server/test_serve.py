@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import os
 import signal
 import socket
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.server.harness import start_api_server
+from tests.server.s3.conftest import gateway_client
 
 MiB = 1024 * 1024
 START_TIMEOUT_SECONDS = 30.0
@@ -38,24 +40,17 @@ def free_port() -> int:
 class ServeProcess:
     def __init__(self, home: Path, *args: str) -> None:
         self.port = free_port()
+        self.s3_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "HOME": str(home)}
-        env.pop("TIERSTORE_CONFIG", None)
+        self.s3_url = f"http://127.0.0.1:{self.s3_port}"
+        self.env = {**os.environ, "HOME": str(home)}
+        self.env.pop("TIERSTORE_CONFIG", None)
         self.log = home / "serve.log"
+        command = ["serve", "--port", str(self.port), "--s3-port", str(self.s3_port), *args]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tierstore.cli.main",
-                    "serve",
-                    "--port",
-                    str(self.port),
-                    "--s3-port",
-                    "0",
-                    *args,
-                ],
-                env=env,
+                [sys.executable, "-m", "tierstore.cli.main", *command],
+                env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -109,6 +104,44 @@ def test_serve_without_a_config_runs_the_embedded_default_in_proxy_mode(
         time.sleep(0.05)
     assert '"user":"admin","path":"/","access":"write","mount":"/","mode":"proxy"' in embedded.output()
     assert embedded.output().count(token) == 0
+
+
+def test_the_embedded_default_answers_s3_on_its_own_port(embedded: ServeProcess, tmp_path: Path) -> None:
+    assert f"S3 gateway on {embedded.s3_url}" in embedded.output()
+    created = subprocess.run(
+        [sys.executable, "-m", "tierstore.cli.main", "users", "s3-keys", "create", "admin", "--json"],
+        env=embedded.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    key = json.loads(created.stdout)
+    s3 = gateway_client(embedded.s3_url, key["access_key_id"], key["secret_access_key"])
+    s3.create_bucket(Bucket="notes")
+    s3.put_object(Bucket="notes", Key="today.txt", Body=b"through S3")
+    assert (tmp_path / ".tierstore" / "root" / "notes" / "today.txt").read_bytes() == b"through S3"
+    assert s3.get_object(Bucket="notes", Key="today.txt")["Body"].read() == b"through S3"
+    assert key["secret_access_key"] not in embedded.output()
+
+
+def test_a_port_in_use_is_one_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "HOME": str(tmp_path)}
+        env.pop("TIERSTORE_CONFIG", None)
+        done = subprocess.run(
+            [sys.executable, "-m", "tierstore.cli.main", "serve", "--port", "0", "--s3-port", str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"cannot listen on 127.0.0.1:{port} (tierstore.s3.port)" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def download_across_sigterm(server: ServeProcess, auth: dict[str, str], data: bytes) -> bytes:
@@ -185,6 +218,10 @@ def test_tls_when_a_certificate_is_configured(tmp_path: Path) -> None:
             httpx.get(f"{server.url}/v1/health")
         with pytest.raises(httpx.RemoteProtocolError):  # plain HTTP is not answered
             httpx.get(server.url.replace("https://", "http://") + "/v1/health")
+        # The S3 gateway's port is served with the same certificate.
+        assert server.s3_url is not None and server.s3_url.startswith("https://")
+        anonymous = httpx.get(server.s3_url + "/", verify=trusted)
+        assert anonymous.status_code == 403 and b"<Code>AccessDenied</Code>" in anonymous.content
     finally:
         server.stop()
 

@@ -20,7 +20,7 @@ from tierstore.errors import StoreError
 from tierstore.local import StackInfo
 from tierstore.sink.config import sink_config_from_mapping
 from tierstore.sink.worker import _open_sink_store, run_sink
-from tierstore.storage.interface import ObjectWriter, PutResult, Store
+from tierstore.storage.interface import ObjectAttributes, ObjectWriter, PutResult, Store
 from tierstore.storage.layers import StoreLayer
 
 if TYPE_CHECKING:
@@ -56,11 +56,11 @@ class FailNthCompletion(StoreLayer):
         self._opened = 0
         self._lock = threading.Lock()
 
-    def open_write(self, key: str) -> ObjectWriter:
+    def open_write(self, key: str, *, attributes: ObjectAttributes | None = None) -> ObjectWriter:
         with self._lock:
             self._opened += 1
             fail = self._opened == self._nth
-        return _FailingClose(self.inner.open_write(key), fail)
+        return _FailingClose(self.inner.open_write(key, attributes=attributes), fail)
 
 
 def test_a_failed_completion_stops_the_sink_and_a_restart_is_exactly_once(

@@ -109,10 +109,21 @@ def test_three_parts_make_one_object_with_s3s_etag(target: Target) -> None:
     assert result.key == "dir/object.bin"
     assert target.store.get("dir/object.bin") == b"".join(data)
     assert target.store.head("dir/object.bin").size == 2 * PART + 1024
+    # HEAD answers the ETag the completion did, on both backends.
+    assert target.store.head("dir/object.bin").etag == expected
     assert uploads.list_uploads() == ([], False)
     with pytest.raises(NoSuchUploadError) as raised:
         uploads.upload_part("dir/object.bin", upload_id, 4, [b"late"], 4)
     assert upload_id in str(raised.value) and "dir/object.bin" in str(raised.value)
+
+
+def test_the_content_type_and_metadata_given_at_create_are_the_objects(target: Target) -> None:
+    uploads = target.uploads
+    upload_id = uploads.create("typed.csv", content_type="text/csv", metadata={"origin": "gateway"})
+    part = uploads.upload_part("typed.csv", upload_id, 1, [b"a,b\n"], 4)
+    uploads.complete("typed.csv", upload_id, [(1, part.etag)])
+    info = target.store.head("typed.csv")
+    assert (info.content_type, dict(info.metadata)) == ("text/csv", {"origin": "gateway"})
 
 
 def test_parts_out_of_order_and_one_sent_again(target: Target) -> None:

@@ -99,6 +99,18 @@ class _Target:
     key: str
 
 
+@dataclass(frozen=True)
+class UploadTarget:
+    """Where a file written part by part goes (see :meth:`FileSystem.upload_target`): its store
+    and key there, and what the path held when the caller's permission was checked."""
+
+    path: str
+    mount: str
+    store: Store
+    key: str
+    existing: Kind | None
+
+
 class FileSystem:
     def __init__(
         self,
@@ -479,6 +491,47 @@ class FileSystem:
         check_readonly(target.mount, target.path)
         self._search(target.path)
         self._check_write_here(target, self._kind(target))
+
+    def upload_target(self, path: str, *, staged_only: bool = False, sync: bool = False) -> UploadTarget:
+        """Where a multipart upload of the file ``path`` lives, once the caller may write that file:
+        checked as :meth:`write` checks it (not a mount point, a writable mount, search on every
+        ancestor, not a directory, write on the file or, for a new one, write and search on its
+        directory), before anything is sent to the store.
+
+        ``staged_only``: for calls that touch only the upload's parts, never the file (abort, list
+        parts): a mount made read-only, or a directory made at the path, since the upload began
+        does not refuse them, so such an upload can still be dropped. ``sync``: what is at the
+        path is asked of the store, not the cache (a completion records the creator of a new file).
+        """
+        target = self._target(path, creating=True)
+        if target.key == "":
+            raise StoreError(f"{target.path}: is a directory (a mount point)", key=target.path)
+        if not staged_only:
+            check_readonly(target.mount, target.path)
+        chain = self._search(target.path) if self.caller is not None else []
+        existing = self._kind(target, sync=sync)
+        if existing == "dir" and not staged_only:
+            raise StoreError(f"{target.path}: is a directory", key=target.path)
+        # _check_write_here's checks, less its read-only refusal (decided above).
+        if self.caller is not None:
+            if existing == "file":
+                chain[-1].check(self.caller, "write")
+            else:
+                check_parent(self.caller, chain, "write")
+        return UploadTarget(target.path, target.mount.path, target.store, target.key, existing)
+
+    def upload_completed(self, target: UploadTarget) -> FileStatus:
+        """What :meth:`write` does once its file is in place, for a file a multipart upload made:
+        a new file is the caller's (:meth:`_record_creator`), and the cache forgets the path."""
+        if target.existing is None:
+            self._record_creator(target.path, is_dir=False)
+        self._cache.changed(target.path)
+        return self._status(self._target(target.path), sync=True)
+
+    def forget_cached(self, path: str) -> None:
+        """The cache forgets ``path``: after a change made beside this view whose outcome is not
+        known (a completion whose answer was lost may have made the file)."""
+        self._cache.changed(path)
 
     def read(self, path: str, *, chunk_size: int = CHUNK) -> Iterator[bytes]:
         """The file's bytes, chunk by chunk. The caller's read bit and the path's kind are checked

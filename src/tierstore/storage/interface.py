@@ -4,12 +4,17 @@ Keys are relative to the store's location: for ``s3://bucket/base/`` the key ``a
 is the object ``base/a/b.txt`` in ``bucket``. Ranges are half-open: ``start`` inclusive,
 ``end`` exclusive, as in Python slices. A listing prefix is a directory: ``logs`` and ``logs/``
 both mean everything under ``logs/``. Keys ending in ``/`` are directory markers.
+
+ETags are given as HTTP carries them, in double quotes (``"9a0364b9e99bb480dd25e1f0284c8555"``),
+by every backend: S3 passes the store's own; a local directory gives the MD5 tierstore recorded
+when it wrote the file, or a synthetic one when the file was changed behind its back (see
+:mod:`tierstore.storage.local_attrs`).
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,16 +24,50 @@ from typing import IO, TYPE_CHECKING, Literal, Self
 if TYPE_CHECKING:
     from tierstore.storage.uploads import MultipartUploads
 
+from tierstore.storage.attributes import checked_content_type, checked_metadata, no_metadata
+
 HttpMethod = Literal["GET", "PUT", "HEAD", "DELETE"]
 WriteSource = bytes | bytearray | memoryview | IO[bytes] | Path | Iterable[bytes]
 
 
 @dataclass(frozen=True)
+class ObjectAttributes:
+    """What a writer says about an object besides its bytes: its type and user metadata.
+
+    User metadata names are case-insensitive (lower-cased here) and given without the
+    ``x-amz-meta-`` prefix. Values must be printable ASCII, and names and values together at
+    most 2 KiB, as S3 takes them over HTTP; anything else is refused with ValueError here,
+    before any store sees it. ``metadata`` is left out of the hash.
+    """
+
+    content_type: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=no_metadata, hash=False)
+
+    def __post_init__(self) -> None:
+        # Frozen: the checked, read-only forms are put in place of what was given.
+        object.__setattr__(self, "content_type", checked_content_type(self.content_type))
+        object.__setattr__(self, "metadata", checked_metadata(self.metadata))
+
+    @property
+    def empty(self) -> bool:
+        return self.content_type is None and not self.metadata
+
+
+@dataclass(frozen=True)
 class ObjectInfo:
+    """An object's size and version, and where the store gave them, its attributes.
+
+    ``content_type`` and ``metadata`` (user metadata, names lower-cased without ``x-amz-meta-``)
+    come from ``head`` and ``open_read``; listings leave them empty (S3 lists neither).
+    ``metadata`` is left out of the hash, so that an info stays usable as a set member.
+    """
+
     key: str
     size: int
     etag: str | None = None
     last_modified: datetime | None = None
+    content_type: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=no_metadata, hash=False)
 
 
 @dataclass(frozen=True)
@@ -50,6 +89,56 @@ class ListPage:
 class PutResult:
     key: str
     etag: str | None = None
+
+
+class ChunkStream(Iterator[bytes], abc.ABC):
+    """The body of one read, chunk by chunk; ``close()`` lets go of its connection or file.
+
+    Closing before the end reads nothing more: the connection is dropped (not drained) and a
+    file is closed. The stream closes itself at its end and when a chunk fails.
+    """
+
+    def __iter__(self) -> Self:
+        return self
+
+    @abc.abstractmethod
+    def __next__(self) -> bytes: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class OpenedRead:
+    """One read opened with one store request: what the object is, and the bytes asked for.
+
+    ``info`` describes the whole object (its size, not the range's). ``[start, end)`` is the
+    range actually served, cut to the size; ``chunks`` gives exactly ``end - start`` bytes.
+    """
+
+    info: ObjectInfo
+    start: int
+    end: int
+    chunks: ChunkStream
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+    def close(self) -> None:
+        self.chunks.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class ObjectWriter(abc.ABC):
@@ -91,7 +180,29 @@ class Store(abc.ABC):
         """Where this store points, for messages: ``s3://bucket/prefix`` or ``file:///dir``."""
 
     @abc.abstractmethod
-    def head(self, key: str) -> ObjectInfo: ...
+    def head(self, key: str) -> ObjectInfo:
+        """The object's size, ETag, last change, content type and user metadata (one request)."""
+
+    @abc.abstractmethod
+    def open_read(
+        self,
+        key: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        suffix: int | None = None,
+        if_match: str | None = None,
+        chunk_size: int = 1024 * 1024,
+    ) -> OpenedRead:
+        """Open a read of the whole object or of a range, with its metadata, in one request.
+
+        ``[start, end)`` (``end`` past the size is cut to it) or ``suffix``, the last bytes; an
+        empty object has nothing to range over and serves ``[0, 0)`` whatever is asked. A range
+        starting at or past the end of a non-empty object raises
+        :class:`~tierstore.errors.RangeNotSatisfiableError` (with the size). ``if_match``: an
+        ETag (or ``*``); when the object's differs, :class:`~tierstore.errors.ConflictError`.
+        Transient failures before the first byte are tried again; after it, they raise.
+        """
 
     @abc.abstractmethod
     def get(self, key: str, *, start: int | None = None, end: int | None = None) -> bytes:
@@ -102,17 +213,27 @@ class Store(abc.ABC):
         """Stream the object in chunks without holding it all in memory."""
 
     @abc.abstractmethod
-    def put(self, key: str, data: bytes | bytearray | memoryview) -> PutResult: ...
+    def put(
+        self, key: str, data: bytes | bytearray | memoryview, *, attributes: ObjectAttributes | None = None
+    ) -> PutResult:
+        """Write the whole object; ``attributes`` are stored with it (none when ``None``)."""
 
     @abc.abstractmethod
-    def open_write(self, key: str) -> ObjectWriter:
+    def open_write(self, key: str, *, attributes: ObjectAttributes | None = None) -> ObjectWriter:
         """A streaming write (multipart on S3) holding at most part size x (concurrency + 1)."""
 
-    def upload(self, key: str, source: WriteSource, *, chunk_size: int = 8 * 1024 * 1024) -> PutResult:
+    def upload(
+        self,
+        key: str,
+        source: WriteSource,
+        *,
+        chunk_size: int = 8 * 1024 * 1024,
+        attributes: ObjectAttributes | None = None,
+    ) -> PutResult:
         """Write from bytes, a binary file object, a local path or an iterable of chunks."""
         if isinstance(source, bytes | bytearray | memoryview):
-            return self.put(key, source)
-        with self.open_write(key) as writer:
+            return self.put(key, source, attributes=attributes)
+        with self.open_write(key, attributes=attributes) as writer:
             for chunk in _chunks_of(source, chunk_size):
                 writer.write(chunk)
         return writer.close()
@@ -126,11 +247,15 @@ class Store(abc.ABC):
         start_after: str | None = None,
         page_size: int = 1000,
         resume: str | None = None,
+        etags: bool = False,
     ) -> Iterator[ListPage]:
         """Pages of keys under ``prefix`` in the store's order, fetched lazily as consumed.
 
         ``resume`` (with a delimiter only) is a page's ``resume`` token from an earlier listing of
         the same prefix: the listing starts with the page after that one.
+
+        ``etags``: S3 lists every ETag anyway; a local directory gives them only when asked,
+        since each costs an extended-attribute read (most of a listing's time again, measured).
         """
 
     def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[ObjectInfo]:
@@ -156,7 +281,9 @@ class Store(abc.ABC):
         """Delete in batches; raises naming the keys that could not be deleted."""
 
     @abc.abstractmethod
-    def copy(self, source_key: str, dest_key: str) -> None: ...
+    def copy(self, source_key: str, dest_key: str, *, attributes: ObjectAttributes | None = None) -> None:
+        """Copy an object within the store. ``attributes=None`` keeps the source's; given, they
+        replace them (S3's ``MetadataDirective: REPLACE``)."""
 
     @abc.abstractmethod
     def put_directory_marker(self, prefix: str) -> None:

@@ -13,7 +13,16 @@ from typing import TypeVar
 
 from tierstore.blocking import require_io
 from tierstore.errors import StoreError
-from tierstore.storage.interface import HttpMethod, ListPage, ObjectInfo, ObjectWriter, PutResult, Store
+from tierstore.storage.interface import (
+    HttpMethod,
+    ListPage,
+    ObjectAttributes,
+    ObjectInfo,
+    ObjectWriter,
+    OpenedRead,
+    PutResult,
+    Store,
+)
 from tierstore.storage.uploads import LayeredUploads, MultipartUploads
 
 T = TypeVar("T")
@@ -47,11 +56,32 @@ class StoreLayer(Store):
     def iter_read(self, key: str, *, chunk_size: int = 8 * 1024 * 1024) -> Iterator[bytes]:
         return self._enter("iter_read", key, lambda: self.inner.iter_read(key, chunk_size=chunk_size))
 
-    def put(self, key: str, data: bytes | bytearray | memoryview) -> PutResult:
-        return self._enter("put", key, lambda: self.inner.put(key, data))
+    def open_read(
+        self,
+        key: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        suffix: int | None = None,
+        if_match: str | None = None,
+        chunk_size: int = 1024 * 1024,
+    ) -> OpenedRead:
+        # The layer sees the opening (the request and its answer); the chunks go straight through.
+        return self._enter(
+            "open_read",
+            key,
+            lambda: self.inner.open_read(
+                key, start=start, end=end, suffix=suffix, if_match=if_match, chunk_size=chunk_size
+            ),
+        )
 
-    def open_write(self, key: str) -> ObjectWriter:
-        return self._enter("open_write", key, lambda: self.inner.open_write(key))
+    def put(
+        self, key: str, data: bytes | bytearray | memoryview, *, attributes: ObjectAttributes | None = None
+    ) -> PutResult:
+        return self._enter("put", key, lambda: self.inner.put(key, data, attributes=attributes))
+
+    def open_write(self, key: str, *, attributes: ObjectAttributes | None = None) -> ObjectWriter:
+        return self._enter("open_write", key, lambda: self.inner.open_write(key, attributes=attributes))
 
     def list_pages(
         self,
@@ -61,12 +91,18 @@ class StoreLayer(Store):
         start_after: str | None = None,
         page_size: int = 1000,
         resume: str | None = None,
+        etags: bool = False,
     ) -> Iterator[ListPage]:
         return self._enter(
             "list",
             prefix,
             lambda: self.inner.list_pages(
-                prefix, delimiter=delimiter, start_after=start_after, page_size=page_size, resume=resume
+                prefix,
+                delimiter=delimiter,
+                start_after=start_after,
+                page_size=page_size,
+                resume=resume,
+                etags=etags,
             ),
         )
 
@@ -76,8 +112,8 @@ class StoreLayer(Store):
     def delete_many(self, keys: Iterable[str]) -> None:
         self._enter("delete_many", "", lambda: self.inner.delete_many(keys))
 
-    def copy(self, source_key: str, dest_key: str) -> None:
-        self._enter("copy", dest_key, lambda: self.inner.copy(source_key, dest_key))
+    def copy(self, source_key: str, dest_key: str, *, attributes: ObjectAttributes | None = None) -> None:
+        self._enter("copy", dest_key, lambda: self.inner.copy(source_key, dest_key, attributes=attributes))
 
     def put_directory_marker(self, prefix: str) -> None:
         self._enter("put_directory_marker", prefix, lambda: self.inner.put_directory_marker(prefix))

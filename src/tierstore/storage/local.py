@@ -10,6 +10,9 @@ with a StoreError saying so, for reads and writes alike. Every component of a ke
 with ``lstat`` and files are opened with ``O_NOFOLLOW``; a removal deletes what the listing
 showed and never follows a link. An operating-system error (a name too long, a loop) is a
 StoreError naming the key, never an unexpected exception.
+
+ETags, content types and user metadata live in the files' extended attributes
+(:mod:`.local_attrs`).
 """
 
 from __future__ import annotations
@@ -27,9 +30,29 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from tierstore.errors import AccessDeniedError, NotFoundError, PathTooLongError, StoreError, UnsupportedError
+from tierstore.errors import (
+    AccessDeniedError,
+    ConflictError,
+    NotFoundError,
+    PathTooLongError,
+    RangeNotSatisfiableError,
+    StoreError,
+    UnsupportedError,
+)
 from tierstore.lru import BoundedLRU
-from tierstore.storage.interface import HttpMethod, ListPage, ObjectInfo, ObjectWriter, PutResult, Store
+from tierstore.storage import local_attrs
+from tierstore.storage.chunks import ReaderChunks
+from tierstore.storage.interface import (
+    HttpMethod,
+    ListPage,
+    ObjectAttributes,
+    ObjectInfo,
+    ObjectWriter,
+    OpenedRead,
+    PutResult,
+    Store,
+)
+from tierstore.storage.ranges import ByteRange
 
 if TYPE_CHECKING:
     from tierstore.storage.uploads import MultipartUploads
@@ -132,7 +155,54 @@ class LocalStore(Store):
             raise self._os_error("HEAD", key, error) from None
         if not stat_kind.S_ISREG(found.st_mode):
             raise self._missing("HEAD", key)
-        return _info(key, found)
+        return _described(key, found, str(path))
+
+    def open_read(
+        self,
+        key: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        suffix: int | None = None,
+        if_match: str | None = None,
+        chunk_size: int = 1024 * 1024,
+    ) -> OpenedRead:
+        wanted = ByteRange(start, end, suffix)
+        handle = self._open_read("GET", key)
+        try:
+            # Everything from the open file: a rename over the key meanwhile changes nothing here.
+            descriptor = handle.fileno()
+            info = _described(key, os.fstat(descriptor), descriptor)
+            assert info.etag is not None
+            if if_match is not None and not local_attrs.matches(if_match, info.etag):
+                raise ConflictError(
+                    f"GET {self._where(key)} failed: its ETag is {info.etag}, not {if_match} (If-Match)",
+                    key=key,
+                )
+            served = wanted.resolve(info.size)
+            if served is None:
+                raise RangeNotSatisfiableError(
+                    f"GET {self._where(key)} failed: the range starts at {start}, at or past the "
+                    f"end of its {info.size} bytes",
+                    size=info.size,
+                    key=key,
+                )
+            handle.seek(served[0])
+        except BaseException:
+            handle.close()
+            raise
+        first, last = served
+        chunks = ReaderChunks(
+            handle,
+            last - first,
+            chunk_size,
+            short=lambda: StoreError(
+                f"GET {self._where(key)} failed: the file shrank while it was read", key=key
+            ),
+            failed=lambda error: self._os_error("GET", key, error),
+            errors=(OSError,),
+        )
+        return OpenedRead(info=info, start=first, end=last, chunks=chunks)
 
     def get(self, key: str, *, start: int | None = None, end: int | None = None) -> bytes:
         first = start or 0
@@ -147,21 +217,32 @@ class LocalStore(Store):
         with handle:
             yield from iter(lambda: handle.read(chunk_size), b"")
 
-    def put(self, key: str, data: bytes | bytearray | memoryview) -> PutResult:
-        with self.open_write(key) as writer:
+    def put(
+        self, key: str, data: bytes | bytearray | memoryview, *, attributes: ObjectAttributes | None = None
+    ) -> PutResult:
+        with self.open_write(key, attributes=attributes) as writer:
             writer.write(data)
         return writer.close()
 
-    def open_write(self, key: str) -> ObjectWriter:
+    def open_write(self, key: str, *, attributes: ObjectAttributes | None = None) -> ObjectWriter:
+        return self._writer(key, local_attrs.encode(attributes))
+
+    def _writer(self, key: str, attributes: bytes | None) -> _LocalWriter:
         path = self._path(key)
         try:
-            return _LocalWriter(path, key, lambda error: self._os_error("PUT", key, error))
+            return _LocalWriter(
+                path, key, attributes, self._where(key), lambda error: self._os_error("PUT", key, error)
+            )
         except OSError as error:
             raise self._os_error("PUT", key, error) from None
 
-    def copy(self, source_key: str, dest_key: str) -> None:
-        with self._open_read("COPY", source_key) as reader, self.open_write(dest_key) as writer:
-            shutil.copyfileobj(reader, _WriterAdapter(writer), 8 * 1024 * 1024)
+    def copy(self, source_key: str, dest_key: str, *, attributes: ObjectAttributes | None = None) -> None:
+        with self._open_read("COPY", source_key) as reader:
+            # None keeps the source's attributes as they are stored (S3's MetadataDirective COPY).
+            kept = local_attrs.attributes_blob(reader.fileno())
+            given = kept if attributes is None else local_attrs.encode(attributes)
+            with self._writer(dest_key, given) as writer:
+                shutil.copyfileobj(reader, _WriterAdapter(writer), 8 * 1024 * 1024)
 
     def delete(self, key: str) -> None:
         if key.endswith("/"):
@@ -201,6 +282,7 @@ class LocalStore(Store):
         start_after: str | None = None,
         page_size: int = 1000,
         resume: str | None = None,
+        etags: bool = False,
     ) -> Iterator[ListPage]:
         base = prefix.strip("/")
         lead = f"{base}/" if base else ""
@@ -211,13 +293,16 @@ class LocalStore(Store):
         if delimiter is not None:
             if delimiter != "/":
                 raise ValueError(f"delimiter {delimiter!r} is not supported: use '/' or none")
-            yield from self._directory_pages(directory, lead, start_after, page_size, resume)
+            yield from self._directory_pages(
+                directory, lead, start_after, page_size, resume=resume, etags=etags
+            )
             return
         page: list[ObjectInfo] = []
         for key, path in self._walk(directory, lead):
             if start_after is not None and key <= start_after:
                 continue
-            page.append(_info(key, path.lstat()))
+            found = path.lstat()
+            page.append(_info(key, found, local_attrs.etag_of(str(path), found) if etags else None))
             if len(page) == page_size:
                 yield ListPage(objects=page)
                 page = []
@@ -225,7 +310,14 @@ class LocalStore(Store):
             yield ListPage(objects=page)
 
     def _directory_pages(
-        self, directory: Path, lead: str, start_after: str | None, page_size: int, resume: str | None
+        self,
+        directory: Path,
+        lead: str,
+        start_after: str | None,
+        page_size: int,
+        *,
+        resume: str | None,
+        etags: bool,
     ) -> Iterator[ListPage]:
         """One directory level by name, as SeaweedFS orders a folder (``a`` before ``a-b``), in
         pages whose ``resume`` token is the last key given.
@@ -257,6 +349,8 @@ class LocalStore(Store):
         first = 0 if position is None else bisect.bisect_right(keys, _by_name(position), key=_by_name)
         size = max(1, page_size)
         skip = len(lead)
+        # getxattr takes no directory descriptor: an ETag is read by the file's path.
+        where = f"{directory}/"
         for start in range(first, len(keys), size):
             objects: list[ObjectInfo] = []
             prefixes: list[str] = []
@@ -272,7 +366,8 @@ class LocalStore(Store):
                         found = os.stat(key[skip:], dir_fd=descriptor, follow_symlinks=False)
                     except FileNotFoundError:
                         continue  # removed since the scan: it is simply not listed
-                    objects.append(_info(key, found))
+                    etag = local_attrs.etag_of(where + key[skip:], found) if etags else None
+                    objects.append(_info(key, found, etag))
             finally:
                 os.close(descriptor)
             last = start + size >= len(keys)
@@ -332,9 +427,18 @@ class LocalStore(Store):
 
 
 class _LocalWriter(ObjectWriter):
-    def __init__(self, target: Path, key: str, failed: Callable[[OSError], StoreError]) -> None:
+    def __init__(
+        self,
+        target: Path,
+        key: str,
+        attributes: bytes | None,
+        where: str,
+        failed: Callable[[OSError], StoreError],
+    ) -> None:
         self._target = target
         self._key = key
+        self._attributes = attributes
+        self._where = where
         self._failed = failed
         target.parent.mkdir(parents=True, exist_ok=True)
         descriptor, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=target.parent)
@@ -354,14 +458,20 @@ class _LocalWriter(ObjectWriter):
             return self._result
         if self._handle is None:
             raise ValueError("the object writer was aborted")
-        self._handle.close()
-        self._handle = None
+        handle, self._handle = self._handle, None
+        digest = self._md5.hexdigest()
         try:
+            # Recorded on the written file before it is visible; the mtime recorded is final, as
+            # neither setting extended attributes nor the rename changes it.
+            handle.flush()
+            local_attrs.record(handle.fileno(), digest, self._attributes, where=self._where)
+            handle.close()
             os.replace(self._temp, self._target)
         except OSError as error:  # a directory of that name, say: nothing may stay behind
+            handle.close()
             self._temp.unlink(missing_ok=True)
             raise self._failed(error) from None
-        self._result = PutResult(key=self._key, etag=f'"{self._md5.hexdigest()}"')
+        self._result = PutResult(key=self._key, etag=f'"{digest}"')
         return self._result
 
     def abort(self) -> None:
@@ -381,5 +491,20 @@ def _by_name(key: str) -> tuple[str, bool]:
     return key.rstrip("/"), key.endswith("/")
 
 
-def _info(key: str, stat: os.stat_result) -> ObjectInfo:
-    return ObjectInfo(key=key, size=stat.st_size, last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC))
+def _info(key: str, stat: os.stat_result, etag: str | None = None) -> ObjectInfo:
+    return ObjectInfo(
+        key=key, size=stat.st_size, etag=etag, last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC)
+    )
+
+
+def _described(key: str, stat: os.stat_result, target: local_attrs.Target) -> ObjectInfo:
+    """Everything ``head`` gives: the ETag and the stored attributes besides the stat's."""
+    kept = local_attrs.described(target, stat)
+    return ObjectInfo(
+        key=key,
+        size=stat.st_size,
+        etag=kept.etag,
+        last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
+        content_type=kept.content_type,
+        metadata=kept.metadata,
+    )

@@ -21,8 +21,8 @@ across. LocalStore never lists it and refuses any key that names it::
   the parts in order (``copy_file_range``, no bytes through Python) into a temporary file beside
   the object and renames it into place: the object is the old one or the new one, never half of
   one. Then the upload is moved aside and removed.
-- **Content type and metadata** are kept in the manifest; the local store has nowhere to put them
-  on the object, so they are dropped on completion.
+- **Content type and metadata** are kept in the manifest until completion, then recorded on the
+  object with its ETag (:mod:`tierstore.storage.local_attrs`), as the local writer records them.
 - **Clean-up**: :meth:`LocalMultipartUploads.clean_up` removes uploads older than an age (their
   id tells when they began) and the leftovers of removals; the server runs it at start for
   local mounts with ``upload_cleanup.enabled`` (:mod:`tierstore.namespace.uploads`).
@@ -56,7 +56,8 @@ from tierstore.errors import (
     NoSuchUploadError,
     StoreError,
 )
-from tierstore.storage.interface import PutResult
+from tierstore.storage import local_attrs
+from tierstore.storage.interface import ObjectAttributes, PutResult
 from tierstore.storage.local import _TEMP_PREFIX, STAGING_DIR, LocalStore
 from tierstore.storage.uploads import (
     MAX_LISTED,
@@ -219,9 +220,14 @@ class LocalMultipartUploads(MultipartUploads):
         at = _At(where, key, upload_id, directory)
         with self._locked(where, key, upload_id, directory):
             digests = self._checked_parts(at, parts)
-            self._assemble(at, parts, digests)
+            etag = multipart_etag(digests)
+            manifest = self._manifest_of(upload_id)
+            attributes = None
+            if manifest is not None:
+                attributes = ObjectAttributes(manifest.content_type, manifest.metadata)
+            self._assemble(at, parts, digests, etag, attributes)
             self._remove(directory)
-        return PutResult(key=key, etag=multipart_etag(digests))
+        return PutResult(key=key, etag=etag)
 
     def abort(self, key: str, upload_id: str) -> None:
         where = self._where("ABORT multipart upload", key, upload_id)
@@ -415,8 +421,17 @@ class LocalMultipartUploads(MultipartUploads):
                 raise _part_error(EntityTooSmallError, at, number, reason)
         return digests
 
-    def _assemble(self, at: _At, parts: Sequence[tuple[int, str]], digests: list[bytes]) -> None:
-        """The parts, in order, into a temporary file beside the object, renamed into place."""
+    def _assemble(
+        self,
+        at: _At,
+        parts: Sequence[tuple[int, str]],
+        digests: list[bytes],
+        etag: str,
+        attributes: ObjectAttributes | None,
+    ) -> None:
+        """The parts, in order, into a temporary file beside the object, renamed into place with
+        its ETag and attributes recorded (as the local writer records them): HEAD and listings
+        then answer the ETag ``complete`` did, and the content type and metadata given at create."""
         target = self._store._path(at.key)
         made = _missing_parents(target.parent, self._store.root)
         try:
@@ -429,6 +444,8 @@ class LocalMultipartUploads(MultipartUploads):
             try:
                 for (number, _etag), digest in zip(parts, digests, strict=True):
                     _append_part(at, number, digest, descriptor)
+                record = local_attrs.encode(attributes)
+                local_attrs.record(descriptor, etag.strip('"'), record, where=at.where)
             finally:
                 os.close(descriptor)
             os.replace(temp, target)

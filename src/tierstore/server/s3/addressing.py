@@ -74,6 +74,14 @@ def address(scope: Mapping[str, Any], domains: Sequence[str]) -> Addressed:
     return Addressed(_bucket(bucket), _key(bucket, rest) if rest else None)
 
 
+def named(bucket: str, key: str) -> Addressed:
+    """A bucket and key given by name (a copy's source, a key of a DeleteObjects request),
+    refused as a request's path would be (``InvalidBucketName``, ``InvalidArgument``,
+    ``KeyTooLongError``, each naming it)."""
+    name = _bucket(bucket)
+    return Addressed(name, _key(name, key))
+
+
 def _virtual_host_bucket(scope: Mapping[str, Any], domains: Sequence[str]) -> str | None:
     if not domains:
         return None

@@ -13,7 +13,13 @@ from tierstore.errors import (
     ConfigError,
     ConflictError,
     CredentialsError,
+    EntityTooSmallError,
+    InvalidArgumentError,
     InvalidCredentialsError,
+    InvalidPartError,
+    InvalidPartOrderError,
+    MultipartError,
+    NoSuchUploadError,
     NotFoundError,
     PathTooLongError,
     StoreUnavailableError,
@@ -51,6 +57,9 @@ def s3_error(error: Exception, resource: str) -> S3Error | None:
     if not isinstance(error, TierstoreError):
         return None
     message = str(error)
+    upload = _upload_error(error, message, resource)
+    if upload is not None:
+        return upload
     if isinstance(error, NotFoundError):
         return S3Error("NoSuchKey", message, resource=resource)
     if isinstance(error, AccessDeniedError):
@@ -76,6 +85,32 @@ def s3_error(error: Exception, resource: str) -> S3Error | None:
     # Other store errors are about the request's object (a directory where a file was meant, a
     # name the store cannot hold): the client's to fix, as the JSON API answers them (400).
     return S3Error("InvalidRequest", message, resource=resource)
+
+
+# Multipart uploads' refusals, as S3 names them (a part number out of range, a copy range outside
+# its source and a body longer or shorter than declared are all S3's InvalidArgument).
+_MULTIPART_CODES: tuple[tuple[type[MultipartError], str], ...] = (
+    (InvalidPartOrderError, "InvalidPartOrder"),
+    (InvalidPartError, "InvalidPart"),
+    (EntityTooSmallError, "EntityTooSmall"),
+)
+
+
+def _upload_error(error: TierstoreError, message: str, resource: str) -> S3Error | None:
+    """The S3 answer for a multipart upload's error, with the upload id and part S3 adds."""
+    if isinstance(error, NoSuchUploadError):
+        details = [("UploadId", error.upload_id)] if error.upload_id else []
+        return S3Error("NoSuchUpload", message, resource=resource, details=details)
+    if isinstance(error, MultipartError):
+        details = [("UploadId", error.upload_id)] if error.upload_id else []
+        if error.part_number is not None:
+            details.append(("PartNumber", str(error.part_number)))
+        for kind, code in _MULTIPART_CODES:
+            if isinstance(error, kind):
+                return S3Error(code, message, resource=resource, details=details)
+    if isinstance(error, InvalidArgumentError):
+        return S3Error("InvalidArgument", message, resource=resource)
+    return None
 
 
 def missing(code: str, name: str, resource: str) -> S3Error:

@@ -18,11 +18,24 @@ import botocore.exceptions
 from tierstore.credentials.source import CredentialSource
 from tierstore.errors import NotFoundError, StoreError
 from tierstore.settings.model import StoreSettings
-from tierstore.storage.interface import HttpMethod, ListPage, ObjectInfo, ObjectWriter, PutResult, Store
+from tierstore.storage.interface import (
+    HttpMethod,
+    ListPage,
+    ObjectAttributes,
+    ObjectInfo,
+    ObjectWriter,
+    OpenedRead,
+    PutResult,
+    Store,
+)
+from tierstore.storage.ranges import ByteRange
+from tierstore.storage.s3 import attributes as s3_attributes
+from tierstore.storage.s3 import botocore_reads
 from tierstore.storage.s3 import errors as error_map
 from tierstore.storage.s3.botocore_client import build_s3_client, sse_request_fields
 from tierstore.storage.s3.listing import botocore_pages
 from tierstore.storage.s3.parts import HeldPart, forget_locals
+from tierstore.storage.s3.reads import open_checked
 from tierstore.storage.s3.writer import StreamingWriter
 
 if TYPE_CHECKING:
@@ -58,11 +71,36 @@ class BotocoreS3Store(Store):
         return sse_request_fields(self._settings)
 
     def head(self, key: str) -> ObjectInfo:
-        head = self._call(
-            "HEAD", key, lambda: self.control.head_object(Bucket=self.bucket, Key=self.full_key(key))
+        return botocore_reads.head(
+            self.control, self._call, bucket=self.bucket, full_key=self.full_key(key), key=key
         )
-        return ObjectInfo(
-            key=key, size=head["ContentLength"], etag=head.get("ETag"), last_modified=head.get("LastModified")
+
+    def open_read(
+        self,
+        key: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        suffix: int | None = None,
+        if_match: str | None = None,
+        chunk_size: int = 1024 * 1024,
+    ) -> OpenedRead:
+        wanted = ByteRange(start, end, suffix)
+        full_key = self.full_key(key)
+        return open_checked(
+            lambda: botocore_reads.open_read(
+                self.control,
+                self._call,
+                bucket=self.bucket,
+                full_key=full_key,
+                key=key,
+                wanted=wanted,
+                if_match=if_match,
+                chunk_size=chunk_size,
+            ),
+            lambda: self.head(key),
+            wanted,
+            (self.bucket, full_key),
         )
 
     def get(self, key: str, *, start: int | None = None, end: int | None = None) -> bytes:
@@ -90,30 +128,34 @@ class BotocoreS3Store(Store):
         )
         yield from response["Body"].iter_chunks(chunk_size)
 
-    def put(self, key: str, data: bytes | bytearray | memoryview) -> PutResult:
+    def put(
+        self, key: str, data: bytes | bytearray | memoryview, *, attributes: ObjectAttributes | None = None
+    ) -> PutResult:
         body = bytes(data)
+        fields = {**self._sse(), **s3_attributes.for_botocore(attributes)}
         response = self._call(
             "PUT",
             key,
-            lambda: self.control.put_object(
-                Bucket=self.bucket, Key=self.full_key(key), Body=body, **self._sse()
-            ),
+            lambda: self.control.put_object(Bucket=self.bucket, Key=self.full_key(key), Body=body, **fields),
         )
         return PutResult(key=key, etag=response.get("ETag"))
 
-    def open_write(self, key: str) -> ObjectWriter:
+    def open_write(self, key: str, *, attributes: ObjectAttributes | None = None) -> ObjectWriter:
         return StreamingWriter(
             plan=self._settings.multipart.plan(),
-            upload_parts=functools.partial(self._upload_parts, key),
-            upload_single=functools.partial(self.put, key),
+            upload_parts=functools.partial(self._upload_parts, key, attributes),
+            upload_single=functools.partial(self.put, key, attributes=attributes),
         )
 
-    def _upload_parts(self, key: str, parts: Iterator[HeldPart[bytes]]) -> PutResult:
+    def _upload_parts(
+        self, key: str, attributes: ObjectAttributes | None, parts: Iterator[HeldPart[bytes]]
+    ) -> PutResult:
         full = self.full_key(key)
+        fields = {**self._sse(), **s3_attributes.for_botocore(attributes)}
         created = self._call(
             "PUT (multipart)",
             key,
-            lambda: self.control.create_multipart_upload(Bucket=self.bucket, Key=full, **self._sse()),
+            lambda: self.control.create_multipart_upload(Bucket=self.bucket, Key=full, **fields),
         )
         upload_id = created["UploadId"]
         concurrency = self._settings.multipart.plan().concurrency
@@ -168,8 +210,11 @@ class BotocoreS3Store(Store):
         with contextlib.suppress(botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
             self.control.abort_multipart_upload(Bucket=self.bucket, Key=full_key, UploadId=upload_id)
 
-    def copy(self, source_key: str, dest_key: str) -> None:
+    def copy(self, source_key: str, dest_key: str, *, attributes: ObjectAttributes | None = None) -> None:
         source = {"Bucket": self.bucket, "Key": self.full_key(source_key)}
+        fields = self._sse()
+        if attributes is not None:
+            fields.update(MetadataDirective="REPLACE", **s3_attributes.for_botocore(attributes))
         self._call(
             f"COPY from {self.full_key(source_key)} to",
             dest_key,
@@ -177,7 +222,7 @@ class BotocoreS3Store(Store):
                 Bucket=self.bucket,
                 Key=self.full_key(dest_key),
                 CopySource=source,  # type: ignore[arg-type]
-                **self._sse(),
+                **fields,
             ),
         )
 
@@ -223,6 +268,7 @@ class BotocoreS3Store(Store):
         start_after: str | None = None,
         page_size: int = 1000,
         resume: str | None = None,
+        etags: bool = False,  # S3 lists every ETag anyway
     ) -> Iterator[ListPage]:
         if delimiter is not None and delimiter != "/":
             raise ValueError(f"delimiter {delimiter!r} is not supported: use '/' or none")

@@ -33,7 +33,19 @@ from obstore.store import S3Store as ObstoreS3Store
 from tierstore.credentials.source import CredentialSource, StaticSource
 from tierstore.errors import NotFoundError, StoreError
 from tierstore.settings.model import StoreSettings
-from tierstore.storage.interface import HttpMethod, ListPage, ObjectInfo, ObjectWriter, PutResult, Store
+from tierstore.storage.interface import (
+    HttpMethod,
+    ListPage,
+    ObjectAttributes,
+    ObjectInfo,
+    ObjectWriter,
+    OpenedRead,
+    PutResult,
+    Store,
+)
+from tierstore.storage.ranges import ByteRange
+from tierstore.storage.s3 import attributes as s3_attributes
+from tierstore.storage.s3 import botocore_reads
 from tierstore.storage.s3 import errors as error_map
 from tierstore.storage.s3.botocore_client import build_s3_client, sse_request_fields
 from tierstore.storage.s3.bulk_read import BulkReader
@@ -42,6 +54,7 @@ from tierstore.storage.s3.http_pool import pool_for
 from tierstore.storage.s3.list_requests import Lister
 from tierstore.storage.s3.listing import pages_of
 from tierstore.storage.s3.multipart import MultipartWriter, UploadTarget, upload_buffer
+from tierstore.storage.s3.reads import HeadersRefused, ObstoreReads, open_checked
 from tierstore.storage.s3.retry import RetryPolicy
 from tierstore.storage.s3.upload_journal import UploadJournal
 
@@ -109,6 +122,7 @@ class S3Store(Store):
             credential_provider=provider,
         )
         self._policy = RetryPolicy.from_settings(settings)
+        self._reads = ObstoreReads(self._store, self._once, self._policy, self.bucket, self.base_prefix)
         self._journal = journal
         self._control: S3Client | None = None
         self._bulk: BulkReader | None = None
@@ -214,8 +228,44 @@ class S3Store(Store):
             return self._marker(key)
         if _OBSTORE_REFUSES.search(key):
             return self._botocore_head(key)
-        meta = self._call("HEAD", key, lambda: obstore.head(self._store, key))
-        return _info(meta)
+        try:
+            return self._reads.head(key)
+        except HeadersRefused:
+            return self._botocore_head(key)
+
+    def open_read(
+        self,
+        key: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        suffix: int | None = None,
+        if_match: str | None = None,
+        chunk_size: int = 1024 * 1024,
+    ) -> OpenedRead:
+        wanted = ByteRange(start, end, suffix)
+
+        def through_botocore() -> OpenedRead:
+            return botocore_reads.open_read(
+                self.control,
+                self._control_call,
+                bucket=self.bucket,
+                full_key=self.full_key(key),
+                key=key,
+                wanted=wanted,
+                if_match=if_match,
+                chunk_size=chunk_size,
+            )
+
+        def opened() -> OpenedRead:
+            if _OBSTORE_REFUSES.search(key):
+                return through_botocore()
+            try:
+                return self._reads.open(key, wanted, if_match=if_match, chunk_size=chunk_size)
+            except HeadersRefused:
+                return through_botocore()
+
+        return open_checked(opened, lambda: self.head(key), wanted, (self.bucket, self.full_key(key)))
 
     def get(self, key: str, *, start: int | None = None, end: int | None = None) -> bytes:
         if _OBSTORE_REFUSES.search(key):
@@ -311,18 +361,38 @@ class S3Store(Store):
 
     # -- writes ---------------------------------------------------------------------------
 
-    def put(self, key: str, data: bytes | bytearray | memoryview) -> PutResult:
+    def put(
+        self, key: str, data: bytes | bytearray | memoryview, *, attributes: ObjectAttributes | None = None
+    ) -> PutResult:
         part_size = self._settings.multipart.part_size
         if len(data) > part_size:
             # Parts that are views of the caller's buffer: nothing is copied.
-            return upload_buffer(self._multipart_writer(key), data)
-        result = self._call("PUT", key, lambda: obstore.put(self._store, key, data, use_multipart=False))
+            return upload_buffer(self._multipart_writer(key, attributes), data)
+        if not s3_attributes.obstore_can_write(attributes):
+            return self._botocore_put(key, data, attributes)
+        given = s3_attributes.for_obstore(attributes)
+        result = self._call(
+            "PUT", key, lambda: obstore.put(self._store, key, data, use_multipart=False, attributes=given)
+        )
         return PutResult(key=key, etag=result.get("e_tag"))
 
-    def open_write(self, key: str) -> ObjectWriter:
-        return self._multipart_writer(key)
+    def _botocore_put(
+        self, key: str, data: bytes | bytearray | memoryview, attributes: ObjectAttributes | None
+    ) -> PutResult:
+        """A PUT obstore cannot send as asked (see :mod:`.attributes`); botocore retries it."""
+        fields = {**sse_request_fields(self._settings), **s3_attributes.for_botocore(attributes)}
+        body = bytes(data)
+        response = self._control_call(
+            "PUT",
+            key,
+            lambda: self.control.put_object(Bucket=self.bucket, Key=self.full_key(key), Body=body, **fields),
+        )
+        return PutResult(key=key, etag=response.get("ETag"))
 
-    def _multipart_writer(self, key: str) -> MultipartWriter:
+    def open_write(self, key: str, *, attributes: ObjectAttributes | None = None) -> ObjectWriter:
+        return self._multipart_writer(key, attributes)
+
+    def _multipart_writer(self, key: str, attributes: ObjectAttributes | None) -> MultipartWriter:
         if _OBSTORE_REFUSES.search(key):
             raise StoreError(
                 f"PUT s3://{self.bucket}/{self.full_key(key)!r}: the key cannot be used: "
@@ -331,7 +401,7 @@ class S3Store(Store):
                 key=key,
             )
         multipart = self._settings.multipart
-        create_fields = sse_request_fields(self._settings)
+        create_fields = {**sse_request_fields(self._settings), **s3_attributes.for_botocore(attributes)}
         checksums = self._settings.checksum_mode == "when_supported"
         if checksums:
             create_fields["ChecksumAlgorithm"] = "CRC32"
@@ -351,14 +421,29 @@ class S3Store(Store):
         return MultipartWriter(
             target,
             plan=multipart.plan(),
-            upload_single=functools.partial(self.put, key),
+            upload_single=functools.partial(self.put, key, attributes=attributes),
         )
 
-    def copy(self, source_key: str, dest_key: str) -> None:
-        self._call(
-            f"COPY from {self.full_key(source_key)} to",
+    def copy(self, source_key: str, dest_key: str, *, attributes: ObjectAttributes | None = None) -> None:
+        operation = f"COPY from {self.full_key(source_key)} to"
+        if attributes is None:  # CopyObject's own default, MetadataDirective COPY: the source's
+            self._call(
+                operation, dest_key, lambda: obstore.copy(self._store, source_key, dest_key, overwrite=True)
+            )
+            return
+        # obstore's copy cannot replace metadata: CopyObject with REPLACE through botocore.
+        fields = {**sse_request_fields(self._settings), **s3_attributes.for_botocore(attributes)}
+        source: Any = {"Bucket": self.bucket, "Key": self.full_key(source_key)}
+        self._control_call(
+            operation,
             dest_key,
-            lambda: obstore.copy(self._store, source_key, dest_key, overwrite=True),
+            lambda: self.control.copy_object(
+                Bucket=self.bucket,
+                Key=self.full_key(dest_key),
+                CopySource=source,
+                MetadataDirective="REPLACE",
+                **fields,
+            ),
         )
 
     def delete(self, key: str) -> None:
@@ -447,6 +532,7 @@ class S3Store(Store):
         start_after: str | None = None,
         page_size: int = 1000,
         resume: str | None = None,
+        etags: bool = False,  # S3 lists every ETag anyway
     ) -> Iterator[ListPage]:
         if delimiter is not None:
             if delimiter != "/":
@@ -567,14 +653,8 @@ class S3Store(Store):
     # -- reads obstore cannot address (keys with control characters) -----------------------
 
     def _botocore_head(self, key: str) -> ObjectInfo:
-        response = self._control_call(
-            "HEAD", key, lambda: self.control.head_object(Bucket=self.bucket, Key=self.full_key(key))
-        )
-        return ObjectInfo(
-            key=key,
-            size=int(response["ContentLength"]),
-            etag=response.get("ETag"),
-            last_modified=response.get("LastModified"),
+        return botocore_reads.head(
+            self.control, self._control_call, bucket=self.bucket, full_key=self.full_key(key), key=key
         )
 
     def _botocore_read(

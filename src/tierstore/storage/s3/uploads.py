@@ -21,7 +21,8 @@ What SeaweedFS (4.48) answers, measured against it, and what is done about it:
   first, as S3's ``InvalidArgument``.
 - CompleteMultipartUpload: a missing part or a wrong ETag is ``InvalidPart``, descending numbers
   ``InvalidPartOrder``, a small part other than the last ``EntityTooSmall`` (checked before the
-  ETags), all 400 with messages that name no part: the part at fault is found with ListParts.
+  ETags, where S3 checks them after: a missing part or a wrong ETag is then said first here, as
+  S3 would), all 400 with messages that name no part: the part at fault is found with ListParts.
   A list naming one number twice is accepted (one copy kept) where S3 refuses it, so the order is
   checked here before the call. An empty list answers ``NoSuchUpload``: refused here first.
   Completing a completed upload again answers 200 with the same ETag, so a retried complete whose
@@ -346,7 +347,8 @@ class S3MultipartUploads(MultipartUploads):
             stored = self._every_part(key, upload_id)
         except StoreError:
             return error  # the refusal as the store gave it
-        if isinstance(error, InvalidPartError):
+        # SeaweedFS checks the sizes before the ETags; S3 (and the local backend) the ETags first.
+        if isinstance(error, InvalidPartError | EntityTooSmallError):
             for number, etag in parts:
                 found = stored.get(number)
                 if found is None:

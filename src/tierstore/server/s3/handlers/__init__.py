@@ -10,6 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tierstore.server.s3.context import Handler
-from tierstore.server.s3.handlers import buckets, listing, objects
+from tierstore.server.s3.handlers import buckets, listing, multipart, objects
 
-ALL: Mapping[str, Handler] = {**buckets.HANDLERS, **listing.HANDLERS, **objects.HANDLERS}
+ALL: Mapping[str, Handler] = {
+    **buckets.HANDLERS,
+    **listing.HANDLERS,
+    **objects.HANDLERS,
+    **multipart.HANDLERS,
+}
