@@ -11,9 +11,10 @@ more is answered as 1000, as S3 does), ``encoding-type=url``, and ``continuation
 naming the parameter. ``max-keys=0`` answers no keys and is not truncated, after the same checks
 as any listing.
 
-The ETag of a key is the store's when its listing gives one (S3 mounts), else the one a HEAD of
-the key answers (:func:`~tierstore.server.s3.handlers.objects.etag_of`), so the two always agree;
-the owner (V1, and V2 with ``fetch-owner``) is the file's owner in the namespace.
+The ETag of a key is the one its store lists (S3 mounts list them; local mounts are asked to), as
+HEAD answers it (:func:`~tierstore.server.s3.handlers.objects.etag_of`, which also makes one for a
+directory's marker), so the two always agree; the owner (V1, and V2 with ``fetch-owner``) is the
+file's owner in the namespace.
 """
 
 from __future__ import annotations
@@ -198,7 +199,10 @@ async def list_objects(call: S3Call) -> Response:
 
 def _walk(call: S3Call, query: Query, *, after: str | None, state: WalkState | None) -> Walk:
     try:
-        return Walk(call.fs, call.bucket, query.prefix, query.delimiter, after=after, state=state)
+        # The view whose listings carry each file's ETag, so that a listed ETag is the one HEAD
+        # answers on every kind of mount (a local one reads it only when asked).
+        fs = call.fs.with_etags()
+        return Walk(fs, call.bucket, query.prefix, query.delimiter, after=after, state=state)
     except ValueError:
         raise S3Error(
             "InvalidArgument",
