@@ -15,9 +15,14 @@ cursor per directory on the way down.
   start directory too, when the prefix names it (``logs/``).
 - **Permissions.** The start directory is the listed one: the caller needs what ``ls -l`` needs
   on it (read and search; search on its ancestors), else ``AccessDenied``, as S3 refuses a
-  listing its policy does not allow. A directory below it that the caller may not list is left
-  out with everything in it, as ``find`` does (its name still shows as a common prefix: the
-  caller may read it in its parent). The namespace checks each page again.
+  listing its policy does not allow rather than answer it empty; so a prefix inside a directory
+  the caller may not search is ``AccessDenied`` too (the namespace refuses before it looks, so
+  the answer says nothing of what is there), while one naming a missing directory the caller
+  could search is an empty listing. This is also what lets a user list ``home/alice/`` in a
+  bucket they may not list whole, as an S3 policy with a prefix condition would. A directory
+  below the start that the caller may not list is left out with everything in it, as ``find``
+  does (its name still shows as a common prefix: the caller may read it in its parent). The
+  namespace checks each page again.
 - **Resuming.** :meth:`Walk.state` is where the listing stands (the last entry given and each
   open directory's cursor); a walk made from it goes on with the next entry. Without a state, a
   walk given an ``after`` key (``start-after``, ``marker``) reads each directory from its start
