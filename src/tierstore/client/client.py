@@ -220,6 +220,10 @@ class Client:
             "/v1/fs/chown", {"path": normalize(path), "owner": owner, "group": group}
         )
 
+    def chgrp(self, path: str, group: str) -> Any:
+        """Change the group only (the owner may choose one of their own groups; an admin, any)."""
+        return self._transport.post_json("/v1/fs/chown", {"path": normalize(path), "group": group})
+
     def vend(self, path: str, access: Access = "read", *, directory: bool = False) -> Vended:
         """Ask the server for credentials for ``path`` (no caching: see the data methods).
 
