@@ -30,7 +30,8 @@ from tierstore.fuse.operations import MountOptions
 LOGGER = logging.getLogger("tierstore.fuse")
 FUSE_DEVICE = Path("/dev/fuse")
 MOUNT_WAIT_SECONDS = 30.0
-_CAP_SYS_ADMIN = 21
+# fuse_main's answer when its loop ended with an error, which a signal's number counts as.
+_ENDED_BY_SIGNAL = 8
 _DEVICE_ADVICE = (
     "FUSE needs the kernel's /dev/fuse: on a host, load the module (modprobe fuse); in a container, "
     "run it with --device /dev/fuse --cap-add SYS_ADMIN"
@@ -202,6 +203,12 @@ def serve(request: MountRequest) -> None:
     operations = TierstoreOperations(client, identity, request.options, on_ready=ready)
     try:
         mfusepy.FUSE(operations, str(request.mountpoint), raw_fi=True, **fuse_options(request))
+    except RuntimeError as error:
+        # libfuse's loop ends with the signal's number as its error after SIGINT, SIGTERM or
+        # SIGHUP, and fuse_main then answers 8: by then destroy ran and the mount is gone.
+        if error.args != (_ENDED_BY_SIGNAL,) or is_mounted(request.mountpoint):
+            raise
+        LOGGER.info("the mount ended on a signal")
     finally:
         client.close()
         LOGGER.info("unmounted %s", request.mountpoint)
