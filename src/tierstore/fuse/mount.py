@@ -116,7 +116,7 @@ def load_binding() -> ModuleType:
     if "FUSE_LIBRARY_PATH" not in os.environ:
         found = ctypes.util.find_library("fuse3")
         if found is None:
-            raise MountError("libfuse3 is not installed: install Debian's fuse3 package (apt-get install fuse3)")
+            raise MountError("libfuse3 is missing: install Debian's fuse3 package (apt-get install fuse3)")
         os.environ["FUSE_LIBRARY_PATH"] = found
     try:
         import mfusepy
