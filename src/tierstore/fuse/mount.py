@@ -153,6 +153,8 @@ def _client_and_identity(request: MountRequest) -> tuple[Any, Any]:
         request.server,
         request.token,
         multipart=MultipartSettings(part_size=8 * 1024 * 1024, concurrency=4),
+        # One vend per mount, not per directory: each new directory's vend is an AssumeRole.
+        vend_scope="mount",
     )
     try:
         identity = Identity.from_whoami(client.whoami())

@@ -12,6 +12,7 @@ looks its methods up by name (one it lacks is left to libfuse's default).
 from __future__ import annotations
 
 import errno
+import functools
 import itertools
 import logging
 import os
@@ -83,6 +84,8 @@ class TierstoreOperations:
         self._lock = threading.Lock()
         self._handles: dict[int, _Reading | SequentialWriter] = {}
         self._writing: dict[str, SequentialWriter] = {}
+        # chmod and chown of a file still being written: the server knows it only once committed.
+        self._after_commit: dict[str, list[Callable[[], object]]] = {}
         self._numbers = itertools.count(1)
         self._started_ns = time.time_ns()
         self._mounts: list[dict[str, Any]] = []
@@ -134,7 +137,7 @@ class TierstoreOperations:
         """The path's attributes from the files being written here, the cache or the server."""
         writer = self._writing.get(path)
         if writer is not None:
-            return new_file(self.identity, 0o644, writer.size)
+            return new_file(self.identity, writer.mode, writer.size)
         found, attrs = self.cache.get(path)
         if found:
             if attrs is None:
@@ -196,7 +199,10 @@ class TierstoreOperations:
         while True:
             try:
                 entry = self._do("readdir", path, lambda: next(entries, None))
-            except FuseError:
+            except FuseError as error:
+                # A directory emptied here is kept for a while though the store dropped it.
+                if error.errno == errno.ENOENT and not seen and self.cache.get(path)[1] is not None:
+                    break
                 raise
             if entry is None:
                 break
@@ -322,13 +328,25 @@ class TierstoreOperations:
     def _commit(self, path: str, writer: SequentialWriter) -> None:
         if self._do("close", path, writer.commit):
             self._changed(path)
+            with self._lock:
+                pending = self._after_commit.pop(path, [])
+            for action in pending:
+                self._do("chmod", path, action)
 
     def flush(self, path: str, fi: Any) -> int:
         handle = self._handles.get(int(fi.fh))
-        # A close by the opener completes the upload, so close(2) can report its failure; a
-        # close of a copy of the descriptor elsewhere (a child's) does not.
-        if isinstance(handle, SequentialWriter) and _caller_pid() == handle.opener_pid:
+        if not isinstance(handle, SequentialWriter) or _caller_pid() != handle.opener_pid:
+            return 0  # a copy of the descriptor closed elsewhere (a child's): the file goes on
+        if handle.size:
+            # The opener's close completes the upload, so close(2) reports its failure.
             self._commit(path, handle)
+        elif handle.fresh and not handle.placeheld:
+            # Nothing written yet: the file must exist after close (touch, then rename by
+            # rsync), yet writes may still come through a copy of the descriptor (dd moves it
+            # onto stdout and closes the first): an empty object now, the upload stays open.
+            self._do("close", path, lambda: self.client.write(self.ns(path), b""))
+            handle.placeheld = True
+            self._changed(path)
         return 0
 
     def fsync(self, path: str, datasync: int, fi: Any) -> int:
@@ -355,8 +373,14 @@ class TierstoreOperations:
 
     def unlink(self, path: str) -> int:
         self._refuse_read_only(path)
+        parent = path.rsplit("/", 1)[0] or "/"
+        found, parent_attrs = self.cache.get(parent)
         self._do("unlink", path, lambda: self.client.rm(self.ns(path)))
         self._changed(path)
+        if found and parent_attrs is not None:
+            # A directory with no marker goes from the store with its last file; to POSIX tools
+            # (mv, rm -r) it stays until rmdir: keep it here for the cache's time.
+            self.cache.put(parent, parent_attrs)
         return 0
 
     def mkdir(self, path: str, mode: int) -> int:
@@ -370,13 +394,19 @@ class TierstoreOperations:
         namespace_path = self.ns(path)
         if self._is_mount_point(namespace_path) or path == "/":
             raise FuseError(errno.EBUSY, path)
-        attrs = self._do("rmdir", path, lambda: self.attributes(path))
-        if not attrs["st_mode"] & 0o040000:
-            raise FuseError(errno.ENOTDIR, path)
-        page = self._do("rmdir", path, lambda: self.client.ls_page(namespace_path, limit=1, sync=True))
-        if page["entries"]:
-            raise FuseError(errno.ENOTEMPTY, path)
-        self._do("rmdir", path, lambda: self.client.rm(namespace_path, recursive=True))
+        try:
+            attrs = self._do("rmdir", path, lambda: self.attributes(path))
+            if not attrs["st_mode"] & 0o040000:
+                raise FuseError(errno.ENOTDIR, path)
+            page = self._do("rmdir", path, lambda: self.client.ls_page(namespace_path, limit=1, sync=True))
+            if page["entries"]:
+                raise FuseError(errno.ENOTEMPTY, path)
+            self._do("rmdir", path, lambda: self.client.rm(namespace_path, recursive=True))
+        except FuseError as error:
+            # A directory that existed only through its files (no marker) went with the last of
+            # them: what rmdir asked for is done.
+            if error.errno != errno.ENOENT:
+                raise
         self._changed(path, below=True)
         return 0
 
@@ -415,9 +445,22 @@ class TierstoreOperations:
         self._changed(new, below=is_dir)
         return 0
 
+    def _later(self, path: str, action: Callable[[], object]) -> bool:
+        """Runs ``action`` once the file being written at ``path`` is committed; False if none is."""
+        with self._lock:
+            if path not in self._writing:
+                return False
+            self._after_commit.setdefault(path, []).append(action)
+            return True
+
     def chmod(self, path: str, mode: int) -> int:
         self._refuse_read_only(path)
-        self._do("chmod", path, lambda: self.client.chmod(self.ns(path), f"{mode & 0o7777:04o}"))
+        namespace_path, text = self.ns(path), f"{mode & 0o7777:04o}"
+        writer = self._writing.get(path)
+        if writer is not None:
+            writer.mode = mode & 0o7777
+        if not self._later(path, lambda: self.client.chmod(namespace_path, text)):
+            self._do("chmod", path, lambda: self.client.chmod(namespace_path, text))
         self._changed(path)
         return 0
 
@@ -434,10 +477,16 @@ class TierstoreOperations:
             owner = None  # unchanged: keep chgrp within the owner's rights
         if owner is None and group is not None and attrs["st_gid"] == gid and attrs.get("grouped"):
             return 0
+        namespace_path = self.ns(path)
+        action: Callable[[], object]
         if owner is not None:
-            self._do("chown", path, lambda: self.client.chown(self.ns(path), owner, group))
+            action = functools.partial(self.client.chown, namespace_path, owner, group)
         elif group is not None:
-            self._do("chgrp", path, lambda: self.client.chgrp(self.ns(path), group))
+            action = functools.partial(self.client.chgrp, namespace_path, group)
+        else:
+            return 0
+        if not self._later(path, action):
+            self._do("chown", path, action)
         self._changed(path)
         return 0
 
@@ -481,6 +530,7 @@ class TierstoreOperations:
             handles = list(self._handles.values())
             self._handles.clear()
             self._writing.clear()
+            self._after_commit.clear()
         for handle in handles:
             if isinstance(handle, SequentialWriter):
                 try:

@@ -38,6 +38,9 @@ class SequentialWriter:
         self.path = path
         self.opener_pid = opener_pid
         self.size = 0
+        self.mode = 0o644  # what stat shows until the namespace has the file
+        # An empty object was put at the opener's close before any byte came (see flush).
+        self.placeheld = False
         self._open_writer = open_writer
         self._fresh = fresh
         self._writer: ObjectWriter | None = None
