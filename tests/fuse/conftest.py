@@ -1,7 +1,8 @@
-"""The FUSE tests' fixtures: ``tierstore serve`` over two SeaweedFS buckets and a local directory,
+"""The FUSE tests' fixtures: one ``tierstore serve`` for the package (setting up a server and a
+mount takes seconds) over two SeaweedFS buckets and a local directory,
 mounted by ``tierstore fuse mount --foreground`` in a child process, as a user would run it.
 
-The namespace of the module's server:
+The namespace of the server:
 
 - ``/`` on ``s3://BUCKET_A/root`` (vending through ReadWriteRole: data goes straight to S3);
 - ``/b`` on ``s3://BUCKET_B/data``, a second bucket with the admin's keys in its options;
@@ -57,7 +58,7 @@ class Mounted:
         return self.log.read_text(errors="replace")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def namespace(
     stack: StackInfo, admin_s3: S3Client, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Namespace]:
@@ -131,9 +132,9 @@ def stop_mount(mounted: Mounted, *, how: str = "unmount") -> int:
         pytest.fail(f"the FUSE process did not end: {mounted.log_text()[-3000:]}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def mounted(namespace: Namespace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mounted]:
-    """The whole namespace mounted as the admin, for the module."""
+    """The whole namespace mounted as the admin, shared by the package's tests."""
     mount = start_mount(
         tmp_path_factory.mktemp("fuse") / "mnt", namespace.server, namespace.server.admin_token
     )

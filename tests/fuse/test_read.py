@@ -24,7 +24,7 @@ from tierstore.client import Client
 MIB = 1024 * 1024
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def admin(namespace: Namespace) -> Client:
     client = Client(namespace.server.url, namespace.server.admin_token)
     return client

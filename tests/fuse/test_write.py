@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 MIB = 1024 * 1024
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def admin(namespace: Namespace) -> Client:
     return Client(namespace.server.url, namespace.server.admin_token)
 
