@@ -34,9 +34,9 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     mount.add_argument(
         "--read-buffer-mib",
         type=int,
-        default=256,
+        default=128,
         metavar="MIB",
-        help="read-ahead memory shared by every open file (default 256)",
+        help="read-ahead memory shared by every open file (default 128)",
     )
     mount.add_argument(
         "--io-timeout",

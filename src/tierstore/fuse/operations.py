@@ -49,7 +49,7 @@ class MountOptions:
     root: str = "/"
     attr_timeout: float = 5.0
     read_only: bool = False
-    read_buffer: int = 256 * 1024 * 1024
+    read_buffer: int = 128 * 1024 * 1024
     prefetch_threads: int = 16
     io_timeout: float = 120.0
 
