@@ -7,8 +7,8 @@
 - **Rendering** a 1,000-key ListObjectsV2 page: the gateway's string writer, lxml's tree and
   serializer, and the standard library's ElementTree.
 - **Checksums** over 64 MiB in 1 MiB pieces: CRC32 by zlib and zlib-ng, CRC32C by google-crc32c,
-  crc32c and awscrt (those installed: awscrt is not, as botocore switches to CRT signing when it
-  can import it), and SHA-1 / SHA-256 by hashlib for scale.
+  crc32c and awscrt, CRC64NVME by anycrc and awscrt (those installed: awscrt is not, as botocore
+  switches to CRT signing when it can import it), and SHA-1 / SHA-256 by hashlib for scale.
 
 Each figure is the best of ``--repeat`` runs (the machine is shared; the best is the least
 disturbed).
@@ -36,6 +36,7 @@ from lxml import etree
 from zlib_ng import zlib_ng
 
 from tierstore.server.s3 import xml
+from tierstore.server.s3.checksums import algorithm_for
 
 NAMESPACE = xml.NAMESPACE
 WHEN = dt.datetime(2024, 5, 1, 12, 30, 45, tzinfo=dt.UTC)
@@ -168,6 +169,13 @@ def checksums(repeat: int) -> None:
         from awscrt import checksums as crt
 
         candidates["CRC32C awscrt"] = folded(crt.crc32c)
+    crc64nvme = algorithm_for("x-amz-checksum-crc64nvme")
+    assert crc64nvme is not None
+    candidates["CRC64NVME anycrc (chosen)"] = hashed(crc64nvme.new)
+    if importlib.util.find_spec("awscrt") is not None:
+        from awscrt import checksums as crt
+
+        candidates["CRC64NVME awscrt"] = folded(crt.crc64nvme)
     candidates["SHA-1 hashlib"] = hashed(hashlib.sha1)
     candidates["SHA-256 hashlib"] = hashed(hashlib.sha256)
     print("checksums over 64 MiB in 1 MiB pieces (GB/s)")

@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from tierstore.server.s3.canonical import header_fields
-from tierstore.server.s3.checksums import ALGORITHMS, UNSUPPORTED, Checksum, ChecksumAlgorithm, algorithm_for
+from tierstore.server.s3.checksums import ALGORITHMS, Checksum, ChecksumAlgorithm, algorithm_for
 from tierstore.server.s3.chunked import DEFAULT_MAX_CHUNK, decode_aws_chunked
 from tierstore.server.s3.errors import S3Error
 from tierstore.server.s3.sigv4 import Authenticated, Payload
@@ -133,8 +133,6 @@ def _trailer(payload: Payload, declared: str | None) -> ChecksumAlgorithm | None
         raise _invalid(
             "x-amz-trailer", f"needs an x-amz-content-sha256 that carries a trailer, not {payload.value}"
         )
-    if declared.lower() in UNSUPPORTED:
-        raise _invalid("x-amz-trailer", f"names {declared}, which this server does not compute")
     algorithm = algorithm_for(declared)
     if algorithm is None:
         raise _invalid("x-amz-trailer", f"must name one of {', '.join(sorted(ALGORITHMS))}")
@@ -170,8 +168,6 @@ def _header_checksums(fields: dict[bytes, list[bytes]]) -> list[tuple[ChecksumAl
         ):
             continue
         text = name.decode("latin-1")
-        if text in UNSUPPORTED:
-            raise _invalid(text, "names a checksum this server does not compute")
         algorithm = algorithm_for(text)
         if algorithm is None:
             raise _invalid(text, "is not a checksum S3 defines")
