@@ -351,6 +351,11 @@ def test_a_part_that_fails_its_digest_is_not_kept(buckets: Buckets, kind: str) -
             ContentMD5="1B2M2Y8AsgTpgAmY7PhCfg==",  # the MD5 of nothing
         )
     assert _code(bad) == "BadDigest"
+    with pytest.raises(ClientError) as bad_crc64:  # as pyarrow's C++ SDK sends every part
+        s3.upload_part(
+            Bucket=name, Key="k", UploadId=upload, PartNumber=1, Body=data, ChecksumCRC64NVME="AAAAAAAAAAA="
+        )
+    assert _code(bad_crc64) == "BadDigest"
     assert s3.list_parts(Bucket=name, Key="k", UploadId=upload).get("Parts", []) == []
     etag = _put_part(s3, (name, "k", upload), 1, data)
     s3.complete_multipart_upload(
