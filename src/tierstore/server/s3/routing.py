@@ -27,6 +27,10 @@ def operation(
 ) -> str:
     """The operation's name (``GetObject``, ``ListObjectsV2``, ...), ``NotImplemented`` for a
     known S3 operation the gateway lacks, or ``MethodNotAllowed``."""
+    if method == "GET" and bucket is not None and key is None and "versioning" in query:
+        # Buckets are never versioned, which S3 has an answer for (read before deletes by
+        # rclone, Terraform, s3-tests); turning versioning on (PUT) is not implemented.
+        return "GetBucketVersioning"
     if any(name in UNSUPPORTED for name in query):
         return "NotImplemented"
     if bucket is None:

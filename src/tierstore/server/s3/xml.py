@@ -372,6 +372,12 @@ def location_constraint(region: str) -> bytes:
     return XML_DECLARATION + f'<LocationConstraint xmlns="{NAMESPACE}">{value}</LocationConstraint>'.encode()
 
 
+def versioning_configuration() -> bytes:
+    """GetBucketVersioning's answer for a bucket whose versioning was never turned on (no
+    ``Status``), as S3 answers it: tierstore's buckets are unversioned."""
+    return XML_DECLARATION + f'<VersioningConfiguration xmlns="{NAMESPACE}"/>'.encode()
+
+
 # Parsing.
 
 

@@ -3,6 +3,8 @@
 - ListBuckets: the top-level directories the caller may read (list), in name order.
 - HeadBucket: the directory exists, and the caller may read it.
 - GetBucketLocation: the gateway's region (``tierstore.s3.region``).
+- GetBucketVersioning: never enabled (buckets are unversioned); PutBucketVersioning is
+  ``NotImplemented``.
 - CreateBucket: an admin's ``mkdir`` at the top level, with S3's rules for the name.
 - DeleteBucket: ``rmdir`` of an empty top-level directory that is not a mount point.
 """
@@ -51,6 +53,12 @@ def bucket_status(fs: FileSystem, bucket: str, resource: str) -> FileStatus:
     return status
 
 
+def readable_bucket(call: S3Call) -> None:
+    """The request's bucket exists and the caller may read it (blocks)."""
+    status = bucket_status(call.fs, call.bucket, call.resource)
+    call.fs.check_read(status.path)
+
+
 async def list_buckets(call: S3Call) -> Response:
     def readable() -> list[xml.Bucket]:
         # The top level is listed with the server's own view, then each directory offered only
@@ -71,21 +79,18 @@ async def list_buckets(call: S3Call) -> Response:
 
 
 async def head_bucket(call: S3Call) -> Response:
-    def check() -> None:
-        status = bucket_status(call.fs, call.bucket, call.resource)
-        call.fs.check_read(status.path)
-
-    await run_in_threadpool(check)
+    await run_in_threadpool(readable_bucket, call)
     return Response(status_code=200, headers={"x-amz-bucket-region": call.state.options.s3.region})
 
 
 async def get_bucket_location(call: S3Call) -> Response:
-    def check() -> None:
-        status = bucket_status(call.fs, call.bucket, call.resource)
-        call.fs.check_read(status.path)
-
-    await run_in_threadpool(check)
+    await run_in_threadpool(readable_bucket, call)
     return xml_response(xml.location_constraint(call.state.options.s3.region))
+
+
+async def get_bucket_versioning(call: S3Call) -> Response:
+    await run_in_threadpool(readable_bucket, call)
+    return xml_response(xml.versioning_configuration())
 
 
 async def create_bucket(call: S3Call) -> Response:
@@ -134,6 +139,7 @@ HANDLERS = {
     "ListBuckets": list_buckets,
     "HeadBucket": head_bucket,
     "GetBucketLocation": get_bucket_location,
+    "GetBucketVersioning": get_bucket_versioning,
     "CreateBucket": create_bucket,
     "DeleteBucket": delete_bucket,
 }
