@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import boto3
@@ -11,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.server.harness import RunningServer
-from tests.server.s3.conftest import gateway_client
+from tests.server.s3.conftest import add_local_mount, gateway_client
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -60,6 +61,17 @@ def test_buckets_objects_and_errors(gateway_admin: str, s3_for: Callable[[str], 
     admin.delete_object(Bucket="alpha", Key="dir/a.txt")  # again: S3 answers done
     with pytest.raises(ClientError):
         admin.head_object(Bucket="alpha", Key="dir/a.txt")
+    # Emptied, the bucket is deleted (and may be made again); a bucket never written to too.
+    admin.delete_bucket(Bucket="alpha")
+    with pytest.raises(ClientError) as gone:
+        admin.head_bucket(Bucket="alpha")
+    assert gone.value.response["Error"]["Code"] == "404"
+    assert "alpha" not in [bucket["Name"] for bucket in admin.list_buckets()["Buckets"]]
+    with pytest.raises(ClientError) as again:
+        admin.delete_bucket(Bucket="alpha")
+    assert _code(again) == "NoSuchBucket"
+    admin.create_bucket(Bucket="alpha")
+    admin.delete_bucket(Bucket="alpha")
 
 
 def test_a_user_without_the_read_bit_is_refused(
@@ -123,3 +135,21 @@ def test_unknown_keys_and_bad_signatures(gateway: RunningServer, s3_for: Callabl
     with pytest.raises(ClientError) as removed:
         gateway_client(gateway.s3_url, second_id, second_secret.reveal()).list_buckets()
     assert _code(removed) == "InvalidAccessKeyId"
+
+
+def test_delete_bucket_refusals(
+    gateway: RunningServer, gateway_admin: str, s3_for: Callable[[str], S3Client], tmp_path: Path
+) -> None:
+    admin = s3_for(gateway_admin)
+    add_local_mount(gateway, "/mounted", tmp_path / "mounted")
+    with pytest.raises(ClientError) as mount_point:
+        admin.delete_bucket(Bucket="mounted")
+    assert _code(mount_point) == "AccessDenied" and "mount point" in str(mount_point.value)
+    admin.head_bucket(Bucket="mounted")
+    # rmdir at the top level needs write on /, which only an admin has there.
+    admin.create_bucket(Bucket="kept")
+    gateway.add_user("dave")
+    with pytest.raises(ClientError) as not_admin:
+        s3_for("dave").delete_bucket(Bucket="kept")
+    assert _code(not_admin) == "AccessDenied"
+    admin.head_bucket(Bucket="kept")

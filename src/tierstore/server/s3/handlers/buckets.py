@@ -129,7 +129,11 @@ async def delete_bucket(call: S3Call) -> Response:
         page = call.fs.ls_page(status.path, limit=1, sync=True)
         if list(page):
             raise S3Error("BucketNotEmpty", resource=call.resource)
-        call.fs.remove(status.path, recursive=False)
+        # rmdir(2), under the parent's checks: the directory goes only while it is still empty
+        # (a key written since the look above keeps it), or it went meanwhile.
+        if not call.fs.delete_object(status.path, directory=True):
+            bucket_status(call.fs, call.bucket, call.resource)
+            raise S3Error("BucketNotEmpty", resource=call.resource)
 
     await run_in_threadpool(functools.partial(remove))
     return Response(status_code=204)
