@@ -3,9 +3,10 @@ gateway of a real ``tierstore serve`` with boto3 clients signing with users' S3 
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -15,6 +16,7 @@ import httpx
 import pytest
 from botocore.config import Config
 
+from tests.conftest import bucket_name_for, empty_bucket
 from tests.server.conftest import write_server_config
 from tests.server.harness import RunningServer, start_api_server
 from tests.server.s3.endpoint import S3Endpoint
@@ -183,3 +185,95 @@ def make_mount(  # noqa: PLR0917 - fixtures are named by their parameters
 def mount(request: pytest.FixtureRequest, make_mount: Callable[[str, str], Mount]) -> Mount:
     """A bucket on the S3 root mount, then one on a local mount."""
     return make_mount(str(request.param), "objs")
+
+
+# A server shared by a module of client-tool tests (test_clients_*.py), a bucket per test.
+
+
+@dataclass(frozen=True)
+class Keys:
+    """A user's S3 key: its id and secret, as a client tool is given them."""
+
+    user: str
+    key_id: str
+    secret: str
+
+
+@dataclass
+class ToolGateway:
+    """``tierstore serve`` shared by a module, its admin's S3 key and boto3 client, and the
+    directory local mounts are made in."""
+
+    server: RunningServer
+    endpoint: str
+    admin: Keys
+    boto: S3Client
+    local_root: Path
+    _users: dict[str, Keys] = field(default_factory=dict)
+
+    def new_bucket(self, kind: str, label: str) -> str:
+        """A new, empty bucket named after ``label``: a directory of the S3 root mount (``s3``)
+        or a local mount of its own (``local``)."""
+        name = f"{label[:40].strip('-')}-{kind}-{secrets.token_hex(3)}"
+        if kind == "s3":
+            self.boto.create_bucket(Bucket=name)
+        else:
+            add_local_mount(self.server, f"/{name}", self.local_root / name)
+        return name
+
+    def keys(self, user: str) -> Keys:
+        """An S3 key of ``user``, made on first use with the user (no groups, not an admin)."""
+        if user not in self._users:
+            self.server.add_user(user)
+            key_id, secret = self.server.add_s3_key(user)
+            self._users[user] = Keys(user, key_id, secret.reveal())
+        return self._users[user]
+
+    def boto_for(self, keys: Keys) -> S3Client:
+        return gateway_client(self.endpoint, keys.key_id, keys.secret)
+
+    def chmod(self, path: str, mode: str) -> None:
+        answer = httpx.post(
+            f"{self.server.url}/v1/fs/chmod", json={"path": path, "mode": mode}, headers=self.server.auth()
+        )
+        assert answer.status_code == 200, answer.text
+
+
+@pytest.fixture(scope="module")
+def tool_gateway(
+    stack: StackInfo, admin_s3: S3Client, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ToolGateway]:
+    """``tierstore serve`` in a child process over a SeaweedFS bucket of its own, for one module:
+    the clients' threads (pyarrow, DuckDB, obstore, s3fs) and the gateway then never compete for
+    one interpreter's lock, as on a real machine."""
+    store_bucket = bucket_name_for(f"tools-{secrets.token_hex(2)}")
+    admin_s3.create_bucket(Bucket=store_bucket)
+    directory = tmp_path_factory.mktemp("tool-gateway")
+    server = start_api_server(
+        write_server_config(directory / "server.yaml", stack, store_bucket), process=True
+    )
+    try:
+        assert server.s3_url is not None
+        whoami = httpx.get(f"{server.url}/v1/whoami", headers=server.auth()).json()
+        key_id, secret = server.add_s3_key(str(whoami["user"]))
+        admin = Keys(str(whoami["user"]), key_id, secret.reveal())
+        (directory / "local-mounts").mkdir()
+        boto = gateway_client(server.s3_url, key_id, admin.secret)
+        yield ToolGateway(server, server.s3_url, admin, boto, directory / "local-mounts")
+    finally:
+        server.stop()
+        empty_bucket(admin_s3, store_bucket)
+        admin_s3.delete_bucket(Bucket=store_bucket)
+
+
+@pytest.fixture(params=["s3", "local"])
+def mount_kind(request: pytest.FixtureRequest) -> str:
+    """``s3``: a bucket of the S3 root mount (SeaweedFS); ``local``: a bucket that is a local mount."""
+    return str(request.param)
+
+
+@pytest.fixture
+def tool_bucket(tool_gateway: ToolGateway, mount_kind: str, request: pytest.FixtureRequest) -> str:
+    """A new bucket of ``mount_kind`` for this test."""
+    label = str(request.node.originalname).removeprefix("test_").replace("_", "-")
+    return tool_gateway.new_bucket(mount_kind, label)
