@@ -30,6 +30,7 @@ from tierstore.server.s3 import xml
 from tierstore.server.s3.context import S3Call
 from tierstore.server.s3.errors import S3Error
 from tierstore.server.s3.handlers.buckets import NO_DATE, bucket_status, xml_response
+from tierstore.server.s3.handlers.headers import EMPTY_ETAG
 from tierstore.server.s3.handlers.objects import etag_of
 from tierstore.server.s3.key_walk import Entry, Walk, WalkState
 from tierstore.server.s3.list_tokens import (
@@ -130,7 +131,9 @@ def _object(key: str, status: FileStatus, owners: bool) -> xml.ObjectEntry:
     return xml.ObjectEntry(
         key=key,
         last_modified=status.modified or NO_DATE,
-        etag=etag_of(status),
+        # A directory's key is an S3 folder marker, an empty object: the MD5 of nothing, as
+        # HEAD and GET of it answer.
+        etag=EMPTY_ETAG if status.is_dir else etag_of(status),
         size=status.size,
         owner=xml.Owner(status.owner, status.owner) if owners else None,
     )
