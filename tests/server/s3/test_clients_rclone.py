@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import secrets
 import subprocess
+from datetime import datetime
 from pathlib import Path
 
 from tests.server.s3.conftest import Keys, ToolGateway
@@ -77,8 +79,10 @@ def test_copy_lsf_check_and_sync_both_ways(
     # rclone's own comparison: every file's size and MD5 (the ETag) against the source's.
     rclone_ok(tool_gateway, "check", str(source), remote)
     # The modification time came back from x-amz-meta-mtime.
-    times = rclone_ok(tool_gateway, "lsf", "--format", "pt", "--files-only", remote)
-    assert "a.txt;2020-09-13 12:26:40" in times.splitlines(), times
+    # (lsjson: an RFC 3339 time with its offset, whatever the machine's time zone.)
+    listed_json = json.loads(rclone_ok(tool_gateway, "lsjson", "--files-only", remote))
+    times = {entry["Path"]: datetime.fromisoformat(entry["ModTime"]) for entry in listed_json}
+    assert times["a.txt"].timestamp() == 1_600_000_000, times
     again = rclone(tool_gateway, "sync", "-v", str(source), remote)
     assert again.returncode == 0 and transferred(again.stderr) == [], again.stderr
 
