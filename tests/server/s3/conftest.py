@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 KEY_ID = "TSKEXAMPLEKEY0000001"
+# The JSON API's answers to a test's set-up calls (mounts, chmod), on a machine other tests load.
+ADMIN_API_TIMEOUT = 30.0
 SECRET = "tierstore/example/secret/key/0123456789"
 
 
@@ -150,7 +152,10 @@ class Mount:
 def add_local_mount(gateway: RunningServer, path: str, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     answer = httpx.post(
-        f"{gateway.url}/v1/mounts", json={"path": path, "uri": directory.as_uri()}, headers=gateway.auth()
+        f"{gateway.url}/v1/mounts",
+        json={"path": path, "uri": directory.as_uri()},
+        headers=gateway.auth(),
+        timeout=ADMIN_API_TIMEOUT,
     )
     assert answer.status_code == 201, answer.text
 
@@ -229,12 +234,12 @@ class ToolGateway:
             self._users[user] = Keys(user, key_id, secret.reveal())
         return self._users[user]
 
-    def boto_for(self, keys: Keys) -> S3Client:
-        return gateway_client(self.endpoint, keys.key_id, keys.secret)
-
     def chmod(self, path: str, mode: str) -> None:
         answer = httpx.post(
-            f"{self.server.url}/v1/fs/chmod", json={"path": path, "mode": mode}, headers=self.server.auth()
+            f"{self.server.url}/v1/fs/chmod",
+            json={"path": path, "mode": mode},
+            headers=self.server.auth(),
+            timeout=ADMIN_API_TIMEOUT,
         )
         assert answer.status_code == 200, answer.text
 
@@ -254,7 +259,7 @@ def tool_gateway(
     )
     try:
         assert server.s3_url is not None
-        whoami = httpx.get(f"{server.url}/v1/whoami", headers=server.auth()).json()
+        whoami = httpx.get(f"{server.url}/v1/whoami", headers=server.auth(), timeout=ADMIN_API_TIMEOUT).json()
         key_id, secret = server.add_s3_key(str(whoami["user"]))
         admin = Keys(str(whoami["user"]), key_id, secret.reveal())
         (directory / "local-mounts").mkdir()

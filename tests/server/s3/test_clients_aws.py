@@ -170,7 +170,7 @@ def test_mb_presign_and_rb(tool_gateway: ToolGateway) -> None:
         config="[default]\ns3 =\n  signature_version = s3v4\n",
     )  # fmt: skip
     assert signed.returncode == 0 and "X-Amz-Signature=" in signed.stdout, signed.stderr
-    assert httpx.get(signed.stdout.strip()).content == b"shared"
+    assert httpx.get(signed.stdout.strip(), timeout=30).content == b"shared"
     removed = aws_ok(tool_gateway, "s3", "rb", "--force", f"s3://{bucket}")
     assert removed.splitlines() == [f"delete: s3://{bucket}/dir/shared.txt", f"remove_bucket: {bucket}"]
     assert bucket not in [entry["Name"] for entry in tool_gateway.boto.list_buckets()["Buckets"]]

@@ -21,7 +21,7 @@ import pytest
 from obstore.exceptions import BaseError, PermissionDeniedError
 from pyarrow.fs import FileSelector  # type: ignore[import-untyped]
 
-from tests.server.s3.conftest import Keys, ToolGateway
+from tests.server.s3.conftest import ADMIN_API_TIMEOUT, Keys, ToolGateway
 from tests.server.s3.tool_clients import obstore_of, s3fs_of
 from tests.tools import RCLONE_REMOTE, duckdb_connection, pyarrow_s3, run_aws, run_rclone
 
@@ -148,6 +148,7 @@ def test_a_read_only_mount_refuses_multipart_uploads_at_create(
         f"{tool_gateway.server.url}/v1/mounts",
         json={"path": f"/{bucket}", "uri": directory.as_uri(), "readonly": True},
         headers=tool_gateway.server.auth(),
+        timeout=ADMIN_API_TIMEOUT,
     )
     assert added.status_code == 201, added.text
     admin = tool_gateway.admin
