@@ -244,6 +244,48 @@ def list_objects_v1(listing: Listing, *, marker: str = "", next_marker: str | No
     return out.done()
 
 
+def list_object_versions(
+    listing: Listing,
+    *,
+    key_marker: str = "",
+    version_id_marker: str = "",
+    next_key_marker: str | None = None,
+    next_version_id_marker: str | None = None,
+) -> bytes:
+    """ListObjectVersions of an unversioned bucket: each object is its one version, ``null``,
+    the latest (its owner always given, as S3 does here); there are no delete markers."""
+    encoded = listing.url_encoded
+    encode = url_encode if encoded else escape_text
+    out = _Writer("ListVersionsResult")
+    out.add("Name", listing.bucket)
+    out.add("Prefix", _name(encoded, listing.prefix))
+    out.add("KeyMarker", _name(encoded, key_marker))
+    out.add("VersionIdMarker", version_id_marker)
+    if listing.is_truncated:
+        out.add("NextKeyMarker", None if next_key_marker is None else _name(encoded, next_key_marker))
+        out.add("NextVersionIdMarker", next_version_id_marker)
+    out.add("MaxKeys", listing.max_keys)
+    out.add("Delimiter", None if listing.delimiter is None else _name(encoded, listing.delimiter))
+    out.add("EncodingType", "url" if encoded else None)
+    out.add("IsTruncated", listing.is_truncated)
+    for entry in listing.contents:
+        owner = _owner(entry.owner) if entry.owner is not None else ""
+        out.raw(
+            f"<Version><Key>{encode(entry.key)}</Key><VersionId>null</VersionId><IsLatest>true</IsLatest>"
+            f"<LastModified>{timestamp(entry.last_modified)}</LastModified>"
+            f"<ETag>{escape_text(quoted_etag(entry.etag))}</ETag><Size>{entry.size}</Size>"
+            f"{owner}<StorageClass>{escape_text(entry.storage_class)}</StorageClass></Version>"
+        )
+    for prefix in listing.common_prefixes:
+        out.raw(f"<CommonPrefixes><Prefix>{encode(prefix)}</Prefix></CommonPrefixes>")
+    return out.done()
+
+
+def versioning_configuration() -> bytes:
+    """GetBucketVersioning of a bucket whose versioning was never turned on: no Status at all."""
+    return XML_DECLARATION + f'<VersioningConfiguration xmlns="{NAMESPACE}"/>'.encode()
+
+
 def initiate_multipart_upload(bucket: str, key: str, upload_id: str) -> bytes:
     out = _Writer("InitiateMultipartUploadResult")
     out.add("Bucket", bucket)

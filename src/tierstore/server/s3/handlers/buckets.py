@@ -122,9 +122,10 @@ async def delete_bucket(call: S3Call) -> Response:
                 f"{status.path} is a mount point: remove the mount (tierstore mounts remove) to delete it",
             )
         page = call.fs.ls_page(status.path, limit=1, sync=True)
-        if list(page):
+        # rmdir(2), as DeleteObject removes an empty directory: False when something came in
+        # since the look above.
+        if list(page) or not call.fs.delete_object(status.path, directory=True):
             raise S3Error("BucketNotEmpty", resource=call.resource)
-        call.fs.remove(status.path, recursive=False)
 
     await run_in_threadpool(functools.partial(remove))
     return Response(status_code=204)

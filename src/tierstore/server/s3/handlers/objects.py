@@ -110,9 +110,9 @@ class _Asked:
 
 
 async def _directory(call: S3Call, asked: _Asked) -> Response:
-    await run_in_threadpool(directory_status, call)
-    asked.conditions.check(EMPTY_ETAG, None)
-    headers = object_headers(EMPTY_ETAG, None, overrides=asked.overrides)
+    status = await run_in_threadpool(directory_status, call)
+    asked.conditions.check(EMPTY_ETAG, status.modified)
+    headers = object_headers(EMPTY_ETAG, status.modified, overrides=asked.overrides)
     headers["Content-Length"] = "0"
     return Response(status_code=200, headers=headers)
 
