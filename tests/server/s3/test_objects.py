@@ -146,7 +146,7 @@ def test_ranges_s3_ignores_are_answered_whole(mount: Mount) -> None:
         assert got["ResponseMetadata"]["HTTPStatusCode"] == 200, header
         assert got["Body"].read() == DATA and "ContentRange" not in got
     _put(mount, "empty", b"")
-    whole = mount.admin.get_object(Bucket=mount.bucket, Key="empty", Range="bytes=0-10")
+    whole = mount.admin.get_object(Bucket=mount.bucket, Key="empty", Range="bytes=0-1,5-6")
     assert whole["ResponseMetadata"]["HTTPStatusCode"] == 200 and whole["Body"].read() == b""
 
 
@@ -164,6 +164,18 @@ def test_unsatisfiable_ranges(mount: Mount) -> None:
         with pytest.raises(ClientError) as head:
             mount.admin.head_object(Bucket=mount.bucket, Key="r.bin", Range=header)
         assert _status(head) == 416, header
+    # An empty object has no byte to start any range at (ceph/s3-tests'
+    # test_ranged_request_empty_object).
+    _put(mount, "empty", b"")
+    for header in ("bytes=40-50", "bytes=0-", "bytes=-5"):
+        for read in (mount.admin.get_object, mount.admin.head_object):
+            with pytest.raises(ClientError) as empty:
+                read(Bucket=mount.bucket, Key="empty", Range=header)
+            assert _status(empty) == 416, header
+        with pytest.raises(ClientError) as empty:
+            mount.admin.get_object(Bucket=mount.bucket, Key="empty", Range=header)
+        assert _code(empty) == "InvalidRange"
+        assert empty.value.response["ResponseMetadata"]["HTTPHeaders"]["content-range"] == "bytes */0"
 
 
 def _http_date(when: datetime) -> str:
@@ -443,10 +455,42 @@ def test_conditional_create(mount: Mount) -> None:
     with pytest.raises(ClientError) as folder:
         mount.admin.put_object(Bucket=mount.bucket, Key="folder/", Body=b"", IfNoneMatch="*")
     assert _code(folder) == "PreconditionFailed"
-    for headers in ({"If-None-Match": '"abc"'}, {"If-Match": '"abc"'}):
-        answer = send("PUT", mount.url("once.bin"), mount.key, headers=headers, body=b"third")
-        assert answer.status_code == 501 and error_code(answer) == "NotImplemented", headers
+    answer = send("PUT", mount.url("once.bin"), mount.key, headers={"If-None-Match": '"abc"'}, body=b"third")
+    assert answer.status_code == 501 and error_code(answer) == "NotImplemented"
     assert _read(mount, "once.bin") == b"first"
+    mount.assert_clean()
+
+
+def _put_if_match(mount: Mount, key: str, condition: str, body: bytes) -> httpx.Response:
+    return send("PUT", mount.url(key), mount.key, headers={"If-Match": condition}, body=body)
+
+
+def test_conditional_replace(mount: Mount) -> None:
+    """``If-Match`` on a PUT (S3's conditional writes; ceph/s3-tests' test_put_object_ifmatch_*):
+    the object is replaced only when it has one of the ETags given, or with ``*`` when it exists."""
+    etag = _put(mount, "same.bin", b"first")
+    answer = _put_if_match(mount, "same.bin", etag, b"second")
+    assert answer.status_code == 200, answer.text
+    answer = _put_if_match(mount, "same.bin", answer.headers["ETag"].strip('"'), b"third")
+    assert answer.status_code == 200, answer.text
+    assert _put_if_match(mount, "same.bin", "*", b"fourth").status_code == 200
+    # An ETag it no longer has, or no object at all: 412, nothing written, nothing left over.
+    for key, condition in (
+        ("same.bin", etag),
+        ("same.bin", '"ABCORZ"'),
+        ("none.bin", "*"),
+        ("none.bin", etag),
+    ):
+        answer = _put_if_match(mount, key, condition, b"never")
+        assert answer.status_code == 412 and error_code(answer) == "PreconditionFailed", (key, condition)
+        assert "<Condition>If-Match</Condition>" in answer.text
+    assert _read(mount, "same.bin") == b"fourth"
+    with pytest.raises(ClientError) as missing:
+        mount.admin.head_object(Bucket=mount.bucket, Key="none.bin")
+    assert _status(missing) == 404
+    mount.admin.put_object(Bucket=mount.bucket, Key="dir/", Body=b"")
+    assert _put_if_match(mount, "dir/", "*", b"").status_code == 200
+    assert _put_if_match(mount, "nodir/", "*", b"").status_code == 412
     mount.assert_clean()
 
 
