@@ -30,7 +30,7 @@ from urllib.parse import quote, unquote_to_bytes
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from tierstore.errors import NoSuchUploadError, NotFoundError
+from tierstore.errors import NoSuchUploadError, NotFoundError, StoreError
 from tierstore.namespace.multipart import Completed, CopySource, MultipartFiles
 from tierstore.server.s3 import xml
 from tierstore.server.s3.addressing import named
@@ -40,7 +40,7 @@ from tierstore.server.s3.handlers import upload_listing
 from tierstore.server.s3.handlers.buckets import bucket_status, xml_response
 from tierstore.server.s3.handlers.conditions import bare_etag
 from tierstore.server.s3.handlers.headers import etag_for
-from tierstore.server.s3.handlers.objects import _pulled, etag_of
+from tierstore.server.s3.handlers.objects import _pulled, etag_of, explain_conflict
 from tierstore.server.s3.handlers.upload_args import file_key, part_number_of, upload_id_of
 from tierstore.storage.uploads import UploadedPart
 
@@ -203,7 +203,10 @@ async def complete_multipart_upload(call: S3Call) -> Response:
                 raise
             return done
 
-    done = await run_in_threadpool(complete)
+    try:
+        done = await run_in_threadpool(complete)
+    except StoreError as error:
+        raise await explain_conflict(call, error) from None
     etag = done if isinstance(done, str) else done.etag or etag_of(done.status)
     location = str(call.request.base_url).rstrip("/") + quote(call.resource)
     return xml_response(xml.complete_multipart_upload(location, call.bucket, call.key, etag))

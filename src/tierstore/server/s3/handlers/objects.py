@@ -35,7 +35,13 @@ import anyio.from_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
-from tierstore.errors import ConflictError, NotFoundError, RangeNotSatisfiableError
+from tierstore.errors import (
+    AccessDeniedError,
+    ConflictError,
+    NotFoundError,
+    RangeNotSatisfiableError,
+    StoreError,
+)
 from tierstore.namespace.filesystem import FileStatus
 from tierstore.server.s3.context import S3Call
 from tierstore.server.s3.errors import S3Error
@@ -304,6 +310,8 @@ async def put_object(call: S3Call) -> Response:
         if not exclusive:
             raise
         raise _exists_already(call) from None
+    except StoreError as error:
+        raise await explain_conflict(call, error) from None
     return Response(status_code=200, headers={"ETag": etag_of(status)})
 
 
@@ -352,8 +360,61 @@ async def _put_directory(
                 "drop the trailing '/' to write a file",
                 details=[("ArgumentName", "key")],
             )
-    await run_in_threadpool(functools.partial(call.fs.mkdir, call.target.path, parents=True))
+    try:
+        await run_in_threadpool(functools.partial(call.fs.mkdir, call.target.path, parents=True))
+    except StoreError as error:
+        raise await explain_conflict(call, error) from None
     return Response(status_code=200, headers={"ETag": EMPTY_ETAG})
+
+
+def shape_conflict(call: S3Call, key: str | None = None) -> S3Error | None:
+    """Why a write of ``key`` (default: the request's) failed, when the reason is the namespace's
+    shape: a file where a directory on the way must be, or a directory at the key itself. The
+    namespace is a directory tree: a name is a file or a directory, so ``d`` cannot be written
+    while ``d/e`` exists, and on a local mount ``a/b`` cannot be written while ``a`` is a file (an
+    S3 mount keeps both). S3 has no error for it: InvalidRequest naming the key and the name in
+    the way (blocks; None when neither is the case)."""
+    key = call.key if key is None else key
+    fs, bucket = call.fs, call.bucket
+    names = key.rstrip("/").split("/")
+    for depth in range(1, len(names) + 1):
+        above = "/".join(names[:depth])
+        try:
+            status = fs.stat(f"/{bucket}/{above}")
+        except (NotFoundError, AccessDeniedError):
+            return None
+        last = depth == len(names)
+        if not last and not status.is_dir:
+            return S3Error(
+                "InvalidRequest",
+                f"Key {key!r} cannot be written: {above!r} is an object in this bucket, and this bucket's "
+                "mount keeps keys as a directory tree (a local directory), where nothing can be below "
+                "an object's name.",
+                details=[("Key", key)],
+            )
+        if last and not status.is_dir and key.endswith("/"):
+            return S3Error(
+                "InvalidRequest",
+                f"Key {key!r} cannot be made: {above!r} is an object in this bucket, and the namespace "
+                "keeps a name as a file or a directory, not both.",
+                details=[("Key", key)],
+            )
+        if last and status.is_dir and not key.endswith("/"):
+            return S3Error(
+                "InvalidRequest",
+                f"Key {key!r} cannot be written: {above + '/'!r} holds other keys in this bucket, and "
+                "tierstore's namespace is a directory tree, where a name is a file or a directory, "
+                "not both.",
+                details=[("Key", key)],
+            )
+    return None
+
+
+async def explain_conflict(call: S3Call, error: StoreError, key: str | None = None) -> S3Error | StoreError:
+    """``error`` (a store's refusal of a write) as :func:`shape_conflict` explains it, when it does."""
+    if type(error) not in (StoreError, ConflictError):
+        return error
+    return await run_in_threadpool(shape_conflict, call, key) or error
 
 
 def delete_key(call: S3Call) -> None:
