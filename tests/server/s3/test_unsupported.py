@@ -182,6 +182,9 @@ def test_browser_uploads_and_anonymous_requests(module_gateway: RunningServer, b
             403,
             "AccessDenied",
         )
+    # An empty Authorization header signs nothing: anonymous too.
+    empty = httpx.put(f"{module_gateway.s3_url}/{bucket}/anon", headers={"Authorization": ""}, content=b"x")
+    assert empty.status_code == 403 and b"<Code>AccessDenied</Code>" in empty.content
     wrong_key = gateway_client(module_gateway.s3_url, "TSKNOSUCHKEY00000000", "secret")
     with pytest.raises(ClientError) as unknown:
         wrong_key.list_buckets()

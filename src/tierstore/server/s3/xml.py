@@ -6,7 +6,7 @@
 ElementTree (``bench/s3_xml_checksum_bench.py``, best of 7 on the shared 2-core machine), and it
 can write what S3 writes for a key holding a control character, which lxml refuses. Names are
 URL-encoded where ``encoding-type=url`` asks for it, in exactly the elements botocore decodes
-(keys, prefixes, delimiter, markers, start-after).
+(keys, prefixes, delimiter, markers, start-after; not ListObjects' own ``Prefix``).
 ETags are written quoted, dates as ``2009-10-12T17:50:30.000Z``.
 
 **Parsing** (CompleteMultipartUpload, Delete) uses lxml with entity resolution, DTD loading and
@@ -228,11 +228,13 @@ def list_objects_v2(
 
 def list_objects_v1(listing: Listing, *, marker: str = "", next_marker: str | None = None) -> bytes:
     """ListObjects (version 1). S3 sends ``NextMarker`` only with a delimiter; without one a
-    client continues from the last key, so it is left out then."""
+    client continues from the last key, so it is left out then. The ``Prefix`` is given back as
+    sent even with ``encoding-type=url``, as S3 does in version 1 (botocore decodes every other
+    name there, not it)."""
     encoded = listing.url_encoded
     out = _Writer("ListBucketResult")
     out.add("Name", listing.bucket)
-    out.add("Prefix", _name(encoded, listing.prefix))
+    out.add("Prefix", listing.prefix)
     out.add("Marker", _name(encoded, marker))
     if listing.is_truncated and listing.delimiter is not None and next_marker is not None:
         out.add("NextMarker", _name(encoded, next_marker))
