@@ -27,9 +27,9 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 KEY_ID = "TSKEXAMPLEKEY0000001"
+SECRET = "tierstore/example/secret/key/0123456789"
 # The JSON API's answers to a test's set-up calls (mounts, chmod), on a machine other tests load.
 ADMIN_API_TIMEOUT = 30.0
-SECRET = "tierstore/example/secret/key/0123456789"
 
 
 @pytest.fixture
@@ -59,8 +59,43 @@ def gateway(tmp_path: Path, stack: StackInfo, bucket: str) -> Iterator[RunningSe
 @pytest.fixture
 def gateway_admin(gateway: RunningServer) -> str:
     """The name of the gateway's first admin."""
-    whoami = httpx.get(f"{gateway.url}/v1/whoami", headers=gateway.auth()).json()
+    return admin_of(gateway)
+
+
+def admin_of(server: RunningServer) -> str:
+    whoami = httpx.get(f"{server.url}/v1/whoami", headers=server.auth()).json()
     return str(whoami["user"])
+
+
+@pytest.fixture(scope="module")
+def module_gateway(
+    tmp_path_factory: pytest.TempPathFactory, stack: StackInfo, admin_s3: S3Client
+) -> Iterator[RunningServer]:
+    """One ``tierstore serve`` for a whole module, for tests that each make buckets of their own
+    names in it (a server's start costs more than most such tests): its root mount on a SeaweedFS
+    bucket of its own, emptied and removed afterwards."""
+    store_bucket = bucket_name_for("module-gateway")
+    admin_s3.create_bucket(Bucket=store_bucket)
+    directory = tmp_path_factory.mktemp("module-gateway")
+    server = start_api_server(write_server_config(directory / "server.yaml", stack, store_bucket))
+    try:
+        yield server
+    finally:
+        server.stop()
+        empty_bucket(admin_s3, store_bucket)
+        admin_s3.delete_bucket(Bucket=store_bucket)
+
+
+@pytest.fixture(scope="module")
+def module_s3_for(module_gateway: RunningServer) -> Callable[[str], S3Client]:
+    """``s3_for`` on the module's gateway."""
+
+    def make(user: str) -> S3Client:
+        assert module_gateway.s3_url is not None
+        key_id, secret = module_gateway.add_s3_key(user)
+        return gateway_client(module_gateway.s3_url, key_id, secret.reveal())
+
+    return make
 
 
 def gateway_client(endpoint: str, access_key_id: str, secret: str, **config: Any) -> S3Client:

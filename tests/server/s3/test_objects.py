@@ -146,7 +146,7 @@ def test_ranges_s3_ignores_are_answered_whole(mount: Mount) -> None:
         assert got["ResponseMetadata"]["HTTPStatusCode"] == 200, header
         assert got["Body"].read() == DATA and "ContentRange" not in got
     _put(mount, "empty", b"")
-    whole = mount.admin.get_object(Bucket=mount.bucket, Key="empty", Range="bytes=0-10")
+    whole = mount.admin.get_object(Bucket=mount.bucket, Key="empty", Range="bytes=0-1,5-6")
     assert whole["ResponseMetadata"]["HTTPStatusCode"] == 200 and whole["Body"].read() == b""
 
 
@@ -164,6 +164,18 @@ def test_unsatisfiable_ranges(mount: Mount) -> None:
         with pytest.raises(ClientError) as head:
             mount.admin.head_object(Bucket=mount.bucket, Key="r.bin", Range=header)
         assert _status(head) == 416, header
+    # An empty object has no byte to start any range at (ceph/s3-tests'
+    # test_ranged_request_empty_object).
+    _put(mount, "empty", b"")
+    for header in ("bytes=40-50", "bytes=0-", "bytes=-5"):
+        for read in (mount.admin.get_object, mount.admin.head_object):
+            with pytest.raises(ClientError) as empty:
+                read(Bucket=mount.bucket, Key="empty", Range=header)
+            assert _status(empty) == 416, header
+        with pytest.raises(ClientError) as empty:
+            mount.admin.get_object(Bucket=mount.bucket, Key="empty", Range=header)
+        assert _code(empty) == "InvalidRange"
+        assert empty.value.response["ResponseMetadata"]["HTTPHeaders"]["content-range"] == "bytes */0"
 
 
 def _http_date(when: datetime) -> str:
@@ -453,10 +465,42 @@ def test_conditional_create(mount: Mount) -> None:
     with pytest.raises(ClientError) as folder:
         mount.admin.put_object(Bucket=mount.bucket, Key="folder/", Body=b"", IfNoneMatch="*")
     assert _code(folder) == "PreconditionFailed"
-    for headers in ({"If-None-Match": '"abc"'}, {"If-Match": '"abc"'}):
-        answer = send("PUT", mount.url("once.bin"), mount.key, headers=headers, body=b"third")
-        assert answer.status_code == 501 and error_code(answer) == "NotImplemented", headers
+    answer = send("PUT", mount.url("once.bin"), mount.key, headers={"If-None-Match": '"abc"'}, body=b"third")
+    assert answer.status_code == 501 and error_code(answer) == "NotImplemented"
     assert _read(mount, "once.bin") == b"first"
+    mount.assert_clean()
+
+
+def _put_if_match(mount: Mount, key: str, condition: str, body: bytes) -> httpx.Response:
+    return send("PUT", mount.url(key), mount.key, headers={"If-Match": condition}, body=body)
+
+
+def test_conditional_replace(mount: Mount) -> None:
+    """``If-Match`` on a PUT (S3's conditional writes; ceph/s3-tests' test_put_object_ifmatch_*):
+    the object is replaced only when it has one of the ETags given, or with ``*`` when it exists."""
+    etag = _put(mount, "same.bin", b"first")
+    answer = _put_if_match(mount, "same.bin", etag, b"second")
+    assert answer.status_code == 200, answer.text
+    answer = _put_if_match(mount, "same.bin", answer.headers["ETag"].strip('"'), b"third")
+    assert answer.status_code == 200, answer.text
+    assert _put_if_match(mount, "same.bin", "*", b"fourth").status_code == 200
+    # An ETag it no longer has, or no object at all: 412, nothing written, nothing left over.
+    for key, condition in (
+        ("same.bin", etag),
+        ("same.bin", '"ABCORZ"'),
+        ("none.bin", "*"),
+        ("none.bin", etag),
+    ):
+        answer = _put_if_match(mount, key, condition, b"never")
+        assert answer.status_code == 412 and error_code(answer) == "PreconditionFailed", (key, condition)
+        assert "<Condition>If-Match</Condition>" in answer.text
+    assert _read(mount, "same.bin") == b"fourth"
+    with pytest.raises(ClientError) as missing:
+        mount.admin.head_object(Bucket=mount.bucket, Key="none.bin")
+    assert _status(missing) == 404
+    mount.admin.put_object(Bucket=mount.bucket, Key="dir/", Body=b"")
+    assert _put_if_match(mount, "dir/", "*", b"").status_code == 200
+    assert _put_if_match(mount, "nodir/", "*", b"").status_code == 412
     mount.assert_clean()
 
 
@@ -661,3 +705,30 @@ def test_botocore_sends_a_crc32_trailer_over_https(tls_gateway: RunningServer, t
     assert sent[-1]["X-Amz-Content-SHA256"] == "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
     assert sent[-1]["X-Amz-Trailer"] == "x-amz-checksum-crc32"
     assert client.get_object(Bucket="tls", Key="t.bin")["Body"].read() == body
+
+
+def test_a_key_in_the_way_of_another_is_named(mount: Mount) -> None:
+    """The namespace is a directory tree: ``d`` cannot be written beside ``d/e``, and on a local
+    mount ``a/b`` not beside the file ``a`` (the S3 root mount keeps both). S3 has no error for
+    it (ceph/s3-tests' listings of ``foo/bar`` beside ``foo/bar/xyzzy`` meet it): InvalidRequest
+    naming the keys, never the store's own path."""
+    _put(mount, "a", b"file")
+    _put(mount, "d/e", b"below")
+    for key in ("a/b", "d"):
+        if mount.kind == "s3" and key == "a/b":
+            _put(mount, key, b"both")
+            continue
+        with pytest.raises(ClientError) as refused:
+            _put(mount, key, b"never")
+        assert _code(refused) == "InvalidRequest" and _status(refused) == 400
+        message = refused.value.response["Error"]["Message"]
+        assert repr(key) in message and "file://" not in message, message
+        source = {"Bucket": mount.bucket, "Key": "a" if key == "d" else "d/e"}
+        with pytest.raises(ClientError) as copied:
+            mount.admin.copy_object(Bucket=mount.bucket, Key=key, CopySource=source)
+        assert _code(copied) == "InvalidRequest" and repr(key) in copied.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as folder:
+        mount.admin.put_object(Bucket=mount.bucket, Key="a/", Body=b"")
+    assert _code(folder) == "InvalidRequest" and "'a/'" in folder.value.response["Error"]["Message"]
+    assert _read(mount, "a") == (b"file")
+    mount.assert_clean()

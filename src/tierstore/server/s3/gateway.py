@@ -7,7 +7,9 @@ For each request, in order:
 2. the bucket and key it names (:mod:`.addressing`) and the operation (:mod:`.routing`);
 3. its signature (:class:`~.sigv4.SigV4Verifier`) against the access keys of tierstore's users;
    the key names the user, whose view of the namespace (``ServerState.filesystem_for``) the
-   handler works in, so the namespace's bits decide every read and write, as on the JSON API;
+   handler works in, so the namespace's bits decide every read and write, as on the JSON API
+   (a browser-based upload, whose credentials are inside its form, is ``NotImplemented`` first);
+   then its headers, each refused that asks for a feature the gateway lacks (:mod:`.unsupported`);
 4. the handler; its answer, or the S3 error for what it raised (:mod:`.failures`); anything
    else is a bug, logged with its traceback and answered ``InternalError`` (500);
 5. for an operation that changes something, one audit line (``tierstore.audit``: user, key id
@@ -36,6 +38,7 @@ from tierstore.server.s3.context import Handler, S3Call, S3Identity, S3KeyLookup
 from tierstore.server.s3.errors import S3Error, new_request_id
 from tierstore.server.s3.failures import s3_error
 from tierstore.server.s3.sigv4 import Authenticated, RequestParts, SigV4Verifier
+from tierstore.server.s3.unsupported import check_headers
 from tierstore.server.state import ServerState
 from tierstore.settings.secret import Secret, mask_key_id
 
@@ -98,6 +101,14 @@ class S3Gateway:
             name = routing.operation(
                 method, target.bucket, target.key, query, copy_source="x-amz-copy-source" in request.headers
             )
+            if name == "NotImplemented" and _is_form_upload(method, target, request):
+                # Its credentials are a policy and signature inside the form, which the gateway
+                # does not read: say what is missing rather than call the sender anonymous.
+                raise S3Error(
+                    "NotImplemented",
+                    f"Browser-based uploads (a POST of a form to {target.resource}) are not implemented "
+                    "by tierstore's S3 gateway: PUT the object, or use a presigned PUT URL.",
+                )
             auth, identity = await self._verify(request)
             user = self.state.users.named(identity.user)
             if user is None:  # the key outlived its user: refuse as an unknown key
@@ -113,6 +124,7 @@ class S3Gateway:
                 fs=self.state.filesystem_for(user),
             )
             request.scope["tierstore.user"] = user.name
+            check_headers(request.headers)
             handler = self.handlers.get(name)
             if name == "MethodNotAllowed":
                 raise S3Error("MethodNotAllowed", f"{method} is not allowed on {target.resource}")
@@ -161,6 +173,12 @@ class S3Gateway:
             request=call.request_id,
             **call.audit,
         )
+
+
+def _is_form_upload(method: str, target: Addressed, request: Request) -> bool:
+    """A browser-based upload: a POST of a ``multipart/form-data`` form to a bucket."""
+    content_type = request.headers.get("content-type", "").lower()
+    return method == "POST" and target.key is None and content_type.startswith("multipart/form-data")
 
 
 def _has_body(request: Request) -> bool:

@@ -17,9 +17,12 @@ UNSUPPORTED = frozenset(
         "inventory", "legal-hold", "lifecycle", "logging", "metadataConfiguration", "metadataTable",
         "metrics", "notification", "object-lock", "ownershipControls", "policy", "policyStatus",
         "publicAccessBlock", "replication", "requestPayment", "restore", "retention", "select",
-        "session", "tagging", "torrent", "versioning", "versions", "website", "renameObject",
+        "session", "tagging", "torrent", "website", "renameObject",
     }
 )  # fmt: skip
+# Sub-resources of a bucket only: an unversioned bucket answers them (ListObjectVersions,
+# GetBucketVersioning); on an object they name nothing the gateway has.
+BUCKET_ONLY = frozenset({"versioning", "versions"})
 
 
 def operation(
@@ -27,11 +30,9 @@ def operation(
 ) -> str:
     """The operation's name (``GetObject``, ``ListObjectsV2``, ...), ``NotImplemented`` for a
     known S3 operation the gateway lacks, or ``MethodNotAllowed``."""
-    if method == "GET" and bucket is not None and key is None and "versioning" in query:
-        # Buckets are never versioned, which S3 has an answer for (read before deletes by
-        # rclone, Terraform, s3-tests); turning versioning on (PUT) is not implemented.
-        return "GetBucketVersioning"
     if any(name in UNSUPPORTED for name in query):
+        return "NotImplemented"
+    if key is not None and any(name in BUCKET_ONLY for name in query):
         return "NotImplemented"
     if bucket is None:
         return "ListBuckets" if method in ("GET", "HEAD") else "MethodNotAllowed"
@@ -41,6 +42,9 @@ def operation(
 
 
 def _bucket_operation(method: str, query: Mapping[str, str]) -> str:
+    if any(name in BUCKET_ONLY for name in query):
+        # Never a plain operation on the bucket: a DELETE ?versioning must not delete it.
+        return _versions_operation(method, query)
     if method == "GET":
         if "location" in query:
             return "GetBucketLocation"
@@ -58,6 +62,14 @@ def _bucket_operation(method: str, query: Mapping[str, str]) -> str:
             return "DeleteObjects"
         return "NotImplemented"  # browser-form uploads (POST policy)
     return "MethodNotAllowed"
+
+
+def _versions_operation(method: str, query: Mapping[str, str]) -> str:
+    if method == "GET":
+        return "ListObjectVersions" if "versions" in query else "GetBucketVersioning"
+    if method == "PUT" and "versioning" in query:
+        return "PutBucketVersioning"
+    return "NotImplemented"
 
 
 def _object_operation(method: str, query: Mapping[str, str], copy_source: bool) -> str:

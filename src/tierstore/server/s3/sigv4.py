@@ -240,6 +240,8 @@ class SigV4Verifier:
         fields = canonical.header_fields(request.headers)
         pairs = canonical.parse_query(request.query_string)
         authorization = fields.get(b"authorization")
+        if authorization is not None and not any(value.strip() for value in authorization):
+            authorization = None  # an empty header claims nothing: the request is anonymous, as S3 takes it
         presign = any(name == b"X-Amz-Algorithm" for name, _ in pairs)
         if authorization is not None and presign:
             raise S3Error(

@@ -6,7 +6,7 @@
 ElementTree (``bench/s3_xml_checksum_bench.py``, best of 7 on the shared 2-core machine), and it
 can write what S3 writes for a key holding a control character, which lxml refuses. Names are
 URL-encoded where ``encoding-type=url`` asks for it, in exactly the elements botocore decodes
-(keys, prefixes, delimiter, markers, start-after).
+(keys, prefixes, delimiter, markers, start-after; not ListObjects' own ``Prefix``).
 ETags are written quoted, dates as ``2009-10-12T17:50:30.000Z``.
 
 **Parsing** (CompleteMultipartUpload, Delete) uses lxml with entity resolution, DTD loading and
@@ -228,11 +228,13 @@ def list_objects_v2(
 
 def list_objects_v1(listing: Listing, *, marker: str = "", next_marker: str | None = None) -> bytes:
     """ListObjects (version 1). S3 sends ``NextMarker`` only with a delimiter; without one a
-    client continues from the last key, so it is left out then."""
+    client continues from the last key, so it is left out then. The ``Prefix`` is given back as
+    sent even with ``encoding-type=url``, as S3 does in version 1 (botocore decodes every other
+    name there, not it)."""
     encoded = listing.url_encoded
     out = _Writer("ListBucketResult")
     out.add("Name", listing.bucket)
-    out.add("Prefix", _name(encoded, listing.prefix))
+    out.add("Prefix", listing.prefix)
     out.add("Marker", _name(encoded, marker))
     if listing.is_truncated and listing.delimiter is not None and next_marker is not None:
         out.add("NextMarker", _name(encoded, next_marker))
@@ -242,6 +244,48 @@ def list_objects_v1(listing: Listing, *, marker: str = "", next_marker: str | No
     out.add("IsTruncated", listing.is_truncated)
     _entries(out, listing, with_owner=True)
     return out.done()
+
+
+def list_object_versions(
+    listing: Listing,
+    *,
+    key_marker: str = "",
+    version_id_marker: str = "",
+    next_key_marker: str | None = None,
+    next_version_id_marker: str | None = None,
+) -> bytes:
+    """ListObjectVersions of an unversioned bucket: each object is its one version, ``null``,
+    the latest (its owner always given, as S3 does here); there are no delete markers."""
+    encoded = listing.url_encoded
+    encode = url_encode if encoded else escape_text
+    out = _Writer("ListVersionsResult")
+    out.add("Name", listing.bucket)
+    out.add("Prefix", _name(encoded, listing.prefix))
+    out.add("KeyMarker", _name(encoded, key_marker))
+    out.add("VersionIdMarker", version_id_marker)
+    if listing.is_truncated:
+        out.add("NextKeyMarker", None if next_key_marker is None else _name(encoded, next_key_marker))
+        out.add("NextVersionIdMarker", next_version_id_marker)
+    out.add("MaxKeys", listing.max_keys)
+    out.add("Delimiter", None if listing.delimiter is None else _name(encoded, listing.delimiter))
+    out.add("EncodingType", "url" if encoded else None)
+    out.add("IsTruncated", listing.is_truncated)
+    for entry in listing.contents:
+        owner = _owner(entry.owner) if entry.owner is not None else ""
+        out.raw(
+            f"<Version><Key>{encode(entry.key)}</Key><VersionId>null</VersionId><IsLatest>true</IsLatest>"
+            f"<LastModified>{timestamp(entry.last_modified)}</LastModified>"
+            f"<ETag>{escape_text(quoted_etag(entry.etag))}</ETag><Size>{entry.size}</Size>"
+            f"{owner}<StorageClass>{escape_text(entry.storage_class)}</StorageClass></Version>"
+        )
+    for prefix in listing.common_prefixes:
+        out.raw(f"<CommonPrefixes><Prefix>{encode(prefix)}</Prefix></CommonPrefixes>")
+    return out.done()
+
+
+def versioning_configuration() -> bytes:
+    """GetBucketVersioning of a bucket whose versioning was never turned on: no Status at all."""
+    return XML_DECLARATION + f'<VersioningConfiguration xmlns="{NAMESPACE}"/>'.encode()
 
 
 def initiate_multipart_upload(bucket: str, key: str, upload_id: str) -> bytes:
@@ -370,12 +414,6 @@ def location_constraint(region: str) -> bytes:
     """GetBucketLocation's answer: empty for us-east-1, as S3 answers."""
     value = "" if region == "us-east-1" else escape_text(region)
     return XML_DECLARATION + f'<LocationConstraint xmlns="{NAMESPACE}">{value}</LocationConstraint>'.encode()
-
-
-def versioning_configuration() -> bytes:
-    """GetBucketVersioning's answer for a bucket whose versioning was never turned on (no
-    ``Status``), as S3 answers it: tierstore's buckets are unversioned."""
-    return XML_DECLARATION + f'<VersioningConfiguration xmlns="{NAMESPACE}"/>'.encode()
 
 
 # Parsing.

@@ -1,6 +1,7 @@
 """The S3 operations, one module per resource family (as SeaweedFS's ``weed/s3api`` and MinIO's
 ``cmd/*-handlers.go`` split them): buckets, objects (with ``copying`` and ``deleting``, and the
-helpers they share: ``conditions``, ``headers``, ``ranges``), listings, multipart uploads.
+helpers they share: ``conditions``, ``headers``, ``ranges``), listings, multipart uploads, and
+the versions of an unversioned bucket.
 
 Each module's ``HANDLERS`` maps operation names (:mod:`tierstore.server.s3.routing`) to
 coroutines taking an :class:`~tierstore.server.s3.context.S3Call`; :data:`ALL` joins them.
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tierstore.server.s3.context import Handler
-from tierstore.server.s3.handlers import buckets, copying, deleting, listing, multipart, objects
+from tierstore.server.s3.handlers import buckets, copying, deleting, listing, multipart, objects, versions
 
 ALL: Mapping[str, Handler] = {
     **buckets.HANDLERS,
@@ -20,4 +21,5 @@ ALL: Mapping[str, Handler] = {
     **copying.HANDLERS,
     **deleting.HANDLERS,
     **multipart.HANDLERS,
+    **versions.HANDLERS,
 }

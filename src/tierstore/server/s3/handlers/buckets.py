@@ -3,9 +3,9 @@
 - ListBuckets: the top-level directories the caller may read (list), in name order.
 - HeadBucket: the directory exists, and the caller may read it.
 - GetBucketLocation: the gateway's region (``tierstore.s3.region``).
-- GetBucketVersioning: never enabled (buckets are unversioned); PutBucketVersioning is
-  ``NotImplemented``.
-- CreateBucket: an admin's ``mkdir`` at the top level, with S3's rules for the name.
+- CreateBucket: an admin's ``mkdir`` at the top level, with S3's rules for the name; a name
+  already taken is ``BucketAlreadyExists`` to anyone, and the owner's own bucket is answered as
+  S3 answers it (200 in us-east-1, else ``BucketAlreadyOwnedByYou``).
 - DeleteBucket: ``rmdir`` of an empty top-level directory that is not a mount point.
 """
 
@@ -30,6 +30,9 @@ NO_DATE = datetime.fromtimestamp(0, UTC)
 # S3's rules for a new bucket's name (general purpose buckets).
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+# Names S3 keeps for its own kinds of bucket and access point aliases.
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 # A CreateBucket body (CreateBucketConfiguration) is a few hundred bytes.
 MAX_CREATE_BODY = 64 * 1024
 
@@ -53,12 +56,6 @@ def bucket_status(fs: FileSystem, bucket: str, resource: str) -> FileStatus:
     return status
 
 
-def readable_bucket(call: S3Call) -> None:
-    """The request's bucket exists and the caller may read it (blocks)."""
-    status = bucket_status(call.fs, call.bucket, call.resource)
-    call.fs.check_read(status.path)
-
-
 async def list_buckets(call: S3Call) -> Response:
     def readable() -> list[xml.Bucket]:
         # The top level is listed with the server's own view, then each directory offered only
@@ -79,40 +76,71 @@ async def list_buckets(call: S3Call) -> Response:
 
 
 async def head_bucket(call: S3Call) -> Response:
-    await run_in_threadpool(readable_bucket, call)
+    def check() -> None:
+        status = bucket_status(call.fs, call.bucket, call.resource)
+        call.fs.check_read(status.path)
+
+    await run_in_threadpool(check)
     return Response(status_code=200, headers={"x-amz-bucket-region": call.state.options.s3.region})
 
 
 async def get_bucket_location(call: S3Call) -> Response:
-    await run_in_threadpool(readable_bucket, call)
+    def check() -> None:
+        status = bucket_status(call.fs, call.bucket, call.resource)
+        call.fs.check_read(status.path)
+
+    await run_in_threadpool(check)
     return xml_response(xml.location_constraint(call.state.options.s3.region))
 
 
-async def get_bucket_versioning(call: S3Call) -> Response:
-    await run_in_threadpool(readable_bucket, call)
-    return xml_response(xml.versioning_configuration())
+def check_bucket_name(name: str) -> None:
+    """S3's rules for a general purpose bucket's name (``InvalidBucketName`` naming it)."""
+    labels = name.split(".")
+    valid = (
+        _BUCKET_NAME.match(name) is not None
+        and all(label and label[0].isalnum() and label[-1].isalnum() for label in labels)
+        and not _IP_ADDRESS.match(name)
+        and not name.startswith(_RESERVED_PREFIXES)
+        and not name.endswith(_RESERVED_SUFFIXES)
+    )
+    if not valid:
+        raise S3Error(
+            "InvalidBucketName",
+            f"{name[:100]!r} is not a valid bucket name: 3 to 63 lower-case letters, digits, dots and "
+            "hyphens, each dot-separated part starting and ending with a letter or digit, not an IP "
+            f"address, not starting with {' or '.join(_RESERVED_PREFIXES)} nor ending with "
+            f"{' or '.join(_RESERVED_SUFFIXES)}.",
+            details=[("BucketName", name[:100])],
+        )
 
 
 async def create_bucket(call: S3Call) -> Response:
     name = call.bucket
-    if not call.user.admin:
-        raise S3Error("AccessDenied", f"Only an admin may create a bucket (a top-level directory): {name}")
-    if not _BUCKET_NAME.match(name) or ".." in name or _IP_ADDRESS.match(name):
-        raise S3Error(
-            "InvalidBucketName",
-            f"{name!r} is not a valid bucket name: 3 to 63 lower-case letters, digits, dots and "
-            "hyphens, starting and ending with a letter or digit.",
-        )
+    check_bucket_name(name)
     await xml.read_capped(call.body().__aiter__(), MAX_CREATE_BODY, "CreateBucketConfiguration")
+    region = call.state.options.s3.region
 
     def make() -> None:
+        # Whether the name is taken is answered first, as S3 answers it to anyone: only then
+        # may the caller be refused the making of a new one.
         try:
-            status = call.fs.stat("/" + name, sync=True)
+            # The server's own view: bucket names are one namespace, taken whoever may look in
+            # the top level (as ListBuckets reads it).
+            status = call.fs.as_caller(None).stat("/" + name, sync=True)
         except NotFoundError:
+            if not call.user.admin:
+                raise S3Error(
+                    "AccessDenied", f"Only an admin may create a bucket (a top-level directory): {name}"
+                ) from None
             call.fs.mkdir("/" + name)
             return
-        code = "BucketAlreadyOwnedByYou" if status.is_dir else "BucketAlreadyExists"
-        raise S3Error(code, resource=call.resource)
+        # Admins make the buckets (their directories inherit the top level's owner): to them,
+        # as to the directory's own owner, an existing bucket is their own.
+        if not status.is_dir or not (call.user.admin or status.owner == call.user.name):
+            raise S3Error("BucketAlreadyExists", resource=call.resource)
+        if region == "us-east-1":
+            return  # S3's us-east-1 answers its owner's CreateBucket of an existing bucket 200
+        raise S3Error("BucketAlreadyOwnedByYou", resource=call.resource)
 
     await run_in_threadpool(make)
     return Response(status_code=200, headers={"Location": "/" + name})
@@ -127,12 +155,9 @@ async def delete_bucket(call: S3Call) -> Response:
                 f"{status.path} is a mount point: remove the mount (tierstore mounts remove) to delete it",
             )
         page = call.fs.ls_page(status.path, limit=1, sync=True)
-        if list(page):
-            raise S3Error("BucketNotEmpty", resource=call.resource)
-        # rmdir(2), under the parent's checks: the directory goes only while it is still empty
-        # (a key written since the look above keeps it), or it went meanwhile.
-        if not call.fs.delete_object(status.path, directory=True):
-            bucket_status(call.fs, call.bucket, call.resource)
+        # rmdir(2), as DeleteObject removes an empty directory: False when something came in
+        # since the look above.
+        if list(page) or not call.fs.delete_object(status.path, directory=True):
             raise S3Error("BucketNotEmpty", resource=call.resource)
 
     await run_in_threadpool(functools.partial(remove))
@@ -143,7 +168,6 @@ HANDLERS = {
     "ListBuckets": list_buckets,
     "HeadBucket": head_bucket,
     "GetBucketLocation": get_bucket_location,
-    "GetBucketVersioning": get_bucket_versioning,
     "CreateBucket": create_bucket,
     "DeleteBucket": delete_bucket,
 }

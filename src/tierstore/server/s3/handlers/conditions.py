@@ -99,8 +99,8 @@ def copy_source_conditions(headers: Mapping[str, str]) -> Preconditions:
 def _parse(headers: Mapping[str, str], names: tuple[str, str, str, str], *, copy: bool) -> Preconditions:
     match, none_match, modified_since, unmodified_since = (headers.get(name) for name in names)
     return Preconditions(
-        if_match=_etags(match),
-        if_none_match=_etags(none_match),
+        if_match=etag_list(match),
+        if_none_match=etag_list(none_match),
         if_modified_since=_date(modified_since),
         if_unmodified_since=_date(unmodified_since),
         names=names,
@@ -116,7 +116,8 @@ def bare_etag(etag: str) -> str:
     return text.strip('"')
 
 
-def _etags(value: str | None) -> tuple[str, ...] | None:
+def etag_list(value: str | None) -> tuple[str, ...] | None:
+    """The ETags of an If-Match or If-None-Match header, bare (``*`` kept); None when absent."""
     if value is None:
         return None
     found = tuple(bare_etag(part) for part in value.split(",") if part.strip())

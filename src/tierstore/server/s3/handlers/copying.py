@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 
 from starlette.responses import Response
 
-from tierstore.errors import ConflictError, NotFoundError
+from tierstore.errors import ConflictError, NotFoundError, StoreError
 from tierstore.namespace.filesystem import FileStatus
 from tierstore.server.s3 import xml
 from tierstore.server.s3.addressing import Addressed, named
@@ -36,7 +36,7 @@ from tierstore.server.s3.failures import missing
 from tierstore.server.s3.handlers.buckets import bucket_status, xml_response
 from tierstore.server.s3.handlers.conditions import Preconditions, copy_source_conditions
 from tierstore.server.s3.handlers.headers import EMPTY_ETAG, etag_for, requested_attributes
-from tierstore.server.s3.handlers.objects import check_version, etag_of
+from tierstore.server.s3.handlers.objects import check_version, etag_of, explain_conflict
 from tierstore.storage.interface import ObjectAttributes
 
 DIRECTIVES = ("COPY", "REPLACE")
@@ -176,6 +176,8 @@ async def copy_object(call: S3Call) -> Response:
                 details=[("Condition", "x-amz-copy-source-If-Match")],
             ) from None
         raise
+    except StoreError as error:
+        raise await explain_conflict(call, error) from None
     etag = EMPTY_ETAG if status.is_dir else etag_of(status)
     return xml_response(xml.copy_object_result(etag, status.modified or datetime.now(UTC)))
 

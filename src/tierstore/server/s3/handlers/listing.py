@@ -12,9 +12,9 @@ naming the parameter. ``max-keys=0`` answers no keys and is not truncated, after
 as any listing.
 
 The ETag of a key is the one its store lists (S3 mounts list them; local mounts are asked to), as
-HEAD answers it (:func:`~tierstore.server.s3.handlers.objects.etag_of`, which also makes one for a
-directory's marker), so the two always agree; the owner (V1, and V2 with ``fetch-owner``) is the
-file's owner in the namespace.
+HEAD answers it (:func:`~tierstore.server.s3.handlers.objects.etag_of`; a directory's marker is
+an empty object's, as HEAD answers it), so the two always agree; the owner (V1, and V2 with
+``fetch-owner``) is the file's owner in the namespace.
 """
 
 from __future__ import annotations
@@ -131,8 +131,7 @@ def _object(key: str, status: FileStatus, owners: bool) -> xml.ObjectEntry:
     return xml.ObjectEntry(
         key=key,
         last_modified=status.modified or NO_DATE,
-        # A directory's key is an S3 folder marker, an empty object: the MD5 of nothing, as
-        # HEAD and GET of it answer.
+        # A directory's marker is an empty object, as HEAD and GET of its key answer it.
         etag=EMPTY_ETAG if status.is_dir else etag_of(status),
         size=status.size,
         owner=xml.Owner(status.owner, status.owner) if owners else None,
@@ -156,9 +155,9 @@ async def list_objects_v2(call: S3Call) -> Response:
     def run() -> tuple[Page, str | None]:
         bucket_status(call.fs, call.bucket, call.resource)
         state: WalkState | None = None
-        if token is not None:
+        if token:  # an empty token starts the listing, as S3 takes it (and echoes it)
             state = decode_token(token, scope, _token_key(call))
-        walk = _walk(call, query, after=start_after, state=state)
+        walk = walk_of(call, query, after=start_after, state=state)
         page = read_page(walk, query.max_keys)
         following = encode_token(walk.state(), scope, _token_key(call)) if page.truncated else None
         return page, following
@@ -188,7 +187,7 @@ async def list_objects(call: S3Call) -> Response:
         bucket_status(call.fs, call.bucket, call.resource)
         remembered = (call.auth.access_key_id, call.bucket, query.prefix, query.delimiter)
         state = None if marker is None else state_for_marker(table, (*remembered, marker))
-        walk = _walk(call, query, after=marker, state=state)
+        walk = walk_of(call, query, after=marker, state=state)
         page = read_page(walk, query.max_keys)
         if page.truncated:
             remember_marker(table, (*remembered, page.entries[-1].key), walk.state())
@@ -200,7 +199,7 @@ async def list_objects(call: S3Call) -> Response:
     return xml_response(xml.list_objects_v1(listing, marker=marker or "", next_marker=next_marker))
 
 
-def _walk(call: S3Call, query: Query, *, after: str | None, state: WalkState | None) -> Walk:
+def walk_of(call: S3Call, query: Query, *, after: str | None, state: WalkState | None) -> Walk:
     try:
         # The view whose listings carry each file's ETag, so that a listed ETag is the one HEAD
         # answers on every kind of mount (a local one reads it only when asked).

@@ -14,17 +14,23 @@ until the body has ended cleanly (:func:`_verified`). A part that fails them (``
 reaches the store short, is not kept, and the upload goes on as it was.
 
 UploadPartCopy copies within a store on the store; from another mount, the range is read there
-and uploaded as it streams.
+and uploaded as it streams. A range past the source's end is ``InvalidRange``, a malformed one
+``InvalidArgument``.
+
+CompleteMultipartUpload sent again for an upload already completed answers as the first did when
+the key still holds the object those parts made (its multipart ETag tells).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from urllib.parse import quote, unquote_to_bytes
 
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from tierstore.errors import NoSuchUploadError, NotFoundError, StoreError
 from tierstore.namespace.multipart import Completed, CopySource, MultipartFiles
 from tierstore.server.s3 import xml
 from tierstore.server.s3.addressing import named
@@ -32,7 +38,9 @@ from tierstore.server.s3.context import S3Call
 from tierstore.server.s3.errors import S3Error
 from tierstore.server.s3.handlers import upload_listing
 from tierstore.server.s3.handlers.buckets import bucket_status, xml_response
-from tierstore.server.s3.handlers.objects import _pulled, etag_of
+from tierstore.server.s3.handlers.conditions import bare_etag
+from tierstore.server.s3.handlers.headers import etag_for
+from tierstore.server.s3.handlers.objects import _pulled, etag_of, explain_conflict
 from tierstore.server.s3.handlers.upload_args import file_key, part_number_of, upload_id_of
 from tierstore.storage.uploads import UploadedPart
 
@@ -158,7 +166,16 @@ def _copy_range(wanted: str | None, source: CopySource) -> tuple[int, int]:
         and last.isascii()
         and last.isdigit()
     )
-    if not valid or int(first) > int(last) or int(last) >= source.size:
+    if valid and int(first) <= int(last) and int(last) >= source.size:
+        # Well formed, but past the source's end: the range is not satisfiable, as S3 answers
+        # (a malformed one below is InvalidArgument).
+        raise S3Error(
+            "InvalidRange",
+            f"The x-amz-copy-source-range {spec[:100]!r} is not satisfiable: the source object "
+            f"{source.path} has {source.size} bytes",
+            details=[("RangeRequested", spec[:100]), ("ActualObjectSize", str(source.size))],
+        )
+    if not valid or int(first) > int(last):
         raise S3Error(
             "InvalidArgument",
             f"The x-amz-copy-source-range {spec[:100]!r} is not valid for the source object "
@@ -176,14 +193,41 @@ async def complete_multipart_upload(call: S3Call) -> Response:
     listed = await run_in_threadpool(xml.parse_complete_multipart_upload, body)
     parts = [(part.number, part.etag) for part in listed]
 
-    def complete() -> Completed:
+    def complete() -> Completed | str:
         bucket_status(call.fs, call.bucket, call.resource)
-        return _files(call).complete(call.target.path, upload_id, parts)
+        try:
+            return _files(call).complete(call.target.path, upload_id, parts)
+        except NoSuchUploadError:
+            done = _completed_already(call, parts)
+            if done is None:
+                raise
+            return done
 
-    done = await run_in_threadpool(complete)
-    etag = done.etag or etag_of(done.status)
+    try:
+        done = await run_in_threadpool(complete)
+    except StoreError as error:
+        raise await explain_conflict(call, error) from None
+    etag = done if isinstance(done, str) else done.etag or etag_of(done.status)
     location = str(call.request.base_url).rstrip("/") + quote(call.resource)
     return xml_response(xml.complete_multipart_upload(location, call.bucket, call.key, etag))
+
+
+def _completed_already(call: S3Call, parts: list[tuple[int, str]]) -> str | None:
+    """The ETag of the object these parts made, when the key holds it: a completion sent again
+    (its answer lost, or a client that completes twice) is answered as the first was, as S3
+    answers it, without keeping any record of the upload. The object's ETag is S3's multipart
+    ETag, the MD5 of the parts' MD5s with their count, which only these parts give."""
+    try:
+        digests = b"".join(bytes.fromhex(etag) for _, etag in parts)
+    except ValueError:
+        return None  # a part ETag that is no MD5: nothing to compare with
+    expected = f"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{len(parts)}"
+    try:
+        info = call.fs.object_info(call.target.path)
+    except NotFoundError:
+        return None
+    etag = etag_for(call.target.path, info)
+    return etag if bare_etag(etag) == expected else None
 
 
 async def abort_multipart_upload(call: S3Call) -> Response:

@@ -17,7 +17,9 @@ API's upload threads and per-user upload cap), checked as they stream
 (:mod:`tierstore.server.s3.payload`), and aborted on any failure: nothing is left half-written,
 and a file that was there stays as it was. Every check that needs no body (the bucket, the
 caller's bits, ``If-None-Match: *``) is made before the first byte is read, so a client that
-sent ``Expect: 100-continue`` is refused without sending its body.
+sent ``Expect: 100-continue`` is refused without sending its body. ``If-Match`` (an ETag, or
+``*``) writes only over an object that has it, judged before the write as ``If-None-Match: *``
+is: a missing object fails it (412), as RFC 9110 says.
 
 **Versions**: buckets are unversioned; ``versionId=null`` names the one version an object has
 (as on an unversioned S3 bucket), any other is ``InvalidArgument``.
@@ -27,18 +29,25 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime
 
 import anyio.from_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
-from tierstore.errors import ConflictError, NotFoundError, RangeNotSatisfiableError
+from tierstore.errors import (
+    AccessDeniedError,
+    ConflictError,
+    NotFoundError,
+    RangeNotSatisfiableError,
+    StoreError,
+)
 from tierstore.namespace.filesystem import FileStatus
 from tierstore.server.s3.context import S3Call
 from tierstore.server.s3.errors import S3Error
 from tierstore.server.s3.failures import missing
 from tierstore.server.s3.handlers.buckets import bucket_status
-from tierstore.server.s3.handlers.conditions import Preconditions, read_conditions
+from tierstore.server.s3.handlers.conditions import Preconditions, etag_list, read_conditions
 from tierstore.server.s3.handlers.headers import (
     EMPTY_ETAG,
     etag_for,
@@ -110,9 +119,9 @@ class _Asked:
 
 
 async def _directory(call: S3Call, asked: _Asked) -> Response:
-    await run_in_threadpool(directory_status, call)
-    asked.conditions.check(EMPTY_ETAG, None)
-    headers = object_headers(EMPTY_ETAG, None, overrides=asked.overrides)
+    status = await run_in_threadpool(directory_status, call)
+    asked.conditions.check(EMPTY_ETAG, status.modified)
+    headers = object_headers(EMPTY_ETAG, status.modified, overrides=asked.overrides)
     headers["Content-Length"] = "0"
     return Response(status_code=200, headers=headers)
 
@@ -136,7 +145,7 @@ async def head_object(call: S3Call) -> Response:
     if asked.part is not None:
         check_part(asked.part, etag, call.key)
         served = (0, size) if size else None
-    elif asked.wanted is not None and size:
+    elif asked.wanted is not None:
         served = asked.wanted.resolve(size)
         if served is None:
             raise invalid_range(asked.range_header, size)
@@ -196,6 +205,8 @@ def _open(call: S3Call, asked: _Asked) -> OpenedRead:
         asked.conditions.check(etag, opened.info.last_modified)
         if asked.part is not None:
             check_part(asked.part, etag, call.key)
+        elif wanted is not None and opened.info.size == 0:  # a store may answer it whole
+            raise invalid_range(asked.range_header, 0)
     except BaseException:
         opened.close()
         raise
@@ -220,11 +231,6 @@ async def _streamed(opened: OpenedRead, count: Count) -> AsyncIterator[bytes]:
 
 def _exclusive(call: S3Call) -> bool:
     """Whether the PUT asks to create only (``If-None-Match: *``)."""
-    if call.header("if-match") is not None:
-        raise S3Error(
-            "NotImplemented",
-            "If-Match on PutObject is not implemented by tierstore's S3 gateway (If-None-Match: * is).",
-        )
     condition = call.header("if-none-match")
     if condition is None:
         return False
@@ -235,6 +241,35 @@ def _exclusive(call: S3Call) -> bool:
             "does not exist) is implemented.",
         )
     return True
+
+
+def _replace_only(call: S3Call) -> Preconditions | None:
+    """A PUT's ``If-Match``: write only over an object with one of these ETags (``*``: any)."""
+    return Preconditions(if_match=etag_list(call.header("if-match"))) if call.header("if-match") else None
+
+
+def _check_replaced(
+    call: S3Call, condition: Preconditions, etag: str | None, modified: datetime | None
+) -> None:
+    """``If-Match`` judged on what the key holds now (``etag`` None: nothing), before the write,
+    as ``If-None-Match: *`` is; nothing there fails it, as RFC 9110 says."""
+    if etag is None:
+        raise S3Error(
+            "PreconditionFailed",
+            f"At least one of the pre-conditions you specified did not hold: {call.key} does not exist "
+            "(If-Match).",
+            details=[("Condition", "If-Match")],
+        )
+    condition.check(etag, modified)
+
+
+def _current(call: S3Call) -> tuple[str | None, datetime | None]:
+    """The ETag and time of the file at the request's key, (None, None) when there is none."""
+    try:
+        info = call.fs.object_info(call.target.path)
+    except NotFoundError:
+        return None, None
+    return etag_for(call.target.path, info), info.last_modified
 
 
 def _exists_already(call: S3Call) -> S3Error:
@@ -250,12 +285,19 @@ async def put_object(call: S3Call) -> Response:
     check_version(call)
     attributes = requested_attributes(call.request.headers)
     exclusive = _exclusive(call)
+    replace_only = _replace_only(call)
     body = call.body()
     if body.length is None and not call.auth.payload.chunked:
         raise S3Error("MissingContentLength", resource=call.resource)
     if call.key.endswith("/"):
-        return await _put_directory(call, body.chunks, exclusive)
-    await run_in_threadpool(bucket_status, call.fs, call.bucket, call.resource)
+        return await _put_directory(call, body.chunks, exclusive, replace_only)
+
+    def check() -> None:
+        bucket_status(call.fs, call.bucket, call.resource)
+        if replace_only is not None:
+            _check_replaced(call, replace_only, *_current(call))
+
+    await run_in_threadpool(check)
     counted = call.state.metrics.data_bytes.labels(direction="write").inc
     chunks = _pulled(body.chunks, counted)
     write = functools.partial(
@@ -268,6 +310,8 @@ async def put_object(call: S3Call) -> Response:
         if not exclusive:
             raise
         raise _exists_already(call) from None
+    except StoreError as error:
+        raise await explain_conflict(call, error) from None
     return Response(status_code=200, headers={"ETag": etag_of(status)})
 
 
@@ -290,15 +334,22 @@ def _pulled(chunks: AsyncIterator[bytes], count: Count) -> Iterator[bytes]:
             yield chunk
 
 
-async def _put_directory(call: S3Call, chunks: AsyncIterator[bytes], exclusive: bool) -> Response:
+async def _put_directory(
+    call: S3Call, chunks: AsyncIterator[bytes], exclusive: bool, replace_only: Preconditions | None
+) -> Response:
     def check() -> None:
         bucket_status(call.fs, call.bucket, call.resource)
-        if exclusive:
-            try:
-                call.fs.stat(call.target.path, sync=True)
-            except NotFoundError:
-                return
+        if not exclusive and replace_only is None:
+            return
+        try:
+            status = call.fs.stat(call.target.path, sync=True)
+        except NotFoundError:
+            status = None
+        if exclusive and status is not None:
             raise _exists_already(call)
+        if replace_only is not None:
+            there = status is not None and status.is_dir
+            _check_replaced(call, replace_only, EMPTY_ETAG if there else None, None)
 
     await run_in_threadpool(check)
     async for chunk in chunks:
@@ -309,8 +360,61 @@ async def _put_directory(call: S3Call, chunks: AsyncIterator[bytes], exclusive: 
                 "drop the trailing '/' to write a file",
                 details=[("ArgumentName", "key")],
             )
-    await run_in_threadpool(functools.partial(call.fs.mkdir, call.target.path, parents=True))
+    try:
+        await run_in_threadpool(functools.partial(call.fs.mkdir, call.target.path, parents=True))
+    except StoreError as error:
+        raise await explain_conflict(call, error) from None
     return Response(status_code=200, headers={"ETag": EMPTY_ETAG})
+
+
+def shape_conflict(call: S3Call, key: str | None = None) -> S3Error | None:
+    """Why a write of ``key`` (default: the request's) failed, when the reason is the namespace's
+    shape: a file where a directory on the way must be, or a directory at the key itself. The
+    namespace is a directory tree: a name is a file or a directory, so ``d`` cannot be written
+    while ``d/e`` exists, and on a local mount ``a/b`` cannot be written while ``a`` is a file (an
+    S3 mount keeps both). S3 has no error for it: InvalidRequest naming the key and the name in
+    the way (blocks; None when neither is the case)."""
+    key = call.key if key is None else key
+    fs, bucket = call.fs, call.bucket
+    names = key.rstrip("/").split("/")
+    for depth in range(1, len(names) + 1):
+        above = "/".join(names[:depth])
+        try:
+            status = fs.stat(f"/{bucket}/{above}")
+        except (NotFoundError, AccessDeniedError):
+            return None
+        last = depth == len(names)
+        if not last and not status.is_dir:
+            return S3Error(
+                "InvalidRequest",
+                f"Key {key!r} cannot be written: {above!r} is an object in this bucket, and this bucket's "
+                "mount keeps keys as a directory tree (a local directory), where nothing can be below "
+                "an object's name.",
+                details=[("Key", key)],
+            )
+        if last and not status.is_dir and key.endswith("/"):
+            return S3Error(
+                "InvalidRequest",
+                f"Key {key!r} cannot be made: {above!r} is an object in this bucket, and the namespace "
+                "keeps a name as a file or a directory, not both.",
+                details=[("Key", key)],
+            )
+        if last and status.is_dir and not key.endswith("/"):
+            return S3Error(
+                "InvalidRequest",
+                f"Key {key!r} cannot be written: {above + '/'!r} holds other keys in this bucket, and "
+                "tierstore's namespace is a directory tree, where a name is a file or a directory, "
+                "not both.",
+                details=[("Key", key)],
+            )
+    return None
+
+
+async def explain_conflict(call: S3Call, error: StoreError, key: str | None = None) -> S3Error | StoreError:
+    """``error`` (a store's refusal of a write) as :func:`shape_conflict` explains it, when it does."""
+    if type(error) not in (StoreError, ConflictError):
+        return error
+    return await run_in_threadpool(shape_conflict, call, key) or error
 
 
 def delete_key(call: S3Call) -> None:

@@ -3,9 +3,9 @@
 **Range** (RFC 9110, as S3 reads it): ``bytes=first-last``, ``bytes=first-`` or
 ``bytes=-suffix``. Anything else is not an error but ignored, the whole object answered: a
 unit other than bytes, a syntax that does not parse, a last before the first, and several
-ranges (S3 serves only one). A range starting past the end of a non-empty object is
-``InvalidRange`` (416, ``Content-Range: bytes */size``); an empty object has no byte to start a
-range at, so it is answered whole.
+ranges (S3 serves only one). A range starting past the end of the object is ``InvalidRange``
+(416, ``Content-Range: bytes */size``), and so is any range of an empty object, which has no byte
+to start one at (RFC 9110; S3 answers so, and ceph/s3-tests checks it).
 
 **partNumber** (1 to 10,000, else ``InvalidArgument``; never with a Range, ``InvalidRequest``):
 an object written in one piece has one part, the whole object, answered 206 with its
@@ -37,9 +37,10 @@ class WantedRange:
     suffix: int | None = None
 
     def resolve(self, size: int) -> tuple[int, int] | None:
-        """The range served from ``size`` bytes, None when it cannot be (past the end)."""
+        """The range served from ``size`` bytes, None when it cannot be (past the end, or an
+        empty object)."""
         if size == 0:
-            return 0, 0
+            return None
         if self.suffix is not None:
             return (max(0, size - self.suffix), size) if self.suffix > 0 else None
         first = self.start or 0
