@@ -86,11 +86,17 @@ def test_obstore_puts_gets_lists_and_deletes(tool_gateway: ToolGateway, tool_buc
     big = obstore.head(store, "big/parts.bin")
     assert big["size"] == len(data) and str(big["e_tag"]).endswith('-3"')
     assert bytes(obstore.get(store, "big/parts.bin").bytes()) == data
-    # Renames are a copy and a delete; conditional creates are If-None-Match: *.
+    # A copy on the gateway; a create-only put is If-None-Match: *.
     obstore.copy(store, "one.txt", "copied.txt")
     assert bytes(obstore.get(store, "copied.txt").bytes()) == b"1"
     with pytest.raises(obstore.exceptions.AlreadyExistsError):
         obstore.put(store, "copied.txt", b"again", mode="create")
+    # An update only over the version it was given (If-Match): a stale one is refused.
+    seen = obstore.head(store, "copied.txt")["e_tag"]
+    obstore.put(store, "copied.txt", b"updated", mode={"e_tag": seen})
+    with pytest.raises(obstore.exceptions.PreconditionError):
+        obstore.put(store, "copied.txt", b"stale", mode={"e_tag": seen})
+    assert bytes(obstore.get(store, "copied.txt").bytes()) == b"updated"
     obstore.delete(store, [*small, "copied.txt", "big/parts.bin"])
     assert [meta for page in obstore.list(store) for meta in page] == []
     with pytest.raises(FileNotFoundError):
