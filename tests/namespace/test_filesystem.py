@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -291,3 +292,30 @@ def test_what_a_directory_holds_takes_its_owner_and_mode(
     # Its own attributes win over the inherited ones.
     FileSystem(table).chmod("/team/sub/report.csv", "0644")
     assert alice.stat("/team/sub/report.csv").mode == 0o644
+
+
+def store_calls(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The store operations logged since the last ``caplog.clear()``, by the LoggingLayer every
+    mount's store has: ``head``, ``list``, ``open_write``..."""
+    return [
+        record.getMessage().split(" ", 1)[0]
+        for record in caplog.records
+        if record.name == "tierstore.storage"
+    ]
+
+
+def test_a_status_asks_the_store_once(table: MountTable, caplog: pytest.LogCaptureFixture) -> None:
+    # The HEAD that finds a file is a file also gives its size and time: no second HEAD for them.
+    fs = FileSystem(table, cache_ttl=0)
+    fs.write("/once/old.txt", [b"old"])
+    caplog.set_level(logging.DEBUG, logger="tierstore.storage")
+    caplog.clear()
+    status = fs.write("/once/old.txt", [b"abcd"])
+    assert (status.size, status.is_dir) == (4, False) and status.etag
+    assert store_calls(caplog) == ["head", "open_write", "head"]  # a file there; the write; its status
+    caplog.clear()
+    assert fs.stat("/once/old.txt").size == 4
+    assert store_calls(caplog) == ["head"]
+    with pytest.raises(NotFoundError):
+        fs.stat("/once/missing.txt")
+    assert fs.stat("/once", sync=True).is_dir

@@ -51,7 +51,7 @@ from tierstore.namespace.metadata import MountRecord
 from tierstore.namespace.mounts import MountTable, path_error
 from tierstore.namespace.permissions import Caller, parse_mode
 from tierstore.namespace.read_ahead import ReadAhead
-from tierstore.storage.interface import Store
+from tierstore.storage.interface import ObjectInfo, Store
 
 # Streaming copies and reads move this much at a time; the writer gathers it into parts.
 CHUNK = 2 * 1024 * 1024
@@ -214,18 +214,24 @@ class FileSystem:
         return any(record.path == path for record in self.table.records())
 
     def _kind(self, target: _Target, *, sync: bool = False) -> Kind | None:
+        return self._kind_found(target, sync=sync)[0]
+
+    def _kind_found(self, target: _Target, *, sync: bool = False) -> tuple[Kind | None, ObjectInfo | None]:
+        """What is at ``target``, and for a file the store's answer when it was asked now (None
+        when the kind came from the cache), so that a status needs no second HEAD."""
         # A mount point, or an ancestor of one, is a directory whatever its store holds.
         if any(paths.is_within(record.path, target.path) for record in self.table.records()):
-            return "dir"
+            return "dir", None
         stamp = self._stamp()
         cached = None if sync else self._cache.get("kind", target.path, stamp)
         if cached is not None:
-            return cached  # type: ignore[return-value]
+            return cached, None  # type: ignore[return-value]
         found = kind_of(target.store, target.key)
-        kind: Kind | None = found[0] if found else None
-        if kind is not None:
-            self._cache.put("kind", target.path, kind, stamp)
-        return kind
+        if found is None:
+            return None, None
+        kind, info = found
+        self._cache.put("kind", target.path, kind, stamp)
+        return kind, info if kind == "file" else None
 
     # -- reading -------------------------------------------------------------------------
 
@@ -245,10 +251,14 @@ class FileSystem:
         """``here``: the path's attributes when the caller already has them (one query saved)."""
         found = here or self._attributes(target.path)
         owner, group, mode = found.owner, found.group, found.mode
-        if self._kind(target, sync=sync) == "dir" or target.key == "":
+        kind, info = self._kind_found(target, sync=sync)
+        if kind == "dir" or target.key == "":
             return FileStatus(target.path, True, 0, None, owner, group, mode, target.mount.path)
         try:
-            info = target.store.head(target.key)
+            if kind is None:  # the store was asked just now: nothing is there
+                raise NotFoundError(target.path)
+            if info is None:  # a file by the cache: its size and time are the store's to say
+                info = target.store.head(target.key)
         except NotFoundError:
             raise NotFoundError(f"{target.path}: no such file or directory", key=target.path) from None
         return FileStatus(
