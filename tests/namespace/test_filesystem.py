@@ -319,3 +319,25 @@ def test_a_status_asks_the_store_once(table: MountTable, caplog: pytest.LogCaptu
     with pytest.raises(NotFoundError):
         fs.stat("/once/missing.txt")
     assert fs.stat("/once", sync=True).is_dir
+
+
+def test_a_new_file_is_looked_for_with_one_head_and_one_listing(
+    table: MountTable, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The listing that finds no directory also shows whether its marker exists (S3 stores): no
+    # head("key/"), which on S3 lists the same page again.
+    fs = FileSystem(table, cache_ttl=0)
+    fs.mkdir("/looked/empty", parents=True)
+    caplog.set_level(logging.DEBUG, logger="tierstore.storage")
+    caplog.clear()
+    fs.write("/looked/new.txt", [b"abc"])
+    assert store_calls(caplog) == ["head", "list", "open_write", "head"]
+    caplog.clear()
+    with pytest.raises(NotFoundError):
+        fs.stat("/looked/missing")
+    assert store_calls(caplog) == ["head", "list"]
+    caplog.clear()
+    assert fs.stat("/looked/empty").is_dir  # found by its marker in that listing
+    assert store_calls(caplog) == ["head", "list"]
+    with pytest.raises(StoreError, match="is a directory"):
+        fs.write("/looked/empty", [b"x"])
