@@ -264,3 +264,17 @@ def test_keys_obstore_cannot_name_are_read_through_botocore(
             s3_store.open_read(key, start=10)
     finally:
         admin_s3.delete_object(Bucket=bucket, Key=f"base/{key}")
+
+
+def test_a_directory_is_no_object_and_keeps_no_descriptor(tmp_path: Path) -> None:
+    """A key naming a local directory is missing for every read (the S3 gateway's GET of a folder's
+    name without its slash), and the descriptor opened to find that out is closed."""
+    store = LocalStore(tmp_path / "store")
+    store.put("d/file", DIGITS)
+    opened_before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        with pytest.raises(NotFoundError):
+            store.open_read("d")
+        with pytest.raises(NotFoundError):
+            store.get("d")
+    assert len(os.listdir("/proc/self/fd")) <= opened_before

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tierstore.blocking import require_io
-from tierstore.errors import AccessDeniedError, ConflictError, NotFoundError, StoreError
+from tierstore.errors import AccessDeniedError, ConflictError, InvalidArgumentError, NotFoundError, StoreError
 from tierstore.namespace import paths, tree, usage
 from tierstore.namespace.access import (
     Attributes,
@@ -51,7 +51,7 @@ from tierstore.namespace.metadata import MountRecord
 from tierstore.namespace.mounts import MountTable, path_error
 from tierstore.namespace.permissions import Caller, parse_mode
 from tierstore.namespace.read_ahead import ReadAhead
-from tierstore.storage.interface import ObjectInfo, Store
+from tierstore.storage.interface import ObjectAttributes, ObjectInfo, OpenedRead, Store
 
 # Streaming copies and reads move this much at a time; the writer gathers it into parts.
 CHUNK = 2 * 1024 * 1024
@@ -551,18 +551,35 @@ class FileSystem:
     # -- writing -------------------------------------------------------------------------
 
     def write(
-        self, path: str, chunks: Iterator[bytes] | list[bytes], *, progress: Progress | None = None
+        self,
+        path: str,
+        chunks: Iterator[bytes] | list[bytes],
+        *,
+        progress: Progress | None = None,
+        attributes: ObjectAttributes | None = None,
+        exclusive: bool = False,
     ) -> FileStatus:
+        """Write a file from ``chunks`` (nothing of it is visible unless every chunk came), with
+        ``attributes`` (content type, user metadata) where its store keeps them.
+
+        ``exclusive``: only create it; ConflictError when the path exists (checked before the
+        first chunk is taken, so a refused upload is never read; two racing creators may both
+        pass the check, the later write winning, as the stores offer no atomic create here).
+        """
         target = self._target(path, creating=True)
         if target.key == "":
             raise StoreError(f"{target.path}: is a directory (a mount point)", key=target.path)
         check_readonly(target.mount, target.path)
         self._search(target.path)
-        existing = self._kind(target)
+        existing = self._kind(target, sync=exclusive)
         if existing == "dir":
             raise StoreError(f"{target.path}: is a directory", key=target.path)
         self._check_write_here(target, existing)
-        with target.store.open_write(target.key) as writer:
+        if exclusive and existing is not None:
+            raise ConflictError(
+                f"{target.path}: it exists already and only a new file was asked for", key=target.path
+            )
+        with target.store.open_write(target.key, attributes=attributes) as writer:
             for chunk in chunks:
                 writer.write(chunk)
                 if progress:
@@ -788,6 +805,123 @@ class FileSystem:
         self._cache.changed(dst.path)
         return moved
 
+    # -- objects: the S3 gateway's operations, each with as few store requests as it can ----
+
+    def _object_target(self, path: str) -> _Target:
+        """Where a file would be, once the caller may read it (search on the ancestors, read on
+        it); a mount point or a directory leading to one is no file (NotFoundError)."""
+        target = self._target(path)
+        self._check(target.path, target.mount, "read")
+        if target.key == "" or any(
+            paths.is_within(record.path, target.path) for record in self.table.records()
+        ):
+            raise NotFoundError(f"{target.path}: is a directory, not a file", key=target.path)
+        return target
+
+    def open_object(
+        self,
+        path: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        suffix: int | None = None,
+        if_match: str | None = None,
+    ) -> OpenedRead:
+        """The file's bytes (all, ``[start, end)`` or the last ``suffix``) and what it is (size,
+        ETag, time, content type, user metadata), in one store request (``Store.open_read``),
+        checked as :meth:`read` checks: the caller's read bit before the store is asked.
+        NotFoundError when there is no file at ``path`` (a directory included);
+        RangeNotSatisfiableError and, for ``if_match``, ConflictError as the store raises them."""
+        target = self._object_target(path)
+        try:
+            return target.store.open_read(target.key, start=start, end=end, suffix=suffix, if_match=if_match)
+        except NotFoundError:
+            raise NotFoundError(f"{target.path}: no such file", key=target.path) from None
+
+    def object_info(self, path: str) -> ObjectInfo:
+        """The file's size, ETag, last change, content type and user metadata, straight from its
+        store (one request, never cached), once the caller may read it. NotFoundError when there
+        is no file at ``path``."""
+        target = self._object_target(path)
+        try:
+            return target.store.head(target.key)
+        except NotFoundError:
+            raise NotFoundError(f"{target.path}: no such file", key=target.path) from None
+
+    def copy_object(
+        self,
+        source: str,
+        dest: str,
+        *,
+        attributes: ObjectAttributes | None = None,
+        source_etag: str | None = None,
+    ) -> FileStatus:
+        """Copy one file to another path, replacing a file there, as ``cp`` checks it: read on
+        the source; write on the destination, or write and search on its directory when it is
+        new. A copy within a store is the store's own; across stores it streams, a chunk at a
+        time. ``attributes``: the copy's content type and user metadata (None: the source's, as
+        S3's ``MetadataDirective: COPY``). ``source_etag``: the source must still have this ETag
+        when it is read (else ConflictError), so a copy across stores never mixes two versions of
+        it. The source may be the destination (new attributes for a file). Neither end may be a
+        directory (no ``cp`` into a directory here)."""
+        src = self._object_target(source)
+        dst = self._target(dest, creating=True)
+        if dst.key == "":
+            raise StoreError(f"{dst.path}: is a directory (a mount point)", key=dst.path)
+        check_readonly(dst.mount, dst.path)
+        self._search(dst.path)
+        existing = self._kind(dst, sync=True)
+        if existing == "dir":
+            raise StoreError(f"{dst.path}: is a directory", key=dst.path)
+        self._check_write_here(dst, existing)
+        try:
+            if src.store is dst.store:
+                src.store.copy(src.key, dst.key, attributes=attributes)
+            else:
+                with src.store.open_read(src.key, if_match=source_etag, chunk_size=CHUNK) as opened:
+                    kept = attributes or _attributes_of(opened.info, src.path)
+                    with dst.store.open_write(dst.key, attributes=kept) as writer:
+                        for chunk in opened.chunks:
+                            writer.write(chunk)
+        except NotFoundError:  # only the source is looked for: a destination is made
+            raise NotFoundError(f"{src.path}: no such file", key=src.path) from None
+        if existing is None:
+            self._record_creator(dst.path, is_dir=False)
+        self._cache.changed(dst.path)
+        return self._status(dst, sync=True)
+
+    def delete_object(self, path: str, *, directory: bool = False) -> bool:
+        """Remove the file at ``path`` (or with ``directory``, the empty directory), as S3 deletes
+        one key; False when there is none of that kind there, which is no error.
+
+        Checked as unlink(2) and rmdir(2) are, before anything is looked up in the store (a
+        refusal tells nothing of what exists): write and search on the parent, the sticky rule.
+        A directory holding anything stays (its marker alone would be S3's object; tierstore's
+        directories are there while anything is below them), and a mount point is never removed.
+        """
+        target = self._target(path)
+        if target.key == "" or self.table.children_of(target.path):
+            raise AccessDeniedError(
+                f"rm {target.path}: it is or holds a mount point; remove the mount to delete it",
+                key=target.path,
+            )
+        chain = self._check_entry_change(target, "rm")
+        if self.caller is not None and len(chain) > 1:
+            check_sticky(self.caller, chain[-2], chain[-1], "rm")
+        kind = self._kind(target, sync=True)
+        if kind is None or (kind == "dir") != directory:
+            return False
+        if kind == "file":
+            target.store.delete(target.key)
+        else:
+            pages = target.store.list_pages(target.key, delimiter="/", page_size=100)
+            if any(page.objects or page.prefixes for page in pages):
+                return False
+            target.store.delete(f"{target.key}/")
+        self.table.metadata.remove_attributes_under(target.path)
+        self._cache.changed(target.path)
+        return True
+
     # -- metadata-only changes ------------------------------------------------------------
 
     def _own(self, path: str, verb: str) -> tuple[_Target, Attributes]:
@@ -852,6 +986,14 @@ class _FirstPage:
 
     def cut(self, limit: int) -> list[Listed]:
         return self.items if limit >= len(self.items) else self.items[:limit]
+
+
+def _attributes_of(info: ObjectInfo, path: str) -> ObjectAttributes:
+    """The content type and user metadata an object was read with, to write them again."""
+    try:
+        return ObjectAttributes(info.content_type, info.metadata)
+    except ValueError as error:  # written by another client with what tierstore's checks refuse
+        raise InvalidArgumentError(f"{path}: its attributes cannot be copied: {error}", key=path) from None
 
 
 def _never(_: FileStatus) -> bool:

@@ -133,11 +133,12 @@ class LocalStore(Store):
             ) from None
         except OSError as error:
             raise self._os_error(operation, key, error) from None
-        handle = os.fdopen(descriptor, "rb")
+        # Checked before fdopen, which refuses a directory with IsADirectoryError of its own and
+        # leaves the descriptor open: a directory is no object, NotFoundError as for a missing one.
         if not stat_kind.S_ISREG(os.fstat(descriptor).st_mode):
-            handle.close()
+            os.close(descriptor)
             raise self._missing(operation, key)
-        return handle
+        return os.fdopen(descriptor, "rb")
 
     def _where(self, key: str) -> str:
         return f"{self.description}/{key}"

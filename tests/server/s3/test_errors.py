@@ -43,6 +43,7 @@ S3_STATUS = {
     "BucketAlreadyOwnedByYou": 409,
     "InvalidBucketName": 400,
     "KeyTooLongError": 400,
+    "MetadataTooLarge": 400,
     "NotImplemented": 501,
     "MethodNotAllowed": 405,
     "InternalError": 500,

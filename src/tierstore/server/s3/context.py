@@ -4,7 +4,7 @@ user sees it; with the request's body read as its signature and headers vouch fo
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from starlette.requests import Request
@@ -53,6 +53,8 @@ class S3Call:
     target: Addressed
     query: Mapping[str, str]
     fs: FileSystem
+    # Fields the handler adds to the request's audit line (counts, a copy's source).
+    audit: dict[str, object] = field(default_factory=dict)
 
     @property
     def bucket(self) -> str:

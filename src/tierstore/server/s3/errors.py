@@ -76,6 +76,7 @@ ERRORS: Mapping[str, ErrorKind] = {
         409, "The requested bucket name is not available. Select a different name and try again."
     ),
     "KeyTooLongError": ErrorKind(400, "Your key is too long"),
+    "MetadataTooLarge": ErrorKind(400, "Your metadata headers exceed the maximum allowed metadata size."),
     # Multipart uploads.
     "NoSuchUpload": ErrorKind(
         404,

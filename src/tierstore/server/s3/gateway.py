@@ -11,7 +11,8 @@ For each request, in order:
 4. the handler; its answer, or the S3 error for what it raised (:mod:`.failures`); anything
    else is a bug, logged with its traceback and answered ``InternalError`` (500);
 5. for an operation that changes something, one audit line (``tierstore.audit``: user, key id
-   as its first 4 characters, operation, bucket and key, outcome).
+   as its first 4 characters, operation, bucket and key, outcome, and what the handler adds
+   in ``S3Call.audit``: a copy's source, DeleteObjects' counts).
 
 An error answered to a request with a body closes the connection (``S3Error.response``).
 """
@@ -158,6 +159,7 @@ class S3Gateway:
             object=target.key,
             outcome=outcome,
             request=call.request_id,
+            **call.audit,
         )
 
 

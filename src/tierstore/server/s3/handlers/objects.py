@@ -2,147 +2,272 @@
 
 A key is a file of the bucket's directory tree; a key ending in ``/`` is a directory (an S3
 folder marker): PUT of an empty body makes it (``mkdir -p``), HEAD and GET of it answer an empty
-object when the directory exists, DELETE removes it when it is empty. Bodies stream both ways:
-a GET is read from the store as it is sent, a PUT is pulled from the connection by the thread
-writing it to the store (the JSON API's upload threads and per-user upload cap), checked as it
-streams (:mod:`tierstore.server.s3.payload`), and aborted on any failure: nothing is left
-half-written.
+object when the directory exists, DELETE removes it when it is empty.
+
+**Reads** cost one store request where the store allows it: the read is opened
+(:meth:`FileSystem.open_object`, which checks the caller's read bit first) with its range, and
+the conditions (:mod:`.conditions`) and part number (:mod:`.ranges`) are judged on what that
+request said of the object, so the bytes sent are those of the version the conditions held for.
+The body streams as the client takes it: a chunk is read from the store only once the previous
+one was handed to the connection (the server's flow control holds ``send`` while the client's
+socket is full), so a slow reader holds the store back, not the server's memory.
+
+**Writes** are pulled from the connection by the thread writing them to the store (the JSON
+API's upload threads and per-user upload cap), checked as they stream
+(:mod:`tierstore.server.s3.payload`), and aborted on any failure: nothing is left half-written,
+and a file that was there stays as it was. Every check that needs no body (the bucket, the
+caller's bits, ``If-None-Match: *``) is made before the first byte is read, so a client that
+sent ``Expect: 100-continue`` is refused without sending its body.
+
+**Versions**: buckets are unversioned; ``versionId=null`` names the one version an object has
+(as on an unversioned S3 bucket), any other is ``InvalidArgument``.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import AsyncIterator, Callable, Iterator
-from email.utils import format_datetime
 
 import anyio.from_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
-from tierstore.errors import NotFoundError, StoreError
-from tierstore.namespace.filesystem import CHUNK, FileStatus
-from tierstore.server.byte_ranges import parse_range
-from tierstore.server.errors import ApiError
+from tierstore.errors import ConflictError, NotFoundError, RangeNotSatisfiableError
+from tierstore.namespace.filesystem import FileStatus
 from tierstore.server.s3.context import S3Call
 from tierstore.server.s3.errors import S3Error
 from tierstore.server.s3.failures import missing
 from tierstore.server.s3.handlers.buckets import bucket_status
+from tierstore.server.s3.handlers.conditions import Preconditions, read_conditions
+from tierstore.server.s3.handlers.headers import (
+    EMPTY_ETAG,
+    etag_for,
+    object_headers,
+    requested_attributes,
+    response_overrides,
+    synthetic_etag,
+)
+from tierstore.server.s3.handlers.ranges import (
+    WantedRange,
+    check_part,
+    invalid_range,
+    part_number,
+    requested_range,
+)
+from tierstore.storage.interface import ObjectInfo, OpenedRead
 
-# S3's content type for an object stored without one.
-DEFAULT_CONTENT_TYPE = "binary/octet-stream"
-EMPTY_ETAG = '"d41d8cd98f00b204e9800998ecf8427e"'
+Count = Callable[[float], None]
 
 
 def etag_of(status: FileStatus) -> str:
-    """The object's ETag: the store's, else one made from its size and time (a local file
-    written before tierstore recorded ETags), quoted as S3 sends them."""
+    """The ETag of a file's status, quoted (see :func:`.headers.etag_for`)."""
     if status.etag:
         return status.etag if status.etag.startswith('"') else f'"{status.etag}"'
-    stamp = status.modified.timestamp() if status.modified else 0
-    digest = hashlib.sha256(f"{status.path}\0{status.size}\0{stamp}".encode()).hexdigest()[:32]
-    return f'"{digest}"'
+    return synthetic_etag(status.path, status.size, status.modified)
 
 
-def object_headers(status: FileStatus) -> dict[str, str]:
-    headers = {"ETag": etag_of(status), "Accept-Ranges": "bytes"}
-    if status.modified is not None:
-        headers["Last-Modified"] = format_datetime(status.modified, usegmt=True)
-    return headers
+def check_version(call: S3Call, version: str | None = None) -> None:
+    """Refuse a version other than ``null``, the only one an object of an unversioned bucket has."""
+    asked = call.query.get("versionId") if version is None else version
+    if asked is not None and asked != "null":
+        raise S3Error(
+            "InvalidArgument",
+            f"Invalid version id specified: {asked[:80]!r} (tierstore's buckets are unversioned).",
+            details=[("ArgumentName", "versionId"), ("ArgumentValue", asked[:80])],
+        )
 
 
-def object_status(call: S3Call) -> FileStatus:
-    """The key's file (or, for a key ending in ``/``, its directory), readable by the caller;
-    NoSuchKey, or NoSuchBucket when the bucket is missing too."""
+def missing_key(call: S3Call) -> S3Error:
+    """NoSuchKey for the request's key, or NoSuchBucket when its bucket is missing too (blocks)."""
+    bucket_status(call.fs, call.bucket, call.resource)
+    return missing("NoSuchKey", call.key, call.resource)
+
+
+def directory_status(call: S3Call) -> FileStatus:
+    """The directory a key ending in ``/`` names, readable by the caller; NoSuchKey (or
+    NoSuchBucket) when there is none."""
     fs = call.fs
     try:
         status = fs.stat(call.target.path)
     except NotFoundError:
-        bucket_status(fs, call.bucket, call.resource)
-        raise missing("NoSuchKey", call.key, call.resource) from None
-    if status.is_dir != call.key.endswith("/"):
+        raise missing_key(call) from None
+    if not status.is_dir:
         raise missing("NoSuchKey", call.key, call.resource)
     fs.check_read(status.path)
     return status
 
 
+class _Asked:
+    """What a GET or HEAD asks for besides the key, every header checked before the store is."""
+
+    def __init__(self, call: S3Call) -> None:
+        check_version(call)
+        self.overrides = response_overrides(call.query)
+        self.conditions: Preconditions = read_conditions(call.request.headers)
+        self.range_header = call.header("range")
+        self.part = part_number(call.query, self.range_header)
+        self.wanted: WantedRange | None = None if self.part else requested_range(self.range_header)
+
+
+async def _directory(call: S3Call, asked: _Asked) -> Response:
+    await run_in_threadpool(directory_status, call)
+    asked.conditions.check(EMPTY_ETAG, None)
+    headers = object_headers(EMPTY_ETAG, None, overrides=asked.overrides)
+    headers["Content-Length"] = "0"
+    return Response(status_code=200, headers=headers)
+
+
 async def head_object(call: S3Call) -> Response:
-    status = await run_in_threadpool(object_status, call)
-    headers = object_headers(status)
-    headers["Content-Type"] = DEFAULT_CONTENT_TYPE
-    wanted = _range(call, status)
-    if wanted is None:
-        headers["Content-Length"] = str(status.size)
+    asked = _Asked(call)
+    if call.key.endswith("/"):
+        return await _directory(call, asked)
+
+    def look() -> tuple[str, int, dict[str, str]]:
+        try:
+            info = call.fs.object_info(call.target.path)
+        except NotFoundError:
+            raise missing_key(call) from None
+        etag = etag_for(call.target.path, info)
+        asked.conditions.check(etag, info.last_modified)
+        return etag, info.size, _headers(etag, info, asked)
+
+    etag, size, headers = await run_in_threadpool(look)
+    served: tuple[int, int] | None = None
+    if asked.part is not None:
+        check_part(asked.part, etag, call.key)
+        served = (0, size) if size else None
+    elif asked.wanted is not None and size:
+        served = asked.wanted.resolve(size)
+        if served is None:
+            raise invalid_range(asked.range_header, size)
+    if served is None:
+        headers["Content-Length"] = str(size)
         return Response(status_code=200, headers=headers)
-    start, end = wanted
+    start, end = served
     headers["Content-Length"] = str(end - start)
-    headers["Content-Range"] = f"bytes {start}-{end - 1}/{status.size}"
+    headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
     return Response(status_code=206, headers=headers)
 
 
-def _range(call: S3Call, status: FileStatus) -> tuple[int, int] | None:
-    try:
-        return parse_range(call.header("range"), status.size)
-    except ApiError:
-        raise S3Error(
-            "InvalidRange",
-            details=[("RangeRequested", call.header("range") or ""), ("ActualObjectSize", str(status.size))],
-            headers={"Content-Range": f"bytes */{status.size}"},
-        ) from None
-
-
-async def get_object(call: S3Call) -> Response:
-    status = await run_in_threadpool(object_status, call)
-    headers = object_headers(status)
-    counter = call.state.metrics.data_bytes.labels(direction="read").inc
-    if status.is_dir:
-        headers["Content-Length"] = "0"
-        return Response(status_code=200, headers=headers, media_type=DEFAULT_CONTENT_TYPE)
-    wanted = _range(call, status)
-    if wanted is None:
-        headers["Content-Length"] = str(status.size)
-        chunks = await run_in_threadpool(call.fs.read, status.path)
-        return StreamingResponse(_counted(chunks, counter), headers=headers, media_type=DEFAULT_CONTENT_TYPE)
-    start, end = wanted
-    record, key = call.state.table.resolve(status.path)
-    store = call.state.table.store_for(record)
-
-    def ranged() -> Iterator[bytes]:
-        position = start
-        while position < end:
-            chunk = store.get(key, start=position, end=min(position + CHUNK, end))
-            if not chunk:
-                raise StoreError(f"{status.path}: the file became shorter while being read", key=key)
-            position += len(chunk)
-            yield chunk
-
-    headers["Content-Length"] = str(end - start)
-    headers["Content-Range"] = f"bytes {start}-{end - 1}/{status.size}"
-    return StreamingResponse(
-        _counted(ranged(), counter), status_code=206, headers=headers, media_type=DEFAULT_CONTENT_TYPE
+def _headers(etag: str, info: ObjectInfo, asked: _Asked) -> dict[str, str]:
+    return object_headers(
+        etag,
+        info.last_modified,
+        content_type=info.content_type,
+        metadata=info.metadata,
+        overrides=asked.overrides,
     )
 
 
-Count = Callable[[float], None]
+async def get_object(call: S3Call) -> Response:
+    asked = _Asked(call)
+    if call.key.endswith("/"):
+        return await _directory(call, asked)
+    opened = await run_in_threadpool(_open, call, asked)
+    info = opened.info
+    headers = _headers(etag_for(call.target.path, info), info, asked)
+    headers["Content-Length"] = str(opened.end - opened.start)
+    partial = info.size > 0 and (asked.part is not None or asked.wanted is not None)
+    if partial:
+        headers["Content-Range"] = f"bytes {opened.start}-{opened.end - 1}/{info.size}"
+    counter = call.state.metrics.data_bytes.labels(direction="read").inc
+    return StreamingResponse(_streamed(opened, counter), status_code=206 if partial else 200, headers=headers)
 
 
-def _counted(chunks: Iterator[bytes], count: Count) -> Iterator[bytes]:
-    for chunk in chunks:
-        count(len(chunk))
-        yield chunk
+def _open(call: S3Call, asked: _Asked) -> OpenedRead:
+    """The read opened and every condition judged on what it says of the object (blocks)."""
+    fs, path, wanted = call.fs, call.target.path, asked.wanted
+    try:
+        if wanted is not None and wanted.suffix == 0:  # "the last 0 bytes": never satisfiable
+            raise RangeNotSatisfiableError(f"{path}: a range of no bytes", size=fs.object_info(path).size)
+        if wanted is None:
+            opened = fs.open_object(path)
+        else:
+            opened = fs.open_object(path, start=wanted.start, end=wanted.end, suffix=wanted.suffix)
+    except NotFoundError:
+        raise missing_key(call) from None
+    except RangeNotSatisfiableError as unsatisfiable:
+        if asked.conditions.given:  # a failed condition is answered before the range (412, 304)
+            info = fs.object_info(path)
+            asked.conditions.check(etag_for(path, info), info.last_modified)
+        raise invalid_range(asked.range_header, unsatisfiable.size) from None
+    try:
+        etag = etag_for(path, opened.info)
+        asked.conditions.check(etag, opened.info.last_modified)
+        if asked.part is not None:
+            check_part(asked.part, etag, call.key)
+    except BaseException:
+        opened.close()
+        raise
+    return opened
+
+
+async def _streamed(opened: OpenedRead, count: Count) -> AsyncIterator[bytes]:
+    """The read's chunks, each taken from the store on a worker thread once the previous one was
+    sent; the read is closed however the answer ends (a client gone away included)."""
+    chunks = opened.chunks
+    try:
+        while True:
+            chunk = await run_in_threadpool(next, chunks, None)
+            if chunk is None:
+                return
+            if chunk:
+                count(len(chunk))
+                yield chunk
+    finally:
+        opened.close()
+
+
+def _exclusive(call: S3Call) -> bool:
+    """Whether the PUT asks to create only (``If-None-Match: *``)."""
+    if call.header("if-match") is not None:
+        raise S3Error(
+            "NotImplemented",
+            "If-Match on PutObject is not implemented by tierstore's S3 gateway (If-None-Match: * is).",
+        )
+    condition = call.header("if-none-match")
+    if condition is None:
+        return False
+    if condition.strip() != "*":
+        raise S3Error(
+            "NotImplemented",
+            f"If-None-Match {condition[:80]!r} on PutObject: only '*' (create the object only if it "
+            "does not exist) is implemented.",
+        )
+    return True
+
+
+def _exists_already(call: S3Call) -> S3Error:
+    return S3Error(
+        "PreconditionFailed",
+        f"At least one of the pre-conditions you specified did not hold: {call.key} exists "
+        "(If-None-Match: *).",
+        details=[("Condition", "If-None-Match")],
+    )
 
 
 async def put_object(call: S3Call) -> Response:
+    check_version(call)
+    attributes = requested_attributes(call.request.headers)
+    exclusive = _exclusive(call)
     body = call.body()
     if body.length is None and not call.auth.payload.chunked:
         raise S3Error("MissingContentLength", resource=call.resource)
     if call.key.endswith("/"):
-        return await _put_directory(call, body.chunks)
+        return await _put_directory(call, body.chunks, exclusive)
     await run_in_threadpool(bucket_status, call.fs, call.bucket, call.resource)
     counted = call.state.metrics.data_bytes.labels(direction="write").inc
     chunks = _pulled(body.chunks, counted)
-    with call.state.upload_slot(call.user):
-        status = await call.state.upload_pool.run(functools.partial(call.fs.write, call.target.path, chunks))
+    write = functools.partial(
+        call.fs.write, call.target.path, chunks, attributes=attributes, exclusive=exclusive
+    )
+    try:
+        with call.state.upload_slot(call.user):
+            status = await call.state.upload_pool.run(write)
+    except ConflictError:
+        if not exclusive:
+            raise
+        raise _exists_already(call) from None
     return Response(status_code=200, headers={"ETag": etag_of(status)})
 
 
@@ -165,7 +290,17 @@ def _pulled(chunks: AsyncIterator[bytes], count: Count) -> Iterator[bytes]:
             yield chunk
 
 
-async def _put_directory(call: S3Call, chunks: AsyncIterator[bytes]) -> Response:
+async def _put_directory(call: S3Call, chunks: AsyncIterator[bytes], exclusive: bool) -> Response:
+    def check() -> None:
+        bucket_status(call.fs, call.bucket, call.resource)
+        if exclusive:
+            try:
+                call.fs.stat(call.target.path, sync=True)
+            except NotFoundError:
+                return
+            raise _exists_already(call)
+
+    await run_in_threadpool(check)
     async for chunk in chunks:
         if chunk:
             raise S3Error(
@@ -174,34 +309,20 @@ async def _put_directory(call: S3Call, chunks: AsyncIterator[bytes]) -> Response
                 "drop the trailing '/' to write a file",
                 details=[("ArgumentName", "key")],
             )
-
-    def make() -> None:
-        bucket_status(call.fs, call.bucket, call.resource)
-        call.fs.mkdir(call.target.path, parents=True)
-
-    await run_in_threadpool(make)
+    await run_in_threadpool(functools.partial(call.fs.mkdir, call.target.path, parents=True))
     return Response(status_code=200, headers={"ETag": EMPTY_ETAG})
 
 
-async def delete_object(call: S3Call) -> Response:
-    def remove() -> None:
-        fs = call.fs
-        try:
-            status = fs.stat(call.target.path, sync=True)
-        except NotFoundError:
-            bucket_status(fs, call.bucket, call.resource)
-            return  # S3 answers a delete of a missing key as done
-        if status.is_dir:
-            if not call.key.endswith("/"):
-                return  # a directory is no object of this name
-            if list(fs.ls_page(status.path, limit=1, sync=True)):
-                return  # a folder with keys below it stays, as S3 keeps them after its marker goes
-        try:
-            fs.remove(status.path)
-        except NotFoundError:
-            return
+def delete_key(call: S3Call) -> None:
+    """DeleteObject's work (blocks): the file, or for a key ending in ``/`` the empty directory;
+    a key naming nothing of its kind is done already, as S3 answers (in a bucket that exists)."""
+    if not call.fs.delete_object(call.target.path, directory=call.key.endswith("/")):
+        bucket_status(call.fs, call.bucket, call.resource)
 
-    await run_in_threadpool(remove)
+
+async def delete_object(call: S3Call) -> Response:
+    check_version(call)
+    await run_in_threadpool(delete_key, call)
     return Response(status_code=204)
 
 
