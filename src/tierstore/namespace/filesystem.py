@@ -51,7 +51,7 @@ from tierstore.namespace.metadata import MountRecord
 from tierstore.namespace.mounts import MountTable, path_error
 from tierstore.namespace.permissions import Caller, parse_mode
 from tierstore.namespace.read_ahead import ReadAhead
-from tierstore.storage.interface import ObjectAttributes, ObjectInfo, OpenedRead, Store
+from tierstore.storage.interface import ObjectAttributes, ObjectInfo, OpenedRead, PutResult, Store
 
 # Streaming copies and reads move this much at a time; the writer gathers it into parts.
 CHUNK = 2 * 1024 * 1024
@@ -566,6 +566,32 @@ class FileSystem:
         first chunk is taken, so a refused upload is never read; two racing creators may both
         pass the check, the later write winning, as the stores offer no atomic create here).
         """
+        target, _ = self._write(path, chunks, progress=progress, attributes=attributes, exclusive=exclusive)
+        return self._status(target, sync=True)
+
+    def write_object(
+        self,
+        path: str,
+        chunks: Iterator[bytes] | list[bytes],
+        *,
+        attributes: ObjectAttributes | None = None,
+        exclusive: bool = False,
+    ) -> str | None:
+        """:meth:`write` for a caller that needs only the new file's ETag (the S3 gateway's
+        PutObject): the one the store answered the write with, so no HEAD follows it; None when
+        the store answered none, or one that its HEAD will not answer (then ask :meth:`stat`)."""
+        written = self._write(path, chunks, attributes=attributes, exclusive=exclusive)[1]
+        return written.etag if written.etag_kept else None
+
+    def _write(
+        self,
+        path: str,
+        chunks: Iterator[bytes] | list[bytes],
+        *,
+        progress: Progress | None = None,
+        attributes: ObjectAttributes | None = None,
+        exclusive: bool = False,
+    ) -> tuple[_Target, PutResult]:
         target = self._target(path, creating=True)
         if target.key == "":
             raise StoreError(f"{target.path}: is a directory (a mount point)", key=target.path)
@@ -584,10 +610,11 @@ class FileSystem:
                 writer.write(chunk)
                 if progress:
                     progress(len(chunk))
+            written = writer.close()  # what the store answered; leaving the block closes no more
         if existing is None:
             self._record_creator(target.path, is_dir=False)
         self._cache.changed(target.path)
-        return self._status(target, sync=True)
+        return target, written
 
     def _record_creator(self, path: str, *, is_dir: bool) -> None:
         """What a named user creates is theirs, with the mode the umask leaves (0644 or 0755),

@@ -96,6 +96,9 @@ class ListPage:
 class PutResult:
     key: str
     etag: str | None = None
+    # Whether ``etag`` is also what head() and listings will answer for the object: not on a
+    # local file system without extended attributes, where they answer a synthetic one.
+    etag_kept: bool = True
 
 
 class ChunkStream(Iterator[bytes], abc.ABC):

@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 
 from tests.server.conftest import write_server_config
 from tests.server.harness import RunningServer, start_api_server
-from tests.server.s3.conftest import Mount
+from tests.server.s3.conftest import Mount, add_local_mount
 from tests.server.s3.endpoint import self_signed
 from tests.server.s3.raw import UNSIGNED, Key, RawConnection, error_code, send, signed_headers
 from tests.server.s3.signed_chunks import signed_chunks, signed_head, unsigned_chunks
@@ -100,6 +100,37 @@ def test_a_get_or_a_head_costs_one_store_request(mount: Mount, caplog: pytest.Lo
         # The storage layer logs each store operation once (LoggingLayer).
         operations = [record.getMessage() for record in caplog.records if record.name == "tierstore.storage"]
         assert len(operations) == 1, operations
+
+
+def test_a_put_asks_the_store_nothing_after_its_write(mount: Mount, caplog: pytest.LogCaptureFixture) -> None:
+    # The ETag answered is the one the store answered the write with: no HEAD follows it.
+    _put(mount, "p.bin")
+    big = bytes(range(256)) * (36 * 1024)  # 9 MiB: more than one 8 MiB part on the S3 root
+    for body in (DATA, big):
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="tierstore.storage"):
+            etag = _put(mount, "p.bin", body)
+        operations = [
+            record.getMessage().split(" ", 1)[0]
+            for record in caplog.records
+            if record.name == "tierstore.storage"
+        ]
+        assert operations[-1:] == ["open_write"], operations
+        head = mount.admin.head_object(Bucket=mount.bucket, Key="p.bin")
+        assert head["ETag"] == etag and head["ContentLength"] == len(body)
+        assert etag == f'"{hashlib.md5(body).hexdigest()}"' or len(body) > len(DATA)
+        assert _read(mount, "p.bin") == body
+
+
+def test_a_put_answers_the_etag_a_head_will_on_a_file_system_without_extended_attributes(
+    gateway: RunningServer, s3_for: Callable[[str], S3Client], gateway_admin: str, no_xattrs: Path
+) -> None:
+    # There the local store's ETags are synthetic: the write's own MD5 is not what HEAD says.
+    add_local_mount(gateway, "/ram", no_xattrs / "mount")
+    admin = s3_for(gateway_admin)
+    etag = admin.put_object(Bucket="ram", Key="a.bin", Body=DATA)["ETag"]
+    assert etag != f'"{hashlib.md5(DATA).hexdigest()}"'
+    assert admin.head_object(Bucket="ram", Key="a.bin")["ETag"] == etag
 
 
 def test_missing_keys_buckets_and_directories(mount: Mount) -> None:
