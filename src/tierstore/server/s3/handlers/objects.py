@@ -34,6 +34,7 @@ from starlette.responses import Response, StreamingResponse
 
 from tierstore.errors import ConflictError, NotFoundError, RangeNotSatisfiableError
 from tierstore.namespace.filesystem import FileStatus
+from tierstore.server.loop_or_thread import in_memory_or_thread
 from tierstore.server.s3.context import S3Call
 from tierstore.server.s3.errors import S3Error
 from tierstore.server.s3.failures import missing
@@ -54,6 +55,7 @@ from tierstore.server.s3.handlers.ranges import (
     part_number,
     requested_range,
 )
+from tierstore.server.s3.payload import RequestBody
 from tierstore.server.s3.xml import quoted_etag
 from tierstore.storage.interface import ObjectInfo, OpenedRead
 
@@ -256,9 +258,10 @@ async def put_object(call: S3Call) -> Response:
         raise S3Error("MissingContentLength", resource=call.resource)
     if call.key.endswith("/"):
         return await _put_directory(call, body.chunks, exclusive)
-    await run_in_threadpool(bucket_status, call.fs, call.bucket, call.resource)
+    # The bucket's directory is nearly always in the namespace's cache: no thread hop for it.
+    await in_memory_or_thread(functools.partial(bucket_status, call.fs, call.bucket, call.resource))
     counted = call.state.metrics.data_bytes.labels(direction="write").inc
-    chunks = _pulled(body.chunks, counted)
+    chunks = _pulled(body, counted)
     write = functools.partial(
         call.fs.write_object, call.target.path, chunks, attributes=attributes, exclusive=exclusive
     )
@@ -275,23 +278,39 @@ async def put_object(call: S3Call) -> Response:
     return Response(status_code=200, headers={"ETag": quoted_etag(etag)})
 
 
-def _pulled(chunks: AsyncIterator[bytes], count: Count) -> Iterator[bytes]:
+def _pulled(body: RequestBody, count: Count) -> Iterator[bytes]:
     """The body's chunks for a worker thread, pulled from the event loop one at a time (the
-    thread writes each to the store before asking for the next: back-pressure)."""
+    thread writes each to the store before asking for the next: back-pressure).
 
-    async def next_chunk() -> bytes | None:
+    Once the bytes its length declares are in, the same trip to the loop also takes the body's
+    end (its checks run there), which is then at hand: a small body costs the thread one trip,
+    not two."""
+    chunks = body.chunks
+    received = 0
+
+    async def next_chunks() -> tuple[list[bytes], bool]:
+        nonlocal received
         try:
-            return await chunks.__anext__()
+            chunk = await chunks.__anext__()
         except StopAsyncIteration:
-            return None
+            return [], True
+        received += len(chunk)
+        if body.length is None or received < body.length:
+            return [chunk], False
+        try:
+            more = await chunks.__anext__()
+        except StopAsyncIteration:
+            return [chunk], True
+        received += len(more)
+        return [chunk, more], False  # longer than declared: its checks will say so
 
-    while True:
-        chunk = anyio.from_thread.run(next_chunk)
-        if chunk is None:
-            return
-        if chunk:
-            count(len(chunk))
-            yield chunk
+    ended = False
+    while not ended:
+        pulled, ended = anyio.from_thread.run(next_chunks)
+        for chunk in pulled:
+            if chunk:
+                count(len(chunk))
+                yield chunk
 
 
 async def _put_directory(call: S3Call, chunks: AsyncIterator[bytes], exclusive: bool) -> Response:
