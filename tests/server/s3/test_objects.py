@@ -38,6 +38,7 @@ from tierstore.local.info import StackInfo
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+MiB = 1024 * 1024
 DATA = bytes(range(256)) * 40  # 10,240 bytes
 HTTP_DATE = re.compile(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT")
 
@@ -131,6 +132,21 @@ def test_a_put_answers_the_etag_a_head_will_on_a_file_system_without_extended_at
     etag = admin.put_object(Bucket="ram", Key="a.bin", Body=DATA)["ETag"]
     assert etag != f'"{hashlib.md5(DATA).hexdigest()}"'
     assert admin.head_object(Bucket="ram", Key="a.bin")["ETag"] == etag
+
+
+def test_reads_whole_and_ranged_around_the_read_chunk(mount: Mount) -> None:
+    # The first chunk is read with the open (and the end with it when it was all): every size
+    # around the stores' 1 MiB read chunk comes back whole, in ranges and empty.
+    for size in (0, 1, MiB - 1, MiB, MiB + 1, 2 * MiB + 5):
+        body = bytes(index % 251 for index in range(size))
+        _put(mount, "sized.bin", body)
+        assert _read(mount, "sized.bin") == body, size
+        ranges = [("bytes=-3", body[-3:]), ("bytes=0-0", body[:1])] if size else []
+        if size > 1:
+            ranges.append(("bytes=1-", body[1:]))
+        for header, expected in ranges:
+            got = mount.admin.get_object(Bucket=mount.bucket, Key="sized.bin", Range=header)
+            assert got["Body"].read() == expected, (size, header)
 
 
 def test_missing_keys_buckets_and_directories(mount: Mount) -> None:

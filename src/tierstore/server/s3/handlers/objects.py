@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 
 import anyio.from_thread
 from starlette.concurrency import run_in_threadpool
@@ -166,7 +167,7 @@ async def get_object(call: S3Call) -> Response:
     asked = _Asked(call)
     if call.key.endswith("/"):
         return await _directory(call, asked)
-    opened = await run_in_threadpool(_open, call, asked)
+    opened, ahead = await run_in_threadpool(_open_ahead, call, asked)
     info = opened.info
     headers = _headers(etag_for(call.target.path, info), info, asked)
     headers["Content-Length"] = str(opened.end - opened.start)
@@ -174,7 +175,38 @@ async def get_object(call: S3Call) -> Response:
     if partial:
         headers["Content-Range"] = f"bytes {opened.start}-{opened.end - 1}/{info.size}"
     counter = call.state.metrics.data_bytes.labels(direction="read").inc
-    return StreamingResponse(_streamed(opened, counter), status_code=206 if partial else 200, headers=headers)
+    return StreamingResponse(
+        _streamed(opened, ahead, counter), status_code=206 if partial else 200, headers=headers
+    )
+
+
+@dataclass(frozen=True)
+class _Ahead:
+    """What the trip that opened a read also read: its first chunks, and whether that was all."""
+
+    chunks: list[bytes]
+    ended: bool
+
+
+def _open_ahead(call: S3Call, asked: _Asked) -> tuple[OpenedRead, _Ahead]:
+    """The read opened (:func:`_open`) and its first chunk read on the same worker thread; when
+    that chunk holds every byte asked for, the read's end too, which is then at hand (no wait on
+    the network): a small object is sent with no further thread hop. A failure of that first
+    chunk is still an S3 error answer, as nothing was sent yet."""
+    opened = _open(call, asked)
+    try:
+        first = next(opened.chunks, None)
+        if first is None:
+            return opened, _Ahead([], ended=True)
+        if len(first) < opened.length:
+            return opened, _Ahead([first], ended=False)
+        after = next(opened.chunks, None)
+        if after is None:
+            return opened, _Ahead([first], ended=True)
+        return opened, _Ahead([first, after], ended=False)
+    except BaseException:
+        opened.close()
+        raise
 
 
 def _open(call: S3Call, asked: _Asked) -> OpenedRead:
@@ -205,11 +237,18 @@ def _open(call: S3Call, asked: _Asked) -> OpenedRead:
     return opened
 
 
-async def _streamed(opened: OpenedRead, count: Count) -> AsyncIterator[bytes]:
-    """The read's chunks, each taken from the store on a worker thread once the previous one was
-    sent; the read is closed however the answer ends (a client gone away included)."""
+async def _streamed(opened: OpenedRead, ahead: _Ahead, count: Count) -> AsyncIterator[bytes]:
+    """The chunks read ahead, then the rest, each taken from the store on a worker thread once
+    the previous one was sent; the read is closed however the answer ends (a client gone away
+    included)."""
     chunks = opened.chunks
     try:
+        for early in ahead.chunks:
+            if early:
+                count(len(early))
+                yield early
+        if ahead.ended:
+            return
         while True:
             chunk = await run_in_threadpool(next, chunks, None)
             if chunk is None:
