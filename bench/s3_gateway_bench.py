@@ -31,6 +31,7 @@ import contextlib
 import hashlib
 import io
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -448,6 +449,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # A SIGTERM (a bench run in the background is deaf to SIGINT) unwinds as an exception, so the
+    # server and SeaweedFS are stopped rather than left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sizes = sb.QUICK if args.quick else sb.FULL
     rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
     workers = [int(w) for w in args.workers.split(",") if w.strip()]
