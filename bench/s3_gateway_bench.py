@@ -11,15 +11,16 @@ boto3, each once through the gateway and once straight to SeaweedFS, interleaved
 
 It prints the medians side by side and, per client and workload, the gateway's figure as a
 fraction of the same client's straight to SeaweedFS, against issue 18's goals (big objects
->= 0.6, small-object operations and listing >= 0.5). Beside them, the CPU seconds the server
-and SeaweedFS spent on each workload (from /proc: the server's processes and ``weed``), the
-server's peak RSS, and the load average before and after. Last, the server's peak RSS while 8
-clients each upload 1 GiB through it at once (goal: under 300 MB).
+>= 0.6, small-object operations and listing >= 0.5). Beside them, the CPU the server and
+SeaweedFS spent in each timed block (from /proc: the server's processes and ``weed``) per GiB,
+per operation or per listing, the server's peak RSS, and the load average before and after.
+Last, the server's peak RSS while 8 clients each upload 1 GiB through it at once (goal: under
+300 MB).
 
 Every transfer is checked so that a broken path cannot look fast: bytes read back equal bytes
 written, and for the gateway the sizes and counts are checked in SeaweedFS itself (under the
 root mount), not through the gateway. Clean-up goes through the gateway, so the namespace's
-cache stays in step; the CPU the checks and clean-ups cost is left out of the figures.
+cache stays in step. Checks and clean-ups are outside the timed blocks.
 
     .venv/bin/python bench/s3_gateway_bench.py [--quick] [--rounds N] [--workers 1,2] [--no-memory]
 """
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import io
 import os
@@ -38,7 +40,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -133,65 +135,17 @@ def reset_peak_rss(pid: int) -> bool:
     return done
 
 
-@dataclass
-class Meter:
-    """CPU seconds of the processes a workload makes work: each server's and SeaweedFS's."""
-
-    pids: dict[str, int]
-
-    def read(self) -> dict[str, float]:
-        return {name: cpu_seconds(pid) for name, pid in self.pids.items()}
-
-
-@dataclass
-class MeteredJanitor(sb.Janitor):
-    """A janitor whose checks and clean-ups are metered, so the workloads' CPU leaves them out."""
-
-    meter: Meter
-    spent: dict[str, float] = field(default_factory=dict)
-
-    def __init__(self, store: ObstoreS3Store, meter: Meter) -> None:
-        super().__init__(store)
-        self.meter = meter
-        self.spent = {}
-
-    def _metered(self, work: Callable[[], object]) -> object:
-        before = self.meter.read()
-        try:
-            return work()
-        finally:
-            after = self.meter.read()
-            for name, value in after.items():
-                self.spent[name] = self.spent.get(name, 0.0) + value - before[name]
-
-    def size(self, key: str) -> int:
-        return int(self._metered(lambda: super(MeteredJanitor, self).size(key)))  # type: ignore[call-overload]
-
-    def keys(self, prefix: str) -> list[str]:
-        found = self._metered(lambda: super(MeteredJanitor, self).keys(prefix))
-        assert isinstance(found, list)
-        return found
-
-    def cleanup(self, prefix: str) -> None:
-        self._metered(lambda: self._cleanup(prefix))
-
-    def _cleanup(self, prefix: str) -> None:
-        super().cleanup(prefix)
-
-
-class GatewayJanitor(MeteredJanitor):
+class GatewayJanitor(sb.Janitor):
     """Checks in SeaweedFS itself, under the root mount (the gateway's answers are not taken on
     trust), and deletes through the gateway, a key at a time on ``pool`` (DeleteObject, as any
     client would: the namespace's cache learns of each delete)."""
 
-    def __init__(
-        self, store: ObstoreS3Store, meter: Meter, gateway: S3Client, pool: ThreadPoolExecutor
-    ) -> None:
-        super().__init__(store, meter)
+    def __init__(self, store: ObstoreS3Store, gateway: S3Client, pool: ThreadPoolExecutor) -> None:
+        super().__init__(store)
         self.gateway = gateway
         self.pool = pool
 
-    def _cleanup(self, prefix: str) -> None:
+    def cleanup(self, prefix: str) -> None:
         keys = sb.list_all(self.store, prefix)
         # boto3, since obstore deletes even one key with DeleteObjects.
         list(self.pool.map(lambda key: self.gateway.delete_object(Bucket=sb.BUCKET, Key=key), keys))
@@ -245,53 +199,74 @@ def gateway_stack(server: RunningServer, region: str) -> sb.Stack:
 
 @dataclass
 class Route:
-    """One client on one path: the client, the janitor checking it, and which server it uses."""
+    """One client on one path: the client, the janitor checking it, and the server it goes
+    through (its name in ``sb.PROBES``), None when it goes straight to SeaweedFS."""
 
     client: sb.Client
-    janitor: MeteredJanitor
-    server: str | None  # the Meter's name of the server in the path; None: straight to SeaweedFS
+    janitor: sb.Janitor
+    server: str | None
+
+    @property
+    def direct(self) -> str:
+        """The name of the same client's route straight to SeaweedFS."""
+        return f"{self.client.name.split('-')[0]}-direct"
 
 
 def make_client(kind: str, stack: sb.Stack, name: str) -> sb.Client:
     client = sb.CLIENT_FACTORIES[kind](stack)
-    client.name = name  # the results' column, and the keys' prefix: each path writes its own
+    client.name = name  # the results' column, and the keys' prefix: each route writes its own
     return client
+
+
+def run_round(
+    route: Route,
+    *,
+    workloads: list[str],
+    blobs: list[bytes],
+    pool: ThreadPoolExecutor,
+    sizes: sb.Sizes,
+    expected: set[str],
+) -> dict[str, float]:
+    runs: dict[str, Callable[[], dict[str, float]]] = {
+        "big": lambda: sb.run_big(route.client, route.janitor, blobs),
+        "small": lambda: sb.run_small(route.client, route.janitor, pool, sizes),
+        "list": lambda: sb.run_list(route.client, expected),
+    }
+    row: dict[str, float] = {}
+    for workload in workloads:
+        row |= runs[workload]()
+    return row
 
 
 # -- the report -------------------------------------------------------------------------------
 
-RESOURCE_LINES = [
-    ("server", "big", "server CPU s/GiB big"),
-    ("server", "small", "server CPU ms/op small"),
-    ("server", "list", "server CPU s list"),
-    ("weed", "big", "weed CPU s/GiB big"),
-    ("weed", "small", "weed CPU ms/op small"),
-    ("weed", "list", "weed CPU s list"),
+# CPU lines: (the store bench's line, its label, the factor from its unit to the one shown).
+CPU_LINES = [
+    ("up", "CPU s/GiB big up", 1.0),
+    ("down", "CPU s/GiB big down", 1.0),
+    ("put", "CPU ms/op PUT", 1000.0),
+    ("get", "CPU ms/op GET", 1000.0),
+    ("head", "CPU ms/op HEAD", 1000.0),
+    ("list", "CPU s list", 1.0),
 ]
 
 
-def cpu_row(spent: dict[str, dict[str, float]], sizes: sb.Sizes, server: str | None) -> dict[str, float]:
-    """CPU per unit of work of one round of one path (``spent``: per workload, per process)."""
-    moved_gib = 2 * sizes.big_count * sizes.big_size / GiB  # up and down
-    ops = 3 * sizes.small_count  # PUT, GET, HEAD
-    per_unit = {"big": moved_gib, "small": ops / 1000, "list": 1.0}
-    row: dict[str, float] = {}
-    for who, workload, label in RESOURCE_LINES:
-        process = "weed" if who == "weed" else server
-        if process is None or workload not in spent:
-            continue
-        row[label] = spent[workload][process] / per_unit[workload]
-    return row
+def cpu_figures(route: Route, row: dict[str, float]) -> dict[str, float]:
+    """The route's server's and SeaweedFS's CPU lines of one round (from the probes' keys)."""
+    found: dict[str, float] = {}
+    for key, label, factor in CPU_LINES:
+        for who, probe in (("server", route.server), ("weed", "weed")):
+            value = row.get(f"{key}@{probe}") if probe else None
+            if value is not None:
+                found[f"{who} {label}"] = value * factor
+    return found
 
 
 def report(
-    results: dict[str, dict[str, list[float]]],
-    paths: list[Route],
-    sizes: sb.Sizes,
-    rounds: int,
+    results: dict[str, dict[str, list[float]]], routes: list[Route], sizes: sb.Sizes, rounds: int
 ) -> list[str]:
     """The tables (Markdown), printed; the goals missed are returned."""
-    names = [p.client.name for p in paths]
+    names = [route.client.name for route in routes]
     medians = {n: {k: statistics.median(v) for k, v in results[n].items() if v} for n in names}
 
     def label(text: str) -> str:
@@ -300,27 +275,31 @@ def report(
     print(f"\nMedians of {rounds} round(s); MiB/s and ops/s: higher is better; s, CPU s and ms: lower")
     print("| | " + " | ".join(names) + " |")
     print("|---|" + "---:|" * len(names))
-    lines = [(line.key, label(line.label)) for line in sb.LINES] + [(x[2], x[2]) for x in RESOURCE_LINES]
+    lines = [(line.key, label(line.label)) for line in sb.LINES]
+    lines += [(f"{who} {text}", f"{who} {text}") for who in ("server", "weed") for _, text, _ in CPU_LINES]
     for key, text in lines:
+        if not any(key in medians[n] for n in names):
+            continue
         cells = [sb.fmt(medians[n][key]) if key in medians[n] else "" for n in names]
         print(f"| {text} | " + " | ".join(cells) + " |")
 
+    gateways = [route for route in routes if route.server is not None]
+    misses: list[str] = []
     print("\nThrough the gateway as a fraction of the same client straight to SeaweedFS")
     print("(> 1: the gateway is faster; for seconds the inverse ratio, so higher is better throughout)")
-    gateways = [p for p in paths if p.server is not None]
-    print("| | " + " | ".join(p.client.name for p in gateways) + " | goal |")
+    print("| | " + " | ".join(route.client.name for route in gateways) + " | goal |")
     print("|---|" + "---:|" * (len(gateways) + 1))
-    misses: list[str] = []
     for line in sb.LINES:
+        if not all(line.key in medians[n] for n in names):
+            continue
         cells = []
-        for p in gateways:
-            direct = f"{p.client.name.split('-')[0]}-direct"
-            ours, theirs = medians[p.client.name][line.key], medians[direct][line.key]
+        for route in gateways:
+            ours, theirs = medians[route.client.name][line.key], medians[route.direct][line.key]
             ratio = ours / theirs if line.higher_is_better else theirs / ours
             cells.append(f"{ratio:.2f}")
             goal = GOALS.get(line.key)
             if goal is not None and ratio < goal:
-                misses.append(f"{p.client.name} {label(line.label)}: {ratio:.2f} of direct (goal {goal})")
+                misses.append(f"{route.client.name} {label(line.label)}: {ratio:.2f} of direct (goal {goal})")
         goal_text = f">= {GOALS[line.key]}" if line.key in GOALS else ""
         print(f"| {label(line.label)} | " + " | ".join(cells) + f" | {goal_text} |")
     return misses
@@ -371,9 +350,7 @@ def digest_of(reader: RepeatingReader) -> str:
     return digest.hexdigest()
 
 
-def memory_phase(
-    server: RunningServer, gateway: sb.Stack, root: ObstoreS3Store, size_mib: int, rounds_note: str
-) -> tuple[str, float]:
+def memory_phase(server: RunningServer, gateway: sb.Stack, root: ObstoreS3Store, size_mib: int) -> float:
     """The server's peak RSS while MEMORY_CLIENTS boto3 clients each upload ``size_mib`` MiB
     through the gateway at once; each object then read straight from SeaweedFS and hashed."""
     assert server._process is not None
@@ -414,10 +391,10 @@ def memory_phase(
         f"{MEMORY_CLIENTS} boto3 clients x {size_mib:,} MiB up through the gateway at once "
         f"({MEMORY_PART_CONCURRENCY} x {sb.PART_SIZE // MiB} MiB parts each): "
         f"{MEMORY_CLIENTS * size_mib / wall:,.0f} MiB/s in all; server peak RSS {peak:,.0f} MB "
-        f"(peak {start}; goal < {MEMORY_GOAL_MB} MB){rounds_note}"
+        f"(peak {start}; goal < {MEMORY_GOAL_MB} MB)"
     )
     print(line, flush=True)
-    return line, peak
+    return peak
 
 
 # -- main -------------------------------------------------------------------------------------
@@ -447,164 +424,203 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    # A SIGTERM (a bench run in the background is deaf to SIGINT) unwinds as an exception, so the
-    # server and SeaweedFS are stopped rather than left running.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    sizes = sb.QUICK if args.quick else sb.FULL
-    rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
+@dataclass(frozen=True)
+class Plan:
+    sizes: sb.Sizes
+    rounds: int
+    workers: list[int]
+    workloads: list[str]
+    kinds: list[str]
+    memory_mib: int | None  # None: no memory phase
+    hold: bool  # wait for Enter before the rounds (to attach a profiler to the server)
+
+
+def plan_of(args: argparse.Namespace) -> Plan | None:
     workers = [int(w) for w in args.workers.split(",") if w.strip()]
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     kinds = [k.strip() for k in args.clients.split(",") if k.strip()]
-    memory_mib = args.memory_mib or (64 if args.quick else 1024)
+    rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
     if rounds < 1 or not workers or min(workers) < 1 or set(workloads) - {"big", "small", "list"}:
         print("rounds and workers must be >= 1, workloads from big, small, list", file=sys.stderr)
-        return 2
-    if set(kinds) - set(KINDS):
+        return None
+    if not kinds or set(kinds) - set(KINDS):
         print(f"clients from {', '.join(KINDS)}", file=sys.stderr)
-        return 2
+        return None
+    memory = None if args.no_memory else (args.memory_mib or (64 if args.quick else 1024))
+    return Plan(sb.QUICK if args.quick else sb.FULL, rounds, workers, workloads, kinds, memory, args.hold)
 
-    started = time.perf_counter()
-    load_start = os.getloadavg()
+
+def print_header(plan: Plan, load: tuple[float, float, float]) -> None:
+    sizes = plan.sizes
     print(f"machine: {sb.machine()}")
-    print(f"load average at start: {', '.join(f'{x:.2f}' for x in load_start)}")
+    print(f"load average at start: {', '.join(f'{x:.2f}' for x in load)}")
     print(f"python {sys.version.split()[0]}; {sb.versions()}")
     print(f"tierstore source: {sb.source_revision()}")
     print(f"server: SeaweedFS `weed mini` via tierstore.local.stack ({sb.weed_version()})")
     print(
-        f"workloads ({', '.join(workloads)}): {sizes.big_count} x {sizes.big_size // MiB} MiB up/down "
-        f"({sb.PART_SIZE // MiB} MiB parts, {sb.PART_CONCURRENCY} parallel); "
-        f"{sizes.small_count:,} x {sizes.small_size // sb.KiB} KiB PUT/GET/HEAD with {sb.WORKERS} workers; "
-        f"list {sizes.list_count:,} keys; {rounds} round(s); tierstore serve --workers {args.workers}",
+        f"workloads ({', '.join(plan.workloads)}): {sizes.big_count} x {sizes.big_size // MiB} MiB "
+        f"up/down ({sb.PART_SIZE // MiB} MiB parts, {sb.PART_CONCURRENCY} parallel); "
+        f"{sizes.small_count:,} x {sizes.small_size // sb.KiB} KiB PUT/GET/HEAD with {sb.WORKERS} "
+        f"workers; list {sizes.list_count:,} keys; {plan.rounds} round(s); tierstore serve --workers "
+        f"{','.join(map(str, plan.workers))}",
         flush=True,
     )
 
-    blobs = [os.urandom(sizes.big_size) for _ in range(sizes.big_count)] if "big" in workloads else []
+
+@dataclass
+class Running:
+    """The stack and the servers of one run, and the ways to them."""
+
+    info: StackInfo
+    direct: sb.Stack
+    servers: dict[int, RunningServer]
+    gateways: dict[int, sb.Stack]
+    under_root: ObstoreS3Store  # the gateway's bucket in SeaweedFS, for the checks
+
+    def pid(self, count: int) -> int:
+        process = self.servers[count]._process
+        assert process is not None
+        return process.pid
+
+
+def start(directory: Path, workers: list[int]) -> Running:
+    """The stack, its two buckets, a server per worker count (one config, one namespace), an S3
+    key for their admin, the gateway's bucket, and the CPU probes of every timed block."""
+    info = start_stack(directory / "stack")
+    admin = info.users["admin"]
+    direct = sb.Stack(info.endpoint, info.region, admin.access_key_id, admin.secret_access_key.reveal())
+    with contextlib.closing(s3_client(direct)) as seaweed:
+        seaweed.create_bucket(Bucket=sb.BUCKET)
+        seaweed.create_bucket(Bucket=ROOT_BUCKET)
+    (directory / "api").mkdir()
+    config = server_config(directory / "api", info)
+    servers: dict[int, RunningServer] = {}
+    try:
+        for count in workers:
+            servers[count] = start_api_server(config, process=True, workers=count)
+    except BaseException:
+        for server in servers.values():
+            server.stop()
+        raise
+    gateways = {count: gateway_stack(server, "us-east-1") for count, server in servers.items()}
+    under_root = sb.obstore_store(direct, ROOT_BUCKET, f"{ROOT_PREFIX}/{sb.BUCKET}")
+    running = Running(info, direct, servers, gateways, under_root)
+    # The gateway's bucket: a top-level directory of the namespace, made by its admin.
+    with contextlib.closing(s3_client(gateways[workers[0]])) as gateway:
+        gateway.create_bucket(Bucket=sb.BUCKET)
+    for count in workers:
+        sb.PROBES[f"server{count}"] = functools.partial(cpu_seconds, running.pid(count))
+    sb.PROBES["weed"] = functools.partial(cpu_seconds, info.pids["weed"])
+    servers_text = "; ".join(
+        f"tierstore serve --workers {count} at {servers[count].s3_url} (pid {running.pid(count)})"
+        for count in workers
+    )
+    print(
+        f"stack at {info.endpoint} (weed pid {info.pids['weed']}); {servers_text}; root mount on "
+        f"s3://{ROOT_BUCKET}/{ROOT_PREFIX}",
+        flush=True,
+    )
+    return running
+
+
+def make_routes(running: Running, plan: Plan, pool: ThreadPoolExecutor) -> list[Route]:
+    """Per client: through each server, then straight to SeaweedFS (the round's order)."""
+    routes: list[Route] = []
+    for kind in plan.kinds:
+        for count in plan.workers:
+            suffix = "" if count == 1 else f"{count}w"
+            client = make_client(kind, running.gateways[count], f"{kind}-gw{suffix}")
+            janitor = GatewayJanitor(running.under_root, s3_client(running.gateways[count]), pool)
+            routes.append(Route(client, janitor, f"server{count}"))
+        client = make_client(kind, running.direct, f"{kind}-direct")
+        routes.append(Route(client, sb.Janitor(sb.obstore_store(running.direct)), None))
+    return routes
+
+
+def prepare(running: Running, routes: list[Route], plan: Plan, pool: ThreadPoolExecutor) -> set[str]:
+    """The keys to list, seeded in both buckets (straight into SeaweedFS), and every route warm."""
+    expected: set[str] = set()
+    if "list" in plan.workloads:
+        began = time.perf_counter()
+        expected = sb.seed_listing(sb.obstore_store(running.direct), pool, plan.sizes.list_count)
+        sb.seed_listing(running.under_root, pool, plan.sizes.list_count)
+        print(
+            f"seeded {len(expected):,} keys in each bucket in {time.perf_counter() - began:.1f} s", flush=True
+        )
+    for route in routes:  # connections, lazy imports, the server's caches
+        name = route.client.name
+        route.client.put_small(f"warmup/{name}", b"warm")
+        sb.check(route.client.get_small(f"warmup/{name}") == b"warm", f"{name} warm-up")
+        sb.check(route.client.head(f"warmup/{name}") == 4, f"{name} warm-up head")
+        route.janitor.cleanup("warmup/")
+    return expected
+
+
+def run_rounds(
+    routes: list[Route], plan: Plan, pool: ThreadPoolExecutor, expected: set[str]
+) -> dict[str, dict[str, list[float]]]:
+    """Every route's workloads, round by round, each round's figures printed as it ends."""
+    blobs = [os.urandom(plan.sizes.big_size) for _ in range(plan.sizes.big_count)]
+    if "big" not in plan.workloads:
+        blobs = []
+    results: dict[str, dict[str, list[float]]] = {route.client.name: {} for route in routes}
+    for number in range(1, plan.rounds + 1):
+        for route in routes:
+            row = run_round(
+                route, workloads=plan.workloads, blobs=blobs, pool=pool, sizes=plan.sizes, expected=expected
+            )
+            figures = {k: v for k, v in row.items() if "@" not in k} | cpu_figures(route, row)
+            for key, value in figures.items():
+                results[route.client.name].setdefault(key, []).append(value)
+            shown = "  ".join(f"{k} {sb.fmt(v)}" for k, v in figures.items() if "CPU" not in k)
+            load = os.getloadavg()[0]
+            print(f"round {number} {route.client.name:<15} {shown}  (load {load:.2f})", flush=True)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    plan = plan_of(parse_args(argv))
+    if plan is None:
+        return 2
+    # A SIGTERM (a bench run in the background is deaf to SIGINT) unwinds as an exception, so the
+    # server and SeaweedFS are stopped rather than left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    began = time.perf_counter()
+    load_start = os.getloadavg()
+    print_header(plan, load_start)
+    misses: list[str] = []
     with tempfile.TemporaryDirectory(prefix="s3-gateway-bench-", ignore_cleanup_errors=True) as tmp:
         directory = Path(tmp)
-        servers: dict[int, RunningServer] = {}
-        paths: list[Route] = []
+        running: Running | None = None
+        routes: list[Route] = []
         try:
-            info = start_stack(directory / "stack")
-            admin = info.users["admin"]
-            direct = sb.Stack(
-                info.endpoint, info.region, admin.access_key_id, admin.secret_access_key.reveal()
-            )
-            with contextlib.closing(s3_client(direct)) as seaweed:
-                seaweed.create_bucket(Bucket=sb.BUCKET)
-                seaweed.create_bucket(Bucket=ROOT_BUCKET)
-            (directory / "api").mkdir()
-            config = server_config(directory / "api", info)
-            for count in workers:
-                servers[count] = start_api_server(config, process=True, workers=count)
-            first = servers[workers[0]]
-            gateways = {count: gateway_stack(server, "us-east-1") for count, server in servers.items()}
-            # The gateway's bucket: a top-level directory of the namespace, made by its admin.
-            with contextlib.closing(s3_client(gateways[workers[0]])) as gateway:
-                gateway.create_bucket(Bucket=sb.BUCKET)
-            meter_pids = {f"server{count}": server._process.pid for count, server in servers.items()}  # type: ignore[union-attr]
-            meter_pids["weed"] = info.pids["weed"]
-            meter = Meter(meter_pids)
-            print(
-                f"stack at {info.endpoint} (weed pid {info.pids['weed']}); "
-                + "; ".join(
-                    f"tierstore serve --workers {c} at {s.s3_url} (pid {s._process.pid})"
-                    for c, s in servers.items()
-                )  # type: ignore[union-attr]
-                + f"; root mount on s3://{ROOT_BUCKET}/{ROOT_PREFIX}",
-                flush=True,
-            )
-            under_root = sb.obstore_store(direct, ROOT_BUCKET, f"{ROOT_PREFIX}/{sb.BUCKET}")
+            running = start(directory, plan.workers)
             with ThreadPoolExecutor(max_workers=sb.WORKERS, thread_name_prefix="bench") as pool:
                 list(pool.map(lambda _: time.sleep(0.01), range(sb.WORKERS)))  # start the threads
-                for kind in kinds:
-                    for count in workers:
-                        suffix = "" if count == 1 else f"{count}w"
-                        paths.append(
-                            Route(
-                                make_client(kind, gateways[count], f"{kind}-gw{suffix}"),
-                                GatewayJanitor(under_root, meter, s3_client(gateways[count]), pool),
-                                f"server{count}",
-                            )
-                        )
-                    paths.append(
-                        Route(
-                            make_client(kind, direct, f"{kind}-direct"),
-                            MeteredJanitor(sb.obstore_store(direct), meter),
-                            None,
-                        )
-                    )
-                expected: set[str] = set()
-                if "list" in workloads:
-                    seed_start = time.perf_counter()
-                    expected = sb.seed_listing(sb.obstore_store(direct), pool, sizes.list_count)
-                    sb.seed_listing(under_root, pool, sizes.list_count)
-                    print(
-                        f"seeded {len(expected):,} keys in each bucket in "
-                        f"{time.perf_counter() - seed_start:.1f} s",
-                        flush=True,
-                    )
-                for p in paths:  # warm up: connections, lazy imports, the server's caches
-                    p.client.put_small(f"warmup/{p.client.name}", b"warm")
-                    sb.check(
-                        p.client.get_small(f"warmup/{p.client.name}") == b"warm", f"{p.client.name} warm-up"
-                    )
-                    sb.check(p.client.head(f"warmup/{p.client.name}") == 4, f"{p.client.name} warm-up head")
-                    p.janitor.cleanup("warmup/")
-                if args.hold:
-                    input(f"server pids {meter_pids}: press Enter to start the rounds ")
-                line_keys = [line.key for line in sb.LINES] + [x[2] for x in RESOURCE_LINES]
-                results = {p.client.name: {key: [] for key in line_keys} for p in paths}
-                for number in range(1, rounds + 1):
-                    for p in paths:
-                        row, spent = run_round(
-                            p,
-                            workloads=workloads,
-                            blobs=blobs,
-                            pool=pool,
-                            sizes=sizes,
-                            expected=expected,
-                            meter=meter,
-                        )
-                        row |= cpu_row(spent, sizes, p.server)
-                        for key, value in row.items():
-                            results[p.client.name][key].append(value)
-                        shown = "  ".join(f"{k} {sb.fmt(v)}" for k, v in row.items() if " CPU " not in k)
-                        cpu = "  ".join(
-                            f"{who} {sum(spent[w][who] for w in spent):.1f}s"
-                            for who in (p.server, "weed")
-                            if who is not None
-                        )
-                        print(
-                            f"round {number} {p.client.name:<15} {shown}  CPU {cpu}  "
-                            f"(load {os.getloadavg()[0]:.2f})",
-                            flush=True,
-                        )
-            peaks = {count: peak_rss_mb(s._process.pid) for count, s in servers.items()}  # type: ignore[union-attr]
-            print(
-                "server peak RSS over the rounds: "
-                + ", ".join(f"--workers {c}: {mb:,.0f} MB" for c, mb in peaks.items()),
-                flush=True,
-            )
-            if rounds and len(workloads) == 3:
-                misses = report(results, paths, sizes, rounds)
-            else:
-                misses = report_partial(results, paths)
-            if not args.no_memory:
-                _, peak = memory_phase(first, gateways[workers[0]], under_root, memory_mib, "")
+                routes = make_routes(running, plan, pool)
+                expected = prepare(running, routes, plan, pool)
+                if plan.hold:
+                    input(f"pids: servers {[running.pid(c) for c in plan.workers]}; press Enter ")
+                results = run_rounds(routes, plan, pool, expected)
+            peaks = ", ".join(f"--workers {c}: {peak_rss_mb(running.pid(c)):,.0f} MB" for c in plan.workers)
+            print(f"server peak RSS over the rounds: {peaks}", flush=True)
+            misses = report(results, routes, plan.sizes, plan.rounds)
+            if plan.memory_mib is not None:
+                first = plan.workers[0]
+                peak = memory_phase(
+                    running.servers[first], running.gateways[first], running.under_root, plan.memory_mib
+                )
                 if peak >= MEMORY_GOAL_MB:
-                    misses.append(
-                        f"server peak RSS {peak:,.0f} MB during the uploads (goal < {MEMORY_GOAL_MB})"
-                    )
+                    misses.append(f"server peak RSS {peak:,.0f} MB uploading (goal < {MEMORY_GOAL_MB})")
         finally:
-            for p in paths:
-                p.client.close()
-            for server in servers.values():
-                server.stop()
+            for route in routes:
+                route.client.close()
+            if running is not None:
+                for server in running.servers.values():
+                    server.stop()
             stop_stack(directory / "stack")
     print()
-    if len(workloads) < 3:
+    if len(plan.workloads) < 3:
         print("GOALS (issue 18): not judged (not every workload ran)")
     elif misses:
         print(f"GOALS (issue 18): MISSED on {len(misses)}:")
@@ -612,55 +628,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  - {miss}")
     else:
         print("GOALS (issue 18): MET on every line")
-    load_end = os.getloadavg()
-    print(
-        f"load average at start {', '.join(f'{x:.2f}' for x in load_start)}; at the end "
-        f"{', '.join(f'{x:.2f}' for x in load_end)}; total time {time.perf_counter() - started:.0f} s"
-    )
+    load_end = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    start_text = ", ".join(f"{x:.2f}" for x in load_start)
+    took = time.perf_counter() - began
+    print(f"load average at start {start_text}; at the end {load_end}; total {took:.0f} s")
     return 0
-
-
-def run_round(
-    p: Route,
-    *,
-    workloads: list[str],
-    blobs: list[bytes],
-    pool: ThreadPoolExecutor,
-    sizes: sb.Sizes,
-    expected: set[str],
-    meter: Meter,
-) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    """One path's workloads: their figures, and the CPU each process spent on each workload
-    (what the janitor's checks and clean-ups cost left out)."""
-    runs: dict[str, Callable[[], dict[str, float]]] = {
-        "big": lambda: sb.run_big(p.client, p.janitor, blobs),
-        "small": lambda: sb.run_small(p.client, p.janitor, pool, sizes),
-        "list": lambda: sb.run_list(p.client, expected),
-    }
-    row: dict[str, float] = {}
-    spent: dict[str, dict[str, float]] = {}
-    for workload in workloads:
-        p.janitor.spent = {}
-        before = meter.read()
-        row |= runs[workload]()
-        after = meter.read()
-        spent[workload] = {
-            name: after[name] - before[name] - p.janitor.spent.get(name, 0.0) for name in after
-        }
-    return row, spent
-
-
-def report_partial(results: dict[str, dict[str, list[float]]], paths: list[Route]) -> list[str]:
-    """Medians of what ran, when not every workload did (no goals judged)."""
-    print("\nMedians (not every workload ran: no ratios judged)")
-    for p in paths:
-        shown = "  ".join(
-            f"{key} {sb.fmt(statistics.median(values))}"
-            for key, values in results[p.client.name].items()
-            if values
-        )
-        print(f"{p.client.name:<15} {shown}")
-    return []
 
 
 if __name__ == "__main__":

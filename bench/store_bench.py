@@ -445,11 +445,18 @@ LINES = [
 # -- the workloads ----------------------------------------------------------------------------
 
 
+# Counters of other processes read around every timed block, by name: none here; a bench of a
+# path through a server (s3_gateway_bench) adds the server's and SeaweedFS's CPU seconds. The
+# workloads then also report each one's change per unit of work, as "<line>@<name>".
+PROBES: dict[str, Callable[[], float]] = {}
+
+
 class Timer:
-    """Wall and process-CPU seconds of a block."""
+    """Wall and process-CPU seconds of a block, and how far each of PROBES moved in it."""
 
     def __enter__(self) -> Timer:
         gc.collect()
+        self.probed0 = {name: read() for name, read in PROBES.items()}
         self.cpu0 = time.process_time()
         self.wall0 = time.perf_counter()
         return self
@@ -457,6 +464,12 @@ class Timer:
     def __exit__(self, *exc: object) -> None:
         self.wall = time.perf_counter() - self.wall0
         self.cpu = time.process_time() - self.cpu0
+        self.probed = {name: read() - self.probed0[name] for name, read in PROBES.items()}
+
+
+def probed(line: str, timers: Sequence[Timer], units: float) -> dict[str, float]:
+    """What each probe counted over ``timers``, per unit of work (GiB, operation, listing)."""
+    return {f"{line}@{name}": sum(t.probed[name] for t in timers) / units for name in PROBES}
 
 
 class BenchError(AssertionError):
@@ -490,29 +503,30 @@ class Janitor:
 def run_big(client: Client, janitor: Janitor, blobs: Sequence[bytes]) -> dict[str, float]:
     base = f"{client.name}/big/"
     keys = [f"{base}{i}" for i in range(len(blobs))]
-    up_wall = up_cpu = down_wall = down_cpu = 0.0
+    ups: list[Timer] = []
+    downs: list[Timer] = []
     # Each object is timed on its own so that checking it is left out of the timings.
     for key, blob in zip(keys, blobs, strict=True):
         with Timer() as t:
             client.put_big(key, blob)
-        up_wall += t.wall
-        up_cpu += t.cpu
+        ups.append(t)
         size = janitor.size(key)
         check(size == len(blob), f"{client.name}: {key} is {size} bytes after upload, not {len(blob)}")
     for key, blob in zip(keys, blobs, strict=True):
         with Timer() as t:
             got = client.get_big(key)
-        down_wall += t.wall
-        down_cpu += t.cpu
+        downs.append(t)
         check(len(got) == len(blob) and got == blob, f"{client.name}: {key} came back different")
         del got
     janitor.cleanup(base)
     moved = sum(len(b) for b in blobs)
     return {
-        "up": moved / MiB / up_wall,
-        "up_cpu": up_cpu / (moved / GiB),
-        "down": moved / MiB / down_wall,
-        "down_cpu": down_cpu / (moved / GiB),
+        "up": moved / MiB / sum(t.wall for t in ups),
+        "up_cpu": sum(t.cpu for t in ups) / (moved / GiB),
+        "down": moved / MiB / sum(t.wall for t in downs),
+        "down_cpu": sum(t.cpu for t in downs) / (moved / GiB),
+        **probed("up", ups, moved / GiB),
+        **probed("down", downs, moved / GiB),
     }
 
 
@@ -533,14 +547,21 @@ def run_small(client: Client, janitor: Janitor, pool: ThreadPoolExecutor, sizes:
         found = client.head_many(pool, keys)
     check(found == [sizes.small_size] * n, f"{client.name}: HEAD sizes wrong")
     janitor.cleanup(base)
-    return {"put": n / put.wall, "get": n / get.wall, "head": n / head.wall}
+    return {
+        "put": n / put.wall,
+        "get": n / get.wall,
+        "head": n / head.wall,
+        **probed("put", [put], n),
+        **probed("get", [get], n),
+        **probed("head", [head], n),
+    }
 
 
 def run_list(client: Client, expected: set[str]) -> dict[str, float]:
     with Timer() as t:
         keys = client.list_keys(LIST_PREFIX)
     check(len(keys) == len(expected) and set(keys) == expected, f"{client.name}: listing is wrong")
-    return {"list": t.wall}
+    return {"list": t.wall, **probed("list", [t], 1)}
 
 
 def list_all(store: ObstoreS3Store, prefix: str) -> list[str]:
