@@ -96,6 +96,13 @@ def test_help_imports_the_standard_library_and_the_cli_only() -> None:
     assert heavy_among(modules, ("tierstore.namespace", "tierstore.storage", "tierstore.credentials")) == []
 
 
+def test_fuse_help_does_not_load_the_binding() -> None:
+    out, modules = imported_by("fuse", "mount", "--help")
+    assert "--attr-timeout" in out and "--read-only" in out
+    # mfusepy loads libfuse3 when imported: only a mount does that.
+    assert heavy_among(modules, (*HEAVY, "mfusepy", "tierstore.fuse")) == []
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> dict[str, str]:
     """An environment whose HOME holds a fresh embedded default (SQLite, a local root)."""

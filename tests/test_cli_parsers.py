@@ -70,6 +70,8 @@ def test_only_the_selected_subcommands_are_filled_in() -> None:
         ["demo", "--size-mib", "8"],
         ["users", "s3-keys", "revoke", "--all", "alice", "-c", "server.yaml"],
         ["users", "s3-keys", "list", "alice", "--json"],
+        ["fuse", "mount", "/mnt/ns", "--path", "/data", "--read-only", "--attr-timeout", "2", "--foreground"],
+        ["fuse", "unmount", "/mnt/ns"],
     ],
 )
 def test_a_command_line_parses_alike(argv: list[str]) -> None:

@@ -79,6 +79,7 @@ TOOLS: dict[str, ToolSource] = {
     "fusermount3": ToolSource("fuse3"),
     "wrk": ToolSource("wrk"),
     "curl": ToolSource("curl"),
+    "rsync": ToolSource("rsync"),
 }
 MODULES: dict[str, ToolSource] = {
     "duckdb": ToolSource("duckdb", pypi=True),

@@ -268,6 +268,42 @@ def test_mount_points_fall_on_the_page_their_key_belongs_to(
         assert [entry.is_dir for page in found for entry in page] == [True, True, False, False, False, False]
 
 
+def test_a_store_entry_hidden_by_a_mount_point_never_ends_the_listing(
+    tmp_path: Path, table: MountTable, bucket: str, admin_s3: S3Client
+) -> None:
+    # The store's "h/" is hidden by the mount at /hidden/h: a fetch that found only it (at the
+    # end of a store page) must not be taken for the end of the directory.
+    for name in ("a", "b", "i", "j"):
+        admin_s3.put_object(Bucket=bucket, Key=f"root/hidden/{name}", Body=b"")
+    local = tmp_path / "local"
+    local.mkdir()
+    table.add("/hidden/h", f"file://{local}")
+    admin_s3.put_object(Bucket=bucket, Key="root/hidden/h/inside", Body=b"")
+    fs = FileSystem(table, cache_ttl=0)
+    for limit in (1, 2, 3, 4, 10):
+        found = pages(fs, "/hidden", limit)
+        assert [entry.name for page in found for entry in page] == ["h", "a", "b", "i", "j"], limit
+
+
+def test_listings_give_etags_where_asked(
+    tmp_path: Path, table: MountTable, bucket: str, admin_s3: S3Client
+) -> None:
+    local = tmp_path / "etags"
+    local.mkdir()
+    table.add("/local-etags", f"file://{local}")
+    fs = FileSystem(table, cache_ttl=30)
+    fs.write("/local-etags/written", [b"through tierstore"])
+    (local / "beside").write_bytes(b"written beside it")
+    admin_s3.put_object(Bucket=bucket, Key="root/s3-etags/object", Body=b"on S3")
+    # A local directory reads ETags only for a view that asks (S3 lists them anyway); each view
+    # keeps its own cached first page.
+    assert [entry.etag for entry in fs.ls("/local-etags")] == [None, None]
+    for path in ("/local-etags", "/s3-etags"):
+        for entry in fs.with_etags().ls(path):
+            assert entry.etag is not None and entry.etag == fs.stat(entry.path).etag, entry.path
+    assert [entry.etag for entry in fs.ls("/local-etags")] == [None, None]
+
+
 def test_changing_the_limit_between_pages_neither_repeats_nor_skips(
     table: MountTable, bucket: str, admin_s3: S3Client
 ) -> None:

@@ -14,6 +14,7 @@ COMMAND_MODULES: list[str] = [
     "tierstore.cli.config_cmd",
     "tierstore.cli.creds_cmd",
     "tierstore.cli.fs_cmd",
+    "tierstore.cli.fuse_cmd",
     "tierstore.cli.serve_cmd",
     "tierstore.cli.admin_cmd",
     "tierstore.cli.sink_cmd",

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from tierstore.client import proxy
 from tierstore.client.direct import DirectScope, is_unreachable
@@ -83,13 +83,18 @@ class Client:
         refresh: RefreshPolicy | None = None,
         direct: bool = True,
         multipart: MultipartSettings | None = None,
+        vend_scope: Literal["directory", "mount"] = "directory",
     ) -> None:
+        """``vend_scope="mount"`` asks for credentials for a file's whole mount first (one vend
+        serves every directory of it: a FUSE mount's cp -r), then its directory, then the file."""
         base, secret = resolve_endpoint(url, token)
         self.url = base
         self._transport = Transport(base, secret, timeout=timeout)
         self._refresh = refresh or DEFAULT_REFRESH
         self._direct_allowed = direct
         self._multipart = multipart
+        self._vend_scope = vend_scope
+        self._mount_scope_refused: set[tuple[str, Access]] = set()
         self._lock = threading.Lock()
         self._mounts: list[MountInfo] = []
         self._mounts_at = 0.0
@@ -216,9 +221,14 @@ class Client:
         return self._transport.post_json("/v1/fs/chmod", {"path": normalize(path), "mode": mode})
 
     def chown(self, path: str, owner: str, group: str | None = None) -> Any:
-        return self._transport.post_json(
-            "/v1/fs/chown", {"path": normalize(path), "owner": owner, "group": group}
-        )
+        body = {"path": normalize(path), "owner": owner}
+        if group is not None:
+            body["group"] = group
+        return self._transport.post_json("/v1/fs/chown", body)
+
+    def chgrp(self, path: str, group: str) -> Any:
+        """Change the group only (the owner may choose one of their own groups; an admin, any)."""
+        return self._transport.post_json("/v1/fs/chown", {"path": normalize(path), "group": group})
 
     def vend(self, path: str, access: Access = "read", *, directory: bool = False) -> Vended:
         """Ask the server for credentials for ``path`` (no caching: see the data methods).
@@ -375,6 +385,17 @@ class Client:
         """Credentials for the file's directory, so that its siblings (the files of a dataset)
         share one vend; the file alone when the server refuses the directory."""
         parent = posixpath.dirname(path)
+        if (
+            self._vend_scope == "mount"
+            and path != mount.path
+            and (mount.path, access) not in self._mount_scope_refused
+        ):
+            try:
+                return self.vend(mount.path, access, directory=True), mount.path, True
+            except AccessDeniedError:
+                # Refused for this user (a path below they may not reach, too many to deny):
+                # directories from now on.
+                self._mount_scope_refused.add((mount.path, access))
         if path != mount.path and (parent == mount.path or parent.startswith(f"{mount.path.rstrip('/')}/")):
             try:
                 return self.vend(parent, access, directory=True), parent, True

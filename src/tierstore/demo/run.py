@@ -7,7 +7,9 @@ shows the three parts on it, then stops everything:
 2. the server: ``tierstore serve`` with an S3 root mount reached through a role, a nested
    read-only mount, and an analyst reading and writing through ``tierstore://`` with vended,
    scoped credentials (``demo.server``);
-3. the sink: Kafka records moved to S3 objects exactly once (``demo.sink``), shown through the
+3. the S3 gateway: the AWS CLI writes and reads the namespace with the analyst's S3 key, and a
+   read-only mount refuses its write (``demo.gateway``);
+4. the sink: Kafka records moved to S3 objects exactly once (``demo.sink``), shown through the
    server's namespace.
 """
 
@@ -18,6 +20,7 @@ import contextlib
 import tempfile
 from pathlib import Path
 
+from tierstore.demo.gateway import exercise_gateway
 from tierstore.demo.server import exercise_client, server_part
 from tierstore.demo.sink import run_sink_part
 from tierstore.demo.steps import Steps
@@ -45,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
             with contextlib.ExitStack() as server_running:
                 session = server_running.enter_context(server_part(info, steps, Path(scratch)))
                 exercise_client(session, steps)
+                steps.section("The S3 gateway: the AWS CLI through tierstore serve")
+                exercise_gateway(session, steps, Path(scratch))
                 steps.section("The sink: Kafka to S3")
                 run_sink_part(info, steps, Path(scratch), session.server.bucket)
                 with steps.step("the sink's files, seen through the server's namespace") as note:

@@ -41,6 +41,7 @@ class DemoServer:
     admin_token: str
     config: Path
     bucket: str
+    s3_url: str
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,8 @@ def running_server(info: StackInfo, directory: Path, bucket: str) -> Iterator[De
     try:
         _wait_healthy(url, process, directory / "serve.log")
         token = (directory / ADMIN_TOKEN_FILE).read_text().strip()
-        yield DemoServer(url=url, admin_token=token, config=config, bucket=bucket)
+        s3_url = f"http://127.0.0.1:{s3_port}"
+        yield DemoServer(url=url, admin_token=token, config=config, bucket=bucket, s3_url=s3_url)
     finally:
         process.terminate()
         try:

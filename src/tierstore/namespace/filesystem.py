@@ -126,6 +126,8 @@ class FileSystem:
         # Files a tree operation (cp -r, mv, rm -r, du) works on at once, unless it is told.
         self.concurrency = config.fs_concurrency
         self._read_ahead = ReadAhead()
+        # Whether listings give each file's ETag (see with_etags).
+        self._etags = False
         self._cache = MetadataCache(
             config.cache_ttl_seconds if cache_ttl is None else cache_ttl,
             config.cache_max_entries if cache_max_entries is None else cache_max_entries,
@@ -157,6 +159,14 @@ class FileSystem:
         """
         view = copy.copy(self)
         view.caller = caller
+        return view
+
+    def with_etags(self) -> FileSystem:
+        """The same view, whose listings also give each file's ETag (``FileStatus.etag``). A local
+        directory reads it per file (an extended attribute: about as much again as the listing),
+        so only readers that show ETags ask: the S3 gateway. Its cached first pages are its own."""
+        view = copy.copy(self)
+        view._etags = True
         return view
 
     # -- resolution and attributes -------------------------------------------------------
@@ -390,17 +400,18 @@ class FileSystem:
             require_io(f"listing {path}")
             return self._fill_page(path, position, limit)
         stamp = self._stamp()
-        cached = None if sync else self._cache.get("list", path, stamp)
+        kind = "list+etags" if self._etags else "list"
+        cached = None if sync else self._cache.get(kind, path, stamp)
         if isinstance(cached, _FirstPage) and cached.covers(limit):
             return cached.cut(limit)
         # Before the fill lock: on the event loop, waiting for another thread's listing blocks too.
         require_io(f"listing {path}")
-        with self._cache.filling("list", path):
-            cached = None if sync else self._cache.get("list", path, stamp)
+        with self._cache.filling(kind, path):
+            cached = None if sync else self._cache.get(kind, path, stamp)
             if isinstance(cached, _FirstPage) and cached.covers(limit):
                 return cached.cut(limit)
             items = self._fill_page(path, position, limit)
-            self._cache.put("list", path, _FirstPage(items), stamp, weight=max(1, len(items)))
+            self._cache.put(kind, path, _FirstPage(items), stamp, weight=max(1, len(items)))
             return items
 
     def _fill_page(self, path: str, position: Position, limit: int) -> list[Listed]:
@@ -435,7 +446,15 @@ class FileSystem:
         # Most directories have no attributes of their own below them: every entry then shows
         # the directory's (merging per entry is a third of a large listing's time otherwise).
         plain = _fields(inherited)
-        for item in self._store_page(path, target.store, base, position, limit - len(listed)):
+        items = self._store_page(path, target.store, base, position, limit - len(listed))
+        # A store entry hidden by a mount point is not given; when all a fetch found was hidden,
+        # what follows it is fetched now: an empty page would end the listing there.
+        while not listed and items and all(item.key.rstrip("/") in points for item in items):
+            following = items[-1].after
+            if following is None:
+                return listed
+            items = self._store_page(path, target.store, base, following, limit)
+        for item in items:
             name = item.key.rstrip("/")
             if name in points:
                 continue
@@ -447,7 +466,9 @@ class FileSystem:
             if info is None:
                 status = FileStatus(child, True, 0, None, owner, group, mode, mount)
             else:
-                status = FileStatus(child, False, info.size, info.last_modified, owner, group, mode, mount)
+                status = FileStatus(
+                    child, False, info.size, info.last_modified, owner, group, mode, mount, info.etag
+                )
             listed.append(Listed(item.key, status, item.after))
         return listed
 
@@ -457,15 +478,17 @@ class FileSystem:
         """The store's entries from ``position``: fetched ahead when the previous page was sent
         (see :mod:`tierstore.namespace.read_ahead`), and the page after them set on its way."""
         items = None
+        etags = self._etags
         if position.phase == "store" and position.resume is not None and position.last is None:
-            items = self._read_ahead.take((path, position.resume, limit))
+            items = self._read_ahead.take((path, position.resume, limit, etags))
         if items is None:
-            items = store_items(store, base, position, limit)
+            items = store_items(store, base, position, limit, etags=etags)
         following = items[-1].after if items else None
         if following is not None and following.resume is not None and following.last is None:
             ahead = following
             self._read_ahead.start(
-                (path, ahead.resume or "", limit), lambda: store_items(store, base, ahead, limit)
+                (path, ahead.resume or "", limit, etags),
+                lambda: store_items(store, base, ahead, limit, etags=etags),
             )
         return items
 
@@ -473,6 +496,17 @@ class FileSystem:
         """Raise unless the caller may read ``path`` (search on its ancestors, read on it)."""
         target = self._target(path)
         self._check(target.path, target.mount, "read")
+
+    def check_listable(self, path: str) -> None:
+        """Raise unless the caller may list ``path`` and look at what it holds, as ``ls -l`` and
+        ``find`` need: search on every ancestor, read and search on it (from the namespace's
+        attributes alone: nothing is asked of the store)."""
+        target = self._target(path)
+        if self.caller is None:
+            return
+        here = self._search(target.path)[-1]
+        here.check(self.caller, "read")
+        here.check(self.caller, "execute")
 
     def check_writable(self, path: str) -> None:
         """Raise unless the caller may create or replace the file at ``path`` (as a write would)."""

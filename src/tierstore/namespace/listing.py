@@ -146,16 +146,19 @@ def _level(item: object) -> tuple[str, Position | None]:
 # -- one directory's entries from its store --------------------------------------------------------
 
 
-def store_items(store: Store, base: str, position: Position, limit: int) -> list[StoreItem]:
+def store_items(
+    store: Store, base: str, position: Position, limit: int, *, etags: bool = False
+) -> list[StoreItem]:
     """Up to ``limit`` entries of the directory at ``base`` (a key ending in ``/``, or ``""``)
-    from ``position`` on (a "store" position), each with the position after it."""
+    from ``position`` on (a "store" position), each with the position after it; ``etags``: with
+    each file's ETag (see ``Store.list_pages``)."""
     # Never a page of one: SeaweedFS answers max-keys=1 with the directory's own marker and
     # IsTruncated false, so a one-entry page of a directory with a marker came back empty
     # (measured with 4.48; at 2 and more it pages right). The page is cut to the limit below.
     page_size = max(2, min(STORE_PAGE, limit))
     resume, skip_to = position.resume, position.last
     items: list[StoreItem] = []
-    for page, size in _pages(store, base, position, page_size):
+    for page, size in _pages(store, base, position, page_size, etags):
         found: list[tuple[str, ObjectInfo | None]] = [(info.key[len(base) :], info) for info in page.objects]
         found.extend((prefix[len(base) :], None) for prefix in page.prefixes)
         # A marker inside is not an entry; nor is anything up to where the last call stopped.
@@ -178,11 +181,13 @@ def store_items(store: Store, base: str, position: Position, limit: int) -> list
     return items[:limit]
 
 
-def _pages(store: Store, base: str, position: Position, page_size: int) -> Iterator[tuple[ListPage, int]]:
+def _pages(
+    store: Store, base: str, position: Position, page_size: int, etags: bool
+) -> Iterator[tuple[ListPage, int]]:
     """The store's pages from ``position``, each with the size it was asked for: the page being
     read again in the size it had, the ones after it in ``page_size``."""
     first_size = position.size if position.last is not None and position.size else page_size
-    pages = store.list_pages(base, delimiter="/", page_size=first_size, resume=position.resume)
+    pages = store.list_pages(base, delimiter="/", page_size=first_size, resume=position.resume, etags=etags)
     if first_size == page_size:
         yield from ((page, page_size) for page in pages)
         return
@@ -191,7 +196,7 @@ def _pages(store: Store, base: str, position: Position, page_size: int) -> Itera
         return
     yield first, first_size
     if first.resume is not None:
-        rest = store.list_pages(base, delimiter="/", page_size=page_size, resume=first.resume)
+        rest = store.list_pages(base, delimiter="/", page_size=page_size, resume=first.resume, etags=etags)
         yield from ((page, page_size) for page in rest)
 
 
@@ -264,9 +269,21 @@ class PageWalker:
             return None
         return self._fetched[0]
 
+    def checkpoint(self) -> Levels:
+        """Where the iteration stands now, between two entries: :func:`token_at` makes it the
+        token of a listing that goes on with the entry after the last one given (a reader that
+        looks ahead keeps the checkpoint from before the entry it has not used yet)."""
+        return [(level.directory, level.position) for level in self._stack]
+
     @property
     def next(self) -> str | None:
-        levels: Levels = [(level.directory, level.position) for level in self._stack]
-        while levels and levels[-1][1] is None:
-            levels.pop()  # finished innermost directories; an outer one may still go on
-        return encode_token(levels) if levels else None
+        return token_at(self.checkpoint())
+
+
+def token_at(levels: Levels) -> str | None:
+    """The token for going on from ``levels`` (a :meth:`PageWalker.checkpoint`); None when
+    nothing follows."""
+    levels = list(levels)
+    while levels and levels[-1][1] is None:
+        levels.pop()  # finished innermost directories; an outer one may still go on
+    return encode_token(levels) if levels else None

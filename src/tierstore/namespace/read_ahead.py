@@ -28,8 +28,8 @@ KEEP = 64
 MAX_AGE_SECONDS = 5.0
 WORKERS = 4
 
-# (directory path, the store's resume token, page size)
-PageKey = tuple[str, str, int]
+# (directory path, the store's resume token, page size, with ETags)
+PageKey = tuple[str, str, int, bool]
 
 
 class ReadAhead:

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tierstore.server.s3.context import Handler
-from tierstore.server.s3.handlers import buckets, copying, deleting, multipart, objects
+from tierstore.server.s3.handlers import buckets, copying, deleting, listing, multipart, objects
 
 ALL: Mapping[str, Handler] = {
     **buckets.HANDLERS,
+    **listing.HANDLERS,
     **objects.HANDLERS,
     **copying.HANDLERS,
     **deleting.HANDLERS,
