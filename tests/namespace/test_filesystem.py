@@ -341,3 +341,15 @@ def test_a_new_file_is_looked_for_with_one_head_and_one_listing(
     assert store_calls(caplog) == ["head", "list"]
     with pytest.raises(StoreError, match="is a directory"):
         fs.write("/looked/empty", [b"x"])
+
+
+def test_a_file_just_written_is_known_a_file_to_the_next_write(
+    table: MountTable, caplog: pytest.LogCaptureFixture
+) -> None:
+    fs = FileSystem(table, cache_ttl=30)
+    assert fs.write_object("/again/f.txt", [b"one"])
+    caplog.set_level(logging.DEBUG, logger="tierstore.storage")
+    caplog.clear()
+    assert fs.write_object("/again/f.txt", [b"two"])
+    assert store_calls(caplog) == ["open_write"]  # no HEAD to learn that a file is there
+    assert b"".join(fs.read("/again/f.txt")) == b"two"

@@ -648,6 +648,8 @@ class FileSystem:
         if existing is None:
             self._record_creator(target.path, is_dir=False)
         self._cache.changed(target.path)
+        # A file is there now, as the store just said: the next write of it needs no HEAD to know.
+        self._cache.put("kind", target.path, "file", self._stamp())
         return target, written
 
     def _record_creator(self, path: str, *, is_dir: bool) -> None:
