@@ -21,7 +21,6 @@ import posixpath
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,7 +30,7 @@ from tierstore.errors import NotFoundError
 from tierstore.fuse.attributes import Identity, new_file, public, to_stat
 from tierstore.fuse.cache import AttributeCache
 from tierstore.fuse.errors import FuseError, errno_for
-from tierstore.fuse.prefetch import BufferPool, SequentialReader
+from tierstore.fuse.prefetch import BufferPool, FetchPool, SequentialReader
 from tierstore.fuse.writes import SequentialWriter
 
 LOGGER = logging.getLogger("tierstore.fuse")
@@ -84,9 +83,7 @@ class TierstoreOperations:
         self.options = options
         self.cache = AttributeCache(options.attr_timeout)
         self.pool = BufferPool(options.read_buffer)
-        self._executor = ThreadPoolExecutor(
-            options.prefetch_threads, thread_name_prefix="tierstore-fuse-read"
-        )
+        self._executor = FetchPool(options.prefetch_threads, "tierstore-fuse-read")
         self._lock = threading.Lock()
         self._handles: dict[int, _Reading | SequentialWriter] = {}
         self._writing: dict[str, SequentialWriter] = {}
@@ -575,7 +572,7 @@ class TierstoreOperations:
                     handle.abort()
             else:
                 handle.reader.close()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor.shutdown()
 
 
 def backing_device(mountpoint: str) -> str | None:

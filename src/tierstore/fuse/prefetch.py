@@ -26,13 +26,16 @@ readers never deadlock on each other's read-ahead).
 
 from __future__ import annotations
 
+import functools
 import logging
+import queue
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from tierstore.errors import StoreUnavailableError
 
@@ -50,6 +53,48 @@ KEEP_BEHIND = 8 * MIB
 AHEAD_SLACK = 16 * MIB
 
 Fetch = Callable[[int, int], bytes]
+T = TypeVar("T")
+
+
+class FetchPool:
+    """The threads every open file's GETs run on: ``ThreadPoolExecutor.submit`` on daemon threads.
+
+    A fetch from a store that went away keeps retrying for the store's whole retry policy (half a
+    minute and more) after the reader got its EIO at ``--io-timeout``; the executor's threads
+    would hold the process's exit until then, so an unmount would hang on a dead store. Daemon
+    threads end with the process.
+    """
+
+    def __init__(self, threads: int, name: str) -> None:
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{name}-{number}", daemon=True)
+            for number in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, function: Callable[..., T], *args: Any) -> Future[T]:
+        future: Future[T] = Future()
+        self._queue.put((future, functools.partial(function, *args)))
+        return future
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            future, call = item
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled before it started: the reader went elsewhere
+            try:
+                result = call()
+            except BaseException as error:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+    def shutdown(self) -> None:
+        """Lets each thread end once its current fetch does (without waiting for them)."""
+        for _ in self._threads:
+            self._queue.put(None)
 
 
 class Piece(NamedTuple):
@@ -120,7 +165,7 @@ class SequentialReader:
         size: int,
         *,
         pool: BufferPool,
-        executor: ThreadPoolExecutor,
+        executor: FetchPool,
         timeout: float,
         name: str = "",
     ) -> None:
@@ -138,6 +183,9 @@ class SequentialReader:
         self.resets = 0
         self.requests = 0
         self.lone_fetches = 0
+        # The last failure and when: see _check_failing.
+        self._failure: BaseException | None = None
+        self._failed_at = 0.0
 
     def read(self, offset: int, length: int) -> bytes:
         """The bytes ``[offset, offset + length)`` (fewer at the end of the file), as one copy."""
@@ -152,6 +200,7 @@ class SequentialReader:
         if offset >= end:
             return []
         with self._lock:
+            self._check_failing()
             lone = self._place(offset, end)
             if lone:
                 covering: list[_Block] = []
@@ -186,6 +235,22 @@ class SequentialReader:
         self._furthest = end
         return False
 
+    def _check_failing(self) -> None:
+        """Fails at once for ``timeout`` seconds after a fetch of this file failed.
+
+        The kernel asks again for pages its read-ahead got EIO for, one request at a time: each
+        would wait ``--io-timeout`` anew on a store that is gone, and the reader would get its
+        EIO only after several timeouts. A store that came back is asked again after that.
+        """
+        if self._failure is not None:
+            ago = time.monotonic() - self._failed_at
+            if ago < self._timeout:
+                raise StoreUnavailableError(f"{self._name}: a read failed {ago:.1f} s ago: {self._failure}")
+
+    def _failed(self, error: BaseException) -> None:
+        with self._lock:
+            self._failure, self._failed_at = error, time.monotonic()
+
     def _lone_fetch(self, start: int, end: int) -> bytes:
         self.lone_fetches += 1
         future = self._executor.submit(self._fetch, start, end)
@@ -193,7 +258,12 @@ class SequentialReader:
             return future.result(timeout=self._timeout)
         except FutureTimeout:
             future.cancel()
-            raise self._late(start, end) from None
+            late = self._late(start, end)
+            self._failed(late)
+            raise late from None
+        except BaseException as error:
+            self._failed(error)
+            raise
 
     def _late(self, start: int, end: int) -> StoreUnavailableError:
         return StoreUnavailableError(
@@ -206,14 +276,16 @@ class SequentialReader:
         except CancelledError:
             return None
         except FutureTimeout:
-            self._drop_failed(block)
-            raise self._late(low, high) from None
-        except BaseException:
-            self._drop_failed(block)  # so that the next read asks again
+            late = self._late(low, high)
+            self._drop_failed(block, late)
+            raise late from None
+        except BaseException as error:
+            self._drop_failed(block, error)  # so that a read after _check_failing's time asks again
             raise
 
-    def _drop_failed(self, block: _Block) -> None:
+    def _drop_failed(self, block: _Block, error: BaseException) -> None:
         with self._lock:
+            self._failure, self._failed_at = error, time.monotonic()
             if block in self._blocks:
                 self._reset(block.start)
 
