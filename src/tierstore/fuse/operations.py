@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from tierstore.client import Client
 from tierstore.errors import NotFoundError
 from tierstore.fuse.attributes import Identity, new_file, public, to_stat
-from tierstore.fuse.cache import AttributeCache
+from tierstore.fuse.cache import AttributeCache, DirectoryNames
 from tierstore.fuse.errors import FuseError, errno_for
 from tierstore.fuse.prefetch import BufferPool, FetchPool, SequentialReader
 from tierstore.fuse.writes import SequentialWriter
@@ -82,6 +82,8 @@ class TierstoreOperations:
         self.identity = identity
         self.options = options
         self.cache = AttributeCache(options.attr_timeout)
+        self.names = DirectoryNames(options.attr_timeout)
+        self._relisting: dict[str, threading.Lock] = {}
         self.pool = BufferPool(options.read_buffer)
         self._executor = FetchPool(options.prefetch_threads, "tierstore-fuse-read")
         self._lock = threading.Lock()
@@ -142,10 +144,15 @@ class TierstoreOperations:
         if writer is not None:
             return new_file(self.identity, writer.mode, writer.size)
         found, attrs = self.cache.get(path)
+        if not found and path != "/" and self._listed_again(_parent(path)):
+            found, attrs = self.cache.get(path)
         if found:
             if attrs is None:
                 raise FuseError(errno.ENOENT, path)
             return attrs
+        if self.names.missing(path):
+            self.cache.put(path, None)
+            raise FuseError(errno.ENOENT, path)
         try:
             answer = self.client.stat(self.ns(path))
         except NotFoundError:
@@ -154,6 +161,63 @@ class TierstoreOperations:
         attrs = to_stat(answer, self.identity, started_ns=self._started_ns)
         self.cache.put(path, attrs)
         return attrs
+
+    def _listed_again(self, directory: str) -> bool:
+        """Lists ``directory`` again when it was listed whole a little while ago and its names
+        have expired: one page refreshes every entry's stat, where each file opened after an
+        ``ls`` (or a glob) would otherwise cost a stat of its own. True when it was listed."""
+        if self.names.names(directory) is not None:
+            return False  # known and fresh: a miss there is a name that is not in it
+        if self.names.names(directory, stale=True) is None:
+            return False
+        with self._lock:
+            lock = self._relisting.setdefault(directory, threading.Lock())
+        try:
+            with lock:
+                # Another thread's listing may have come while this one waited for it.
+                if self.names.names(directory) is None:
+                    for _ in self._list(directory):
+                        pass
+        except Exception as error:
+            # The stat that follows says what is wrong, if anything is.
+            LOGGER.debug("listing %s again failed: %s", directory, error)
+            self.names.forget(directory)
+            return False
+        finally:
+            with self._lock:
+                self._relisting.pop(directory, None)
+        return True
+
+    def _list(self, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The directory's entries from the server's pages as they come, each one's attributes
+        put in the cache; once all came, the names too (DirectoryNames)."""
+        seen: set[str] = set()
+        entries = self.client.iter_dir(self.ns(path))
+        while True:
+            try:
+                entry = self._do("readdir", path, lambda: next(entries, None))
+            except FuseError as error:
+                # A directory emptied here is kept for a while though the store dropped it.
+                if error.errno == errno.ENOENT and not seen and self.cache.get(path)[1] is not None:
+                    break
+                raise
+            if entry is None:
+                break
+            name = posixpath.basename(str(entry["path"]).rstrip("/"))
+            if not name:
+                continue
+            attrs = to_stat(entry, self.identity, started_ns=self._started_ns)
+            self.cache.put(f"{path.rstrip('/')}/{name}", attrs)
+            seen.add(name)
+            yield name, attrs
+        # Files being written here that the store does not list yet.
+        prefix = f"{path.rstrip('/')}/"
+        for pending in list(self._writing):
+            name = pending[len(prefix) :]
+            if pending.startswith(prefix) and "/" not in name and name not in seen:
+                seen.add(name)
+                yield name, new_file(self.identity, 0o644, 0)
+        self.names.fill(path, seen)
 
     def _changed(self, path: str, *, below: bool = False) -> None:
         self.cache.forget(path, below=below)
@@ -196,33 +260,8 @@ class TierstoreOperations:
         the ``stat`` of each name (``ls -l``) is answered here."""
         yield "."
         yield ".."
-        directory = self.ns(path)
-        seen: set[str] = set()
-        entries = self.client.iter_dir(directory)
-        while True:
-            try:
-                entry = self._do("readdir", path, lambda: next(entries, None))
-            except FuseError as error:
-                # A directory emptied here is kept for a while though the store dropped it.
-                if error.errno == errno.ENOENT and not seen and self.cache.get(path)[1] is not None:
-                    break
-                raise
-            if entry is None:
-                break
-            name = posixpath.basename(str(entry["path"]).rstrip("/"))
-            if not name:
-                continue
-            child = f"{path.rstrip('/')}/{name}"
-            attrs = to_stat(entry, self.identity, started_ns=self._started_ns)
-            self.cache.put(child, attrs)
-            seen.add(name)
+        for name, attrs in self._list(path):
             yield name, {"st_mode": attrs["st_mode"]}, 0
-        # Files being written here that the store does not list yet.
-        prefix = f"{path.rstrip('/')}/"
-        for pending in list(self._writing):
-            name = pending[len(prefix) :]
-            if pending.startswith(prefix) and "/" not in name and name not in seen:
-                yield name, {"st_mode": 0o100644}, 0
 
     def statfs(self, path: str) -> dict[str, int]:
         return {
@@ -312,6 +351,7 @@ class TierstoreOperations:
                 raise FuseError(errno.EBUSY, path)
             self._writing[path] = writer
         self._changed(path)
+        self.names.added(path)
         return self._new_handle(writer)
 
     def create(self, path: str, mode: int, fi: Any) -> int:
@@ -397,6 +437,7 @@ class TierstoreOperations:
         found, parent_attrs = self.cache.get(parent)
         self._do("unlink", path, lambda: self.client.rm(self.ns(path)))
         self._changed(path)
+        self.names.removed(path)
         if found and parent_attrs is not None:
             # A directory with no marker goes from the store with its last file; to POSIX tools
             # (mv, rm -r) it stays until rmdir: keep it here for the cache's time.
@@ -407,6 +448,8 @@ class TierstoreOperations:
         self._refuse_read_only(path)
         self._do("mkdir", path, lambda: self.client.mkdir(self.ns(path)))
         self._changed(path)
+        self.names.added(path)
+        self.names.fill(path, set())  # new, so empty: lookups of names to create there are free
         return 0
 
     def rmdir(self, path: str) -> int:
@@ -428,6 +471,8 @@ class TierstoreOperations:
             if error.errno != errno.ENOENT:
                 raise
         self._changed(path, below=True)
+        self.names.removed(path)
+        self.names.forget(path, below=True)
         return 0
 
     def rename(self, old: str, new: str) -> int:
@@ -463,6 +508,11 @@ class TierstoreOperations:
         self._do("rename", old, lambda: self.client.mv(source, dest))
         self._changed(old, below=is_dir)
         self._changed(new, below=is_dir)
+        self.names.removed(old)
+        self.names.added(new)
+        if is_dir:
+            self.names.forget(old, below=True)
+            self.names.forget(new, below=True)
         return 0
 
     def _later(self, path: str, action: Callable[[], object]) -> bool:
@@ -573,6 +623,10 @@ class TierstoreOperations:
             else:
                 handle.reader.close()
         self._executor.shutdown()
+
+
+def _parent(path: str) -> str:
+    return path.rsplit("/", 1)[0] or "/"
 
 
 def backing_device(mountpoint: str) -> str | None:
