@@ -46,6 +46,7 @@ VERSIONS = [
     # wrk has no version flag of its own: -v prints the version line before its usage, exit 1.
     ("wrk", ["-v"], "wrk "),
     ("curl", ["--version"], "curl "),
+    ("rsync", ["--version"], "rsync  version"),
 ]
 
 

@@ -104,6 +104,12 @@ class UserDirectory:
                 return _user(record)
         return None
 
+    def named_now(self, name: str) -> User | None:
+        """:meth:`named` after taking in what other processes changed: a user added a moment ago
+        by ``tierstore users add``, whose S3 key is already in use, before the next poll."""
+        self.metadata.catch_up()
+        return self.named(name)
+
     def recent(self, token: str) -> tuple[bool, User | None]:
         """``(True, user or None)`` when ``token`` can be checked from memory, else ``(False, None)``.
 

@@ -145,6 +145,9 @@ class MetadataStore(abc.ABC):
 
     # -- life cycle -----------------------------------------------------------------------
 
+    def catch_up(self) -> None:  # noqa: B027 - a store reading the database each time has nothing to do
+        """Take in what other processes changed since the last poll (a store answering from memory)."""
+
     @abc.abstractmethod
     def close(self) -> None:
         """Closes the store's connections; the store must not be used afterwards."""

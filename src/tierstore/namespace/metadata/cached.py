@@ -132,6 +132,9 @@ class CachedMetadataStore(SqlMetadataStore):
         while not self._stop.wait(self.poll_interval):
             self.poll_once()
 
+    def catch_up(self) -> None:
+        self.poll_once()
+
     def poll_once(self) -> None:
         """Read the change counters once and drop every kind another process changed."""
         try:

@@ -111,6 +111,8 @@ class S3Gateway:
                 )
             auth, identity = await self._verify(request)
             user = self.state.users.named(identity.user)
+            if user is None:  # maybe added by another process since the last poll: look again
+                user = await run_in_threadpool(self.state.users.named_now, identity.user)
             if user is None:  # the key outlived its user: refuse as an unknown key
                 raise S3Error("InvalidAccessKeyId", resource=target.resource)
             call = S3Call(
