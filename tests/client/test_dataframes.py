@@ -16,6 +16,7 @@ from pyarrow.fs import FSSpecHandler, PyFileSystem
 from tests.client.conftest import data_proxy_requests
 from tests.server.harness import RunningServer
 from tierstore.client import Client
+from tierstore.client.fsspec_fs import LISTINGS_CACHED_AT_MOST
 
 
 def _frame(rows: int, offset: int = 0) -> pd.DataFrame:
@@ -75,3 +76,21 @@ def test_fsspec_open_with_the_environment(
         fsspec.open(f"tierstore://{workdir}/missing.txt", "rb") as gone,
     ):
         gone.read()
+
+
+def test_a_long_lived_filesystem_keeps_a_bounded_number_of_listings(
+    api: RunningServer, client: Client, workdir: str
+) -> None:
+    """fsspec keeps one filesystem per server and token for the process, and its listings cache
+    skips expired listings without dropping them: the filesystem bounds how many it keeps."""
+    default = fsspec.filesystem("tierstore", server=api.url, token=api.admin_token, skip_instance_cache=True)
+    assert default.dircache.most == LISTINGS_CACHED_AT_MOST
+    small = fsspec.filesystem(
+        "tierstore", server=api.url, token=api.admin_token, skip_instance_cache=True, max_paths=4
+    )
+    for index in range(10):
+        client.mkdir(f"{workdir}/dir-{index}")
+        client.write(f"{workdir}/dir-{index}/file", b"x")
+        assert small.ls(f"{workdir}/dir-{index}", detail=False) == [f"{workdir}/dir-{index}/file"]
+    kept = list(small.dircache)
+    assert 0 < len(kept) <= 4 and f"{workdir}/dir-9" in kept

@@ -193,17 +193,19 @@ def test_a_chunked_json_body_over_the_limit_is_413(serve: Serve) -> None:
             yield b"a" * 1000
         yield b'"}'
 
-    answer = httpx.post(f"{server.url}/v1/fs/mkdir", content=body(), headers=server.auth())
+    answer = httpx.post(f"{server.url}/v1/fs/mkdir", content=body(), headers=server.auth(), timeout=30)
     assert answer.status_code == 413, answer.text
     assert "tierstore.server.limits.json-body" in answer.json()["error"]["message"]
-    stat = httpx.get(f"{server.url}/v1/fs/stat", params={"path": "/padded"}, headers=server.auth())
+    stat = httpx.get(
+        f"{server.url}/v1/fs/stat", params={"path": "/padded"}, headers=server.auth(), timeout=30
+    )
     assert stat.status_code == 404, stat.text
 
 
 def test_deeply_nested_json_is_400_not_500(serve: Serve) -> None:
     server = serve()
     nested = b'{"path": ' + b"[" * 2000 + b"]" * 2000 + b"}"  # under the 4096-byte limit
-    answer = httpx.post(f"{server.url}/v1/fs/mkdir", content=nested, headers=server.auth())
+    answer = httpx.post(f"{server.url}/v1/fs/mkdir", content=nested, headers=server.auth(), timeout=30)
     assert answer.status_code == 400, answer.text
     assert "nested too deeply" in answer.json()["error"]["message"]
 
@@ -276,13 +278,21 @@ def test_a_users_concurrent_uploads_are_capped_and_others_are_not(serve: Serve) 
     try:
         time.sleep(0.3)
         third = httpx.put(
-            f"{server.url}/v1/data", params={"path": "/bob-2"}, content=b"x", headers=server.auth(bob)
+            f"{server.url}/v1/data",
+            params={"path": "/bob-2"},
+            content=b"x",
+            headers=server.auth(bob),
+            timeout=30,
         )
         assert third.status_code == 429, third.text
         message = third.json()["error"]["message"]
         assert "2 uploads" in message and "tierstore.server.limits.uploads-per-user" in message
         other = httpx.put(
-            f"{server.url}/v1/data", params={"path": "/alice"}, content=b"x", headers=server.auth(alice)
+            f"{server.url}/v1/data",
+            params={"path": "/alice"},
+            content=b"x",
+            headers=server.auth(alice),
+            timeout=30,
         )
         assert other.status_code == 201, other.text
     finally:
@@ -300,7 +310,7 @@ def test_ready_is_503_at_once_while_the_upload_pool_is_exhausted(serve: Serve) -
         assert time.monotonic() - started < 1
         assert ready.status_code == 503, ready.text
         assert "upload" in ready.json()["error"]["message"]
-        assert httpx.get(f"{server.url}/v1/health").is_success  # alive, only not ready
+        assert httpx.get(f"{server.url}/v1/health", timeout=30).is_success  # alive, only not ready
     finally:
         for sock in socks:
             sock.close()
@@ -451,5 +461,7 @@ def test_a_slow_small_json_body_is_cut_off_and_changes_nothing(serve: Serve, tri
     assert answer.startswith("HTTP/1.1 408"), answer
     assert "tierstore.server.limits.body-timeout" in answer
     assert 1.0 <= took < 4, took  # body-timeout 1 s, plus 43 bytes at 1 KiB/s
-    stat = httpx.get(f"{server.url}/v1/fs/stat", params={"path": "/slow-json-dir"}, headers=server.auth())
+    stat = httpx.get(
+        f"{server.url}/v1/fs/stat", params={"path": "/slow-json-dir"}, headers=server.auth(), timeout=30
+    )
     assert stat.status_code == 404, stat.text

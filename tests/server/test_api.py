@@ -38,27 +38,27 @@ def assert_error(response: httpx.Response, status: int, code: str) -> str:
 
 def test_no_or_a_wrong_token_is_401_with_a_json_body(api: RunningServer) -> None:
     for headers in ({}, {"Authorization": "Bearer tsk_not-a-real-token"}, {"Authorization": "Basic eDp5"}):
-        answer = httpx.get(f"{api.url}/v1/whoami", headers=headers)
+        answer = httpx.get(f"{api.url}/v1/whoami", headers=headers, timeout=30)
         assert_error(answer, 401, "unauthorized")
         assert answer.headers["www-authenticate"].startswith("Bearer")
     for method, route in (("GET", "/v1/mounts"), ("POST", "/v1/credentials"), ("PUT", "/v1/data")):
-        assert_error(httpx.request(method, f"{api.url}{route}"), 401, "unauthorized")
+        assert_error(httpx.request(method, f"{api.url}{route}", timeout=30), 401, "unauthorized")
 
 
 def test_public_routes_need_no_token(api: RunningServer) -> None:
-    assert httpx.get(f"{api.url}/v1/health").json()["status"] == "ok"
-    assert httpx.get(f"{api.url}/v1/ready").json() == {"status": "ready"}
-    assert "tierstore_http_requests_total" in httpx.get(f"{api.url}/metrics").text
-    assert httpx.get(f"{api.url}/openapi.json").json()["openapi"].startswith("3.")
+    assert httpx.get(f"{api.url}/v1/health", timeout=30).json()["status"] == "ok"
+    assert httpx.get(f"{api.url}/v1/ready", timeout=30).json() == {"status": "ready"}
+    assert "tierstore_http_requests_total" in httpx.get(f"{api.url}/metrics", timeout=30).text
+    assert httpx.get(f"{api.url}/openapi.json", timeout=30).json()["openapi"].startswith("3.")
 
 
 def test_whoami_and_a_removed_user(api: RunningServer, client: httpx.Client) -> None:
     assert client.get("/v1/whoami").json() == {"user": "admin", "groups": [], "admin": True}
     token = api.add_user("bob", ["staff", "eng"])
-    answer = httpx.get(f"{api.url}/v1/whoami", headers=api.auth(token))
+    answer = httpx.get(f"{api.url}/v1/whoami", headers=api.auth(token), timeout=30)
     assert answer.json() == {"user": "bob", "groups": ["eng", "staff"], "admin": False}
     api.state.users.remove("bob")  # also clears the lookup cache
-    assert_error(httpx.get(f"{api.url}/v1/whoami", headers=api.auth(token)), 401, "unauthorized")
+    assert_error(httpx.get(f"{api.url}/v1/whoami", headers=api.auth(token), timeout=30), 401, "unauthorized")
 
 
 def test_mount_changes_are_for_admins_only(
@@ -73,7 +73,9 @@ def test_mount_changes_are_for_admins_only(
     }
     body = {"path": "/mnt/other", "uri": f"s3://{other}/base", "options": options}
     bob = api.auth(api.add_user("bob"))
-    message = assert_error(httpx.post(f"{api.url}/v1/mounts", json=body, headers=bob), 403, "forbidden")
+    message = assert_error(
+        httpx.post(f"{api.url}/v1/mounts", json=body, headers=bob, timeout=30), 403, "forbidden"
+    )
     assert "admin" in message
     added = client.post("/v1/mounts", json=body)
     assert added.status_code == 201, added.text
@@ -86,7 +88,9 @@ def test_mount_changes_are_for_admins_only(
     assert keys.secret_access_key.reveal() not in client.get("/v1/mounts").text
     assert_error(client.post("/v1/mounts", json=body), 400, "bad_request")  # already mounted
     assert_error(
-        httpx.delete(f"{api.url}/v1/mounts", params={"path": "/mnt/other"}, headers=bob), 403, "forbidden"
+        httpx.delete(f"{api.url}/v1/mounts", params={"path": "/mnt/other"}, headers=bob, timeout=30),
+        403,
+        "forbidden",
     )
     assert client.delete("/v1/mounts", params={"path": "/mnt/other"}).json()["path"] == "/mnt/other"
     assert [mount["path"] for mount in client.get("/v1/mounts").json()["mounts"]] == ["/"]
@@ -118,9 +122,12 @@ def test_file_system_routes(
     assert client.post("/v1/fs/chmod", json={"path": "/d", "mode": "0711"}).status_code == 200
     bob, carol = api.add_user("bob", ["eng"]), api.add_user("carol")
     assert (
-        httpx.get(f"{api.url}/v1/data", params={"path": "/d/g.txt"}, headers=api.auth(bob)).content == b"abc"
+        httpx.get(
+            f"{api.url}/v1/data", params={"path": "/d/g.txt"}, headers=api.auth(bob), timeout=30
+        ).content
+        == b"abc"
     )
-    denied = httpx.get(f"{api.url}/v1/data", params={"path": "/d/g.txt"}, headers=api.auth(carol))
+    denied = httpx.get(f"{api.url}/v1/data", params={"path": "/d/g.txt"}, headers=api.auth(carol), timeout=30)
     assert "permission denied for user carol" in assert_error(denied, 403, "forbidden")
     assert_error(client.post("/v1/fs/rm", json={"path": "/d"}), 400, "bad_request")  # a directory
     assert client.post("/v1/fs/rm", json={"path": "/d", "recursive": True}).json()["removed"] >= 2
@@ -204,12 +211,12 @@ def test_openapi_describes_every_route_and_validates(client: httpx.Client) -> No
 
 def test_metrics_count_requests_vends_and_sts_calls(api: RunningServer, client: httpx.Client) -> None:
     client.get("/v1/whoami")
-    httpx.get(f"{api.url}/v1/whoami")
+    httpx.get(f"{api.url}/v1/whoami", timeout=30)
     client.put("/v1/data", params={"path": "/m.txt"}, content=b"12345")
     client.get("/v1/data", params={"path": "/m.txt"})
     client.post("/v1/credentials", json={"path": "/x/"})
     client.post("/v1/credentials", json={"path": "/x/"})
-    text = httpx.get(f"{api.url}/metrics").text
+    text = httpx.get(f"{api.url}/metrics", timeout=30).text
     for line in (
         'tierstore_http_requests_total{method="GET",route="/v1/whoami",status="200"} 1.0',
         'tierstore_http_requests_total{method="GET",route="/v1/whoami",status="401"} 1.0',

@@ -212,15 +212,15 @@ def test_tls_when_a_certificate_is_configured(tmp_path: Path) -> None:
     try:
         assert server.url.startswith("https://")
         trusted = ssl.create_default_context(cafile=str(cert))
-        who = httpx.get(f"{server.url}/v1/whoami", headers=server.auth(), verify=trusted)
+        who = httpx.get(f"{server.url}/v1/whoami", headers=server.auth(), verify=trusted, timeout=30)
         assert who.json()["user"] == "admin"
         with pytest.raises(httpx.ConnectError):  # not trusted without the certificate
-            httpx.get(f"{server.url}/v1/health")
+            httpx.get(f"{server.url}/v1/health", timeout=30)
         with pytest.raises(httpx.RemoteProtocolError):  # plain HTTP is not answered
-            httpx.get(server.url.replace("https://", "http://") + "/v1/health")
+            httpx.get(server.url.replace("https://", "http://") + "/v1/health", timeout=30)
         # The S3 gateway's port is served with the same certificate.
         assert server.s3_url is not None and server.s3_url.startswith("https://")
-        anonymous = httpx.get(server.s3_url + "/", verify=trusted)
+        anonymous = httpx.get(server.s3_url + "/", verify=trusted, timeout=30)
         assert anonymous.status_code == 403 and b"<Code>AccessDenied</Code>" in anonymous.content
     finally:
         server.stop()
@@ -231,9 +231,11 @@ def test_the_harness_runs_serve_in_a_child_process_too(server_config: Path) -> N
     server = start_api_server(server_config, process=True)
     try:
         alice = server.add_user("alice", ["eng"])
-        who = httpx.get(f"{server.url}/v1/whoami", headers=server.auth(alice)).json()
+        who = httpx.get(f"{server.url}/v1/whoami", headers=server.auth(alice), timeout=30).json()
         assert who == {"user": "alice", "groups": ["eng"], "admin": False}
-        answer = httpx.post(f"{server.url}/v1/credentials", json={"path": "/a/"}, headers=server.auth())
+        answer = httpx.post(
+            f"{server.url}/v1/credentials", json={"path": "/a/"}, headers=server.auth(), timeout=30
+        )
         assert answer.status_code == 200 and answer.json()["scoped"] is True
     finally:
         server.stop()

@@ -61,7 +61,7 @@ def test_users_add_shows_the_token_once_and_stores_its_hash(
     server = start_api_server(local_config)  # users exist: no admin is made, none is printed
     try:
         assert not (tmp_path / "admin.token").exists()
-        who = httpx.get(f"{server.url}/v1/whoami", headers=server.auth(token))
+        who = httpx.get(f"{server.url}/v1/whoami", headers=server.auth(token), timeout=30)
         assert who.json() == {"user": "alice", "groups": ["eng", "ops"], "admin": False}
         code, out, _ = run(capsys, "users", "remove", "alice", "-c", str(local_config))
         assert code == 0 and "removed user alice" in out
@@ -80,7 +80,7 @@ def test_the_first_start_creates_an_admin_with_a_0600_token_file(local_config: P
         token = token_file.read_text().strip()
         assert token == server.admin_token
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
-        who = httpx.get(f"{server.url}/v1/whoami", headers=server.auth(token)).json()
+        who = httpx.get(f"{server.url}/v1/whoami", headers=server.auth(token), timeout=30).json()
         assert who == {"user": "admin", "groups": [], "admin": True}
         assert stored_rows(tmp_path)[0][1] == hashlib.sha256(token.encode()).hexdigest()
     finally:

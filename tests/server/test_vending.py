@@ -194,7 +194,10 @@ def test_concurrent_vends_of_one_key_make_one_sts_call(
     def one(_: int) -> str:
         barrier.wait()
         answer = httpx.post(
-            f"{api.url}/v1/credentials", json={"path": "/mnt/s3/b/", "access": "read"}, headers=api.auth()
+            f"{api.url}/v1/credentials",
+            json={"path": "/mnt/s3/b/", "access": "read"},
+            headers=api.auth(),
+            timeout=30,
         )
         assert answer.status_code == 200, answer.text
         key_id: str = answer.json()["credentials"]["access_key_id"]

@@ -89,10 +89,8 @@ class RestartableStore:
 
     def close(self) -> None:
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            # A throwaway store: weed, once restarted, can take 30 s to honour SIGTERM, and
+            # nothing of it is kept, so it is killed outright.
+            self._process.kill()
+            self._process.wait()
         stop_stack(self.directory)

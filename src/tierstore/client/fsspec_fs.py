@@ -21,6 +21,7 @@ from typing import Any
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem  # type: ignore[import-untyped]
 
 from tierstore.client.client import Client
+from tierstore.client.listings_cache import BoundedListings
 from tierstore.credentials.refresh import RefreshPolicy
 from tierstore.errors import (
     AccessDeniedError,
@@ -34,6 +35,8 @@ from tierstore.storage.interface import ObjectWriter
 PROTOCOL = "tierstore"
 DEFAULT_BLOCK_SIZE = 16 * 1024 * 1024
 LISTINGS_EXPIRY_SECONDS = 10.0
+# Listings kept at most (the most recently set; ``max_paths=`` changes it): see listings_cache.
+LISTINGS_CACHED_AT_MOST = 1024
 
 
 @contextlib.contextmanager
@@ -78,6 +81,11 @@ class TierstoreFileSystem(AbstractFileSystem):  # type: ignore[misc]
         kwargs.setdefault("use_listings_cache", True)
         kwargs.setdefault("listings_expiry_time", LISTINGS_EXPIRY_SECONDS)
         super().__init__(**kwargs)
+        self.dircache = BoundedListings(
+            int(kwargs.get("max_paths") or LISTINGS_CACHED_AT_MOST),
+            expiry_seconds=kwargs["listings_expiry_time"],
+            use_listings_cache=bool(kwargs["use_listings_cache"]),
+        )
         refresh = RefreshPolicy(fraction=refresh_fraction) if refresh_fraction is not None else None
         # Not ``url=``: fsspec.open and pandas take ``url`` themselves (it stays as an alias for
         # fsspec.filesystem("tierstore", url=...), which has no such clash).

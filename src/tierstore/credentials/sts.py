@@ -108,7 +108,8 @@ def sts_client(
     # not pay for it.
     import botocore
     import botocore.config
-    import botocore.session
+
+    from tierstore.credentials.botocore_sessions import new_session
 
     proxies = None
     if settings.proxy is not None:
@@ -123,7 +124,7 @@ def sts_client(
         retries={"mode": "standard", "total_max_attempts": attempts},
         signature_version=botocore.UNSIGNED if credentials is None else None,
     )
-    session = botocore.session.get_session()
+    session = new_session()
     keys: dict[str, Any] = {}
     if credentials is not None:
         keys = {

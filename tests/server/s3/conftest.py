@@ -63,7 +63,7 @@ def gateway_admin(gateway: RunningServer) -> str:
 
 
 def admin_of(server: RunningServer) -> str:
-    whoami = httpx.get(f"{server.url}/v1/whoami", headers=server.auth()).json()
+    whoami = httpx.get(f"{server.url}/v1/whoami", headers=server.auth(), timeout=30).json()
     return str(whoami["user"])
 
 
@@ -161,7 +161,10 @@ class Mount:
 
     def chmod(self, path: str, mode: str) -> None:
         answer = httpx.post(
-            f"{self.gateway.url}/v1/fs/chmod", json={"path": path, "mode": mode}, headers=self.gateway.auth()
+            f"{self.gateway.url}/v1/fs/chmod",
+            json={"path": path, "mode": mode},
+            headers=self.gateway.auth(),
+            timeout=30,
         )
         assert answer.status_code == 200, answer.text
 

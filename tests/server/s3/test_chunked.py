@@ -373,7 +373,7 @@ def test_a_signed_chunk_body_through_http(endpoint: S3Endpoint) -> None:
         url, KEY_ID, SECRET, content_sha256="STREAMING-AWS4-HMAC-SHA256-PAYLOAD", decoded_length=len(data)
     )
     body = signed_chunks(seed, [data[i : i + 65536] for i in range(0, len(data), 65536)])
-    answer = httpx.put(url, content=body, headers=headers)
+    answer = httpx.put(url, content=body, headers=headers, timeout=30)
     assert answer.status_code == 200, answer.text
     assert endpoint.seen[-1].auth is not None and endpoint.seen[-1].auth.payload is Payload.STREAMING_SIGNED
     assert endpoint.objects["data", "signed.bin"] == data
@@ -392,10 +392,10 @@ def test_a_signed_chunk_body_with_a_signed_trailer_through_http(endpoint: S3Endp
     )
     digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
     body = signed_chunks(seed, [data[:65536], data[65536:]], [("x-amz-checksum-sha256", digest)])
-    assert httpx.put(url, content=body, headers=headers).status_code == 200
+    assert httpx.put(url, content=body, headers=headers, timeout=30).status_code == 200
     assert endpoint.objects["data", "trailer.bin"] == data
     wrong = signed_chunks(seed, [data[:65536], data[65536:]], [("x-amz-checksum-sha256", "A" * 43 + "=")])
-    answer = httpx.put(url, content=wrong, headers=headers)
+    answer = httpx.put(url, content=wrong, headers=headers, timeout=30)
     assert answer.status_code == 400 and b"<Code>BadDigest</Code>" in answer.content
 
 
@@ -421,7 +421,7 @@ def test_damaged_signed_chunk_bodies_through_http(endpoint: S3Endpoint, damage: 
         body = body[:-400]
     else:
         body = b"1" * (MAX_LINE + 100) + b"\r\n" + body
-    answer = httpx.put(url, content=body, headers=headers)
+    answer = httpx.put(url, content=body, headers=headers, timeout=30)
     assert answer.status_code == 400 if code != "SignatureDoesNotMatch" else answer.status_code == 403
     assert f"<Code>{code}</Code>".encode() in answer.content
     assert ("data", "damaged.bin") not in endpoint.objects
@@ -433,6 +433,6 @@ def test_a_body_shorter_than_declared_is_incomplete(endpoint: S3Endpoint) -> Non
     headers, seed = signed_head(
         url, KEY_ID, SECRET, content_sha256="STREAMING-AWS4-HMAC-SHA256-PAYLOAD", decoded_length=len(data) + 1
     )
-    answer = httpx.put(url, content=signed_chunks(seed, [data]), headers=headers)
+    answer = httpx.put(url, content=signed_chunks(seed, [data]), headers=headers, timeout=30)
     assert answer.status_code == 400 and b"<Code>IncompleteBody</Code>" in answer.content
     assert ("data", "short.bin") not in endpoint.objects

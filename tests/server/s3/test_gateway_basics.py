@@ -91,7 +91,7 @@ def test_unknown_keys_and_bad_signatures(gateway: RunningServer, s3_for: Callabl
     with pytest.raises(ClientError) as unknown:
         stranger.list_buckets()
     assert _code(unknown) == "InvalidAccessKeyId"
-    anonymous = httpx.get(gateway.s3_url + "/")
+    anonymous = httpx.get(gateway.s3_url + "/", timeout=30)
     assert anonymous.status_code == 403 and b"<Code>AccessDenied</Code>" in anonymous.content
     assert anonymous.headers["x-amz-request-id"]
     gateway.add_user("carol")

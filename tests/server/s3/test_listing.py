@@ -73,7 +73,10 @@ def admin(s3_for: Callable[[str], S3Client], gateway_admin: str) -> S3Client:
 
 def mount(gateway: RunningServer, path: str, root: Path) -> None:
     answer = httpx.post(
-        f"{gateway.url}/v1/mounts", json={"path": path, "uri": root.as_uri()}, headers=gateway.auth()
+        f"{gateway.url}/v1/mounts",
+        json={"path": path, "uri": root.as_uri()},
+        headers=gateway.auth(),
+        timeout=30,
     )
     assert answer.status_code == 201, answer.text
 
@@ -169,7 +172,7 @@ def raw_list(
     text = "&".join(f"{quote(name, safe='')}={quote(value, safe='')}" for name, value in query)
     request = AWSRequest(method="GET", url=f"{gateway.s3_url}/{bucket}?{text}")
     S3SigV4Auth(Credentials(key[0], key[1].reveal()), "s3", "us-east-1").add_auth(request)
-    return httpx.get(request.url, headers=dict(request.headers.items()))
+    return httpx.get(request.url, headers=dict(request.headers.items()), timeout=30)
 
 
 def xml_of(answer: httpx.Response) -> etree._Element:

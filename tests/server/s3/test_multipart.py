@@ -68,6 +68,7 @@ def buckets(
         f"{gateway.url}/v1/mounts",
         json={"path": f"/{LOCAL_BUCKET}", "uri": local.as_uri()},
         headers=gateway.auth(),
+        timeout=30,
     )
     assert added.status_code == 201, added.text
     return Buckets(bucket, admin_s3, local, admin)
@@ -272,6 +273,7 @@ def test_uploads_of_a_mount_inside_a_bucket_are_listed_with_it(
         f"{gateway.url}/v1/mounts",
         json={"path": f"/{ROOT_BUCKET}/inner", "uri": (tmp_path / "inner").as_uri()},
         headers=gateway.auth(),
+        timeout=30,
     )
     assert added.status_code == 201, added.text
     s3 = buckets.admin
@@ -353,7 +355,9 @@ def _signed(gateway: RunningServer, user: str, method: str, path: str, body: byt
     key_id, secret = gateway.add_s3_key(user)
     request = AWSRequest(method=method, url=gateway.s3_url + path, data=body)
     S3SigV4Auth(Credentials(key_id, secret.reveal()), "s3", "us-east-1").add_auth(request)
-    return httpx.request(method, gateway.s3_url + path, content=body, headers=dict(request.headers.items()))
+    return httpx.request(
+        method, gateway.s3_url + path, content=body, headers=dict(request.headers.items()), timeout=30
+    )
 
 
 @KINDS
@@ -504,6 +508,7 @@ def test_a_read_only_mount_refuses_to_begin_an_upload(
         f"{gateway.url}/v1/mounts",
         json={"path": "/rob", "uri": (tmp_path / "ro").as_uri(), "readonly": True},
         headers=gateway.auth(),
+        timeout=30,
     )
     assert added.status_code == 201, added.text
     with pytest.raises(ClientError) as refused:

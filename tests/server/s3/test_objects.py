@@ -79,7 +79,7 @@ def test_get_and_head_answer_the_objects_headers(mount: Mount) -> None:
     assert head["ETag"] == etag and head["ContentLength"] == len(DATA)
     assert head["LastModified"] == got["LastModified"]
     assert abs(head["LastModified"] - datetime.now(UTC)) < timedelta(minutes=1)
-    raw = httpx.get(_presigned(mount, "get_object", "dir/a.bin"))
+    raw = httpx.get(_presigned(mount, "get_object", "dir/a.bin"), timeout=30)
     assert HTTP_DATE.fullmatch(raw.headers["last-modified"]), raw.headers["last-modified"]
     assert raw.headers["etag"] == etag and raw.content == DATA
 
@@ -231,7 +231,7 @@ def _http_date(when: datetime) -> str:
 
 def _not_modified(mount: Mount, key: str, method: str, headers: dict[str, str]) -> httpx.Response:
     operation = "get_object" if method == "GET" else "head_object"
-    return httpx.request(method, _presigned(mount, operation, key), headers=headers)
+    return httpx.request(method, _presigned(mount, operation, key), headers=headers, timeout=30)
 
 
 def test_conditions_and_their_precedence(mount: Mount) -> None:
@@ -456,7 +456,7 @@ def test_content_type_and_metadata_are_kept(mount: Mount) -> None:
     ):
         assert answer["ContentType"] == "text/csv; charset=utf-8"
         assert answer["Metadata"] == {"color": "blue", "n": "1"}
-    raw = httpx.get(_presigned(mount, "get_object", "m.csv"))
+    raw = httpx.get(_presigned(mount, "get_object", "m.csv"), timeout=30)
     assert (
         raw.headers["x-amz-meta-color"] == "blue" and raw.headers["content-type"] == "text/csv; charset=utf-8"
     )
@@ -720,7 +720,9 @@ def tls_gateway(tmp_path: Path, stack: StackInfo, bucket: str) -> Iterator[Runni
 
 
 def test_botocore_sends_a_crc32_trailer_over_https(tls_gateway: RunningServer, tmp_path: Path) -> None:
-    whoami = httpx.get(f"{tls_gateway.url}/v1/whoami", headers=tls_gateway.auth(), verify=False).json()
+    whoami = httpx.get(
+        f"{tls_gateway.url}/v1/whoami", headers=tls_gateway.auth(), verify=False, timeout=30
+    ).json()
     key_id, secret = tls_gateway.add_s3_key(str(whoami["user"]))
     client = boto3.client(
         "s3",

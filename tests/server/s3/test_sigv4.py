@@ -238,13 +238,13 @@ def test_presigned_get_and_put(endpoint: S3Endpoint) -> None:
     put_url = client.generate_presigned_url(
         "put_object", Params={"Bucket": "data", "Key": "p q.bin"}, ExpiresIn=60
     )
-    assert httpx.put(put_url, content=b"presigned body").status_code == 200
+    assert httpx.put(put_url, content=b"presigned body", timeout=30).status_code == 200
     assert endpoint.seen[-1].auth is not None and endpoint.seen[-1].auth.presigned
     assert endpoint.objects["data", "p q.bin"] == b"presigned body"
     get_url = client.generate_presigned_url(
         "get_object", Params={"Bucket": "data", "Key": "p q.bin"}, ExpiresIn=60
     )
-    answer = httpx.get(get_url)
+    answer = httpx.get(get_url, timeout=30)
     assert answer.status_code == 200 and answer.content == b"presigned body"
 
 
@@ -257,7 +257,7 @@ def test_botocores_default_presigned_url_is_signature_v2_and_refused_with_the_fi
         "get_object", Params={"Bucket": "data", "Key": "k"}, ExpiresIn=60
     )
     assert "AWSAccessKeyId=" in url
-    answer = httpx.get(url)
+    answer = httpx.get(url, timeout=30)
     assert answer.status_code == 400
     assert (
         b"<Code>InvalidRequest</Code>" in answer.content and b"Please use AWS4-HMAC-SHA256" in answer.content
@@ -270,11 +270,11 @@ def test_the_longest_presigned_expiry_is_a_week(endpoint: S3Endpoint) -> None:
     week = client.generate_presigned_url(
         "get_object", Params={"Bucket": "data", "Key": "k"}, ExpiresIn=604800
     )
-    assert httpx.get(week).status_code == 200
+    assert httpx.get(week, timeout=30).status_code == 200
     longer = client.generate_presigned_url(
         "get_object", Params={"Bucket": "data", "Key": "k"}, ExpiresIn=604801
     )
-    answer = httpx.get(longer)
+    answer = httpx.get(longer, timeout=30)
     assert answer.status_code == 400
     assert b"<Code>AuthorizationQueryParametersError</Code>" in answer.content
 
@@ -284,7 +284,7 @@ def test_an_expired_presigned_url_is_refused(endpoint: S3Endpoint) -> None:
     endpoint.objects["data", "k"] = b"v"
     url = client.generate_presigned_url("get_object", Params={"Bucket": "data", "Key": "k"}, ExpiresIn=60)
     endpoint.clock_offset = 61
-    answer = httpx.get(url)
+    answer = httpx.get(url, timeout=30)
     assert answer.status_code == 403
     assert b"<Code>AccessDenied</Code><Message>Request has expired</Message>" in answer.content
 
@@ -293,7 +293,7 @@ def test_a_presigned_url_refuses_headers_it_did_not_sign(endpoint: S3Endpoint) -
     client = endpoint.client(KEY_ID, SECRET, signature_version="s3v4")
     url = client.generate_presigned_url("put_object", Params={"Bucket": "data", "Key": "k"}, ExpiresIn=60)
     for header in ("x-amz-copy-source", "x-amz-meta-owner", "x-amz-tagging", "x-amz-acl"):
-        answer = httpx.put(url, content=b"x", headers={header: "data/other"})
+        answer = httpx.put(url, content=b"x", headers={header: "data/other"}, timeout=30)
         assert answer.status_code == 403, header
         assert f"<HeadersNotSigned>{header}</HeadersNotSigned>".encode() in answer.content
     assert ("data", "k") not in endpoint.objects
@@ -386,17 +386,19 @@ def test_anonymous_requests_are_refused(endpoint: S3Endpoint) -> None:
 
 
 def test_signature_v2_is_refused(endpoint: S3Endpoint) -> None:
-    answer = httpx.get(f"{endpoint.url}/data/k", headers={"Authorization": f"AWS {KEY_ID}:c2lnbmF0dXJl"})
+    answer = httpx.get(
+        f"{endpoint.url}/data/k", headers={"Authorization": f"AWS {KEY_ID}:c2lnbmF0dXJl"}, timeout=30
+    )
     assert answer.status_code == 400
     assert b"<Code>InvalidRequest</Code>" in answer.content and b"AWS4-HMAC-SHA256" in answer.content
     query = f"AWSAccessKeyId={KEY_ID}&Expires=2000000000&Signature=abc"
-    assert b"<Code>InvalidRequest</Code>" in httpx.get(f"{endpoint.url}/data/k?{query}").content
+    assert b"<Code>InvalidRequest</Code>" in httpx.get(f"{endpoint.url}/data/k?{query}", timeout=30).content
 
 
 def test_header_and_query_authentication_at_once_is_refused(endpoint: S3Endpoint) -> None:
     client = endpoint.client(KEY_ID, SECRET, signature_version="s3v4")
     url = client.generate_presigned_url("get_object", Params={"Bucket": "data", "Key": "k"}, ExpiresIn=60)
-    answer = httpx.get(url, headers={"Authorization": "AWS4-HMAC-SHA256 Credential=x"})
+    answer = httpx.get(url, headers={"Authorization": "AWS4-HMAC-SHA256 Credential=x"}, timeout=30)
     assert answer.status_code == 400 and b"<Code>InvalidArgument</Code>" in answer.content
 
 

@@ -160,7 +160,7 @@ def test_browser_uploads_and_anonymous_requests(module_gateway: RunningServer, b
     assert module_gateway.s3_url is not None
     # A form POST (its credentials are in the form): NotImplemented, whoever sends it.
     form = {"key": (None, "posted.txt"), "acl": (None, "private"), "file": ("f", b"bar")}
-    answer = httpx.post(f"{module_gateway.s3_url}/{bucket}", files=form)
+    answer = httpx.post(f"{module_gateway.s3_url}/{bucket}", files=form, timeout=30)
     assert answer.status_code == 501 and b"<Code>NotImplemented</Code>" in answer.content
     anonymous = boto3.client(
         "s3",
@@ -183,7 +183,9 @@ def test_browser_uploads_and_anonymous_requests(module_gateway: RunningServer, b
             "AccessDenied",
         )
     # An empty Authorization header signs nothing: anonymous too.
-    empty = httpx.put(f"{module_gateway.s3_url}/{bucket}/anon", headers={"Authorization": ""}, content=b"x")
+    empty = httpx.put(
+        f"{module_gateway.s3_url}/{bucket}/anon", headers={"Authorization": ""}, content=b"x", timeout=30
+    )
     assert empty.status_code == 403 and b"<Code>AccessDenied</Code>" in empty.content
     wrong_key = gateway_client(module_gateway.s3_url, "TSKNOSUCHKEY00000000", "secret")
     with pytest.raises(ClientError) as unknown:

@@ -221,6 +221,7 @@ def test_refusals(
         f"{module_gateway.url}/v1/fs/chmod",
         json={"path": f"/{bucket}", "mode": "700"},
         headers=module_gateway.auth(),
+        timeout=30,
     )
     assert answer.status_code == 200, answer.text
     for operation in (alt.list_object_versions, alt.get_bucket_versioning):

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.config
 import botocore.credentials
-import botocore.session
 
+from tierstore.credentials.botocore_sessions import new_session
 from tierstore.credentials.source import CredentialSource
 from tierstore.settings.model import StoreSettings
 from tierstore.storage.s3.wire_log import attach_wire_logging
@@ -86,7 +86,7 @@ _session_lock = threading.Lock()
 def build_s3_client(settings: StoreSettings, source: CredentialSource) -> S3Client:
     # botocore sessions are not safe to create clients from concurrently.
     with _session_lock:
-        session = botocore.session.get_session()
+        session = new_session()
         session.set_config_variable("region", settings.effective_region)
         # botocore has no public way to give a session refreshable credentials of our own.
         session._credentials = _botocore_credentials(source)  # type: ignore[attr-defined]
