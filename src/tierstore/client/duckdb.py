@@ -40,7 +40,7 @@ from tierstore.client.tool_credentials import ToolCredentials, endpoint_host
 from tierstore.client.vended import Access
 from tierstore.credentials.model import Credentials
 from tierstore.credentials.refresh import RefreshPolicy, utc_now
-from tierstore.errors import ConfigError, CredentialsError
+from tierstore.errors import ConfigError, CredentialsError, TierstoreError
 from tierstore.settings.secret import mask_key_id
 
 if TYPE_CHECKING:
@@ -236,6 +236,8 @@ class _Refresher(threading.Thread):
                 return
             try:
                 self._cursor.execute(sql)
+            except duckdb.ConnectionException:
+                raise  # closed: the refresher stops (attach cannot meet this: it made the cursor)
             except duckdb.Error as error:
                 raise CredentialsError(
                     f"DuckDB refused the secret {self.name} for {tool.url}: "
@@ -263,14 +265,17 @@ class _Refresher(threading.Thread):
                 fresh = self.tool.credentials()
                 if fresh is not self._installed:
                     self.install(fresh)
-                    wait = self._seconds_to_due()
-                else:
-                    wait = _RETRY_SECONDS  # a refresh in its backoff: the source says when
+                left = self._seconds_to_due()
+                # Past due with the same credentials: a refresh in its backoff; look again soon.
+                wait = None if left is None else max(left, _RETRY_SECONDS)
             except duckdb.ConnectionException:
                 break  # closed by its owner
-            except CredentialsError as error:
+            except Exception as error:  # a refresher must outlive any one failure
+                # Tierstore's errors name what failed and never hold a secret; anything else is
+                # named by its type alone, as it might quote the statement.
+                shown = error if isinstance(error, TierstoreError) else type(error).__name__
                 LOGGER.warning(
-                    "DuckDB secret %s for %s: not renewed yet: %s", self.name, self.tool.url, error
+                    "DuckDB secret %s for %s: not renewed yet: %s", self.name, self.tool.url, shown
                 )
                 wait = _RETRY_SECONDS
         self._close_cursor()

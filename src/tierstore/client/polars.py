@@ -18,6 +18,7 @@ request. polars itself is never imported here: the provider is a plain callable 
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from tierstore.client.tool_credentials import ToolCredentials
@@ -52,8 +53,11 @@ class PolarsCredentialProvider:
         creds = self.credentials.credentials()
         keys = self.keys_of(creds)
         until = self.credentials.valid_until(creds)
-        # Whole seconds, rounded down: polars asks again at the start of the due second.
-        return keys, int(until.timestamp()) if until is not None else None
+        if until is None:
+            return keys, None
+        # Whole seconds, rounded up: polars asks again once that second has come, by when the
+        # refresh is due (rounded down, it would ask before and be handed the same keys again).
+        return keys, math.ceil(until.timestamp())
 
     @staticmethod
     def keys_of(creds: Credentials) -> dict[str, str]:

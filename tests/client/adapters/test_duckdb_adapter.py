@@ -114,14 +114,17 @@ def test_detach_drops_the_secret_and_a_closed_connection_stops_the_refresher(dat
     other.close()  # after the connection: nothing left to drop, and no error
     assert not other.active
 
-    # A connection dropped without close(): its refresher notices at its next refresh time.
-    con = connect()
+    # A connection closed, and one dropped without close(): each refresher notices at its next
+    # refresh time and ends, re-creating nothing.
     soon = RefreshPolicy(fraction=0.001, margin=timedelta(seconds=5))  # due in about 1 s
-    url = attach(con, dataset.client, dataset.data, refresh=soon)
-    del con
+    closed, dropped = connect(), connect()
+    urls = [attach(each, dataset.client, dataset.data, refresh=soon) for each in (closed, dropped)]
+    closed.close()
+    del dropped
     gc.collect()
-    url._refresher.join(timeout=15)
-    assert not url.active and url.recreated == 0
+    for url in urls:
+        url._refresher.join(timeout=15)
+        assert not url.active and url.recreated == 0
 
 
 def test_secrets_stay_out_of_logs_reprs_and_errors(
