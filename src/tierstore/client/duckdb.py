@@ -13,7 +13,10 @@
 ``s3://bucket/prefix``, key, secret, session token, endpoint, ``URL_STYLE``, ``USE_SSL``), then
 re-creates it from a background thread before the credentials are due, for as long as the
 connection lives. DuckDB secrets are static, so this is the only way a long session keeps
-working. A secret is temporary (in memory), never written to ``~/.duckdb``.
+working. A renewed secret is seen from the connection's next transaction on (secrets are
+transactional, and each autocommit query is a transaction); one transaction kept open past the
+old credentials' expiry would not see it. A secret is temporary (in memory), never written to
+``~/.duckdb``.
 
 A vend that fails, or an answer without usable credentials, raises tierstore's error and creates
 no secret: DuckDB given empty keys would make an anonymous secret whose requests the store
@@ -110,8 +113,10 @@ def load_httpfs(con: duckdb.DuckDBPyConnection) -> None:
     extension directory (an earlier ``INSTALL httpfs``); a :class:`ConfigError` says what to do."""
     import duckdb
 
-    found = con.execute("SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'httpfs'").fetchone()
-    if found is not None and found[0]:
+    # fetchall, not fetchone: a result left open keeps its transaction open, and a secret made
+    # after it (by attach) would not be seen by that connection's next query.
+    found = con.execute("SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'httpfs'").fetchall()
+    if found and found[0][0]:
         return
     packaged = httpfs_extension_file()
     try:
@@ -177,7 +182,9 @@ def attach(
     if earlier is not None:
         earlier.stop(drop=False)  # replaced below, under the same name
     refresher = _Refresher(con, tool, name)
-    refresher.install(tool.credentials())
+    # The first secret is made on the caller's own connection, so that its next query sees it
+    # whatever transaction it has open; renewals come from the refresher's cursor.
+    refresher.install(tool.credentials(), con)
     with _LOCK:
         _ATTACHED.setdefault(con, {})[name] = refresher
     refresher.start()
@@ -219,7 +226,8 @@ class _Refresher(threading.Thread):
         self._stopping = threading.Event()
         self._write = threading.Lock()
 
-    def install(self, credentials: Credentials) -> None:
+    def install(self, credentials: Credentials, con: duckdb.DuckDBPyConnection | None = None) -> None:
+        """(Re-)create the secret, through ``con`` or else the refresher's own cursor."""
         import duckdb
 
         tool = self.tool
@@ -235,7 +243,7 @@ class _Refresher(threading.Thread):
             if self._stopping.is_set() and self._installed is not None:
                 return
             try:
-                self._cursor.execute(sql)
+                (con or self._cursor).execute(sql)
             except duckdb.ConnectionException:
                 raise  # closed: the refresher stops (attach cannot meet this: it made the cursor)
             except duckdb.Error as error:

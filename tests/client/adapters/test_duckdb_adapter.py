@@ -62,6 +62,16 @@ def test_reads_the_parquet_pandas_wrote_and_writes_one(
     assert dataset.read_back(f"{dataset.data}duck.parquet")["id"].tolist() == list(range(10))
 
 
+def test_the_next_query_sees_the_secret_whatever_the_connection_had_open(
+    dataset: Dataset, con: duckdb.DuckDBPyConnection
+) -> None:
+    """A result left open keeps its transaction; a secret made elsewhere would be invisible to it."""
+    attach(con, dataset.client, dataset.neighbour)  # httpfs loaded now: the next attach skips loading it
+    assert con.execute("SELECT 42").fetchone() == (42,)  # its result left open
+    url = attach(con, dataset.client, dataset.data)
+    assert con.sql(f"SELECT count(*) FROM '{url}events.parquet'").fetchone() == (len(dataset.frame),)
+
+
 def test_read_credentials_cannot_write_and_the_prefix_next_door_is_refused(
     dataset: Dataset, con: duckdb.DuckDBPyConnection
 ) -> None:
