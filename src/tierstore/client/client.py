@@ -489,6 +489,11 @@ class Client:
         self._scopes.clear()
         self._transport.close()
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (nothing can be asked of the server any more)."""
+        return self._transport.closed
+
     def __enter__(self) -> Client:
         return self
 

@@ -265,14 +265,24 @@ class _Refresher(threading.Thread):
     def run(self) -> None:
         import duckdb
 
+        failures = 0
         wait = self._seconds_to_due()
         while wait is not None and not self._stopping.wait(wait):
             if self._connection() is None:
                 break  # the connection is gone: nothing left to keep working
+            if self.tool.client_closed:
+                LOGGER.warning(
+                    "DuckDB secret %s for %s: no longer renewed: its tierstore Client was closed",
+                    self.name,
+                    self.tool.url,
+                )
+                break
             try:
+                self._cursor.execute("SELECT 1")  # closed by its owner? (before a vend for nothing)
                 fresh = self.tool.credentials()
                 if fresh is not self._installed:
                     self.install(fresh)
+                failures = 0
                 left = self._seconds_to_due()
                 # Past due with the same credentials: a refresh in its backoff; look again soon.
                 wait = None if left is None else max(left, _RETRY_SECONDS)
@@ -285,7 +295,8 @@ class _Refresher(threading.Thread):
                 LOGGER.warning(
                     "DuckDB secret %s for %s: not renewed yet: %s", self.name, self.tool.url, shown
                 )
-                wait = _RETRY_SECONDS
+                failures += 1
+                wait = min(_RETRY_SECONDS * 2**failures, _LONGEST_WAIT_SECONDS)
         self._close_cursor()
 
     def _seconds_to_due(self) -> float | None:

@@ -46,7 +46,14 @@ class ToolCredentials:
         directory = path.endswith("/")
 
         def vend() -> Vended:
+            if client.closed:
+                raise CredentialsError(
+                    f"vend {path} ({access}): the tierstore Client these credentials came from was closed; "
+                    "keep it open while a tool uses them"
+                )
             return checked(client.vend(path, access, directory=directory), path)
+
+        self._client = client
 
         first = vend()
         assert first.store is not None
@@ -104,6 +111,11 @@ class ToolCredentials:
         if due is None or expires is None:
             return expires
         return min(due, expires)
+
+    @property
+    def client_closed(self) -> bool:
+        """Whether the client was closed: no renewal can come any more."""
+        return self._client.closed
 
     @property
     def refreshes(self) -> int:

@@ -112,7 +112,9 @@ def test_an_attach_whose_vend_fails_raises_tierstores_error_and_creates_no_secre
     assert secrets_of(con) == []
 
 
-def test_detach_drops_the_secret_and_a_closed_connection_stops_the_refresher(dataset: Dataset) -> None:
+def test_detach_drops_the_secret_and_a_closed_connection_stops_the_refresher(
+    dataset: Dataset, caplog: pytest.LogCaptureFixture
+) -> None:
     con = connect()
     url = attach(con, dataset.client, dataset.data)
     other = attach(con, dataset.client, dataset.events)  # a file: a narrower scope beside it
@@ -127,14 +129,20 @@ def test_detach_drops_the_secret_and_a_closed_connection_stops_the_refresher(dat
     # A connection closed, and one dropped without close(): each refresher notices at its next
     # refresh time and ends, re-creating nothing.
     soon = RefreshPolicy(fraction=0.001, margin=timedelta(seconds=5))  # due in about 1 s
-    closed, dropped = connect(), connect()
+    closed, dropped, kept = connect(), connect(), connect()
     urls = [attach(each, dataset.client, dataset.data, refresh=soon) for each in (closed, dropped)]
     closed.close()
     del dropped
     gc.collect()
-    for url in urls:
-        url._refresher.join(timeout=15)
-        assert not url.active and url.recreated == 0
+    # And a connection still open whose tierstore Client was closed: nothing can renew it.
+    with Client(dataset.server.url, dataset.server.admin_token) as short:
+        urls.append(attach(kept, short, dataset.data, refresh=soon))
+    with caplog.at_level(logging.WARNING, logger="tierstore.client"):
+        for url in urls:
+            url._refresher.join(timeout=15)
+            assert not url.active and url.recreated == 0
+    assert "its tierstore Client was closed" in caplog.text
+    kept.close()
 
 
 def test_secrets_stay_out_of_logs_reprs_and_errors(

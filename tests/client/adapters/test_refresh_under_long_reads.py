@@ -9,13 +9,15 @@ reached it:
 
 - obstore: a read loop from two threads on ``s3_store``;
 - polars: one scan over 32 files, consumed batch by batch so that it lasts across refreshes;
-- DuckDB: queries in a loop while the attached secret is re-created underneath;
+- DuckDB: queries in a loop while the attached secret is re-created underneath, DuckDB's own
+  HTTP log showing every request answered 2xx and signed with three sets of credentials;
 - pyarrow: reads through the refreshing file system, each rebuild due-time checked, and a file
   opened before a rebuild read to its end after it.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
@@ -146,18 +148,26 @@ def test_duckdb_queries_cross_secret_renewals_with_no_failed_request(files: tupl
     con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     try:
         url = attach(con, client, directory, refresh=POLICY)
-        key_ids: set[str] = set()
+        # DuckDB's own log of every HTTP request: which key signed it, and what came back.
+        con.execute("CALL enable_logging('HTTP')")
         queries = 0
         deadline = time.monotonic() + DEADLINE_SECONDS
         while (url.recreated < 2 or queries < 5) and time.monotonic() < deadline:
-            assert con.sql(f"SELECT sum(id) FROM read_parquet('{url}*.parquet')").fetchone() == (total_ids(),)
+            assert con.sql(f"SELECT sum(id) FROM read_parquet('{url}*.parquet')").fetchall() == [
+                (total_ids(),)
+            ]
             queries += 1
-            (shown,) = con.sql(
-                f"SELECT secret_string FROM duckdb_secrets() WHERE name = '{url.secret_name}'"
-            ).fetchone()  # type: ignore[misc]
-            key_ids.add(str(shown).split("key_id=", 1)[1].split(";", 1)[0])
+        # One more query after the last renewal, so that its credentials are used too.
+        assert con.sql(f"SELECT sum(id) FROM read_parquet('{url}*.parquet')").fetchall() == [(total_ids(),)]
+        requests = con.sql(
+            "SELECT regexp_extract(request.headers['Authorization'], 'Credential=([^/]+)/', 1), "
+            "response.status FROM duckdb_logs_parsed('HTTP')"
+        ).fetchall()
         assert url.recreated >= 2, "the secret was not re-created twice"
-        assert len(key_ids) >= 3  # the queries ran with three sets of credentials
+        assert [
+            status for _, status in requests if not re.search(r"_2\d\d$", str(status))
+        ] == []  # none failed
+        assert len({key for key, _ in requests}) >= 3  # the queries signed with three sets of credentials
         assert url.active
     finally:
         con.close()
