@@ -156,6 +156,7 @@ class DuckDBAttachment(str):
         return self._refresher.is_alive()
 
     def close(self) -> None:
+        _forget(self._refresher)
         self._refresher.stop(drop=True)
 
 
@@ -184,7 +185,11 @@ def attach(
     refresher = _Refresher(con, tool, name)
     # The first secret is made on the caller's own connection, so that its next query sees it
     # whatever transaction it has open; renewals come from the refresher's cursor.
-    refresher.install(tool.credentials(), con)
+    try:
+        refresher.install(tool.credentials(), con)
+    except BaseException:
+        refresher.stop(drop=False)  # its cursor
+        raise
     with _LOCK:
         _ATTACHED.setdefault(con, {})[name] = refresher
     refresher.start()
@@ -199,6 +204,15 @@ def detach(con: duckdb.DuckDBPyConnection, url: str) -> None:
         refresher = _ATTACHED.get(con, {}).pop(secret_name(str(url)), None)
     if refresher is not None:
         refresher.stop(drop=True)
+
+
+def _forget(refresher: _Refresher) -> None:
+    """Take ``refresher`` out of its connection's entry (if it is still the one there)."""
+    con = refresher.connection()
+    with _LOCK:
+        attached = _ATTACHED.get(con, {}) if con is not None else {}
+        if attached.get(refresher.name) is refresher:
+            del attached[refresher.name]
 
 
 _LOCK = threading.Lock()
@@ -225,6 +239,9 @@ class _Refresher(threading.Thread):
         self._installed: Credentials | None = None
         self._stopping = threading.Event()
         self._write = threading.Lock()
+
+    def connection(self) -> duckdb.DuckDBPyConnection | None:
+        return self._connection()
 
     def install(self, credentials: Credentials, con: duckdb.DuckDBPyConnection | None = None) -> None:
         """(Re-)create the secret, through ``con`` or else the refresher's own cursor."""
