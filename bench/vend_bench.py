@@ -13,7 +13,15 @@ server does not share this process's GIL), then measures:
 Every transfer is checked (size after the write, bytes equal after the read), so a broken client
 cannot look fast.
 
+With ``--tools`` it measures the tool adapters instead (issue 20): one Parquet file of
+``--size-mib`` MiB (512 by default; eight float64 columns of random values, uncompressed) is
+uploaded once, then read whole by obstore, polars, DuckDB, pyarrow (its ``S3FileSystem`` and the
+refreshing ``PyFileSystem``) and PyIceberg, each with tierstore's vended credentials and with the
+admin's static keys configured by hand, interleaved round by round. It prints each tool's
+medians and the ratio of the two (goal: at least 0.95, a cost of at most 5 %).
+
     .venv/bin/python bench/vend_bench.py [--quick] [--rounds N] [--size-mib N] [--threads N]
+    .venv/bin/python bench/vend_bench.py --tools [--quick] [--rounds N] [--size-mib N]
 """
 
 from __future__ import annotations
@@ -156,11 +164,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--threads", type=int, default=8, help="vend threads (default 8)")
     parser.add_argument("--vend-seconds", type=float, default=None, help="vend run length (default 5)")
+    parser.add_argument(
+        "--tools", action="store_true", help="the tool adapters' reads instead: vended vs static keys"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.tools:
+        import tools_bench
+
+        return tools_bench.run(args)
     rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
     size = (args.size_mib or (64 if args.quick else 512)) * MiB
     vend_seconds = args.vend_seconds or (2.0 if args.quick else 5.0)

@@ -36,10 +36,12 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     vend.add_argument("--write", action="store_true", help="write access (default: read-only)")
     vend.add_argument(
         "--format",
-        choices=("env", "json", "credential-process"),
+        choices=("env", "json", "credential-process", "iceberg", "duckdb", "polars"),
         default="env",
         help="env: shell exports with the store's endpoint and region; json: the server's whole answer; "
-        "credential-process: for AWS_CONFIG_FILE's credential_process",
+        "credential-process: for AWS_CONFIG_FILE's credential_process; iceberg: Iceberg REST's "
+        "storage-credentials; duckdb: a CREATE SECRET statement scoped to the path; polars: the s3:// "
+        "URL and storage_options",
     )
     vend.add_argument("--url", help="the server, e.g. http://127.0.0.1:8080 (default $TIERSTORE_URL)")
     vend.add_argument("--token", help="your bearer token (default $TIERSTORE_TOKEN; prefer the variable)")
@@ -163,6 +165,7 @@ def run_vend(args: argparse.Namespace) -> int:
     from tierstore.client.vend_output import render_vended
 
     with Client(args.url, args.token) as client:
-        vended = client.vend(args.path, "write" if args.write else "read")
+        # A path ending in "/" is a directory prefix, as the server reads it.
+        vended = client.vend(args.path, "write" if args.write else "read", directory=args.path.endswith("/"))
     print(render_vended(vended, args.format))
     return 0

@@ -230,6 +230,29 @@ class Client:
         """Change the group only (the owner may choose one of their own groups; an admin, any)."""
         return self._transport.post_json("/v1/fs/chown", {"path": normalize(path), "group": group})
 
+    @property
+    def refresh_policy(self) -> RefreshPolicy:
+        """When this client's vended credentials are renewed (the tool adapters follow it too)."""
+        return self._refresh
+
+    def s3_url(self, path: str) -> str:
+        """``s3://bucket/key`` of a namespace path on an S3 mount (no vend: the mount table).
+
+        A path ending in ``/`` keeps its slash (a directory prefix). A path on a mount with no
+        bucket (a local directory) is a :class:`ConfigError` naming the mount.
+        """
+        directory = path.endswith("/") and normalize(path) != "/"
+        mount, key = self._locate(normalize(path))
+        if mount is None or key is None:
+            where = f"mount {mount.path} ({mount.uri})" if mount is not None else "no mount"
+            raise ConfigError(
+                f"{path}: {where} is not on S3, so it has no s3:// URL; read it through tierstore:// "
+                "or tierstore.Client"
+            )
+        bucket = mount.bucket_and_base
+        assert bucket is not None
+        return f"s3://{bucket[0]}/{key}{'/' if directory and key else ''}"
+
     def vend(self, path: str, access: Access = "read", *, directory: bool = False) -> Vended:
         """Ask the server for credentials for ``path`` (no caching: see the data methods).
 
@@ -465,6 +488,11 @@ class Client:
             scope.close()
         self._scopes.clear()
         self._transport.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (nothing can be asked of the server any more)."""
+        return self._transport.closed
 
     def __enter__(self) -> Client:
         return self

@@ -162,6 +162,10 @@ class Transport:
     def close(self) -> None:
         self._client.close()
 
+    @property
+    def closed(self) -> bool:
+        return self._client.is_closed
+
     def __repr__(self) -> str:
         return f"Transport({self.url}, token=****)"
 

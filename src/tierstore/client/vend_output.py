@@ -1,4 +1,5 @@
-"""Vended credentials printed for other tools: shell exports, JSON, AWS ``credential_process``.
+"""Vended credentials printed for other tools: shell exports, JSON, AWS ``credential_process``,
+Iceberg REST's ``storage-credentials``, a DuckDB ``CREATE SECRET`` and polars' ``storage_options``.
 
 Printing the secret is the whole point of these formats; nothing here logs it.
 """
@@ -9,7 +10,10 @@ import json
 import shlex
 from typing import Any
 
-from tierstore.client.vended import Vended
+from tierstore.client.tool_credentials import AWS_REGION_DEFAULT
+from tierstore.client.vended import Vended, VendedStore
+from tierstore.credentials.model import Credentials
+from tierstore.credentials.shapes import iceberg_config, iceberg_storage_credentials
 from tierstore.errors import CredentialsError
 
 
@@ -41,6 +45,8 @@ def render_vended(vended: Vended, output: str) -> str:
             f"# s3://{store.bucket}/{store.prefix} ({vended.access}), expires {_iso(creds.expires_at)}"
         )
         return "\n".join(lines)
+    if output in ("iceberg", "duckdb", "polars"):
+        return _tool_shape(output, creds, store, vended.access)
     if output == "credential-process":
         document: dict[str, Any] = {
             "Version": 1,
@@ -82,3 +88,36 @@ def render_vended(vended: Vended, output: str) -> str:
         },
         indent=2,
     )
+
+
+def _tool_shape(output: str, creds: Credentials, store: VendedStore, access: str) -> str:
+    """The shapes the tool adapters hand their tools (see ``tierstore.client.<tool>``)."""
+    url = f"s3://{store.bucket}/{store.prefix}"
+    region = store.region or AWS_REGION_DEFAULT
+    path_style = bool(store.path_style)
+    secret = creds.secret_access_key.reveal()
+    token = creds.session_token.reveal() if creds.session_token else None
+    if output == "iceberg":
+        config = iceberg_config(
+            access_key_id=creds.access_key_id,
+            secret_access_key=secret,
+            session_token=token,
+            expires_at=creds.expires_at,
+            endpoint=store.endpoint,
+            region=region,
+            path_style=path_style,
+        )
+        return json.dumps(iceberg_storage_credentials(url, config), indent=2)
+    if output == "duckdb":
+        from tierstore.client.duckdb import secret_name, secret_sql
+
+        statement = secret_sql(
+            secret_name(url), url, creds, endpoint=store.endpoint, region=region, path_style=path_style
+        )
+        return f"-- {url} ({access}), expires {_iso(creds.expires_at)}; needs httpfs loaded\n{statement};"
+    from tierstore.client.polars import PolarsCredentialProvider, store_options
+
+    options = store_options(store.endpoint, region, path_style)
+    options.update(PolarsCredentialProvider.keys_of(creds))
+    document = {"url": url, "storage_options": options, "expires_at": _iso(creds.expires_at)}
+    return json.dumps(document, indent=2)
