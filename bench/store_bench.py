@@ -309,10 +309,11 @@ class S3fsThreadsClient(S3fsClient):
     head_many = Client.head_many
 
 
-def obstore_store(stack: Stack) -> ObstoreS3Store:
+def obstore_store(stack: Stack, bucket: str = BUCKET, prefix: str | None = None) -> ObstoreS3Store:
     """An obstore S3Store configured as a careful user would (and as tierstore does)."""
     return ObstoreS3Store(
-        BUCKET,
+        bucket,
+        prefix=prefix,
         config={
             "endpoint": stack.endpoint,
             "region": stack.region,
@@ -444,11 +445,18 @@ LINES = [
 # -- the workloads ----------------------------------------------------------------------------
 
 
+# Counters of other processes read around every timed block, by name: none here; a bench of a
+# path through a server (s3_gateway_bench) adds the server's and SeaweedFS's CPU seconds. The
+# workloads then also report each one's change per unit of work, as "<line>@<name>".
+PROBES: dict[str, Callable[[], float]] = {}
+
+
 class Timer:
-    """Wall and process-CPU seconds of a block."""
+    """Wall and process-CPU seconds of a block, and how far each of PROBES moved in it."""
 
     def __enter__(self) -> Timer:
         gc.collect()
+        self.probed0 = {name: read() for name, read in PROBES.items()}
         self.cpu0 = time.process_time()
         self.wall0 = time.perf_counter()
         return self
@@ -456,6 +464,12 @@ class Timer:
     def __exit__(self, *exc: object) -> None:
         self.wall = time.perf_counter() - self.wall0
         self.cpu = time.process_time() - self.cpu0
+        self.probed = {name: read() - self.probed0[name] for name, read in PROBES.items()}
+
+
+def probed(line: str, timers: Sequence[Timer], units: float) -> dict[str, float]:
+    """What each probe counted over ``timers``, per unit of work (GiB, operation, listing)."""
+    return {f"{line}@{name}": sum(t.probed[name] for t in timers) / units for name in PROBES}
 
 
 class BenchError(AssertionError):
@@ -467,38 +481,56 @@ def check(condition: bool, message: str) -> None:
         raise BenchError(message)
 
 
-def run_big(client: Client, janitor: ObstoreS3Store, blobs: Sequence[bytes]) -> dict[str, float]:
+class Janitor:
+    """Checks, outside the timings, what a client left in the store, and clears it afterwards.
+
+    A bench measuring a path other than the store's own (the S3 gateway's) gives its own, so
+    the workloads below stay the same for every path."""
+
+    def __init__(self, store: ObstoreS3Store) -> None:
+        self.store = store
+
+    def size(self, key: str) -> int:
+        return int(obstore.head(self.store, key)["size"])
+
+    def keys(self, prefix: str) -> list[str]:
+        return list_all(self.store, prefix)
+
+    def cleanup(self, prefix: str) -> None:
+        cleanup(self.store, prefix)
+
+
+def run_big(client: Client, janitor: Janitor, blobs: Sequence[bytes]) -> dict[str, float]:
     base = f"{client.name}/big/"
     keys = [f"{base}{i}" for i in range(len(blobs))]
-    up_wall = up_cpu = down_wall = down_cpu = 0.0
+    ups: list[Timer] = []
+    downs: list[Timer] = []
     # Each object is timed on its own so that checking it is left out of the timings.
     for key, blob in zip(keys, blobs, strict=True):
         with Timer() as t:
             client.put_big(key, blob)
-        up_wall += t.wall
-        up_cpu += t.cpu
-        size = obstore.head(janitor, key)["size"]
+        ups.append(t)
+        size = janitor.size(key)
         check(size == len(blob), f"{client.name}: {key} is {size} bytes after upload, not {len(blob)}")
     for key, blob in zip(keys, blobs, strict=True):
         with Timer() as t:
             got = client.get_big(key)
-        down_wall += t.wall
-        down_cpu += t.cpu
+        downs.append(t)
         check(len(got) == len(blob) and got == blob, f"{client.name}: {key} came back different")
         del got
-    cleanup(janitor, base)
+    janitor.cleanup(base)
     moved = sum(len(b) for b in blobs)
     return {
-        "up": moved / MiB / up_wall,
-        "up_cpu": up_cpu / (moved / GiB),
-        "down": moved / MiB / down_wall,
-        "down_cpu": down_cpu / (moved / GiB),
+        "up": moved / MiB / sum(t.wall for t in ups),
+        "up_cpu": sum(t.cpu for t in ups) / (moved / GiB),
+        "down": moved / MiB / sum(t.wall for t in downs),
+        "down_cpu": sum(t.cpu for t in downs) / (moved / GiB),
+        **probed("up", ups, moved / GiB),
+        **probed("down", downs, moved / GiB),
     }
 
 
-def run_small(
-    client: Client, janitor: ObstoreS3Store, pool: ThreadPoolExecutor, sizes: Sizes
-) -> dict[str, float]:
+def run_small(client: Client, janitor: Janitor, pool: ThreadPoolExecutor, sizes: Sizes) -> dict[str, float]:
     base = f"{client.name}/small/"
     seed = os.urandom(sizes.small_size)
     items = {f"{base}{i:06d}": i.to_bytes(8, "big") + seed[8:] for i in range(sizes.small_count)}
@@ -506,7 +538,7 @@ def run_small(
     n = len(keys)
     with Timer() as put:
         client.put_many(pool, items)
-    check(len(list_all(janitor, base)) == n, f"{client.name}: PUT did not leave {n} objects")
+    check(len(janitor.keys(base)) == n, f"{client.name}: PUT did not leave {n} objects")
     with Timer() as get:
         got = client.get_many(pool, keys)
     check(len(got) == n, f"{client.name}: GET returned {len(got)} objects, not {n}")
@@ -514,15 +546,22 @@ def run_small(
     with Timer() as head:
         found = client.head_many(pool, keys)
     check(found == [sizes.small_size] * n, f"{client.name}: HEAD sizes wrong")
-    cleanup(janitor, base)
-    return {"put": n / put.wall, "get": n / get.wall, "head": n / head.wall}
+    janitor.cleanup(base)
+    return {
+        "put": n / put.wall,
+        "get": n / get.wall,
+        "head": n / head.wall,
+        **probed("put", [put], n),
+        **probed("get", [get], n),
+        **probed("head", [head], n),
+    }
 
 
 def run_list(client: Client, expected: set[str]) -> dict[str, float]:
     with Timer() as t:
         keys = client.list_keys(LIST_PREFIX)
     check(len(keys) == len(expected) and set(keys) == expected, f"{client.name}: listing is wrong")
-    return {"list": t.wall}
+    return {"list": t.wall, **probed("list", [t], 1)}
 
 
 def list_all(store: ObstoreS3Store, prefix: str) -> list[str]:
@@ -729,11 +768,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             bucket_owner = TierstoreClient(stack)
             bucket_owner.store.ensure_bucket()
             bucket_owner.close()
-            janitor = obstore_store(stack)
+            janitor = Janitor(obstore_store(stack))
             with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="bench") as pool:
                 list(pool.map(lambda _: time.sleep(0.01), range(WORKERS)))  # start the threads
                 seed_start = time.perf_counter()
-                expected = seed_listing(janitor, pool, sizes.list_count)
+                expected = seed_listing(janitor.store, pool, sizes.list_count)
                 print(
                     f"seeded {len(expected):,} keys in {time.perf_counter() - seed_start:.1f} s", flush=True
                 )
@@ -741,7 +780,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     client.put_small(f"warmup/{client.name}", b"warm")
                     check(client.get_small(f"warmup/{client.name}") == b"warm", f"{client.name} warm-up")
                     check(client.head(f"warmup/{client.name}") == 4, f"{client.name} warm-up head")
-                cleanup(janitor, "warmup/")
+                janitor.cleanup("warmup/")
                 for number in range(1, rounds + 1):
                     for client in clients:
                         row = run_big(client, janitor, blobs)

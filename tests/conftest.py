@@ -7,8 +7,10 @@ in ``pytest_unconfigure``; workers only read the record.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -152,3 +154,19 @@ def make_bucket(request: pytest.FixtureRequest, admin_s3: S3Client) -> Iterator[
     for name in made:
         empty_bucket(admin_s3, name)
         admin_s3.delete_bucket(Bucket=name)
+
+
+@pytest.fixture
+def no_xattrs(tmp_path: Path) -> Iterator[Path]:
+    """A ramfs mount: a file system that refuses extended attributes (ENOTSUP)."""
+    mount = tmp_path / "ramfs"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a ramfs needs root")
+    done = subprocess.run(["mount", "-t", "ramfs", "ramfs", str(mount)], capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a ramfs here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -291,3 +292,64 @@ def test_what_a_directory_holds_takes_its_owner_and_mode(
     # Its own attributes win over the inherited ones.
     FileSystem(table).chmod("/team/sub/report.csv", "0644")
     assert alice.stat("/team/sub/report.csv").mode == 0o644
+
+
+def store_calls(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The store operations logged since the last ``caplog.clear()``, by the LoggingLayer every
+    mount's store has: ``head``, ``list``, ``open_write``..."""
+    return [
+        record.getMessage().split(" ", 1)[0]
+        for record in caplog.records
+        if record.name == "tierstore.storage"
+    ]
+
+
+def test_a_status_asks_the_store_once(table: MountTable, caplog: pytest.LogCaptureFixture) -> None:
+    # The HEAD that finds a file is a file also gives its size and time: no second HEAD for them.
+    fs = FileSystem(table, cache_ttl=0)
+    fs.write("/once/old.txt", [b"old"])
+    caplog.set_level(logging.DEBUG, logger="tierstore.storage")
+    caplog.clear()
+    status = fs.write("/once/old.txt", [b"abcd"])
+    assert (status.size, status.is_dir) == (4, False) and status.etag
+    assert store_calls(caplog) == ["head", "open_write", "head"]  # a file there; the write; its status
+    caplog.clear()
+    assert fs.stat("/once/old.txt").size == 4
+    assert store_calls(caplog) == ["head"]
+    with pytest.raises(NotFoundError):
+        fs.stat("/once/missing.txt")
+    assert fs.stat("/once", sync=True).is_dir
+
+
+def test_a_new_file_is_looked_for_with_one_head_and_one_listing(
+    table: MountTable, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The listing that finds no directory also shows whether its marker exists (S3 stores): no
+    # head("key/"), which on S3 lists the same page again.
+    fs = FileSystem(table, cache_ttl=0)
+    fs.mkdir("/looked/empty", parents=True)
+    caplog.set_level(logging.DEBUG, logger="tierstore.storage")
+    caplog.clear()
+    fs.write("/looked/new.txt", [b"abc"])
+    assert store_calls(caplog) == ["head", "list", "open_write", "head"]
+    caplog.clear()
+    with pytest.raises(NotFoundError):
+        fs.stat("/looked/missing")
+    assert store_calls(caplog) == ["head", "list"]
+    caplog.clear()
+    assert fs.stat("/looked/empty").is_dir  # found by its marker in that listing
+    assert store_calls(caplog) == ["head", "list"]
+    with pytest.raises(StoreError, match="is a directory"):
+        fs.write("/looked/empty", [b"x"])
+
+
+def test_a_file_just_written_is_known_a_file_to_the_next_write(
+    table: MountTable, caplog: pytest.LogCaptureFixture
+) -> None:
+    fs = FileSystem(table, cache_ttl=30)
+    assert fs.write_object("/again/f.txt", [b"one"])
+    caplog.set_level(logging.DEBUG, logger="tierstore.storage")
+    caplog.clear()
+    assert fs.write_object("/again/f.txt", [b"two"])
+    assert store_calls(caplog) == ["open_write"]  # no HEAD to learn that a file is there
+    assert b"".join(fs.read("/again/f.txt")) == b"two"

@@ -206,3 +206,30 @@ def test_a_folder_emptied_straight_on_the_store_lists_as_an_empty_directory(
     assert counted.list_dir("").prefixes == []
     with pytest.raises(NotFoundError):
         counted.head("t/u/")
+
+
+def test_a_listing_from_the_start_says_whether_the_directory_has_its_own_key(
+    counted: S3Store, forwarder: Forwarder, admin_s3: S3Client, bucket: str
+) -> None:
+    # What head("dir/") would list again: the directory's marker, or SeaweedFS's emptied folder.
+    counted.put_directory_marker("made")
+    counted.put("full/x", b"1")
+    counted.put("emptied/f", b"1")
+    admin_s3.delete_object(Bucket=bucket, Key="base/emptied/f")  # not through tierstore
+    expected = {"made": "made/", "emptied": "emptied/", "full": None, "none": None}
+    for directory, marker in expected.items():
+        before = _lists(forwarder)
+        first = next(iter(counted.list_pages(directory, delimiter="/", page_size=100)))
+        assert _lists(forwarder) - before == 1
+        assert first.marker_known, directory
+        assert (first.marker.key if first.marker else None) == marker, directory
+        assert all(info.key != f"{directory}/" for info in first.objects)  # still not an entry
+        if marker:
+            assert first.marker == counted.head(marker)  # what head finds, size and all
+    # Only a listing from the start can tell: one resumed or started later says nothing.
+    later = next(iter(counted.list_pages("made", delimiter="/", start_after="made/a")))
+    assert (later.marker, later.marker_known) == (None, False)
+    paged = list(counted.list_pages("full", delimiter="/", page_size=1))
+    assert paged[0].marker_known and not any(page.marker_known for page in paged[1:])
+    root = next(iter(counted.list_pages("", delimiter="/")))
+    assert (root.marker, root.marker_known) == (None, False)

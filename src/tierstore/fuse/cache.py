@@ -11,6 +11,7 @@ times the change may move). Bounded: at most ``capacity`` paths, least recently 
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -61,3 +62,88 @@ class AttributeCache:
 
     def clear(self) -> None:
         self._entries.clear()
+
+
+# A listing longer than this is not kept whole (it would weigh too much, and refreshing it on
+# a miss would cost more pages than the stats it saves).
+MAX_LISTED_NAMES = 5_000
+DEFAULT_NAMES_CAPACITY = 200_000
+# How long after its names expired a directory is still listed again on a miss rather than
+# stat'ed: a reader going through its files; past that the listing is no longer a good guess.
+RELIST_WITHIN_SECONDS = 60.0
+
+
+@dataclass
+class _Names:
+    expires: float
+    names: set[str]
+
+
+class DirectoryNames:
+    """Every name in the directories this mount listed whole or made itself, for ``ttl`` seconds.
+
+    Two things follow. A lookup of any other name there is ENOENT without a round trip: ``cp -r``,
+    ``tar x`` and ``rsync`` look each new name up before creating it, and in a directory made a
+    moment ago each of those lookups was a server stat answered "not found" (the costliest kind,
+    as the server then looks for a directory of that name too). And a stat missing in a directory
+    that was listed whole is answered by listing it again (see ``TierstoreOperations``), so that
+    reading many files after an ``ls`` costs a page per directory, not a stat per file.
+
+    This mount's own changes keep the sets true (``added``, ``removed``, ``forget``); another
+    client's new file in such a directory shows after ``ttl`` at the latest, like a negative
+    entry. Thread-safe; bounded by ``capacity`` names in all, least recently used out first.
+    """
+
+    def __init__(self, ttl: float, capacity: int = DEFAULT_NAMES_CAPACITY) -> None:
+        self.ttl = ttl
+        self._dirs: BoundedLRU[str, _Names] = BoundedLRU(capacity if ttl > 0 else 0)
+        self._lock = threading.Lock()
+
+    def fill(self, directory: str, names: set[str]) -> None:
+        if self.ttl > 0 and len(names) <= MAX_LISTED_NAMES:
+            self._dirs.put(directory, _Names(time.monotonic() + self.ttl, names), weight=len(names) + 1)
+
+    def names(self, directory: str, *, stale: bool = False) -> set[str] | None:
+        """The names, or None when not known or expired (with ``stale``: expired less than
+        ``RELIST_WITHIN_SECONDS`` ago); the set is the cache's own: do not change it."""
+        found = self._dirs.get(directory)
+        if found is None:
+            return None
+        late = time.monotonic() - found.expires
+        if late > (RELIST_WITHIN_SECONDS if stale else 0):
+            return None
+        return found.names
+
+    def missing(self, path: str) -> bool:
+        """True when ``path``'s directory is known whole and holds no such name."""
+        directory, _, name = path.rpartition("/")
+        known = self.names(directory or "/")
+        return known is not None and name not in known
+
+    def added(self, path: str) -> None:
+        directory, _, name = path.rpartition("/")
+        with self._lock:
+            found = self._dirs.get(directory or "/")
+            if found is not None:
+                found.names.add(name)
+                if len(found.names) > MAX_LISTED_NAMES:
+                    self._dirs.pop(directory or "/")
+
+    def removed(self, path: str) -> None:
+        directory, _, name = path.rpartition("/")
+        with self._lock:
+            found = self._dirs.get(directory or "/")
+            if found is not None:
+                found.names.discard(name)
+
+    def forget(self, path: str, *, below: bool = False) -> None:
+        """Drops what is known of directory ``path`` (and, with ``below``, of those inside it)."""
+        self._dirs.pop(path)
+        if below:
+            inside = f"{path.rstrip('/')}/"
+            for key in self._dirs.held_keys():
+                if key.startswith(inside):
+                    self._dirs.pop(key)
+
+    def clear(self) -> None:
+        self._dirs.clear()

@@ -11,6 +11,7 @@ mount is up, and a child process of its own serves it (its log in ``--log-file``
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import ctypes.util
 import logging
 import os
@@ -19,7 +20,7 @@ import stat
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -187,8 +188,43 @@ def fuse_options(request: MountRequest) -> dict[str, Any]:
     return options
 
 
+def _binding_class(mfusepy: ModuleType) -> Any:
+    """mfusepy's FUSE with ``read`` copying the read-ahead's bytes straight into libfuse's buffer
+    (mfusepy's own takes a bytes object from ``read`` and copies it: a slice, then a copy)."""
+
+    class Fuse(mfusepy.FUSE):  # type: ignore[misc,name-defined]
+        def read(self, path: bytes | None, buf: Any, size: int, offset: int, fip: Any) -> int:
+            decoded = "" if path is None else path.decode(self.encoding, self.errors)
+            address = ctypes.cast(buf, ctypes.c_void_p).value or 0
+            copied: int = self.operations.read_into(decoded, address, size, offset, fip.contents)
+            return copied
+
+    return Fuse
+
+
+# glibc's mallopt parameters.
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+
+
+def _bound_malloc() -> None:
+    """Makes freed read-ahead blocks leave the process at once.
+
+    By default glibc raises its mmap threshold each time a large block is freed (up to 32 MiB),
+    so the 1 to 8 MiB blocks soon come from its heaps, where freed memory stays resident; and
+    each of the many threads fetching or serving requests gets a heap of its own. The mount
+    then sat at its peak RSS long after the reads ended. A fixed threshold keeps every block
+    above 1 MiB in a mapping of its own, returned on free; two heaps bound the rest.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None)
+        libc.mallopt(_M_MMAP_THRESHOLD, 1024 * 1024)
+        libc.mallopt(_M_ARENA_MAX, 2)
+
+
 def serve(request: MountRequest) -> None:
     """Serves the mount in this process until it is unmounted or signalled (blocks)."""
+    _bound_malloc()
     mfusepy = load_binding()
     from tierstore.fuse.operations import TierstoreOperations
 
@@ -202,9 +238,10 @@ def serve(request: MountRequest) -> None:
         LOGGER.info("%s", line)
         print(line, file=sys.stderr, flush=True)
 
-    operations = TierstoreOperations(client, identity, request.options, on_ready=ready)
+    options = replace(request.options, mountpoint=str(request.mountpoint))
+    operations = TierstoreOperations(client, identity, options, on_ready=ready)
     try:
-        mfusepy.FUSE(operations, str(request.mountpoint), raw_fi=True, **fuse_options(request))
+        _binding_class(mfusepy)(operations, str(request.mountpoint), raw_fi=True, **fuse_options(request))
     except RuntimeError as error:
         # libfuse's loop ends with the signal's number as its error after SIGINT, SIGTERM or
         # SIGHUP, and fuse_main then answers 8: by then destroy ran and the mount is gone.

@@ -11,6 +11,7 @@ looks its methods up by name (one it lacks is left to libfuse's default).
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import functools
 import itertools
@@ -20,16 +21,16 @@ import posixpath
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from tierstore.client import Client
 from tierstore.errors import NotFoundError
 from tierstore.fuse.attributes import Identity, new_file, public, to_stat
-from tierstore.fuse.cache import AttributeCache
+from tierstore.fuse.cache import AttributeCache, DirectoryNames
 from tierstore.fuse.errors import FuseError, errno_for
-from tierstore.fuse.prefetch import BufferPool, SequentialReader
+from tierstore.fuse.prefetch import BufferPool, FetchPool, SequentialReader
 from tierstore.fuse.writes import SequentialWriter
 
 LOGGER = logging.getLogger("tierstore.fuse")
@@ -49,9 +50,13 @@ class MountOptions:
     root: str = "/"
     attr_timeout: float = 5.0
     read_only: bool = False
-    read_buffer: int = 128 * 1024 * 1024
+    read_buffer: int = 64 * 1024 * 1024
     prefetch_threads: int = 16
     io_timeout: float = 120.0
+    # The kernel's read-ahead for this mount (its backing device's read_ahead_kb); 0 keeps the
+    # kernel's 128 KiB. See TierstoreOperations.init_with_config.
+    kernel_read_ahead_kib: int = 8192
+    mountpoint: str = ""
 
 
 class _Reading:
@@ -77,10 +82,10 @@ class TierstoreOperations:
         self.identity = identity
         self.options = options
         self.cache = AttributeCache(options.attr_timeout)
+        self.names = DirectoryNames(options.attr_timeout)
+        self._relisting: dict[str, threading.Lock] = {}
         self.pool = BufferPool(options.read_buffer)
-        self._executor = ThreadPoolExecutor(
-            options.prefetch_threads, thread_name_prefix="tierstore-fuse-read"
-        )
+        self._executor = FetchPool(options.prefetch_threads, "tierstore-fuse-read")
         self._lock = threading.Lock()
         self._handles: dict[int, _Reading | SequentialWriter] = {}
         self._writing: dict[str, SequentialWriter] = {}
@@ -139,10 +144,15 @@ class TierstoreOperations:
         if writer is not None:
             return new_file(self.identity, writer.mode, writer.size)
         found, attrs = self.cache.get(path)
+        if not found and path != "/" and self._listed_again(_parent(path)):
+            found, attrs = self.cache.get(path)
         if found:
             if attrs is None:
                 raise FuseError(errno.ENOENT, path)
             return attrs
+        if self.names.missing(path):
+            self.cache.put(path, None)
+            raise FuseError(errno.ENOENT, path)
         try:
             answer = self.client.stat(self.ns(path))
         except NotFoundError:
@@ -151,6 +161,63 @@ class TierstoreOperations:
         attrs = to_stat(answer, self.identity, started_ns=self._started_ns)
         self.cache.put(path, attrs)
         return attrs
+
+    def _listed_again(self, directory: str) -> bool:
+        """Lists ``directory`` again when it was listed whole a little while ago and its names
+        have expired: one page refreshes every entry's stat, where each file opened after an
+        ``ls`` (or a glob) would otherwise cost a stat of its own. True when it was listed."""
+        if self.names.names(directory) is not None:
+            return False  # known and fresh: a miss there is a name that is not in it
+        if self.names.names(directory, stale=True) is None:
+            return False
+        with self._lock:
+            lock = self._relisting.setdefault(directory, threading.Lock())
+        try:
+            with lock:
+                # Another thread's listing may have come while this one waited for it.
+                if self.names.names(directory) is None:
+                    for _ in self._list(directory):
+                        pass
+        except Exception as error:
+            # The stat that follows says what is wrong, if anything is.
+            LOGGER.debug("listing %s again failed: %s", directory, error)
+            self.names.forget(directory)
+            return False
+        finally:
+            with self._lock:
+                self._relisting.pop(directory, None)
+        return True
+
+    def _list(self, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The directory's entries from the server's pages as they come, each one's attributes
+        put in the cache; once all came, the names too (DirectoryNames)."""
+        seen: set[str] = set()
+        entries = self.client.iter_dir(self.ns(path))
+        while True:
+            try:
+                entry = self._do("readdir", path, lambda: next(entries, None))
+            except FuseError as error:
+                # A directory emptied here is kept for a while though the store dropped it.
+                if error.errno == errno.ENOENT and not seen and self.cache.get(path)[1] is not None:
+                    break
+                raise
+            if entry is None:
+                break
+            name = posixpath.basename(str(entry["path"]).rstrip("/"))
+            if not name:
+                continue
+            attrs = to_stat(entry, self.identity, started_ns=self._started_ns)
+            self.cache.put(f"{path.rstrip('/')}/{name}", attrs)
+            seen.add(name)
+            yield name, attrs
+        # Files being written here that the store does not list yet.
+        prefix = f"{path.rstrip('/')}/"
+        for pending in list(self._writing):
+            name = pending[len(prefix) :]
+            if pending.startswith(prefix) and "/" not in name and name not in seen:
+                seen.add(name)
+                yield name, new_file(self.identity, 0o644, 0)
+        self.names.fill(path, seen)
 
     def _changed(self, path: str, *, below: bool = False) -> None:
         self.cache.forget(path, below=below)
@@ -193,33 +260,8 @@ class TierstoreOperations:
         the ``stat`` of each name (``ls -l``) is answered here."""
         yield "."
         yield ".."
-        directory = self.ns(path)
-        seen: set[str] = set()
-        entries = self.client.iter_dir(directory)
-        while True:
-            try:
-                entry = self._do("readdir", path, lambda: next(entries, None))
-            except FuseError as error:
-                # A directory emptied here is kept for a while though the store dropped it.
-                if error.errno == errno.ENOENT and not seen and self.cache.get(path)[1] is not None:
-                    break
-                raise
-            if entry is None:
-                break
-            name = posixpath.basename(str(entry["path"]).rstrip("/"))
-            if not name:
-                continue
-            child = f"{path.rstrip('/')}/{name}"
-            attrs = to_stat(entry, self.identity, started_ns=self._started_ns)
-            self.cache.put(child, attrs)
-            seen.add(name)
+        for name, attrs in self._list(path):
             yield name, {"st_mode": attrs["st_mode"]}, 0
-        # Files being written here that the store does not list yet.
-        prefix = f"{path.rstrip('/')}/"
-        for pending in list(self._writing):
-            name = pending[len(prefix) :]
-            if pending.startswith(prefix) and "/" not in name and name not in seen:
-                yield name, {"st_mode": 0o100644}, 0
 
     def statfs(self, path: str) -> dict[str, int]:
         return {
@@ -266,12 +308,29 @@ class TierstoreOperations:
         fi.fh = self._start_writing(path, fresh=fresh, mode=attrs["st_mode"])
         return 0
 
-    def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:
+    def _reader(self, path: str, fi: Any) -> SequentialReader:
         handle = self._handle(int(fi.fh))
         if not isinstance(handle, _Reading):
             LOGGER.warning("%s: EOPNOTSUPP: read from a file opened for writing", self.ns(path))
             raise FuseError(errno.EOPNOTSUPP, path)
-        return self._do("read", path, lambda: handle.reader.read(offset, size))
+        return handle.reader
+
+    def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:
+        reader = self._reader(path, fi)
+        return self._do("read", path, lambda: reader.read(offset, size))
+
+    def read_into(self, path: str, buffer: int, size: int, offset: int, fi: Any) -> int:
+        """``read`` straight into libfuse's buffer at address ``buffer``: the read-ahead's blocks
+        are copied once, where ``read``'s bytes would be sliced out and copied again."""
+        reader = self._reader(path, fi)
+        pieces = self._do("read", path, lambda: reader.pieces(offset, size))
+        copied = 0
+        for piece in pieces:
+            # The address of the bytes object's own buffer (no copy); ``piece`` keeps it alive.
+            source = ctypes.cast(ctypes.c_char_p(piece.data), ctypes.c_void_p).value or 0
+            ctypes.memmove(buffer + copied, source + piece.start, len(piece))
+            copied += len(piece)
+        return copied
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -292,6 +351,7 @@ class TierstoreOperations:
                 raise FuseError(errno.EBUSY, path)
             self._writing[path] = writer
         self._changed(path)
+        self.names.added(path)
         return self._new_handle(writer)
 
     def create(self, path: str, mode: int, fi: Any) -> int:
@@ -377,6 +437,7 @@ class TierstoreOperations:
         found, parent_attrs = self.cache.get(parent)
         self._do("unlink", path, lambda: self.client.rm(self.ns(path)))
         self._changed(path)
+        self.names.removed(path)
         if found and parent_attrs is not None:
             # A directory with no marker goes from the store with its last file; to POSIX tools
             # (mv, rm -r) it stays until rmdir: keep it here for the cache's time.
@@ -387,6 +448,8 @@ class TierstoreOperations:
         self._refuse_read_only(path)
         self._do("mkdir", path, lambda: self.client.mkdir(self.ns(path)))
         self._changed(path)
+        self.names.added(path)
+        self.names.fill(path, set())  # new, so empty: lookups of names to create there are free
         return 0
 
     def rmdir(self, path: str) -> int:
@@ -408,6 +471,8 @@ class TierstoreOperations:
             if error.errno != errno.ENOENT:
                 raise
         self._changed(path, below=True)
+        self.names.removed(path)
+        self.names.forget(path, below=True)
         return 0
 
     def rename(self, old: str, new: str) -> int:
@@ -443,6 +508,11 @@ class TierstoreOperations:
         self._do("rename", old, lambda: self.client.mv(source, dest))
         self._changed(old, below=is_dir)
         self._changed(new, below=is_dir)
+        self.names.removed(old)
+        self.names.added(new)
+        if is_dir:
+            self.names.forget(old, below=True)
+            self.names.forget(new, below=True)
         return 0
 
     def _later(self, path: str, action: Callable[[], object]) -> bool:
@@ -518,8 +588,19 @@ class TierstoreOperations:
 
     # -- the start and the end -----------------------------------------------------------------
 
-    def init(self, path: str) -> None:
-        """libfuse's INIT: the kernel has the mount."""
+    def init_with_config(self, conn: Any, config: Any) -> None:
+        """libfuse's INIT: the kernel has the mount. Raises the kernel's read-ahead for it.
+
+        The kernel reads a FUSE file through the page cache in requests no larger than its
+        read-ahead window, 128 KiB by default, whatever the reader asks: a ``dd bs=1M`` becomes
+        eight requests, each a call into Python. The window is the mount's backing device's
+        ``read_ahead_kb`` (root may write it), and the kernel keeps the smaller of it and the
+        ``max_readahead`` INIT answers with, so both are raised here, before the answer goes.
+        With 8 MiB, requests are 1 MiB (the kernel's largest) and several are in flight at once.
+        """
+        wanted = self.options.kernel_read_ahead_kib
+        if wanted > 0 and conn is not None and set_read_ahead(self.options.mountpoint, wanted):
+            conn.max_readahead = wanted * 1024
         if self._on_ready is not None:
             self._on_ready()
 
@@ -541,7 +622,46 @@ class TierstoreOperations:
                     handle.abort()
             else:
                 handle.reader.close()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor.shutdown()
+
+
+def _parent(path: str) -> str:
+    return path.rsplit("/", 1)[0] or "/"
+
+
+def backing_device(mountpoint: str) -> str | None:
+    """``major:minor`` of the file system mounted on ``mountpoint`` (from /proc/self/mountinfo)."""
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return None
+    found = None
+    for line in lines:
+        fields = line.split()
+        # Octal escapes (\040 for a space) as the kernel writes them; the last match is on top.
+        if len(fields) > 4 and fields[4].encode().decode("unicode_escape") == mountpoint:
+            found = fields[2]
+    return found
+
+
+def set_read_ahead(mountpoint: str, kib: int) -> bool:
+    """Sets the kernel's read-ahead for the mount on ``mountpoint``; False (and a log line)
+    when it cannot be set: not root, or a read-only /sys in a container."""
+    device = backing_device(mountpoint)
+    if device is None:
+        LOGGER.warning("%s: not in /proc/self/mountinfo: the kernel's read-ahead stays 128 KiB", mountpoint)
+        return False
+    try:
+        Path(f"/sys/class/bdi/{device}/read_ahead_kb").write_text(f"{kib}\n")
+    except OSError as error:
+        LOGGER.info(
+            "the kernel's read-ahead stays 128 KiB (reads come in smaller requests): "
+            "/sys/class/bdi/%s/read_ahead_kb: %s",
+            device,
+            error.strerror,
+        )
+        return False
+    return True
 
 
 def _caller_pid() -> int:

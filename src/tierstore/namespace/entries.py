@@ -25,10 +25,17 @@ def kind_of(store: Store, key: str) -> tuple[Kind, ObjectInfo | None] | None:
     except NotFoundError:
         pass
     # Not just the first page: a page may hold only the directory's own marker, which a
-    # listing leaves out; head("key/") below finds that one.
+    # listing leaves out; the page says so where the store can (S3), else head("key/") below
+    # finds it.
+    marker_absent = False
     for page in store.list_pages(key, delimiter="/", page_size=100):
         if page.objects or page.prefixes:
             return ("dir", None)
+        if page.marker is not None:
+            return ("dir", page.marker)
+        marker_absent = marker_absent or page.marker_known
+    if marker_absent:  # head("key/") would only list the same first page again
+        return None
     try:
         return ("dir", store.head(f"{key}/"))
     except NotFoundError:

@@ -51,7 +51,7 @@ from tierstore.namespace.metadata import MountRecord
 from tierstore.namespace.mounts import MountTable, path_error
 from tierstore.namespace.permissions import Caller, parse_mode
 from tierstore.namespace.read_ahead import ReadAhead
-from tierstore.storage.interface import ObjectAttributes, ObjectInfo, OpenedRead, Store
+from tierstore.storage.interface import ObjectAttributes, ObjectInfo, OpenedRead, PutResult, Store
 
 # Streaming copies and reads move this much at a time; the writer gathers it into parts.
 CHUNK = 2 * 1024 * 1024
@@ -224,18 +224,24 @@ class FileSystem:
         return any(record.path == path for record in self.table.records())
 
     def _kind(self, target: _Target, *, sync: bool = False) -> Kind | None:
+        return self._kind_found(target, sync=sync)[0]
+
+    def _kind_found(self, target: _Target, *, sync: bool = False) -> tuple[Kind | None, ObjectInfo | None]:
+        """What is at ``target``, and for a file the store's answer when it was asked now (None
+        when the kind came from the cache), so that a status needs no second HEAD."""
         # A mount point, or an ancestor of one, is a directory whatever its store holds.
         if any(paths.is_within(record.path, target.path) for record in self.table.records()):
-            return "dir"
+            return "dir", None
         stamp = self._stamp()
         cached = None if sync else self._cache.get("kind", target.path, stamp)
         if cached is not None:
-            return cached  # type: ignore[return-value]
+            return cached, None  # type: ignore[return-value]
         found = kind_of(target.store, target.key)
-        kind: Kind | None = found[0] if found else None
-        if kind is not None:
-            self._cache.put("kind", target.path, kind, stamp)
-        return kind
+        if found is None:
+            return None, None
+        kind, info = found
+        self._cache.put("kind", target.path, kind, stamp)
+        return kind, info if kind == "file" else None
 
     # -- reading -------------------------------------------------------------------------
 
@@ -255,10 +261,14 @@ class FileSystem:
         """``here``: the path's attributes when the caller already has them (one query saved)."""
         found = here or self._attributes(target.path)
         owner, group, mode = found.owner, found.group, found.mode
-        if self._kind(target, sync=sync) == "dir" or target.key == "":
+        kind, info = self._kind_found(target, sync=sync)
+        if kind == "dir" or target.key == "":
             return FileStatus(target.path, True, 0, None, owner, group, mode, target.mount.path)
         try:
-            info = target.store.head(target.key)
+            if kind is None:  # the store was asked just now: nothing is there
+                raise NotFoundError(target.path)
+            if info is None:  # a file by the cache: its size and time are the store's to say
+                info = target.store.head(target.key)
         except NotFoundError:
             raise NotFoundError(f"{target.path}: no such file or directory", key=target.path) from None
         return FileStatus(
@@ -590,6 +600,32 @@ class FileSystem:
         first chunk is taken, so a refused upload is never read; two racing creators may both
         pass the check, the later write winning, as the stores offer no atomic create here).
         """
+        target, _ = self._write(path, chunks, progress=progress, attributes=attributes, exclusive=exclusive)
+        return self._status(target, sync=True)
+
+    def write_object(
+        self,
+        path: str,
+        chunks: Iterator[bytes] | list[bytes],
+        *,
+        attributes: ObjectAttributes | None = None,
+        exclusive: bool = False,
+    ) -> str | None:
+        """:meth:`write` for a caller that needs only the new file's ETag (the S3 gateway's
+        PutObject): the one the store answered the write with, so no HEAD follows it; None when
+        the store answered none, or one that its HEAD will not answer (then ask :meth:`stat`)."""
+        written = self._write(path, chunks, attributes=attributes, exclusive=exclusive)[1]
+        return written.etag if written.etag_kept else None
+
+    def _write(
+        self,
+        path: str,
+        chunks: Iterator[bytes] | list[bytes],
+        *,
+        progress: Progress | None = None,
+        attributes: ObjectAttributes | None = None,
+        exclusive: bool = False,
+    ) -> tuple[_Target, PutResult]:
         target = self._target(path, creating=True)
         if target.key == "":
             raise StoreError(f"{target.path}: is a directory (a mount point)", key=target.path)
@@ -608,10 +644,13 @@ class FileSystem:
                 writer.write(chunk)
                 if progress:
                     progress(len(chunk))
+            written = writer.close()  # what the store answered; leaving the block closes no more
         if existing is None:
             self._record_creator(target.path, is_dir=False)
         self._cache.changed(target.path)
-        return self._status(target, sync=True)
+        # A file is there now, as the store just said: the next write of it needs no HEAD to know.
+        self._cache.put("kind", target.path, "file", self._stamp())
+        return target, written
 
     def _record_creator(self, path: str, *, is_dir: bool) -> None:
         """What a named user creates is theirs, with the mode the umask leaves (0644 or 0755),

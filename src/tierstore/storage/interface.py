@@ -78,17 +78,27 @@ class ListPage:
     continuation token), ``None`` on the last page: ``list_pages(..., resume=token)`` starts
     there. A reader can stop after any page and come back later without the store's order
     mattering (SeaweedFS orders a folder by its name, S3 by its key with the ``/``).
+
+    ``marker_known`` (the first page of a delimiter listing from the start, on stores whose
+    listing shows it, S3's): the page says whether the listed directory's own ``prefix/`` key
+    exists, which ``objects`` leave out; ``marker`` is that key's entry, or None when there is
+    none. A caller then need not ask ``head("prefix/")`` for it, which lists the same page again.
     """
 
     objects: list[ObjectInfo] = field(default_factory=list)
     prefixes: list[str] = field(default_factory=list)
     resume: str | None = None
+    marker: ObjectInfo | None = None
+    marker_known: bool = False
 
 
 @dataclass(frozen=True)
 class PutResult:
     key: str
     etag: str | None = None
+    # Whether ``etag`` is also what head() and listings will answer for the object: not on a
+    # local file system without extended attributes, where they answer a synthetic one.
+    etag_kept: bool = True
 
 
 class ChunkStream(Iterator[bytes], abc.ABC):

@@ -465,14 +465,14 @@ class _LocalWriter(ObjectWriter):
             # Recorded on the written file before it is visible; the mtime recorded is final, as
             # neither setting extended attributes nor the rename changes it.
             handle.flush()
-            local_attrs.record(handle.fileno(), digest, self._attributes, where=self._where)
+            kept = local_attrs.record(handle.fileno(), digest, self._attributes, where=self._where)
             handle.close()
             os.replace(self._temp, self._target)
         except OSError as error:  # a directory of that name, say: nothing may stay behind
             handle.close()
             self._temp.unlink(missing_ok=True)
             raise self._failed(error) from None
-        self._result = PutResult(key=self._key, etag=f'"{digest}"')
+        self._result = PutResult(key=self._key, etag=f'"{digest}"', etag_kept=kept)
         return self._result
 
     def abort(self) -> None:

@@ -60,8 +60,9 @@ def encode(attributes: ObjectAttributes | None) -> bytes | None:
     return json.dumps(document, separators=(",", ":")).encode()
 
 
-def record(descriptor: int, md5_hex: str, attributes: bytes | None, *, where: str) -> None:
-    """Keep the ETag record and ``attributes`` (from :func:`encode`) on an open, written file.
+def record(descriptor: int, md5_hex: str, attributes: bytes | None, *, where: str) -> bool:
+    """Keep the ETag record and ``attributes`` (from :func:`encode`) on an open, written file;
+    False when the file system keeps no extended attributes (its ETag is then synthetic).
 
     Called before the file is renamed into place: a reader never sees it without them. Raises
     OSError for anything but a file system that keeps no extended attributes.
@@ -80,6 +81,8 @@ def record(descriptor: int, md5_hex: str, attributes: bytes | None, *, where: st
             "content type and metadata are dropped",
             where,
         )
+        return False
+    return True
 
 
 def etag_of(target: Target, found: os.stat_result) -> str:

@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 
 from tests.server.conftest import write_server_config
 from tests.server.harness import RunningServer, start_api_server
-from tests.server.s3.conftest import Mount
+from tests.server.s3.conftest import Mount, add_local_mount
 from tests.server.s3.endpoint import self_signed
 from tests.server.s3.raw import UNSIGNED, Key, RawConnection, error_code, send, signed_headers
 from tests.server.s3.signed_chunks import signed_chunks, signed_head, unsigned_chunks
@@ -38,6 +38,7 @@ from tierstore.local.info import StackInfo
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+MiB = 1024 * 1024
 DATA = bytes(range(256)) * 40  # 10,240 bytes
 HTTP_DATE = re.compile(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT")
 
@@ -100,6 +101,52 @@ def test_a_get_or_a_head_costs_one_store_request(mount: Mount, caplog: pytest.Lo
         # The storage layer logs each store operation once (LoggingLayer).
         operations = [record.getMessage() for record in caplog.records if record.name == "tierstore.storage"]
         assert len(operations) == 1, operations
+
+
+def test_a_put_asks_the_store_nothing_after_its_write(mount: Mount, caplog: pytest.LogCaptureFixture) -> None:
+    # The ETag answered is the one the store answered the write with: no HEAD follows it.
+    _put(mount, "p.bin")
+    big = bytes(range(256)) * (36 * 1024)  # 9 MiB: more than one 8 MiB part on the S3 root
+    for body in (DATA, big):
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="tierstore.storage"):
+            etag = _put(mount, "p.bin", body)
+        operations = [
+            record.getMessage().split(" ", 1)[0]
+            for record in caplog.records
+            if record.name == "tierstore.storage"
+        ]
+        assert operations[-1:] == ["open_write"], operations
+        head = mount.admin.head_object(Bucket=mount.bucket, Key="p.bin")
+        assert head["ETag"] == etag and head["ContentLength"] == len(body)
+        assert etag == f'"{hashlib.md5(body).hexdigest()}"' or len(body) > len(DATA)
+        assert _read(mount, "p.bin") == body
+
+
+def test_a_put_answers_the_etag_a_head_will_on_a_file_system_without_extended_attributes(
+    gateway: RunningServer, s3_for: Callable[[str], S3Client], gateway_admin: str, no_xattrs: Path
+) -> None:
+    # There the local store's ETags are synthetic: the write's own MD5 is not what HEAD says.
+    add_local_mount(gateway, "/ram", no_xattrs / "mount")
+    admin = s3_for(gateway_admin)
+    etag = admin.put_object(Bucket="ram", Key="a.bin", Body=DATA)["ETag"]
+    assert etag != f'"{hashlib.md5(DATA).hexdigest()}"'
+    assert admin.head_object(Bucket="ram", Key="a.bin")["ETag"] == etag
+
+
+def test_reads_whole_and_ranged_around_the_read_chunk(mount: Mount) -> None:
+    # The first chunk is read with the open (and the end with it when it was all): every size
+    # around the stores' 1 MiB read chunk comes back whole, in ranges and empty.
+    for size in (0, 1, MiB - 1, MiB, MiB + 1, 2 * MiB + 5):
+        body = bytes(index % 251 for index in range(size))
+        _put(mount, "sized.bin", body)
+        assert _read(mount, "sized.bin") == body, size
+        ranges = [("bytes=-3", body[-3:]), ("bytes=0-0", body[:1])] if size else []
+        if size > 1:
+            ranges.append(("bytes=1-", body[1:]))
+        for header, expected in ranges:
+            got = mount.admin.get_object(Bucket=mount.bucket, Key="sized.bin", Range=header)
+            assert got["Body"].read() == expected, (size, header)
 
 
 def test_missing_keys_buckets_and_directories(mount: Mount) -> None:

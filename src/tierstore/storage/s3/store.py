@@ -568,14 +568,21 @@ class S3Store(Store):
         answers = self._listing().pages(
             listed, delimiter="/", start_after=start_after, page_size=page_size, resume=resume
         )
+        # The directory's own key sorts before every key below it, so the first page of a
+        # listing from the start holds it when it exists (as _marker finds it, with one entry).
+        from_start = bool(listed) and start_after is None and resume is None
         for answer in answers:
+            marker = next((info for info in answer.objects if info.key == listed), None)
             yield ListPage(
                 # The directory's own marker (or, on SeaweedFS, its emptied folder) is the
                 # directory, not an entry in it.
                 objects=[info for info in answer.objects if info.key != listed],
                 prefixes=answer.prefixes,
                 resume=answer.next_token if answer.truncated else None,
+                marker=marker if from_start else None,
+                marker_known=from_start,
             )
+            from_start = False
 
     def _recursive_entries(
         self, prefix: str, start_after: str | None, page_size: int

@@ -80,7 +80,7 @@ async def upload_part(call: S3Call) -> Response:
             "x-amz-decoded-content-length for an aws-chunked body",
         )
     counted = call.state.metrics.data_bytes.labels(direction="write").inc
-    chunks = _verified(_pulled(body.chunks, counted))
+    chunks = _verified(_pulled(body, counted))
     length = body.length
 
     def send() -> UploadedPart:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
 import anyio.from_thread
@@ -43,6 +44,7 @@ from tierstore.errors import (
     StoreError,
 )
 from tierstore.namespace.filesystem import FileStatus
+from tierstore.server.loop_or_thread import in_memory_or_thread
 from tierstore.server.s3.context import S3Call
 from tierstore.server.s3.errors import S3Error
 from tierstore.server.s3.failures import missing
@@ -63,6 +65,8 @@ from tierstore.server.s3.handlers.ranges import (
     part_number,
     requested_range,
 )
+from tierstore.server.s3.payload import RequestBody
+from tierstore.server.s3.xml import quoted_etag
 from tierstore.storage.interface import ObjectInfo, OpenedRead
 
 Count = Callable[[float], None]
@@ -172,7 +176,7 @@ async def get_object(call: S3Call) -> Response:
     asked = _Asked(call)
     if call.key.endswith("/"):
         return await _directory(call, asked)
-    opened = await run_in_threadpool(_open, call, asked)
+    opened, ahead = await run_in_threadpool(_open_ahead, call, asked)
     info = opened.info
     headers = _headers(etag_for(call.target.path, info), info, asked)
     headers["Content-Length"] = str(opened.end - opened.start)
@@ -180,7 +184,38 @@ async def get_object(call: S3Call) -> Response:
     if partial:
         headers["Content-Range"] = f"bytes {opened.start}-{opened.end - 1}/{info.size}"
     counter = call.state.metrics.data_bytes.labels(direction="read").inc
-    return StreamingResponse(_streamed(opened, counter), status_code=206 if partial else 200, headers=headers)
+    return StreamingResponse(
+        _streamed(opened, ahead, counter), status_code=206 if partial else 200, headers=headers
+    )
+
+
+@dataclass(frozen=True)
+class _Ahead:
+    """What the trip that opened a read also read: its first chunks, and whether that was all."""
+
+    chunks: list[bytes]
+    ended: bool
+
+
+def _open_ahead(call: S3Call, asked: _Asked) -> tuple[OpenedRead, _Ahead]:
+    """The read opened (:func:`_open`) and its first chunk read on the same worker thread; when
+    that chunk holds every byte asked for, the read's end too, which is then at hand (no wait on
+    the network): a small object is sent with no further thread hop. A failure of that first
+    chunk is still an S3 error answer, as nothing was sent yet."""
+    opened = _open(call, asked)
+    try:
+        first = next(opened.chunks, None)
+        if first is None:
+            return opened, _Ahead([], ended=True)
+        if len(first) < opened.length:
+            return opened, _Ahead([first], ended=False)
+        after = next(opened.chunks, None)
+        if after is None:
+            return opened, _Ahead([first], ended=True)
+        return opened, _Ahead([first, after], ended=False)
+    except BaseException:
+        opened.close()
+        raise
 
 
 def _open(call: S3Call, asked: _Asked) -> OpenedRead:
@@ -213,11 +248,18 @@ def _open(call: S3Call, asked: _Asked) -> OpenedRead:
     return opened
 
 
-async def _streamed(opened: OpenedRead, count: Count) -> AsyncIterator[bytes]:
-    """The read's chunks, each taken from the store on a worker thread once the previous one was
-    sent; the read is closed however the answer ends (a client gone away included)."""
+async def _streamed(opened: OpenedRead, ahead: _Ahead, count: Count) -> AsyncIterator[bytes]:
+    """The chunks read ahead, then the rest, each taken from the store on a worker thread once
+    the previous one was sent; the read is closed however the answer ends (a client gone away
+    included)."""
     chunks = opened.chunks
     try:
+        for early in ahead.chunks:
+            if early:
+                count(len(early))
+                yield early
+        if ahead.ended:
+            return
         while True:
             chunk = await run_in_threadpool(next, chunks, None)
             if chunk is None:
@@ -291,47 +333,64 @@ async def put_object(call: S3Call) -> Response:
         raise S3Error("MissingContentLength", resource=call.resource)
     if call.key.endswith("/"):
         return await _put_directory(call, body.chunks, exclusive, replace_only)
-
-    def check() -> None:
-        bucket_status(call.fs, call.bucket, call.resource)
-        if replace_only is not None:
-            _check_replaced(call, replace_only, *_current(call))
-
-    await run_in_threadpool(check)
+    # The bucket's directory is nearly always in the namespace's cache: no thread hop for it.
+    await in_memory_or_thread(functools.partial(bucket_status, call.fs, call.bucket, call.resource))
+    if replace_only is not None:  # If-Match asks the store for the current ETag: on a thread
+        current = await run_in_threadpool(_current, call)
+        _check_replaced(call, replace_only, *current)
     counted = call.state.metrics.data_bytes.labels(direction="write").inc
-    chunks = _pulled(body.chunks, counted)
+    chunks = _pulled(body, counted)
     write = functools.partial(
-        call.fs.write, call.target.path, chunks, attributes=attributes, exclusive=exclusive
+        call.fs.write_object, call.target.path, chunks, attributes=attributes, exclusive=exclusive
     )
     try:
         with call.state.upload_slot(call.user):
-            status = await call.state.upload_pool.run(write)
+            etag = await call.state.upload_pool.run(write)
     except ConflictError:
         if not exclusive:
             raise
         raise _exists_already(call) from None
     except StoreError as error:
         raise await explain_conflict(call, error) from None
-    return Response(status_code=200, headers={"ETag": etag_of(status)})
+    if not etag:  # a store that answers writes without one: the file's status gives it
+        status = await run_in_threadpool(functools.partial(call.fs.stat, call.target.path, sync=True))
+        return Response(status_code=200, headers={"ETag": etag_of(status)})
+    return Response(status_code=200, headers={"ETag": quoted_etag(etag)})
 
 
-def _pulled(chunks: AsyncIterator[bytes], count: Count) -> Iterator[bytes]:
+def _pulled(body: RequestBody, count: Count) -> Iterator[bytes]:
     """The body's chunks for a worker thread, pulled from the event loop one at a time (the
-    thread writes each to the store before asking for the next: back-pressure)."""
+    thread writes each to the store before asking for the next: back-pressure).
 
-    async def next_chunk() -> bytes | None:
+    Once the bytes its length declares are in, the same trip to the loop also takes the body's
+    end (its checks run there), which is then at hand: a small body costs the thread one trip,
+    not two."""
+    chunks = body.chunks
+    received = 0
+
+    async def next_chunks() -> tuple[list[bytes], bool]:
+        nonlocal received
         try:
-            return await chunks.__anext__()
+            chunk = await chunks.__anext__()
         except StopAsyncIteration:
-            return None
+            return [], True
+        received += len(chunk)
+        if body.length is None or received < body.length:
+            return [chunk], False
+        try:
+            more = await chunks.__anext__()
+        except StopAsyncIteration:
+            return [chunk], True
+        received += len(more)
+        return [chunk, more], False  # longer than declared: its checks will say so
 
-    while True:
-        chunk = anyio.from_thread.run(next_chunk)
-        if chunk is None:
-            return
-        if chunk:
-            count(len(chunk))
-            yield chunk
+    ended = False
+    while not ended:
+        pulled, ended = anyio.from_thread.run(next_chunks)
+        for chunk in pulled:
+            if chunk:
+                count(len(chunk))
+                yield chunk
 
 
 async def _put_directory(

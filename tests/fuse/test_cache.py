@@ -1,0 +1,101 @@
+"""What the mount's caches save, counted in the server's own requests (its /metrics).
+
+- ``cp -r`` into a new directory: each new name is looked up before it is created; the mount
+  made the directory, so it knows every name in it and answers those lookups itself, where each
+  was a server stat answered "not found".
+- Reading the files of a directory after its ``ls``, once the cached stats expired: the mount
+  lists the directory again (one page) rather than stat each file.
+- Another client's new file in a directory the mount knows whole shows up once the names expire.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.client.conftest import metric
+from tests.fuse.conftest import Mounted, Namespace, start_mount, stop_mount
+from tierstore.client import Client
+
+ATTR_TIMEOUT = 1.0
+
+
+def requests(namespace: Namespace, route: str) -> float:
+    return metric(namespace.server, "tierstore_http_requests", route=route)
+
+
+@pytest.fixture(scope="module")
+def short_cache(namespace: Namespace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mounted]:
+    """The namespace mounted with ``--attr-timeout 1``, so that expiry can be waited for."""
+    mount = start_mount(
+        tmp_path_factory.mktemp("fuse-cache") / "mnt",
+        namespace.server,
+        namespace.server.admin_token,
+        "--attr-timeout",
+        str(ATTR_TIMEOUT),
+    )
+    yield mount
+    assert stop_mount(mount) == 0, mount.log_text()[-3000:]
+
+
+def test_cp_r_into_a_new_directory_asks_the_server_no_stat_per_file(
+    mounted: Mounted, namespace: Namespace, tmp_path: Path, workdir: Path
+) -> None:
+    chooser = random.Random(9)
+    source = tmp_path / "tree"
+    made = {}
+    for number in range(60):
+        relative = f"d{number % 3}/f{number:03d}.bin"
+        (source / relative).parent.mkdir(parents=True, exist_ok=True)
+        made[relative] = chooser.randbytes(chooser.randrange(1, 5000))
+        (source / relative).write_bytes(made[relative])
+    stats = requests(namespace, "/v1/fs/stat")
+
+    subprocess.run(["cp", "-r", str(source), str(workdir / "copy")], check=True, timeout=120)
+
+    # The copy's own directory is looked up (not yet known), its 3 directories and 60 files not.
+    asked = requests(namespace, "/v1/fs/stat") - stats
+    assert asked <= 5, f"{asked:.0f} stats for a cp -r of 60 files"
+    for relative, data in made.items():
+        assert (workdir / "copy" / relative).read_bytes() == data
+
+
+def test_files_read_after_their_stats_expired_cost_one_listing(
+    short_cache: Mounted, namespace: Namespace
+) -> None:
+    directory = f"/relist-{random.Random().randrange(10**6)}"
+    with Client(namespace.server.url, namespace.server.admin_token) as admin:
+        for number in range(40):
+            admin.write(f"{directory}/f{number:02d}", f"file {number}\n".encode())
+    where = short_cache.path / directory.lstrip("/")
+    names = sorted(os.listdir(where))
+    assert len(names) == 40
+    time.sleep(ATTR_TIMEOUT + 0.2)
+    stats, listings = requests(namespace, "/v1/fs/stat"), requests(namespace, "/v1/fs/ls")
+
+    for number, name in enumerate(names):
+        assert (where / name).read_bytes() == f"file {number}\n".encode()
+
+    assert requests(namespace, "/v1/fs/stat") - stats <= 2
+    assert requests(namespace, "/v1/fs/ls") - listings >= 1
+
+
+def test_a_file_another_client_adds_shows_once_the_names_expire(
+    short_cache: Mounted, namespace: Namespace
+) -> None:
+    directory = short_cache.path / f"names-{random.Random().randrange(10**6)}"
+    directory.mkdir()
+    assert not (directory / "late.txt").exists()  # known not to be there: the mount made it empty
+    with Client(namespace.server.url, namespace.server.admin_token) as admin:
+        admin.write(f"/{directory.name}/late.txt", b"from another client\n")
+    deadline = time.monotonic() + ATTR_TIMEOUT + 5
+    while not (directory / "late.txt").exists():
+        assert time.monotonic() < deadline, "another client's file never showed through the mount"
+        time.sleep(0.1)
+    assert (directory / "late.txt").read_bytes() == b"from another client\n"
