@@ -2,23 +2,27 @@
 
 One run starts the local stack (SeaweedFS) and ``tierstore serve`` in a child process (its root
 mount on ``s3://fuse-bench/root``, vending through the stack's ReadWriteRole), puts the test
-data into the bucket once, then mounts each side in turn, alone, and times the same workloads:
+data into the bucket once, mounts the three sides side by side, and times the same workloads on
+each, in rounds (``--repeat``, 2): in each round every workload runs on every side in turn, the
+order turning from round to round, and each side's best round is kept; load from other work on a
+shared machine comes and goes, and this gives every side the same chances of a quiet moment:
 
-- ``seq read``: ``dd bs=1M`` of a ``--size-mib`` (1,024) MiB file to /dev/null, best of
-  ``--repeat`` (each open drops the kernel's page cache of the file on all three sides);
+- ``seq read``: ``dd bs=1M`` of a ``--size-mib`` (1,024) MiB file to /dev/null (each open
+  drops the kernel's page cache of the file on all three sides);
 - ``seq write``: ``dd bs=1M`` of as many MiB from /dev/zero into a new file (the time includes
   ``close``, which waits for the upload on all three sides);
-- ``ls -l``: of a directory of ``--files`` (1,000) files, the first listing after the mount
-  (nothing cached yet);
-- ``read small``: ``cat`` of ``--files`` other files of 4 KiB each (another directory);
+- ``ls -l``: of a directory of ``--files`` (1,000) files that the side never listed (one per
+  round), so nothing of it is cached;
+- ``read small``: listing, then reading ``--files`` other files of 4 KiB each (another
+  directory per round);
 - ``cp -r``: of a local tree of ``--tree-files`` (2,000) files of 1 to 4 KiB in 20 directories
   into the mount;
-- ``peak RSS``: the FUSE process's peak resident memory (``VmHWM``) after all of that.
+- ``peak RSS``: the FUSE process's peak resident memory (``VmHWM``) after all the rounds.
 
 Besides wall times, the FUSE process's CPU seconds per workload, which other load on the shared
 machine inflates far less. ``direct`` is tierstore's own client (``Client.iter_read``, straight
 from the store with vended credentials) reading the same object in this process: the mount's
-sequential read is compared with it.
+sequential read is compared with it (read in each round just before the sides read it).
 
 The peers run as Debian packages them, with the admin's keys given directly: s3fs-fuse with
 ``-o url=... -o use_path_request_style -o passwd_file=...``; rclone with a config file of its own
@@ -33,7 +37,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -174,9 +177,9 @@ def unmount(mount: Mount) -> None:
 # -- the data ----------------------------------------------------------------------------------
 
 
-def put_data(client: Client, size: int, files: int) -> None:
-    """The large file, the listing's directory and the small files' directory, all through
-    tierstore's client (straight to the store), so that every side sees the same objects."""
+def put_data(client: Client, size: int, files: int, rounds: int) -> None:
+    """The large file, and per round a directory to list and one of small files to read, all
+    through tierstore's client (straight to the store), so that every side sees the same objects."""
     block = random.Random(1).randbytes(8 * MIB)
     with client.open_write("/bench/big.bin") as out:
         for start in range(0, size, len(block)):
@@ -187,8 +190,12 @@ def put_data(client: Client, size: int, files: int) -> None:
         client.write(path, small)
 
     with ThreadPoolExecutor(16) as pool:
-        paths = [f"/bench/listing/f{n:05d}" for n in range(files)]
-        paths += [f"/bench/small/f{n:05d}" for n in range(files)]
+        paths = [
+            f"/bench/{kind}-{r}/f{n:05d}"
+            for kind in ("listing", "small")
+            for r in range(rounds)
+            for n in range(files)
+        ]
         list(pool.map(put, paths))
 
 
@@ -214,51 +221,52 @@ def timed(result: Result, name: str, pid: int, action: Callable[[], None]) -> No
         result.seconds[name], result.cpu[name] = taken, cpu
 
 
-def run_side(
-    mount: Mount, workloads: Sequence[str], size: int, files: int, *, repeat: int, tree: Path
-) -> Result:
-    result = Result()
+def run_workload(
+    mount: Mount, result: Result, workload: str, *, size: int, files: int, round_: int, tree: Path
+) -> None:
+    """One workload on one side, for round ``round_`` (each round lists and reads directories
+    of its own, so that every side meets them uncached)."""
     pid, base = mount.process.pid, mount.base
-    if "ls" in workloads:
-        # The first listing of the directory on this mount: nothing of it is cached yet.
+    if workload == "ls":
+
         def listing() -> None:
-            done = subprocess.run(["ls", "-l", str(base / "listing")], capture_output=True, check=True)
+            done = subprocess.run(
+                ["ls", "-l", str(base / f"listing-{round_}")], capture_output=True, check=True
+            )
             lines = len(done.stdout.splitlines())
             if lines != files + 1:
                 raise RuntimeError(f"{mount.side}: ls -l gave {lines} lines, expected {files + 1}")
 
         timed(result, "ls", pid, listing)
-    if "read-small" in workloads:
+    elif workload == "read-small":
 
         def read_small() -> None:
-            names = sorted(os.listdir(base / "small"))
+            directory = base / f"small-{round_}"
+            names = sorted(os.listdir(directory))
             if len(names) != files:
                 raise RuntimeError(f"{mount.side}: {len(names)} small files listed, expected {files}")
             total = 0
             for name in names:
-                with open(base / "small" / name, "rb") as handle:
+                with open(directory / name, "rb") as handle:
                     total += len(handle.read())
             if total != files * 4096:
                 raise RuntimeError(f"{mount.side}: read {total} bytes of small files")
 
         timed(result, "read-small", pid, read_small)
-    if "seq-read" in workloads:
+    elif workload == "seq-read":
         big = base / "big.bin"
         if big.stat().st_size != size:
             raise RuntimeError(f"{mount.side}: {big} has {big.stat().st_size} bytes, expected {size}")
-        for _ in range(repeat):
-            timed(result, "seq-read", pid, lambda: run(["dd", f"if={big}", "of=/dev/null", "bs=1M"]))
-    if "seq-write" in workloads:
-        out = base / f"written-{mount.side}.bin"
+        timed(result, "seq-read", pid, lambda: run(["dd", f"if={big}", "of=/dev/null", "bs=1M"]))
+    elif workload == "seq-write":
+        out = base / f"written-{mount.side}-{round_}.bin"
         command = ["dd", "if=/dev/zero", f"of={out}", "bs=1M", f"count={size // MIB}"]
         timed(result, "seq-write", pid, lambda: run(command))
         if out.stat().st_size != size:
             raise RuntimeError(f"{mount.side}: the written file has {out.stat().st_size} bytes")
-    if "cp" in workloads:
-        target = base / f"tree-{mount.side}"
+    elif workload == "cp":
+        target = base / f"tree-{mount.side}-{round_}"
         timed(result, "cp", pid, lambda: run(["cp", "-r", str(tree), str(target)]))
-    result.peak_rss = peak_rss(pid)
-    return result
 
 
 def clean_up(client: Client) -> None:
@@ -269,15 +277,12 @@ def clean_up(client: Client) -> None:
             client.rm(f"/bench/{name}", recursive=True)
 
 
-def direct_read(client: Client, size: int, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        began = time.perf_counter()
-        got = sum(len(chunk) for chunk in client.iter_read("/bench/big.bin"))
-        best = min(best, time.perf_counter() - began)
-        if got != size:
-            raise RuntimeError(f"direct: read {got} bytes, expected {size}")
-    return best
+def direct_read(client: Client, size: int) -> float:
+    began = time.perf_counter()
+    got = sum(len(chunk) for chunk in client.iter_read("/bench/big.bin"))
+    if got != size:
+        raise RuntimeError(f"direct: read {got} bytes, expected {size}")
+    return time.perf_counter() - began
 
 
 # -- the report --------------------------------------------------------------------------------
@@ -349,13 +354,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--tree-files", type=int, default=2000)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=2, help="rounds (the best is kept)")
     parser.add_argument("--sides", default=",".join(SIDES))
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--mount-arg", action="append", default=[], help="more tierstore fuse mount options")
     parser.add_argument("--no-direct", action="store_true", help="skip the direct client's read")
     parser.add_argument(
-        "--hold", action="store_true", help="keep the tierstore mount up until Enter (to profile it)"
+        "--hold", action="store_true", help="keep the mounts up until Enter (to profile them)"
     )
     args = parser.parse_args(argv)
     sides = [side for side in args.sides.split(",") if side]
@@ -366,35 +371,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     size = args.size_mib * MIB
     print(f"load average at the start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
     results: dict[str, Result] = {}
-    direct = None
+    direct: float | None = None
     with tempfile.TemporaryDirectory(prefix="tierstore-fuse-bench-") as name:
         scratch = Path(name)
         tree = local_tree(scratch / "tree", args.tree_files)
         with environment(scratch) as (stack, server, client):
-            put_data(client, size, args.files)
-            if not args.no_direct and "seq-read" in workloads:
-                direct = direct_read(client, size, args.repeat)
-                print(f"direct client: {size / MIB / direct:,.0f} MiB/s", flush=True)
-            for side in sides:
-                where = scratch / side / "mnt"
-                where.mkdir(parents=True)
-                if side == "tierstore":
-                    mount = mount_tierstore(where, server, args.mount_arg)
-                elif side == "s3fs":
-                    mount = mount_s3fs(where, stack, scratch / side)
-                else:
-                    mount = mount_rclone(where, stack, scratch / side)
-                try:
-                    results[side] = run_side(
-                        mount, workloads, size, args.files, repeat=args.repeat, tree=tree
-                    )
-                    if args.hold and side == "tierstore":
-                        input(f"tierstore mounted on {where} (pid {mount.process.pid}); Enter to go on ")
-                finally:
+            put_data(client, size, args.files, args.repeat)
+            mounts: list[Mount] = []
+            try:
+                for side in sides:
+                    where = scratch / side / "mnt"
+                    where.mkdir(parents=True)
+                    if side == "tierstore":
+                        mounts.append(mount_tierstore(where, server, args.mount_arg))
+                    elif side == "s3fs":
+                        mounts.append(mount_s3fs(where, stack, scratch / side))
+                    else:
+                        mounts.append(mount_rclone(where, stack, scratch / side))
+                results = {mount.side: Result() for mount in mounts}
+                # Round by round, each workload on every side in turn, the order turning each
+                # round: load from other work on the shared machine comes and goes, and this
+                # gives every side the same chances of a quiet moment (the best round is kept).
+                for round_ in range(args.repeat):
+                    for workload in workloads:
+                        if workload == "seq-read" and not args.no_direct:
+                            taken = direct_read(client, size)
+                            direct = taken if direct is None else min(direct, taken)
+                        turn = round_ % len(mounts)
+                        for mount in mounts[turn:] + mounts[:turn]:
+                            run_workload(
+                                mount,
+                                results[mount.side],
+                                workload,
+                                size=size,
+                                files=args.files,
+                                round_=round_,
+                                tree=tree,
+                            )
+                        clean_up(client)
+                    print(f"round {round_ + 1} done, load {os.getloadavg()[0]:.1f}", flush=True)
+                for mount in mounts:
+                    results[mount.side].peak_rss = peak_rss(mount.process.pid)
+                if args.hold:
+                    input(f"mounted on {', '.join(str(m.path) for m in mounts)}; Enter to go on ")
+            finally:
+                for mount in mounts:
                     unmount(mount)
-                clean_up(client)
-                print(f"{side}: done, load {os.getloadavg()[0]:.1f}", flush=True)
-                shutil.rmtree(scratch / side, ignore_errors=True)
     print()
     report(results, direct, size, args.files, args.tree_files)
     print(f"\nload average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())} (2 cores)")

@@ -120,3 +120,30 @@ def test_a_directory_of_many_pages_lists_whole(mounted: Mounted, admin: Client) 
     assert sorted(names) == [f"f{number:05d}" for number in range(1100)]
     listing = run("ls", "-l", str(mounted.path / "many"))
     assert len(listing.splitlines()) == 1101  # "total" and one line per file
+
+
+def test_threads_reading_one_file_out_of_order_get_their_bytes(mounted: Mounted, admin: Client) -> None:
+    # The kernel's own read-ahead already sends several 1 MiB requests of a file at once, which
+    # libfuse's threads serve in any order; readers of their own on top, each going its own way
+    # through the file, must still each get exactly their bytes, never an EIO.
+    data = pattern(24 * MIB, seed=13)
+    admin.write("/concurrent/data.bin", data)
+    chunk = 256 * 1024
+    descriptor = os.open(mounted.path / "concurrent/data.bin", os.O_RDONLY)
+
+    def read_at(starts: range) -> None:
+        for start in starts:
+            assert os.pread(descriptor, chunk, start) == data[start : start + chunk], start
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            ways = [
+                range(0, len(data), 2 * chunk),  # two forwards, interleaved
+                range(chunk, len(data), 2 * chunk),
+                range(len(data) - chunk, -1, -3 * chunk),  # backwards
+                range(len(data) // 2, len(data), 3 * chunk),  # from the middle
+            ]
+            for future in [pool.submit(read_at, starts) for starts in ways]:
+                future.result()
+    finally:
+        os.close(descriptor)

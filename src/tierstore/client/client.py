@@ -281,6 +281,20 @@ class Client:
                     raise _named(error, path) from None
         return proxy.read(self._transport, path, start, end)
 
+    def read_view(self, path: str, *, start: int, end: int) -> memoryview:
+        """``read`` of ``[start, end)`` as a read-only view of the store client's own buffer (no
+        copy of it: see ``Store.get_view``)."""
+        path = normalize(path)
+        route = self._route(path, "read")
+        if route is not None:
+            scope, key = route
+            try:
+                return scope.store.get_view(key, start=start, end=end)
+            except StoreError as error:
+                if not self._fall_back(scope.mount, error):
+                    raise _named(error, path) from None
+        return memoryview(proxy.read(self._transport, path, start, end))
+
     def iter_read(self, path: str, *, chunk_size: int = 8 * 1024 * 1024) -> Iterator[bytes]:
         path = normalize(path)
         route = self._route(path, "read")

@@ -289,7 +289,7 @@ class TierstoreOperations:
                 raise FuseError(errno.EACCES, path)
             namespace_path = self.ns(path)
             reader = SequentialReader(
-                lambda start, end: self.client.read(namespace_path, start=start, end=end),
+                lambda start, end: self.client.read_view(namespace_path, start=start, end=end),
                 int(attrs["st_size"]),
                 pool=self.pool,
                 executor=self._executor,
@@ -326,9 +326,8 @@ class TierstoreOperations:
         pieces = self._do("read", path, lambda: reader.pieces(offset, size))
         copied = 0
         for piece in pieces:
-            # The address of the bytes object's own buffer (no copy); ``piece`` keeps it alive.
-            source = ctypes.cast(ctypes.c_char_p(piece.data), ctypes.c_void_p).value or 0
-            ctypes.memmove(buffer + copied, source + piece.start, len(piece))
+            # ``piece`` keeps the block's buffer alive while it is copied.
+            ctypes.memmove(buffer + copied, buffer_address(piece.data) + piece.start, len(piece))
             copied += len(piece)
         return copied
 
@@ -623,6 +622,47 @@ class TierstoreOperations:
             else:
                 handle.reader.close()
         self._executor.shutdown()
+
+
+class _PyBuffer(ctypes.Structure):
+    """CPython's ``Py_buffer``."""
+
+    _fields_ = [
+        ("buf", ctypes.c_void_p),
+        ("obj", ctypes.c_void_p),
+        ("len", ctypes.c_ssize_t),
+        ("itemsize", ctypes.c_ssize_t),
+        ("readonly", ctypes.c_int),
+        ("ndim", ctypes.c_int),
+        ("format", ctypes.c_char_p),
+        ("shape", ctypes.c_void_p),
+        ("strides", ctypes.c_void_p),
+        ("suboffsets", ctypes.c_void_p),
+        ("internal", ctypes.c_void_p),
+    ]
+
+
+_get_buffer = ctypes.pythonapi.PyObject_GetBuffer
+_get_buffer.argtypes = [ctypes.py_object, ctypes.POINTER(_PyBuffer), ctypes.c_int]
+_get_buffer.restype = ctypes.c_int
+_release_buffer = ctypes.pythonapi.PyBuffer_Release
+_release_buffer.argtypes = [ctypes.POINTER(_PyBuffer)]
+_release_buffer.restype = None
+
+
+def buffer_address(view: memoryview) -> int:
+    """Where ``view``'s bytes are in memory (valid while ``view`` lives: its buffer is read-only).
+
+    ctypes takes a bytes object's address but not a read-only buffer's (``from_buffer`` wants a
+    writable one), and the read-ahead's blocks are obstore's buffers, read-only and not copied.
+    """
+    found = _PyBuffer()
+    if _get_buffer(view, ctypes.byref(found), 0) != 0:  # PyBUF_SIMPLE: contiguous bytes
+        raise BufferError("no contiguous buffer")
+    try:
+        return int(found.buf or 0)
+    finally:
+        _release_buffer(ctypes.byref(found))
 
 
 def _parent(path: str) -> str:

@@ -52,7 +52,7 @@ KEEP_BEHIND = 8 * MIB
 # read-ahead runs ahead of the process reading): the stream grows to it rather than restarting.
 AHEAD_SLACK = 16 * MIB
 
-Fetch = Callable[[int, int], bytes]
+Fetch = Callable[[int, int], memoryview]
 T = TypeVar("T")
 
 
@@ -105,7 +105,7 @@ class FetchPool:
 class Piece(NamedTuple):
     """``data[start:end]``, handed out without copying it."""
 
-    data: bytes
+    data: memoryview
     start: int
     end: int
 
@@ -113,9 +113,7 @@ class Piece(NamedTuple):
         return self.end - self.start
 
     def tobytes(self) -> bytes:
-        if self.start == 0 and self.end == len(self.data):
-            return self.data
-        return self.data[self.start : self.end]
+        return self.data[self.start : self.end].tobytes()
 
 
 class BufferPool:
@@ -157,7 +155,7 @@ class BufferPool:
 class _Block:
     start: int
     end: int
-    future: Future[bytes]
+    future: Future[memoryview]
     released: bool = field(default=False)
 
 
@@ -256,7 +254,7 @@ class SequentialReader:
         with self._lock:
             self._failure, self._failed_at = error, time.monotonic()
 
-    def _lone_fetch(self, start: int, end: int) -> bytes:
+    def _lone_fetch(self, start: int, end: int) -> memoryview:
         self.lone_fetches += 1
         future = self._executor.submit(self._fetch, start, end)
         try:
@@ -275,7 +273,7 @@ class SequentialReader:
             f"{self._name}: bytes {start}-{end - 1} did not come within {self._timeout:g} s"
         )
 
-    def _result(self, block: _Block, low: int, high: int) -> bytes | None:
+    def _result(self, block: _Block, low: int, high: int) -> memoryview | None:
         try:
             return block.future.result(timeout=self._timeout)
         except CancelledError:

@@ -218,6 +218,11 @@ class Store(abc.ABC):
     def get(self, key: str, *, start: int | None = None, end: int | None = None) -> bytes:
         """The whole object, or the bytes ``[start, end)``; ``end`` past the size is cut to it."""
 
+    def get_view(self, key: str, *, start: int | None = None, end: int | None = None) -> memoryview:
+        """``get``'s bytes as a read-only view, which a store may give without copying them out
+        of its own buffer (S3: obstore's); the view keeps that buffer alive."""
+        return memoryview(self.get(key, start=start, end=end))
+
     @abc.abstractmethod
     def iter_read(self, key: str, *, chunk_size: int = 8 * 1024 * 1024) -> Iterator[bytes]:
         """Stream the object in chunks without holding it all in memory."""

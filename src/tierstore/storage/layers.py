@@ -53,6 +53,9 @@ class StoreLayer(Store):
     def get(self, key: str, *, start: int | None = None, end: int | None = None) -> bytes:
         return self._enter("get", key, lambda: self.inner.get(key, start=start, end=end))
 
+    def get_view(self, key: str, *, start: int | None = None, end: int | None = None) -> memoryview:
+        return self._enter("get", key, lambda: self.inner.get_view(key, start=start, end=end))
+
     def iter_read(self, key: str, *, chunk_size: int = 8 * 1024 * 1024) -> Iterator[bytes]:
         return self._enter("iter_read", key, lambda: self.inner.iter_read(key, chunk_size=chunk_size))
 
