@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 PER_PARTITION = {0: 3000, 1: 3000, 2: 3000}
 VALUE_SIZE = 10_000
-KILLS = 10
+KILLS = 6
 SLICE = 100  # records (1 MB) per partition every 0.7 s: about 21 s for all of them
 
 

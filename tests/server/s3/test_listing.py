@@ -195,9 +195,11 @@ def test_every_key_comes_once_in_s3_order_at_every_page_size(admin: S3Client, li
     assert len(keys) > 2500
     listed.put_many(keys)
     expected = s3_entries(keys)
-    for size in (1000, 7):
-        assert paged(admin, "list_objects_v2", size, Bucket=listed.name) == expected
-        assert paged(admin, "list_objects", size, Bucket=listed.name) == expected
+    # Pages of SeaweedFS's own size, and small ones cutting directories anywhere (V1's, less small:
+    # each page is a request, and the markers' logic is the same at any size).
+    for v2_size, v1_size in ((1000, 1000), (7, 29)):
+        assert paged(admin, "list_objects_v2", v2_size, Bucket=listed.name) == expected
+        assert paged(admin, "list_objects", v1_size, Bucket=listed.name) == expected
     # One directory level, with a prefix that is a directory and one that ends mid-name.
     for prefix in ("", "t-1/", "t", "t 2/a"):
         delimited = s3_entries(keys, prefix, "/")
@@ -221,7 +223,7 @@ def test_start_after_and_marker_begin_after_any_key(admin: S3Client, listed: Lis
         first = admin.list_objects_v2(Bucket=listed.name, StartAfter=after, MaxKeys=5)
         assert page_entries(first) == expected[:5], after
         assert first.get("StartAfter", "") == after
-        assert paged(admin, "list_objects", 4, Bucket=listed.name, Marker=after) == expected
+        assert paged(admin, "list_objects", 13, Bucket=listed.name, Marker=after) == expected
         delimited = s3_entries(keys, "t 2/", "/", after=after or None)
         page = admin.list_objects_v2(Bucket=listed.name, Prefix="t 2/", Delimiter="/", StartAfter=after)
         assert page_entries(page) == delimited, after
