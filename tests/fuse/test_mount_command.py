@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import shutil
 import subprocess
 import time
@@ -16,7 +17,7 @@ import pytest
 from tests.fuse.conftest import Mounted, Namespace, fuse_command, start_mount, stop_mount
 from tests.tools import require_tool
 from tierstore.client import Client
-from tierstore.fuse.mount import is_mounted
+from tierstore.fuse.mount import huge_page_environment, is_mounted
 
 MIB = 1024 * 1024
 
@@ -101,6 +102,9 @@ def test_mount_in_the_background_then_unmount(namespace: Namespace, tmp_path: Pa
     done = fuse(namespace, "mount", str(mountpoint), "--path", "/b", "--log-file", str(log))
     assert done.returncode == 0, done.stderr
     assert is_mounted(mountpoint)
+    served = int(done.stdout.split("(process ", 1)[1].split(",", 1)[0])
+    if platform.libc_ver()[0] == "glibc":  # the served child inherits glibc's huge-page tunable
+        assert "glibc.malloc.hugetlb=1" in _environment_of(served).get("GLIBC_TUNABLES", "")
     (mountpoint / "bg.txt").write_text("from the background mount\n")
     assert (mountpoint / "bg.txt").read_text() == "from the background mount\n"
     with Client(namespace.server.url, namespace.server.admin_token) as admin:
@@ -131,3 +135,35 @@ def test_a_signal_completes_open_files_and_unmounts(
     with Client(namespace.server.url, namespace.server.admin_token) as admin:
         assert admin.read(name) == data
     assert "completed at unmount" in mount.log_text()
+
+
+def _environment_of(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    pairs = (item.decode(errors="replace").partition("=") for item in raw.split(b"\0") if item)
+    return {name: value for name, _, value in pairs}
+
+
+def test_huge_page_environment_adds_the_tunable_once_and_keeps_the_others() -> None:
+    added = huge_page_environment({"PATH": "/bin"})
+    assert added is not None
+    assert added["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1"
+    assert added["PATH"] == "/bin"
+    kept = huge_page_environment({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})
+    assert kept is not None
+    assert kept["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
+    # Set already, or started again already (glibc dropped it): never started a third time.
+    assert huge_page_environment(added) is None
+    assert huge_page_environment({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}) is None
+
+
+@pytest.mark.skipif(
+    platform.libc_ver()[0] != "glibc"
+    or tuple(int(x) for x in platform.libc_ver()[1].split(".")[:2]) < (2, 35),
+    reason="glibc.malloc.hugetlb is glibc 2.35's",
+)
+def test_the_mount_process_asks_glibc_for_huge_pages(mounted: Mounted) -> None:
+    """The served mount runs with glibc.malloc.hugetlb=1 (the read-ahead blocks then fault in
+    2 MiB pages), in the same process the command started as."""
+    environ = _environment_of(mounted.process.pid)
+    assert "glibc.malloc.hugetlb=1" in environ.get("GLIBC_TUNABLES", "").split(":")
+    assert is_mounted(mounted.path)

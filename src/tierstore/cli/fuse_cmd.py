@@ -65,9 +65,12 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def run_mount(args: argparse.Namespace) -> int:
     from tierstore.errors import ConfigError
-    from tierstore.fuse.mount import MountRequest, mount
+    from tierstore.fuse.mount import MountRequest, mount, start_with_huge_pages
     from tierstore.fuse.operations import MountOptions
     from tierstore.namespace.paths import PathError, normalize
+
+    # Before anything is read or checked: the command may start again (same pid and arguments).
+    start_with_huge_pages()
 
     token = None
     if args.token_file is not None:
