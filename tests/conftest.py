@@ -54,31 +54,6 @@ def pytest_configure_node(node: Any) -> None:
         node.workerinput[_WORKER_INPUT_KEY] = info.to_json()
 
 
-# The modules whose tests run longest (10 to 40 s each: kills and restarts, thousands of keys, the
-# demo), handed out first: xdist gives tests to workers in this order, and one of them last would
-# leave the other workers idle at the end of the run.
-LONGEST_FIRST = (
-    "tests/server/s3/test_listing.py",
-    "tests/sink/test_exactly_once_crash.py",
-    "tests/sink/test_workers.py",
-    "tests/test_demo.py",
-    "tests/namespace/test_paging.py",
-    "tests/namespace/test_cache_bounds.py",
-    "tests/sink/test_sink_memory.py",
-    "tests/storage/test_store_restart.py",
-    "tests/sink/test_tasks.py",
-    "tests/namespace/test_fs_cli.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        module = item.nodeid.split("::", 1)[0]
-        return LONGEST_FIRST.index(module) if module in LONGEST_FIRST else len(LONGEST_FIRST)
-
-    items.sort(key=rank)  # stable: each module's tests keep their order
-
-
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _is_xdist_worker(config):
         return

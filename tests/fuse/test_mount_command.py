@@ -101,14 +101,20 @@ def test_mount_in_the_background_then_unmount(namespace: Namespace, tmp_path: Pa
     log = tmp_path / "fuse.log"
     done = fuse(namespace, "mount", str(mountpoint), "--path", "/b", "--log-file", str(log))
     assert done.returncode == 0, done.stderr
-    assert is_mounted(mountpoint)
-    served = int(done.stdout.split("(process ", 1)[1].split(",", 1)[0])
-    if platform.libc_ver()[0] == "glibc":  # the served child inherits glibc's huge-page tunable
-        assert "glibc.malloc.hugetlb=1" in _environment_of(served).get("GLIBC_TUNABLES", "")
-    (mountpoint / "bg.txt").write_text("from the background mount\n")
-    assert (mountpoint / "bg.txt").read_text() == "from the background mount\n"
-    with Client(namespace.server.url, namespace.server.admin_token) as admin:
-        assert admin.read("/b/bg.txt") == b"from the background mount\n"
+    try:
+        assert is_mounted(mountpoint)
+        served = int(done.stdout.split("(process ", 1)[1].split(",", 1)[0])
+        if platform.libc_ver()[0] == "glibc":  # the served child inherits glibc's huge-page tunable
+            assert "glibc.malloc.hugetlb=1" in _environment_of(served).get("GLIBC_TUNABLES", "")
+        (mountpoint / "bg.txt").write_text("from the background mount\n")
+        assert (mountpoint / "bg.txt").read_text() == "from the background mount\n"
+        with Client(namespace.server.url, namespace.server.admin_token) as admin:
+            assert admin.read("/b/bg.txt") == b"from the background mount\n"
+    except BaseException:
+        # A failed check must not leave the background mount behind (pytest could then not
+        # remove its directory, and later runs warn about it).
+        subprocess.run(["fusermount3", "-uz", str(mountpoint)], check=False)
+        raise
     off = fuse(namespace, "unmount", str(mountpoint))
     assert off.returncode == 0, off.stderr
     assert not is_mounted(mountpoint)
