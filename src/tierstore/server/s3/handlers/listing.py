@@ -175,25 +175,28 @@ async def list_objects_v2(call: S3Call) -> Response:
     )
 
 
+def marker_page(call: S3Call, query: Query, marker: str | None) -> Page:
+    """One page of a walk paged by key markers (ListObjects V1, ListObjectVersions: the same walk
+    for the same marker, so their kept states serve both): a walk a previous page left at
+    ``marker`` goes on from where it stood, and a truncated page leaves its own state behind."""
+    bucket_status(call.fs, call.bucket, call.resource)
+    table = call.fs.table
+    remembered = (call.auth.access_key_id, call.bucket, query.prefix, query.delimiter)
+    state = None if marker is None else state_for_marker(table, (*remembered, marker))
+    walk = walk_of(call, query, after=marker, state=state)
+    page = read_page(walk, query.max_keys)
+    if page.truncated:
+        remember_marker(table, (*remembered, page.entries[-1].key), walk.state())
+    return page
+
+
 async def list_objects(call: S3Call) -> Response:
     list_type = call.query.get("list-type")
     if list_type is not None and list_type != "1":
         raise _invalid("list-type", list_type, "list-type is 2 (ListObjectsV2), or 1 or absent (ListObjects)")
     query = parse_query(call.query)
     marker = call.query.get("marker") or None
-    table = call.fs.table
-
-    def run() -> Page:
-        bucket_status(call.fs, call.bucket, call.resource)
-        remembered = (call.auth.access_key_id, call.bucket, query.prefix, query.delimiter)
-        state = None if marker is None else state_for_marker(table, (*remembered, marker))
-        walk = walk_of(call, query, after=marker, state=state)
-        page = read_page(walk, query.max_keys)
-        if page.truncated:
-            remember_marker(table, (*remembered, page.entries[-1].key), walk.state())
-        return page
-
-    page = await run_in_threadpool(run)
+    page = await run_in_threadpool(marker_page, call, query, marker)
     listing = listing_of(call.bucket, query, page, owners=True)
     next_marker = page.entries[-1].key if page.entries else None
     return xml_response(xml.list_objects_v1(listing, marker=marker or "", next_marker=next_marker))

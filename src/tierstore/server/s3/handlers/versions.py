@@ -28,8 +28,7 @@ from tierstore.server.s3 import xml
 from tierstore.server.s3.context import S3Call
 from tierstore.server.s3.errors import S3Error
 from tierstore.server.s3.handlers.buckets import bucket_status, xml_response
-from tierstore.server.s3.handlers.listing import Page, listing_of, parse_query, read_page, walk_of
-from tierstore.server.s3.list_tokens import remember_marker, state_for_marker
+from tierstore.server.s3.handlers.listing import listing_of, marker_page, parse_query
 
 # The one version id an object of an unversioned bucket has.
 NULL_VERSION = "null"
@@ -59,20 +58,7 @@ async def list_object_versions(call: S3Call) -> Response:
     key_marker = call.query.get("key-marker", "")
     version_id_marker = call.query.get("version-id-marker", "")
     _version_marker(key_marker, version_id_marker)
-    table = call.fs.table
-
-    def run() -> Page:
-        bucket_status(call.fs, call.bucket, call.resource)
-        # The same walk as ListObjects' for the same marker: its kept states serve both.
-        remembered = (call.auth.access_key_id, call.bucket, query.prefix, query.delimiter)
-        state = state_for_marker(table, (*remembered, key_marker)) if key_marker else None
-        walk = walk_of(call, query, after=key_marker or None, state=state)
-        page = read_page(walk, query.max_keys)
-        if page.truncated:
-            remember_marker(table, (*remembered, page.entries[-1].key), walk.state())
-        return page
-
-    page = await run_in_threadpool(run)
+    page = await run_in_threadpool(marker_page, call, query, key_marker or None)
     listing = listing_of(call.bucket, query, page, owners=True)
     last = page.entries[-1].key if page.entries else None
     return xml_response(
