@@ -305,40 +305,41 @@ def store_calls(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def test_a_status_asks_the_store_once(table: MountTable, caplog: pytest.LogCaptureFixture) -> None:
-    # The HEAD that finds a file is a file also gives its size and time: no second HEAD for them.
+    # What finds a file is a file (on S3 one listing) also gives its size and time: nothing is
+    # asked again for them.
     fs = FileSystem(table, cache_ttl=0)
     fs.write("/once/old.txt", [b"old"])
     caplog.set_level(logging.DEBUG, logger="tierstore.storage")
     caplog.clear()
     status = fs.write("/once/old.txt", [b"abcd"])
     assert (status.size, status.is_dir) == (4, False) and status.etag
-    assert store_calls(caplog) == ["head", "open_write", "head"]  # a file there; the write; its status
+    assert store_calls(caplog) == ["kind", "open_write", "kind"]  # a file there; the write; its status
     caplog.clear()
     assert fs.stat("/once/old.txt").size == 4
-    assert store_calls(caplog) == ["head"]
+    assert store_calls(caplog) == ["kind"]
     with pytest.raises(NotFoundError):
         fs.stat("/once/missing.txt")
     assert fs.stat("/once", sync=True).is_dir
 
 
-def test_a_new_file_is_looked_for_with_one_head_and_one_listing(
+def test_a_new_file_is_looked_for_with_one_listing(
     table: MountTable, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # The listing that finds no directory also shows whether its marker exists (S3 stores): no
-    # head("key/"), which on S3 lists the same page again.
+    # One question to the store says that neither the file nor its directory is there
+    # (Store.kind: on S3 one listing, tests/storage/test_listing.py counts its requests).
     fs = FileSystem(table, cache_ttl=0)
     fs.mkdir("/looked/empty", parents=True)
     caplog.set_level(logging.DEBUG, logger="tierstore.storage")
     caplog.clear()
     fs.write("/looked/new.txt", [b"abc"])
-    assert store_calls(caplog) == ["head", "list", "open_write", "head"]
+    assert store_calls(caplog) == ["kind", "open_write", "kind"]
     caplog.clear()
     with pytest.raises(NotFoundError):
         fs.stat("/looked/missing")
-    assert store_calls(caplog) == ["head", "list"]
+    assert store_calls(caplog) == ["kind"]
     caplog.clear()
     assert fs.stat("/looked/empty").is_dir  # found by its marker in that listing
-    assert store_calls(caplog) == ["head", "list"]
+    assert store_calls(caplog) == ["kind"]
     with pytest.raises(StoreError, match="is a directory"):
         fs.write("/looked/empty", [b"x"])
 

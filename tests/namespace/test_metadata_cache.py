@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 from tests.namespace.test_metadata import mount_record, user_record
 from tierstore.blocking import NeedsIO, memory_only
 from tierstore.namespace.metadata import MetadataStore, open_metadata
+from tierstore.namespace.metadata import cached as cached_module
 from tierstore.namespace.metadata.cached import CachedMetadataStore
 
 
@@ -160,3 +161,33 @@ def test_subtree_walks_are_kept_while_the_attributes_they_hold_stay_within_the_b
     assert cached.memory_sizes()["subtree_rows"] <= 20
     with memory_only(), pytest.raises(NeedsIO):
         cached.attributes_under("/t")
+
+
+def test_new_names_in_a_directory_already_looked_in_are_answered_from_memory(
+    stores: tuple[CachedMetadataStore, MetadataStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each file a write makes is a name looked up for the first time: one query for its
+    # directory, then none for the next new name there, and the directory's own names are right.
+    cached, other = stores
+    other.set_attributes("/d/kept", mode=0o600)
+    other.set_attributes("/d/sub/deep", owner="bob")
+    assert cached.attributes_of(["/d/new-0"]) == {}
+    with memory_only():
+        assert cached.attributes_of(["/d/new-1", "/d/new-2"]) == {}
+        assert cached.attributes_of(["/d/kept"])["/d/kept"].mode == 0o600
+        assert cached.attributes_of(["/d/sub/deep"])["/d/sub/deep"].owner == "bob"  # held by /d/sub's
+    # Another process's write reaches it at the next poll, as every attribute does.
+    other.set_attributes("/d/new-1", mode=0o640)
+    with memory_only():
+        assert cached.attributes_of(["/d/new-1"]) == {}
+    cached.poll_once()
+    assert cached.attributes_of(["/d/new-1"])["/d/new-1"].mode == 0o640
+    # A directory holding more attributes than are kept together: each new name is a query.
+    monkeypatch.setattr(cached_module, "DIRECTORY_ROWS", 3)
+    for index in range(4):
+        other.set_attributes(f"/crowded/f{index}", mode=0o600)
+    cached.poll_once()
+    assert cached.attributes_of(["/crowded/new"]) == {}
+    assert cached.attributes_of(["/crowded/f3"])["/crowded/f3"].mode == 0o600
+    with memory_only(), pytest.raises(NeedsIO, match="path attributes"):
+        cached.attributes_of(["/crowded/other"])

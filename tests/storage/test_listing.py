@@ -18,6 +18,7 @@ from tierstore.credentials.resolve import credential_source_for
 from tierstore.errors import NotFoundError
 from tierstore.local.info import StackInfo
 from tierstore.settings.model import RetrySettings, StoreLocation
+from tierstore.storage.interface import Store
 from tierstore.storage.s3.store import S3Store
 
 if TYPE_CHECKING:
@@ -233,3 +234,62 @@ def test_a_listing_from_the_start_says_whether_the_directory_has_its_own_key(
     assert paged[0].marker_known and not any(page.marker_known for page in paged[1:])
     root = next(iter(counted.list_pages("", delimiter="/")))
     assert (root.marker, root.marker_known) == (None, False)
+
+
+# -- what a key is (Store.kind): one listing --------------------------------------------------
+
+
+def test_what_a_key_is_takes_one_listing_and_agrees_with_the_generic_answer(
+    counted: S3Store, forwarder: Forwarder, admin_s3: S3Client, bucket: str
+) -> None:
+    # A file, a directory by what is below it, by its marker, by a SeaweedFS folder emptied on the
+    # store, a key that is both (a file, as a HEAD says first), siblings sorting between a key and
+    # its directory, and nothing.
+    _put_all(counted, ["file", "full/x", "both", "both/y", "near", "near.txt", "near-1", "near/z"])
+    counted.put_directory_marker("made")
+    counted.put("emptied/f", b"1")
+    admin_s3.delete_object(Bucket=bucket, Key="base/emptied/f")  # not through tierstore
+    expected = {
+        "file": "file",
+        "full": "dir",
+        "made": "dir",
+        "emptied": "dir",
+        "both": "file",
+        "near": "file",
+        "near.txt": "file",
+        "full/x": "file",
+        "none": None,
+        "ful": None,
+        "near/z/deeper": None,
+    }
+    for key, kind in expected.items():
+        asked = _requests_of(forwarder, lambda key=key: counted.kind(key))  # type: ignore[misc]
+        found = counted.kind(key)
+        assert (found[0] if found else None) == kind, key
+        assert [request.method for request in asked] == ["GET"] and _is_list(asked[0]), (key, asked)
+        # The generic answer (a HEAD, then the directory's listing) is the same.
+        generic = Store.kind(counted, key)
+        assert (generic[0] if generic else None) == kind, key
+    found = counted.kind("file")
+    assert found is not None and found[1] is not None
+    assert (found[1].size, found[1].etag) == (counted.head("file").size, counted.head("file").etag)
+
+
+def test_a_directory_past_a_page_of_siblings_is_asked_for_on_its_own(
+    counted: S3Store, forwarder: Forwarder
+) -> None:
+    # More names between "k" and "k/" than one page holds ("k.000" ... "k.119" sort before "/").
+    _put_all(counted, [*(f"k.{index:03d}" for index in range(120)), "k/inside"])
+    # SeaweedFS puts the prefix k/ on the first page though it sorts after the page's last name:
+    # one request then (S3 would need the second).
+    asked = _requests_of(forwarder, lambda: counted.kind("k"))
+    assert counted.kind("k") == ("dir", None)
+    assert 1 <= len(asked) <= 2 and all(_is_list(request) for request in asked)
+    counted.delete("k/inside")
+    # No k/ any more: the page ends at k.098, before where k/ would be, so it is asked for.
+    asked = _requests_of(forwarder, lambda: counted.kind("k"))
+    assert counted.kind("k") is None
+    assert len(asked) == 2 and all(_is_list(request) for request in asked)
+    assert "prefix=base%2Fk%2F" in asked[1].target.split("&"), asked[1].target
+    found = counted.kind("k.119")
+    assert found is not None and found[0] == "file"

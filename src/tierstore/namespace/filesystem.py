@@ -32,7 +32,6 @@ from tierstore.namespace.access import (
 )
 from tierstore.namespace.batch import TreeProgress, tree_progress
 from tierstore.namespace.cache import CacheStats, MetadataCache
-from tierstore.namespace.entries import Kind, kind_of
 from tierstore.namespace.listing import (
     DEFAULT_LIMIT,
     START,
@@ -51,7 +50,7 @@ from tierstore.namespace.metadata import MountRecord
 from tierstore.namespace.mounts import MountTable, path_error
 from tierstore.namespace.permissions import Caller, parse_mode
 from tierstore.namespace.read_ahead import ReadAhead
-from tierstore.storage.interface import ObjectAttributes, ObjectInfo, OpenedRead, PutResult, Store
+from tierstore.storage.interface import Kind, ObjectAttributes, ObjectInfo, OpenedRead, PutResult, Store
 
 # Streaming copies and reads move this much at a time; the writer gathers it into parts.
 CHUNK = 2 * 1024 * 1024
@@ -236,7 +235,7 @@ class FileSystem:
         cached = None if sync else self._cache.get("kind", target.path, stamp)
         if cached is not None:
             return cached, None  # type: ignore[return-value]
-        found = kind_of(target.store, target.key)
+        found = target.store.kind(target.key)
         if found is None:
             return None, None
         kind, info = found

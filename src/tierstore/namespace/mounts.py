@@ -19,7 +19,6 @@ from tierstore.blocking import require_io
 from tierstore.errors import ConfigError, PathTooLongError, StoreError, TierstoreError
 from tierstore.namespace import paths
 from tierstore.namespace.config import ServerConfig
-from tierstore.namespace.entries import kind_of
 from tierstore.namespace.metadata import MetadataStore, MountRecord
 from tierstore.namespace.permissions import MountPermissions
 from tierstore.settings import settings_from_options
@@ -225,7 +224,7 @@ class MountTable:
             raise MountError(f"mount {path} {uri}: {error}") from None
 
     def _refuse_existing_path(self, path: str, parent: MountRecord, key: str) -> None:
-        if kind_of(self.store_for(parent), key) is not None:
+        if self.store_for(parent).kind(key) is not None:
             raise MountError(
                 f"mount {path}: {path} already exists in the mount {parent.path} ({parent.uri}); "
                 "choose a path that does not exist yet"

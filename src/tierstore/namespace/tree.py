@@ -24,10 +24,9 @@ from tierstore.errors import StoreError
 from tierstore.namespace import paths
 from tierstore.namespace.access import check_parent, check_readonly, check_search
 from tierstore.namespace.batch import Batch, TreeProgress
-from tierstore.namespace.entries import Kind
 from tierstore.namespace.metadata import MountRecord
 from tierstore.namespace.snapshot import Snapshot, checks_bits
-from tierstore.storage.interface import Store
+from tierstore.storage.interface import Kind, Store
 
 if TYPE_CHECKING:
     from tierstore.namespace.filesystem import FileSystem

@@ -36,7 +36,6 @@ from tierstore.errors import AccessDeniedError, CredentialsError, PathTooLongErr
 from tierstore.lru import BoundedLRU
 from tierstore.namespace import paths
 from tierstore.namespace.access import STICKY, Attributes, attributes_below, check_search, lineage
-from tierstore.namespace.entries import kind_of
 from tierstore.namespace.metadata import MountRecord
 from tierstore.namespace.mounts import MountTable, path_error, same_mount, storage_identity
 from tierstore.server import audit
@@ -395,7 +394,7 @@ class CredentialVendor:
         if key == "":
             return base
         if not directory:
-            found = kind_of(self.table.store_for(target.record), key)
+            found = self.table.store_for(target.record).kind(key)
             directory = found is not None and found[0] == "dir"
         return f"{base}{key}/" if directory else f"{base}{key}"
 

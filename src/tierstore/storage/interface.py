@@ -24,9 +24,11 @@ from typing import IO, TYPE_CHECKING, Literal, Self
 if TYPE_CHECKING:
     from tierstore.storage.uploads import MultipartUploads
 
+from tierstore.errors import NotFoundError
 from tierstore.storage.attributes import checked_content_type, checked_metadata, no_metadata
 
 HttpMethod = Literal["GET", "PUT", "HEAD", "DELETE"]
+Kind = Literal["file", "dir"]
 WriteSource = bytes | bytearray | memoryview | IO[bytes] | Path | Iterable[bytes]
 
 
@@ -286,6 +288,40 @@ class Store(abc.ABC):
             objects.extend(page.objects)
             prefixes.extend(page.prefixes)
         return ListPage(objects=objects, prefixes=prefixes)
+
+    def kind(self, key: str) -> tuple[Kind, ObjectInfo | None] | None:
+        """What ``key`` is when the store is seen as a file system: ``("file", its info)``,
+        ``("dir", its marker's info or None)``, or None when nothing is there.
+
+        Directories are prefixes: a key is a directory when objects exist below it, when its
+        zero-byte ``key/`` marker exists (an empty directory made with mkdir), or on a store that
+        keeps folders (SeaweedFS) when its folder is there though emptied by a delete made straight
+        on the store (``head("key/")`` finds such a folder). A key that is both (S3 allows it) is
+        a file. Here: a HEAD, then the directory's first listing page; a store that can answer
+        both at once overrides this.
+        """
+        if key == "":
+            return ("dir", None)
+        try:
+            return ("file", self.head(key))
+        except NotFoundError:
+            pass
+        # Not just the first page: a page may hold only the directory's own marker, which a
+        # listing leaves out; the page says so where the store can (S3), else head("key/") below
+        # finds it.
+        marker_absent = False
+        for page in self.list_pages(key, delimiter="/", page_size=100):
+            if page.objects or page.prefixes:
+                return ("dir", None)
+            if page.marker is not None:
+                return ("dir", page.marker)
+            marker_absent = marker_absent or page.marker_known
+        if marker_absent:  # head("key/") would only list the same first page again
+            return None
+        try:
+            return ("dir", self.head(f"{key}/"))
+        except NotFoundError:
+            return None
 
     @abc.abstractmethod
     def delete(self, key: str) -> None:

@@ -15,6 +15,7 @@ from tierstore.blocking import require_io
 from tierstore.errors import StoreError
 from tierstore.storage.interface import (
     HttpMethod,
+    Kind,
     ListPage,
     ObjectAttributes,
     ObjectInfo,
@@ -108,6 +109,9 @@ class StoreLayer(Store):
                 etags=etags,
             ),
         )
+
+    def kind(self, key: str) -> tuple[Kind, ObjectInfo | None] | None:
+        return self._enter("kind", key, lambda: self.inner.kind(key))
 
     def delete(self, key: str) -> None:
         self._enter("delete", key, lambda: self.inner.delete(key))

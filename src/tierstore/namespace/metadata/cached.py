@@ -61,6 +61,12 @@ MAX_UNKNOWN_S3_KEYS = 10_000
 # Subtree walks are kept while they hold at most this many attributes together (each walk counts
 # one at least); a walk holding more is answered but not kept.
 MAX_SUBTREE_ROWS = 200_000
+# A path not in memory is looked for with its whole directory, when that directory and what is
+# below it hold at most this many attributes: the next new name there (each file a write makes)
+# is then answered from memory, where it cost a query of its own.
+DIRECTORY_ROWS = 256
+# Directories found to hold more than that, remembered (at most this many) so as not to ask again.
+MAX_CROWDED_DIRECTORIES = 10_000
 
 T = TypeVar("T")
 
@@ -85,6 +91,7 @@ class CachedMetadataStore(SqlMetadataStore):
         # Read whenever the subtree memo is made anew: at start and on each drop of attributes.
         self.max_subtree_rows = MAX_SUBTREE_ROWS
         self._subtrees: BoundedLRU[str, dict[str, PathAttributes]] = BoundedLRU(self.max_subtree_rows)
+        self._crowded: set[str] = set()
         # The users and, from the same load, their index by token hash: one attribute, so that
         # a reader never sees one without the other.
         self._users: tuple[tuple[UserRecord, ...], dict[str, UserRecord]] | None = None
@@ -121,6 +128,7 @@ class CachedMetadataStore(SqlMetadataStore):
                 elif kind == "attributes":
                     self._attributes = {}
                     self._subtrees = BoundedLRU(self.max_subtree_rows)
+                    self._crowded = set()
                 elif kind == "users":
                     self._users = None
                     self._unknown_tokens = set()
@@ -182,7 +190,19 @@ class CachedMetadataStore(SqlMetadataStore):
 
     def attributes_of(self, paths: list[str]) -> dict[str, PathAttributes]:
         cache = self._attributes
-        missing = [path for path in paths if path not in cache]
+        result: dict[str, PathAttributes] = {}
+        missing: list[str] = []
+        for path in paths:
+            if path in cache:
+                attributes = cache[path]
+            else:
+                directory = self._directory_of(path)
+                if directory is None:
+                    missing.append(path)
+                    continue
+                attributes = directory.get(path)
+            if attributes is not None:
+                result[path] = attributes
         if missing:
 
             def keep(found: dict[str, PathAttributes]) -> None:
@@ -194,15 +214,39 @@ class CachedMetadataStore(SqlMetadataStore):
             loaded = self._load(
                 "attributes", "path attributes", lambda: SqlMetadataStore.attributes_of(self, missing), keep
             )
-            known = {path: cache.get(path) for path in paths if path not in loaded}
-            known.update(loaded)
-            return {path: attributes for path, attributes in known.items() if attributes is not None}
-        result: dict[str, PathAttributes] = {}
-        for path in paths:
-            attributes = cache[path]
-            if attributes is not None:
-                result[path] = attributes
+            result.update(loaded)
         return result
+
+    def _directory_of(self, path: str) -> dict[str, PathAttributes] | None:
+        """Every attribute in ``path``'s directory and below it (or below an ancestor whose walk
+        is kept), when there are few enough to keep (DIRECTORY_ROWS), from memory or one query;
+        None when there are more."""
+        if path == "/":
+            return None
+        directory = path.rsplit("/", 1)[0] or "/"
+        above = directory
+        while True:  # a walk kept of any ancestor holds the path's attributes too
+            found = self._subtrees.get(above)
+            if found is not None:
+                return found
+            if above == "/":
+                break
+            above = above.rsplit("/", 1)[0] or "/"
+        if directory in self._crowded:
+            return None
+
+        def keep(subtree: dict[str, PathAttributes] | None) -> None:
+            if subtree is not None:
+                self._subtrees.put(directory, subtree, weight=max(1, len(subtree)))
+            elif len(self._crowded) < MAX_CROWDED_DIRECTORIES:
+                self._crowded.add(directory)
+
+        return self._load(
+            "attributes",
+            "path attributes",
+            lambda: SqlMetadataStore.attributes_under_at_most(self, directory, DIRECTORY_ROWS),
+            keep,
+        )
 
     def attributes_under(self, path: str) -> dict[str, PathAttributes]:
         found = self._subtrees.get(path)

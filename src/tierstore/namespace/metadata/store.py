@@ -280,6 +280,17 @@ class SqlMetadataStore(MetadataStore):
             )
         return {attributes.path: attributes for attributes in map(attributes_from_row, rows)}
 
+    def attributes_under_at_most(self, path: str, count: int) -> dict[str, PathAttributes] | None:
+        """:meth:`attributes_under` when ``path`` and its subtree hold at most ``count`` of them
+        (one query of at most ``count + 1`` rows), else None."""
+        check_path(path)
+        with self._read() as connection:
+            query = select(_attrs).where(_under(_attrs.c.path, path)).order_by(_attrs.c.path).limit(count + 1)
+            rows = connection.execute(query).mappings().all()
+        if len(rows) > count:
+            return None
+        return {attributes.path: attributes for attributes in map(attributes_from_row, rows)}
+
     def move_attributes(self, source: str, dest: str) -> None:
         """Renames ``source`` and everything below it to ``dest``, replacing what ``dest`` had.
 

@@ -1,13 +1,6 @@
-"""The keyed part of AWS Signature Version 4: the signing key derived from a secret, and the
-signatures of the strings to sign (a request's, each aws-chunked chunk's, a trailer's).
-
-    signing key = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")
-    signature   = hex(HMAC(signing key, string to sign))
-
-The derivation costs four HMACs and its inputs change once a day per key and region, so derived
-keys are kept in a bounded LRU (:class:`SigningKeys`). The cache is keyed by the SHA-256 of the
-secret rather than the secret itself, so that a revoked secret is not held as a key (the derived
-key it maps to is useless past its date), and a rotated secret never meets its predecessor's key.
+"""What the gateway signs and checks with AWS Signature Version 4's keys: the signing key and
+signatures (:mod:`tierstore.sigv4_keys`, shared with the store client, which signs its own
+listings), constant-time comparison, and what a signed aws-chunked body is checked with.
 
 Chunk and trailer signatures chain: each signs the previous one's signature, the first the
 request's ("seed") signature, so chunks cannot be dropped, reordered or moved to another request.
@@ -19,55 +12,28 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 
-from tierstore.lru import BoundedLRU
+from tierstore.sigv4_keys import TERMINATOR, SigningKeys, derive_signing_key, hmac_sha256, sign
+
+__all__ = [
+    "TERMINATOR",
+    "ChunkSigning",
+    "SigningKeys",
+    "derive_signing_key",
+    "hmac_sha256",
+    "sign",
+    "signatures_equal",
+]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 CHUNK_ALGORITHM = "AWS4-HMAC-SHA256-PAYLOAD"
 TRAILER_ALGORITHM = "AWS4-HMAC-SHA256-TRAILER"
-TERMINATOR = "aws4_request"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-DEFAULT_CACHED_KEYS = 4096
-
-
-def hmac_sha256(key: bytes, message: bytes) -> bytes:
-    return hmac.digest(key, message, "sha256")
-
-
-def derive_signing_key(secret: str, date: str, region: str, service: str) -> bytes:
-    """The signing key for one secret, day (``YYYYMMDD``), region and service."""
-    key = hmac_sha256(f"AWS4{secret}".encode(), date.encode())
-    key = hmac_sha256(key, region.encode())
-    key = hmac_sha256(key, service.encode())
-    return hmac_sha256(key, TERMINATOR.encode())
-
-
-def sign(signing_key: bytes, string_to_sign: bytes) -> str:
-    """The signature of ``string_to_sign``: 64 lower-case hex digits."""
-    return hmac.digest(signing_key, string_to_sign, "sha256").hex()
 
 
 def signatures_equal(computed: str, given: str) -> bool:
     """Whether two signatures are the same, in time that does not depend on where they differ
     (a byte-by-byte comparison would let a client learn a valid signature a byte at a time)."""
     return hmac.compare_digest(computed.encode("latin-1", "replace"), given.encode("latin-1", "replace"))
-
-
-class SigningKeys:
-    """Derived signing keys, at most ``capacity`` of them, least recently used out first."""
-
-    def __init__(self, capacity: int = DEFAULT_CACHED_KEYS) -> None:
-        self._keys: BoundedLRU[tuple[bytes, str, str, str], bytes] = BoundedLRU(capacity)
-
-    def __repr__(self) -> str:
-        return f"SigningKeys({len(self._keys)} held)"
-
-    def get(self, secret: str, date: str, region: str, service: str) -> bytes:
-        cache_key = (hashlib.sha256(secret.encode()).digest(), date, region, service)
-        found = self._keys.get(cache_key)
-        if found is None:
-            found = derive_signing_key(secret, date, region, service)
-            self._keys.put(cache_key, found)
-        return found
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,13 @@
-"""ListObjectsV2 requests that tierstore sends itself: signed by botocore, sent by urllib3, read by lxml.
+"""ListObjectsV2 requests that tierstore sends itself: signed by :mod:`.list_signing`, sent by
+urllib3, read by lxml.
 
 botocore's own ``list_objects_v2`` spends most of a large listing in its Python XML parser (2.06
-of 2.47 s for 100k entries, measured), and obstore cannot page a delimiter listing. So botocore
-only signs the request (a presigned URL from the store's control client, whose credentials are
-refreshed before they expire), the store's urllib3 pool sends it (its proxy and timeouts), and
-:mod:`.list_xml` reads the answer. Each page is one request tried by the retry policy, signed
-again on every attempt; a page asked for again after a failure carries the same continuation
-token, so a resumed listing gives nothing twice and misses nothing.
+of 2.47 s for 100k entries, measured), and obstore cannot page a delimiter listing. So the store
+signs the request (with its credentials, refreshed before they expire), the store's urllib3 pool
+sends it (its proxy and timeouts), and :mod:`.list_xml` reads the answer. Each page is one
+request tried by the retry policy, signed again on every attempt; a page asked for again after
+a failure carries the same continuation token, so a resumed listing gives nothing twice and
+misses nothing.
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ import urllib3
 
 from tierstore.errors import StoreError
 from tierstore.storage.s3.http_pool import answer_error, unreachable
+from tierstore.storage.s3.list_signing import SignedRequest
 from tierstore.storage.s3.list_xml import ListAnswer, MalformedAnswerError, parse_list_answer
 from tierstore.storage.s3.retry import RetryPolicy
 
 # The URL is used at once; a short life is enough and limits what a logged URL could do.
 _URL_SECONDS = 900
 
-# (ListObjectsV2 parameters, seconds the URL lives) -> presigned URL; failures as StoreError
-Signer = Callable[[dict[str, Any], int], str]
+# (ListObjectsV2 parameters, seconds a presigned URL lives) -> the request; failures as StoreError
+Signer = Callable[[dict[str, Any], int], SignedRequest]
 
 
 class Lister:
@@ -80,9 +82,11 @@ class Lister:
             params = {**params, "ContinuationToken": answer.next_token}
             params.pop("StartAfter", None)
 
-    def first(self, prefix: str, *, delimiter: str | None = None, max_keys: int = 1) -> ListAnswer:
+    def first(
+        self, prefix: str, *, delimiter: str | None = None, start_after: str | None = None, max_keys: int = 1
+    ) -> ListAnswer:
         """Only the first page, of at most ``max_keys`` entries: one request."""
-        return next(self.pages(prefix, delimiter=delimiter, page_size=max_keys))
+        return next(self.pages(prefix, delimiter=delimiter, start_after=start_after, page_size=max_keys))
 
     def _page(self, params: dict[str, Any]) -> ListAnswer:
         """One ListObjectsV2 request with these parameters, tried as the retry policy says."""
@@ -90,9 +94,11 @@ class Lister:
 
     def _once(self, params: dict[str, Any]) -> ListAnswer:
         where = str(params.get("Prefix", ""))
-        url = self._sign(params, _URL_SECONDS)
+        signed = self._sign(params, _URL_SECONDS)
         try:
-            response = self._pool.request("GET", url, preload_content=True)
+            response = self._pool.request(
+                "GET", signed.url, headers=dict(signed.headers), preload_content=True
+            )
         except urllib3.exceptions.HTTPError as error:
             raise unreachable(error, "LIST", self._bucket, where) from None
         if response.status != 200:

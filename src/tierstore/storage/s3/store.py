@@ -35,6 +35,7 @@ from tierstore.errors import NotFoundError, StoreError
 from tierstore.settings.model import StoreSettings
 from tierstore.storage.interface import (
     HttpMethod,
+    Kind,
     ListPage,
     ObjectAttributes,
     ObjectInfo,
@@ -52,6 +53,7 @@ from tierstore.storage.s3.bulk_read import BulkReader
 from tierstore.storage.s3.folders import emptied_folders, parent_folder
 from tierstore.storage.s3.http_pool import pool_for
 from tierstore.storage.s3.list_requests import Lister
+from tierstore.storage.s3.list_signing import BucketAddress, ListSigner, SignedRequest
 from tierstore.storage.s3.listing import pages_of
 from tierstore.storage.s3.multipart import MultipartWriter, UploadTarget, upload_buffer
 from tierstore.storage.s3.reads import HeadersRefused, ObstoreReads, open_checked
@@ -74,6 +76,21 @@ _OBSTORE_REFUSES = re.compile("[\x00-\x1f\x7f]")
 T = TypeVar("T")
 
 _DELETE_BATCH = 1000
+# Names listed at once to learn what a key is (Store.kind): the key, its directory, and as many
+# siblings sorting between them (``key.txt``, ``key-1``) as commonly sit in one directory.
+_KIND_PAGE = 100
+
+
+def _just_before(key: str) -> str:
+    """A key that sorts after every key less than ``key`` that a listing could give, and before
+    ``key``: its last character one less, then the highest character (no key has a character
+    above it, and keys are far shorter than the several such characters it would take)."""
+    previous = ord(key[-1]) - 1
+    if 0xD800 <= previous <= 0xDFFF:  # surrogates are not characters: step over them
+        previous = 0xD7FF
+    return f"{key[:-1]}{chr(previous)}\U0010ffff"
+
+
 # obstore's limit on one whole request. Reads and writes are bounded by the read timeout between
 # two bytes instead; a whole large transfer may rightly take hours.
 _WHOLE_REQUEST = timedelta(days=1)
@@ -128,6 +145,7 @@ class S3Store(Store):
         self._bulk: BulkReader | None = None
         self._pool: Any = None
         self._lister: Lister | None = None
+        self._list_signer: ListSigner | None = None
         # Guards the lazily made parts above: threads sharing the store (a tree copy's workers)
         # would otherwise each make one, and all but one would never be closed.
         self._making = threading.Lock()
@@ -232,6 +250,34 @@ class S3Store(Store):
             return self._reads.head(key)
         except HeadersRefused:
             return self._botocore_head(key)
+
+    def kind(self, key: str) -> tuple[Kind, ObjectInfo | None] | None:
+        """One delimiter listing answers both questions at once: the object ``key`` sorts first
+        of every key that starts with it, and right after it and its siblings ``key.txt`` or
+        ``key-1`` comes its directory as the prefix ``key/`` (objects below it, its marker, or a
+        SeaweedFS folder emptied on the store alike). A write asks this of every new key, where a
+        HEAD and then a listing took two requests.
+
+        The listing's prefix is ``key`` less its last character, started just before ``key``:
+        SeaweedFS leaves an emptied folder out of a listing whose prefix is exactly its name, and
+        shows it to one whose prefix is shorter. Only when the page ends before ``key/`` (more
+        than a page of names between the two) is the directory asked for on its own."""
+        if key == "" or key.endswith("/") or _OBSTORE_REFUSES.search(key):
+            return super().kind(key)
+        answer = self._listing().first(
+            key[:-1], delimiter="/", start_after=_just_before(key), max_keys=_KIND_PAGE
+        )
+        found = next((info for info in answer.objects if info.key == key), None)
+        if found is not None:
+            return ("file", found)
+        directory = f"{key}/"
+        if directory in answer.prefixes:
+            return ("dir", None)
+        last = max([info.key for info in answer.objects[-1:]] + answer.prefixes[-1:], default="")
+        if not answer.truncated or last >= directory:
+            return None
+        below = self._listing().first(directory, delimiter="/", max_keys=1)
+        return ("dir", None) if below.objects or below.prefixes else None
 
     def open_read(
         self,
@@ -561,7 +607,20 @@ class S3Store(Store):
             )
         return self._lister
 
-    def _sign_list(self, params: dict[str, Any], seconds: int) -> str:
+    def _sign_list(self, params: dict[str, Any], seconds: int) -> SignedRequest:
+        signer = self._list_signer
+        if signer is None:
+            url = self._presign_list(params, seconds)
+            address = BucketAddress.from_presigned(url)
+            if address is None:  # not a SigV4 URL botocore made: let it sign every request
+                return SignedRequest(url)
+            with self._making:
+                if self._list_signer is None:
+                    self._list_signer = ListSigner(address, self._credentials)
+                signer = self._list_signer
+        return signer(params, seconds)
+
+    def _presign_list(self, params: dict[str, Any], seconds: int) -> str:
         where = str(params["Prefix"])[len(self.base_prefix) :] or None
         url: str = self._control_call(
             "LIST",
