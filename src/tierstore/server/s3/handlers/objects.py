@@ -184,9 +184,13 @@ async def get_object(call: S3Call) -> Response:
     if partial:
         headers["Content-Range"] = f"bytes {opened.start}-{opened.end - 1}/{info.size}"
     counter = call.state.metrics.data_bytes.labels(direction="read").inc
-    return StreamingResponse(
-        _streamed(opened, ahead, counter), status_code=206 if partial else 200, headers=headers
-    )
+    status = 206 if partial else 200
+    if ahead.ended:  # every byte is in hand: a plain answer (a stream costs a task group a request)
+        opened.close()
+        body = b"".join(ahead.chunks)
+        counter(len(body))
+        return Response(body, status_code=status, headers=headers)
+    return StreamingResponse(_streamed(opened, ahead, counter), status_code=status, headers=headers)
 
 
 @dataclass(frozen=True)
