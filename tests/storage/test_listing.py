@@ -15,9 +15,10 @@ import pytest
 from tests.servers.loopback import Forwarder, RequestHead
 from tests.storage.conftest import SettingsFactory
 from tierstore.credentials.resolve import credential_source_for
-from tierstore.errors import NotFoundError
+from tierstore.errors import NotFoundError, StoreError
 from tierstore.local.info import StackInfo
-from tierstore.settings.model import RetrySettings, StoreLocation
+from tierstore.settings.model import AccessKeys, RetrySettings, StoreLocation
+from tierstore.settings.secret import Secret
 from tierstore.storage.interface import Store
 from tierstore.storage.s3.store import S3Store
 
@@ -293,3 +294,26 @@ def test_a_directory_past_a_page_of_siblings_is_asked_for_on_its_own(
     assert "prefix=base%2Fk%2F" in asked[1].target.split("&"), asked[1].target
     found = counted.kind("k.119")
     assert found is not None and found[0] == "file"
+
+
+def test_listings_are_signed_in_the_header_and_keep_no_secret_in_their_url_or_repr(
+    counted: S3Store, forwarder: Forwarder, s3_settings: SettingsFactory
+) -> None:
+    # botocore presigns one listing, unsent, to tell where the bucket is; tierstore signs every
+    # listing itself, and SeaweedFS checks each signature (a wrong secret is refused).
+    counted.put("signed/a", b"1")
+    for _ in range(2):
+        asked = _requests_of(forwarder, lambda: counted.list_dir("signed"))
+        assert [info.key for info in counted.list_dir("signed").objects] == ["signed/a"]
+    assert "authorization" in asked[0].headers and "X-Amz-Signature" not in asked[0].target
+    request = counted._sign_list({"Bucket": "b", "Prefix": "p", "MaxKeys": 1}, 60)
+    secret = s3_settings().keys.secret_access_key.reveal()  # type: ignore[union-attr]
+    assert secret not in repr(request) and "Signature=" not in repr(request)
+    wrong = s3_settings(keys=AccessKeys(s3_settings().keys.access_key_id, Secret("not-the-secret")))  # type: ignore[union-attr]
+    store = S3Store(wrong, credential_source_for(wrong))
+    try:
+        for _ in range(2):
+            with pytest.raises(StoreError):
+                store.list_dir("signed")
+    finally:
+        store.close()

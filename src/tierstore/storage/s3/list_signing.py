@@ -39,10 +39,11 @@ _QUERY_NAMES = {
 
 @dataclass(frozen=True)
 class SignedRequest:
-    """A GET to send as it is: its URL and the headers its signature covers."""
+    """A GET to send as it is: its URL and the headers its signature covers (kept out of the
+    repr: they carry the signature and any session token)."""
 
     url: str
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
