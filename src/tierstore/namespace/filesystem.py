@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from tierstore.blocking import require_io
+from tierstore.blocking import NeedsIO, memory_only, require_io
 from tierstore.errors import AccessDeniedError, ConflictError, InvalidArgumentError, NotFoundError, StoreError
 from tierstore.namespace import paths, tree, usage
 from tierstore.namespace.access import (
@@ -907,6 +907,22 @@ class FileSystem:
         target = self._object_target(path)
         try:
             return target.store.head(target.key)
+        except NotFoundError:
+            raise NotFoundError(f"{target.path}: no such file", key=target.path) from None
+
+    async def object_info_async(self, path: str) -> ObjectInfo:
+        """:meth:`object_info` on an event loop: the caller's checks from memory (on a thread
+        when they need the database), then the store's HEAD with its async client, so that the S3
+        gateway's HEAD takes no worker thread."""
+        try:
+            with memory_only():
+                target = self._object_target(path)
+        except NeedsIO:
+            import anyio.to_thread  # only servers call this: short-lived commands never import anyio
+
+            target = await anyio.to_thread.run_sync(self._object_target, path)
+        try:
+            return await target.store.head_async(target.key)
         except NotFoundError:
             raise NotFoundError(f"{target.path}: no such file", key=target.path) from None
 

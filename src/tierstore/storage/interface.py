@@ -195,6 +195,12 @@ class Store(abc.ABC):
     def head(self, key: str) -> ObjectInfo:
         """The object's size, ETag, last change, content type and user metadata (one request)."""
 
+    async def head_async(self, key: str) -> ObjectInfo:
+        """:meth:`head` for an event loop; a store without an async client runs it on a thread."""
+        import anyio.to_thread  # only servers call this: short-lived commands never import anyio
+
+        return await anyio.to_thread.run_sync(self.head, key)
+
     @abc.abstractmethod
     def open_read(
         self,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import TypeVar
 
 from tierstore.blocking import require_io
@@ -50,6 +50,12 @@ class StoreLayer(Store):
 
     def head(self, key: str) -> ObjectInfo:
         return self._enter("head", key, lambda: self.inner.head(key))
+
+    async def head_async(self, key: str) -> ObjectInfo:
+        return await self._around_async("head", key, lambda: self.inner.head_async(key))
+
+    async def _around_async(self, operation: str, key: str, call: Callable[[], Awaitable[T]]) -> T:
+        return await call()
 
     def get(self, key: str, *, start: int | None = None, end: int | None = None) -> bytes:
         return self._enter("get", key, lambda: self.inner.get(key, start=start, end=end))
@@ -155,9 +161,27 @@ class LoggingLayer(StoreLayer):
         try:
             result = call()
         except StoreError as error:
-            self._logger.info("%s %s/%s failed: %s", operation, self.description, key, error)
+            self._failed(operation, key, error)
             raise
+        self._done(operation, key, started)
+        return result
+
+    async def _around_async(self, operation: str, key: str, call: Callable[[], Awaitable[T]]) -> T:
+        if not self._logger.isEnabledFor(logging.INFO):
+            return await call()
+        started = time.perf_counter()
+        try:
+            result = await call()
+        except StoreError as error:
+            self._failed(operation, key, error)
+            raise
+        self._done(operation, key, started)
+        return result
+
+    def _failed(self, operation: str, key: str, error: StoreError) -> None:
+        self._logger.info("%s %s/%s failed: %s", operation, self.description, key, error)
+
+    def _done(self, operation: str, key: str, started: float) -> None:
         self._logger.debug(
             "%s %s/%s %.1f ms", operation, self.description, key, (time.perf_counter() - started) * 1000
         )
-        return result

@@ -17,7 +17,7 @@ raises :class:`HeadersRefused`, and the store reads that object through botocore
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -49,6 +49,10 @@ class NotSatisfiable(Exception):  # noqa: N818 - a signal, the store turns it in
 
 class Once(Protocol):
     def __call__(self, operation: str, key: str | None, action: Callable[[], T]) -> T: ...
+
+
+class OnceAsync(Protocol):
+    async def __call__(self, operation: str, key: str | None, action: Callable[[], Awaitable[T]]) -> T: ...
 
 
 def open_checked(
@@ -139,15 +143,32 @@ class ObstoreReads:
     def _get(self, key: str, options: dict[str, Any], *, refused: str = "") -> GetResult:
         try:
             return obstore.get(self.store, key, options=options)  # type: ignore[arg-type]
-        except obstore_errors.PreconditionError:
-            raise ConflictError(refused, bucket=self.bucket, key=self.base_prefix + key) from None
         except obstore_errors.BaseError as error:
-            text = str(error)
-            if "InvalidMetadata" in text:
-                raise HeadersRefused(text) from None
-            if "status code: 416" in text:
-                raise NotSatisfiable(text) from None
-            raise
+            raise self._signal(error, key, refused) from None
+
+    async def head_async(self, key: str, once: OnceAsync) -> ObjectInfo:
+        """:meth:`head` on an event loop, with obstore's async client (no thread)."""
+
+        async def get() -> GetResult:
+            try:
+                return await obstore.get_async(self.store, key, options={"head": True})
+            except obstore_errors.BaseError as error:
+                raise self._signal(error, key, "") from None
+
+        result = await self.policy.run_async(lambda: once("HEAD", key, get))
+        return _described(key, result)
+
+    def _signal(self, error: obstore_errors.BaseError, key: str, refused: str) -> Exception:
+        """What an obstore failure of a GET or HEAD means: a refused If-Match, headers obstore
+        cannot read, a 416, or the failure itself (mapped by the store's ``once``)."""
+        if isinstance(error, obstore_errors.PreconditionError):
+            return ConflictError(refused, bucket=self.bucket, key=self.base_prefix + key)
+        text = str(error)
+        if "InvalidMetadata" in text:
+            return HeadersRefused(text)
+        if "status code: 416" in text:
+            return NotSatisfiable(text)
+        return error
 
 
 class _ObstoreChunks(ChunkStream):

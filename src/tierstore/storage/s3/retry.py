@@ -12,10 +12,11 @@ outage do not all come back in the same instant.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -64,6 +65,16 @@ class RetryPolicy:
             except StoreError as error:
                 attempts.failed(error)
 
+    async def run_async(self, call: Callable[[], Awaitable[T]]) -> T:
+        """:meth:`run` on an event loop: the waits between attempts do not block it."""
+        attempts = self.attempts()
+        while True:
+            try:
+                return await call()
+            except StoreError as error:
+                wait = attempts.next_wait(error)
+            await asyncio.sleep(wait)
+
 
 class Attempts:
     """The attempts of one request; a transfer that made progress calls :meth:`progressed`.
@@ -83,6 +94,11 @@ class Attempts:
 
     def failed(self, error: StoreError) -> None:
         """Wait before the next attempt, or raise ``error`` (naming the endpoint) when done."""
+        time.sleep(self.next_wait(error))
+
+    def next_wait(self, error: StoreError) -> float:
+        """The seconds to wait before the next attempt, or ``error`` raised (naming the endpoint)
+        when there is none."""
         self.made += 1
         if not is_transient(error):
             raise error
@@ -90,7 +106,7 @@ class Attempts:
             raise _given_up(error, self.made, time.monotonic() - self._started, self.policy.endpoint)
         wait = self.policy.wait_before(self.made + 1)
         LOGGER.info("attempt %d failed (%s); trying again in %.2f s", self.made, error, wait)
-        time.sleep(wait)
+        return wait
 
 
 def _given_up(error: StoreError, made: int, elapsed: float, endpoint: str) -> StoreError:

@@ -20,7 +20,7 @@ import functools
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -225,16 +225,25 @@ class S3Store(Store):
         """One attempt, its failure mapped to tierstore's errors."""
         try:
             return action()
-        except obstore_errors.BaseError as error:
-            raise error_map.from_obstore(error, operation, self.bucket, self._display(key)) from None
-        except (FileNotFoundError, OSError) as error:
-            raise error_map.from_obstore(error, operation, self.bucket, self._display(key)) from None
-        except ValueError as error:  # a key obstore's path rules refuse
-            raise StoreError(
-                f"{operation} s3://{self.bucket}/{self._display(key)!r}: the key cannot be used: {error}",
-                bucket=self.bucket,
-                key=key,
-            ) from None
+        except (obstore_errors.BaseError, OSError, ValueError) as error:
+            raise self._mapped(error, operation, key) from None
+
+    async def _once_async(self, operation: str, key: str | None, action: Callable[[], Awaitable[T]]) -> T:
+        """:meth:`_once` of an awaited attempt."""
+        try:
+            return await action()
+        except (obstore_errors.BaseError, OSError, ValueError) as error:
+            raise self._mapped(error, operation, key) from None
+
+    def _mapped(self, error: Exception, operation: str, key: str | None) -> StoreError:
+        if isinstance(error, obstore_errors.BaseError | OSError):  # FileNotFoundError is an OSError
+            return error_map.from_obstore(error, operation, self.bucket, self._display(key))
+        # A ValueError: a key obstore's path rules refuse.
+        return StoreError(
+            f"{operation} s3://{self.bucket}/{self._display(key)!r}: the key cannot be used: {error}",
+            bucket=self.bucket,
+            key=key,
+        )
 
     def _display(self, key: str | None) -> str | None:
         return None if key is None else self.full_key(key)
@@ -250,6 +259,16 @@ class S3Store(Store):
             return self._reads.head(key)
         except HeadersRefused:
             return self._botocore_head(key)
+
+    async def head_async(self, key: str) -> ObjectInfo:
+        if key.endswith("/") or _OBSTORE_REFUSES.search(key):
+            return await super().head_async(key)
+        try:
+            return await self._reads.head_async(key, self._once_async)
+        except HeadersRefused:
+            import anyio.to_thread  # only servers call this: short-lived commands never import anyio
+
+            return await anyio.to_thread.run_sync(self._botocore_head, key)
 
     def kind(self, key: str) -> tuple[Kind, ObjectInfo | None] | None:
         """One delimiter listing answers both questions at once: the object ``key`` sorts first

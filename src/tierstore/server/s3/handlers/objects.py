@@ -135,16 +135,13 @@ async def head_object(call: S3Call) -> Response:
     if call.key.endswith("/"):
         return await _directory(call, asked)
 
-    def look() -> tuple[str, int, dict[str, str]]:
-        try:
-            info = call.fs.object_info(call.target.path)
-        except NotFoundError:
-            raise missing_key(call) from None
-        etag = etag_for(call.target.path, info)
-        asked.conditions.check(etag, info.last_modified)
-        return etag, info.size, _headers(etag, info, asked)
-
-    etag, size, headers = await run_in_threadpool(look)
+    try:
+        info = await call.fs.object_info_async(call.target.path)
+    except NotFoundError:
+        raise missing_key(call) from None
+    etag = etag_for(call.target.path, info)
+    asked.conditions.check(etag, info.last_modified)
+    size, headers = info.size, _headers(etag, info, asked)
     served: tuple[int, int] | None = None
     if asked.part is not None:
         check_part(asked.part, etag, call.key)

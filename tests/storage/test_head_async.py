@@ -1,0 +1,71 @@
+"""``Store.head_async``: the S3 gateway's HEAD on the event loop (obstore's async client on S3, a
+worker thread elsewhere), answering as ``head`` does, against SeaweedFS and a local directory."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import pytest
+
+from tests.storage.conftest import SettingsFactory
+from tierstore.credentials.resolve import credential_source_for
+from tierstore.errors import NotFoundError, StoreUnavailableError
+from tierstore.settings.model import RetrySettings
+from tierstore.storage.interface import ObjectAttributes, Store
+from tierstore.storage.layers import LoggingLayer
+from tierstore.storage.s3.store import S3Store
+
+
+def test_it_answers_what_head_answers(any_store: Store) -> None:
+    attributes = ObjectAttributes(content_type="text/csv", metadata={"origin": "test"})
+    any_store.put("dir/data.csv", b"a,b\n1,2\n", attributes=attributes)
+    any_store.put_directory_marker("empty")
+    for key in ("dir/data.csv", "empty/"):
+        assert asyncio.run(any_store.head_async(key)) == any_store.head(key), key
+    found = asyncio.run(any_store.head_async("dir/data.csv"))
+    assert (found.size, found.content_type, found.metadata) == (8, "text/csv", {"origin": "test"})
+    with pytest.raises(NotFoundError):
+        asyncio.run(any_store.head_async("dir/missing.csv"))
+
+
+def test_through_the_logging_layer_each_head_is_logged(
+    any_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    any_store.put("logged", b"x")
+    layered = LoggingLayer(any_store)
+    caplog.set_level(logging.DEBUG, logger="tierstore.storage")
+    assert asyncio.run(layered.head_async("logged")).size == 1
+    with pytest.raises(NotFoundError):
+        asyncio.run(layered.head_async("not-there"))
+    messages = [record.getMessage() for record in caplog.records if record.name == "tierstore.storage"]
+    assert messages[0].startswith("head ") and messages[0].endswith(" ms")
+    assert messages[1].startswith("head ") and "failed" in messages[1]
+
+
+def test_its_retries_wait_without_blocking_the_event_loop(s3_settings: SettingsFactory) -> None:
+    # Nothing listens on port 9: every attempt fails at once, and the policy waits between them.
+    settings = s3_settings(
+        endpoint="http://127.0.0.1:9",
+        retry=RetrySettings(max_attempts=4, interval_seconds=0.2, max_interval_seconds=0.2),
+    )
+    store = S3Store(settings, credential_source_for(settings))
+
+    async def head_while_ticking() -> tuple[float, int]:
+        ticks = 0
+        head = asyncio.ensure_future(store.head_async("any"))
+        began = time.monotonic()
+        while not head.done():
+            await asyncio.sleep(0.01)
+            ticks += 1
+        with pytest.raises(StoreUnavailableError, match="after 4 attempts"):
+            head.result()
+        return time.monotonic() - began, ticks
+
+    try:
+        elapsed, ticks = asyncio.run(head_while_ticking())
+    finally:
+        store.close()
+    assert elapsed >= 0.3  # three waits of 0.1 to 0.2 s
+    assert ticks >= elapsed / 0.01 / 3  # the loop went on meanwhile
