@@ -914,17 +914,31 @@ class FileSystem:
         """:meth:`object_info` on an event loop: the caller's checks from memory (on a thread
         when they need the database), then the store's HEAD with its async client, so that the S3
         gateway's HEAD takes no worker thread."""
-        try:
-            with memory_only():
-                target = self._object_target(path)
-        except NeedsIO:
-            import anyio.to_thread  # only servers call this: short-lived commands never import anyio
-
-            target = await anyio.to_thread.run_sync(self._object_target, path)
+        target = await self._object_target_async(path)
         try:
             return await target.store.head_async(target.key)
         except NotFoundError:
             raise NotFoundError(f"{target.path}: no such file", key=target.path) from None
+
+    async def open_object_async(
+        self, path: str, *, start: int | None = None, end: int | None = None, suffix: int | None = None
+    ) -> OpenedRead:
+        """:meth:`open_object` on an event loop, as :meth:`object_info_async` (its chunks:
+        ``ChunkStream.next_async``)."""
+        target = await self._object_target_async(path)
+        try:
+            return await target.store.open_read_async(target.key, start=start, end=end, suffix=suffix)
+        except NotFoundError:
+            raise NotFoundError(f"{target.path}: no such file", key=target.path) from None
+
+    async def _object_target_async(self, path: str) -> _Target:
+        try:
+            with memory_only():
+                return self._object_target(path)
+        except NeedsIO:
+            import anyio.to_thread  # only servers call this: short-lived commands never import anyio
+
+            return await anyio.to_thread.run_sync(self._object_target, path)
 
     def copy_object(
         self,

@@ -14,6 +14,7 @@ when it wrote the file, or a synthetic one when the file was changed behind its 
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -119,6 +120,13 @@ class ChunkStream(Iterator[bytes], abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
+    async def next_async(self) -> bytes | None:
+        """The next chunk for an event loop, None at the end; a stream without an async client
+        reads it on a worker thread."""
+        import anyio.to_thread  # only servers call this: short-lived commands never import anyio
+
+        return await anyio.to_thread.run_sync(next, self, None)
+
     def __enter__(self) -> Self:
         return self
 
@@ -221,6 +229,25 @@ class Store(abc.ABC):
         ETag (or ``*``); when the object's differs, :class:`~tierstore.errors.ConflictError`.
         Transient failures before the first byte are tried again; after it, they raise.
         """
+
+    async def open_read_async(
+        self,
+        key: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        suffix: int | None = None,
+        if_match: str | None = None,
+        chunk_size: int = 1024 * 1024,
+    ) -> OpenedRead:
+        """:meth:`open_read` for an event loop (its chunks: ``ChunkStream.next_async``); a store
+        without an async client opens it on a worker thread."""
+        import anyio.to_thread  # only servers call this: short-lived commands never import anyio
+
+        opening = functools.partial(
+            self.open_read, key, start=start, end=end, suffix=suffix, if_match=if_match, chunk_size=chunk_size
+        )
+        return await anyio.to_thread.run_sync(opening)
 
     @abc.abstractmethod
     def get(self, key: str, *, start: int | None = None, end: int | None = None) -> bytes:

@@ -85,6 +85,24 @@ class StoreLayer(Store):
             ),
         )
 
+    async def open_read_async(
+        self,
+        key: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        suffix: int | None = None,
+        if_match: str | None = None,
+        chunk_size: int = 1024 * 1024,
+    ) -> OpenedRead:
+        return await self._around_async(
+            "open_read",
+            key,
+            lambda: self.inner.open_read_async(
+                key, start=start, end=end, suffix=suffix, if_match=if_match, chunk_size=chunk_size
+            ),
+        )
+
     def put(
         self, key: str, data: bytes | bytearray | memoryview, *, attributes: ObjectAttributes | None = None
     ) -> PutResult:

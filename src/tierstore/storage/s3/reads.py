@@ -16,6 +16,7 @@ raises :class:`HeadersRefused`, and the store reads that object through botocore
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -107,6 +108,38 @@ class ObstoreReads:
 
     def open(self, key: str, wanted: ByteRange, *, if_match: str | None, chunk_size: int) -> OpenedRead:
         """One GET; raises :class:`NotSatisfiable` on 416 and :class:`HeadersRefused`."""
+        options, refused = self._options(key, wanted, if_match)
+        attempts = self.policy.attempts()
+        result = self._first(key, options, refused, attempts)
+        return self._opened(key, result, options, attempts, chunk_size)
+
+    async def open_async(
+        self, key: str, wanted: ByteRange, *, if_match: str | None, chunk_size: int, once: OnceAsync
+    ) -> OpenedRead:
+        """:meth:`open` with obstore's async client; its chunks read without a thread too
+        (``next_async``), and a failure before the first byte opens it again on a thread."""
+        options, refused = self._options(key, wanted, if_match)
+        attempts = self.policy.attempts()
+
+        async def get() -> GetResult:
+            try:
+                return await obstore.get_async(self.store, key, options=options)  # type: ignore[arg-type]
+            except obstore_errors.BaseError as error:
+                raise self._signal(error, key, refused) from None
+
+        while True:
+            try:
+                result = await once("GET", key, get)
+                break
+            except StoreError as error:
+                wait = attempts.next_wait(error)
+            await asyncio.sleep(wait)
+        return self._opened(
+            key, result, options, attempts, chunk_size, once_async=functools.partial(once, "GET", key)
+        )
+
+    def _options(self, key: str, wanted: ByteRange, if_match: str | None) -> tuple[dict[str, Any], str]:
+        """obstore's GET options for ``wanted`` and ``if_match``, and what a refused If-Match says."""
         options: dict[str, Any] = {}
         if wanted.suffix is not None:
             options["range"] = {"suffix": wanted.suffix}
@@ -116,9 +149,19 @@ class ObstoreReads:
         if if_match is not None:
             options["if_match"] = if_match
         where = f"s3://{self.bucket}/{self.base_prefix}{key}"
-        refused = f"GET {where} failed: its ETag is not {if_match} (If-Match)"
-        attempts = self.policy.attempts()
-        result = self._first(key, options, refused, attempts)
+        return options, f"GET {where} failed: its ETag is not {if_match} (If-Match)"
+
+    def _opened(
+        self,
+        key: str,
+        result: GetResult,
+        options: dict[str, Any],
+        attempts: Attempts,
+        chunk_size: int,
+        *,
+        once_async: Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]] | None = None,
+    ) -> OpenedRead:
+        where = f"s3://{self.bucket}/{self.base_prefix}{key}"
         first, last = result.range
         info = _described(key, result)
         # A later attempt (before the first byte) must read the same version: If-Match on it.
@@ -129,6 +172,7 @@ class ObstoreReads:
             chunk_size,
             reopen=lambda: self._first(key, again, changed, attempts),
             once=functools.partial(self.once, "GET", key),
+            once_async=once_async,
             attempts=attempts,
         )
         return OpenedRead(info=info, start=first, end=last, chunks=chunks)
@@ -183,8 +227,10 @@ class _ObstoreChunks(ChunkStream):
         *,
         reopen: Callable[[], GetResult],
         once: Callable[[Callable[[], Any]], Any],
+        once_async: Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]] | None = None,
         attempts: Attempts,
     ) -> None:
+        self._once_async = once_async
         self._result: GetResult | None = result
         self._stream: Any = None
         self._chunk_size = max(1, chunk_size)
@@ -210,6 +256,37 @@ class _ObstoreChunks(ChunkStream):
                     self.close()
                     raise
                 self._again(error)
+                continue
+            except BaseException:
+                self.close()
+                raise
+            self._given += len(chunk)
+            return bytes(chunk)
+
+    async def next_async(self) -> bytes | None:
+        """:meth:`__next__` for an event loop: obstore's stream read without a thread when the
+        read was opened by ``open_async`` (opened again after a failure on a thread)."""
+        once = self._once_async
+        if once is None:
+            return await super().next_async()
+        while True:
+            result = self._result
+            if result is None:
+                return None
+            try:
+                if self._stream is None:
+                    self._stream = result.stream(min_chunk_size=self._chunk_size)
+                chunk = await once(self._stream.__anext__)
+            except StopAsyncIteration:
+                self.close()
+                return None
+            except StoreError as error:
+                if self._given:
+                    self.close()
+                    raise
+                import anyio.to_thread  # only servers call this: commands never import anyio
+
+                await anyio.to_thread.run_sync(self._again, error)
                 continue
             except BaseException:
                 self.close()

@@ -56,7 +56,7 @@ from tierstore.storage.s3.list_requests import Lister
 from tierstore.storage.s3.list_signing import BucketAddress, ListSigner, SignedRequest
 from tierstore.storage.s3.listing import pages_of
 from tierstore.storage.s3.multipart import MultipartWriter, UploadTarget, upload_buffer
-from tierstore.storage.s3.reads import HeadersRefused, ObstoreReads, open_checked
+from tierstore.storage.s3.reads import HeadersRefused, NotSatisfiable, ObstoreReads, open_checked
 from tierstore.storage.s3.retry import RetryPolicy
 from tierstore.storage.s3.upload_journal import UploadJournal
 
@@ -331,6 +331,30 @@ class S3Store(Store):
                 return through_botocore()
 
         return open_checked(opened, lambda: self.head(key), wanted, (self.bucket, self.full_key(key)))
+
+    async def open_read_async(
+        self,
+        key: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        suffix: int | None = None,
+        if_match: str | None = None,
+        chunk_size: int = 1024 * 1024,
+    ) -> OpenedRead:
+        # The rare answers (a 416, headers obstore cannot read, keys it refuses) are opened again
+        # the way open_read opens them, on a worker thread.
+        if not _OBSTORE_REFUSES.search(key):
+            wanted = ByteRange(start, end, suffix)
+            try:
+                return await self._reads.open_async(
+                    key, wanted, if_match=if_match, chunk_size=chunk_size, once=self._once_async
+                )
+            except (HeadersRefused, NotSatisfiable):
+                pass
+        return await super().open_read_async(
+            key, start=start, end=end, suffix=suffix, if_match=if_match, chunk_size=chunk_size
+        )
 
     def get(self, key: str, *, start: int | None = None, end: int | None = None) -> bytes:
         if _OBSTORE_REFUSES.search(key):

@@ -173,7 +173,7 @@ async def get_object(call: S3Call) -> Response:
     asked = _Asked(call)
     if call.key.endswith("/"):
         return await _directory(call, asked)
-    opened, ahead = await run_in_threadpool(_open_ahead, call, asked)
+    opened, ahead = await _open_ahead(call, asked)
     info = opened.info
     headers = _headers(etag_for(call.target.path, info), info, asked)
     headers["Content-Length"] = str(opened.end - opened.start)
@@ -198,19 +198,20 @@ class _Ahead:
     ended: bool
 
 
-def _open_ahead(call: S3Call, asked: _Asked) -> tuple[OpenedRead, _Ahead]:
-    """The read opened (:func:`_open`) and its first chunk read on the same worker thread; when
-    that chunk holds every byte asked for, the read's end too, which is then at hand (no wait on
-    the network): a small object is sent with no further thread hop. A failure of that first
-    chunk is still an S3 error answer, as nothing was sent yet."""
-    opened = _open(call, asked)
+async def _open_ahead(call: S3Call, asked: _Asked) -> tuple[OpenedRead, _Ahead]:
+    """The read opened (:func:`_open`) and its first chunk read; when that chunk holds every
+    byte asked for, the read's end too, which is then at hand: a small object is answered whole.
+    On S3 all of it is obstore's async client on the event loop, with no worker thread. A
+    failure of that first chunk is still an S3 error answer, as nothing was sent yet."""
+    opened = await _open(call, asked)
+    chunks = opened.chunks
     try:
-        first = next(opened.chunks, None)
+        first = await chunks.next_async()
         if first is None:
             return opened, _Ahead([], ended=True)
         if len(first) < opened.length:
             return opened, _Ahead([first], ended=False)
-        after = next(opened.chunks, None)
+        after = await chunks.next_async()
         if after is None:
             return opened, _Ahead([first], ended=True)
         return opened, _Ahead([first, after], ended=False)
@@ -219,21 +220,24 @@ def _open_ahead(call: S3Call, asked: _Asked) -> tuple[OpenedRead, _Ahead]:
         raise
 
 
-def _open(call: S3Call, asked: _Asked) -> OpenedRead:
-    """The read opened and every condition judged on what it says of the object (blocks)."""
+async def _open(call: S3Call, asked: _Asked) -> OpenedRead:
+    """The read opened and every condition judged on what it says of the object."""
     fs, path, wanted = call.fs, call.target.path, asked.wanted
     try:
         if wanted is not None and wanted.suffix == 0:  # "the last 0 bytes": never satisfiable
-            raise RangeNotSatisfiableError(f"{path}: a range of no bytes", size=fs.object_info(path).size)
+            size = (await fs.object_info_async(path)).size
+            raise RangeNotSatisfiableError(f"{path}: a range of no bytes", size=size)
         if wanted is None:
-            opened = fs.open_object(path)
+            opened = await fs.open_object_async(path)
         else:
-            opened = fs.open_object(path, start=wanted.start, end=wanted.end, suffix=wanted.suffix)
+            opened = await fs.open_object_async(
+                path, start=wanted.start, end=wanted.end, suffix=wanted.suffix
+            )
     except NotFoundError:
         raise missing_key(call) from None
     except RangeNotSatisfiableError as unsatisfiable:
         if asked.conditions.given:  # a failed condition is answered before the range (412, 304)
-            info = fs.object_info(path)
+            info = await fs.object_info_async(path)
             asked.conditions.check(etag_for(path, info), info.last_modified)
         raise invalid_range(asked.range_header, unsatisfiable.size) from None
     try:
@@ -250,9 +254,9 @@ def _open(call: S3Call, asked: _Asked) -> OpenedRead:
 
 
 async def _streamed(opened: OpenedRead, ahead: _Ahead, count: Count) -> AsyncIterator[bytes]:
-    """The chunks read ahead, then the rest, each taken from the store on a worker thread once
-    the previous one was sent; the read is closed however the answer ends (a client gone away
-    included)."""
+    """The chunks read ahead, then the rest, each taken from the store (``next_async``: obstore's
+    async client on S3, a worker thread elsewhere) once the previous one was sent; the read is
+    closed however the answer ends (a client gone away included)."""
     chunks = opened.chunks
     try:
         for early in ahead.chunks:
@@ -262,7 +266,7 @@ async def _streamed(opened: OpenedRead, ahead: _Ahead, count: Count) -> AsyncIte
         if ahead.ended:
             return
         while True:
-            chunk = await run_in_threadpool(next, chunks, None)
+            chunk = await chunks.next_async()
             if chunk is None:
                 return
             if chunk:

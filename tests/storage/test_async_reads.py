@@ -1,5 +1,6 @@
-"""``Store.head_async``: the S3 gateway's HEAD on the event loop (obstore's async client on S3, a
-worker thread elsewhere), answering as ``head`` does, against SeaweedFS and a local directory."""
+"""``Store.head_async`` and ``Store.open_read_async``: the S3 gateway's HEAD and GET on the event
+loop (obstore's async client on S3, a worker thread elsewhere), answering as ``head`` and
+``open_read`` do, against SeaweedFS and a local directory."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from tests.storage.conftest import SettingsFactory
 from tierstore.credentials.resolve import credential_source_for
-from tierstore.errors import NotFoundError, StoreUnavailableError
+from tierstore.errors import ConflictError, NotFoundError, RangeNotSatisfiableError, StoreUnavailableError
 from tierstore.settings.model import RetrySettings
 from tierstore.storage.interface import ObjectAttributes, Store
 from tierstore.storage.layers import LoggingLayer
@@ -69,3 +70,50 @@ def test_its_retries_wait_without_blocking_the_event_loop(s3_settings: SettingsF
         store.close()
     assert elapsed >= 0.3  # three waits of 0.1 to 0.2 s
     assert ticks >= elapsed / 0.01 / 3  # the loop went on meanwhile
+
+
+async def _read_all(store: Store, key: str, **wanted: int) -> tuple[object, int, int, bytes]:
+    opened = await store.open_read_async(key, chunk_size=64 * 1024, **wanted)
+    parts = []
+    while (chunk := await opened.chunks.next_async()) is not None:
+        parts.append(chunk)
+    return opened.info, opened.start, opened.end, b"".join(parts)
+
+
+def _read_sync(store: Store, key: str, **wanted: int) -> tuple[object, int, int, bytes]:
+    with store.open_read(key, chunk_size=64 * 1024, **wanted) as opened:
+        return opened.info, opened.start, opened.end, b"".join(opened.chunks)
+
+
+def test_an_async_read_gives_what_open_read_gives(any_store: Store) -> None:
+    # Whole, ranges, a suffix and a range past the end, over several chunks of 64 KiB.
+    body = bytes(range(256)) * 1024  # 256 KiB
+    any_store.put("big.bin", body)
+    any_store.put("empty.bin", b"")
+    cases: list[dict[str, int]] = [{}, {"start": 1000, "end": 200_000}, {"start": 250_000}, {"suffix": 5}]
+    for wanted in cases:
+        got = asyncio.run(_read_all(any_store, "big.bin", **wanted))
+        assert got == _read_sync(any_store, "big.bin", **wanted), wanted
+    assert asyncio.run(_read_all(any_store, "big.bin"))[3] == body
+    assert asyncio.run(_read_all(any_store, "empty.bin"))[3] == b""
+    with pytest.raises(RangeNotSatisfiableError) as caught:
+        asyncio.run(_read_all(any_store, "big.bin", start=len(body)))
+    assert caught.value.size == len(body)
+    with pytest.raises(NotFoundError):
+        asyncio.run(_read_all(any_store, "missing.bin"))
+
+
+def test_an_async_read_holds_to_if_match(s3_store: S3Store) -> None:
+    s3_store.put("versioned", b"one")
+    etag = s3_store.head("versioned").etag
+    assert etag is not None
+
+    async def read(if_match: str) -> bytes:
+        opened = await s3_store.open_read_async("versioned", if_match=if_match)
+        first = await opened.chunks.next_async()
+        assert await opened.chunks.next_async() is None
+        return first or b""
+
+    assert asyncio.run(read(etag)) == b"one"
+    with pytest.raises(ConflictError):
+        asyncio.run(read('"0123456789abcdef0123456789abcdef"'))
