@@ -300,13 +300,12 @@ def test_compression_levels(compression: CompressionType, levels: tuple[int, int
 def test_file_compressor_follows_the_config() -> None:
     from tests.sink.sink_samples import MINIMAL
 
-    from tierstore.sink.compression import file_compressor_for
     from tierstore.sink.config import sink_config_from_mapping
     from tierstore.sink.formats import encoder_for
 
     gzip_fast = sink_config_from_mapping({**MINIMAL, "file.compression.level": "1"})
     assert gzip_fast.compression_level == 1
-    compressor = file_compressor_for(gzip_fast)
+    compressor = gzip_fast.file_compressor()
     assert gzip.decompress(compressor.compress(b"abc" * 1000) + compressor.finish()) == b"abc" * 1000
     parquet = sink_config_from_mapping(
         {
@@ -316,7 +315,7 @@ def test_file_compressor_follows_the_config() -> None:
             "file.compression.level": "9",
         }
     )
-    outer = file_compressor_for(parquet)
+    outer = parquet.file_compressor()
     assert outer.compress(b"PAR1") == b"PAR1"  # Parquet gets no outer compression
     encoder = encoder_for(parquet)
     data = (

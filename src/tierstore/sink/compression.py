@@ -27,13 +27,10 @@ Parquet files never go through these: Parquet compresses its column chunks itsel
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Literal, Protocol
 
 import cramjam
 from zlib_ng import zlib_ng
-
-if TYPE_CHECKING:
-    from tierstore.sink.config import SinkConfig
 
 CompressionType = Literal["none", "gzip", "snappy", "zstd"]
 COMPRESSION_TYPES: tuple[CompressionType, ...] = ("none", "gzip", "snappy", "zstd")
@@ -152,11 +149,3 @@ def compressor_for(compression: CompressionType, level: int | None = None) -> Co
     if compression == "zstd":
         return ZstdCompressor(LEVELS["zstd"][2] if level is None else level)
     return PassThrough()
-
-
-def file_compressor_for(config: SinkConfig) -> Compressor:
-    """The outer compressor for one file of ``config``'s sink: none for Parquet (which compresses
-    its column chunks itself), else ``file.compression.type`` at ``file.compression.level``."""
-    if config.output_format == "parquet":
-        return PassThrough()
-    return compressor_for(config.compression, config.compression_level)

@@ -27,7 +27,15 @@ from tierstore.settings import StoreSettings, settings_from_mapping
 from tierstore.settings.parsers import InvalidValueError, parse_size
 from tierstore.settings.problems import ConfigProblems, Problem, errors_of, warnings_of
 from tierstore.settings.readers import UnreadableError, read_json, read_properties, read_text
-from tierstore.sink.compression import COMPRESSION_TYPES, EXTENSIONS, LEVELS, CompressionType
+from tierstore.sink.compression import (
+    COMPRESSION_TYPES,
+    EXTENSIONS,
+    LEVELS,
+    CompressionType,
+    Compressor,
+    PassThrough,
+    compressor_for,
+)
 from tierstore.sink.converters import ACCEPTED_CONVERTERS, Converter, ConverterKind, converter_kind
 from tierstore.sink.formats.record import (
     OUTPUT_FIELDS,
@@ -89,6 +97,13 @@ class SinkConfig:
     warnings: tuple[Problem, ...] = field(default=(), compare=False)
     compression_level: int | None = None
     tasks: int = 1
+
+    def file_compressor(self) -> Compressor:
+        """The outer compressor for one file: none for Parquet (which compresses its column
+        chunks itself), else ``file.compression.type`` at ``file.compression.level``."""
+        if self.output_format == "parquet":
+            return PassThrough()
+        return compressor_for(self.compression, self.compression_level)
 
     @property
     def subscription(self) -> list[str]:

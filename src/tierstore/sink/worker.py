@@ -46,7 +46,6 @@ from tierstore.credentials.resolve import credential_source_for
 from tierstore.errors import ConfigError, TierstoreError
 from tierstore.settings.model import StoreSettings
 from tierstore.sink.cleanup import abort_orphan_uploads, multipart_control
-from tierstore.sink.compression import file_compressor_for
 from tierstore.sink.dlq import DeadLetterQueue, SkippedRecords
 from tierstore.sink.formats import encoder_for, text_lines_for
 from tierstore.sink.formats.record import SinkRecord
@@ -267,7 +266,7 @@ class SinkWorker:
             partition=first.partition,
             first=first,
             encoder=encoder_for(config),
-            compressor=file_compressor_for(config),
+            compressor=config.file_compressor(),
             backlog=self._backlog,
         )
 
