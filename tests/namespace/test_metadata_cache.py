@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from tests.namespace.test_metadata import mount_record, user_record
 from tierstore.blocking import NeedsIO, memory_only
@@ -191,3 +191,11 @@ def test_new_names_in_a_directory_already_looked_in_are_answered_from_memory(
     assert cached.attributes_of(["/crowded/f3"])["/crowded/f3"].mode == 0o600
     with memory_only(), pytest.raises(NeedsIO, match="path attributes"):
         cached.attributes_of(["/crowded/other"])
+    # Known to be crowded, even after the attributes changed: one query per name, not two.
+    other.set_attributes("/elsewhere", mode=0o700)
+    cached.poll_once()
+    queries: list[str] = []
+    listen = event.listens_for(cached._engine, "before_cursor_execute")  # type: ignore[attr-defined]
+    listen(lambda *args: queries.append(str(args[2])))
+    assert cached.attributes_of(["/crowded/another"]) == {}
+    assert len([query for query in queries if "path_attributes" in query]) == 1, queries

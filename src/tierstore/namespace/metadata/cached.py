@@ -65,7 +65,8 @@ MAX_SUBTREE_ROWS = 200_000
 # below it hold at most this many attributes: the next new name there (each file a write makes)
 # is then answered from memory, where it cost a query of its own.
 DIRECTORY_ROWS = 256
-# Directories found to hold more than that, remembered (at most this many) so as not to ask again.
+# Directories found to hold more than that, remembered (at most this many, then forgotten together)
+# so as not to ask again, across changes of the attributes too.
 MAX_CROWDED_DIRECTORIES = 10_000
 
 T = TypeVar("T")
@@ -128,7 +129,8 @@ class CachedMetadataStore(SqlMetadataStore):
                 elif kind == "attributes":
                     self._attributes = {}
                     self._subtrees = BoundedLRU(self.max_subtree_rows)
-                    self._crowded = set()
+                    # _crowded stays: it only saves a query that would find too many rows again
+                    # (a directory rarely drops below the bound), never an answer.
                 elif kind == "users":
                     self._users = None
                     self._unknown_tokens = set()
@@ -238,7 +240,9 @@ class CachedMetadataStore(SqlMetadataStore):
         def keep(subtree: dict[str, PathAttributes] | None) -> None:
             if subtree is not None:
                 self._subtrees.put(directory, subtree, weight=max(1, len(subtree)))
-            elif len(self._crowded) < MAX_CROWDED_DIRECTORIES:
+            else:
+                if len(self._crowded) >= MAX_CROWDED_DIRECTORIES:
+                    self._crowded = set()
                 self._crowded.add(directory)
 
         return self._load(
