@@ -313,7 +313,7 @@ def test_a_status_asks_the_store_once(table: MountTable, caplog: pytest.LogCaptu
     caplog.clear()
     status = fs.write("/once/old.txt", [b"abcd"])
     assert (status.size, status.is_dir) == (4, False) and status.etag
-    assert store_calls(caplog) == ["kind", "open_write", "kind"]  # a file there; the write; its status
+    assert store_calls(caplog) == ["kind", "open_write", "head"]  # a file there; the write; its status
     caplog.clear()
     assert fs.stat("/once/old.txt").size == 4
     assert store_calls(caplog) == ["kind"]
@@ -332,7 +332,7 @@ def test_a_new_file_is_looked_for_with_one_listing(
     caplog.set_level(logging.DEBUG, logger="tierstore.storage")
     caplog.clear()
     fs.write("/looked/new.txt", [b"abc"])
-    assert store_calls(caplog) == ["kind", "open_write", "kind"]
+    assert store_calls(caplog) == ["kind", "open_write", "head"]
     caplog.clear()
     with pytest.raises(NotFoundError):
         fs.stat("/looked/missing")

@@ -256,11 +256,15 @@ class FileSystem:
         self._cache.put("stat", target.path, status, stamp)
         return status
 
-    def _status(self, target: _Target, *, sync: bool, here: Attributes | None = None) -> FileStatus:
-        """``here``: the path's attributes when the caller already has them (one query saved)."""
+    def _status(
+        self, target: _Target, *, sync: bool, here: Attributes | None = None, written: bool = False
+    ) -> FileStatus:
+        """``here``: the path's attributes when the caller already has them (one query saved).
+        ``written``: a file was just written there, so only its size and time are asked (a HEAD,
+        where asking what the key is takes a listing on S3)."""
         found = here or self._attributes(target.path)
         owner, group, mode = found.owner, found.group, found.mode
-        kind, info = self._kind_found(target, sync=sync)
+        kind, info = ("file", None) if written else self._kind_found(target, sync=sync)
         if kind == "dir" or target.key == "":
             return FileStatus(target.path, True, 0, None, owner, group, mode, target.mount.path)
         try:
@@ -548,7 +552,7 @@ class FileSystem:
         if target.existing is None:
             self._record_creator(target.path, is_dir=False)
         self._cache.changed(target.path)
-        return self._status(self._target(target.path), sync=True)
+        return self._status(self._target(target.path), sync=True, written=True)
 
     def forget_cached(self, path: str) -> None:
         """The cache forgets ``path``: after a change made beside this view whose outcome is not
@@ -600,7 +604,7 @@ class FileSystem:
         pass the check, the later write winning, as the stores offer no atomic create here).
         """
         target, _ = self._write(path, chunks, progress=progress, attributes=attributes, exclusive=exclusive)
-        return self._status(target, sync=True)
+        return self._status(target, sync=True, written=True)
 
     def write_object(
         self,
@@ -980,7 +984,7 @@ class FileSystem:
         if existing is None:
             self._record_creator(dst.path, is_dir=False)
         self._cache.changed(dst.path)
-        return self._status(dst, sync=True)
+        return self._status(dst, sync=True, written=True)
 
     def delete_object(self, path: str, *, directory: bool = False) -> bool:
         """Remove the file at ``path`` (or with ``directory``, the empty directory), as S3 deletes
