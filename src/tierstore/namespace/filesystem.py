@@ -9,6 +9,7 @@ tierstore's metadata and never sent to the store.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -225,9 +226,15 @@ class FileSystem:
     def _kind(self, target: _Target, *, sync: bool = False) -> Kind | None:
         return self._kind_found(target, sync=sync)[0]
 
-    def _kind_found(self, target: _Target, *, sync: bool = False) -> tuple[Kind | None, ObjectInfo | None]:
+    def _kind_found(
+        self, target: _Target, *, sync: bool = False, head_first: bool = False
+    ) -> tuple[Kind | None, ObjectInfo | None]:
         """What is at ``target``, and for a file the store's answer when it was asked now (None
-        when the kind came from the cache), so that a status needs no second HEAD."""
+        when the kind came from the cache), so that a status needs no second HEAD.
+
+        ``head_first``: for a status, which mostly asks of files that exist: a HEAD answers
+        those with less work than the one listing ``Store.kind`` sends on S3 (a third of its
+        CPU, measured); only a key the HEAD does not find is asked what it is."""
         # A mount point, or an ancestor of one, is a directory whatever its store holds.
         if any(paths.is_within(record.path, target.path) for record in self.table.records()):
             return "dir", None
@@ -235,7 +242,12 @@ class FileSystem:
         cached = None if sync else self._cache.get("kind", target.path, stamp)
         if cached is not None:
             return cached, None  # type: ignore[return-value]
-        found = target.store.kind(target.key)
+        found: tuple[Kind, ObjectInfo | None] | None = None
+        if head_first and target.key:
+            with contextlib.suppress(NotFoundError):
+                found = ("file", target.store.head(target.key))
+        if found is None:
+            found = target.store.kind(target.key)
         if found is None:
             return None, None
         kind, info = found
@@ -264,7 +276,7 @@ class FileSystem:
         where asking what the key is takes a listing on S3)."""
         found = here or self._attributes(target.path)
         owner, group, mode = found.owner, found.group, found.mode
-        kind, info = ("file", None) if written else self._kind_found(target, sync=sync)
+        kind, info = ("file", None) if written else self._kind_found(target, sync=sync, head_first=True)
         if kind == "dir" or target.key == "":
             return FileStatus(target.path, True, 0, None, owner, group, mode, target.mount.path)
         try:
