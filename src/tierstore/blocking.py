@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
 
 _memory_only: contextvars.ContextVar[bool] = contextvars.ContextVar("tierstore_memory_only", default=False)
 
@@ -35,3 +38,11 @@ def require_io(what: str) -> None:
     """Call before blocking on ``what``: inside :func:`memory_only` it raises :class:`NeedsIO`."""
     if _memory_only.get():
         raise NeedsIO(what)
+
+
+async def on_thread(function: Callable[..., T], *args: object) -> T:
+    """``function(*args)`` on a worker thread of the running event loop (anyio's, which the
+    server's routes share), for the blocking work an async call cannot avoid."""
+    import anyio.to_thread  # only servers call this: short-lived commands never import anyio
+
+    return await anyio.to_thread.run_sync(function, *args)

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from tierstore.blocking import NeedsIO, memory_only, require_io
+from tierstore.blocking import NeedsIO, memory_only, on_thread, require_io
 from tierstore.errors import AccessDeniedError, ConflictError, InvalidArgumentError, NotFoundError, StoreError
 from tierstore.namespace import paths, tree, usage
 from tierstore.namespace.access import (
@@ -952,9 +952,7 @@ class FileSystem:
             with memory_only():
                 return self._object_target(path)
         except NeedsIO:
-            import anyio.to_thread  # only servers call this: short-lived commands never import anyio
-
-            return await anyio.to_thread.run_sync(self._object_target, path)
+            return await on_thread(self._object_target, path)
 
     def copy_object(
         self,

@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Literal, Self
 if TYPE_CHECKING:
     from tierstore.storage.uploads import MultipartUploads
 
+from tierstore.blocking import on_thread
 from tierstore.errors import NotFoundError
 from tierstore.storage.attributes import checked_content_type, checked_metadata, no_metadata
 
@@ -123,9 +124,7 @@ class ChunkStream(Iterator[bytes], abc.ABC):
     async def next_async(self) -> bytes | None:
         """The next chunk for an event loop, None at the end; a stream without an async client
         reads it on a worker thread."""
-        import anyio.to_thread  # only servers call this: short-lived commands never import anyio
-
-        return await anyio.to_thread.run_sync(next, self, None)
+        return await on_thread(next, self, None)
 
     def __enter__(self) -> Self:
         return self
@@ -205,9 +204,7 @@ class Store(abc.ABC):
 
     async def head_async(self, key: str) -> ObjectInfo:
         """:meth:`head` for an event loop; a store without an async client runs it on a thread."""
-        import anyio.to_thread  # only servers call this: short-lived commands never import anyio
-
-        return await anyio.to_thread.run_sync(self.head, key)
+        return await on_thread(self.head, key)
 
     @abc.abstractmethod
     def open_read(
@@ -242,12 +239,10 @@ class Store(abc.ABC):
     ) -> OpenedRead:
         """:meth:`open_read` for an event loop (its chunks: ``ChunkStream.next_async``); a store
         without an async client opens it on a worker thread."""
-        import anyio.to_thread  # only servers call this: short-lived commands never import anyio
-
         opening = functools.partial(
             self.open_read, key, start=start, end=end, suffix=suffix, if_match=if_match, chunk_size=chunk_size
         )
-        return await anyio.to_thread.run_sync(opening)
+        return await on_thread(opening)
 
     @abc.abstractmethod
     def get(self, key: str, *, start: int | None = None, end: int | None = None) -> bytes:

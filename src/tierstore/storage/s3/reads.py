@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import obstore
 import obstore.exceptions as obstore_errors
 
+from tierstore.blocking import on_thread
 from tierstore.errors import ConflictError, RangeNotSatisfiableError, StoreError
 from tierstore.storage.chunks import NoChunks
 from tierstore.storage.interface import ChunkStream, ObjectInfo, OpenedRead
@@ -121,15 +122,9 @@ class ObstoreReads:
         options, refused = self._options(key, wanted, if_match)
         attempts = self.policy.attempts()
 
-        async def get() -> GetResult:
-            try:
-                return await obstore.get_async(self.store, key, options=options)  # type: ignore[arg-type]
-            except obstore_errors.BaseError as error:
-                raise self._signal(error, key, refused) from None
-
         while True:
             try:
-                result = await once("GET", key, get)
+                result = await once("GET", key, lambda: self._get_async(key, options, refused=refused))
                 break
             except StoreError as error:
                 wait = attempts.next_wait(error)
@@ -193,14 +188,17 @@ class ObstoreReads:
     async def head_async(self, key: str, once: OnceAsync) -> ObjectInfo:
         """:meth:`head` on an event loop, with obstore's async client (no thread)."""
 
-        async def get() -> GetResult:
-            try:
-                return await obstore.get_async(self.store, key, options={"head": True})
-            except obstore_errors.BaseError as error:
-                raise self._signal(error, key, "") from None
-
-        result = await self.policy.run_async(lambda: once("HEAD", key, get))
+        result = await self.policy.run_async(
+            lambda: once("HEAD", key, lambda: self._get_async(key, {"head": True}))
+        )
         return _described(key, result)
+
+    async def _get_async(self, key: str, options: dict[str, Any], *, refused: str = "") -> GetResult:
+        """:meth:`_get` with obstore's async client."""
+        try:
+            return await obstore.get_async(self.store, key, options=options)  # type: ignore[arg-type]
+        except obstore_errors.BaseError as error:
+            raise self._signal(error, key, refused) from None
 
     def _signal(self, error: obstore_errors.BaseError, key: str, refused: str) -> Exception:
         """What an obstore failure of a GET or HEAD means: a refused If-Match, headers obstore
@@ -284,9 +282,7 @@ class _ObstoreChunks(ChunkStream):
                 if self._given:
                     self.close()
                     raise
-                import anyio.to_thread  # only servers call this: commands never import anyio
-
-                await anyio.to_thread.run_sync(self._again, error)
+                await on_thread(self._again, error)
                 continue
             except BaseException:
                 self.close()

@@ -30,6 +30,7 @@ import obstore
 import obstore.exceptions as obstore_errors
 from obstore.store import S3Store as ObstoreS3Store
 
+from tierstore.blocking import on_thread
 from tierstore.credentials.source import CredentialSource, StaticSource
 from tierstore.errors import NotFoundError, StoreError
 from tierstore.settings.model import StoreSettings
@@ -266,9 +267,7 @@ class S3Store(Store):
         try:
             return await self._reads.head_async(key, self._once_async)
         except HeadersRefused:
-            import anyio.to_thread  # only servers call this: short-lived commands never import anyio
-
-            return await anyio.to_thread.run_sync(self._botocore_head, key)
+            return await on_thread(self._botocore_head, key)
 
     def kind(self, key: str) -> tuple[Kind, ObjectInfo | None] | None:
         """One delimiter listing answers both questions at once: the object ``key`` sorts first
