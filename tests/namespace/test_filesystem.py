@@ -344,6 +344,21 @@ def test_a_new_file_is_looked_for_with_one_listing(
         fs.write("/looked/empty", [b"x"])
 
 
+def test_mkdir_asks_the_store_only_what_it_must(table: MountTable, caplog: pytest.LogCaptureFixture) -> None:
+    # Is the name free, is the parent there, the marker: the status it answers is made from
+    # what it did (a directory's status holds no size or time), not asked of the store again.
+    fs = FileSystem(table, cache_ttl=0)
+    fs.mkdir("/made", parents=True)
+    caplog.set_level(logging.DEBUG, logger="tierstore.storage")
+    caplog.clear()
+    status = fs.mkdir("/made/sub")
+    assert (status.path, status.is_dir, status.size) == ("/made/sub", True, 0)
+    assert store_calls(caplog) == ["kind", "kind", "put_directory_marker"]
+    assert fs.stat("/made/sub", sync=True).is_dir  # the marker is there for the next caller
+    with pytest.raises(ConflictError, match="already exists"):
+        fs.mkdir("/made/sub")
+
+
 def test_a_file_just_written_is_known_a_file_to_the_next_write(
     table: MountTable, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -269,14 +269,15 @@ class FileSystem:
         return status
 
     def _status(
-        self, target: _Target, *, sync: bool, here: Attributes | None = None, written: bool = False
+        self, target: _Target, *, sync: bool, here: Attributes | None = None, made: Kind | None = None
     ) -> FileStatus:
         """``here``: the path's attributes when the caller already has them (one query saved).
-        ``written``: a file was just written there, so only its size and time are asked (a HEAD,
-        where asking what the key is takes a listing on S3)."""
+        ``made``: what the caller just made there. A file just written is asked only its size and
+        time (a HEAD, where asking what the key is takes a listing on S3); a directory just made
+        needs nothing from the store (its status holds no size or time)."""
         found = here or self._attributes(target.path)
         owner, group, mode = found.owner, found.group, found.mode
-        kind, info = ("file", None) if written else self._kind_found(target, sync=sync, head_first=True)
+        kind, info = (made, None) if made else self._kind_found(target, sync=sync, head_first=True)
         if kind == "dir" or target.key == "":
             return FileStatus(target.path, True, 0, None, owner, group, mode, target.mount.path)
         try:
@@ -564,7 +565,7 @@ class FileSystem:
         if target.existing is None:
             self._record_creator(target.path, is_dir=False)
         self._cache.changed(target.path)
-        return self._status(self._target(target.path), sync=True, written=True)
+        return self._status(self._target(target.path), sync=True, made="file")
 
     def forget_cached(self, path: str) -> None:
         """The cache forgets ``path``: after a change made beside this view whose outcome is not
@@ -616,7 +617,7 @@ class FileSystem:
         pass the check, the later write winning, as the stores offer no atomic create here).
         """
         target, _ = self._write(path, chunks, progress=progress, attributes=attributes, exclusive=exclusive)
-        return self._status(target, sync=True, written=True)
+        return self._status(target, sync=True, made="file")
 
     def write_object(
         self,
@@ -712,7 +713,7 @@ class FileSystem:
         target.store.put_directory_marker(target.key)
         self._record_creator(target.path, is_dir=True)
         self._cache.changed(target.path)
-        return self._status(target, sync=True)
+        return self._status(target, sync=True, made="dir")
 
     def remove(
         self,
@@ -994,7 +995,7 @@ class FileSystem:
         if existing is None:
             self._record_creator(dst.path, is_dir=False)
         self._cache.changed(dst.path)
-        return self._status(dst, sync=True, written=True)
+        return self._status(dst, sync=True, made="file")
 
     def delete_object(self, path: str, *, directory: bool = False) -> bool:
         """Remove the file at ``path`` (or with ``directory``, the empty directory), as S3 deletes
