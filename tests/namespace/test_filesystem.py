@@ -369,3 +369,24 @@ def test_a_file_just_written_is_known_a_file_to_the_next_write(
     assert fs.write_object("/again/f.txt", [b"two"])
     assert store_calls(caplog) == ["open_write"]  # no HEAD to learn that a file is there
     assert b"".join(fs.read("/again/f.txt")) == b"two"
+
+
+@pytest.mark.parametrize("etags", [False, True], ids=["listing", "listing with etags"])
+def test_a_cached_listing_shows_the_writes_made_since(table: MountTable, etags: bool) -> None:
+    # The S3 gateway lists with each file's ETag (a cache entry of its own kind): a write or a
+    # removal below must drop that listing as it drops the plain one.
+    plain = FileSystem(table, cache_ttl=60)
+    fs = plain.with_etags() if etags else plain
+    plain.write("/fresh/dir/a.txt", [b"a"])
+
+    def names(path: str) -> list[str]:
+        return [entry.path for entry in fs.ls(path)]
+
+    assert names("/fresh/dir") == ["/fresh/dir/a.txt"]
+    assert names("/fresh") == ["/fresh/dir"]
+    plain.write("/fresh/dir/b.txt", [b"b"])
+    plain.write("/fresh/new/c.txt", [b"c"])
+    assert names("/fresh/dir") == ["/fresh/dir/a.txt", "/fresh/dir/b.txt"]
+    assert names("/fresh") == ["/fresh/dir", "/fresh/new"]
+    plain.remove("/fresh/dir/a.txt")
+    assert names("/fresh/dir") == ["/fresh/dir/b.txt"]

@@ -39,6 +39,12 @@ FILL_STRIPES = 64
 # never holds the lock for long.
 SWEEP_BATCH = 8
 
+# The kinds of entry that hold a directory's listing (plain, and with each file's ETag for the
+# S3 gateway): a change anywhere below a directory drops every one of them.
+LISTING = "list"
+LISTING_WITH_ETAGS = "list+etags"
+LISTING_KINDS = (LISTING, LISTING_WITH_ETAGS)
+
 Key = tuple[str, str]  # (kind, path)
 Entry = tuple[float, object, object]  # (expires at, stamp, value)
 
@@ -148,7 +154,8 @@ class MetadataCache:
             while ancestor != "/":
                 ancestor = paths.parent(ancestor)
                 visited += 1
-                self._lru.pop(("list", ancestor))
+                for listing in LISTING_KINDS:
+                    self._lru.pop((listing, ancestor))
             self.visited += visited
             self._prune_up(path)
 

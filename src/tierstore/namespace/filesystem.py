@@ -32,7 +32,7 @@ from tierstore.namespace.access import (
     of_mount,
 )
 from tierstore.namespace.batch import TreeProgress, tree_progress
-from tierstore.namespace.cache import CacheStats, MetadataCache
+from tierstore.namespace.cache import LISTING, LISTING_WITH_ETAGS, CacheStats, MetadataCache
 from tierstore.namespace.listing import (
     DEFAULT_LIMIT,
     START,
@@ -416,7 +416,7 @@ class FileSystem:
             require_io(f"listing {path}")
             return self._fill_page(path, position, limit)
         stamp = self._stamp()
-        kind = "list+etags" if self._etags else "list"
+        kind = LISTING_WITH_ETAGS if self._etags else LISTING
         cached = None if sync else self._cache.get(kind, path, stamp)
         if isinstance(cached, _FirstPage) and cached.covers(limit):
             return cached.cut(limit)
