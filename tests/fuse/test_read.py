@@ -12,6 +12,7 @@ import io
 import os
 import random
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pandas
@@ -75,6 +76,7 @@ def test_a_large_file_reads_straight_from_the_store_with_read_ahead(
             out.write(data[start : start + 8 * MIB])
     proxied = data_proxy_requests(namespace.server)
     path = mounted.path / "big/file.bin"
+    resident_before = resident_bytes(mounted.process.pid)
 
     assert run("sha256sum", str(path)).split()[0] == hashlib.sha256(data).hexdigest()
     done = subprocess.run(
@@ -83,6 +85,19 @@ def test_a_large_file_reads_straight_from_the_store_with_read_ahead(
     assert "67108864 bytes" in done.stderr
     # File data went to SeaweedFS with vended credentials, never through the server.
     assert data_proxy_requests(namespace.server) == proxied
+    # The read-ahead's blocks came from malloc's heaps; once it holds nothing, their pages go
+    # back to the system (tierstore.fuse.memory): the mount does not stay 64 MiB larger.
+    deadline = time.monotonic() + 10
+    while resident_bytes(mounted.process.pid) > resident_before + 24 * MIB and time.monotonic() < deadline:
+        time.sleep(0.2)
+    grown = resident_bytes(mounted.process.pid) - resident_before
+    assert grown <= 24 * MIB, f"the mount kept {grown / MIB:.0f} MiB more after the reads ended"
+
+
+def resident_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1]) * 1024
 
 
 def test_python_open_seek_read_at_random_places(mounted: Mounted, admin: Client) -> None:

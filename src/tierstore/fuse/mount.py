@@ -26,6 +26,7 @@ from types import ModuleType
 from typing import Any
 
 from tierstore.errors import ConfigError, TierstoreError
+from tierstore.fuse.memory import bound_malloc
 from tierstore.fuse.operations import MountOptions
 
 LOGGER = logging.getLogger("tierstore.fuse")
@@ -211,12 +212,13 @@ def huge_page_environment(environ: dict[str, str]) -> dict[str, str] | None:
     """``environ`` with glibc's malloc asking for transparent huge pages, or None when it
     already does (or was asked to and the mount was started again already).
 
-    Every read-ahead block is a fresh mapping of its own (see ``_bound_malloc``), filled by
-    obstore and unmapped when consumed, so each byte read through the mount was a page fault
-    on a freshly zeroed 4 KiB page: 266,000 faults per GiB read. ``glibc.malloc.hugetlb=1``
-    makes malloc ``madvise(MADV_HUGEPAGE)`` its mappings, so those blocks fault in 2 MiB pages
-    (the kernel's ``transparent_hugepage`` ``madvise`` mode, Debian's default); freed blocks
-    still leave the process at once. glibc reads tunables only when a process starts.
+    Read-ahead blocks come from malloc's two heaps (:mod:`tierstore.fuse.memory`), whose free
+    pages are handed back whenever the read-ahead goes idle, so each read after that faults
+    the heaps' pages in again (4 KiB at a time: when each block was a mapping of its own, that
+    was 266,000 faults per GiB read).
+    ``glibc.malloc.hugetlb=1`` makes malloc ``madvise(MADV_HUGEPAGE)`` its memory, so it faults
+    in 2 MiB pages (the kernel's ``transparent_hugepage`` ``madvise`` mode, Debian's default).
+    glibc reads tunables only when a process starts.
     """
     if environ.get(_REEXECUTED) or HUGE_PAGES_TUNABLE in environ.get("GLIBC_TUNABLES", ""):
         return None
@@ -250,29 +252,9 @@ def start_with_huge_pages() -> None:
         LOGGER.info("could not start again with %s: %s", HUGE_PAGES_TUNABLE, error)
 
 
-# glibc's mallopt parameters.
-_M_MMAP_THRESHOLD = -3
-_M_ARENA_MAX = -8
-
-
-def _bound_malloc() -> None:
-    """Makes freed read-ahead blocks leave the process at once.
-
-    By default glibc raises its mmap threshold each time a large block is freed (up to 32 MiB),
-    so the 1 to 8 MiB blocks soon come from its heaps, where freed memory stays resident; and
-    each of the many threads fetching or serving requests gets a heap of its own. The mount
-    then sat at its peak RSS long after the reads ended. A fixed threshold keeps every block
-    above 1 MiB in a mapping of its own, returned on free; two heaps bound the rest.
-    """
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None)
-        libc.mallopt(_M_MMAP_THRESHOLD, 1024 * 1024)
-        libc.mallopt(_M_ARENA_MAX, 2)
-
-
 def serve(request: MountRequest) -> None:
     """Serves the mount in this process until it is unmounted or signalled (blocks)."""
-    _bound_malloc()
+    bound_malloc()
     mfusepy = load_binding()
     from tierstore.fuse.operations import TierstoreOperations
 

@@ -30,6 +30,7 @@ from tierstore.errors import NotFoundError
 from tierstore.fuse.attributes import Identity, new_file, public, to_stat
 from tierstore.fuse.cache import AttributeCache, DirectoryNames
 from tierstore.fuse.errors import FuseError, errno_for
+from tierstore.fuse.memory import release_free_memory
 from tierstore.fuse.prefetch import BufferPool, FetchPool, SequentialReader
 from tierstore.fuse.writes import SequentialWriter
 
@@ -84,7 +85,7 @@ class TierstoreOperations:
         self.cache = AttributeCache(options.attr_timeout)
         self.names = DirectoryNames(options.attr_timeout)
         self._relisting: dict[str, threading.Lock] = {}
-        self.pool = BufferPool(options.read_buffer)
+        self.pool = BufferPool(options.read_buffer, on_idle=release_free_memory)
         self._executor = FetchPool(options.prefetch_threads, "tierstore-fuse-read")
         self._lock = threading.Lock()
         self._handles: dict[int, _Reading | SequentialWriter] = {}

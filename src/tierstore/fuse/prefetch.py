@@ -117,13 +117,21 @@ class Piece(NamedTuple):
 
 
 class BufferPool:
-    """The bytes every open file's read-ahead may hold together (the buffer pool's bound)."""
+    """The bytes every open file's read-ahead may hold together (the buffer pool's bound).
 
-    def __init__(self, capacity: int) -> None:
+    ``on_idle`` is called (outside the lock) each time the pool holds nothing again after at
+    least ``IDLE_AFTER`` bytes went through it: the mount hands freed memory back then.
+    """
+
+    IDLE_AFTER = 4 * MAX_BLOCK
+
+    def __init__(self, capacity: int, *, on_idle: Callable[[], None] | None = None) -> None:
         self.capacity = capacity
         self._used = 0
         self._lock = threading.Lock()
         self.peak = 0
+        self._on_idle = on_idle
+        self._taken_since_idle = 0
 
     @property
     def used(self) -> int:
@@ -144,11 +152,17 @@ class BufferPool:
 
     def _take(self, size: int) -> None:
         self._used += size
+        self._taken_since_idle += size
         self.peak = max(self.peak, self._used)
 
     def give(self, size: int) -> None:
         with self._lock:
             self._used -= size
+            idle = self._used == 0 and self._taken_since_idle >= self.IDLE_AFTER
+            if idle:
+                self._taken_since_idle = 0
+        if idle and self._on_idle is not None:
+            self._on_idle()
 
 
 @dataclass
