@@ -1,4 +1,4 @@
-"""How the mount's process uses glibc's malloc for read-ahead blocks (1 to 8 MiB each).
+"""How the mount's process uses glibc's malloc for read-ahead blocks (1 to 16 MiB each).
 
 By default glibc gives every block above its mmap threshold a mapping of its own, returned on
 free: each block read was then a fresh mapping that the kernel zeroed and faulted in page by
@@ -29,8 +29,9 @@ LOGGER = logging.getLogger("tierstore.fuse")
 # glibc's mallopt parameters.
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
-# Above the largest read-ahead block (and the largest write part, 8 MiB by default).
-MMAP_THRESHOLD = 2 * MAX_BLOCK
+# Above the largest read-ahead block (and the write parts, 8 MiB by default); glibc takes no
+# threshold above 32 MiB on 64-bit systems (half its largest heap).
+MMAP_THRESHOLD = min(2 * MAX_BLOCK, 32 * 1024 * 1024)
 HEAPS = 2
 
 
@@ -45,9 +46,10 @@ def bound_malloc() -> None:
     """Blocks from two heaps, not a fresh mapping each (see the module's text)."""
     libc = _libc()
     with contextlib.suppress(AttributeError):
-        if libc is not None:
-            libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-            libc.mallopt(_M_ARENA_MAX, HEAPS)
+        if libc is not None and not (
+            libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and libc.mallopt(_M_ARENA_MAX, HEAPS)
+        ):
+            LOGGER.info("glibc refused the read-ahead's malloc settings: blocks are mapped one by one")
 
 
 def release_free_memory() -> None:

@@ -44,7 +44,7 @@ MIB = 1024 * 1024
 
 INITIAL_WINDOW = 1 * MIB
 MIN_BLOCK = 1 * MIB
-MAX_BLOCK = 8 * MIB
+MAX_BLOCK = 16 * MIB
 MAX_WINDOW = 64 * MIB
 # Blocks this far behind the furthest read stay, for the kernel's requests that come late.
 KEEP_BEHIND = 8 * MIB
@@ -86,7 +86,7 @@ class FetchPool:
                 return
             future, call = item
             # Nothing of a done fetch may stay bound here while the thread waits for the next
-            # one: each idle thread would keep its last block (up to 8 MiB) alive.
+            # one: each idle thread would keep its last block (up to 16 MiB) alive.
             del item
             if future.set_running_or_notify_cancel():  # False: cancelled before it started
                 try:
@@ -123,7 +123,7 @@ class BufferPool:
     least ``IDLE_AFTER`` bytes went through it: the mount hands freed memory back then.
     """
 
-    IDLE_AFTER = 4 * MAX_BLOCK
+    IDLE_AFTER = 2 * MAX_BLOCK
 
     def __init__(self, capacity: int, *, on_idle: Callable[[], None] | None = None) -> None:
         self.capacity = capacity
