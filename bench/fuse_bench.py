@@ -3,7 +3,7 @@
 One run starts the local stack (SeaweedFS) and ``tierstore serve`` in a child process (its root
 mount on ``s3://fuse-bench/root``, vending through the stack's ReadWriteRole), puts the test
 data into the bucket once, mounts the three sides side by side, and times the same workloads on
-each, in rounds (``--repeat``, 2): in each round every workload runs on every side in turn, the
+each, in rounds (``--repeat``, 3): in each round every workload runs on every side in turn, the
 order turning from round to round, and each side's best round is kept; load from other work on a
 shared machine comes and goes, and this gives every side the same chances of a quiet moment:
 
@@ -28,7 +28,7 @@ The peers run as Debian packages them, with the admin's keys given directly: s3f
 ``-o url=... -o use_path_request_style -o passwd_file=...``; rclone with a config file of its own
 and none of this machine's environment (it refuses to start when ``AWS_CA_BUNDLE`` is set).
 
-    .venv/bin/python bench/fuse_bench.py [--size-mib 1024] [--repeat 2] [--sides tierstore,s3fs,rclone]
+    .venv/bin/python bench/fuse_bench.py [--size-mib 1024] [--repeat 3] [--sides tierstore,s3fs,rclone]
         [--workloads seq-read,seq-write,ls,read-small,cp] [--mount-arg=--read-buffer-mib=64 ...]
 """
 
@@ -354,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--tree-files", type=int, default=2000)
-    parser.add_argument("--repeat", type=int, default=2, help="rounds (the best is kept)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds (the best is kept)")
     parser.add_argument("--sides", default=",".join(SIDES))
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--mount-arg", action="append", default=[], help="more tierstore fuse mount options")
