@@ -29,8 +29,8 @@ LOGGER = logging.getLogger("tierstore.fuse")
 # glibc's mallopt parameters.
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
-# Above the largest read-ahead block (and the write parts, 8 MiB by default); glibc takes no
-# threshold above 32 MiB on 64-bit systems (half its largest heap).
+# Above the largest read-ahead block (and the write parts, 8 MiB by default), and at most
+# 32 MiB: glibc refuses a threshold above half its largest heap, 64 MiB by default on 64-bit.
 MMAP_THRESHOLD = min(2 * MAX_BLOCK, 32 * 1024 * 1024)
 HEAPS = 2
 
@@ -46,10 +46,16 @@ def bound_malloc() -> None:
     """Blocks from two heaps, not a fresh mapping each (see the module's text)."""
     libc = _libc()
     with contextlib.suppress(AttributeError):
-        if libc is not None and not (
-            libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and libc.mallopt(_M_ARENA_MAX, HEAPS)
-        ):
-            LOGGER.info("glibc refused the read-ahead's malloc settings: blocks are mapped one by one")
+        if libc is None:
+            return
+        threshold_set = libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+        heaps_set = libc.mallopt(_M_ARENA_MAX, HEAPS)
+        if not (threshold_set and heaps_set):
+            LOGGER.info(
+                "glibc refused part of the read-ahead's malloc settings (threshold %s, heaps %s)",
+                bool(threshold_set),
+                bool(heaps_set),
+            )
 
 
 def release_free_memory() -> None:
