@@ -390,3 +390,85 @@ def test_a_cached_listing_shows_the_writes_made_since(table: MountTable, etags: 
     assert names("/fresh") == ["/fresh/dir", "/fresh/new"]
     plain.remove("/fresh/dir/a.txt")
     assert names("/fresh/dir") == ["/fresh/dir/b.txt"]
+
+
+def test_new_files_in_a_small_directory_need_no_listing_each(
+    table: MountTable, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The directory's names are listed once (one page) and kept, with this server's own writes
+    # added: a burst of new files there asks the store nothing before each write.
+    # (write_object: the S3 gateway's PUT, which asks no status after the write.)
+    fs = FileSystem(table, cache_ttl=30)
+    caplog.set_level(logging.DEBUG, logger="tierstore.storage")
+    assert fs.write_object("/names/first.txt", [b"1"])
+    assert store_calls(caplog) == ["list", "open_write"]  # the directory's one page
+    caplog.clear()
+    assert fs.write_object("/names/second.txt", [b"2"])
+    assert fs.write_object("/names/third.txt", [b"3"])
+    assert store_calls(caplog) == ["open_write", "open_write"]
+    caplog.clear()
+    assert fs.write_object("/names/sub/a.txt", [b"a"])  # a directory the write makes: listed once
+    assert fs.write_object("/names/sub/b.txt", [b"b"])
+    assert store_calls(caplog) == ["list", "open_write", "open_write"]
+    caplog.clear()
+    with pytest.raises(StoreError, match="is a directory"):
+        fs.write("/names/sub", [b"x"])  # known a directory in its parent's names
+    assert store_calls(caplog) == []
+    fs.mkdir("/names/made")  # any other change drops the names: asked again
+    caplog.clear()
+    with pytest.raises(StoreError, match="is a directory"):
+        fs.write("/names/made", [b"x"])
+    assert store_calls(caplog) == ["list"]
+    assert sorted(entry.path for entry in fs.ls("/names")) == [
+        "/names/first.txt",
+        "/names/made",
+        "/names/second.txt",
+        "/names/sub",
+        "/names/third.txt",
+    ]
+
+
+def test_a_crowded_directory_is_asked_per_name(table: MountTable, caplog: pytest.LogCaptureFixture) -> None:
+    filler = FileSystem(table, cache_ttl=0)
+    for number in range(101):  # one more than a directory whose names are kept
+        filler.write(f"/crowded/f{number:03d}", [b"x"])
+    fs = FileSystem(table, cache_ttl=30)
+    caplog.set_level(logging.DEBUG, logger="tierstore.storage")
+    caplog.clear()
+    assert fs.write_object("/crowded/new1", [b"1"])
+    assert store_calls(caplog) == ["list", "kind", "open_write"]
+    caplog.clear()
+    assert fs.write_object("/crowded/new2", [b"2"])
+    assert store_calls(caplog) == ["kind", "open_write"]  # known crowded: not listed again
+    fs.chmod("/crowded/new2", "0600")  # owners and modes do not change what the store holds
+    caplog.clear()
+    assert fs.write_object("/crowded/new3", [b"3"])
+    assert store_calls(caplog) == ["kind", "open_write"]
+
+
+def test_kept_names_say_what_the_store_says(table: MountTable) -> None:
+    # Each kind of entry, answered from the directory's kept names (read checks the kind) and
+    # by a view without a cache, which asks Store.kind: they agree.
+    plain = FileSystem(table, cache_ttl=0)
+    plain.write("/agree/file.txt", [b"file"])
+    plain.write("/agree/by-content/x", [b"x"])
+    plain.mkdir("/agree/by-marker")
+    plain.write("/agree/both", [b"both"])
+    both = plain._target("/agree/both/inner")
+    both.store.put(both.key, b"inner")  # straight on the store: S3 allows a key and a prefix alike
+    emptied = plain._target("/agree/emptied/x")
+    emptied.store.put(emptied.key, b"x")
+    emptied.store.delete(emptied.key)  # SeaweedFS keeps the emptied folder
+
+    def outcome(fs: FileSystem, name: str) -> str:
+        try:
+            return b"".join(fs.read(f"/agree/{name}")).decode()
+        except NotFoundError:
+            return "missing"
+        except StoreError as error:
+            return "directory" if "is a directory" in str(error) else str(error)
+
+    kept = FileSystem(table, cache_ttl=30)
+    names = ["file.txt", "by-content", "by-marker", "both", "emptied", "missing"]
+    assert [outcome(kept, name) for name in names] == [outcome(plain, name) for name in names]
+    assert [outcome(plain, name) for name in names][:4] == ["file", "directory", "directory", "both"]

@@ -44,6 +44,9 @@ SWEEP_BATCH = 8
 LISTING = "list"
 LISTING_WITH_ETAGS = "list+etags"
 LISTING_KINDS = (LISTING, LISTING_WITH_ETAGS)
+# A directory's names and what each is (file or dir), whole: a dict, kept true by this server's
+# own file writes (file_written) and dropped by any other change below the directory.
+NAMES = "names"
 
 Key = tuple[str, str]  # (kind, path)
 Entry = tuple[float, object, object]  # (expires at, stamp, value)
@@ -91,6 +94,10 @@ class MetadataCache:
         self.stale = 0
         self.visited = 0
 
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
     def get(self, kind: str, path: str, stamp: object) -> object | None:
         if not self._enabled:
             return None
@@ -132,32 +139,66 @@ class MetadataCache:
         return self._filling[hash((kind, path)) % FILL_STRIPES]
 
     def changed(self, path: str) -> None:
-        """``path`` was written or removed: forget it, what is below it, and its ancestors' listings."""
+        """``path`` was written or removed: forget it, what is below it, and its ancestors'
+        listings and names."""
         if not self._enabled:
             return
         with self._lock:
-            kinds = tuple(self._kinds)
-            for kind in kinds:
-                self._lru.pop((kind, path))
-            visited = 0
-            stack = [path]
-            while stack:
-                below = self._children.pop(stack.pop(), None)
-                if below is None:
-                    continue
-                for child in below:
-                    visited += 1
-                    for kind in kinds:
-                        self._lru.pop((kind, child))
-                    stack.append(child)
+            self._forget(path, (*LISTING_KINDS, NAMES))
+
+    def file_written(self, path: str, names_stamp: object) -> None:
+        """A file was written at ``path``: as :meth:`changed`, except that the names kept of its
+        ancestors (made under ``names_stamp``, the stamp now) are brought up to date rather than
+        dropped: the
+        file in its directory, and each directory on the way, which the write may have made, in
+        the one above it. A name that is a file stays one (a key both file and directory is a
+        file, as ``Store.kind`` says)."""
+        if not self._enabled:
+            return
+        with self._lock:
+            self._forget(path, LISTING_KINDS)
+            child, kind = paths.name_of(path), "file"
             ancestor = path
             while ancestor != "/":
                 ancestor = paths.parent(ancestor)
+                key = (NAMES, ancestor)
+                found = self._lru.get(key)
+                if found is not None:
+                    _, made, names = found
+                    if made != names_stamp or not isinstance(names, dict):
+                        self._lru.pop(key)
+                    elif names.get(child) not in ("file", kind):
+                        names[child] = kind
+                        for (_, gone), _ in self._lru.put(key, found, len(names)):
+                            self._evictions += 1
+                            self._prune_up(gone)
+                child, kind = paths.name_of(ancestor), "dir"
+
+    def _forget(self, path: str, ancestors_kinds: tuple[str, ...]) -> None:
+        """Under the lock: every entry of ``path`` and below it, and the ancestors' entries of
+        ``ancestors_kinds``."""
+        kinds = tuple(self._kinds)
+        for kind in kinds:
+            self._lru.pop((kind, path))
+        visited = 0
+        stack = [path]
+        while stack:
+            below = self._children.pop(stack.pop(), None)
+            if below is None:
+                continue
+            for child in below:
                 visited += 1
-                for listing in LISTING_KINDS:
-                    self._lru.pop((listing, ancestor))
-            self.visited += visited
-            self._prune_up(path)
+                for kind in kinds:
+                    self._lru.pop((kind, child))
+                stack.append(child)
+        ancestor = path
+        while ancestor != "/":
+            ancestor = paths.parent(ancestor)
+            visited += 1
+            for kind in ancestors_kinds:
+                self._lru.pop((kind, ancestor))
+        self.visited += visited
+        self._prune_up(path)
 
     def stats(self) -> CacheStats:
         with self._lock:

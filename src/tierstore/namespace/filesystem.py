@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,7 @@ from typing import Any, Literal
 
 from tierstore.blocking import NeedsIO, memory_only, on_thread, require_io
 from tierstore.errors import AccessDeniedError, ConflictError, InvalidArgumentError, NotFoundError, StoreError
+from tierstore.lru import BoundedLRU
 from tierstore.namespace import paths, tree, usage
 from tierstore.namespace.access import (
     Attributes,
@@ -32,7 +34,7 @@ from tierstore.namespace.access import (
     of_mount,
 )
 from tierstore.namespace.batch import TreeProgress, tree_progress
-from tierstore.namespace.cache import LISTING, LISTING_WITH_ETAGS, CacheStats, MetadataCache
+from tierstore.namespace.cache import LISTING, LISTING_WITH_ETAGS, NAMES, CacheStats, MetadataCache
 from tierstore.namespace.listing import (
     DEFAULT_LIMIT,
     START,
@@ -132,6 +134,10 @@ class FileSystem:
             config.cache_ttl_seconds if cache_ttl is None else cache_ttl,
             config.cache_max_entries if cache_max_entries is None else cache_max_entries,
         )
+        # Directories found to hold more than NAMES_LIMIT entries -> until when that is trusted.
+        # Kept apart from the cache: a store fact that no chmod or chown changes (the cache's
+        # entries are stamped with the attributes' generation).
+        self._crowded: BoundedLRU[str, float] = BoundedLRU(MAX_CROWDED)
 
     @property
     def cache_hits(self) -> int:
@@ -242,6 +248,10 @@ class FileSystem:
         cached = None if sync else self._cache.get("kind", target.path, stamp)
         if cached is not None:
             return cached, None  # type: ignore[return-value]
+        if not sync and not head_first:
+            names = self._names_around(target)
+            if names is not None:
+                return names.get(paths.name_of(target.path)), None
         found: tuple[Kind, ObjectInfo | None] | None = None
         if head_first and target.key:
             with contextlib.suppress(NotFoundError):
@@ -253,6 +263,35 @@ class FileSystem:
         kind, info = found
         self._cache.put("kind", target.path, kind, stamp)
         return kind, info if kind == "file" else None
+
+    def _names_around(self, target: _Target) -> dict[str, Kind] | None:
+        """The names of ``target``'s directory, whole, when it holds at most ``NAMES_LIMIT``
+        entries: the first time, one listing page of it (a write of a new file then costs no
+        listing of its own: ``Store.kind`` asked the store per name); then kept for the cache's
+        ttl and brought up to date by this server's own writes (``MetadataCache.file_written``).
+        None for a directory with more entries, remembered as such for as long."""
+        if target.key == "" or not target.store.kinds_are_requests or not self._cache.enabled:
+            # A mount point (its directory is another mount's), a local directory (a stat is
+            # cheaper than its listing), or no cache to keep them in.
+            return None
+        directory, stamp = paths.parent(target.path), self._stamp()
+        crowded_until = self._crowded.get(directory)
+        if crowded_until is not None and crowded_until > time.monotonic():
+            return None
+        cached = self._cache.get(NAMES, directory, stamp)
+        if isinstance(cached, dict):
+            return cached
+        require_io(f"listing {directory}")  # before the fill lock, as _dir_page
+        with self._cache.filling(NAMES, directory):
+            cached = self._cache.get(NAMES, directory, stamp)
+            if isinstance(cached, dict):
+                return cached
+            names = _names_in(target.store, target.key.rpartition("/")[0])
+            if names is None:
+                self._crowded.put(directory, time.monotonic() + self._cache.ttl)
+                return None
+            self._cache.put(NAMES, directory, names, stamp, weight=max(1, len(names)))
+            return names
 
     # -- reading -------------------------------------------------------------------------
 
@@ -663,7 +702,7 @@ class FileSystem:
             written = writer.close()  # what the store answered; leaving the block closes no more
         if existing is None:
             self._record_creator(target.path, is_dir=False)
-        self._cache.changed(target.path)
+        self._cache.file_written(target.path, self._stamp())
         # A file is there now, as the store just said: the next write of it needs no HEAD to know.
         self._cache.put("kind", target.path, "file", self._stamp())
         return target, written
@@ -1093,6 +1132,35 @@ class _FirstPage:
 
     def cut(self, limit: int) -> list[Listed]:
         return self.items if limit >= len(self.items) else self.items[:limit]
+
+
+# A directory of at most this many entries has its names kept whole (see _names_around): one
+# listing page of this size costs the store about what Store.kind's own listing does.
+NAMES_LIMIT = 100
+# Directories remembered as holding more (each is one short string).
+MAX_CROWDED = 10_000
+
+
+def _names_in(store: Store, directory_key: str) -> dict[str, Kind] | None:
+    """Every name directly in the directory at ``directory_key`` and what it is, from one
+    listing page; None when the directory holds more than ``NAMES_LIMIT``. A name that is both
+    a file and a directory is a file, as ``Store.kind`` answers."""
+    prefix = f"{directory_key}/" if directory_key else ""
+    page = next(iter(store.list_pages(prefix, delimiter="/", page_size=NAMES_LIMIT)), None)
+    if page is None:
+        return {}
+    if page.resume is not None:
+        return None
+    names: dict[str, Kind] = {}
+    for below in page.prefixes:
+        name = below[len(prefix) :].rstrip("/")
+        if name:
+            names[name] = "dir"
+    for found in page.objects:
+        name = found.key[len(prefix) :]
+        if name and "/" not in name:
+            names[name] = "file"
+    return names
 
 
 def _attributes_of(info: ObjectInfo, path: str) -> ObjectAttributes:

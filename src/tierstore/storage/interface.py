@@ -194,6 +194,13 @@ class Store(abc.ABC):
     """Object storage. Every method raises a :class:`tierstore.errors.StoreError` subclass."""
 
     @property
+    def kinds_are_requests(self) -> bool:
+        """Whether each :meth:`kind` is a request to a service (a listing on S3), which is worth
+        sparing with what a listing of the directory already said; a local directory answers
+        from a ``stat``."""
+        return True
+
+    @property
     @abc.abstractmethod
     def description(self) -> str:
         """Where this store points, for messages: ``s3://bucket/prefix`` or ``file:///dir``."""

@@ -39,6 +39,10 @@ class StoreLayer(Store):
     def description(self) -> str:
         return self.inner.description
 
+    @property
+    def kinds_are_requests(self) -> bool:
+        return self.inner.kinds_are_requests
+
     def _around(self, operation: str, key: str, call: Callable[[], T]) -> T:
         return call()
 

@@ -78,6 +78,10 @@ class LocalStore(Store):
     def description(self) -> str:
         return f"file://{self.root}"
 
+    @property
+    def kinds_are_requests(self) -> bool:
+        return False
+
     def put_directory_marker(self, prefix: str) -> None:
         directory = self._path(prefix)
         try:
