@@ -149,10 +149,9 @@ class MetadataCache:
     def file_written(self, path: str, names_stamp: object) -> None:
         """A file was written at ``path``: as :meth:`changed`, except that the names kept of its
         ancestors (made under ``names_stamp``, the stamp now) are brought up to date rather than
-        dropped: the
-        file in its directory, and each directory on the way, which the write may have made, in
-        the one above it. A name that is a file stays one (a key both file and directory is a
-        file, as ``Store.kind`` says)."""
+        dropped: the file in its directory, and each directory on the way, which the write may
+        have made, in the one above it. A name that is a file stays one (a key both file and
+        directory is a file, as ``Store.kind`` says)."""
         if not self._enabled:
             return
         with self._lock:
@@ -165,7 +164,7 @@ class MetadataCache:
                 found = self._lru.get(key)
                 if found is not None:
                     _, made, names = found
-                    if made != names_stamp or not isinstance(names, dict):
+                    if made != names_stamp or not isinstance(names, dict):  # out of date
                         self._lru.pop(key)
                     elif names.get(child) not in ("file", kind):
                         names[child] = kind

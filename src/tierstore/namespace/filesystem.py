@@ -702,9 +702,10 @@ class FileSystem:
             written = writer.close()  # what the store answered; leaving the block closes no more
         if existing is None:
             self._record_creator(target.path, is_dir=False)
-        self._cache.file_written(target.path, self._stamp())
+        stamp = self._stamp()  # after _record_creator, which may have moved the generation
+        self._cache.file_written(target.path, stamp)
         # A file is there now, as the store just said: the next write of it needs no HEAD to know.
-        self._cache.put("kind", target.path, "file", self._stamp())
+        self._cache.put("kind", target.path, "file", stamp)
         return target, written
 
     def _record_creator(self, path: str, *, is_dir: bool) -> None:
