@@ -10,18 +10,24 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import random
+import secrets
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.client.conftest import metric
 from tests.fuse.conftest import Mounted, Namespace, start_mount, stop_mount
 from tierstore.client import Client
+from tierstore.fuse.attributes import Identity
+from tierstore.fuse.errors import FuseError
+from tierstore.fuse.operations import MountOptions, TierstoreOperations
 
 ATTR_TIMEOUT = 1.0
 
@@ -99,3 +105,41 @@ def test_a_file_another_client_adds_shows_once_the_names_expire(
         assert time.monotonic() < deadline, "another client's file never showed through the mount"
         time.sleep(0.1)
     assert (directory / "late.txt").read_bytes() == b"from another client\n"
+
+
+def test_a_listing_a_rename_overtook_is_not_kept(
+    namespace: Namespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # rsync writes ``.name.XXXXXX`` and renames it; a listing the server answered before the
+    # rename and the mount kept after it showed the temporary name, and reading it failed with
+    # EIO (seen on CI). The mount's callbacks in this process, against the real server: the
+    # rename lands between the server's answer and the caches' keeping it.
+    root = f"/rename-race-{secrets.token_hex(3)}"
+    with Client(namespace.server.url, namespace.server.admin_token) as client:
+        client.write(f"{root}/d/.f.txt.tmp", b"data")
+        operations = TierstoreOperations(
+            client, Identity.from_whoami(client.whoami()), MountOptions(root=root, attr_timeout=60)
+        )
+        try:
+            listing = client.iter_dir
+
+            def answer_then_rename(path: str, **options: Any) -> Iterator[dict[str, Any]]:
+                answer = list(listing(path, **options))
+                operations.rename("/d/.f.txt.tmp", "/d/f.txt")
+                return iter(answer)
+
+            monkeypatch.setattr(client, "iter_dir", answer_then_rename)
+            assert names_in(operations, "/d") == [".f.txt.tmp"]  # what was asked before the rename
+            monkeypatch.undo()
+            assert operations.names.names("/d") is None  # not kept: the rename came after the question
+            with pytest.raises(FuseError) as missing:
+                operations.getattr("/d/.f.txt.tmp")
+            assert missing.value.errno == errno.ENOENT
+            assert names_in(operations, "/d") == ["f.txt"]
+            assert operations.getattr("/d/f.txt")["st_size"] == 4
+        finally:
+            operations.destroy("/")
+
+
+def names_in(operations: TierstoreOperations, directory: str) -> list[str]:
+    return sorted(entry[0] for entry in operations.readdir(directory, 0) if isinstance(entry, tuple))

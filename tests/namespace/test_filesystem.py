@@ -6,7 +6,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -390,6 +390,32 @@ def test_a_cached_listing_shows_the_writes_made_since(table: MountTable, etags: 
     assert names("/fresh") == ["/fresh/dir", "/fresh/new"]
     plain.remove("/fresh/dir/a.txt")
     assert names("/fresh/dir") == ["/fresh/dir/b.txt"]
+
+
+def test_a_listing_that_a_move_overtook_is_not_kept(
+    table: MountTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # rsync writes a temporary name and renames it. A listing the store answered just before the
+    # rename, kept just after it, showed the temporary name for the cache's ttl (a FUSE test saw
+    # it on CI, and an I/O error reading it). Here the move lands between the two.
+    fs = FileSystem(table, cache_ttl=60)
+    fs.write("/raced/.f.txt.tmp", [b"data"])
+    fill_page = FileSystem._fill_page
+    moves: list[int] = []
+
+    def answer_then_move(self: FileSystem, path: str, position: Any, limit: int) -> Any:
+        answer = fill_page(self, path, position, limit)
+        if not moves:
+            moves.append(0)  # first: the move's own listings come through here too
+            moves.append(fs.move("/raced/.f.txt.tmp", "/raced/f.txt"))
+        return answer
+
+    monkeypatch.setattr(FileSystem, "_fill_page", answer_then_move)
+    assert [entry.path for entry in fs.ls("/raced")] == ["/raced/.f.txt.tmp"]  # asked before the move
+    monkeypatch.undo()
+    assert moves == [0, 4]  # the move's bytes
+    assert [entry.path for entry in fs.ls("/raced")] == ["/raced/f.txt"]
+    assert b"".join(fs.read("/raced/f.txt")) == b"data"
 
 
 def test_new_files_in_a_small_directory_need_no_listing_each(

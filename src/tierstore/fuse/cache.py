@@ -7,6 +7,11 @@ directory of 1,000 files costs its listing pages, not 1,000 stats). A missing pa
 (a negative entry), as the kernel's negative dentries are. What this mount changes is dropped at
 once: the path, everything below it when it is a directory, and its parent (whose size and
 times the change may move). Bounded: at most ``capacity`` paths, least recently used out first.
+
+What the server answered is not kept when this mount changed the path, one above it or one below
+it while the question was on its way (a ``since`` ticket of the mount's ``ChangeLog``, where
+every change is recorded before the caches forget it): else ``rsync``'s temporary name, listed
+just before its rename, would be shown after it for the cache's whole time.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from tierstore.change_log import ChangeLog
 from tierstore.lru import BoundedLRU
 
 DEFAULT_CAPACITY = 100_000
@@ -30,9 +36,12 @@ class _Entry:
 class AttributeCache:
     """Thread-safe: mfusepy calls back from libfuse's worker threads."""
 
-    def __init__(self, ttl: float, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(self, ttl: float, changes: ChangeLog, capacity: int = DEFAULT_CAPACITY) -> None:
         self.ttl = ttl
         self._entries: BoundedLRU[str, _Entry] = BoundedLRU(capacity if ttl > 0 else 0)
+        self._changes = changes
+        # Held to check and keep, and to forget: a put either sees a change or is forgotten by it.
+        self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
@@ -45,20 +54,26 @@ class AttributeCache:
         self.hits += 1
         return True, entry.attrs
 
-    def put(self, path: str, attrs: dict[str, Any] | None) -> None:
-        if self.ttl > 0:
-            self._entries.put(path, _Entry(time.monotonic() + self.ttl, attrs))
+    def put(self, path: str, attrs: dict[str, Any] | None, *, since: int | None = None) -> None:
+        """Keep ``attrs``; with ``since`` (a ticket taken before the server was asked), not when
+        this mount changed anything at, above or below ``path`` since then."""
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if since is None or not self._changes.touched(since, path):
+                self._entries.put(path, _Entry(time.monotonic() + self.ttl, attrs))
 
     def forget(self, path: str, *, below: bool = False) -> None:
         """Drops ``path`` and its parent; with ``below``, everything inside it too."""
-        self._entries.pop(path)
-        parent = path.rsplit("/", 1)[0] or "/"
-        self._entries.pop(parent)
-        if below:
-            inside = f"{path.rstrip('/')}/"
-            for key in self._entries.held_keys():
-                if key.startswith(inside):
-                    self._entries.pop(key)
+        with self._lock:
+            self._entries.pop(path)
+            parent = path.rsplit("/", 1)[0] or "/"
+            self._entries.pop(parent)
+            if below:
+                inside = f"{path.rstrip('/')}/"
+                for key in self._entries.held_keys():
+                    if key.startswith(inside):
+                        self._entries.pop(key)
 
     def clear(self) -> None:
         self._entries.clear()
@@ -94,14 +109,20 @@ class DirectoryNames:
     entry. Thread-safe; bounded by ``capacity`` names in all, least recently used out first.
     """
 
-    def __init__(self, ttl: float, capacity: int = DEFAULT_NAMES_CAPACITY) -> None:
+    def __init__(self, ttl: float, changes: ChangeLog, capacity: int = DEFAULT_NAMES_CAPACITY) -> None:
         self.ttl = ttl
         self._dirs: BoundedLRU[str, _Names] = BoundedLRU(capacity if ttl > 0 else 0)
+        self._changes = changes
         self._lock = threading.Lock()
 
-    def fill(self, directory: str, names: set[str]) -> None:
-        if self.ttl > 0 and len(names) <= MAX_LISTED_NAMES:
-            self._dirs.put(directory, _Names(time.monotonic() + self.ttl, names), weight=len(names) + 1)
+    def fill(self, directory: str, names: set[str], *, since: int | None = None) -> None:
+        """Keep ``names``; with ``since`` (a ticket taken before the listing was asked for), not
+        when this mount changed anything in the directory since then."""
+        if self.ttl <= 0 or len(names) > MAX_LISTED_NAMES:
+            return
+        with self._lock:
+            if since is None or not self._changes.touched(since, directory):
+                self._dirs.put(directory, _Names(time.monotonic() + self.ttl, names), weight=len(names) + 1)
 
     def names(self, directory: str, *, stale: bool = False) -> set[str] | None:
         """The names, or None when not known or expired (with ``stale``: expired less than
@@ -138,12 +159,13 @@ class DirectoryNames:
 
     def forget(self, path: str, *, below: bool = False) -> None:
         """Drops what is known of directory ``path`` (and, with ``below``, of those inside it)."""
-        self._dirs.pop(path)
-        if below:
-            inside = f"{path.rstrip('/')}/"
-            for key in self._dirs.held_keys():
-                if key.startswith(inside):
-                    self._dirs.pop(key)
+        with self._lock:
+            self._dirs.pop(path)
+            if below:
+                inside = f"{path.rstrip('/')}/"
+                for key in self._dirs.held_keys():
+                    if key.startswith(inside):
+                        self._dirs.pop(key)
 
     def clear(self) -> None:
         self._dirs.clear()

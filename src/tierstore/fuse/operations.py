@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tierstore.change_log import ChangeLog
 from tierstore.client import Client
 from tierstore.errors import NotFoundError
 from tierstore.fuse.attributes import Identity, new_file, public, to_stat
@@ -82,8 +83,10 @@ class TierstoreOperations:
         self._on_ready = on_ready
         self.identity = identity
         self.options = options
-        self.cache = AttributeCache(options.attr_timeout)
-        self.names = DirectoryNames(options.attr_timeout)
+        # What this mount changed, so that an answer asked for before a change is not kept after it.
+        self._changes = ChangeLog()
+        self.cache = AttributeCache(options.attr_timeout, self._changes)
+        self.names = DirectoryNames(options.attr_timeout, self._changes)
         self._relisting: dict[str, threading.Lock] = {}
         self.pool = BufferPool(options.read_buffer, on_idle=release_free_memory)
         self._executor = FetchPool(options.prefetch_threads, "tierstore-fuse-read")
@@ -154,13 +157,14 @@ class TierstoreOperations:
         if self.names.missing(path):
             self.cache.put(path, None)
             raise FuseError(errno.ENOENT, path)
+        ticket = self._changes.ticket()
         try:
             answer = self.client.stat(self.ns(path))
         except NotFoundError:
-            self.cache.put(path, None)
+            self.cache.put(path, None, since=ticket)
             raise FuseError(errno.ENOENT, path) from None
         attrs = to_stat(answer, self.identity, started_ns=self._started_ns)
-        self.cache.put(path, attrs)
+        self.cache.put(path, attrs, since=ticket)
         return attrs
 
     def _listed_again(self, directory: str) -> bool:
@@ -193,6 +197,7 @@ class TierstoreOperations:
         """The directory's entries from the server's pages as they come, each one's attributes
         put in the cache; once all came, the names too (DirectoryNames)."""
         seen: set[str] = set()
+        ticket = self._changes.ticket()
         entries = self.client.iter_dir(self.ns(path))
         while True:
             try:
@@ -208,7 +213,7 @@ class TierstoreOperations:
             if not name:
                 continue
             attrs = to_stat(entry, self.identity, started_ns=self._started_ns)
-            self.cache.put(f"{path.rstrip('/')}/{name}", attrs)
+            self.cache.put(f"{path.rstrip('/')}/{name}", attrs, since=ticket)
             seen.add(name)
             yield name, attrs
         # Files being written here that the store does not list yet.
@@ -218,9 +223,12 @@ class TierstoreOperations:
             if pending.startswith(prefix) and "/" not in name and name not in seen:
                 seen.add(name)
                 yield name, new_file(self.identity, 0o644, 0)
-        self.names.fill(path, seen)
+        self.names.fill(path, seen, since=ticket)
 
     def _changed(self, path: str, *, below: bool = False) -> None:
+        """Call once the change is done: recorded first, so that an answer on its way now is
+        either refused by the caches or forgotten after it was kept."""
+        self._changes.record(path)
         self.cache.forget(path, below=below)
 
     def _new_handle(self, handle: _Reading | SequentialWriter) -> int:

@@ -18,6 +18,11 @@ Bounded, so memory does not grow with the number of distinct paths a server has 
   below it, never the size of the cache. The index's directories count against the bound too
   (at most ``max_entries`` of them), so a cache of deep, unrelated paths stays bounded as well.
 
+A fill that a write or removal raced (the store asked before it, the answer kept after its
+invalidation) is not kept: fills take a ``ticket()`` before they ask and hand it to ``put``, which
+looks at the changes made since (:mod:`tierstore.change_log`). A directory's names are the
+exception: a file this server wrote meanwhile is added to them, as ``file_written`` would have.
+
 Every method holds one lock for that much work and makes no I/O: the server calls it from many
 threads and from its event loop (``tierstore.blocking.memory_only``).
 """
@@ -28,6 +33,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 
+from tierstore.change_log import ChangeLog
 from tierstore.lru import BoundedLRU
 from tierstore.namespace import paths
 
@@ -87,6 +93,7 @@ class MetadataCache:
         self._stamp: object = None
         self._lock = threading.Lock()
         self._filling = [threading.Lock() for _ in range(FILL_STRIPES)]
+        self._changes = ChangeLog()
         self.hits = 0
         self.misses = 0
         self._evictions = 0
@@ -115,12 +122,32 @@ class MetadataCache:
             self.hits += 1
             return value
 
-    def put(self, kind: str, path: str, value: object, stamp: object, *, weight: int = 1) -> None:
-        """Keep ``value``, which counts ``weight`` against the bound (a listing: its length)."""
+    def ticket(self) -> int:
+        """Take before a fill asks the store; give it to :meth:`put` as ``since``."""
+        return self._changes.ticket()
+
+    def put(
+        self,
+        kind: str,
+        path: str,
+        value: object,
+        stamp: object,
+        *,
+        weight: int = 1,
+        since: int | None = None,
+    ) -> None:
+        """Keep ``value``, which counts ``weight`` against the bound (a listing: its length).
+        With ``since`` (a :meth:`ticket` taken before the store was asked), not when a change
+        made since then would have dropped it."""
         if not self._enabled:
             return
         now = time.monotonic()
         with self._lock:
+            if since is not None:
+                if not self._still_true(kind, path, value, since):
+                    return
+                if kind == NAMES and isinstance(value, dict):
+                    weight = max(weight, len(value))  # names added by writes made since
             if stamp == self._stamp:
                 stamp = self._stamp
             else:
@@ -144,6 +171,7 @@ class MetadataCache:
         if not self._enabled:
             return
         with self._lock:
+            self._changes.record(path)
             self._forget(path, (*LISTING_KINDS, NAMES))
 
     def file_written(self, path: str, names_stamp: object) -> None:
@@ -155,6 +183,7 @@ class MetadataCache:
         if not self._enabled:
             return
         with self._lock:
+            self._changes.record(path, written=True)
             self._forget(path, LISTING_KINDS)
             child, kind = paths.name_of(path), "file"
             ancestor = path
@@ -216,6 +245,23 @@ class MetadataCache:
 
     # -- with the lock held --------------------------------------------------------------------
 
+    def _still_true(self, kind: str, path: str, value: object, since: int) -> bool:
+        """Whether the changes made since ``since`` leave a fill of ``(kind, path)`` true: none
+        at the path or above it, and for a listing or names none below it either (what
+        :meth:`changed` drops). A file written below is added to names instead."""
+        changes = self._changes.since(since)
+        if changes is None:
+            return False  # more changes than are held: anything may have moved
+        holds_names = kind in LISTING_KINDS or kind == NAMES
+        for changed, written in changes:
+            if paths.is_within(path, changed):
+                return False
+            if holds_names and paths.is_within(changed, path):
+                if kind != NAMES or not written or not isinstance(value, dict):
+                    return False
+                _add_written(value, paths.relative(changed, path))
+        return True
+
     def _drop(self, key: Key, *, expired: bool) -> None:
         self._lru.pop(key)
         if expired:
@@ -273,3 +319,12 @@ class MetadataCache:
                 if not below:
                     del self._children[parent]
             path = parent
+
+
+def _add_written(names: dict[str, object], below: str) -> None:
+    """A file written at ``below`` (relative to the names' directory) among the names: the file
+    itself, or the directory on its way; a name that is a file stays one."""
+    first, _, rest = below.partition("/")
+    kind = "dir" if rest else "file"
+    if names.get(first) not in ("file", kind):
+        names[first] = kind

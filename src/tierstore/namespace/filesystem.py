@@ -244,7 +244,7 @@ class FileSystem:
         # A mount point, or an ancestor of one, is a directory whatever its store holds.
         if any(paths.is_within(record.path, target.path) for record in self.table.records()):
             return "dir", None
-        stamp = self._stamp()
+        stamp, ticket = self._stamp(), self._cache.ticket()
         cached = None if sync else self._cache.get("kind", target.path, stamp)
         if cached is not None:
             return cached, None  # type: ignore[return-value]
@@ -261,7 +261,7 @@ class FileSystem:
         if found is None:
             return None, None
         kind, info = found
-        self._cache.put("kind", target.path, kind, stamp)
+        self._cache.put("kind", target.path, kind, stamp, since=ticket)
         return kind, info if kind == "file" else None
 
     def _names_around(self, target: _Target) -> dict[str, Kind] | None:
@@ -286,11 +286,12 @@ class FileSystem:
             cached = self._cache.get(NAMES, directory, stamp)
             if isinstance(cached, dict):
                 return cached
+            ticket = self._cache.ticket()
             names = _names_in(target.store, target.key.rpartition("/")[0])
             if names is None:
                 self._crowded.put(directory, time.monotonic() + self._cache.ttl)
                 return None
-            self._cache.put(NAMES, directory, names, stamp, weight=max(1, len(names)))
+            self._cache.put(NAMES, directory, names, stamp, weight=max(1, len(names)), since=ticket)
             return names
 
     # -- reading -------------------------------------------------------------------------
@@ -299,12 +300,12 @@ class FileSystem:
         """A path's status: as in POSIX, the caller needs search on every ancestor, not read on it."""
         target = self._target(path)
         here = self._search(target.path)[-1] if self.caller is not None else None
-        stamp = self._stamp()
+        stamp, ticket = self._stamp(), self._cache.ticket()
         cached = None if sync else self._cache.get("stat", target.path, stamp)
         if isinstance(cached, FileStatus):
             return cached
         status = self._status(target, sync=sync, here=here)
-        self._cache.put("stat", target.path, status, stamp)
+        self._cache.put("stat", target.path, status, stamp, since=ticket)
         return status
 
     def _status(
@@ -409,7 +410,7 @@ class FileSystem:
         directory, or nothing). Search on every ancestor is checked before either.
         """
         chain = self._search(target.path) if self.caller is not None else None
-        stamp = self._stamp()
+        stamp, ticket = self._stamp(), self._cache.ticket()
         cached = None if sync else self._cache.get("stat", target.path, stamp)
         if isinstance(cached, FileStatus):
             return cached, None
@@ -419,7 +420,7 @@ class FileSystem:
         found = chain[-1] if chain is not None else self._attributes(target.path)
         mount = target.mount.path
         status = FileStatus(target.path, True, 0, None, found.owner, found.group, found.mode, mount)
-        self._cache.put("stat", target.path, status, stamp)
+        self._cache.put("stat", target.path, status, stamp, since=ticket)
         return status, first
 
     def _resume_at(self, root: str, levels: Levels, sync: bool) -> Levels:
@@ -465,8 +466,9 @@ class FileSystem:
             cached = None if sync else self._cache.get(kind, path, stamp)
             if isinstance(cached, _FirstPage) and cached.covers(limit):
                 return cached.cut(limit)
+            ticket = self._cache.ticket()
             items = self._fill_page(path, position, limit)
-            self._cache.put(kind, path, _FirstPage(items), stamp, weight=max(1, len(items)))
+            self._cache.put(kind, path, _FirstPage(items), stamp, weight=max(1, len(items)), since=ticket)
             return items
 
     def _fill_page(self, path: str, position: Position, limit: int) -> list[Listed]:
