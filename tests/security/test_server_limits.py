@@ -24,6 +24,7 @@ from tests.server.conftest import write_server_config
 from tests.server.harness import RunningServer, start_api_server
 from tierstore.errors import ConfigError
 from tierstore.local.info import StackInfo
+from tierstore.server.bodies import BodyPace
 from tierstore.server.config import load_api_options
 from tierstore.server.limits import DEFAULT_BODY_MIN_RATE, ServerLimits, protocol_class
 
@@ -465,3 +466,26 @@ def test_a_slow_small_json_body_is_cut_off_and_changes_nothing(serve: Serve, tri
         f"{server.url}/v1/fs/stat", params={"path": "/slow-json-dir"}, headers=server.auth(), timeout=30
     )
     assert stat.status_code == 404, stat.text
+
+
+def test_the_408_names_the_settings_that_cut_the_body() -> None:
+    # A stall after the first bytes is cut by the rate's budget, which starts with body-timeout's
+    # seconds: a little before body-timeout runs out for the stall alone when the first bytes
+    # took a moment (CI saw 408 blame the rate alone for a stalled upload). Both are named then.
+    stalled_after_a_byte = BodyPace(timeout=1, min_rate=1024)
+    stalled_after_a_byte.record(0.02, 1)
+    allowance = stalled_after_a_byte.allowance()
+    assert 0.97 < allowance < 1
+    message = stalled_after_a_byte.too_slow(allowance).message
+    assert "tierstore.server.limits.body-timeout = 1 s" in message
+    assert "tierstore.server.limits.body-min-rate" in message
+    assert "1 bytes in 1.0 s, none in the last 1.0 s" in message
+    stalled = BodyPace(timeout=1, min_rate=1024)
+    message = stalled.too_slow(stalled.allowance()).message
+    assert "no part of the request body arrived for 1 s (tierstore.server.limits.body-timeout)" in message
+    assert "body-min-rate" not in message
+    trickled = BodyPace(timeout=1, min_rate=50)
+    for _ in range(10):
+        trickled.record(0.4, 1)
+    message = trickled.too_slow(trickled.allowance()).message
+    assert "fell behind 50 bytes/s (10 bytes in 4.0 s" in message

@@ -55,9 +55,13 @@ class BodyPace:
 
     def too_slow(self, allowance: float) -> ApiError:
         if allowance < self.timeout:
+            # Both settings are named: the rate's budget starts with body-timeout's seconds, so a
+            # body that stalled after its first bytes is cut a little before body-timeout runs
+            # out for the stall alone, and either setting gives a slow client more room.
             why = (
-                f"the request body arrived at under {self.min_rate} bytes/s "
-                f"({self.received} bytes in {self.waited:.0f} s; {BODY_MIN_RATE_KEY})"
+                f"the request body fell behind {self.min_rate} bytes/s ({self.received} bytes in "
+                f"{self.waited + allowance:.1f} s, none in the last {allowance:.1f} s; "
+                f"{BODY_MIN_RATE_KEY} applies once {BODY_TIMEOUT_KEY} = {self.timeout:g} s has passed)"
             )
         else:
             why = f"no part of the request body arrived for {self.timeout:g} s ({BODY_TIMEOUT_KEY})"
