@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.conftest import put_objects
 from tierstore.errors import AccessDeniedError, StoreError
 from tierstore.local.info import StackInfo
 from tierstore.namespace.config import load_server_config
@@ -90,12 +90,11 @@ def test_a_local_directory_of_25000_files_pages_without_overlap_or_gap(
 
 
 def test_an_s3_prefix_of_5000_objects_pages_at_the_store(
-    table: MountTable, bucket: str, admin_s3: S3Client
+    table: MountTable, bucket: str, stack: StackInfo
 ) -> None:
     keys = [f"root/big/obj-{number:04d}" for number in range(S3_OBJECTS)]
     keys += [f"root/big/dir-{number}/inner" for number in range(3)]
-    with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda key: admin_s3.put_object(Bucket=bucket, Key=key, Body=b"1"), keys))
+    put_objects(stack, bucket, ((key, b"1") for key in keys))
     fs = FileSystem(table, cache_ttl=0)
 
     # Each page after the first was fetched from the store while the one before it was read.

@@ -25,8 +25,10 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from lxml import etree
 
+from tests.conftest import put_objects
 from tests.server.harness import RunningServer
 from tests.tools import run_aws
+from tierstore.local import StackInfo
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -55,10 +57,17 @@ class Listed:
     kind: str
     put: Callable[[str, bytes], None]
     root: Path | None = None
+    # Many at once, where the store has a faster way than ``put`` one by one.
+    put_all: Callable[[Iterable[tuple[str, bytes]]], None] | None = None
 
-    def put_many(self, keys: Iterable[str]) -> None:
+    def put_many(self, keys: Iterable[str], *, plain_names: bool = False) -> None:
+        """``plain_names``: no control characters, so the faster ``put_all`` may write them."""
+        objects = [(key, b"" if key.endswith("/") else key.encode()) for key in keys]
+        if plain_names and self.put_all is not None:
+            self.put_all(objects)
+            return
         with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda key: self.put(key, b"" if key.endswith("/") else key.encode()), keys))
+            list(pool.map(lambda item: self.put(*item), objects))
 
 
 @pytest.fixture(params=["seaweedfs", "local"])
@@ -81,14 +90,26 @@ def mount(gateway: RunningServer, path: str, root: Path) -> None:
     assert answer.status_code == 201, answer.text
 
 
+@dataclass
+class RootStore:
+    """Writes keys straight into the root mount's store (SeaweedFS, ``s3://BUCKET/root/``)."""
+
+    admin_s3: S3Client
+    stack: StackInfo
+    bucket: str
+
+    def put(self, key: str, body: bytes) -> None:
+        """With boto3, which sends any name (obstore refuses control characters)."""
+        self.admin_s3.put_object(Bucket=self.bucket, Key=f"root/{key}", Body=body)
+
+    def put_all(self, objects: Iterable[tuple[str, bytes]]) -> None:
+        """Many at once, with obstore: a tenth of boto3's time."""
+        put_objects(self.stack, self.bucket, ((f"root/{key}", body) for key, body in objects))
+
+
 @pytest.fixture
-def root_store(admin_s3: S3Client, bucket: str) -> Callable[[str, bytes], None]:
-    """Writes ``key`` straight into the root mount's store (SeaweedFS, ``s3://BUCKET/root/``)."""
-
-    def put(key: str, body: bytes) -> None:
-        admin_s3.put_object(Bucket=bucket, Key=f"root/{key}", Body=body)
-
-    return put
+def root_store(admin_s3: S3Client, stack: StackInfo, bucket: str) -> RootStore:
+    return RootStore(admin_s3, stack, bucket)
 
 
 @pytest.fixture
@@ -96,14 +117,19 @@ def listed(
     kind: str,
     gateway: RunningServer,
     admin: S3Client,
-    root_store: Callable[[str, bytes], None],
+    root_store: RootStore,
     tmp_path: Path,
 ) -> Listed:
     """A bucket on the root mount (SeaweedFS: ``s3://BUCKET/root/listed``), or one that is a local
     mount (a directory of ``tmp_path``)."""
     if kind == "seaweedfs":
         admin.create_bucket(Bucket="listed")
-        return Listed("listed", kind, lambda key, body: root_store(f"listed/{key}", body))
+        return Listed(
+            "listed",
+            kind,
+            lambda key, body: root_store.put(f"listed/{key}", body),
+            put_all=lambda objects: root_store.put_all((f"listed/{key}", body) for key, body in objects),
+        )
     root = tmp_path / "local-bucket"
     root.mkdir()
     mount(gateway, "/listed", root)
@@ -193,11 +219,11 @@ def _ns(path: str) -> str:
 def test_every_key_comes_once_in_s3_order_at_every_page_size(admin: S3Client, listed: Listed) -> None:
     keys = tricky_keys(per_directory=44)
     assert len(keys) > 2500
-    listed.put_many(keys)
+    listed.put_many(keys, plain_names=True)
     expected = s3_entries(keys)
-    # Pages of SeaweedFS's own size, and small ones cutting directories anywhere (V1's, less small:
-    # each page is a request, and the markers' logic is the same at any size).
-    for v2_size, v1_size in ((1000, 1000), (7, 29)):
+    # Pages of SeaweedFS's own size, and smaller ones cutting its 44-key directories anywhere
+    # (sizes prime to 44; not smaller: each page is a request, and pages of 7 took 40 s).
+    for v2_size, v1_size in ((1000, 1000), (37, 41)):
         assert paged(admin, "list_objects_v2", v2_size, Bucket=listed.name) == expected
         assert paged(admin, "list_objects", v1_size, Bucket=listed.name) == expected
     # One directory level, with a prefix that is a directory and one that ends mid-name.
@@ -497,7 +523,7 @@ def test_head_and_list_give_the_same_etag(admin: S3Client, listed: Listed) -> No
 
 
 def test_mount_points_inside_a_bucket_come_in_key_order(
-    admin: S3Client, gateway: RunningServer, tmp_path: Path, root_store: Callable[[str, bytes], None]
+    admin: S3Client, gateway: RunningServer, tmp_path: Path, root_store: RootStore
 ) -> None:
     admin.create_bucket(Bucket="mounted")
     for key in ("m-1", "m 2", "m0", "l"):
@@ -509,7 +535,7 @@ def test_mount_points_inside_a_bucket_come_in_key_order(
         (root / "inside").write_bytes(b"local")
         mount(gateway, f"/mounted/{name}", root)
     # Hidden by the mount at m: the namespace shows the mount there.
-    root_store("mounted/m/hidden", b"s3")
+    root_store.put("mounted/m/hidden", b"s3")
     keys = ["m-1", "m 2", "m0", "l", "m/inside", "m+/inside", "n/deep/inside"]
     assert paged(admin, "list_objects_v2", 2, Bucket="mounted") == s3_entries(keys)
     assert paged(admin, "list_objects", 1, Bucket="mounted", Delimiter="/") == s3_entries(keys, "", "/")
