@@ -17,12 +17,19 @@ per operation or per listing, the server's peak RSS, and the load average before
 Last, the server's peak RSS while 8 clients each upload 1 GiB through it at once (goal: under
 300 MB).
 
+Beside them, the floor (unless ``--no-floor``): obstore's small operations through
+``bench/passthrough_app.py``, an ASGI app on the same uvicorn that forwards each request to
+SeaweedFS with one obstore call and checks nothing. No server in Python that forwards requests
+goes faster on this machine, so the gateway's figure over the floor's says how much of that it
+keeps, and the floor's over direct where the goal itself lies.
+
 Every transfer is checked so that a broken path cannot look fast: bytes read back equal bytes
 written, and for the gateway the sizes and counts are checked in SeaweedFS itself (under the
 root mount), not through the gateway. Clean-up goes through the gateway, so the namespace's
 cache stays in step. Checks and clean-ups are outside the timed blocks.
 
     .venv/bin/python bench/s3_gateway_bench.py [--quick] [--rounds N] [--workers 1,2] [--no-memory]
+        [--no-floor]
 """
 
 from __future__ import annotations
@@ -34,7 +41,9 @@ import hashlib
 import io
 import os
 import signal
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -77,6 +86,9 @@ MEMORY_CLIENTS = 8
 MEMORY_PART_CONCURRENCY = 4
 MEMORY_GOAL_MB = 300
 GOALS = {"up": 0.6, "down": 0.6, "put": 0.5, "get": 0.5, "head": 0.5, "list": 0.5}
+# The floor's route: obstore through bench/passthrough_app.py, small operations only.
+FLOOR = "obstore-floor"
+FLOOR_WORKLOADS = ("small",)
 KINDS = ("obstore", "boto3")
 
 # -- the server's and SeaweedFS's processes, from /proc --------------------------------------
@@ -205,6 +217,8 @@ class Route:
     client: sb.Client
     janitor: sb.Janitor
     server: str | None
+    # The workloads this route runs, when not every one of the plan's.
+    only: tuple[str, ...] | None = None
 
     @property
     def direct(self) -> str:
@@ -284,25 +298,42 @@ def report(
         print(f"| {text} | " + " | ".join(cells) + " |")
 
     gateways = [route for route in routes if route.server is not None]
+    columns = [route.client.name for route in gateways]
     misses: list[str] = []
     print("\nThrough the gateway as a fraction of the same client straight to SeaweedFS")
     print("(> 1: the gateway is faster; for seconds the inverse ratio, so higher is better throughout)")
     print("| | " + " | ".join(route.client.name for route in gateways) + " | goal |")
     print("|---|" + "---:|" * (len(gateways) + 1))
     for line in sb.LINES:
-        if not all(line.key in medians[n] for n in names):
+        if not any(line.key in medians[n] for n in columns):
             continue
         cells = []
         for route in gateways:
-            ours, theirs = medians[route.client.name][line.key], medians[route.direct][line.key]
-            ratio = ours / theirs if line.higher_is_better else theirs / ours
-            cells.append(f"{ratio:.2f}")
+            ratio = _ratio(medians, route.client.name, route.direct, line)
+            cells.append("" if ratio is None else f"{ratio:.2f}")
             goal = GOALS.get(line.key)
-            if goal is not None and ratio < goal:
+            if goal is not None and ratio is not None and ratio < goal and route.client.name != FLOOR:
                 misses.append(f"{route.client.name} {label(line.label)}: {ratio:.2f} of direct (goal {goal})")
         goal_text = f">= {GOALS[line.key]}" if line.key in GOALS else ""
         print(f"| {label(line.label)} | " + " | ".join(cells) + f" | {goal_text} |")
+    if FLOOR in medians and "obstore-gw" in medians:
+        print(f"\nobstore through the gateway as a fraction of the floor ({FLOOR}: forwarding, no checks)")
+        print("| | obstore-gw / floor | floor / direct |")
+        print("|---|---:|---:|")
+        for line in sb.LINES:
+            beside = _ratio(medians, "obstore-gw", FLOOR, line)
+            under = _ratio(medians, FLOOR, "obstore-direct", line)
+            if beside is not None and under is not None:
+                print(f"| {label(line.label)} | {beside:.2f} | {under:.2f} |")
     return misses
+
+
+def _ratio(medians: dict[str, dict[str, float]], ours: str, theirs: str, line: sb.Line) -> float | None:
+    """``ours`` over ``theirs`` on ``line`` (the inverse for seconds); None when one lacks it."""
+    if line.key not in medians.get(ours, {}) or line.key not in medians.get(theirs, {}):
+        return None
+    mine, other = medians[ours][line.key], medians[theirs][line.key]
+    return mine / other if line.higher_is_better else other / mine
 
 
 # -- the memory phase -------------------------------------------------------------------------
@@ -419,6 +450,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-memory", action="store_true", help="skip the memory phase")
     parser.add_argument(
+        "--no-floor", action="store_true", help="skip the floor (obstore through bench/passthrough_app.py)"
+    )
+    parser.add_argument(
         "--hold", action="store_true", help="print the server's pid and wait for Enter before the rounds"
     )
     return parser.parse_args(argv)
@@ -433,6 +467,7 @@ class Plan:
     kinds: list[str]
     memory_mib: int | None  # None: no memory phase
     hold: bool  # wait for Enter before the rounds (to attach a profiler to the server)
+    floor: bool  # obstore's small operations through bench/passthrough_app.py too
 
 
 def plan_of(args: argparse.Namespace) -> Plan | None:
@@ -447,7 +482,10 @@ def plan_of(args: argparse.Namespace) -> Plan | None:
         print(f"clients from {', '.join(KINDS)}", file=sys.stderr)
         return None
     memory = None if args.no_memory else (args.memory_mib or (64 if args.quick else 1024))
-    return Plan(sb.QUICK if args.quick else sb.FULL, rounds, workers, workloads, kinds, memory, args.hold)
+    floor = not args.no_floor and "obstore" in kinds and "small" in workloads
+    return Plan(
+        sb.QUICK if args.quick else sb.FULL, rounds, workers, workloads, kinds, memory, args.hold, floor
+    )
 
 
 def print_header(plan: Plan, load: tuple[float, float, float]) -> None:
@@ -476,6 +514,8 @@ class Running:
     servers: dict[int, RunningServer]
     gateways: dict[int, sb.Stack]
     under_root: ObstoreS3Store  # the gateway's bucket in SeaweedFS, for the checks
+    floor: subprocess.Popen[bytes] | None = None
+    floor_stack: sb.Stack | None = None
 
     def pid(self, count: int) -> int:
         process = self.servers[count]._process
@@ -483,7 +523,41 @@ class Running:
         return process.pid
 
 
-def start(directory: Path, workers: list[int]) -> Running:
+def start_floor(directory: Path, direct: sb.Stack) -> tuple[subprocess.Popen[bytes], sb.Stack]:
+    """bench/passthrough_app.py on uvicorn (uvloop, httptools: as tierstore serve), forwarding to
+    the direct bucket; its log in ``directory``."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = os.environ | {
+        "PASSTHROUGH_BUCKET": sb.BUCKET,
+        "PASSTHROUGH_ENDPOINT": direct.endpoint,
+        "PASSTHROUGH_REGION": direct.region,
+        "PASSTHROUGH_KEY_ID": direct.key_id,
+        "PASSTHROUGH_SECRET": direct.secret,
+    }
+    command = [sys.executable, "-m", "uvicorn", "passthrough_app:app", "--port", str(port)]
+    command += ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+    with (directory / "floor.log").open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=Path(__file__).resolve().parent, env=env, stdout=log, stderr=log
+        )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(
+                    f"the floor app did not start: {(directory / 'floor.log').read_text()}"
+                ) from None
+            time.sleep(0.1)
+    return process, sb.Stack(f"http://127.0.0.1:{port}", direct.region, direct.key_id, direct.secret)
+
+
+def start(directory: Path, workers: list[int], *, floor: bool) -> Running:
     """The stack, its two buckets, a server per worker count (one config, one namespace), an S3
     key for their admin, the gateway's bucket, and the CPU probes of every timed block."""
     info = start_stack(directory / "stack")
@@ -508,6 +582,9 @@ def start(directory: Path, workers: list[int]) -> Running:
     # The gateway's bucket: a top-level directory of the namespace, made by its admin.
     with contextlib.closing(s3_client(gateways[workers[0]])) as gateway:
         gateway.create_bucket(Bucket=sb.BUCKET)
+    if floor:
+        running.floor, running.floor_stack = start_floor(directory, direct)
+        sb.PROBES["floor"] = functools.partial(cpu_seconds, running.floor.pid)
     for count in workers:
         sb.PROBES[f"server{count}"] = functools.partial(cpu_seconds, running.pid(count))
     sb.PROBES["weed"] = functools.partial(cpu_seconds, info.pids["weed"])
@@ -532,6 +609,11 @@ def make_routes(running: Running, plan: Plan, pool: ThreadPoolExecutor) -> list[
             client = make_client(kind, running.gateways[count], f"{kind}-gw{suffix}")
             janitor = GatewayJanitor(running.under_root, s3_client(running.gateways[count]), pool)
             routes.append(Route(client, janitor, f"server{count}"))
+        if kind == "obstore" and running.floor_stack is not None:
+            client = make_client(kind, running.floor_stack, FLOOR)
+            routes.append(
+                Route(client, sb.Janitor(sb.obstore_store(running.direct)), "floor", FLOOR_WORKLOADS)
+            )
         client = make_client(kind, running.direct, f"{kind}-direct")
         routes.append(Route(client, sb.Janitor(sb.obstore_store(running.direct)), None))
     return routes
@@ -566,8 +648,9 @@ def run_rounds(
     results: dict[str, dict[str, list[float]]] = {route.client.name: {} for route in routes}
     for number in range(1, plan.rounds + 1):
         for route in routes:
+            workloads = [w for w in plan.workloads if route.only is None or w in route.only]
             row = run_round(
-                route, workloads=plan.workloads, blobs=blobs, pool=pool, sizes=plan.sizes, expected=expected
+                route, workloads=workloads, blobs=blobs, pool=pool, sizes=plan.sizes, expected=expected
             )
             figures = {k: v for k, v in row.items() if "@" not in k} | cpu_figures(route, row)
             for key, value in figures.items():
@@ -594,7 +677,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         running: Running | None = None
         routes: list[Route] = []
         try:
-            running = start(directory, plan.workers)
+            running = start(directory, plan.workers, floor=plan.floor)
             with ThreadPoolExecutor(max_workers=sb.WORKERS, thread_name_prefix="bench") as pool:
                 list(pool.map(lambda _: time.sleep(0.01), range(sb.WORKERS)))  # start the threads
                 routes = make_routes(running, plan, pool)
@@ -618,6 +701,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if running is not None:
                 for server in running.servers.values():
                     server.stop()
+                if running.floor is not None:
+                    running.floor.terminate()
+                    running.floor.wait(30)
             stop_stack(directory / "stack")
     print()
     if len(plan.workloads) < 3:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -456,9 +457,9 @@ def test_new_files_in_a_small_directory_need_no_listing_each(
 
 def test_a_crowded_directory_is_asked_per_name(table: MountTable, caplog: pytest.LogCaptureFixture) -> None:
     filler = FileSystem(table, cache_ttl=0)
-    for number in range(101):  # one more than a directory whose names are kept
+    for number in range(101):  # one more than a directory whose names are kept (here)
         filler.write(f"/crowded/f{number:03d}", [b"x"])
-    fs = FileSystem(table, cache_ttl=30)
+    fs = FileSystem(table, cache_ttl=30, names_limit=100)
     caplog.set_level(logging.DEBUG, logger="tierstore.storage")
     caplog.clear()
     assert fs.write_object("/crowded/new1", [b"1"])
@@ -470,6 +471,38 @@ def test_a_crowded_directory_is_asked_per_name(table: MountTable, caplog: pytest
     caplog.clear()
     assert fs.write_object("/crowded/new3", [b"3"])
     assert store_calls(caplog) == ["kind", "open_write"]
+
+
+def test_names_are_read_over_several_pages(table: MountTable, caplog: pytest.LogCaptureFixture) -> None:
+    # A directory of a few thousand files (a Spark job's output) keeps its names too: read once
+    # in pages of 1,000, then a burst of new files asks the store nothing before each write.
+    names_page = 1000
+    filler = FileSystem(table, cache_ttl=0)
+    target = filler._target("/paged/x")
+    prefix = target.key.rpartition("/")[0]
+    put_objects_of(target.store, [f"{prefix}/f{number:04d}" for number in range(names_page + 5)])
+    target.store.put(f"{prefix}/sub/inner", b"d")  # a directory, after the first page
+    fs = FileSystem(table, cache_ttl=30)
+    caplog.set_level(logging.DEBUG, logger="tierstore.storage")
+    caplog.clear()
+    assert fs.write_object("/paged/new1", [b"1"])
+    assert store_calls(caplog) == ["list", "open_write"]  # the LoggingLayer logs one line a listing
+    caplog.clear()
+    assert fs.write_object("/paged/new2", [b"2"])
+    assert store_calls(caplog) == ["open_write"]
+    with pytest.raises(StoreError, match="is a directory"):
+        fs.write("/paged/sub", [b"x"])  # from the second page
+    assert fs.write_object("/paged/f0003", [b"again"])  # known a file from the first page
+    assert store_calls(caplog) == ["open_write", "open_write"]
+    small = FileSystem(table, cache_ttl=30, names_limit=names_page)  # one page short
+    caplog.clear()
+    assert small.write_object("/paged/new3", [b"3"])
+    assert store_calls(caplog) == ["list", "kind", "open_write"]
+
+
+def put_objects_of(store: Any, keys: list[str]) -> None:
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda key: store.put(key, b"x"), keys))
 
 
 def test_kept_names_say_what_the_store_says(table: MountTable) -> None:

@@ -102,6 +102,15 @@ class _Target:
 
 
 @dataclass(frozen=True)
+class PreparedWrite:
+    """A file write whose checks passed (:meth:`FileSystem.prepare_write_async`): where it goes
+    and what the path held then."""
+
+    target: _Target
+    existing: Kind | None
+
+
+@dataclass(frozen=True)
 class UploadTarget:
     """Where a file written part by part goes (see :meth:`FileSystem.upload_target`): its store
     and key there, and what the path held when the caller's permission was checked."""
@@ -121,6 +130,7 @@ class FileSystem:
         caller: Caller | None = None,
         cache_ttl: float | None = None,
         cache_max_entries: int | None = None,
+        names_limit: int | None = None,
     ) -> None:
         self.table = table
         self.caller = caller
@@ -134,7 +144,9 @@ class FileSystem:
             config.cache_ttl_seconds if cache_ttl is None else cache_ttl,
             config.cache_max_entries if cache_max_entries is None else cache_max_entries,
         )
-        # Directories found to hold more than NAMES_LIMIT entries -> until when that is trusted.
+        # Directories of at most this many entries have their names kept (see _names_around).
+        self.names_limit = NAMES_LIMIT if names_limit is None else names_limit
+        # Directories found to hold more than names_limit entries -> until when that is trusted.
         # Kept apart from the cache: a store fact that no chmod or chown changes (the cache's
         # entries are stamped with the attributes' generation).
         self._crowded: BoundedLRU[str, float] = BoundedLRU(MAX_CROWDED)
@@ -265,9 +277,9 @@ class FileSystem:
         return kind, info if kind == "file" else None
 
     def _names_around(self, target: _Target) -> dict[str, Kind] | None:
-        """The names of ``target``'s directory, whole, when it holds at most ``NAMES_LIMIT``
-        entries: the first time, one listing page of it (a write of a new file then costs no
-        listing of its own: ``Store.kind`` asked the store per name); then kept for the cache's
+        """The names of ``target``'s directory, whole, when it holds at most ``names_limit``
+        entries: the first time, its listing pages (a write of a new file then costs no listing
+        of its own: ``Store.kind`` asked the store per name); then kept for the cache's
         ttl and brought up to date by this server's own writes (``MetadataCache.file_written``).
         None for a directory with more entries, remembered as such for as long."""
         if target.key == "" or not target.store.kinds_are_requests or not self._cache.enabled:
@@ -287,7 +299,7 @@ class FileSystem:
             if isinstance(cached, dict):
                 return cached
             ticket = self._cache.ticket()
-            names = _names_in(target.store, target.key.rpartition("/")[0])
+            names = _names_in(target.store, target.key.rpartition("/")[0], self.names_limit)
             if names is None:
                 self._crowded.put(directory, time.monotonic() + self._cache.ttl)
                 return None
@@ -683,6 +695,21 @@ class FileSystem:
         attributes: ObjectAttributes | None = None,
         exclusive: bool = False,
     ) -> tuple[_Target, PutResult]:
+        prepared = self._prepare_write(path, exclusive)
+        target = prepared.target
+        with target.store.open_write(target.key, attributes=attributes) as writer:
+            for chunk in chunks:
+                writer.write(chunk)
+                if progress:
+                    progress(len(chunk))
+            written = writer.close()  # what the store answered; leaving the block closes no more
+        self._file_written(prepared)
+        return target, written
+
+    def _prepare_write(self, path: str, exclusive: bool) -> PreparedWrite:
+        """Every check of a file write, before a byte of it is read: where it goes, that the
+        caller may write there, and what is there now (a directory refuses it; with
+        ``exclusive`` anything does)."""
         target = self._target(path, creating=True)
         if target.key == "":
             raise StoreError(f"{target.path}: is a directory (a mount point)", key=target.path)
@@ -696,19 +723,41 @@ class FileSystem:
             raise ConflictError(
                 f"{target.path}: it exists already and only a new file was asked for", key=target.path
             )
-        with target.store.open_write(target.key, attributes=attributes) as writer:
-            for chunk in chunks:
-                writer.write(chunk)
-                if progress:
-                    progress(len(chunk))
-            written = writer.close()  # what the store answered; leaving the block closes no more
-        if existing is None:
-            self._record_creator(target.path, is_dir=False)
+        return PreparedWrite(target, existing)
+
+    def _file_written(self, prepared: PreparedWrite) -> None:
+        """After the store took the file: a new one is the caller's, and the cache knows it."""
+        path = prepared.target.path
+        if prepared.existing is None:
+            self._record_creator(path, is_dir=False)
         stamp = self._stamp()  # after _record_creator, which may have moved the generation
-        self._cache.file_written(target.path, stamp)
+        self._cache.file_written(path, stamp)
         # A file is there now, as the store just said: the next write of it needs no HEAD to know.
-        self._cache.put("kind", target.path, "file", stamp)
-        return target, written
+        self._cache.put("kind", path, "file", stamp)
+
+    async def prepare_write_async(self, path: str, *, exclusive: bool = False) -> PreparedWrite:
+        """:meth:`write_object`'s checks on an event loop, from memory when the namespace's cache
+        answers them (on a worker thread when they need the store or the database): for a body
+        small enough to be read whole first, which :meth:`write_prepared_async` then writes."""
+        try:
+            with memory_only():
+                return self._prepare_write(path, exclusive)
+        except NeedsIO:
+            return await on_thread(self._prepare_write, path, exclusive)
+
+    async def write_prepared_async(
+        self, prepared: PreparedWrite, data: bytes, *, attributes: ObjectAttributes | None = None
+    ) -> str | None:
+        """The file checked by :meth:`prepare_write_async` written whole with the store's async
+        client (``Store.put_async``); its ETag as :meth:`write_object` answers it."""
+        target = prepared.target
+        written = await target.store.put_async(target.key, data, attributes=attributes)
+        try:
+            with memory_only():
+                self._file_written(prepared)
+        except NeedsIO:  # a named user's new file: its owner goes to the database
+            await on_thread(self._file_written, prepared)
+        return written.etag if written.etag_kept else None
 
     def _record_creator(self, path: str, *, is_dir: bool) -> None:
         """What a named user creates is theirs, with the mode the umask leaves (0644 or 0755),
@@ -1137,32 +1186,34 @@ class _FirstPage:
         return self.items if limit >= len(self.items) else self.items[:limit]
 
 
-# A directory of at most this many entries has its names kept whole (see _names_around): one
-# listing page of this size costs the store about what Store.kind's own listing does.
-NAMES_LIMIT = 100
+# A directory of at most this many entries has its names kept whole (see _names_around), read
+# in listing pages of NAMES_PAGE: a few pages once per cache ttl, where a directory whose names
+# are not kept costs the store a listing (Store.kind) for every new file written in it; S3
+# clients (Spark, the gateway's PUTs) write thousands of files into one directory. Bounded by
+# the cache itself: kept names weigh one entry each against tierstore.metadata.cache.max.entries.
+NAMES_LIMIT = 10_000
+NAMES_PAGE = 1000
 # Directories remembered as holding more (each is one short string).
 MAX_CROWDED = 10_000
 
 
-def _names_in(store: Store, directory_key: str) -> dict[str, Kind] | None:
-    """Every name directly in the directory at ``directory_key`` and what it is, from one
-    listing page; None when the directory holds more than ``NAMES_LIMIT``. A name that is both
-    a file and a directory is a file, as ``Store.kind`` answers."""
+def _names_in(store: Store, directory_key: str, limit: int) -> dict[str, Kind] | None:
+    """Every name directly in the directory at ``directory_key`` and what it is, from its
+    listing pages; None as soon as the directory is seen to hold more than ``limit``. A name
+    that is both a file and a directory is a file, as ``Store.kind`` answers."""
     prefix = f"{directory_key}/" if directory_key else ""
-    page = next(iter(store.list_pages(prefix, delimiter="/", page_size=NAMES_LIMIT)), None)
-    if page is None:
-        return {}
-    if page.resume is not None:
-        return None
     names: dict[str, Kind] = {}
-    for below in page.prefixes:
-        name = below[len(prefix) :].rstrip("/")
-        if name:
-            names[name] = "dir"
-    for found in page.objects:
-        name = found.key[len(prefix) :]
-        if name and "/" not in name:
-            names[name] = "file"
+    for page in store.list_pages(prefix, delimiter="/", page_size=min(NAMES_PAGE, limit + 1)):
+        for below in page.prefixes:
+            name = below[len(prefix) :].rstrip("/")
+            if name:
+                names.setdefault(name, "dir")
+        for found in page.objects:
+            name = found.key[len(prefix) :]
+            if name and "/" not in name:
+                names[name] = "file"
+        if len(names) > limit:
+            return None
     return names
 
 

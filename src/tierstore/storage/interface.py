@@ -270,6 +270,12 @@ class Store(abc.ABC):
     ) -> PutResult:
         """Write the whole object; ``attributes`` are stored with it (none when ``None``)."""
 
+    async def put_async(
+        self, key: str, data: bytes | bytearray | memoryview, *, attributes: ObjectAttributes | None = None
+    ) -> PutResult:
+        """:meth:`put` for an event loop; a store without an async client runs it on a thread."""
+        return await on_thread(functools.partial(self.put, key, data, attributes=attributes))
+
     @abc.abstractmethod
     def open_write(self, key: str, *, attributes: ObjectAttributes | None = None) -> ObjectWriter:
         """A streaming write (multipart on S3) holding at most part size x (concurrency + 1)."""

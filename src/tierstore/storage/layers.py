@@ -112,6 +112,13 @@ class StoreLayer(Store):
     ) -> PutResult:
         return self._enter("put", key, lambda: self.inner.put(key, data, attributes=attributes))
 
+    async def put_async(
+        self, key: str, data: bytes | bytearray | memoryview, *, attributes: ObjectAttributes | None = None
+    ) -> PutResult:
+        return await self._around_async(
+            "put", key, lambda: self.inner.put_async(key, data, attributes=attributes)
+        )
+
     def open_write(self, key: str, *, attributes: ObjectAttributes | None = None) -> ObjectWriter:
         return self._enter("open_write", key, lambda: self.inner.open_write(key, attributes=attributes))
 

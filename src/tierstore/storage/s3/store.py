@@ -474,6 +474,27 @@ class S3Store(Store):
         )
         return PutResult(key=key, etag=result.get("e_tag"))
 
+    async def put_async(
+        self, key: str, data: bytes | bytearray | memoryview, *, attributes: ObjectAttributes | None = None
+    ) -> PutResult:
+        """:meth:`put` with obstore's async client, for a body small enough to be one request
+        that obstore can send as asked; anything else goes as :meth:`put` on a worker thread."""
+        if (
+            len(data) > self._settings.multipart.part_size
+            or _OBSTORE_REFUSES.search(key)
+            or not s3_attributes.obstore_can_write(attributes)
+        ):
+            return await super().put_async(key, data, attributes=attributes)
+        given = s3_attributes.for_obstore(attributes)
+        result = await self._policy.run_async(
+            lambda: self._once_async(
+                "PUT",
+                key,
+                lambda: obstore.put_async(self._store, key, data, use_multipart=False, attributes=given),
+            )
+        )
+        return PutResult(key=key, etag=result.get("e_tag"))
+
     def _botocore_put(
         self, key: str, data: bytes | bytearray | memoryview, attributes: ObjectAttributes | None
     ) -> PutResult:
