@@ -3,6 +3,7 @@ what a real botocore client retries (only what S3 clients should)."""
 
 from __future__ import annotations
 
+import os
 import re
 
 import botocore.session
@@ -140,3 +141,18 @@ def test_a_head_error_reaches_botocore_by_its_status(endpoint: S3Endpoint) -> No
         client.head_object(Bucket="data", Key="missing")
     assert caught.value.response["Error"]["Code"] == "404"
     assert caught.value.response["ResponseMetadata"]["RequestId"]
+
+
+def test_request_ids_do_not_repeat_within_a_process_or_across_forked_workers() -> None:
+    ids = [new_request_id() for _ in range(1000)]
+    assert len(set(ids)) == 1000 and all(re.fullmatch("[0-9A-F]{16}", found) for found in ids)
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # a worker forked from this process
+        os.write(writer, new_request_id().encode())
+        os._exit(0)
+    os.close(writer)
+    os.waitpid(child, 0)
+    forked = os.read(reader, 64).decode()
+    os.close(reader)
+    assert re.fullmatch("[0-9A-F]{16}", forked) and forked[:8] != ids[-1][:8]
