@@ -71,7 +71,7 @@ from tierstore.storage.interface import ObjectAttributes, ObjectInfo, OpenedRead
 
 Count = Callable[[float], None]
 # A PUT body of at most this many bytes is read whole on the event loop and written with one
-# async request (see _put_small); larger ones stream to the store from a worker thread. Held at
+# async request (see _write_small); larger ones stream to the store from a worker thread. Held at
 # once by at most tierstore.server.limits.uploads-per-user PUTs of each user.
 SMALL_PUT_BYTES = 1024 * 1024
 
@@ -348,15 +348,10 @@ async def put_object(call: S3Call) -> Response:
         current = await run_in_threadpool(_current, call)
         _check_replaced(call, replace_only, *current)
     counted = call.state.metrics.data_bytes.labels(direction="write").inc
-    if body.length is not None and body.length <= SMALL_PUT_BYTES:
-        return await _put_small(call, body, counted, attributes, exclusive)
-    chunks = _pulled(body, counted)
-    write = functools.partial(
-        call.fs.write_object, call.target.path, chunks, attributes=attributes, exclusive=exclusive
-    )
+    small = body.length is not None and body.length <= SMALL_PUT_BYTES
+    written = _write_small if small else _write_streamed
     try:
-        with call.state.upload_slot(call.user):
-            etag = await call.state.upload_pool.run(write)
+        etag = await written(call, body, counted, attributes, exclusive)
     except ConflictError:
         if not exclusive:
             raise
@@ -369,29 +364,33 @@ async def put_object(call: S3Call) -> Response:
     return Response(status_code=200, headers={"ETag": quoted_etag(etag)})
 
 
-async def _put_small(
+async def _write_streamed(
     call: S3Call, body: RequestBody, count: Count, attributes: ObjectAttributes, exclusive: bool
-) -> Response:
+) -> str | None:
+    """The body streamed into the store from an upload thread, which pulls it chunk by chunk."""
+    write = functools.partial(
+        call.fs.write_object,
+        call.target.path,
+        _pulled(body, count),
+        attributes=attributes,
+        exclusive=exclusive,
+    )
+    with call.state.upload_slot(call.user):
+        return await call.state.upload_pool.run(write)
+
+
+async def _write_small(
+    call: S3Call, body: RequestBody, count: Count, attributes: ObjectAttributes, exclusive: bool
+) -> str | None:
     """A body of at most SMALL_PUT_BYTES on the event loop alone: the namespace's checks (from
     memory when it can), then the body read whole and checked, then one PUT with the store's
     async client. Two thread hops and a pull per chunk cost more than the rest of a 4 KiB PUT.
     As on the streaming path, a refused write reads none of its body."""
-    try:
-        with call.state.upload_slot(call.user):
-            prepared = await call.fs.prepare_write_async(call.target.path, exclusive=exclusive)
-            data = b"".join([chunk async for chunk in body.chunks])
-            count(len(data))
-            etag = await call.fs.write_prepared_async(prepared, data, attributes=attributes)
-    except ConflictError:
-        if not exclusive:
-            raise
-        raise _exists_already(call) from None
-    except StoreError as error:
-        raise await explain_conflict(call, error) from None
-    if not etag:  # a store that answers writes without one: the file's status gives it
-        status = await run_in_threadpool(functools.partial(call.fs.stat, call.target.path, sync=True))
-        return Response(status_code=200, headers={"ETag": etag_of(status)})
-    return Response(status_code=200, headers={"ETag": quoted_etag(etag)})
+    with call.state.upload_slot(call.user):
+        prepared = await call.fs.prepare_write_async(call.target.path, exclusive=exclusive)
+        data = b"".join([chunk async for chunk in body.chunks])
+        count(len(data))
+        return await call.fs.write_prepared_async(prepared, data, attributes=attributes)
 
 
 def _pulled(body: RequestBody, count: Count) -> Iterator[bytes]:
