@@ -51,6 +51,7 @@ service); no error, log line or repr holds one, and an access key id shows as it
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import re
 import time
@@ -478,13 +479,13 @@ def _claim(
     error: Callable[[str], S3Error],
     expires: int | None = None,
 ) -> _Claim:
-    parts = credential.split("/")
-    if len(parts) != 5 or not _KEY_ID.fullmatch(parts[0]) or not all(parts[1:]):
+    parts = _credential_parts(credential)
+    if parts is None:
         raise error(
             'the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".'
         )
-    names = tuple(signed_headers.split(";"))
-    if not all(_HEADER_NAME.fullmatch(name) for name in names) or len(set(names)) != len(names):
+    names = _signed_names(signed_headers)
+    if names is None:
         raise error(f"the SignedHeaders {signed_headers[:80]!r} are not lower-case header names, each once.")
     return _Claim(
         access_key_id=parts[0],
@@ -501,6 +502,30 @@ def _claim(
     )
 
 
+# The three parsers below are pure and see the same few texts request after request (a client's
+# credential scope and header list; the second it signed in), so each keeps its recent answers.
+_PARSED = 256
+
+
+@functools.lru_cache(maxsize=_PARSED)
+def _credential_parts(credential: str) -> tuple[str, ...] | None:
+    """The five parts of a Credential (key id, date, region, service, terminator), if well formed."""
+    parts = tuple(credential.split("/"))
+    if len(parts) != 5 or not _KEY_ID.fullmatch(parts[0]) or not all(parts[1:]):
+        return None
+    return parts
+
+
+@functools.lru_cache(maxsize=_PARSED)
+def _signed_names(signed_headers: str) -> tuple[str, ...] | None:
+    """SignedHeaders' names, if each is a lower-case header name given once."""
+    names = tuple(signed_headers.split(";"))
+    if not all(_HEADER_NAME.fullmatch(name) for name in names) or len(set(names)) != len(names):
+        return None
+    return names
+
+
+@functools.lru_cache(maxsize=_PARSED)
 def _parse_timestamp(text: str) -> tuple[str, float] | None:
     """An ISO 8601 basic timestamp (``20130524T000000Z``) and its seconds since the epoch."""
     match = _TIMESTAMP.fullmatch(text)
