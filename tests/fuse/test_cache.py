@@ -18,6 +18,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -143,3 +144,31 @@ def test_a_listing_a_rename_overtook_is_not_kept(
 
 def names_in(operations: TierstoreOperations, directory: str) -> list[str]:
     return sorted(entry[0] for entry in operations.readdir(directory, 0) if isinstance(entry, tuple))
+
+
+def test_a_chmod_between_close_and_release_is_kept(namespace: Namespace) -> None:
+    # close(2) completes the upload (FLUSH); the kernel sends RELEASE after close returns, so a
+    # chmod may come in between. It waited for a commit that had already happened, and was lost
+    # (seen once in test_chmod_and_chown_are_kept_in_the_namespace). The mount's callbacks here,
+    # in this process, against the real server, in that order.
+    root = f"/chmod-race-{secrets.token_hex(3)}"
+    with Client(namespace.server.url, namespace.server.admin_token) as client:
+        client.mkdir(root)
+        operations = TierstoreOperations(
+            client, Identity.from_whoami(client.whoami()), MountOptions(root=root, attr_timeout=60)
+        )
+        try:
+            for name, chmod_before_close in (("early.txt", True), ("late.txt", False)):
+                handle = SimpleNamespace(fh=0, flags=os.O_WRONLY)
+                operations.create(f"/{name}", 0o644, handle)
+                operations.write(f"/{name}", b"bits\n", 0, handle)
+                if chmod_before_close:
+                    operations.chmod(f"/{name}", 0o640)  # waits for the commit
+                operations.flush(f"/{name}", handle)  # close(2): the upload completes
+                if not chmod_before_close:
+                    operations.chmod(f"/{name}", 0o640)  # before the kernel's release
+                operations.release(f"/{name}", handle)
+                assert client.stat(f"{root}/{name}", sync=True)["mode"] == "0640", name
+                assert client.read(f"{root}/{name}") == b"bits\n"
+        finally:
+            operations.destroy("/")

@@ -70,10 +70,7 @@ class AttributeCache:
             parent = path.rsplit("/", 1)[0] or "/"
             self._entries.pop(parent)
             if below:
-                inside = f"{path.rstrip('/')}/"
-                for key in self._entries.held_keys():
-                    if key.startswith(inside):
-                        self._entries.pop(key)
+                _drop_inside(self._entries, path)
 
     def clear(self) -> None:
         self._entries.clear()
@@ -162,10 +159,15 @@ class DirectoryNames:
         with self._lock:
             self._dirs.pop(path)
             if below:
-                inside = f"{path.rstrip('/')}/"
-                for key in self._dirs.held_keys():
-                    if key.startswith(inside):
-                        self._dirs.pop(key)
+                _drop_inside(self._dirs, path)
 
     def clear(self) -> None:
         self._dirs.clear()
+
+
+def _drop_inside(entries: BoundedLRU[str, Any], directory: str) -> None:
+    """Drops every path below ``directory`` (not the directory itself)."""
+    inside = f"{directory.rstrip('/')}/"
+    for key in entries.held_keys():
+        if key.startswith(inside):
+            entries.pop(key)

@@ -394,8 +394,11 @@ class TierstoreOperations:
         return 0
 
     def _commit(self, path: str, writer: SequentialWriter) -> None:
+        """Completes the upload (the opener's close, or fsync; release again does nothing), then
+        the chmod and chown that waited for it."""
         if self._do("close", path, writer.commit):
             self._changed(path)
+        if writer.done:
             with self._lock:
                 pending = self._after_commit.pop(path, [])
             for action in pending:
@@ -524,9 +527,13 @@ class TierstoreOperations:
         return 0
 
     def _later(self, path: str, action: Callable[[], object]) -> bool:
-        """Runs ``action`` once the file being written at ``path`` is committed; False if none is."""
+        """Runs ``action`` once the file being written at ``path`` is committed; False when there
+        is none to wait for: none is being written, or its upload completed already (close(2)
+        completes it, and the kernel's release, which ends the write here, comes after close
+        returns: a chmod in between waited for a commit that had passed, and was lost)."""
         with self._lock:
-            if path not in self._writing:
+            writer = self._writing.get(path)
+            if writer is None or writer.done:
                 return False
             self._after_commit.setdefault(path, []).append(action)
             return True

@@ -45,6 +45,8 @@ class SequentialWriter:
         self._fresh = fresh
         self._writer: ObjectWriter | None = None
         self._committed = False
+        # The upload completed: the file is in the store, and the server can change its bits.
+        self.done = False
         self._failed: FuseError | None = None
         self._lock = threading.Lock()
         if fresh:
@@ -112,6 +114,7 @@ class SequentialWriter:
             except BaseException:
                 self._failed = FuseError(errno.EIO, f"{self.path}: the upload failed")
                 raise
+            self.done = True
             return True
 
     def _abort(self) -> None:
