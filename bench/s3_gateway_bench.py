@@ -62,7 +62,7 @@ from obstore.store import S3Store as ObstoreS3Store
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.server.harness import RunningServer, start_api_server
+from tests.server.harness import RunningServer, start_api_server, wait_until_answering
 
 import store_bench as sb
 from tierstore.local.info import StackInfo
@@ -542,18 +542,16 @@ def start_floor(directory: Path, direct: sb.Stack) -> tuple[subprocess.Popen[byt
         process = subprocess.Popen(
             command, cwd=Path(__file__).resolve().parent, env=env, stdout=log, stderr=log
         )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(
-                    f"the floor app did not start: {(directory / 'floor.log').read_text()}"
-                ) from None
-            time.sleep(0.1)
+    try:
+        wait_until_answering(
+            process,
+            lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close(),
+            OSError,
+            timeout=30,
+        )
+    except RuntimeError:
+        process.kill()
+        raise RuntimeError(f"the floor app did not start: {(directory / 'floor.log').read_text()}") from None
     return process, sb.Stack(f"http://127.0.0.1:{port}", direct.region, direct.key_id, direct.secret)
 
 

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,18 +167,14 @@ def _start_process(config_path: Path, host: str, workers: int = 1) -> RunningSer
     url = f"{scheme}://{host}:{port}"
     s3_url = f"{scheme}://{host}:{s3_port}" if options.s3.enabled else None
     running = RunningServer(url, "", s3_url, _process=child, _config_path=config_path, log=log)
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while True:
-        try:
-            httpx.get(f"{url}/v1/health", timeout=1, verify=False)  # a readiness probe: no secret is sent
-            break
-        except httpx.TransportError:
-            if child.poll() is not None or time.monotonic() > deadline:
-                running.stop()
-                raise RuntimeError(
-                    f"tierstore serve did not start:\n{log.read_text(errors='replace')}"
-                ) from None
-            time.sleep(0.05)
+    try:
+        # A readiness probe: no secret is sent.
+        wait_until_answering(
+            child, lambda: httpx.get(f"{url}/v1/health", timeout=1, verify=False), httpx.TransportError
+        )
+    except RuntimeError:
+        running.stop()
+        raise RuntimeError(f"tierstore serve did not start:\n{log.read_text(errors='replace')}") from None
     token_file = options.home / ADMIN_TOKEN_FILE
     printed = log.read_text(errors="replace")
     token = token_file.read_text().strip() if token_file.exists() else ""
@@ -201,3 +197,23 @@ def api_server(
 
 
 __all__ = ["ADMIN_TOKEN_FILE", "RunningServer", "api_server", "start_api_server"]
+
+
+def wait_until_answering(
+    child: subprocess.Popen[bytes],
+    probe: Callable[[], object],
+    refused: type[Exception] | tuple[type[Exception], ...],
+    *,
+    timeout: float = START_TIMEOUT_SECONDS,
+) -> None:
+    """Calls ``probe`` until it raises nothing of ``refused``; RuntimeError once ``child`` has
+    exited or ``timeout`` seconds passed (the caller says what did not start)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            probe()
+            return
+        except refused:
+            if child.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("it did not answer") from None
+            time.sleep(0.05)
