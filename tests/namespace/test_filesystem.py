@@ -531,3 +531,37 @@ def test_kept_names_say_what_the_store_says(table: MountTable) -> None:
     names = ["file.txt", "by-content", "by-marker", "both", "emptied", "missing"]
     assert [outcome(kept, name) for name in names] == [outcome(plain, name) for name in names]
     assert [outcome(plain, name) for name in names][:4] == ["file", "directory", "directory", "both"]
+
+
+def test_later_pages_of_a_directory_held_whole_come_from_its_cached_first_page(
+    table: MountTable, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An S3 listing resumes each open directory from a token, page after page: once the
+    # directory's first page held it whole, the rest is cut from that page, not listed again.
+    fs = FileSystem(table)
+    names = [f"f{number}.txt" for number in range(6)]
+    for name in names:
+        fs.write(f"/whole/{name}", [b"x"])
+    fs.mkdir("/whole/sub")
+    whole = [status.name for status in fs.ls_page("/whole", limit=50)]
+    assert whole == [*names, "sub"]
+    caplog.set_level(logging.DEBUG, logger="tierstore.storage")
+    given: list[str] = []
+    token: str | None = None
+    caplog.clear()
+    while True:
+        page = fs.ls_page("/whole", limit=2, after=token)  # pages read in another size
+        given += [status.name for status in page]
+        token = page.next
+        if token is None:
+            break
+    assert given == whole
+    assert store_calls(caplog) == []
+    # A directory its first page does not hold whole is still asked for what follows.
+    crowded = FileSystem(table)
+    first = crowded.ls_page("/whole", limit=3)
+    assert [status.name for status in first] == whole[:3]
+    caplog.clear()
+    rest = crowded.ls_page("/whole", limit=50, after=first.next)
+    assert [status.name for status in rest] == whole[3:]
+    assert "list" in store_calls(caplog)

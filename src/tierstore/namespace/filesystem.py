@@ -462,13 +462,20 @@ class FileSystem:
         """Up to ``limit`` entries of one directory from ``position``.
 
         A directory's first page is cached (and filled once for concurrent misses); later pages
-        always come from the store, so the cache holds one page per directory at most.
+        come from it while it holds the directory whole, else from the store, so the cache holds
+        one page per directory at most.
         """
+        kind = LISTING_WITH_ETAGS if self._etags else LISTING
         if position != START:
+            # An S3 listing resumes each open directory from its token, page after page: a
+            # directory whose first page held it whole is not listed again for each.
+            cached = None if sync else self._cache.get(kind, path, self._stamp())
+            rest = cached.after(position, limit) if isinstance(cached, _FirstPage) else None
+            if rest is not None:
+                return rest
             require_io(f"listing {path}")
             return self._fill_page(path, position, limit)
         stamp = self._stamp()
-        kind = LISTING_WITH_ETAGS if self._etags else LISTING
         cached = None if sync else self._cache.get(kind, path, stamp)
         if isinstance(cached, _FirstPage) and cached.covers(limit):
             return cached.cut(limit)
@@ -482,6 +489,22 @@ class FileSystem:
             items = self._fill_page(path, position, limit)
             self._cache.put(kind, path, _FirstPage(items), stamp, weight=max(1, len(items)), since=ticket)
             return items
+
+    @property
+    def keeps_listings(self) -> bool:
+        """Whether directories' first pages are kept (the cache is on): a walk may then read a
+        whole store page where it needs a few entries, and resume in it from memory."""
+        return self._cache.enabled
+
+    def warm_listing(self, path: str) -> None:
+        """Reads the directory ``path``'s first page into the cache in the background, for a walk
+        that goes into it next (the S3 gateway's listing, one sibling directory ahead, so that
+        the store's time for it overlaps the work on the directory before). Nothing is checked
+        or given here: the walk checks the caller's permissions when it goes in."""
+        kind = LISTING_WITH_ETAGS if self._etags else LISTING
+        if not self._cache.enabled or self._cache.get(kind, path, self._stamp()) is not None:
+            return
+        self._read_ahead.warm(lambda: self._dir_page(path, START, STORE_PAGE, False))
 
     def _fill_page(self, path: str, position: Position, limit: int) -> list[Listed]:
         target = self._target(path)
@@ -1184,6 +1207,33 @@ class _FirstPage:
 
     def cut(self, limit: int) -> list[Listed]:
         return self.items if limit >= len(self.items) else self.items[:limit]
+
+    def after(self, position: Position, limit: int) -> list[Listed] | None:
+        """Up to ``limit`` entries after ``position``, when one of the page's entries ends there
+        and any follow it in the page (the last one given says where the store goes on); None
+        otherwise (the store is asked)."""
+        items = self.items
+        for index, item in enumerate(items):
+            if _same_place(item.after, position):
+                rest = items[index + 1 : index + 1 + limit]
+                return rest if rest or item.after is None else None
+        return None
+
+
+def _same_place(given: Position | None, asked: Position) -> bool:
+    """Whether ``asked`` resumes where ``given`` stands. Within a directory's first store page the
+    place is the last key given, whatever size the page that gave it had been read in."""
+    if given is None:
+        return False
+    if given == asked:
+        return True
+    return (
+        given.phase == asked.phase == "store"
+        and given.resume is None
+        and asked.resume is None
+        and given.last is not None
+        and given.last == asked.last
+    )
 
 
 # A directory of at most this many entries has its names kept whole (see _names_around), read

@@ -43,11 +43,18 @@ class ReadAhead:
         """Fetch the page ``key`` names in the background, unless it is already on its way."""
         if key in self._pending:
             return
+        self._pending.put(key, (time.monotonic(), self._workers().submit(fetch)))
+
+    def warm(self, fill: Callable[[], object]) -> None:
+        """Run ``fill`` (which keeps what it reads in the namespace's cache) in the background;
+        a failure is left for whoever asks for the same thing next, who then meets it."""
+        self._workers().submit(fill)
+
+    def _workers(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="tierstore-read-ahead")
-            pool = self._pool
-        self._pending.put(key, (time.monotonic(), pool.submit(fetch)))
+            return self._pool
 
     def take(self, key: PageKey) -> list[StoreItem] | None:
         """The page fetched ahead for ``key`` (waiting for it if it is still on its way), or None:

@@ -9,6 +9,7 @@ a directory ``a`` sorting as ``a/``) and the stores' order (by name, ``a`` befor
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +27,9 @@ from botocore.exceptions import ClientError
 from lxml import etree
 
 from tests.conftest import put_objects
-from tests.server.harness import RunningServer
+from tests.server.conftest import write_server_config
+from tests.server.harness import RunningServer, start_api_server
+from tests.server.s3.conftest import admin_of, gateway_client
 from tests.tools import run_aws
 from tierstore.local import StackInfo
 
@@ -594,3 +597,35 @@ def test_aws_s3_sync_copies_once_and_then_finds_nothing_to_do(
     assert sorted(
         path.relative_to(target).as_posix() for path in target.rglob("*") if path.is_file()
     ) == sorted(keys)
+
+
+def test_a_paged_listing_asks_the_store_for_each_directory_once(
+    stack: StackInfo, bucket: str, root_store: RootStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # With the namespace's cache on (the tests' servers run without it): pages that cut the
+    # directories anywhere, and each directory's store listing is made once, its first page
+    # kept whole and the next gateway page resumed in it from memory, the directory after the
+    # one being listed read ahead. The server runs in this process: its store calls log here.
+    config = write_server_config(
+        tmp_path / "server.yaml", stack, bucket, extra={"tierstore.metadata.cache.ttl": 60}
+    )
+    assert config.read_text().count("tierstore.metadata.cache.ttl") == 2  # the later one wins
+    server = start_api_server(config)
+    try:
+        assert server.s3_url is not None
+        key_id, secret = server.add_s3_key(admin_of(server))
+        admin = gateway_client(server.s3_url, key_id, secret.reveal())
+        admin.create_bucket(Bucket="dirs")
+        keys = [f"d{number}/k{key}" for number in range(6) for key in range(5)]
+        root_store.put_all((f"dirs/{key}", b"x") for key in keys)
+        caplog.set_level(logging.DEBUG, logger="tierstore.storage")
+        caplog.clear()
+        assert paged(admin, "list_objects_v2", 4, Bucket="dirs") == s3_entries(keys)
+    finally:
+        server.stop()
+    listings = [
+        record.getMessage().split()[1].rsplit("/root/", 1)[1]
+        for record in caplog.records
+        if record.name == "tierstore.storage" and record.getMessage().startswith("list ")
+    ]
+    assert sorted(listings) == ["/dirs/", *(f"/dirs/d{number}/" for number in range(6))], listings

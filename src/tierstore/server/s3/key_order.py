@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 from tierstore.namespace import paths
 from tierstore.namespace.filesystem import FileStatus, FileSystem
-from tierstore.namespace.listing import Levels, PageWalker, token_at
+from tierstore.namespace.listing import STORE_PAGE, Levels, PageWalker, token_at
 
 # A position in a directory's listing, as a state keeps it: the start, a namespace token, or the end.
 AT_START: str | None = None
@@ -105,7 +105,12 @@ class DirCursor:
             if self._statuses is None:
                 if self._resume == AT_END:
                     return None
-                self._walker = self.fs.ls_page(self.path, limit=self._page_limit(), after=self._resume)
+                limit = self._page_limit()
+                if self._resume is AT_START and self.fs.keeps_listings:
+                    # A whole store page, kept by the namespace: what this page of the listing
+                    # leaves unused, the next one resumes in from memory.
+                    limit = max(limit, STORE_PAGE)
+                self._walker = self.fs.ls_page(self.path, limit=limit, after=self._resume)
                 self._statuses = iter(self._walker)
             assert self._walker is not None
             before = self._walker.checkpoint()

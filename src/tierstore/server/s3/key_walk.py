@@ -214,6 +214,7 @@ class Walk:
         if first is not None:
             level.cursor.take()
             self._levels.append(child)
+            self._warm_next(level)
             return False
         if self._given(key):
             level.cursor.take()
@@ -224,6 +225,20 @@ class Walk:
             return False
         self._peeked = Entry(key, status)
         return True
+
+    def _warm_next(self, level: _Level) -> None:
+        """Has the store's first page of the directory that follows the one just gone into (in
+        ``level``) read in the background, so that its wait overlaps the work on this one: a
+        bucket of many directories is otherwise one store round trip after another."""
+        try:
+            following = level.cursor.peek()
+        except Exception:  # the walk meets the same failure when it gets there
+            return
+        if following is None or not following.key.endswith("/"):
+            return
+        key = level.directory + following.key
+        if self._common_prefix(key) is None and following.key[:-1] not in (".", ".."):
+            self.fs.warm_listing(self._path(key))
 
     def _open(self, level: _Level, key: str) -> _Level | None:
         """A level for the directory ``key``, or None when the caller may not list it (as
