@@ -28,6 +28,7 @@ from tierstore.server.app import serving_app
 from tierstore.server.config import PORT as PORT_KEY
 from tierstore.server.config import S3_PORT as S3_PORT_KEY
 from tierstore.server.config import ApiServerOptions, load_api_options
+from tierstore.server.heap import freeze_start_up
 from tierstore.server.limits import protocol_class
 from tierstore.server.state import ServerState
 from tierstore.server.users import ADMIN_TOKEN_FILE, UserDirectory
@@ -180,6 +181,7 @@ def serve(
                 built.state.close()
         print(f"tierstore serving {built.config.source} on {where}", flush=True)
         server = uvicorn.Server(uvicorn_config(built, options, host=host, port=bound[0], s3_port=s3_bound))
+        freeze_start_up()
         try:
             server.run(sockets=sockets)
         finally:

@@ -119,11 +119,13 @@ def _worker(
     """One worker: its own server from the config, answering on the supervisor's sockets."""
     if setup is not None:
         setup()
+    from tierstore.server.heap import freeze_start_up
     from tierstore.server.run import build_server, show_operational_logs, uvicorn_config
 
     show_operational_logs()
     built = build_server(config_path, clean_up=False)
     server = uvicorn.Server(uvicorn_config(built, built.state.options, host=host, port=port, s3_port=s3_port))
+    freeze_start_up()
     try:
         server.run(sockets=sockets)
     finally:
