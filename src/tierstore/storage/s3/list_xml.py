@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 from urllib.parse import unquote_plus
 
 from lxml import etree
@@ -62,12 +63,105 @@ def parse_list_answer(body: bytes, *, cut: int = 0) -> ListAnswer:
         raise MalformedAnswerError(f"the answer is a {tag!r} document, not a ListBucketResult")
     # Stores differ in whether they put S3's namespace on the answer; tags are compared with it.
     namespace = tag[: tag.index("}") + 1] if tag.startswith("{") else ""
+    read = _by_columns(root, namespace)
+    if read is not None:
+        entries, prefixes, truncated, token, encoded = read
+    else:
+        entries, prefixes, truncated, token, encoded = _by_entries(root, namespace)
+    # <EncodingType> may come last (SeaweedFS puts it there): keys are decoded once it is known.
+    if encoded:
+        objects = [ObjectInfo(_decoded(key)[cut:], size, etag, at) for key, size, etag, at in entries]
+        prefixes = [_decoded(prefix)[cut:] for prefix in prefixes]
+    else:
+        objects = [ObjectInfo(key[cut:], size, etag, at) for key, size, etag, at in entries]
+        prefixes = [prefix[cut:] for prefix in prefixes]
+    return ListAnswer(objects, prefixes, truncated, token)
+
+
+Row = tuple[str, int, str | None, datetime | None]
+# Entries (key as written, size, ETag, date), prefixes, truncated, next token, url-encoded.
+Read = tuple[list[Row], list[str], bool, str | None, bool]
+
+
+def _by_columns(root: etree._Element, namespace: str) -> Read | None:
+    """The page read by XPath, a column at a time: a third less CPU than visiting every element
+    (no Python object per element; 1,000-entry pages, measured). None when the columns do not
+    line up one value per entry (an empty or missing field): :func:`_by_entries` then reads
+    the page and says which entry is at fault."""
+    queries = _queries(namespace)
+    count = int(queries.contents(root))
+    keys, sizes, etags, dates = (column(root) for column in queries.columns)
+    prefixes = [str(prefix) for prefix in queries.prefixes(root)]
+    if not len(keys) == len(sizes) == len(etags) == len(dates) == count:
+        return None
+    if len(prefixes) != int(queries.common(root)):
+        return None
+    parse_date = datetime.fromisoformat
+    try:
+        rows: list[Row] = [
+            (str(key), int(size), str(etag), parse_date(date))
+            for key, size, etag, date in zip(keys, sizes, etags, dates, strict=True)
+        ]
+    except ValueError:
+        return None
+    token = str(queries.token(root)) if queries.has_token(root) else None
+    truncated = str(queries.truncated(root)).strip() == "true"
+    encoded = str(queries.encoding(root)).strip() == "url"
+    return rows, prefixes, truncated, token, encoded
+
+
+class _Queries(NamedTuple):
+    contents: etree.XPath
+    columns: tuple[etree.XPath, etree.XPath, etree.XPath, etree.XPath]
+    common: etree.XPath
+    prefixes: etree.XPath
+    truncated: etree.XPath
+    has_token: etree.XPath
+    token: etree.XPath
+    encoding: etree.XPath
+
+
+def _queries(namespace: str) -> _Queries:
+    # Compiled once per thread, as the parser (lxml's objects stay in the thread that made
+    # them), and per namespace the stores answer in ("" or S3's).
+    cache: dict[str, _Queries] | None = getattr(_local, "queries", None)
+    if cache is None:
+        cache = _local.queries = {}
+    found = cache.get(namespace)
+    if found is None:
+        uri = namespace[1:-1]
+        names = {"s3": uri} if uri else None
+        s = "s3:" if uri else ""
+
+        def query(path: str) -> etree.XPath:
+            return etree.XPath(path, namespaces=names) if names else etree.XPath(path)
+
+        found = cache[namespace] = _Queries(
+            contents=query(f"count({s}Contents)"),
+            columns=(
+                query(f"{s}Contents/{s}Key/text()"),
+                query(f"{s}Contents/{s}Size/text()"),
+                query(f"{s}Contents/{s}ETag/text()"),
+                query(f"{s}Contents/{s}LastModified/text()"),
+            ),
+            common=query(f"count({s}CommonPrefixes/{s}Prefix)"),
+            prefixes=query(f"{s}CommonPrefixes/{s}Prefix/text()"),
+            truncated=query(f"string({s}IsTruncated)"),
+            has_token=query(f"boolean({s}NextContinuationToken)"),
+            token=query(f"string({s}NextContinuationToken)"),
+            encoding=query(f"string({s}EncodingType)"),
+        )
+    return found
+
+
+def _by_entries(root: etree._Element, namespace: str) -> Read:
+    """The page read element by element (what :func:`_by_columns` could not line up)."""
     contents, common, truncated_tag, token_tag, encoding_tag = (
         namespace + name
         for name in ("Contents", "CommonPrefixes", "IsTruncated", "NextContinuationToken", "EncodingType")
     )
     fields = _Fields(namespace)
-    entries: list[tuple[str, int, str | None, datetime | None]] = []
+    entries: list[Row] = []
     prefixes: list[str] = []
     truncated = False
     token: str | None = None
@@ -84,14 +178,7 @@ def parse_list_answer(body: bytes, *, cut: int = 0) -> ListAnswer:
             token = child.text
         elif name == encoding_tag:
             encoded = (child.text or "").strip() == "url"
-    # <EncodingType> may come last (SeaweedFS puts it there): keys are decoded once it is known.
-    if encoded:
-        objects = [ObjectInfo(_decoded(key)[cut:], size, etag, at) for key, size, etag, at in entries]
-        prefixes = [_decoded(prefix)[cut:] for prefix in prefixes]
-    else:
-        objects = [ObjectInfo(key[cut:], size, etag, at) for key, size, etag, at in entries]
-        prefixes = [prefix[cut:] for prefix in prefixes]
-    return ListAnswer(objects, prefixes, truncated, token)
+    return entries, prefixes, truncated, token, encoded
 
 
 def _decoded(text: str) -> str:
