@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +71,24 @@ class Listed:
             return
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda item: self.put(*item), objects))
+
+
+@pytest.fixture
+def gateway(
+    request: pytest.FixtureRequest, tmp_path: Path, stack: StackInfo, bucket: str
+) -> Iterator[RunningServer]:
+    """The tests' usual gateway (the namespace cache off); a test parametrized indirectly with a
+    ttl gets the cache on, where a listing reads directories' first store pages whole and
+    resumes in them from memory (``CACHED``)."""
+    ttl = getattr(request, "param", 0)
+    extra = {"tierstore.metadata.cache.ttl": ttl} if ttl else None
+    server = start_api_server(write_server_config(tmp_path / "server.yaml", stack, bucket, extra=extra))
+    yield server
+    server.stop()
+
+
+# Without and with the namespace cache: the walk over kept pages gives the same listing.
+CACHED = pytest.mark.parametrize("gateway", [0, 60], ids=["uncached", "cached"], indirect=True)
 
 
 @pytest.fixture(params=["seaweedfs", "local"])
@@ -219,6 +237,7 @@ def _ns(path: str) -> str:
 # -- order and paging ------------------------------------------------------------------------------
 
 
+@CACHED
 def test_every_key_comes_once_in_s3_order_at_every_page_size(admin: S3Client, listed: Listed) -> None:
     keys = tricky_keys(per_directory=44)
     assert len(keys) > 2500
@@ -244,6 +263,7 @@ def test_every_key_comes_once_in_s3_order_at_every_page_size(admin: S3Client, li
     )
 
 
+@CACHED
 def test_start_after_and_marker_begin_after_any_key(admin: S3Client, listed: Listed) -> None:
     keys = tricky_keys(per_directory=3)
     listed.put_many(keys)
@@ -403,6 +423,7 @@ def test_names_come_back_whole_with_and_without_url_encoding(
 # -- directories and permissions -------------------------------------------------------------------
 
 
+@CACHED
 def test_empty_directories_are_keys_and_others_are_prefixes(admin: S3Client, listed: Listed) -> None:
     admin.put_object(Bucket=listed.name, Key="empty/", Body=b"")
     admin.put_object(Bucket=listed.name, Key="nest/deeper/", Body=b"")
@@ -427,6 +448,7 @@ def test_empty_directories_are_keys_and_others_are_prefixes(admin: S3Client, lis
         assert "Contents" not in admin.list_objects_v2(Bucket=listed.name, Prefix=prefix), prefix
 
 
+@CACHED
 def test_listing_follows_the_namespace_permissions(
     admin: S3Client, listed: Listed, gateway: RunningServer, s3_for: Callable[[str], S3Client]
 ) -> None:
@@ -525,6 +547,7 @@ def test_head_and_list_give_the_same_etag(admin: S3Client, listed: Listed) -> No
     assert listed_etags["through/gateway"] == '"5d41402abc4b2a76b9719d911017c592"'
 
 
+@CACHED
 def test_mount_points_inside_a_bucket_come_in_key_order(
     admin: S3Client, gateway: RunningServer, tmp_path: Path, root_store: RootStore
 ) -> None:
