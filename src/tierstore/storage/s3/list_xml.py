@@ -91,7 +91,7 @@ def _by_columns(root: etree._Element, namespace: str) -> Read | None:
     queries = _queries(namespace)
     count = int(queries.contents(root))
     keys, sizes, etags, dates = (column(root) for column in queries.columns)
-    prefixes = [str(prefix) for prefix in queries.prefixes(root)]
+    prefixes: list[str] = queries.prefixes(root)
     if not len(keys) == len(sizes) == len(etags) == len(dates) == count:
         return None
     if len(prefixes) != int(queries.common(root)):
@@ -99,7 +99,7 @@ def _by_columns(root: etree._Element, namespace: str) -> Read | None:
     parse_date = datetime.fromisoformat
     try:
         rows: list[Row] = [
-            (str(key), int(size), str(etag), parse_date(date))
+            (key, int(size), etag, parse_date(date))
             for key, size, etag, date in zip(keys, sizes, etags, dates, strict=True)
         ]
     except ValueError:
@@ -134,7 +134,8 @@ def _queries(namespace: str) -> _Queries:
         s = "s3:" if uri else ""
 
         def query(path: str) -> etree.XPath:
-            return etree.XPath(path, namespaces=names) if names else etree.XPath(path)
+            # Plain strings: lxml's default "smart" ones each keep a link to their element.
+            return etree.XPath(path, namespaces=names, smart_strings=False)
 
         found = cache[namespace] = _Queries(
             contents=query(f"count({s}Contents)"),
