@@ -1211,29 +1211,18 @@ class _FirstPage:
     def after(self, position: Position, limit: int) -> list[Listed] | None:
         """Up to ``limit`` entries after ``position``, when one of the page's entries ends there
         and any follow it in the page (the last one given says where the store goes on); None
-        otherwise (the store is asked)."""
+        otherwise (the store is asked).
+
+        Only a position this page gave matches (its store page's resume token and size, and the
+        last key): after the same key in a page of another size is not the same rest, on a store
+        whose order is not the namespace's (S3 puts ``a-b`` before ``a/``, so the first n keys
+        can hold one that a larger page, sorted by name, puts after it)."""
         items = self.items
         for index, item in enumerate(items):
-            if _same_place(item.after, position):
+            if item.after == position:
                 rest = items[index + 1 : index + 1 + limit]
                 return rest if rest or item.after is None else None
         return None
-
-
-def _same_place(given: Position | None, asked: Position) -> bool:
-    """Whether ``asked`` resumes where ``given`` stands. Within a directory's first store page the
-    place is the last key given, whatever size the page that gave it had been read in."""
-    if given is None:
-        return False
-    if given == asked:
-        return True
-    return (
-        given.phase == asked.phase == "store"
-        and given.resume is None
-        and asked.resume is None
-        and given.last is not None
-        and given.last == asked.last
-    )
 
 
 # A directory of at most this many entries has its names kept whole (see _names_around), read
