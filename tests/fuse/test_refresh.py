@@ -1,9 +1,9 @@
 """Vended credentials refreshed under an open file: a 256 MiB file written and read through the
 mount while the mount's credentials are renewed several times, not one request failing.
 
-The server below reuses vended credentials for 0.002 of their 900 s life (~1.8 s,
+The server below reuses vended credentials for 0.001 of their 900 s life (~0.9 s,
 ``tierstore.vending.cache.fraction``) and tells the client to refresh at the same point, so a
-write and a read paced over ~6 s each cross several refreshes. SeaweedFS checks every request's
+write and a read paced over ~3 s each cross several refreshes. SeaweedFS checks every request's
 credentials (the parts of the write's multipart upload and the read-ahead's ranged GETs); the
 server's STS calls (vend-cache misses) count the refreshes. The data goes straight to SeaweedFS:
 the data proxy sees no request. (SeaweedFS's STS gives no life under 900 s, so the replaced
@@ -27,10 +27,10 @@ from tierstore.local import StackInfo
 
 MIB = 1024 * 1024
 SIZE = 256 * MIB
-# A MiB written every 25 ms: ~6.4 s, three or more refresh periods. The read-ahead asks the store
-# once per block of up to 16 MiB, so the reader is paced slower (40 ms) over its first 160 MiB.
-PACE_SECONDS = 0.025
-READ_PACE_SECONDS = 0.04
+# A MiB written every 12 ms: ~3.1 s, three or more refresh periods. The read-ahead asks the store
+# once per block of up to 16 MiB, so the reader is paced slower (20 ms) over its first 160 MiB.
+PACE_SECONDS = 0.012
+READ_PACE_SECONDS = 0.02
 PACED_READ = 160 * MIB
 
 
@@ -42,7 +42,7 @@ def vended(server: RunningServer) -> float:
 def test_a_256_mib_file_is_written_and_read_across_credential_refreshes(
     stack: StackInfo, bucket: str, tmp_path: Path
 ) -> None:
-    server = serve_in(tmp_path / "server", stack, bucket, **{"tierstore.vending.cache.fraction": 0.002})
+    server = serve_in(tmp_path / "server", stack, bucket, **{"tierstore.vending.cache.fraction": 0.001})
     mounted = None
     try:
         mounted = start_mount(tmp_path / "mnt", server, server.admin_token)
