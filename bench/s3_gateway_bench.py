@@ -67,6 +67,7 @@ from tests.server.harness import RunningServer, start_api_server, wait_until_ans
 import store_bench as sb
 from tierstore.local.info import StackInfo
 from tierstore.local.stack import start_stack, stop_stack
+from tierstore.server.run import bound_socket
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -526,8 +527,7 @@ class Running:
 def start_floor(directory: Path, direct: sb.Stack) -> tuple[subprocess.Popen[bytes], sb.Stack]:
     """bench/passthrough_app.py on uvicorn (uvloop, httptools: as tierstore serve), forwarding to
     the direct bucket; its log in ``directory``."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+    with bound_socket("127.0.0.1") as probe:
         port = probe.getsockname()[1]
     env = os.environ | {
         "PASSTHROUGH_BUCKET": sb.BUCKET,

@@ -465,7 +465,7 @@ class FileSystem:
         come from it while it holds the directory whole, else from the store, so the cache holds
         one page per directory at most.
         """
-        kind = LISTING_WITH_ETAGS if self._etags else LISTING
+        kind = self._listing_kind
         if position != START:
             # An S3 listing resumes each open directory from its token, page after page: a
             # directory whose first page held it whole is not listed again for each.
@@ -491,6 +491,10 @@ class FileSystem:
             return items
 
     @property
+    def _listing_kind(self) -> str:
+        return LISTING_WITH_ETAGS if self._etags else LISTING
+
+    @property
     def keeps_listings(self) -> bool:
         """Whether directories' first pages are kept (the cache is on): a walk may then read a
         whole store page where it needs a few entries, and resume in it from memory."""
@@ -501,8 +505,7 @@ class FileSystem:
         that goes into it next (the S3 gateway's listing, one sibling directory ahead, so that
         the store's time for it overlaps the work on the directory before). Nothing is checked
         or given here: the walk checks the caller's permissions when it goes in."""
-        kind = LISTING_WITH_ETAGS if self._etags else LISTING
-        if not self._cache.enabled or self._cache.get(kind, path, self._stamp()) is not None:
+        if not self.keeps_listings or self._cache.get(self._listing_kind, path, self._stamp()) is not None:
             return
         self._read_ahead.warm(lambda: self._dir_page(path, START, STORE_PAGE, False))
 

@@ -197,7 +197,7 @@ class _Fields:
         self.modified = namespace + "LastModified"
         self.prefix = namespace + "Prefix"
 
-    def entry_in(self, entry: etree._Element) -> tuple[str, int, str | None, datetime | None]:
+    def entry_in(self, entry: etree._Element) -> Row:
         """Key (as written), size, ETag, last modified."""
         key: str | None = None
         size: str | None = None
