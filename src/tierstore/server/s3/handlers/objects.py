@@ -204,21 +204,18 @@ class _Ahead:
 
 async def _open_ahead(call: S3Call, asked: _Asked) -> tuple[OpenedRead, _Ahead]:
     """The read opened (:func:`_open`) and its first chunk read; when that chunk holds every
-    byte asked for, the read's end too, which is then at hand: a small object is answered whole.
-    On S3 all of it is obstore's async client on the event loop, with no worker thread. A
-    failure of that first chunk is still an S3 error answer, as nothing was sent yet."""
+    byte asked for (a read gives exactly its length), the read is done and a small object is
+    answered whole, with no trip to the store's stream to hear that it ended (each trip is a
+    hand-over to obstore's threads and back). On S3 all of it is obstore's async client on the
+    event loop, with no worker thread. A failure of that first chunk is still an S3 error
+    answer, as nothing was sent yet."""
     opened = await _open(call, asked)
     chunks = opened.chunks
     try:
         first = await chunks.next_async()
         if first is None:
             return opened, _Ahead([], ended=True)
-        if len(first) < opened.length:
-            return opened, _Ahead([first], ended=False)
-        after = await chunks.next_async()
-        if after is None:
-            return opened, _Ahead([first], ended=True)
-        return opened, _Ahead([first, after], ended=False)
+        return opened, _Ahead([first], ended=len(first) >= opened.length)
     except BaseException:
         opened.close()
         raise
