@@ -53,6 +53,9 @@ LISTING_KINDS = (LISTING, LISTING_WITH_ETAGS)
 # A directory's names and what each is (file or dir), whole: a dict, kept true by this server's
 # own file writes (file_written) and dropped by any other change below the directory.
 NAMES = "names"
+# A file's whole head as its store last answered it to a HEAD or a GET (size, ETag, time, content
+# type, user metadata): what the S3 gateway's HEAD answers from.
+HEAD = "head"
 
 Key = tuple[str, str]  # (kind, path)
 Entry = tuple[float, object, object]  # (expires at, stamp, value)

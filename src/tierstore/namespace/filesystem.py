@@ -34,7 +34,7 @@ from tierstore.namespace.access import (
     of_mount,
 )
 from tierstore.namespace.batch import TreeProgress, tree_progress
-from tierstore.namespace.cache import LISTING, LISTING_WITH_ETAGS, NAMES, CacheStats, MetadataCache
+from tierstore.namespace.cache import HEAD, LISTING, LISTING_WITH_ETAGS, NAMES, CacheStats, MetadataCache
 from tierstore.namespace.listing import (
     DEFAULT_LIMIT,
     START,
@@ -131,9 +131,14 @@ class FileSystem:
         cache_ttl: float | None = None,
         cache_max_entries: int | None = None,
         names_limit: int | None = None,
+        cached_heads: bool = False,
     ) -> None:
         self.table = table
         self.caller = caller
+        # Whether the S3 gateway's HEAD may be answered from the cache (object_info_async): only
+        # where every write through tierstore goes through this process, which then drops what
+        # it changed (a server of one worker on an embedded namespace).
+        self.cached_heads = cached_heads
         config = table.config
         # Files a tree operation (cp -r, mv, rm -r, du) works on at once, unless it is told.
         self.concurrency = config.fs_concurrency
@@ -1045,25 +1050,43 @@ class FileSystem:
             raise NotFoundError(f"{target.path}: no such file", key=target.path) from None
 
     async def object_info_async(self, path: str) -> ObjectInfo:
-        """:meth:`object_info` on an event loop: the caller's checks from memory (on a thread
-        when they need the database), then the store's HEAD with its async client, so that the S3
-        gateway's HEAD takes no worker thread."""
+        """:meth:`object_info` for the S3 gateway's HEAD, on an event loop: the caller's checks
+        from memory (on a thread when they need the database), then the file's head as the
+        namespace cache holds it, else the store's HEAD with its async client (no worker thread).
+
+        With ``cached_heads``, the cache keeps a head the store gave to a HEAD or a GET
+        (:meth:`open_object_async`) for ``tierstore.metadata.cache.ttl``, as it keeps stats and
+        listings: a write through this process drops it at once, one straight to the store shows
+        within the ttl (0: every HEAD asks the store). The caller's bits are checked every time,
+        never cached."""
         target = await self._object_target_async(path)
+        stamp, ticket = self._stamp(), self._cache.ticket()
+        cached = self._cache.get(HEAD, target.path, stamp) if self.cached_heads else None
+        if isinstance(cached, ObjectInfo):
+            return cached
         try:
-            return await target.store.head_async(target.key)
+            info = await target.store.head_async(target.key)
         except NotFoundError:
             raise NotFoundError(f"{target.path}: no such file", key=target.path) from None
+        if self.cached_heads:
+            self._cache.put(HEAD, target.path, info, stamp, since=ticket)
+        return info
 
     async def open_object_async(
         self, path: str, *, start: int | None = None, end: int | None = None, suffix: int | None = None
     ) -> OpenedRead:
         """:meth:`open_object` on an event loop, as :meth:`object_info_async` (its chunks:
-        ``ChunkStream.next_async``)."""
+        ``ChunkStream.next_async``). The head the store answered with (the whole file's, a range's
+        too) is what the next HEAD answers."""
         target = await self._object_target_async(path)
+        stamp, ticket = self._stamp(), self._cache.ticket()
         try:
-            return await target.store.open_read_async(target.key, start=start, end=end, suffix=suffix)
+            opened = await target.store.open_read_async(target.key, start=start, end=end, suffix=suffix)
         except NotFoundError:
             raise NotFoundError(f"{target.path}: no such file", key=target.path) from None
+        if self.cached_heads:
+            self._cache.put(HEAD, target.path, opened.info, stamp, since=ticket)
+        return opened
 
     async def _object_target_async(self, path: str) -> _Target:
         try:

@@ -54,11 +54,15 @@ class BuiltServer:
         return self.state.options.home / ADMIN_TOKEN_FILE
 
 
-def build_server(config_path: Path | None, *, clean_up: bool = True) -> BuiltServer:
+def build_server(config_path: Path | None, *, clean_up: bool = True, sole: bool = True) -> BuiltServer:
     """Loads the config, opens the metadata store and mount table, creates the first admin.
 
     ``clean_up``: start the clean-up of left-over uploads beside serving (a worker of
-    ``--workers`` leaves it to the supervisor, which runs it once)."""
+    ``--workers`` leaves it to the supervisor, which runs it once). ``sole``: this process is
+    the server's only one (not a worker of ``--workers``); on an embedded (SQLite) namespace it
+    then sees every write made through the server, so its S3 gateway's HEAD may answer from the
+    namespace cache (``ServerState.cached_heads``); workers and servers sharing a database do not
+    see each other's writes at once, so theirs ask the store every time."""
     config = load_server_config(config_path)
     options = load_api_options(config_path)
     location = config.root.location
@@ -77,9 +81,17 @@ def build_server(config_path: Path | None, *, clean_up: bool = True) -> BuiltSer
     except BaseException:
         metadata.close()
         raise
-    state = ServerState(table=table, users=users, options=options)
+    cached_heads = heads_from_cache(config.metadata_url, sole=sole)
+    state = ServerState(table=table, users=users, options=options, cached_heads=cached_heads)
     cleanup = start_upload_cleanup(table) if clean_up else None
     return BuiltServer(state=state, config=config, admin_token=token, upload_cleanup=cleanup)
+
+
+def heads_from_cache(metadata_url: str, *, sole: bool) -> bool:
+    """Whether a server may answer the S3 gateway's HEAD from its namespace cache: only when it
+    sees every write made through tierstore, that is when it is the server's only process
+    (``sole``) on an embedded namespace (SQLite), not one sharing a database with others."""
+    return sole and metadata_url.startswith("sqlite")
 
 
 def start_upload_cleanup(table: MountTable) -> threading.Thread:

@@ -38,6 +38,9 @@ class ServerState:
     users: UserDirectory
     options: ApiServerOptions
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
+    # Whether the S3 gateway's HEAD answers from the namespace cache (FileSystem.cached_heads):
+    # when this process is the only one writing through the namespace (see build_server).
+    cached_heads: bool = False
     vendor: CredentialVendor = field(init=False)
     # Each user's view of the one shared FileSystem (cheap to make again, so the least recently
     # used go past MAX_VIEWS: users removed or regrouped do not stay forever).
@@ -98,7 +101,9 @@ class ServerState:
             found = self._filesystems.get(key)
             if found is None:
                 if self._shared is None:
-                    found = self._shared = FileSystem(self.table, caller=user.caller())
+                    found = self._shared = FileSystem(
+                        self.table, caller=user.caller(), cached_heads=self.cached_heads
+                    )
                 else:
                     found = self._shared.as_caller(user.caller())
                 self._filesystems.put(key, found)

@@ -123,7 +123,7 @@ def _worker(
     from tierstore.server.run import build_server, show_operational_logs, uvicorn_config
 
     show_operational_logs()
-    built = build_server(config_path, clean_up=False)
+    built = build_server(config_path, clean_up=False, sole=False)
     server = uvicorn.Server(uvicorn_config(built, built.state.options, host=host, port=port, s3_port=s3_port))
     freeze_start_up()
     try:
