@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
 from tierstore.server.s3.errors import S3Error
 
@@ -146,9 +146,19 @@ def _to_second(when: datetime) -> datetime:
     return when.astimezone(UTC).replace(microsecond=0)
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def http_date(when: datetime) -> str:
-    """``Wed, 21 Oct 2015 07:28:00 GMT``: Last-Modified as HTTP writes it."""
-    return format_datetime(_to_second(when), usegmt=True)
+    """``Wed, 21 Oct 2015 07:28:00 GMT``: Last-Modified as HTTP writes it (RFC 9110's IMF-fixdate,
+    English names whatever the locale). Written out here: ``email.utils.format_datetime`` cost a
+    twentieth of a cached HEAD's CPU in the gateway."""
+    at = when.astimezone(UTC)
+    return (
+        f"{_DAYS[at.weekday()]}, {at.day:02d} {_MONTHS[at.month - 1]} {at.year:04d} "
+        f"{at.hour:02d}:{at.minute:02d}:{at.second:02d} GMT"
+    )
 
 
 def _shown(header: str) -> str:
