@@ -102,7 +102,7 @@ async def read_json_body(request: Request, limits: ServerLimits) -> bytes:
     if declared is not None and (not declared.isascii() or not declared.isdigit() or int(declared) > limit):
         raise too_large
     if declared is not None and int(declared) <= SMALL_JSON_BODY:
-        return await _read_small_body(request, limits, int(declared))
+        return await read_declared_body(request, limits, int(declared))
     received = bytearray()
     async with contextlib.aclosing(paced_body(request, limits)) as chunks:
         async for chunk in chunks:
@@ -112,13 +112,13 @@ async def read_json_body(request: Request, limits: ServerLimits) -> bytes:
     return bytes(received)
 
 
-async def _read_small_body(request: Request, limits: ServerLimits, size: int) -> bytes:
-    """A body of ``size`` declared bytes (at most :data:`SMALL_JSON_BODY`) under one deadline.
+async def read_declared_body(request: Request, limits: ServerLimits, size: int) -> bytes:
+    """A small body of ``size`` declared bytes (a JSON body of at most :data:`SMALL_JSON_BODY`,
+    an S3 PUT of at most a MiB) read whole under one deadline.
 
     The pace allows a body ``body_timeout`` seconds plus one second per ``body_min_rate``
-    bytes in all; for a body this small that whole allowance is a few seconds over
-    ``body_timeout``, so one timer over the whole read keeps the bound, where arming one per
-    chunk (three for a one-message body) cost about half of a warm vend's time.
+    bytes in all; one timer over the whole read keeps that bound, where arming one per chunk
+    (three for a one-message body) cost about half of a warm vend's time.
     """
     rate = limits.body_min_rate
     allowance = limits.body_timeout + (size / rate if rate else 0)

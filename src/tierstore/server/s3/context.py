@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tierstore.namespace.filesystem import FileSystem
-from tierstore.server.bodies import paced_body
+from tierstore.server.bodies import paced_body, read_declared_body
 from tierstore.server.s3.addressing import Addressed
 from tierstore.server.s3.errors import S3Error
 from tierstore.server.s3.payload import RequestBody, request_body
@@ -80,6 +80,21 @@ class S3Call:
         before a byte is read."""
         source: AsyncIterator[bytes] = paced_body(self.request, self.state.options.limits)
         return request_body(self.auth, self.request.scope["headers"], source)
+
+    async def whole_body(self, body: RequestBody) -> bytes:
+        """``body`` (from :meth:`body`, not iterated) in one piece: a plain body of declared
+        length read under one deadline and then judged whole, with no generator or timer per
+        chunk; an aws-chunked one decoded as it arrives. S3Error when a check fails."""
+        if body.plain is None or body.length is None:
+            return b"".join([chunk async for chunk in body.chunks])
+        data = await read_declared_body(self.request, self.state.options.limits, body.length)
+        if len(data) != body.length:  # a body framed otherwise than its Content-Length says
+            raise S3Error(
+                "IncompleteBody",
+                f"The body holds {len(data)} bytes where Content-Length declares {body.length}.",
+            )
+        body.plain.verify(data)
+        return data
 
 
 Handler = Callable[[S3Call], Awaitable[Response]]

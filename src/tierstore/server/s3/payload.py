@@ -40,12 +40,71 @@ from tierstore.server.s3.sigv4 import Authenticated, Payload
 _NOT_CHECKSUMS = (b"x-amz-checksum-type", b"x-amz-checksum-mode", b"x-amz-checksum-algorithm")
 
 
+@dataclass(frozen=True)
+class BodyChecks:
+    """What a plain (not aws-chunked) body must hash to: its ``x-amz-content-sha256``, its
+    ``Content-MD5`` and its ``x-amz-checksum-*`` headers (any of them may be absent)."""
+
+    sha256: str | None = None
+    content_md5: bytes | None = None
+    header_checksums: Sequence[tuple[ChecksumAlgorithm, str]] = ()
+
+    @property
+    def any(self) -> bool:
+        return self.sha256 is not None or self.content_md5 is not None or bool(self.header_checksums)
+
+    def running(self) -> RunningChecks:
+        return RunningChecks(self)
+
+    def verify(self, data: bytes) -> None:
+        """The verdict on a body read whole: :class:`S3Error` when a check fails."""
+        running = self.running()
+        running.update(data)
+        running.finish()
+
+
+class RunningChecks:
+    """:class:`BodyChecks` over a body fed to it piece by piece; the verdict at :meth:`finish`."""
+
+    def __init__(self, checks: BodyChecks) -> None:
+        self._checks = checks
+        self._sha256 = hashlib.sha256() if checks.sha256 is not None else None
+        self._md5 = hashlib.md5(usedforsecurity=False) if checks.content_md5 is not None else None
+        self._running: list[tuple[ChecksumAlgorithm, str, Checksum]] = [
+            (algorithm, stated, algorithm.new()) for algorithm, stated in checks.header_checksums
+        ]
+
+    def update(self, piece: bytes) -> None:
+        if self._sha256 is not None:
+            self._sha256.update(piece)
+        if self._md5 is not None:
+            self._md5.update(piece)
+        for _, _, checksum in self._running:
+            checksum.update(piece)
+
+    def finish(self) -> None:
+        if self._sha256 is not None and self._sha256.hexdigest() != self._checks.sha256:
+            raise S3Error("XAmzContentSHA256Mismatch")
+        if self._md5 is not None and self._md5.digest() != self._checks.content_md5:
+            raise S3Error("BadDigest")
+        for algorithm, stated, checksum in self._running:
+            if algorithm.encode(checksum) != stated:
+                raise S3Error(
+                    "BadDigest", f"The {algorithm.name} you specified did not match the calculated checksum."
+                )
+
+
 @dataclass
 class RequestBody:
-    """The checked body, to iterate once; ``length`` is the object's size when declared."""
+    """The checked body, to iterate once; ``length`` is the object's size when declared.
+
+    ``plain``: a body that is not aws-chunked, with the checks it must pass. A reader may then
+    take it whole instead of iterating (``S3Call.whole_body``) and judge it with
+    ``plain.verify``; the chunks of an aws-chunked body carry their own checks (None)."""
 
     length: int | None
     chunks: AsyncIterator[bytes]
+    plain: BodyChecks | None = None
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self.chunks
@@ -78,39 +137,19 @@ def request_body(
         length = _length(_single(fields, b"content-length"), "Content-Length")
         chunks = source
     sha256 = auth.payload_sha256 if auth.payload is Payload.SHA256 else None
-    if sha256 is None and content_md5 is None and not header_checksums:
-        return RequestBody(length, chunks)
-    return RequestBody(length, _checked(chunks, sha256, content_md5, header_checksums))
+    checks = BodyChecks(sha256, content_md5, header_checksums)
+    plain = None if auth.payload.chunked else checks
+    if not checks.any:
+        return RequestBody(length, chunks, plain)
+    return RequestBody(length, _checked(chunks, checks), plain)
 
 
-async def _checked(
-    chunks: AsyncIterator[bytes],
-    sha256: str | None,
-    content_md5: bytes | None,
-    header_checksums: Sequence[tuple[ChecksumAlgorithm, str]],
-) -> AsyncIterator[bytes]:
-    sha256_digest = hashlib.sha256() if sha256 is not None else None
-    md5_digest = hashlib.md5(usedforsecurity=False) if content_md5 is not None else None
-    running: list[tuple[ChecksumAlgorithm, str, Checksum]] = [
-        (algorithm, stated, algorithm.new()) for algorithm, stated in header_checksums
-    ]
+async def _checked(chunks: AsyncIterator[bytes], checks: BodyChecks) -> AsyncIterator[bytes]:
+    running = checks.running()
     async for piece in chunks:
-        if sha256_digest is not None:
-            sha256_digest.update(piece)
-        if md5_digest is not None:
-            md5_digest.update(piece)
-        for _, _, checksum in running:
-            checksum.update(piece)
+        running.update(piece)
         yield piece
-    if sha256_digest is not None and sha256_digest.hexdigest() != sha256:
-        raise S3Error("XAmzContentSHA256Mismatch")
-    if md5_digest is not None and md5_digest.digest() != content_md5:
-        raise S3Error("BadDigest")
-    for algorithm, stated, checksum in running:
-        if algorithm.encode(checksum) != stated:
-            raise S3Error(
-                "BadDigest", f"The {algorithm.name} you specified did not match the calculated checksum."
-            )
+    running.finish()
 
 
 def _single(fields: dict[bytes, list[bytes]], name: bytes) -> str | None:

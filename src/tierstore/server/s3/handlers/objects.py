@@ -385,7 +385,7 @@ async def _write_small(
     As on the streaming path, a refused write reads none of its body."""
     with call.state.upload_slot(call.user):
         prepared = await call.fs.prepare_write_async(call.target.path, exclusive=exclusive)
-        data = b"".join([chunk async for chunk in body.chunks])
+        data = await call.whole_body(body)
         count(len(data))
         return await call.fs.write_prepared_async(prepared, data, attributes=attributes)
 
