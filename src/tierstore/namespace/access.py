@@ -71,10 +71,16 @@ def of_mount(record: MountRecord, path: str | None = None) -> Attributes:
 
 def lineage(table: MountTable, path: str) -> list[Attributes]:
     """The effective attributes of ``/``, each ancestor of ``path``, and ``path`` itself, in order."""
+    # Normalized once, then each ancestor is a prefix of it (every request's permission check
+    # builds this chain: normalizing each prefix again cost a tenth of a small PUT's checks).
+    normal = paths.normalize(path if path.startswith("/") else f"/{path}")
     chain = ["/"]
-    for part in path.strip("/").split("/"):
-        if part:
-            chain.append(paths.join(chain[-1], part))
+    if normal != "/":
+        cut = normal.find("/", 1)
+        while cut != -1:
+            chain.append(normal[:cut])
+            cut = normal.find("/", cut + 1)
+        chain.append(normal)
     own = table.metadata.attributes_of(chain)
     mount_points = {record.path: record for record in table.records()}
     result: list[Attributes] = []

@@ -222,26 +222,35 @@ class FileSystem:
             return
         self._search(path)[-1].check(self.caller, want)
 
-    def _check_entry_change(self, target: _Target, verb: str) -> list[Attributes]:
+    def _check_entry_change(
+        self, target: _Target, verb: str, searched: list[Attributes] | None = None
+    ) -> list[Attributes]:
         """Creating or removing an entry goes by its directory: search and write on it (sticky too).
 
         Checked before anything is looked up in the store, so a refusal says nothing about
-        whether the entry exists.
+        whether the entry exists. ``searched``: the path's chain as :meth:`_search` just gave it
+        to the caller (the lineage is then not built again).
         """
         check_readonly(target.mount, target.path, verb)
-        chain = self._search(target.path)
+        chain = searched if searched is not None else self._search(target.path)
         check_parent(self.caller, chain, verb)
         return chain
 
-    def _check_write_here(self, target: _Target, kind: Kind | None) -> None:
+    def _check_write_here(
+        self, target: _Target, kind: Kind | None, searched: list[Attributes] | None = None
+    ) -> None:
         """Replacing a file needs its write bit; creating one, write and search on its directory.
 
-        ``kind`` is what the caller already found at ``target``, so no second HEAD is sent.
+        ``kind`` is what the caller already found at ``target``, so no second HEAD is sent;
+        ``searched`` as :meth:`_check_entry_change` takes it.
         """
-        if kind == "file":
-            self._check(target.path, target.mount, "write")
+        if kind != "file":
+            self._check_entry_change(target, "write", searched)
             return
-        self._check_entry_change(target, "write")
+        check_readonly(target.mount, target.path)
+        if self.caller is not None:
+            chain = searched if searched is not None else self._search(target.path)
+            chain[-1].check(self.caller, "write")
 
     def _is_mount_point(self, path: str) -> bool:
         return any(record.path == path for record in self.table.records())
@@ -745,11 +754,11 @@ class FileSystem:
         if target.key == "":
             raise StoreError(f"{target.path}: is a directory (a mount point)", key=target.path)
         check_readonly(target.mount, target.path)
-        self._search(target.path)
+        searched = self._search(target.path)
         existing = self._kind(target, sync=exclusive)
         if existing == "dir":
             raise StoreError(f"{target.path}: is a directory", key=target.path)
-        self._check_write_here(target, existing)
+        self._check_write_here(target, existing, searched)
         if exclusive and existing is not None:
             raise ConflictError(
                 f"{target.path}: it exists already and only a new file was asked for", key=target.path
@@ -1116,11 +1125,11 @@ class FileSystem:
         if dst.key == "":
             raise StoreError(f"{dst.path}: is a directory (a mount point)", key=dst.path)
         check_readonly(dst.mount, dst.path)
-        self._search(dst.path)
+        searched = self._search(dst.path)
         existing = self._kind(dst, sync=True)
         if existing == "dir":
             raise StoreError(f"{dst.path}: is a directory", key=dst.path)
-        self._check_write_here(dst, existing)
+        self._check_write_here(dst, existing, searched)
         try:
             if src.store is dst.store:
                 src.store.copy(src.key, dst.key, attributes=attributes)
