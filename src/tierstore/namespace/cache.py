@@ -164,6 +164,14 @@ class MetadataCache:
             while len(self._children) > self.max_entries and self._evict_oldest():
                 pass
 
+    def drop(self, kind: str, path: str) -> None:
+        """Forget one entry (a path's head when its stat is asked afresh)."""
+        if not self._enabled:
+            return
+        with self._lock:
+            if self._lru.pop((kind, path)) is not None:
+                self._prune_up(path)
+
     def filling(self, kind: str, path: str) -> threading.Lock:
         """The lock to hold while filling ``(kind, path)``: check the cache again once it is held."""
         return self._filling[hash((kind, path)) % FILL_STRIPES]

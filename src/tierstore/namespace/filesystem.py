@@ -330,6 +330,8 @@ class FileSystem:
         cached = None if sync else self._cache.get("stat", target.path, stamp)
         if isinstance(cached, FileStatus):
             return cached
+        if sync:  # the caller says the path may have changed (a client's own direct write)
+            self._cache.drop(HEAD, target.path)
         status = self._status(target, sync=sync, here=here)
         self._cache.put("stat", target.path, status, stamp, since=ticket)
         return status

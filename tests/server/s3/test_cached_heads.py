@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 
@@ -141,6 +142,26 @@ def test_the_callers_bits_are_checked_for_a_cached_head(
     mount.chmod(f"/{bucket}/private", "0755")
     mount.chmod(f"/{bucket}/private/file", "0644")
     assert head(mallory, bucket, "private/file")[0] == len(b"secret")
+
+
+def test_a_stat_asked_afresh_drops_the_cached_head(mount: Mount, gateway: RunningServer) -> None:
+    """What the tierstore client and the FUSE mount do after their own writes straight to the
+    store (with vended credentials): their next stat asks afresh (``sync``), and the gateway's
+    HEAD then asks the store too."""
+    admin = mount.admin
+    admin.put_object(Bucket=mount.bucket, Key="s", Body=b"old")
+    assert head(admin, mount.bucket, "s")[0] == 3
+    write_behind(mount, "s", b"written by a client")
+    assert head(admin, mount.bucket, "s")[0] == 3  # the server has not seen that write
+    stat = httpx.get(
+        f"{gateway.url}/v1/fs/stat",
+        params={"path": f"/{mount.bucket}/s", "sync": "true"},
+        headers=gateway.auth(),
+        timeout=30,
+    )
+    assert stat.status_code == 200, stat.text
+    assert stat.json()["size"] == len(b"written by a client")
+    assert head(admin, mount.bucket, "s")[0] == len(b"written by a client")
 
 
 @pytest.mark.parametrize("gateway", [SHORT_TTL], indirect=True)
