@@ -214,13 +214,21 @@ class FileSystem:
         check_search(self.caller, chain)
         return chain
 
-    def _check(self, path: str, mount: MountRecord, want: Literal["read", "write", "execute"]) -> None:
-        """Search on every ancestor, then ``want`` on ``path`` itself."""
+    def _check(
+        self,
+        path: str,
+        mount: MountRecord,
+        want: Literal["read", "write", "execute"],
+        searched: list[Attributes] | None = None,
+    ) -> None:
+        """Search on every ancestor, then ``want`` on ``path`` itself. ``searched``: the path's
+        chain as :meth:`_search` just gave it to the caller (the lineage is then not built again)."""
         if want == "write":
             check_readonly(mount, path)
         if self.caller is None:
             return
-        self._search(path)[-1].check(self.caller, want)
+        chain = searched if searched is not None else self._search(path)
+        chain[-1].check(self.caller, want)
 
     def _check_entry_change(
         self, target: _Target, verb: str, searched: list[Attributes] | None = None
@@ -228,8 +236,7 @@ class FileSystem:
         """Creating or removing an entry goes by its directory: search and write on it (sticky too).
 
         Checked before anything is looked up in the store, so a refusal says nothing about
-        whether the entry exists. ``searched``: the path's chain as :meth:`_search` just gave it
-        to the caller (the lineage is then not built again).
+        whether the entry exists. ``searched`` as :meth:`_check` takes it.
         """
         check_readonly(target.mount, target.path, verb)
         chain = searched if searched is not None else self._search(target.path)
@@ -242,15 +249,12 @@ class FileSystem:
         """Replacing a file needs its write bit; creating one, write and search on its directory.
 
         ``kind`` is what the caller already found at ``target``, so no second HEAD is sent;
-        ``searched`` as :meth:`_check_entry_change` takes it.
+        ``searched`` as :meth:`_check` takes it.
         """
-        if kind != "file":
-            self._check_entry_change(target, "write", searched)
+        if kind == "file":
+            self._check(target.path, target.mount, "write", searched)
             return
-        check_readonly(target.mount, target.path)
-        if self.caller is not None:
-            chain = searched if searched is not None else self._search(target.path)
-            chain[-1].check(self.caller, "write")
+        self._check_entry_change(target, "write", searched)
 
     def _is_mount_point(self, path: str) -> bool:
         return any(record.path == path for record in self.table.records())
