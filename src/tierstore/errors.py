@@ -95,6 +95,10 @@ class RangeNotSatisfiableError(StoreError):
         self.size = size
 
 
+class InvalidPartNumberError(StoreError):
+    """A read of a part an object does not have (S3's 416 ``InvalidPartNumber``)."""
+
+
 class PathTooLongError(StoreError):
     """A path, a name in it, or the key it maps to is longer than the store or namespace allows."""
 

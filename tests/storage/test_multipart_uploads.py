@@ -25,6 +25,7 @@ from tierstore.errors import (
     EntityTooSmallError,
     InvalidArgumentError,
     InvalidPartError,
+    InvalidPartNumberError,
     InvalidPartOrderError,
     NoSuchUploadError,
     NotFoundError,
@@ -115,6 +116,42 @@ def test_three_parts_make_one_object_with_s3s_etag(target: Target) -> None:
     with pytest.raises(NoSuchUploadError) as raised:
         uploads.upload_part("dir/object.bin", upload_id, 4, [b"late"], 4)
     assert upload_id in str(raised.value) and "dir/object.bin" in str(raised.value)
+
+
+def test_part_spans_of_a_completed_object_and_of_one_written_whole(target: Target) -> None:
+    uploads = target.uploads
+    upload_id, data, listed = three_parts(uploads, "spans.bin")
+    etag = uploads.complete("spans.bin", upload_id, listed).etag
+    start = 0
+    for number, part in enumerate(data, 1):
+        span = target.store.part_span("spans.bin", number)
+        assert (span.number, span.start, span.end, span.count) == (number, start, start + len(part), 3)
+        assert (span.info.size, span.info.etag) == (2 * PART + 1024, etag)
+        assert target.store.get("spans.bin", start=span.start, end=span.end) == part
+        start += len(part)
+    with pytest.raises(InvalidPartNumberError):
+        target.store.part_span("spans.bin", 4)
+    target.store.put("whole.bin", b"one piece")
+    whole = target.store.part_span("whole.bin", 1)
+    assert (whole.start, whole.end, whole.count, whole.info.size) == (0, 9, 1, 9)
+    with pytest.raises(InvalidPartNumberError):
+        target.store.part_span("whole.bin", 2)
+    with pytest.raises(NotFoundError):
+        target.store.part_span("absent.bin", 1)
+
+
+def test_a_local_file_changed_behind_tierstores_back_is_one_part(local: LocalStore) -> None:
+    uploads = local.multipart_uploads()
+    upload_id, _data, listed = three_parts(uploads, "changed.bin")
+    uploads.complete("changed.bin", upload_id, listed)
+    assert local.part_span("changed.bin", 2).count == 3
+    with (local.root / "changed.bin").open("ab") as handle:  # the recorded sizes no longer add up
+        handle.write(b"appended")
+    span = local.part_span("changed.bin", 1)
+    assert (span.start, span.end, span.count) == (0, 2 * PART + 1024 + 8, 1)
+    assert not span.info.etag or not span.info.etag.endswith('-3"')
+    with pytest.raises(InvalidPartNumberError):
+        local.part_span("changed.bin", 2)
 
 
 def test_the_content_type_and_metadata_given_at_create_are_the_objects(target: Target) -> None:

@@ -53,7 +53,15 @@ from tierstore.namespace.metadata import MountRecord
 from tierstore.namespace.mounts import MountTable, path_error
 from tierstore.namespace.permissions import Caller, parse_mode
 from tierstore.namespace.read_ahead import ReadAhead
-from tierstore.storage.interface import Kind, ObjectAttributes, ObjectInfo, OpenedRead, PutResult, Store
+from tierstore.storage.interface import (
+    Kind,
+    ObjectAttributes,
+    ObjectInfo,
+    OpenedRead,
+    PartSpan,
+    PutResult,
+    Store,
+)
 
 # Streaming copies and reads move this much at a time; the writer gathers it into parts.
 CHUNK = 2 * 1024 * 1024
@@ -1088,7 +1096,13 @@ class FileSystem:
         return info
 
     async def open_object_async(
-        self, path: str, *, start: int | None = None, end: int | None = None, suffix: int | None = None
+        self,
+        path: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        suffix: int | None = None,
+        if_match: str | None = None,
     ) -> OpenedRead:
         """:meth:`open_object` on an event loop, as :meth:`object_info_async` (its chunks:
         ``ChunkStream.next_async``). The head the store answered with (the whole file's, a range's
@@ -1096,12 +1110,25 @@ class FileSystem:
         target = await self._object_target_async(path)
         stamp, ticket = self._stamp(), self._cache.ticket()
         try:
-            opened = await target.store.open_read_async(target.key, start=start, end=end, suffix=suffix)
+            opened = await target.store.open_read_async(
+                target.key, start=start, end=end, suffix=suffix, if_match=if_match
+            )
         except NotFoundError:
             raise NotFoundError(f"{target.path}: no such file", key=target.path) from None
         if self.cached_heads:
             self._cache.put(HEAD, target.path, opened.info, stamp, since=ticket)
         return opened
+
+    async def object_part_async(self, path: str, number: int) -> PartSpan:
+        """Where part ``number`` of the file lies and how many it has (``Store.part_span``: one
+        store request, never cached), once the caller may read it, as :meth:`object_info_async`.
+        NotFoundError when there is no file at ``path``; InvalidPartNumberError past its last
+        part."""
+        target = await self._object_target_async(path)
+        try:
+            return await target.store.part_span_async(target.key, number)
+        except NotFoundError:
+            raise NotFoundError(f"{target.path}: no such file", key=target.path) from None
 
     async def _object_target_async(self, path: str) -> _Target:
         try:

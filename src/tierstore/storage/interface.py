@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from tierstore.storage.uploads import MultipartUploads
 
 from tierstore.blocking import on_thread
-from tierstore.errors import NotFoundError
+from tierstore.errors import NotFoundError, UnsupportedError
 from tierstore.storage.attributes import checked_content_type, checked_metadata, no_metadata
 
 HttpMethod = Literal["GET", "PUT", "HEAD", "DELETE"]
@@ -72,6 +72,24 @@ class ObjectInfo:
     last_modified: datetime | None = None
     content_type: str | None = None
     metadata: Mapping[str, str] = field(default_factory=no_metadata, hash=False)
+
+
+@dataclass(frozen=True)
+class PartSpan:
+    """Where part ``number`` of an object lies: its bytes ``[start, end)``, one of ``count``
+    parts. An object written in one piece has one part, the whole object; one completed from a
+    multipart upload has the parts it was completed with, whose boundaries only its store knows.
+    ``info`` is the whole object's (its size, ETag and attributes)."""
+
+    number: int
+    start: int
+    end: int
+    count: int
+    info: ObjectInfo
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
 
 
 @dataclass(frozen=True)
@@ -212,6 +230,16 @@ class Store(abc.ABC):
     async def head_async(self, key: str) -> ObjectInfo:
         """:meth:`head` for an event loop; a store without an async client runs it on a thread."""
         return await on_thread(self.head, key)
+
+    def part_span(self, key: str, number: int) -> PartSpan:
+        """Where part ``number`` (from 1) of the object lies, and how many parts it has (one
+        request). :class:`~tierstore.errors.InvalidPartNumberError` when it has fewer parts;
+        :class:`~tierstore.errors.UnsupportedError` from a store that cannot tell."""
+        raise UnsupportedError(f"{self.description}: this store cannot tell an object's parts", key=key)
+
+    async def part_span_async(self, key: str, number: int) -> PartSpan:
+        """:meth:`part_span` for an event loop (on a worker thread)."""
+        return await on_thread(self.part_span, key, number)
 
     @abc.abstractmethod
     def open_read(

@@ -21,6 +21,7 @@ from tierstore.storage.interface import (
     ObjectInfo,
     ObjectWriter,
     OpenedRead,
+    PartSpan,
     PutResult,
     Store,
 )
@@ -60,6 +61,9 @@ class StoreLayer(Store):
 
     async def _around_async(self, operation: str, key: str, call: Callable[[], Awaitable[T]]) -> T:
         return await call()
+
+    def part_span(self, key: str, number: int) -> PartSpan:
+        return self._enter("part_span", key, lambda: self.inner.part_span(key, number))
 
     def get(self, key: str, *, start: int | None = None, end: int | None = None) -> bytes:
         return self._enter("get", key, lambda: self.inner.get(key, start=start, end=end))

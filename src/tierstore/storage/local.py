@@ -33,6 +33,7 @@ from typing import IO, TYPE_CHECKING
 from tierstore.errors import (
     AccessDeniedError,
     ConflictError,
+    InvalidPartNumberError,
     NotFoundError,
     PathTooLongError,
     RangeNotSatisfiableError,
@@ -49,6 +50,7 @@ from tierstore.storage.interface import (
     ObjectInfo,
     ObjectWriter,
     OpenedRead,
+    PartSpan,
     PutResult,
     Store,
 )
@@ -161,6 +163,29 @@ class LocalStore(Store):
         if not stat_kind.S_ISREG(found.st_mode):
             raise self._missing("HEAD", key)
         return _described(key, found, str(path))
+
+    def part_span(self, key: str, number: int) -> PartSpan:
+        """From the part sizes recorded when a multipart upload was completed here
+        (:func:`local_attrs.part_sizes`); any other file is one part."""
+        path = self._path(key)
+        try:
+            found = path.lstat()
+        except (FileNotFoundError, NotADirectoryError):
+            raise self._missing("HEAD", key) from None
+        except OSError as error:
+            raise self._os_error("HEAD", key, error) from None
+        if not stat_kind.S_ISREG(found.st_mode):
+            raise self._missing("HEAD", key)
+        sizes = local_attrs.part_sizes(str(path), found)
+        if number > len(sizes):
+            raise InvalidPartNumberError(
+                f"HEAD {self._where(key)} part {number}: the object has {len(sizes)} part(s)", key=key
+            )
+        start = sum(sizes[: number - 1])
+        info = _described(key, found, str(path))
+        return PartSpan(
+            number=number, start=start, end=start + sizes[number - 1], count=len(sizes), info=info
+        )
 
     def open_read(
         self,

@@ -26,7 +26,8 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from tierstore.storage.attributes import no_metadata
@@ -35,6 +36,8 @@ from tierstore.storage.interface import ObjectAttributes
 LOGGER = logging.getLogger(__name__)
 
 XATTR = "user.tierstore.object"
+# S3's ETag of an object completed from N parts: the MD5 of their MD5s, then "-N".
+_MULTIPART = re.compile(r'"[0-9a-f]{32}-([0-9]+)"')
 _UNSUPPORTED = {errno.ENOTSUP, errno.EOPNOTSUPP}
 
 # A file descriptor, or a path (never followed if it is a link).
@@ -48,16 +51,17 @@ class Described:
     metadata: Mapping[str, str]
 
 
-def encode(attributes: ObjectAttributes | None) -> bytes | None:
-    """The JSON kept for ``attributes``; None when there is nothing to keep."""
-    if attributes is None or attributes.empty:
-        return None
+def encode(attributes: ObjectAttributes | None, *, parts: Sequence[int] = ()) -> bytes | None:
+    """The JSON kept for ``attributes`` and, for a file completed from a multipart upload, the
+    sizes of its ``parts`` (what a read of one part needs); None when there is nothing to keep."""
     document: dict[str, object] = {}
-    if attributes.content_type is not None:
+    if attributes is not None and attributes.content_type is not None:
         document["content_type"] = attributes.content_type
-    if attributes.metadata:
+    if attributes is not None and attributes.metadata:
         document["metadata"] = dict(attributes.metadata)
-    return json.dumps(document, separators=(",", ":")).encode()
+    if parts:
+        document["parts"] = list(parts)
+    return json.dumps(document, separators=(",", ":")).encode() if document else None
 
 
 def record(descriptor: int, md5_hex: str, attributes: bytes | None, *, where: str) -> bool:
@@ -95,6 +99,30 @@ def described(target: Target, found: os.stat_result) -> Described:
     raw = _read(target)
     content_type, metadata = _attributes(raw.partition(b"\n")[2] if raw else b"", target)
     return Described(_etag(raw, found), content_type, metadata)
+
+
+def part_sizes(target: Target, found: os.stat_result) -> tuple[int, ...]:
+    """The sizes of the parts the file was completed from, in order; ``(size,)`` for a file
+    written in one piece, or changed since its parts were recorded (its ETag then says it is
+    no longer the object they made: a multipart ETag naming as many parts, over the same bytes)."""
+    raw = _read(target)
+    etag = _etag(raw, found)
+    counted = _MULTIPART.fullmatch(etag)
+    if raw is None or counted is None:
+        return (found.st_size,)
+    try:
+        document = json.loads(raw.partition(b"\n")[2] or b"{}")
+    except ValueError:
+        return (found.st_size,)
+    sizes = document.get("parts") if isinstance(document, dict) else None
+    if (
+        not isinstance(sizes, list)
+        or len(sizes) != int(counted.group(1))
+        or not all(isinstance(size, int) and size >= 0 for size in sizes)
+        or sum(sizes) != found.st_size
+    ):
+        return (found.st_size,)
+    return tuple(sizes)
 
 
 def attributes_blob(target: Target) -> bytes | None:

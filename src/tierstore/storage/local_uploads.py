@@ -219,13 +219,13 @@ class LocalMultipartUploads(MultipartUploads):
         directory = self._upload_dir(where, key, upload_id)
         at = _At(where, key, upload_id, directory)
         with self._locked(where, key, upload_id, directory):
-            digests = self._checked_parts(at, parts)
+            digests, sizes = self._checked_parts(at, parts)
             etag = multipart_etag(digests)
             manifest = self._manifest_of(upload_id)
             attributes = None
             if manifest is not None:
                 attributes = ObjectAttributes(manifest.content_type, manifest.metadata)
-            self._assemble(at, parts, digests, etag, attributes)
+            self._assemble(at, parts, digests, sizes=sizes, etag=etag, attributes=attributes)
             self._remove(directory)
         return PutResult(key=key, etag=etag)
 
@@ -397,9 +397,9 @@ class LocalMultipartUploads(MultipartUploads):
         )
         return part, digest
 
-    def _checked_parts(self, at: _At, parts: Sequence[tuple[int, str]]) -> list[bytes]:
+    def _checked_parts(self, at: _At, parts: Sequence[tuple[int, str]]) -> tuple[list[bytes], list[int]]:
         """Every listed part is there with the ETag given (InvalidPart), then every one but the
-        last is big enough (EntityTooSmall): S3's checks in S3's order. Their MD5s."""
+        last is big enough (EntityTooSmall): S3's checks in S3's order. Their MD5s and sizes."""
         digests: list[bytes] = []
         sizes: list[int] = []
         for number, etag in parts:
@@ -419,19 +419,22 @@ class LocalMultipartUploads(MultipartUploads):
                     f"holds {size} bytes: every part but the last must hold at least {self._min_part_size}"
                 )
                 raise _part_error(EntityTooSmallError, at, number, reason)
-        return digests
+        return digests, sizes
 
     def _assemble(
         self,
         at: _At,
         parts: Sequence[tuple[int, str]],
         digests: list[bytes],
+        *,
+        sizes: list[int],
         etag: str,
         attributes: ObjectAttributes | None,
     ) -> None:
         """The parts, in order, into a temporary file beside the object, renamed into place with
         its ETag and attributes recorded (as the local writer records them): HEAD and listings
-        then answer the ETag ``complete`` did, and the content type and metadata given at create."""
+        then answer the ETag ``complete`` did, and the content type and metadata given at create;
+        the parts' sizes too, so that a read of one part (``partNumber``) finds its bytes."""
         target = self._store._path(at.key)
         made = _missing_parents(target.parent, self._store.root)
         try:
@@ -444,7 +447,7 @@ class LocalMultipartUploads(MultipartUploads):
             try:
                 for (number, _etag), digest in zip(parts, digests, strict=True):
                     _append_part(at, number, digest, descriptor)
-                record = local_attrs.encode(attributes)
+                record = local_attrs.encode(attributes, parts=sizes)
                 local_attrs.record(descriptor, etag.strip('"'), record, where=at.where)
             finally:
                 os.close(descriptor)

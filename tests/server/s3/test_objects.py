@@ -323,10 +323,12 @@ def test_part_numbers_of_an_object_stored_in_parts(make_mount: Callable[[str, st
         MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
     )
     assert _read(mount, "mp.bin") == DATA  # read whole or by range as ever
-    with pytest.raises(ClientError) as parts:
-        mount.admin.get_object(Bucket=mount.bucket, Key="mp.bin", PartNumber=1)
-    assert _code(parts) == "NotImplemented"
-    assert "byte ranges" in parts.value.response["Error"]["Message"]
+    got = mount.admin.get_object(Bucket=mount.bucket, Key="mp.bin", PartNumber=1)
+    assert got["Body"].read() == DATA and got["PartsCount"] == 1
+    assert got["ContentRange"] == f"bytes 0-{len(DATA) - 1}/{len(DATA)}"
+    with pytest.raises(ClientError) as beyond:
+        mount.admin.get_object(Bucket=mount.bucket, Key="mp.bin", PartNumber=2)
+    assert _code(beyond) == "InvalidPartNumber"
 
 
 def test_response_overrides(mount: Mount) -> None:

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import botocore.exceptions
 import urllib3.exceptions
 
-from tierstore.errors import StoreError
+from tierstore.errors import InvalidPartNumberError, StoreError
 from tierstore.storage.chunks import ReaderChunks
-from tierstore.storage.interface import ObjectInfo, OpenedRead
+from tierstore.storage.interface import ObjectInfo, OpenedRead, PartSpan
 from tierstore.storage.ranges import ByteRange
 from tierstore.storage.s3 import attributes as s3_attributes
 from tierstore.storage.s3.reads import NotSatisfiable
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 # (operation, key, call): the call's botocore failures mapped to tierstore's errors
 ControlCall = Callable[[str, str, Callable[[], Any]], Any]
 _TOTAL = re.compile(r"/(\d+)$")
+_SERVED = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _BODY_ERRORS = (
     botocore.exceptions.BotoCoreError,
     urllib3.exceptions.HTTPError,
@@ -43,6 +44,45 @@ def head(control: S3Client, call: ControlCall, *, bucket: str, full_key: str, ke
         content_type=content_type,
         metadata=metadata,
     )
+
+
+def part_span(
+    control: S3Client, call: ControlCall, *, bucket: str, full_key: str, key: str, number: int
+) -> PartSpan:
+    """HeadObject with ``PartNumber``: the part's range in ``Content-Range`` and the object's
+    part count in ``x-amz-mp-parts-count`` (absent for an object written in one piece; obstore
+    cannot ask this). A part the object lacks is 416 (AWS, SeaweedFS): InvalidPartNumberError."""
+
+    def head() -> Any:
+        try:
+            return control.head_object(Bucket=bucket, Key=full_key, PartNumber=number)
+        except botocore.exceptions.ClientError as error:
+            if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 416:
+                raise InvalidPartNumberError(
+                    f"HEAD s3://{bucket}/{full_key} part {number}: the object has fewer parts",
+                    bucket=bucket,
+                    key=key,
+                ) from None
+            raise
+
+    response = call("HEAD", key, head)
+    content_type, metadata = s3_attributes.from_botocore(response)
+    length = int(response["ContentLength"])
+    served = _SERVED.fullmatch(str(response.get("ContentRange") or ""))
+    if served is None:  # a store that answers the whole object without saying which bytes
+        first, size = 0, length
+    else:
+        first, size = int(served.group(1)), int(served.group(3))
+    info = ObjectInfo(
+        key=key,
+        size=size,
+        etag=response.get("ETag"),
+        last_modified=response.get("LastModified"),
+        content_type=content_type,
+        metadata=metadata,
+    )
+    count = int(response.get("PartsCount") or 1)
+    return PartSpan(number=number, start=first, end=first + length, count=count, info=info)
 
 
 def open_read(

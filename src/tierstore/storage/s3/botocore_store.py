@@ -25,6 +25,7 @@ from tierstore.storage.interface import (
     ObjectInfo,
     ObjectWriter,
     OpenedRead,
+    PartSpan,
     PutResult,
     Store,
 )
@@ -73,6 +74,11 @@ class BotocoreS3Store(Store):
     def head(self, key: str) -> ObjectInfo:
         return botocore_reads.head(
             self.control, self._call, bucket=self.bucket, full_key=self.full_key(key), key=key
+        )
+
+    def part_span(self, key: str, number: int) -> PartSpan:
+        return botocore_reads.part_span(
+            self.control, self._call, bucket=self.bucket, full_key=self.full_key(key), key=key, number=number
         )
 
     def open_read(

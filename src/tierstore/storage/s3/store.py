@@ -42,6 +42,7 @@ from tierstore.storage.interface import (
     ObjectInfo,
     ObjectWriter,
     OpenedRead,
+    PartSpan,
     PutResult,
     Store,
 )
@@ -268,6 +269,17 @@ class S3Store(Store):
             return await self._reads.head_async(key, self._once_async)
         except HeadersRefused:
             return await on_thread(self._botocore_head, key)
+
+    def part_span(self, key: str, number: int) -> PartSpan:
+        """A HEAD with ``PartNumber`` through botocore (obstore cannot ask for a part)."""
+        return botocore_reads.part_span(
+            self.control,
+            self._control_call,
+            bucket=self.bucket,
+            full_key=self.full_key(key),
+            key=key,
+            number=number,
+        )
 
     def kind(self, key: str) -> tuple[Kind, ObjectInfo | None] | None:
         """One delimiter listing answers both questions at once: the object ``key`` sorts first

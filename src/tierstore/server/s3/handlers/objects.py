@@ -39,6 +39,7 @@ from starlette.responses import Response, StreamingResponse
 from tierstore.errors import (
     AccessDeniedError,
     ConflictError,
+    InvalidPartNumberError,
     NotFoundError,
     RangeNotSatisfiableError,
     StoreError,
@@ -60,20 +61,24 @@ from tierstore.server.s3.handlers.headers import (
 )
 from tierstore.server.s3.handlers.ranges import (
     WantedRange,
-    check_part,
+    invalid_part,
     invalid_range,
+    is_multipart,
     part_number,
     requested_range,
 )
 from tierstore.server.s3.payload import RequestBody
 from tierstore.server.s3.xml import quoted_etag
-from tierstore.storage.interface import ObjectAttributes, ObjectInfo, OpenedRead
+from tierstore.storage.interface import ObjectAttributes, ObjectInfo, OpenedRead, PartSpan
 
 Count = Callable[[float], None]
 # A PUT body of at most this many bytes is read whole on the event loop and written with one
 # async request (see _write_small); larger ones stream to the store from a worker thread. Held at
 # once by at most tierstore.server.limits.uploads-per-user PUTs of each user.
 SMALL_PUT_BYTES = 1024 * 1024
+# A part read asks the store where the part lies, then reads it at that ETag: an object replaced
+# in between is asked again, this many times in all before the answer is ServiceUnavailable.
+PART_READ_TRIES = 3
 
 
 def etag_of(status: FileStatus) -> str:
@@ -124,6 +129,12 @@ class _Asked:
         self.range_header = call.header("range")
         self.part = part_number(call.query, self.range_header)
         self.wanted: WantedRange | None = None if self.part else requested_range(self.range_header)
+        # Set by a part read of an object completed from parts: their number, which S3 answers.
+        self.parts_count: int | None = None
+
+    def part_headers(self, headers: dict[str, str]) -> None:
+        if self.parts_count is not None:
+            headers["x-amz-mp-parts-count"] = str(self.parts_count)
 
 
 async def _directory(call: S3Call, asked: _Asked) -> Response:
@@ -139,6 +150,13 @@ async def head_object(call: S3Call) -> Response:
     if call.key.endswith("/"):
         return await _directory(call, asked)
 
+    if asked.part is not None:
+        span = await _part(call, asked)
+        info, etag = span.info, etag_for(call.target.path, span.info)
+        served: tuple[int, int] | None = (span.start, span.end) if info.size else None
+        headers = _headers(etag, info, asked)
+        asked.part_headers(headers)
+        return _head_answer(headers, info.size, served)
     try:
         info = await call.fs.object_info_async(call.target.path)
     except NotFoundError:
@@ -146,14 +164,16 @@ async def head_object(call: S3Call) -> Response:
     etag = etag_for(call.target.path, info)
     asked.conditions.check(etag, info.last_modified)
     size, headers = info.size, _headers(etag, info, asked)
-    served: tuple[int, int] | None = None
-    if asked.part is not None:
-        check_part(asked.part, etag, call.key)
-        served = (0, size) if size else None
-    elif asked.wanted is not None:
+    served = None
+    if asked.wanted is not None:
         served = asked.wanted.resolve(size)
         if served is None:
             raise invalid_range(asked.range_header, size)
+    return _head_answer(headers, size, served)
+
+
+def _head_answer(headers: dict[str, str], size: int, served: tuple[int, int] | None) -> Response:
+    """A HEAD's answer: 200 for the whole object, 206 with the Content-Range of ``served``."""
     if served is None:
         headers["Content-Length"] = str(size)
         return Response(status_code=200, headers=headers)
@@ -184,6 +204,7 @@ async def get_object(call: S3Call) -> Response:
     partial = info.size > 0 and (asked.part is not None or asked.wanted is not None)
     if partial:
         headers["Content-Range"] = f"bytes {opened.start}-{opened.end - 1}/{info.size}"
+    asked.part_headers(headers)
     counter = call.state.metrics.data_bytes.labels(direction="read").inc
     status = 206 if partial else 200
     if ahead.ended:  # every byte is in hand: a plain answer (a stream costs a task group a request)
@@ -223,6 +244,8 @@ async def _open_ahead(call: S3Call, asked: _Asked) -> tuple[OpenedRead, _Ahead]:
 
 async def _open(call: S3Call, asked: _Asked) -> OpenedRead:
     """The read opened and every condition judged on what it says of the object."""
+    if asked.part is not None:
+        return await _open_part(call, asked)
     fs, path, wanted = call.fs, call.target.path, asked.wanted
     try:
         if wanted is not None and wanted.suffix == 0:  # "the last 0 bytes": never satisfiable
@@ -244,14 +267,49 @@ async def _open(call: S3Call, asked: _Asked) -> OpenedRead:
     try:
         etag = etag_for(path, opened.info)
         asked.conditions.check(etag, opened.info.last_modified)
-        if asked.part is not None:
-            check_part(asked.part, etag, call.key)
-        elif wanted is not None and opened.info.size == 0:  # a store may answer it whole
+        if wanted is not None and opened.info.size == 0:  # a store may answer it whole
             raise invalid_range(asked.range_header, 0)
     except BaseException:
         opened.close()
         raise
     return opened
+
+
+async def _part(call: S3Call, asked: _Asked) -> PartSpan:
+    """Where the part asked for lies, as the store says (``FileSystem.object_part_async``,
+    which checks the caller's read bit first), every condition judged on the object it names."""
+    assert asked.part is not None
+    try:
+        span = await call.fs.object_part_async(call.target.path, asked.part)
+    except NotFoundError:
+        raise missing_key(call) from None
+    except InvalidPartNumberError as error:
+        raise invalid_part(asked.part, call.key, str(error)) from None
+    etag = etag_for(call.target.path, span.info)
+    asked.conditions.check(etag, span.info.last_modified)
+    asked.parts_count = span.count if is_multipart(etag) else None
+    return span
+
+
+async def _open_part(call: S3Call, asked: _Asked) -> OpenedRead:
+    """The bytes of the part asked for, read at the ETag its span was given for: an object
+    replaced in between (ConflictError) is asked again, so the bytes are always those of the
+    part named, of the version the conditions held for."""
+    for _ in range(PART_READ_TRIES):
+        span = await _part(call, asked)
+        etag = etag_for(call.target.path, span.info)
+        try:
+            return await call.fs.open_object_async(
+                call.target.path, start=span.start, end=span.end, if_match=etag
+            )
+        except NotFoundError:
+            raise missing_key(call) from None
+        except ConflictError:
+            continue
+    raise S3Error(
+        "ServiceUnavailable",
+        f"{call.key} was replaced while its part {asked.part} was read, {PART_READ_TRIES} times: try again.",
+    )
 
 
 async def _streamed(opened: OpenedRead, ahead: _Ahead, count: Count) -> AsyncIterator[bytes]:

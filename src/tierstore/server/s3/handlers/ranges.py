@@ -8,11 +8,12 @@ ranges (S3 serves only one). A range starting past the end of the object is ``In
 to start one at (RFC 9110; S3 answers so, and ceph/s3-tests checks it).
 
 **partNumber** (1 to 10,000, else ``InvalidArgument``; never with a Range, ``InvalidRequest``):
-an object written in one piece has one part, the whole object, answered 206 with its
-Content-Range and no ``x-amz-mp-parts-count``; another number is ``InvalidPartNumber``. Part
-boundaries of an object its store holds in parts (an ETag ending ``-N``) are known to that store
-alone, which tierstore's storage layer does not ask for them: such a request is
-``NotImplemented`` (read it by ranges, as SDKs' downloads do).
+the bytes of that part and 206 with their Content-Range. An object written in one piece has one
+part, the whole object, answered without ``x-amz-mp-parts-count``; one completed from a multipart
+upload (an ETag ending ``-N``) has the parts it was completed with, whose boundaries its store
+gives (``Store.part_span``: a HEAD with ``partNumber`` on S3, the sizes recorded at completion
+on a local mount), answered with ``x-amz-mp-parts-count: N``. A number past the last part is
+``InvalidPartNumber`` (416).
 """
 
 from __future__ import annotations
@@ -95,18 +96,15 @@ def part_number(query: Mapping[str, str], range_header: str | None) -> int | Non
     return int(text)
 
 
-def check_part(number: int, etag: str, key: str) -> None:
-    """Part ``number`` of the object with ``etag`` is the whole object (else raise)."""
-    stored = _MULTIPART_ETAG.fullmatch(etag)
-    if stored is not None:
-        raise S3Error(
-            "NotImplemented",
-            f"{key} is stored in {stored.group(1)} parts, whose boundaries tierstore's gateway does "
-            "not know: read it by byte ranges instead of partNumber.",
-        )
-    if number != 1:
-        raise S3Error(
-            "InvalidPartNumber",
-            f"The requested partnumber is not satisfiable: {key} has 1 part, not {number}.",
-            details=[("PartNumberRequested", str(number)), ("ActualPartCount", "1")],
-        )
+def is_multipart(etag: str) -> bool:
+    """Whether ``etag`` is that of an object completed from a multipart upload (``"<hex>-N"``)."""
+    return _MULTIPART_ETAG.fullmatch(etag) is not None
+
+
+def invalid_part(number: int, key: str, detail: str) -> S3Error:
+    """``InvalidPartNumber`` for a part ``key`` does not have."""
+    return S3Error(
+        "InvalidPartNumber",
+        f"The requested partnumber is not satisfiable: {key} has no part {number} ({detail}).",
+        details=[("PartNumberRequested", str(number))],
+    )
