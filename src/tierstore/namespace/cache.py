@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from tierstore.change_log import ChangeLog
@@ -103,6 +104,9 @@ class MetadataCache:
         self.expirations = 0
         self.stale = 0
         self.visited = 0
+        # Told each path this cache drops for a change made here (changed, file_written), so that
+        # servers sharing the namespace drop it too (see tierstore.namespace.change_notices).
+        self.publish: Callable[[str], None] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -184,6 +188,24 @@ class MetadataCache:
         with self._lock:
             self._changes.record(path)
             self._forget(path, (*LISTING_KINDS, NAMES))
+        if self.publish is not None:
+            self.publish(path)
+
+    def changed_elsewhere(self, paths: list[str] | None) -> None:
+        """Another server sharing the namespace changed ``paths``: each dropped as
+        :meth:`changed` drops it, and told to nobody; None (the paths cannot be told): every
+        entry dropped. Fills begun before are refused, as for a change made here."""
+        if not self._enabled:
+            return
+        with self._lock:
+            if paths is None:
+                self._changes.record("/")
+                self._lru.clear()
+                self._children.clear()
+                return
+            for path in paths:
+                self._changes.record(path)
+                self._forget(path, (*LISTING_KINDS, NAMES))
 
     def file_written(self, path: str, names_stamp: object) -> None:
         """A file was written at ``path``: as :meth:`changed`, except that the names kept of its
@@ -212,6 +234,8 @@ class MetadataCache:
                             self._evictions += 1
                             self._prune_up(gone)
                 child, kind = paths.name_of(ancestor), "dir"
+        if self.publish is not None:
+            self.publish(path)
 
     def _forget(self, path: str, ancestors_kinds: tuple[str, ...]) -> None:
         """Under the lock: every entry of ``path`` and below it, and the ancestors' entries of

@@ -182,6 +182,15 @@ class FileSystem:
         metadata = self.table.metadata
         return metadata.generation("mounts"), metadata.generation("attributes")
 
+    def publish_changes(self, tell: Callable[[str], None]) -> None:
+        """Tell ``tell`` each path the cache drops for a change made through this file system (and
+        its views), for servers sharing the namespace (``tierstore.namespace.change_notices``)."""
+        self._cache.publish = tell
+
+    def changed_elsewhere(self, paths: list[str] | None) -> None:
+        """Another server changed ``paths`` (None: anything may have): the cache drops them."""
+        self._cache.changed_elsewhere(paths)
+
     def as_caller(self, caller: Caller | None) -> FileSystem:
         """The same namespace over the same cache, acting for ``caller``.
 

@@ -20,7 +20,9 @@ import uvicorn
 
 from tierstore.credentials.resolve import check_can_delegate
 from tierstore.errors import ConfigError
+from tierstore.namespace.change_notices import ChangeNotices
 from tierstore.namespace.config import ServerConfig, load_server_config
+from tierstore.namespace.metadata.cached import CachedMetadataStore
 from tierstore.namespace.mounts import MountTable
 from tierstore.namespace.server_metadata import open_server_metadata
 from tierstore.namespace.uploads import clean_up_stores
@@ -82,7 +84,14 @@ def build_server(config_path: Path | None, *, clean_up: bool = True, sole: bool 
         metadata.close()
         raise
     cached_heads = heads_from_cache(config.metadata_url, sole=sole)
-    state = ServerState(table=table, users=users, options=options, cached_heads=cached_heads)
+    # Processes sharing the namespace tell each other the paths they change (the poller of each
+    # drops them from its cache), which a server alone on its namespace need not.
+    notices = (
+        ChangeNotices(metadata) if not cached_heads and isinstance(metadata, CachedMetadataStore) else None
+    )
+    state = ServerState(table=table, users=users, options=options, cached_heads=cached_heads, notices=notices)
+    if isinstance(metadata, CachedMetadataStore) and notices is not None:
+        metadata.on_content_changes(state.changed_elsewhere)
     cleanup = start_upload_cleanup(table) if clean_up else None
     return BuiltServer(state=state, config=config, admin_token=token, upload_cleanup=cleanup)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from tierstore.lru import BoundedLRU
+from tierstore.namespace.change_notices import ChangeNotices
 from tierstore.namespace.filesystem import FileSystem
 from tierstore.namespace.mounts import MountTable
 from tierstore.server.bodies import UploadPool
@@ -41,6 +42,9 @@ class ServerState:
     # Whether the S3 gateway's HEAD answers from the namespace cache (FileSystem.cached_heads):
     # when this process is the only one writing through the namespace (see build_server).
     cached_heads: bool = False
+    # Where the paths this process changes are told to the servers sharing its namespace (the
+    # workers of --workers, servers on one PostgreSQL); None for a server alone on its namespace.
+    notices: ChangeNotices | None = None
     vendor: CredentialVendor = field(init=False)
     # Each user's view of the one shared FileSystem (cheap to make again, so the least recently
     # used go past MAX_VIEWS: users removed or regrouped do not stay forever).
@@ -104,6 +108,8 @@ class ServerState:
                     found = self._shared = FileSystem(
                         self.table, caller=user.caller(), cached_heads=self.cached_heads
                     )
+                    if self.notices is not None:
+                        found.publish_changes(self.notices.tell)
                 else:
                     found = self._shared.as_caller(user.caller())
                 self._filesystems.put(key, found)
@@ -118,6 +124,14 @@ class ServerState:
             self._filesystems.clear()
             self._shared = None
 
+    def changed_elsewhere(self, paths: list[str] | None) -> None:
+        """Another server sharing the namespace changed ``paths`` (None: anything may have):
+        the shared cache drops them (called by the metadata poller)."""
+        with self._lock:
+            shared = self._shared
+        if shared is not None:
+            shared.changed_elsewhere(paths)
+
     def cache_counter(self, name: str) -> float:
         """A counter of the namespace's metadata cache (CacheStats' field ``name``) since start;
         ``entries`` is what the cache holds now."""
@@ -127,6 +141,8 @@ class ServerState:
             return float(before + current)
 
     def close(self) -> None:
+        if self.notices is not None:
+            self.notices.close()
         self.table.close()
 
 

@@ -20,7 +20,7 @@ from tierstore.namespace.metadata.records import (
     UserRecord,
 )
 
-ChangeKind = Literal["mounts", "attributes", "users", "s3_keys"]
+ChangeKind = Literal["mounts", "attributes", "users", "s3_keys", "content"]
 
 
 class MetadataStore(abc.ABC):

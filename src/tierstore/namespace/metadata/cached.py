@@ -103,6 +103,8 @@ class CachedMetadataStore(SqlMetadataStore):
         self._s3_keys: dict[str, S3KeyRecord] | None = None
         self._unknown_s3_keys: set[str] = set()
         self._seen = self.change_counters()
+        # Told the paths another process changed (None: anything may have): the namespace cache.
+        self._content_listeners: list[Callable[[list[str] | None], None]] = []
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="metadata-poller", daemon=True)
         self._poller.start()
@@ -116,6 +118,19 @@ class CachedMetadataStore(SqlMetadataStore):
         with self._lock:
             if self._seen.get(kind) == counter - 1:
                 self._seen = {**self._seen, kind: counter}
+
+    def _content_recorded(self, first: int, last: int) -> None:
+        # As _changed: our own paths, when nobody numbered any since the last poll, need not be
+        # read back by the poller (the cache that recorded them has already dropped them).
+        with self._lock:
+            if self._seen.get("content") == first - 1:
+                self._seen = {**self._seen, "content": last}
+
+    def on_content_changes(self, listener: Callable[[list[str] | None], None]) -> None:
+        """Call ``listener`` from the poller with the paths another process changed (see
+        :meth:`SqlMetadataStore.record_content_changes`), or None when they cannot be told."""
+        with self._lock:
+            self._content_listeners = [*self._content_listeners, listener]
 
     def generation(self, kind: ChangeKind) -> int:
         return self._generation[kind]
@@ -152,12 +167,32 @@ class CachedMetadataStore(SqlMetadataStore):
         except Exception as error:  # any failure: nothing in memory can be vouched for any more
             LOGGER.warning("cannot read the metadata change counters (%s): not answering from memory", error)
             self._drop(*CHANGE_KINDS)
+            self._tell_content(None)
             self._seen = {}
             return
-        moved = [kind for kind in CHANGE_KINDS if counters.get(kind) != self._seen.get(kind)]
+        seen = self._seen
+        moved = [kind for kind in CHANGE_KINDS if counters.get(kind) != seen.get(kind)]
         if moved:
             self._drop(*moved)
+        if "content" in moved:
+            self._tell_content(self._content_since(seen.get("content")))
         self._seen = counters
+
+    def _content_since(self, seen: int | None) -> list[str] | None:
+        if seen is None:
+            return None
+        try:
+            return self.content_changes_since(seen)
+        except Exception as error:
+            LOGGER.warning("cannot read the paths other servers changed (%s): forgetting every one", error)
+            return None
+
+    def _tell_content(self, paths: list[str] | None) -> None:
+        for listener in self._content_listeners:
+            try:
+                listener(paths)
+            except Exception:  # a listener's bug must not stop the poller
+                LOGGER.exception("a listener of content changes failed")
 
     def _load(self, kind: str, what: str, load: Callable[[], T], keep: Callable[[T], None]) -> T:
         """``load()`` (a query), kept by ``keep`` only if ``kind`` was not dropped meanwhile."""

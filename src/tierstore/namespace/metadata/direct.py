@@ -51,7 +51,7 @@ LOGGER = logging.getLogger("tierstore.namespace.metadata")
 
 # The schema version the queries below are written for (``migrations.LATEST_VERSION`` when they
 # were; a test keeps the two equal). A database at any other version is opened the usual way.
-DIRECT_SCHEMA_VERSION = 5
+DIRECT_SCHEMA_VERSION = 6
 _PREFIX = "sqlite:///"
 _SECRETS_KEY_ROW = 1
 _MOUNT_COLUMNS = "path, uri, options, readonly, shared, owner, grp, mode, created_at"

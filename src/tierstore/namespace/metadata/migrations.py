@@ -153,12 +153,34 @@ def _v5_create_s3_keys(connection: Connection) -> None:
     connection.execute(insert(changes).values(kind="s3_keys", counter=0))
 
 
+def _v6_create_content_changes(connection: Connection) -> None:
+    """The paths servers changed, numbered by a new "content" change counter, so that servers
+    sharing the namespace (workers of ``--workers``, servers on one PostgreSQL) drop what their
+    caches hold of a path another one wrote, within the poll interval."""
+    tables = MetaData()
+    Table(
+        "content_changes",
+        tables,
+        Column("seq", BigInteger, primary_key=True, autoincrement=False),
+        Column("path", Text, nullable=False),
+    )
+    tables.create_all(connection)
+    changes = Table(
+        "namespace_changes",
+        MetaData(),
+        Column("kind", Text, primary_key=True),
+        Column("counter", BigInteger, nullable=False),
+    )
+    connection.execute(insert(changes).values(kind="content", counter=0))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_create_tables,
     _v2_create_users,
     _v3_create_secrets_key,
     _v4_create_namespace_changes,
     _v5_create_s3_keys,
+    _v6_create_content_changes,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

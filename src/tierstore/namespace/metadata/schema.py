@@ -118,13 +118,27 @@ s3_keys = Table(
 )
 Index("s3_keys_user_name", s3_keys.c.user_name)
 
-# One row per kind of namespace data ("mounts", "attributes", "users", "s3_keys"), its counter
-# raised in the same transaction as every change of that kind. Servers sharing the database poll
-# these numbers to know when what they hold in memory went stale (see metadata.cached).
-CHANGE_KINDS = ("mounts", "attributes", "users", "s3_keys")
+# One row per kind of namespace data ("mounts", "attributes", "users", "s3_keys", "content"), its
+# counter raised in the same transaction as every change of that kind. Servers sharing the
+# database poll these numbers to know when what they hold in memory went stale (see
+# metadata.cached). "content" counts the paths written or removed through a server, each kept in
+# content_changes under the counter's value it was given.
+CHANGE_KINDS = ("mounts", "attributes", "users", "s3_keys", "content")
 namespace_changes = Table(
     "namespace_changes",
     metadata,
     Column("kind", Text, primary_key=True),
     Column("counter", BigInteger, nullable=False),
+)
+
+# The paths whose content a server changed (a file written, moved or removed), numbered by the
+# "content" change counter: servers sharing the namespace (the workers of --workers, servers on one
+# PostgreSQL) read the new ones when the counter moves and drop what their caches hold of them.
+# Only the latest CONTENT_CHANGES_KEPT are kept; a server further behind empties its cache.
+CONTENT_CHANGES_KEPT = 10_000
+content_changes = Table(
+    "content_changes",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("path", Text, nullable=False),
 )

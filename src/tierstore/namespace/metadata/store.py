@@ -11,13 +11,27 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, Text, and_, delete, exc, func, literal, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    Text,
+    and_,
+    delete,
+    exc,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
@@ -74,6 +88,7 @@ _attrs = schema.path_attributes
 _users = schema.users
 _s3_keys = schema.s3_keys
 _changes = schema.namespace_changes
+_content = schema.content_changes
 
 
 def _under(column: ColumnElement[str], path: str) -> ColumnElement[bool]:
@@ -163,6 +178,54 @@ class SqlMetadataStore(MetadataStore):
         with self._read() as connection:
             rows = connection.execute(select(_changes.c.kind, _changes.c.counter)).all()
         return {str(kind): int(counter) for kind, counter in rows}
+
+    # -- content changes (see schema.content_changes) -------------------------------------------
+
+    def record_content_changes(self, paths: Sequence[str]) -> tuple[int, int]:
+        """Number ``paths`` (written or removed through this server) with the next values of the
+        "content" change counter, in one transaction, so that servers sharing the namespace drop
+        what they hold of them; the oldest rows past ``CONTENT_CHANGES_KEPT`` go. Returns the
+        first and last numbers given."""
+        require_io("the metadata database")
+        count = len(paths)
+        with transaction(self._engine, self._target, write=True) as connection:
+            # The row lock (PostgreSQL) or the write lock (SQLite) taken here orders concurrent
+            # writers, so each number is given once.
+            last = int(
+                connection.execute(
+                    update(_changes)
+                    .where(_changes.c.kind == "content")
+                    .values(counter=_changes.c.counter + count)
+                    .returning(_changes.c.counter)
+                ).scalar_one()
+            )
+            first = last - count + 1
+            connection.execute(
+                insert(_content), [{"seq": first + index, "path": path} for index, path in enumerate(paths)]
+            )
+            connection.execute(delete(_content).where(_content.c.seq <= last - schema.CONTENT_CHANGES_KEPT))
+        self._content_recorded(first, last)
+        return first, last
+
+    def _content_recorded(self, first: int, last: int) -> None:
+        """Called after this process numbered changes ``first..last`` (a cache's hook)."""
+
+    def content_changes_since(self, seen: int) -> list[str] | None:
+        """The paths numbered after ``seen``, oldest first; None when some of them are no longer
+        kept (a reader that far behind must assume anything changed)."""
+        with self._read() as connection:
+            rows = connection.execute(
+                select(_content.c.seq, _content.c.path).where(_content.c.seq > seen).order_by(_content.c.seq)
+            ).all()
+            if rows and int(rows[0][0]) != seen + 1:
+                return None
+            if not rows:  # nothing after seen: kept, unless the counter moved past what is kept
+                counter = connection.execute(
+                    select(_changes.c.counter).where(_changes.c.kind == "content")
+                ).scalar_one()
+                if int(counter) > seen:
+                    return None
+        return [str(path) for _, path in rows]
 
     @staticmethod
     def _upsert(connection: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
