@@ -62,7 +62,11 @@ def test_attributes_are_checked_and_names_lower_cased() -> None:
     info = ObjectInfo("k", 1, metadata=given.metadata)
     assert pickle.loads(pickle.dumps(info)) == info
     assert pickle.loads(pickle.dumps(given)) == given
-    assert dataclasses.asdict(given) == {"content_type": "text/plain", "metadata": {"x-colour": "Blue"}}
+    assert dataclasses.asdict(given) == {
+        "content_type": "text/plain",
+        "metadata": {"x-colour": "Blue"},
+        "headers": {},
+    }
     for bad, named in [
         ({"a b": "1"}, "'a b'"),
         ({"colour": "bl\u00fce"}, "'colour'"),
@@ -75,6 +79,47 @@ def test_attributes_are_checked_and_names_lower_cased() -> None:
             ObjectAttributes(metadata=bad)
     with pytest.raises(ValueError, match="content type"):
         ObjectAttributes("text/\u00e9")
+
+
+def test_kept_headers_are_checked_and_named_canonically() -> None:
+    given = ObjectAttributes(headers={"cache-control": "max-age=5", "CONTENT-LANGUAGE": "fr"})
+    assert dict(given.headers) == {"Cache-Control": "max-age=5", "Content-Language": "fr"}
+    assert not given.empty
+    for bad, named in [
+        ({"Expires": "Wed, 21 Oct 2037 07:28:00 GMT"}, "keeps only"),
+        ({"X-Other": "1"}, "keeps only"),
+        ({"Cache-Control": "two\nlines"}, "Cache-Control"),
+        ({"Content-Encoding": ""}, "Content-Encoding"),
+        ({"cache-control": "a", "Cache-Control": "b"}, "twice"),
+        ({"Content-Disposition": "x" * 2049}, "2048"),
+    ]:
+        with pytest.raises(ValueError, match=named):
+            ObjectAttributes(headers=bad)
+
+
+HEADERS = {
+    "Cache-Control": "max-age=60",
+    "Content-Disposition": 'attachment; filename="a.csv"',
+    "Content-Encoding": "gzip",
+    "Content-Language": "fr",
+}
+
+
+def test_kept_headers_are_stored_read_back_and_copied(store: Store) -> None:
+    given = ObjectAttributes("text/csv", {"origin": "test"}, HEADERS)
+    store.put("small", b"x,y\n", attributes=given)
+    with store.open_write("streamed", attributes=given) as writer:
+        writer.write(os.urandom(6 * MiB))
+    for key in ("small", "streamed"):
+        assert dict(store.head(key).headers) == HEADERS, key
+        with store.open_read(key, start=0, end=1) as opened:
+            assert dict(opened.info.headers) == HEADERS, key
+    store.copy("small", "copied")
+    assert dict(store.head("copied").headers) == HEADERS
+    store.copy("small", "replaced", attributes=ObjectAttributes("text/csv"))
+    assert dict(store.head("replaced").headers) == {}
+    store.put("plain", b"none")
+    assert dict(store.head("plain").headers) == {}
 
 
 def test_put_stores_them_and_head_gives_them_back(store: Store) -> None:

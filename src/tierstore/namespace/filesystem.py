@@ -1334,9 +1334,10 @@ def _names_in(store: Store, directory_key: str, limit: int) -> dict[str, Kind] |
 
 
 def _attributes_of(info: ObjectInfo, path: str) -> ObjectAttributes:
-    """The content type and user metadata an object was read with, to write them again."""
+    """The content type, user metadata and kept headers an object was read with, to write them
+    again."""
     try:
-        return ObjectAttributes(info.content_type, info.metadata)
+        return ObjectAttributes(info.content_type, info.metadata, info.headers)
     except ValueError as error:  # written by another client with what tierstore's checks refuse
         raise InvalidArgumentError(f"{path}: its attributes cannot be copied: {error}", key=path) from None
 

@@ -35,7 +35,7 @@ from tierstore.namespace.access import lineage
 from tierstore.namespace.filesystem import CHUNK, FileStatus, FileSystem
 from tierstore.namespace.metadata import MountRecord
 from tierstore.namespace.mounts import resolve_in
-from tierstore.storage.interface import ObjectInfo, Store
+from tierstore.storage.interface import ObjectAttributes, ObjectInfo, Store
 from tierstore.storage.uploads import MAX_LISTED, UploadedPart, UploadInfo
 
 
@@ -59,13 +59,13 @@ class MultipartFiles:
     def __init__(self, fs: FileSystem) -> None:
         self.fs = fs
 
-    def create(
-        self, path: str, *, content_type: str | None = None, metadata: dict[str, str] | None = None
-    ) -> str:
-        """Begin an upload of the file ``path``; the store's upload id."""
+    def create(self, path: str, *, attributes: ObjectAttributes | None = None) -> str:
+        """Begin an upload of the file ``path``, which will have ``attributes``; the store's
+        upload id."""
         target = self.fs.upload_target(path)
+        given = attributes or ObjectAttributes()
         return target.store.multipart_uploads().create(
-            target.key, content_type=content_type, metadata=metadata
+            target.key, content_type=given.content_type, metadata=given.metadata, headers=given.headers
         )
 
     def upload_part(

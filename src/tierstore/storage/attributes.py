@@ -1,4 +1,5 @@
-"""Checks of the attributes a writer gives an object (content type, user metadata).
+"""Checks of the attributes a writer gives an object (content type, user metadata, the standard
+headers S3 keeps with it).
 
 They are checked once, where :class:`~tierstore.storage.interface.ObjectAttributes` is made, so
 that every backend stores the same things and a bad value is refused before any bytes move.
@@ -14,6 +15,12 @@ import re
 from collections.abc import Mapping
 from typing import Any, NoReturn, Self
 
+# The standard headers an object keeps besides its content type, as S3 keeps them from the PUT
+# and answers them on GET and HEAD (obstore writes and reads these four; Expires it cannot).
+KEPT_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language")
+_KEPT_BY_LOWER = {name.lower(): name for name in KEPT_HEADERS}
+# At most this many bytes per header value (S3's whole header block is 8 KiB).
+MAX_HEADER_BYTES = 2048
 # S3's limit on user metadata: the UTF-8 bytes of every name and value together.
 MAX_METADATA_BYTES = 2048
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
@@ -84,4 +91,24 @@ def checked_metadata(metadata: Mapping[str, str]) -> Mapping[str, str]:
         raise ValueError(
             f"user metadata of {total} bytes (names and values): S3 takes at most {MAX_METADATA_BYTES}"
         )
+    return FrozenMetadata(checked)
+
+
+def checked_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
+    """``headers`` (of :data:`KEPT_HEADERS`, any case) under their canonical names, read-only;
+    ValueError naming what is wrong."""
+    if headers is _NO_METADATA or not headers:
+        return _NO_METADATA
+    checked: dict[str, str] = {}
+    for name, value in headers.items():
+        canonical = _KEPT_BY_LOWER.get(name.lower()) if isinstance(name, str) else None
+        if canonical is None:
+            raise ValueError(f"header {name!r}: an object keeps only {', '.join(KEPT_HEADERS)}")
+        if canonical in checked:
+            raise ValueError(f"header {canonical} is given twice")
+        if not isinstance(value, str) or not value or not _PRINTABLE.fullmatch(value):
+            raise ValueError(f"header {canonical}: its value {value!r} must be non-empty printable ASCII")
+        if len(value) > MAX_HEADER_BYTES:
+            raise ValueError(f"header {canonical}: {len(value)} bytes, more than {MAX_HEADER_BYTES}")
+        checked[canonical] = value
     return FrozenMetadata(checked)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 from tierstore.blocking import on_thread
 from tierstore.errors import NotFoundError, UnsupportedError
-from tierstore.storage.attributes import checked_content_type, checked_metadata, no_metadata
+from tierstore.storage.attributes import checked_content_type, checked_headers, checked_metadata, no_metadata
 
 HttpMethod = Literal["GET", "PUT", "HEAD", "DELETE"]
 Kind = Literal["file", "dir"]
@@ -36,25 +36,30 @@ WriteSource = bytes | bytearray | memoryview | IO[bytes] | Path | Iterable[bytes
 
 @dataclass(frozen=True)
 class ObjectAttributes:
-    """What a writer says about an object besides its bytes: its type and user metadata.
+    """What a writer says about an object besides its bytes: its type, user metadata and the
+    standard headers S3 keeps with it.
 
     User metadata names are case-insensitive (lower-cased here) and given without the
     ``x-amz-meta-`` prefix. Values must be printable ASCII, and names and values together at
     most 2 KiB, as S3 takes them over HTTP; anything else is refused with ValueError here,
-    before any store sees it. ``metadata`` is left out of the hash.
+    before any store sees it. ``headers``: Cache-Control, Content-Disposition, Content-Encoding
+    and Content-Language (``attributes.KEPT_HEADERS``, canonical names). ``metadata`` and
+    ``headers`` are left out of the hash.
     """
 
     content_type: str | None = None
     metadata: Mapping[str, str] = field(default_factory=no_metadata, hash=False)
+    headers: Mapping[str, str] = field(default_factory=no_metadata, hash=False)
 
     def __post_init__(self) -> None:
         # Frozen: the checked, read-only forms are put in place of what was given.
         object.__setattr__(self, "content_type", checked_content_type(self.content_type))
         object.__setattr__(self, "metadata", checked_metadata(self.metadata))
+        object.__setattr__(self, "headers", checked_headers(self.headers))
 
     @property
     def empty(self) -> bool:
-        return self.content_type is None and not self.metadata
+        return self.content_type is None and not self.metadata and not self.headers
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,8 @@ class ObjectInfo:
     last_modified: datetime | None = None
     content_type: str | None = None
     metadata: Mapping[str, str] = field(default_factory=no_metadata, hash=False)
+    # The standard headers kept with it (ObjectAttributes.headers), from head and open_read.
+    headers: Mapping[str, str] = field(default_factory=no_metadata, hash=False)
 
 
 @dataclass(frozen=True)

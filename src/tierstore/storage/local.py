@@ -537,4 +537,5 @@ def _described(key: str, stat: os.stat_result, target: local_attrs.Target) -> Ob
         last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
         content_type=kept.content_type,
         metadata=kept.metadata,
+        headers=kept.headers,
     )

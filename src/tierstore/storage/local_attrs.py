@@ -49,6 +49,7 @@ class Described:
     etag: str
     content_type: str | None
     metadata: Mapping[str, str]
+    headers: Mapping[str, str]
 
 
 def encode(attributes: ObjectAttributes | None, *, parts: Sequence[int] = ()) -> bytes | None:
@@ -59,6 +60,8 @@ def encode(attributes: ObjectAttributes | None, *, parts: Sequence[int] = ()) ->
         document["content_type"] = attributes.content_type
     if attributes is not None and attributes.metadata:
         document["metadata"] = dict(attributes.metadata)
+    if attributes is not None and attributes.headers:
+        document["headers"] = dict(attributes.headers)
     if parts:
         document["parts"] = list(parts)
     return json.dumps(document, separators=(",", ":")).encode() if document else None
@@ -97,8 +100,8 @@ def etag_of(target: Target, found: os.stat_result) -> str:
 def described(target: Target, found: os.stat_result) -> Described:
     """The ETag, content type and user metadata of the file ``found`` describes (one read)."""
     raw = _read(target)
-    content_type, metadata = _attributes(raw.partition(b"\n")[2] if raw else b"", target)
-    return Described(_etag(raw, found), content_type, metadata)
+    content_type, metadata, headers = _attributes(raw.partition(b"\n")[2] if raw else b"", target)
+    return Described(_etag(raw, found), content_type, metadata, headers)
 
 
 def part_sizes(target: Target, found: os.stat_result) -> tuple[int, ...]:
@@ -169,21 +172,27 @@ def _etag(raw: bytes | None, found: os.stat_result) -> str:
     return synthetic_etag(found)
 
 
-def _attributes(blob: bytes, target: Target) -> tuple[str | None, Mapping[str, str]]:
+def _attributes(blob: bytes, target: Target) -> tuple[str | None, Mapping[str, str], Mapping[str, str]]:
+    """The content type, user metadata and kept headers in the JSON line (see :func:`encode`)."""
     if not blob:
-        return None, no_metadata()
+        return None, no_metadata(), no_metadata()
     try:
         document = json.loads(blob)
     except ValueError:
         LOGGER.debug("%s: the attributes in %s are not JSON; ignored", target, XATTR)
-        return None, no_metadata()
+        return None, no_metadata(), no_metadata()
     if not isinstance(document, dict):
-        return None, no_metadata()
+        return None, no_metadata(), no_metadata()
     content_type = document.get("content_type")
-    metadata = document.get("metadata")
     return (
         content_type if isinstance(content_type, str) else None,
-        {str(name): str(value) for name, value in metadata.items()}
-        if isinstance(metadata, dict)
-        else no_metadata(),
+        _texts(document, "metadata"),
+        _texts(document, "headers"),
     )
+
+
+def _texts(document: dict[str, object], field: str) -> Mapping[str, str]:
+    found = document.get(field)
+    if not isinstance(found, dict) or not found:
+        return no_metadata()
+    return {str(name): str(value) for name, value in found.items()}

@@ -91,6 +91,7 @@ class _Manifest:
     initiated: datetime
     content_type: str | None
     metadata: dict[str, str]
+    headers: dict[str, str]
 
     def to_json(self) -> str:
         return json.dumps(
@@ -100,6 +101,7 @@ class _Manifest:
                 "initiated": self.initiated.isoformat(),
                 "content_type": self.content_type,
                 "metadata": self.metadata,
+                "headers": self.headers,
             },
             sort_keys=True,
         )
@@ -113,6 +115,7 @@ class _Manifest:
             initiated=datetime.fromisoformat(fields["initiated"]),
             content_type=fields.get("content_type"),
             metadata={str(name): str(value) for name, value in (fields.get("metadata") or {}).items()},
+            headers={str(name): str(value) for name, value in (fields.get("headers") or {}).items()},
         )
 
 
@@ -136,7 +139,12 @@ class LocalMultipartUploads(MultipartUploads):
     # -- uploads ------------------------------------------------------------------------------
 
     def create(
-        self, key: str, *, content_type: str | None = None, metadata: Mapping[str, str] | None = None
+        self,
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> str:
         where = f"CREATE multipart upload {self._store.description}/{key}"
         self._store._path(key)  # refuses what a write of the key would refuse, before anything
@@ -150,6 +158,7 @@ class LocalMultipartUploads(MultipartUploads):
             initiated=datetime.fromtimestamp(now / 1e9, tz=UTC),
             content_type=content_type,
             metadata=dict(metadata or {}),
+            headers=dict(headers or {}),
         )
         try:
             self._staging_dir().mkdir(mode=0o700, exist_ok=True)
@@ -224,7 +233,7 @@ class LocalMultipartUploads(MultipartUploads):
             manifest = self._manifest_of(upload_id)
             attributes = None
             if manifest is not None:
-                attributes = ObjectAttributes(manifest.content_type, manifest.metadata)
+                attributes = ObjectAttributes(manifest.content_type, manifest.metadata, manifest.headers)
             self._assemble(at, parts, digests, sizes=sizes, etag=etag, attributes=attributes)
             self._remove(directory)
         return PutResult(key=key, etag=etag)

@@ -62,9 +62,15 @@ class MultipartUploads(abc.ABC):
 
     @abc.abstractmethod
     def create(
-        self, key: str, *, content_type: str | None = None, metadata: Mapping[str, str] | None = None
+        self,
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> str:
-        """Begin an upload of ``key``; its upload id."""
+        """Begin an upload of ``key``; its upload id. ``headers``: the standard headers the object
+        keeps (``ObjectAttributes.headers``)."""
 
     @abc.abstractmethod
     def upload_part(
@@ -196,12 +202,17 @@ class LayeredUploads(MultipartUploads):
         self._enter = enter
 
     def create(
-        self, key: str, *, content_type: str | None = None, metadata: Mapping[str, str] | None = None
+        self,
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> str:
         return self._enter(
             "create_upload",
             key,
-            lambda: self.inner.create(key, content_type=content_type, metadata=metadata),
+            lambda: self.inner.create(key, content_type=content_type, metadata=metadata, headers=headers),
         )
 
     def upload_part(

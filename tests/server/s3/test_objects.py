@@ -7,12 +7,13 @@ half-written (``Mount.assert_clean``)."""
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import logging
 import re
 import socket
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
@@ -329,6 +330,62 @@ def test_part_numbers_of_an_object_stored_in_parts(make_mount: Callable[[str, st
     with pytest.raises(ClientError) as beyond:
         mount.admin.get_object(Bucket=mount.bucket, Key="mp.bin", PartNumber=2)
     assert _code(beyond) == "InvalidPartNumber"
+
+
+KEPT = {
+    "CacheControl": "max-age=60",
+    "ContentDisposition": 'attachment; filename="report.txt"',
+    "ContentEncoding": "gzip",
+    "ContentLanguage": "fr",
+}
+
+
+def _kept(answer: Mapping[str, object]) -> dict[str, object]:
+    return {name: answer.get(name) for name in KEPT}
+
+
+def test_the_standard_headers_an_object_keeps(mount: Mount) -> None:
+    s3, bucket = mount.admin, mount.bucket
+    body = gzip.compress(DATA)
+    s3.put_object(Bucket=bucket, Key="h.gz", Body=body, **KEPT)  # type: ignore[arg-type]
+    got = s3.get_object(Bucket=bucket, Key="h.gz")
+    assert got["Body"].read() == body  # the bytes as stored, never decoded on the way
+    assert _kept(got) == KEPT
+    assert _kept(s3.head_object(Bucket=bucket, Key="h.gz")) == KEPT
+    # A response-* override wins over what is kept; the rest stays.
+    overridden = s3.get_object(Bucket=bucket, Key="h.gz", ResponseCacheControl="no-store")
+    assert _kept(overridden) == {**KEPT, "CacheControl": "no-store"}
+    # CopyObject keeps them (COPY) or takes the request's (REPLACE); a plain PUT has none.
+    s3.copy_object(Bucket=bucket, Key="copy.gz", CopySource={"Bucket": bucket, "Key": "h.gz"})
+    assert _kept(s3.head_object(Bucket=bucket, Key="copy.gz")) == KEPT
+    s3.copy_object(
+        Bucket=bucket,
+        Key="replaced.gz",
+        CopySource={"Bucket": bucket, "Key": "h.gz"},
+        MetadataDirective="REPLACE",
+        ContentLanguage="de",
+    )
+    replaced = s3.head_object(Bucket=bucket, Key="replaced.gz")
+    assert _kept(replaced) == {name: "de" if name == "ContentLanguage" else None for name in KEPT}
+    _put(mount, "plain.bin")
+    assert _kept(s3.head_object(Bucket=bucket, Key="plain.bin")) == dict.fromkeys(KEPT)
+    # A multipart upload keeps those its Create was given.
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="parts.gz", **KEPT)["UploadId"]  # type: ignore[arg-type]
+    part = s3.upload_part(Bucket=bucket, Key="parts.gz", UploadId=upload, PartNumber=1, Body=body)
+    s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="parts.gz",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    )
+    assert _kept(s3.head_object(Bucket=bucket, Key="parts.gz")) == KEPT
+    # A value that is not printable ASCII is refused, naming the header; nothing is written.
+    answer = send(
+        "PUT", mount.url("bad.gz"), mount.key, headers={"Cache-Control": "max-age=\u00e9"}, body=b"x"
+    )
+    assert answer.status_code == 400 and error_code(answer) == "InvalidArgument"
+    assert "Cache-Control" in answer.text
+    mount.assert_clean()
 
 
 def test_response_overrides(mount: Mount) -> None:
@@ -677,6 +734,8 @@ def test_aws_chunked_bodies(mount: Mount) -> None:
     )
     assert good.status_code == 200, good.text
     assert _read(mount, "t.bin") == DATA
+    # aws-chunked is the request's framing, not the object's encoding: not kept (as S3 drops it).
+    assert "ContentEncoding" not in mount.admin.head_object(Bucket=mount.bucket, Key="t.bin")
     failures = {
         "BadDigest": (unsigned_chunks(pieces, [("x-amz-checksum-crc32", _crc32(b"other"))]), len(DATA)),
         "IncompleteBody": (

@@ -1,4 +1,5 @@
-"""Content type and user metadata between tierstore's ObjectAttributes and the two S3 clients.
+"""Content type, user metadata and the kept standard headers (Cache-Control, Content-Disposition,
+Content-Encoding, Content-Language) between tierstore's ObjectAttributes and the two S3 clients.
 
 obstore takes them as one ``attributes`` dict: a few names are its own (``Content-Type``,
 ``Cache-Control``, ...) and compared case-insensitively, every other name is sent as
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tierstore.storage.attributes import no_metadata
+from tierstore.storage.attributes import KEPT_HEADERS, no_metadata
 from tierstore.storage.interface import ObjectAttributes
 
 # obstore's own attribute names, as it gives them back from a GET.
@@ -26,6 +27,13 @@ _OBSTORE_OWN = (
 )
 _OBSTORE_OWN_ON_WRITE = {name.lower() for name in _OBSTORE_OWN} | {"storage-class"}
 _OBSTORE_OWN_ON_READ = {*_OBSTORE_OWN, "Storage-Class"}
+# botocore's field for each kept header, in requests and answers alike.
+_BOTOCORE_FIELDS = {
+    "Cache-Control": "CacheControl",
+    "Content-Disposition": "ContentDisposition",
+    "Content-Encoding": "ContentEncoding",
+    "Content-Language": "ContentLanguage",
+}
 
 
 def obstore_can_write(attributes: ObjectAttributes | None) -> bool:
@@ -39,6 +47,7 @@ def for_obstore(attributes: ObjectAttributes | None) -> dict[str, str] | None:
     given: dict[str, str] = dict(attributes.metadata)
     if attributes.content_type is not None:
         given["Content-Type"] = attributes.content_type
+    given.update(attributes.headers)  # obstore's own names: sent as those headers
     return given
 
 
@@ -51,6 +60,8 @@ def for_botocore(attributes: ObjectAttributes | None) -> dict[str, Any]:
         fields["ContentType"] = attributes.content_type
     if attributes.metadata:
         fields["Metadata"] = dict(attributes.metadata)
+    for name, value in attributes.headers.items():
+        fields[_BOTOCORE_FIELDS[name]] = value
     return fields
 
 
@@ -58,6 +69,18 @@ def from_obstore(attributes: Mapping[str, str]) -> tuple[str | None, Mapping[str
     """The content type and user metadata in a GetResult's ``attributes``."""
     metadata = {name: value for name, value in attributes.items() if name not in _OBSTORE_OWN_ON_READ}
     return attributes.get("Content-Type"), metadata or no_metadata()
+
+
+def headers_from_obstore(attributes: Mapping[str, str]) -> Mapping[str, str]:
+    """The kept standard headers in a GetResult's ``attributes``."""
+    found = {name: attributes[name] for name in KEPT_HEADERS if attributes.get(name)}
+    return found or no_metadata()
+
+
+def headers_from_botocore(response: Mapping[str, Any]) -> Mapping[str, str]:
+    """The kept standard headers of a HeadObject or GetObject answer."""
+    found = {name: str(response[field]) for name, field in _BOTOCORE_FIELDS.items() if response.get(field)}
+    return found or no_metadata()
 
 
 def from_botocore(response: Mapping[str, Any]) -> tuple[str | None, Mapping[str, str]]:

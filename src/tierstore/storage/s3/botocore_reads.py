@@ -43,6 +43,7 @@ def head(control: S3Client, call: ControlCall, *, bucket: str, full_key: str, ke
         last_modified=response.get("LastModified"),
         content_type=content_type,
         metadata=metadata,
+        headers=s3_attributes.headers_from_botocore(response),
     )
 
 
@@ -80,6 +81,7 @@ def part_span(
         last_modified=response.get("LastModified"),
         content_type=content_type,
         metadata=metadata,
+        headers=s3_attributes.headers_from_botocore(response),
     )
     count = int(response.get("PartsCount") or 1)
     return PartSpan(number=number, start=first, end=first + length, count=count, info=info)
@@ -125,6 +127,7 @@ def open_read(
         last_modified=response.get("LastModified"),
         content_type=content_type,
         metadata=metadata,
+        headers=s3_attributes.headers_from_botocore(response),
     )
     where = f"s3://{bucket}/{full_key}"
     chunks = ReaderChunks(

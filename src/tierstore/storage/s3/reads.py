@@ -316,4 +316,5 @@ def _described(key: str, result: GetResult) -> ObjectInfo:
         last_modified=modified if isinstance(modified, datetime) else None,
         content_type=content_type,
         metadata=metadata,
+        headers=s3_attributes.headers_from_obstore(result.attributes),
     )

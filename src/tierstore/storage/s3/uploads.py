@@ -60,7 +60,8 @@ from tierstore.errors import (
     StoreError,
 )
 from tierstore.settings.model import StoreSettings
-from tierstore.storage.interface import PutResult
+from tierstore.storage.interface import ObjectAttributes, PutResult
+from tierstore.storage.s3 import attributes as s3_attributes
 from tierstore.storage.s3 import errors as error_map
 from tierstore.storage.s3.botocore_client import sse_request_fields
 from tierstore.storage.s3.http_pool import unreachable
@@ -111,13 +112,19 @@ class S3MultipartUploads(MultipartUploads):
     # -- uploads ------------------------------------------------------------------------------
 
     def create(
-        self, key: str, *, content_type: str | None = None, metadata: Mapping[str, str] | None = None
+        self,
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> str:
         request: dict[str, Any] = {"Bucket": self.bucket, "Key": self._full(key), **self._create_fields}
         if content_type is not None:
             request["ContentType"] = content_type
         if metadata:
             request["Metadata"] = dict(metadata)
+        request |= s3_attributes.for_botocore(ObjectAttributes(headers=headers or {}))
         response = self._call(
             "CREATE multipart upload", key, None, lambda: self._control().create_multipart_upload(**request)
         )

@@ -7,9 +7,11 @@ lower-cased), a name given twice has its values joined with ``,`` (as HTTP joins
 headers), values are printable ASCII (S3's SDKs send anything else RFC 2047-encoded, which the
 gateway keeps as sent), and names and values together are at most 2 KiB (``MetadataTooLarge``).
 Both kinds of mount keep them (``ObjectAttributes``: an S3 mount as the object's own, a local
-mount in extended attributes). The other headers S3 stores with an object (Cache-Control,
-Content-Disposition, Content-Encoding, Content-Language, Expires) are not kept: a GET sets them
-only through the ``response-*`` overrides.
+mount in extended attributes), and so the standard headers S3 keeps with an object:
+Cache-Control, Content-Disposition, Content-Encoding (less the ``aws-chunked`` an SDK's streaming
+upload adds, which describes the request's framing, not the object, and which S3 drops too) and
+Content-Language, answered by GET and HEAD unless a ``response-*`` override says otherwise.
+Expires is not kept (obstore, the data client, neither writes nor reads it).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from starlette.datastructures import Headers
 
 from tierstore.server.s3.errors import S3Error
 from tierstore.server.s3.handlers.conditions import http_date
+from tierstore.storage.attributes import KEPT_HEADERS
 from tierstore.storage.interface import ObjectAttributes, ObjectInfo
 
 # S3's content type for an object stored without one.
@@ -45,10 +48,10 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
 
 
 def requested_attributes(headers: Headers) -> ObjectAttributes:
-    """The ``Content-Type`` and ``x-amz-meta-*`` of a request, checked (``InvalidArgument``
-    naming the header at fault, ``MetadataTooLarge``). Without a Content-Type the object is
-    ``binary/octet-stream``, as S3 stores it: said to the store, which would otherwise choose
-    (SeaweedFS guesses one from the bytes)."""
+    """The ``Content-Type``, ``x-amz-meta-*`` and kept standard headers of a request, checked
+    (``InvalidArgument`` naming the header at fault, ``MetadataTooLarge``). Without a
+    Content-Type the object is ``binary/octet-stream``, as S3 stores it: said to the store,
+    which would otherwise choose (SeaweedFS guesses one from the bytes)."""
     content_type = (headers.get("content-type") or "").strip() or DEFAULT_CONTENT_TYPE
     if not _PRINTABLE.fullmatch(content_type):
         raise _invalid("Content-Type", f"{content_type[:60]!r} is not printable ASCII text")
@@ -73,9 +76,26 @@ def requested_attributes(headers: Headers) -> ObjectAttributes:
             details=[("Size", str(size)), ("MaxSizeAllowed", str(MAX_METADATA_BYTES))],
         )
     try:
-        return ObjectAttributes(content_type, metadata)
+        return ObjectAttributes(content_type, metadata, _kept_headers(headers))
     except ValueError as error:  # the storage layer's own checks, which the ones above meet
         raise S3Error("InvalidArgument", f"{error}.") from None
+
+
+def _kept_headers(headers: Headers) -> dict[str, str]:
+    """The request's Cache-Control, Content-Disposition, Content-Encoding (without
+    ``aws-chunked``) and Content-Language, each printable ASCII."""
+    kept: dict[str, str] = {}
+    for name in KEPT_HEADERS:
+        value = (headers.get(name) or "").strip()
+        if name == "Content-Encoding":
+            codings = [coding.strip() for coding in value.split(",")]
+            value = ", ".join(coding for coding in codings if coding and coding.lower() != "aws-chunked")
+        if not value:
+            continue
+        if not _PRINTABLE.fullmatch(value):
+            raise _invalid(name, f"{value[:60]!r} is not printable ASCII text")
+        kept[name] = value
+    return kept
 
 
 def response_overrides(query: Mapping[str, str]) -> dict[str, str]:
@@ -112,14 +132,17 @@ def object_headers(
     *,
     content_type: str | None = None,
     metadata: Mapping[str, str] | None = None,
+    kept: Mapping[str, str] | None = None,
     overrides: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """A GET's or HEAD's headers for an object (without its length and range)."""
+    """A GET's or HEAD's headers for an object (without its length and range): ``kept``, the
+    standard headers stored with it; ``overrides``, the ``response-*`` ones, over everything."""
     headers = {"ETag": etag, "Accept-Ranges": "bytes", "Content-Type": content_type or DEFAULT_CONTENT_TYPE}
     if modified is not None:
         headers["Last-Modified"] = http_date(modified)
     for name, value in (metadata or {}).items():
         headers[META_PREFIX + name] = value
+    headers.update(kept or {})
     headers.update(overrides or {})
     return headers
 

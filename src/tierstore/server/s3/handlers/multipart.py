@@ -39,12 +39,10 @@ from tierstore.server.s3.errors import S3Error
 from tierstore.server.s3.handlers import upload_listing
 from tierstore.server.s3.handlers.buckets import bucket_status, xml_response
 from tierstore.server.s3.handlers.conditions import bare_etag
-from tierstore.server.s3.handlers.headers import etag_for
+from tierstore.server.s3.handlers.headers import etag_for, requested_attributes
 from tierstore.server.s3.handlers.objects import _pulled, etag_of, explain_conflict
 from tierstore.server.s3.handlers.upload_args import file_key, part_number_of, upload_id_of
 from tierstore.storage.uploads import UploadedPart
-
-_META = "x-amz-meta-"
 
 
 def _files(call: S3Call) -> MultipartFiles:
@@ -53,14 +51,11 @@ def _files(call: S3Call) -> MultipartFiles:
 
 async def create_multipart_upload(call: S3Call) -> Response:
     file_key(call)
-    metadata = {
-        name[len(_META) :]: value for name, value in call.request.headers.items() if name.startswith(_META)
-    }
-    content_type = call.header("content-type")
+    attributes = requested_attributes(call.request.headers)
 
     def create() -> str:
         bucket_status(call.fs, call.bucket, call.resource)
-        return _files(call).create(call.target.path, content_type=content_type, metadata=metadata)
+        return _files(call).create(call.target.path, attributes=attributes)
 
     upload_id = await run_in_threadpool(create)
     return xml_response(xml.initiate_multipart_upload(call.bucket, call.key, upload_id))

@@ -189,6 +189,7 @@ def _headers(etag: str, info: ObjectInfo, asked: _Asked) -> dict[str, str]:
         info.last_modified,
         content_type=info.content_type,
         metadata=info.metadata,
+        kept=info.headers,
         overrides=asked.overrides,
     )
 
