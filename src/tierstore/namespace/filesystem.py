@@ -178,9 +178,11 @@ class FileSystem:
         return self._read_ahead.used
 
     def _stamp(self) -> tuple[int, int]:
-        """What cached stats and listings were derived from: the mounts' and attributes' generation."""
+        """What cached stats and listings were derived from: the mounts' generation and the
+        attributes' (``inherited_generation``: a new file's own record, which the write that made
+        it drops from the cache itself, leaves the other paths' entries standing)."""
         metadata = self.table.metadata
-        return metadata.generation("mounts"), metadata.generation("attributes")
+        return metadata.generation("mounts"), metadata.inherited_generation()
 
     def publish_changes(self, tell: Callable[[str], None]) -> None:
         """Tell ``tell`` each path the cache drops for a change made through this file system (and
@@ -828,7 +830,10 @@ class FileSystem:
         if self.caller is not None and not self.caller.superuser:
             group = min(self.caller.groups) if self.caller.groups else self.caller.user
             mode = (0o777 if is_dir else 0o666) & ~UMASK
-            self.table.metadata.set_attributes(path, owner=self.caller.user, group=group, mode=mode)
+            if is_dir:  # a directory may already have objects below it, which inherit its bits
+                self.table.metadata.set_attributes(path, owner=self.caller.user, group=group, mode=mode)
+            else:
+                self.table.metadata.record_creation(path, owner=self.caller.user, group=group, mode=mode)
 
     def put(self, local: Path, path: str, *, progress: Progress | None = None) -> FileStatus:
         with local.open("rb") as handle:

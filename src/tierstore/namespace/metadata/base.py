@@ -65,6 +65,12 @@ class MetadataStore(abc.ABC):
     ) -> PathAttributes:
         """Sets the given fields on ``path`` (creating its row if need be); the others keep their value."""
 
+    def record_creation(self, path: str, *, owner: str, group: str, mode: int) -> PathAttributes:
+        """:meth:`set_attributes` for a file just created, which no other path inherits from: a
+        store answering from memory takes it in for that path alone (see
+        :meth:`inherited_generation`), where any other change of attributes drops them all."""
+        return self.set_attributes(path, owner=owner, group=group, mode=mode)
+
     @abc.abstractmethod
     def attributes(self, path: str) -> PathAttributes | None:
         """The attributes of ``path``, None if it has none of its own."""
@@ -138,6 +144,13 @@ class MetadataStore(abc.ABC):
         server's in-memory store counts its drops.)
         """
         return 0
+
+    def inherited_generation(self) -> int:
+        """As ``generation("attributes")``, except that a new file's own record
+        (:meth:`record_creation`) leaves it: what a cache of other paths' effective attributes
+        (the namespace's stats and listings) is stamped with, since a file just created passes
+        nothing on to any other path."""
+        return self.generation("attributes")
 
     @abc.abstractmethod
     def change_counters(self) -> dict[str, int]:

@@ -87,6 +87,9 @@ class CachedMetadataStore(SqlMetadataStore):
         self.poll_interval = poll_interval
         self._lock = threading.Lock()
         self._generation: dict[str, int] = dict.fromkeys(CHANGE_KINDS, 0)
+        # Moves with every drop of the attributes, not with a new file's record taken in place
+        # (see inherited_generation).
+        self._inherited = 0
         self._mounts: tuple[MountRecord, ...] | None = None
         self._attributes: dict[str, PathAttributes | None] = {}
         # Read whenever the subtree memo is made anew: at start and on each drop of attributes.
@@ -103,6 +106,9 @@ class CachedMetadataStore(SqlMetadataStore):
         self._s3_keys: dict[str, S3KeyRecord] | None = None
         self._unknown_s3_keys: set[str] = set()
         self._seen = self.change_counters()
+        # The counter values this process's own changes were given since the last poll, by kind:
+        # a counter that moved by these alone is no news to the poller (see poll_once).
+        self._own: dict[str, set[int]] = {}
         # Told the paths another process changed (None: anything may have): the namespace cache.
         self._content_listeners: list[Callable[[list[str] | None], None]] = []
         self._stop = threading.Event()
@@ -113,18 +119,19 @@ class CachedMetadataStore(SqlMetadataStore):
 
     def _changed(self, kind: ChangeKind, counter: int) -> None:
         self._drop(kind)
-        # Our own change, and nobody else's since the last poll: the poller need not drop this
-        # kind again when it sees the counter moved (one wasted reload per write otherwise).
-        with self._lock:
-            if self._seen.get(kind) == counter - 1:
-                self._seen = {**self._seen, kind: counter}
+        self._mine(kind, range(counter, counter + 1))
 
     def _content_recorded(self, first: int, last: int) -> None:
-        # As _changed: our own paths, when nobody numbered any since the last poll, need not be
-        # read back by the poller (the cache that recorded them has already dropped them).
+        # Our own paths need not be read back by the poller (the cache that recorded them has
+        # already dropped them).
+        self._mine("content", range(first, last + 1))
+
+    def _mine(self, kind: str, counters: range) -> None:
+        """``counters`` of ``kind`` were given to this process's own changes, already taken in:
+        the poller need not drop the kind for them (one wasted reload per write otherwise; with
+        writes on many threads they commit in any order, so each value is kept, not the last)."""
         with self._lock:
-            if self._seen.get("content") == first - 1:
-                self._seen = {**self._seen, "content": last}
+            self._own.setdefault(kind, set()).update(counters)
 
     def on_content_changes(self, listener: Callable[[list[str] | None], None]) -> None:
         """Call ``listener`` from the poller with the paths another process changed (see
@@ -135,6 +142,35 @@ class CachedMetadataStore(SqlMetadataStore):
     def generation(self, kind: ChangeKind) -> int:
         return self._generation[kind]
 
+    def inherited_generation(self) -> int:
+        return self._inherited
+
+    def _attributes_created(self, path: str, attributes: PathAttributes, counter: int) -> None:
+        """A file this process just created has ``attributes`` of its own, which nothing else
+        inherits: taken in for that path alone, where any other change drops every path's. A
+        directory's kept walk (at most DIRECTORY_ROWS) is copied with the file in it (readers
+        keep the old one); a bigger walk goes. The generation moves, so that a load that began
+        before the row was written is not kept (it could say the file has none) and a vend
+        decided before is made again; the inherited generation stays, so the namespace's cached
+        stats and listings of other paths stand (the write drops the file's own and its
+        directory's listing)."""
+        with self._lock:
+            self._generation["attributes"] += 1
+            if len(self._attributes) < MAX_ATTRIBUTE_ENTRIES:
+                self._attributes[path] = attributes
+            above = path
+            while above != "/":
+                above = above.rsplit("/", 1)[0] or "/"
+                walk = self._subtrees.get(above)
+                if walk is None:
+                    continue
+                if len(walk) < DIRECTORY_ROWS:  # a directory's walk: a copy with the file in it
+                    grown = {**walk, path: attributes}
+                    self._subtrees.put(above, grown, weight=len(grown))
+                else:  # a big walk of a tree (attributes_under): asked again when next needed
+                    self._subtrees.pop(above)
+        self._mine("attributes", range(counter, counter + 1))
+
     def _drop(self, *kinds: str) -> None:
         with self._lock:
             for kind in kinds:
@@ -142,6 +178,7 @@ class CachedMetadataStore(SqlMetadataStore):
                 if kind == "mounts":
                     self._mounts = None
                 elif kind == "attributes":
+                    self._inherited += 1
                     self._attributes = {}
                     self._subtrees = BoundedLRU(self.max_subtree_rows)
                     # _crowded stays: it only saves a query that would find too many rows again
@@ -171,12 +208,33 @@ class CachedMetadataStore(SqlMetadataStore):
             self._seen = {}
             return
         seen = self._seen
-        moved = [kind for kind in CHANGE_KINDS if counters.get(kind) != seen.get(kind)]
+        moved = self._moved(seen, counters)
         if moved:
             self._drop(*moved)
         if "content" in moved:
             self._tell_content(self._content_since(seen.get("content")))
         self._seen = counters
+
+    def _moved(self, seen: dict[str, int], counters: dict[str, int]) -> list[str]:
+        """The kinds whose counter moved from ``seen`` by another process's change (not by this
+        process's own alone), forgetting the own values now seen."""
+        moved: list[str] = []
+        with self._lock:
+            for kind in CHANGE_KINDS:
+                old, new = seen.get(kind), counters.get(kind)
+                mine = self._own.get(kind, set())
+                if old != new:
+                    own_only = (
+                        old is not None
+                        and new is not None
+                        and old < new
+                        and all(value in mine for value in range(old + 1, new + 1))
+                    )
+                    if not own_only:
+                        moved.append(kind)
+                if mine and new is not None:
+                    self._own[kind] = {value for value in mine if value > new}
+        return moved
 
     def _content_since(self, seen: int | None) -> list[str] | None:
         if seen is None:

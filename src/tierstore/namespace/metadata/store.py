@@ -38,6 +38,7 @@ from sqlalchemy.engine import Connection, Engine
 from tierstore.blocking import require_io
 from tierstore.namespace.metadata import schema
 from tierstore.namespace.metadata.base import ChangeKind, MetadataStore
+from tierstore.namespace.metadata.creations import Creation, CreationBatcher
 from tierstore.namespace.metadata.engine import (
     Target,
     create_store_engine,
@@ -139,6 +140,7 @@ class SqlMetadataStore(MetadataStore):
         # once the database encrypts them.
         self._secrets_key = secrets_key
         self.url_for_display: str = target.display
+        self._creations = CreationBatcher(self._write_creations)
 
     def __repr__(self) -> str:
         return f"MetadataStore({self.url_for_display!r})"
@@ -292,6 +294,62 @@ class SqlMetadataStore(MetadataStore):
         mode: int | None = None,
     ) -> PathAttributes:
         """Sets the given fields on ``path`` (creating its row if need be); the others keep their value."""
+        return self._set_attributes(path, owner=owner, group=group, mode=mode)
+
+    def record_creation(self, path: str, *, owner: str, group: str, mode: int) -> PathAttributes:
+        """Written with the other creations recorded at the same moment, in one transaction
+        (group commit, :class:`~tierstore.namespace.metadata.creations.CreationBatcher`): on
+        SQLite each transaction takes the one write lock, for which concurrent writers of new
+        files otherwise queue (and poll). Returns once the row is committed."""
+        check_path(path)
+        _check_name(owner, "owner", path)
+        _check_name(group, "group", path)
+        return self._creations.record(Creation(path, owner, group, check_mode(mode, f"mode for {path}")))
+
+    def _write_creations(self, batch: list[Creation]) -> list[PathAttributes]:
+        """Each creation's row upserted and the attributes counter raised once, in one transaction."""
+        require_io("the metadata database")
+        now = datetime.now(UTC)
+        with transaction(self._engine, self._target, write=True) as connection:
+            rows = []
+            for creation in batch:
+                values = {"owner": creation.owner, "grp": creation.group, "mode": creation.mode}
+                statement = self._upsert(connection, _attrs).values(
+                    path=creation.path, updated_at=now, **values
+                )
+                upsert = statement.on_conflict_do_update(
+                    index_elements=[_attrs.c.path],
+                    set_={name: statement.excluded[name] for name in (*values, "updated_at")},
+                ).returning(_attrs.c.path, _attrs.c.owner, _attrs.c.grp, _attrs.c.mode)
+                rows.append(connection.execute(upsert).mappings().one())
+            counter = int(
+                connection.execute(
+                    update(_changes)
+                    .where(_changes.c.kind == "attributes")
+                    .values(counter=_changes.c.counter + 1)
+                    .returning(_changes.c.counter)
+                ).scalar_one()
+            )
+        recorded = [attributes_from_row(row) for row in rows]
+        for creation, attributes in zip(batch, recorded, strict=True):
+            self._attributes_created(creation.path, attributes, counter)
+        LOGGER.debug("attributes of %d new file(s) recorded", len(batch))
+        return recorded
+
+    def _attributes_created(self, path: str, attributes: PathAttributes, counter: int) -> None:
+        """Called after this process recorded a new file's own attributes (raising the attributes
+        counter to ``counter``): a cache's hook."""
+
+    def _set_attributes(
+        self,
+        path: str,
+        *,
+        owner: str | None,
+        group: str | None,
+        mode: int | None,
+    ) -> PathAttributes:
+        """The upsert, in a transaction that raises the attributes counter: every process, this
+        one too, drops the attributes it holds."""
         check_path(path)
         _check_name(owner, "owner", path)
         _check_name(group, "group", path)
@@ -305,13 +363,23 @@ class SqlMetadataStore(MetadataStore):
         if not changes:
             raise ValueError(f"set_attributes({path!r}) was given nothing to set: pass owner, group or mode")
         now = datetime.now(UTC)
-        with self._write("attributes") as connection:
+        require_io("the metadata database")
+        with transaction(self._engine, self._target, write=True) as connection:
             statement = self._upsert(connection, _attrs).values(path=path, updated_at=now, **changes)
             upsert = statement.on_conflict_do_update(
                 index_elements=[_attrs.c.path],
                 set_={name: statement.excluded[name] for name in (*changes, "updated_at")},
             ).returning(_attrs.c.path, _attrs.c.owner, _attrs.c.grp, _attrs.c.mode)
             row = connection.execute(upsert).mappings().one()
+            counter = int(
+                connection.execute(
+                    update(_changes)
+                    .where(_changes.c.kind == "attributes")
+                    .values(counter=_changes.c.counter + 1)
+                    .returning(_changes.c.counter)
+                ).scalar_one()
+            )
+        self._changed("attributes", counter)
         attributes = attributes_from_row(row)
         LOGGER.debug("attributes set on %s: %s", path, changes)
         return attributes

@@ -1,0 +1,122 @@
+"""A named user's new file gets a row of its own (its owner, 0644) without emptying the server's
+caches: the row is taken in for that path alone (``record_creation``), rows written at the same
+moment share one transaction (``CreationBatcher``), and only a change another process made, or
+any other change of attributes, drops what the caches hold. On a real SeaweedFS and a real
+SQLite or PostgreSQL namespace."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.namespace.test_filesystem import write_config
+from tierstore.errors import AccessDeniedError
+from tierstore.local.info import StackInfo
+from tierstore.namespace.config import load_server_config
+from tierstore.namespace.filesystem import FileSystem
+from tierstore.namespace.metadata.cached import CachedMetadataStore
+from tierstore.namespace.metadata.creations import Creation, CreationBatcher
+from tierstore.namespace.metadata.records import PathAttributes
+from tierstore.namespace.metadata.store import open_metadata
+from tierstore.namespace.mounts import MountTable
+from tierstore.namespace.permissions import Caller
+
+
+@pytest.fixture
+def cached_table(tmp_path: Path, stack: StackInfo, bucket: str, metadata_url: str) -> Iterator[MountTable]:
+    config = load_server_config(write_config(tmp_path / "server.yaml", stack, bucket, metadata_url))
+    metadata = open_metadata(config.metadata_url, poll_interval=3600)  # polled by hand here
+    assert isinstance(metadata, CachedMetadataStore)
+    table = MountTable(config, metadata)
+    table.sync_root()
+    yield table
+    table.close()
+
+
+def test_a_named_users_new_file_is_theirs_at_once_and_the_caches_stay(cached_table: MountTable) -> None:
+    metadata = cached_table.metadata
+    admin = FileSystem(cached_table)
+    admin.chmod("/", "0711")
+    admin.write("/other/kept.txt", [b"x"])
+    admin.mkdir("/team")
+    admin.chmod("/team", "0777")
+    assert [entry.name for entry in admin.ls("/other")] == ["kept.txt"]
+    inherited, generation = metadata.inherited_generation(), metadata.generation("attributes")
+
+    bob = admin.as_caller(Caller(user="bob"))
+    bob.write("/team/new.txt", [b"bob's"])
+
+    assert metadata.inherited_generation() == inherited  # nothing any other path shows changed
+    assert metadata.generation("attributes") > generation  # a vend decided before is made again
+    status = admin.stat("/team/new.txt")
+    assert (status.owner, status.mode) == ("bob", 0o644)
+    alice = admin.as_caller(Caller(user="alice"))
+    with pytest.raises(AccessDeniedError, match="alice"):  # bob's bits hold at once
+        alice.write("/team/new.txt", [b"overwrite"])
+    misses = admin.cache_stats().misses
+    assert [entry.name for entry in admin.ls("/other")] == ["kept.txt"]
+    assert admin.cache_stats().misses == misses  # still cached: no store asked
+    # Any other change of attributes drops them all, as before.
+    admin.chmod("/team", "0755")
+    assert metadata.inherited_generation() > inherited
+
+
+def test_concurrent_new_files_share_transactions_and_only_a_foreign_change_is_news(
+    cached_table: MountTable, metadata_url: str
+) -> None:
+    metadata = cached_table.metadata
+    assert isinstance(metadata, CachedMetadataStore)
+    other = open_metadata(metadata_url, poll_interval=3600)  # another server on the namespace
+    assert isinstance(other, CachedMetadataStore)
+    transactions = 0
+    write = metadata._write_creations
+
+    def counted(batch: list[Creation]) -> list[PathAttributes]:
+        nonlocal transactions
+        transactions += 1
+        return write(batch)
+
+    metadata._creations = CreationBatcher(counted)
+    try:
+        other.poll_once()
+        inherited_here, inherited_there = metadata.inherited_generation(), other.inherited_generation()
+        paths = [f"/many/f{number:03d}" for number in range(48)]
+        start = threading.Barrier(16)
+
+        def create(path: str) -> PathAttributes:
+            if path < "/many/f016":
+                start.wait()
+            return metadata.record_creation(path, owner="bob", group="bob", mode=0o644)
+
+        with ThreadPoolExecutor(16) as pool:
+            made = list(pool.map(create, paths))
+        assert [(row.path, row.owner, row.mode) for row in made] == [(path, "bob", 0o644) for path in paths]
+        assert 1 <= transactions < len(paths)
+        found = other.attributes_of(paths)
+        assert sorted(found) == paths and {row.owner for row in found.values()} == {"bob"}
+        metadata.poll_once()  # only its own changes: nothing dropped
+        assert metadata.inherited_generation() == inherited_here
+        other.poll_once()  # another process's: every attribute it held goes
+        assert other.inherited_generation() > inherited_there
+    finally:
+        other.close()
+
+
+def test_a_failed_transaction_fails_its_callers_and_the_next_one_writes() -> None:
+    calls: list[list[str]] = []
+
+    def write(batch: list[Creation]) -> list[PathAttributes]:
+        calls.append([creation.path for creation in batch])
+        if len(calls) == 1:
+            raise OSError("disk full")
+        return [PathAttributes(c.path, c.owner, c.group, c.mode) for c in batch]
+
+    batcher = CreationBatcher(write)
+    with pytest.raises(OSError, match="disk full"):
+        batcher.record(Creation("/a", "bob", "bob", 0o644))
+    assert batcher.record(Creation("/b", "bob", "bob", 0o644)).path == "/b"
+    assert calls == [["/a"], ["/b"]]
