@@ -23,13 +23,17 @@ SeaweedFS with one obstore call and checks nothing. No server in Python that for
 goes faster on this machine, so the gateway's figure over the floor's says how much of that it
 keeps, and the floor's over direct where the goal itself lies.
 
+With ``--named-user``, obstore's small operations also go through the gateway as a named user
+(``obstore-user``): each file it writes gets a row of its own in the namespace (its owner and
+bits), which an admin's writes do not; shown beside the admin's, not judged against the goals.
+
 Every transfer is checked so that a broken path cannot look fast: bytes read back equal bytes
 written, and for the gateway the sizes and counts are checked in SeaweedFS itself (under the
 root mount), not through the gateway. Clean-up goes through the gateway, so the namespace's
 cache stays in step. Checks and clean-ups are outside the timed blocks.
 
     .venv/bin/python bench/s3_gateway_bench.py [--quick] [--rounds N] [--workers 1,2] [--no-memory]
-        [--no-floor]
+        [--no-floor] [--named-user]
 """
 
 from __future__ import annotations
@@ -89,6 +93,10 @@ MEMORY_GOAL_MB = 300
 GOALS = {"up": 0.6, "down": 0.6, "put": 0.5, "get": 0.5, "head": 0.5, "list": 0.5}
 # The floor's route: obstore through bench/passthrough_app.py, small operations only.
 FLOOR = "obstore-floor"
+# With --named-user: obstore's small operations through the gateway as a named user (not an admin),
+# whose every new file gets a row of its own in the namespace. Shown, not judged against the goals.
+NAMED = "obstore-user"
+NAMED_USER = "analyst"
 FLOOR_WORKLOADS = ("small",)
 KINDS = ("obstore", "boto3")
 
@@ -313,7 +321,8 @@ def report(
             ratio = _ratio(medians, route.client.name, route.direct, line)
             cells.append("" if ratio is None else f"{ratio:.2f}")
             goal = GOALS.get(line.key)
-            if goal is not None and ratio is not None and ratio < goal and route.client.name != FLOOR:
+            judged = route.client.name not in (FLOOR, NAMED)
+            if goal is not None and ratio is not None and ratio < goal and judged:
                 misses.append(f"{route.client.name} {label(line.label)}: {ratio:.2f} of direct (goal {goal})")
         goal_text = f">= {GOALS[line.key]}" if line.key in GOALS else ""
         print(f"| {label(line.label)} | " + " | ".join(cells) + f" | {goal_text} |")
@@ -454,6 +463,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--no-floor", action="store_true", help="skip the floor (obstore through bench/passthrough_app.py)"
     )
     parser.add_argument(
+        "--named-user",
+        action="store_true",
+        help=f"also obstore's small operations through the gateway as a named user ({NAMED})",
+    )
+    parser.add_argument(
         "--hold", action="store_true", help="print the server's pid and wait for Enter before the rounds"
     )
     return parser.parse_args(argv)
@@ -469,6 +483,7 @@ class Plan:
     memory_mib: int | None  # None: no memory phase
     hold: bool  # wait for Enter before the rounds (to attach a profiler to the server)
     floor: bool  # obstore's small operations through bench/passthrough_app.py too
+    named: bool  # obstore's small operations through the gateway as a named user too
 
 
 def plan_of(args: argparse.Namespace) -> Plan | None:
@@ -484,8 +499,17 @@ def plan_of(args: argparse.Namespace) -> Plan | None:
         return None
     memory = None if args.no_memory else (args.memory_mib or (64 if args.quick else 1024))
     floor = not args.no_floor and "obstore" in kinds and "small" in workloads
+    named = args.named_user and "obstore" in kinds and "small" in workloads
     return Plan(
-        sb.QUICK if args.quick else sb.FULL, rounds, workers, workloads, kinds, memory, args.hold, floor
+        sb.QUICK if args.quick else sb.FULL,
+        rounds,
+        workers,
+        workloads,
+        kinds,
+        memory,
+        args.hold,
+        floor,
+        named,
     )
 
 
@@ -517,6 +541,7 @@ class Running:
     under_root: ObstoreS3Store  # the gateway's bucket in SeaweedFS, for the checks
     floor: subprocess.Popen[bytes] | None = None
     floor_stack: sb.Stack | None = None
+    named: sb.Stack | None = None  # the first server's gateway with a named user's key
 
     def pid(self, count: int) -> int:
         process = self.servers[count]._process
@@ -555,7 +580,20 @@ def start_floor(directory: Path, direct: sb.Stack) -> tuple[subprocess.Popen[byt
     return process, sb.Stack(f"http://127.0.0.1:{port}", direct.region, direct.key_id, direct.secret)
 
 
-def start(directory: Path, workers: list[int], *, floor: bool) -> Running:
+def named_user_stack(server: RunningServer, gateway: sb.Stack) -> sb.Stack:
+    """A named user's S3 key on ``gateway``, the user given search on ``/`` and every bit on the
+    bench's bucket (so each file it writes is its own: a row in the namespace, as for any user)."""
+    server.add_user(NAMED_USER)
+    key_id, secret = server.add_s3_key(NAMED_USER)
+    for path, mode in (("/", "0711"), (f"/{sb.BUCKET}", "0777")):
+        answer = httpx.post(
+            f"{server.url}/v1/fs/chmod", json={"path": path, "mode": mode}, headers=server.auth(), timeout=30
+        )
+        sb.check(answer.status_code == 200, f"chmod {mode} {path}: {answer.status_code} {answer.text}")
+    return sb.Stack(gateway.endpoint, gateway.region, key_id, secret.reveal())
+
+
+def start(directory: Path, workers: list[int], *, floor: bool, named: bool = False) -> Running:
     """The stack, its two buckets, a server per worker count (one config, one namespace), an S3
     key for their admin, the gateway's bucket, and the CPU probes of every timed block."""
     info = start_stack(directory / "stack")
@@ -580,6 +618,8 @@ def start(directory: Path, workers: list[int], *, floor: bool) -> Running:
     # The gateway's bucket: a top-level directory of the namespace, made by its admin.
     with contextlib.closing(s3_client(gateways[workers[0]])) as gateway:
         gateway.create_bucket(Bucket=sb.BUCKET)
+    if named:
+        running.named = named_user_stack(servers[workers[0]], gateways[workers[0]])
     if floor:
         running.floor, running.floor_stack = start_floor(directory, direct)
         sb.PROBES["floor"] = functools.partial(cpu_seconds, running.floor.pid)
@@ -607,6 +647,11 @@ def make_routes(running: Running, plan: Plan, pool: ThreadPoolExecutor) -> list[
             client = make_client(kind, running.gateways[count], f"{kind}-gw{suffix}")
             janitor = GatewayJanitor(running.under_root, s3_client(running.gateways[count]), pool)
             routes.append(Route(client, janitor, f"server{count}"))
+        if kind == "obstore" and running.named is not None:
+            first = plan.workers[0]
+            client = make_client(kind, running.named, NAMED)
+            janitor = GatewayJanitor(running.under_root, s3_client(running.gateways[first]), pool)
+            routes.append(Route(client, janitor, f"server{first}", FLOOR_WORKLOADS))
         if kind == "obstore" and running.floor_stack is not None:
             client = make_client(kind, running.floor_stack, FLOOR)
             routes.append(
@@ -675,7 +720,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         running: Running | None = None
         routes: list[Route] = []
         try:
-            running = start(directory, plan.workers, floor=plan.floor)
+            running = start(directory, plan.workers, floor=plan.floor, named=plan.named)
             with ThreadPoolExecutor(max_workers=sb.WORKERS, thread_name_prefix="bench") as pool:
                 list(pool.map(lambda _: time.sleep(0.01), range(sb.WORKERS)))  # start the threads
                 routes = make_routes(running, plan, pool)

@@ -152,7 +152,9 @@ class LocalStore(Store):
     def _missing(self, operation: str, key: str) -> NotFoundError:
         return NotFoundError(f"{operation} {self._where(key)} failed: no such object", key=key)
 
-    def head(self, key: str) -> ObjectInfo:
+    def _regular_file(self, key: str) -> tuple[Path, os.stat_result]:
+        """The file ``key`` names (a folder's marker for a key ending in ``/``) and its stat, never
+        following a link; NotFoundError for anything but a regular file."""
         path = self._path(key) / _MARKER if key.endswith("/") else self._path(key)
         try:
             found = path.lstat()
@@ -162,20 +164,16 @@ class LocalStore(Store):
             raise self._os_error("HEAD", key, error) from None
         if not stat_kind.S_ISREG(found.st_mode):
             raise self._missing("HEAD", key)
+        return path, found
+
+    def head(self, key: str) -> ObjectInfo:
+        path, found = self._regular_file(key)
         return _described(key, found, str(path))
 
     def part_span(self, key: str, number: int) -> PartSpan:
         """From the part sizes recorded when a multipart upload was completed here
         (:func:`local_attrs.part_sizes`); any other file is one part."""
-        path = self._path(key)
-        try:
-            found = path.lstat()
-        except (FileNotFoundError, NotADirectoryError):
-            raise self._missing("HEAD", key) from None
-        except OSError as error:
-            raise self._os_error("HEAD", key, error) from None
-        if not stat_kind.S_ISREG(found.st_mode):
-            raise self._missing("HEAD", key)
+        path, found = self._regular_file(key)
         sizes = local_attrs.part_sizes(str(path), found)
         if number > len(sizes):
             raise InvalidPartNumberError(

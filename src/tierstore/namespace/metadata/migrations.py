@@ -113,16 +113,20 @@ def _v4_create_namespace_changes(connection: Connection) -> None:
     Servers keep the namespace in memory and poll these counters, so that a change made by
     any process sharing the database reaches every server within the poll interval.
     """
-    tables = MetaData()
-    changes = Table(
-        "namespace_changes",
-        tables,
-        Column("kind", Text, primary_key=True),
-        Column("counter", BigInteger, nullable=False),
-    )
-    tables.create_all(connection)
+    changes = _namespace_changes()
+    changes.create(connection)
     connection.execute(
         insert(changes), [{"kind": kind, "counter": 0} for kind in ("mounts", "attributes", "users")]
+    )
+
+
+def _namespace_changes() -> Table:
+    """The change counters' table as version 4 made it (later versions add rows, never columns)."""
+    return Table(
+        "namespace_changes",
+        MetaData(),
+        Column("kind", Text, primary_key=True),
+        Column("counter", BigInteger, nullable=False),
     )
 
 
@@ -144,13 +148,7 @@ def _v5_create_s3_keys(connection: Connection) -> None:
     )
     Index("s3_keys_user_name", keys.c.user_name)
     tables.create_all(connection)
-    changes = Table(
-        "namespace_changes",
-        MetaData(),
-        Column("kind", Text, primary_key=True),
-        Column("counter", BigInteger, nullable=False),
-    )
-    connection.execute(insert(changes).values(kind="s3_keys", counter=0))
+    connection.execute(insert(_namespace_changes()).values(kind="s3_keys", counter=0))
 
 
 def _v6_create_content_changes(connection: Connection) -> None:
@@ -165,13 +163,7 @@ def _v6_create_content_changes(connection: Connection) -> None:
         Column("path", Text, nullable=False),
     )
     tables.create_all(connection)
-    changes = Table(
-        "namespace_changes",
-        MetaData(),
-        Column("kind", Text, primary_key=True),
-        Column("counter", BigInteger, nullable=False),
-    )
-    connection.execute(insert(changes).values(kind="content", counter=0))
+    connection.execute(insert(_namespace_changes()).values(kind="content", counter=0))
 
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -92,6 +92,18 @@ _changes = schema.namespace_changes
 _content = schema.content_changes
 
 
+def _raise_counter(connection: Connection, kind: str, by: int = 1) -> int:
+    """Raise ``kind``'s change counter by ``by`` in ``connection``'s transaction; its new value."""
+    return int(
+        connection.execute(
+            update(_changes)
+            .where(_changes.c.kind == kind)
+            .values(counter=_changes.c.counter + by)
+            .returning(_changes.c.counter)
+        ).scalar_one()
+    )
+
+
 def _under(column: ColumnElement[str], path: str) -> ColumnElement[bool]:
     """``column`` is ``path`` or below it: "/a" matches "/a" and "/a/b", never "/ab".
 
@@ -162,14 +174,9 @@ class SqlMetadataStore(MetadataStore):
         with transaction(self._engine, self._target, write=True) as connection:
             yield connection
             for kind in kinds:
-                counters[kind] = connection.execute(
-                    update(_changes)
-                    .where(_changes.c.kind == kind)
-                    .values(counter=_changes.c.counter + 1)
-                    .returning(_changes.c.counter)
-                ).scalar_one()
+                counters[kind] = _raise_counter(connection, kind)
         for kind, counter in counters.items():
-            self._changed(kind, int(counter))
+            self._changed(kind, counter)
 
     def _changed(self, kind: ChangeKind, counter: int) -> None:
         """Called after a change of ``kind`` committed in this process, raising its counter to
@@ -193,14 +200,7 @@ class SqlMetadataStore(MetadataStore):
         with transaction(self._engine, self._target, write=True) as connection:
             # The row lock (PostgreSQL) or the write lock (SQLite) taken here orders concurrent
             # writers, so each number is given once.
-            last = int(
-                connection.execute(
-                    update(_changes)
-                    .where(_changes.c.kind == "content")
-                    .values(counter=_changes.c.counter + count)
-                    .returning(_changes.c.counter)
-                ).scalar_one()
-            )
+            last = _raise_counter(connection, "content", count)
             first = last - count + 1
             connection.execute(
                 insert(_content), [{"seq": first + index, "path": path} for index, path in enumerate(paths)]
@@ -293,8 +293,31 @@ class SqlMetadataStore(MetadataStore):
         group: str | None = None,
         mode: int | None = None,
     ) -> PathAttributes:
-        """Sets the given fields on ``path`` (creating its row if need be); the others keep their value."""
-        return self._set_attributes(path, owner=owner, group=group, mode=mode)
+        """Sets the given fields on ``path`` (creating its row if need be); the others keep their
+        value. Every process, this one too, drops the attributes it holds."""
+        check_path(path)
+        _check_name(owner, "owner", path)
+        _check_name(group, "group", path)
+        changes: dict[str, Any] = {}
+        if owner is not None:
+            changes["owner"] = owner
+        if group is not None:
+            changes["grp"] = group
+        if mode is not None:
+            changes["mode"] = check_mode(mode, f"mode for {path}")
+        if not changes:
+            raise ValueError(f"set_attributes({path!r}) was given nothing to set: pass owner, group or mode")
+        now = datetime.now(UTC)
+        with self._write("attributes") as connection:
+            statement = self._upsert(connection, _attrs).values(path=path, updated_at=now, **changes)
+            upsert = statement.on_conflict_do_update(
+                index_elements=[_attrs.c.path],
+                set_={name: statement.excluded[name] for name in (*changes, "updated_at")},
+            ).returning(_attrs.c.path, _attrs.c.owner, _attrs.c.grp, _attrs.c.mode)
+            row = connection.execute(upsert).mappings().one()
+        attributes = attributes_from_row(row)
+        LOGGER.debug("attributes set on %s: %s", path, changes)
+        return attributes
 
     def record_creation(self, path: str, *, owner: str, group: str, mode: int) -> PathAttributes:
         """Written with the other creations recorded at the same moment, in one transaction
@@ -322,14 +345,7 @@ class SqlMetadataStore(MetadataStore):
                     set_={name: statement.excluded[name] for name in (*values, "updated_at")},
                 ).returning(_attrs.c.path, _attrs.c.owner, _attrs.c.grp, _attrs.c.mode)
                 rows.append(connection.execute(upsert).mappings().one())
-            counter = int(
-                connection.execute(
-                    update(_changes)
-                    .where(_changes.c.kind == "attributes")
-                    .values(counter=_changes.c.counter + 1)
-                    .returning(_changes.c.counter)
-                ).scalar_one()
-            )
+            counter = _raise_counter(connection, "attributes")
         recorded = [attributes_from_row(row) for row in rows]
         for creation, attributes in zip(batch, recorded, strict=True):
             self._attributes_created(creation.path, attributes, counter)
@@ -339,50 +355,6 @@ class SqlMetadataStore(MetadataStore):
     def _attributes_created(self, path: str, attributes: PathAttributes, counter: int) -> None:
         """Called after this process recorded a new file's own attributes (raising the attributes
         counter to ``counter``): a cache's hook."""
-
-    def _set_attributes(
-        self,
-        path: str,
-        *,
-        owner: str | None,
-        group: str | None,
-        mode: int | None,
-    ) -> PathAttributes:
-        """The upsert, in a transaction that raises the attributes counter: every process, this
-        one too, drops the attributes it holds."""
-        check_path(path)
-        _check_name(owner, "owner", path)
-        _check_name(group, "group", path)
-        changes: dict[str, Any] = {}
-        if owner is not None:
-            changes["owner"] = owner
-        if group is not None:
-            changes["grp"] = group
-        if mode is not None:
-            changes["mode"] = check_mode(mode, f"mode for {path}")
-        if not changes:
-            raise ValueError(f"set_attributes({path!r}) was given nothing to set: pass owner, group or mode")
-        now = datetime.now(UTC)
-        require_io("the metadata database")
-        with transaction(self._engine, self._target, write=True) as connection:
-            statement = self._upsert(connection, _attrs).values(path=path, updated_at=now, **changes)
-            upsert = statement.on_conflict_do_update(
-                index_elements=[_attrs.c.path],
-                set_={name: statement.excluded[name] for name in (*changes, "updated_at")},
-            ).returning(_attrs.c.path, _attrs.c.owner, _attrs.c.grp, _attrs.c.mode)
-            row = connection.execute(upsert).mappings().one()
-            counter = int(
-                connection.execute(
-                    update(_changes)
-                    .where(_changes.c.kind == "attributes")
-                    .values(counter=_changes.c.counter + 1)
-                    .returning(_changes.c.counter)
-                ).scalar_one()
-            )
-        self._changed("attributes", counter)
-        attributes = attributes_from_row(row)
-        LOGGER.debug("attributes set on %s: %s", path, changes)
-        return attributes
 
     def attributes(self, path: str) -> PathAttributes | None:
         check_path(path)
