@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,6 +97,25 @@ def module_s3_for(module_gateway: RunningServer) -> Callable[[str], S3Client]:
         return gateway_client(module_gateway.s3_url, key_id, secret.reveal())
 
     return make
+
+
+@contextmanager
+def workers_gateway(
+    tmp_path: Path, stack: StackInfo, bucket: str, ttl: int
+) -> Iterator[Callable[[], S3Client]]:
+    """A real ``tierstore serve --workers 2`` (cache ttl ``ttl``) and a maker of its admin's S3
+    clients, each on a new connection, which either worker may take; stopped after."""
+    config = write_server_config(
+        tmp_path / "server.yaml", stack, bucket, extra={"tierstore.metadata.cache.ttl": ttl}
+    )
+    server = start_api_server(config, process=True, workers=2)
+    try:
+        assert server.s3_url is not None
+        endpoint = server.s3_url
+        key_id, secret = server.add_s3_key(admin_of(server))
+        yield lambda: gateway_client(endpoint, key_id, secret.reveal())
+    finally:
+        server.stop()
 
 
 def gateway_client(endpoint: str, access_key_id: str, secret: str, **config: Any) -> S3Client:

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from tests.server.conftest import write_server_config
 from tests.server.harness import RunningServer, start_api_server
-from tests.server.s3.conftest import Mount, admin_of, gateway_client
+from tests.server.s3.conftest import Mount, workers_gateway
 from tierstore.local.info import StackInfo
 from tierstore.server.run import heads_from_cache
 
@@ -188,26 +188,16 @@ def test_workers_and_shared_namespaces_ask_the_store_for_every_head(
 ) -> None:
     """A worker of ``--workers`` does not see its siblings' writes, so its HEAD never answers from
     its cache."""
-    config = write_server_config(
-        tmp_path / "server.yaml", stack, bucket, extra={"tierstore.metadata.cache.ttl": TTL}
-    )
-    server = start_api_server(config, process=True, workers=2)
-    try:
-        assert server.s3_url is not None
-        key_id, secret = server.add_s3_key(admin_of(server))
-        admin = gateway_client(server.s3_url, key_id, secret.reveal())
+    with workers_gateway(tmp_path, stack, bucket, TTL) as fresh:  # each a new connection
+        admin = fresh()
         admin.create_bucket(Bucket="many")
         admin.put_object(Bucket="many", Key="k", Body=b"one")
         # Every worker has now had a HEAD of it (new connections land on either worker).
         for _ in range(6):
-            fresh = gateway_client(server.s3_url, key_id, secret.reveal())
-            assert fresh.head_object(Bucket="many", Key="k")["ContentLength"] == 3
+            assert fresh().head_object(Bucket="many", Key="k")["ContentLength"] == 3
         admin_s3.put_object(Bucket=bucket, Key="root/many/k", Body=b"written behind")
         for _ in range(6):
-            fresh = gateway_client(server.s3_url, key_id, secret.reveal())
-            assert fresh.head_object(Bucket="many", Key="k")["ContentLength"] == len(b"written behind")
-    finally:
-        server.stop()
+            assert fresh().head_object(Bucket="many", Key="k")["ContentLength"] == len(b"written behind")
 
 
 def test_only_a_sole_server_on_an_embedded_namespace_answers_heads_from_its_cache() -> None:

@@ -13,9 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tests.server.conftest import write_server_config
-from tests.server.harness import start_api_server
-from tests.server.s3.conftest import admin_of, gateway_client
+from tests.server.s3.conftest import workers_gateway
 from tierstore.local.info import StackInfo
 
 if TYPE_CHECKING:
@@ -31,17 +29,7 @@ def _keys(client: S3Client, bucket: str) -> list[str]:
 def test_workers_see_each_others_writes_in_their_listings_and_stats(
     tmp_path: Path, stack: StackInfo, bucket: str
 ) -> None:
-    config = write_server_config(
-        tmp_path / "server.yaml", stack, bucket, extra={"tierstore.metadata.cache.ttl": TTL}
-    )
-    server = start_api_server(config, process=True, workers=2)
-    try:
-        assert server.s3_url is not None
-        key_id, secret = server.add_s3_key(admin_of(server))
-
-        def fresh() -> S3Client:  # a new connection: either worker may take it
-            return gateway_client(server.s3_url or "", key_id, secret.reveal())
-
+    with workers_gateway(tmp_path, stack, bucket, TTL) as fresh:  # each a new connection
         fresh().create_bucket(Bucket="shared")
         fresh().put_object(Bucket="shared", Key="first", Body=b"1")
         time.sleep(1)
@@ -55,5 +43,3 @@ def test_workers_see_each_others_writes_in_their_listings_and_stats(
         time.sleep(1)
         for _ in range(8):
             assert _keys(fresh(), "shared") == ["second"]
-    finally:
-        server.stop()
