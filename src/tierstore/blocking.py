@@ -10,9 +10,8 @@ the sink, tests) is unaffected.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -24,14 +23,19 @@ class NeedsIO(Exception):  # noqa: N818 -- a signal to retry on a thread, not an
     """Raised inside :func:`memory_only` where answering would need blocking work (named)."""
 
 
-@contextlib.contextmanager
-def memory_only() -> Iterator[None]:
-    """Within this block, :func:`require_io` raises :class:`NeedsIO` instead of returning."""
-    token = _memory_only.set(True)
-    try:
-        yield
-    finally:
-        _memory_only.reset(token)
+class memory_only:  # noqa: N801 -- used as a function: ``with memory_only():``
+    """Within this block, :func:`require_io` raises :class:`NeedsIO` instead of returning.
+
+    A class rather than a generator-based context manager: the server enters it several times
+    a request, and a generator's frame and three calls cost more than the check it guards."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _memory_only.set(True)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _memory_only.reset(self._token)
 
 
 def require_io(what: str) -> None:

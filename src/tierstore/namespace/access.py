@@ -70,10 +70,37 @@ def of_mount(record: MountRecord, path: str | None = None) -> Attributes:
 
 
 def lineage(table: MountTable, path: str) -> list[Attributes]:
-    """The effective attributes of ``/``, each ancestor of ``path``, and ``path`` itself, in order."""
-    # Normalized once, then each ancestor is a prefix of it (every request's permission check
-    # builds this chain: normalizing each prefix again cost a tenth of a small PUT's checks).
+    """The effective attributes of ``/``, each ancestor of ``path``, and ``path`` itself, in order.
+
+    Every request's permission check builds this chain, and requests come in runs within one
+    directory: the directory's part is kept (``MountTable.directory_chains``) under the
+    metadata's generations of mounts and attributes, so any change to either makes it again,
+    and only ``path``'s own attributes are looked up. A metadata store that reads the database
+    every time counts no generations: nothing is kept then."""
+    # Normalized once, then each ancestor is a prefix of it (normalizing each prefix again cost
+    # a tenth of a small PUT's checks).
     normal = paths.normalize(path if path.startswith("/") else f"/{path}")
+    metadata = table.metadata
+    if normal == "/" or not metadata.counts_generations:
+        return _lineage(table, normal)
+    directory = normal.rsplit("/", 1)[0] or "/"
+    # Read before the chain is made: a change meanwhile leaves it kept under a stale stamp.
+    stamp = (metadata.generation("mounts"), metadata.generation("attributes"))
+    kept = table.directory_chains.get(directory)
+    if kept is not None and kept[0] == stamp:
+        above: tuple[Attributes, ...] = kept[1]
+    else:
+        above = tuple(_lineage(table, directory))
+        table.directory_chains.put(directory, (stamp, above))
+    own = metadata.attributes_of([normal]).get(normal)
+    record = next((record for record in table.records() if record.path == normal), None)
+    # A mount point starts from its mount's attributes; below it, from its parent's.
+    inherited = of_mount(record) if record is not None else above[-1]
+    return [*above, merged(normal, own, inherited)]
+
+
+def _lineage(table: MountTable, normal: str) -> list[Attributes]:
+    """:func:`lineage` of a normalized path, made whole."""
     chain = ["/"]
     if normal != "/":
         cut = normal.find("/", 1)

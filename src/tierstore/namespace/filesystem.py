@@ -345,6 +345,14 @@ class FileSystem:
 
     # -- reading -------------------------------------------------------------------------
 
+    def holds_directory(self, path: str) -> bool:
+        """Whether the cache holds ``path`` (normalized) as a directory now: a shortcut past
+        :meth:`stat` for a caller about to be checked on a path below it, which asks search on
+        every ancestor of ``path`` too, all that a stat of it asks. Nothing is asked of the
+        store or the database; False says only that the cache does not know."""
+        cached = self._cache.get("stat", path, self._stamp())
+        return isinstance(cached, FileStatus) and cached.is_dir
+
     def stat(self, path: str, *, sync: bool = False) -> FileStatus:
         """A path's status: as in POSIX, the caller needs search on every ancestor, not read on it."""
         target = self._target(path)

@@ -13,10 +13,11 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tierstore.blocking import require_io
 from tierstore.errors import ConfigError, PathTooLongError, StoreError, TierstoreError
+from tierstore.lru import BoundedLRU
 from tierstore.namespace import paths
 from tierstore.namespace.config import ServerConfig
 from tierstore.namespace.metadata import MetadataStore, MountRecord
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from tierstore.credentials.source import CredentialSource
 
 LOGGER = logging.getLogger("tierstore.namespace")
+# Directories whose effective attributes are kept (see MountTable.directory_chains).
+DIRECTORY_CHAINS = 4096
 
 
 class MountError(TierstoreError):
@@ -98,6 +101,11 @@ class MountTable:
         self._stores: dict[str, _OpenStore] = {}
         self._lock = threading.Lock()
         self._context: ResolutionContext | None = None  # made on first use
+        # Directories' effective attributes from / down, as tierstore.namespace.access.lineage
+        # made them, each with the metadata's generations (mounts, attributes) it made them under.
+        self.directory_chains: BoundedLRU[str, tuple[tuple[int, int], tuple[Any, ...]]] = BoundedLRU(
+            DIRECTORY_CHAINS
+        )
 
     # -- records and settings ------------------------------------------------------------
 

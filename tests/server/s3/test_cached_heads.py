@@ -144,6 +144,33 @@ def test_the_callers_bits_are_checked_for_a_cached_head(
     assert head(mallory, bucket, "private/file")[0] == len(b"secret")
 
 
+def test_a_put_into_a_cached_bucket_is_still_checked_and_a_deleted_bucket_is_gone(
+    mount: Mount, gateway: RunningServer, s3_for: Callable[[str], S3Client]
+) -> None:
+    """A PUT skips the bucket's stat when the cache holds the bucket as a directory; the write's
+    own checks still ask search on every ancestor, and a bucket deleted through the server is
+    NoSuchBucket at once."""
+    admin, bucket = mount.admin, mount.bucket
+    gateway.add_user("mallory")
+    mallory = s3_for("mallory")
+    mount.chmod("/", "0711")
+    mount.chmod(f"/{bucket}", "0777")
+    mallory.put_object(Bucket=bucket, Key="first", Body=b"1")  # the bucket's stat is cached now
+    mount.chmod("/", "0700")
+    with pytest.raises(ClientError) as refused:
+        mallory.put_object(Bucket=bucket, Key="second", Body=b"2")
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    mount.chmod("/", "0711")
+    mallory.put_object(Bucket=bucket, Key="second", Body=b"2")
+    admin.create_bucket(Bucket="brief")
+    admin.put_object(Bucket="brief", Key="k", Body=b"k")
+    admin.delete_object(Bucket="brief", Key="k")
+    admin.delete_bucket(Bucket="brief")
+    with pytest.raises(ClientError) as missing:
+        admin.put_object(Bucket="brief", Key="k", Body=b"again")
+    assert missing.value.response["Error"]["Code"] == "NoSuchBucket"
+
+
 def test_a_stat_asked_afresh_drops_the_cached_head(mount: Mount, gateway: RunningServer) -> None:
     """What the tierstore client and the FUSE mount do after their own writes straight to the
     store (with vended credentials): their next stat asks afresh (``sync``), and the gateway's

@@ -29,6 +29,9 @@ class MetadataStore(abc.ABC):
 
     #: the database's URL with its password masked
     url_for_display: str
+    #: Whether :meth:`generation` counts changes (a store that answers from memory). One that
+    #: reads the database every time answers 0 always: nothing derived from it may be kept.
+    counts_generations: bool = False
 
     # -- mounts ---------------------------------------------------------------------------
 

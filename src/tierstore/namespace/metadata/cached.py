@@ -75,6 +75,8 @@ T = TypeVar("T")
 class CachedMetadataStore(SqlMetadataStore):
     """A :class:`SqlMetadataStore` whose reads of mounts, attributes and users come from memory."""
 
+    counts_generations = True
+
     def __init__(
         self,
         engine: Engine,

@@ -21,15 +21,20 @@ client would have, and refusing it is for the handlers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 Fields = Mapping[bytes, Sequence[bytes]]
+# A path made only of what the canonical URI keeps as it is (letters, digits, -_.~ and /).
+_UNRESERVED_PATH = re.compile(rb"[A-Za-z0-9\-_.~/]*")
 
 
 def canonical_uri(raw_path: bytes) -> str:
     if not raw_path:
         return "/"
+    if _UNRESERVED_PATH.fullmatch(raw_path):  # nothing to decode or encode: most paths
+        return raw_path.decode("ascii")
     return quote_from_bytes(unquote_to_bytes(raw_path), safe="/")
 
 

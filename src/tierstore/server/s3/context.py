@@ -15,6 +15,7 @@ from tierstore.server.bodies import paced_body, read_declared_body
 from tierstore.server.s3.addressing import Addressed
 from tierstore.server.s3.errors import S3Error
 from tierstore.server.s3.payload import RequestBody, request_body
+from tierstore.server.s3.request_headers import RequestHeaders
 from tierstore.server.s3.sigv4 import Authenticated
 from tierstore.server.state import ServerState
 from tierstore.server.users import User
@@ -46,6 +47,8 @@ class S3Call:
     """A verified request: the handler's one argument."""
 
     request: Request
+    # The request's header fields, indexed once (read these, not ``request.headers``).
+    headers: RequestHeaders
     state: ServerState
     request_id: str
     user: User
@@ -73,13 +76,13 @@ class S3Call:
         return self.target.resource
 
     def header(self, name: str) -> str | None:
-        return self.request.headers.get(name)
+        return self.headers.get(name)
 
     def body(self) -> RequestBody:
         """The body, decoded and checked as it streams (read it once); a bad header is refused
         before a byte is read."""
         source: AsyncIterator[bytes] = paced_body(self.request, self.state.options.limits)
-        return request_body(self.auth, self.request.scope["headers"], source)
+        return request_body(self.auth, self.headers.fields, source)
 
     async def whole_body(self, body: RequestBody) -> bytes:
         """``body`` (from :meth:`body`, not iterated) in one piece: a plain body of declared

@@ -37,6 +37,7 @@ from tierstore.server.s3.addressing import Addressed, address
 from tierstore.server.s3.context import Handler, S3Call, S3Identity, S3KeyLookup
 from tierstore.server.s3.errors import S3Error, new_request_id
 from tierstore.server.s3.failures import s3_error
+from tierstore.server.s3.request_headers import RequestHeaders
 from tierstore.server.s3.sigv4 import Authenticated, RequestParts, SigV4Verifier
 from tierstore.server.s3.unsupported import check_headers
 from tierstore.server.state import ServerState
@@ -83,11 +84,11 @@ class S3Gateway:
             return  # lifespan is the JSON app's (the server's composite app passes it there)
         request = Request(scope, receive, send)
         request_id = new_request_id()
-        response = await self._answer(request, request_id)
+        response = await self._answer(request, RequestHeaders(scope["headers"]), request_id)
         response.headers["x-amz-request-id"] = request_id
         await response(scope, receive, send)
 
-    async def _answer(self, request: Request, request_id: str) -> Response:
+    async def _answer(self, request: Request, headers: RequestHeaders, request_id: str) -> Response:
         method = request.method
         head = method == "HEAD"
         target = Addressed(None, None)
@@ -99,9 +100,9 @@ class S3Gateway:
                 parse_qsl(request.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
             )
             name = routing.operation(
-                method, target.bucket, target.key, query, copy_source="x-amz-copy-source" in request.headers
+                method, target.bucket, target.key, query, copy_source="x-amz-copy-source" in headers
             )
-            if name == "NotImplemented" and _is_form_upload(method, target, request):
+            if name == "NotImplemented" and _is_form_upload(method, target, headers):
                 # Its credentials are a policy and signature inside the form, which the gateway
                 # does not read: say what is missing rather than call the sender anonymous.
                 raise S3Error(
@@ -109,7 +110,7 @@ class S3Gateway:
                     f"Browser-based uploads (a POST of a form to {target.resource}) are not implemented "
                     "by tierstore's S3 gateway: PUT the object, or use a presigned PUT URL.",
                 )
-            auth, identity = await self._verify(request)
+            auth, identity = await self._verify(request, headers)
             user = self.state.users.named(identity.user)
             if user is None:  # maybe added by another process since the last poll: look again
                 user = await run_in_threadpool(self.state.users.named_now, identity.user)
@@ -117,6 +118,7 @@ class S3Gateway:
                 raise S3Error("InvalidAccessKeyId", resource=target.resource)
             call = S3Call(
                 request=request,
+                headers=headers,
                 state=self.state,
                 request_id=request_id,
                 user=user,
@@ -126,7 +128,7 @@ class S3Gateway:
                 fs=self.state.filesystem_for(user),
             )
             request.scope["tierstore.user"] = user.name
-            check_headers(request.headers)
+            check_headers(headers.raw)
             handler = self.handlers.get(name)
             if name == "MethodNotAllowed":
                 raise S3Error("MethodNotAllowed", f"{method} is not allowed on {target.resource}")
@@ -143,12 +145,12 @@ class S3Gateway:
             elif failure.status >= 500:
                 LOGGER.warning("S3 %s %s (request %s): %s", method, target.resource, request_id, failure)
             self._audit(call, name, target, failure.code)
-            return failure.response(request_id, head=head, close=_has_body(request))
+            return failure.response(request_id, head=head, close=_has_body(headers))
         self._audit(call, name, target, "ok")
         return response
 
-    async def _verify(self, request: Request) -> tuple[Authenticated, S3Identity]:
-        parts = RequestParts.from_scope(request.scope)
+    async def _verify(self, request: Request, headers: RequestHeaders) -> tuple[Authenticated, S3Identity]:
+        parts = RequestParts.from_scope(request.scope, headers.fields)
         try:
             with memory_only():  # the keys are in memory on the server: no thread hop
                 auth = self.verifier.verify(parts)
@@ -177,15 +179,14 @@ class S3Gateway:
         )
 
 
-def _is_form_upload(method: str, target: Addressed, request: Request) -> bool:
+def _is_form_upload(method: str, target: Addressed, headers: RequestHeaders) -> bool:
     """A browser-based upload: a POST of a ``multipart/form-data`` form to a bucket."""
-    content_type = request.headers.get("content-type", "").lower()
+    content_type = (headers.get("content-type") or "").lower()
     return method == "POST" and target.key is None and content_type.startswith("multipart/form-data")
 
 
-def _has_body(request: Request) -> bool:
+def _has_body(headers: RequestHeaders) -> bool:
     """Whether the request has a body, which a failed request may have left unread (or, with
     ``Expect: 100-continue``, the client never sent): then the connection must close."""
-    headers = request.headers
     length = headers.get("content-length")
     return bool(headers.get("transfer-encoding")) or (length is not None and length.strip() not in ("", "0"))

@@ -27,10 +27,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from tierstore.server.s3.canonical import header_fields
+from tierstore.server.s3.canonical import Fields, header_fields
 from tierstore.server.s3.checksums import ALGORITHMS, Checksum, ChecksumAlgorithm, algorithm_for
 from tierstore.server.s3.chunked import DEFAULT_MAX_CHUNK, decode_aws_chunked
 from tierstore.server.s3.errors import S3Error
@@ -112,14 +112,15 @@ class RequestBody:
 
 def request_body(
     auth: Authenticated,
-    headers: Sequence[tuple[bytes, bytes]],
+    headers: Sequence[tuple[bytes, bytes]] | Fields,
     source: AsyncIterator[bytes],
     *,
     max_chunk: int = DEFAULT_MAX_CHUNK,
 ) -> RequestBody:
     """The body of a verified request (see the module's docstring); raises :class:`S3Error` for
-    a header that makes it unreadable."""
-    fields = header_fields(headers)
+    a header that makes it unreadable. ``headers``: the raw fields, or them by name
+    (:func:`~.canonical.header_fields`)."""
+    fields = headers if isinstance(headers, Mapping) else header_fields(headers)
     trailer = _trailer(auth.payload, _single(fields, b"x-amz-trailer"))
     content_md5 = _content_md5(_single(fields, b"content-md5"))
     header_checksums = _header_checksums(fields)
@@ -152,7 +153,7 @@ async def _checked(chunks: AsyncIterator[bytes], checks: BodyChecks) -> AsyncIte
     running.finish()
 
 
-def _single(fields: dict[bytes, list[bytes]], name: bytes) -> str | None:
+def _single(fields: Fields, name: bytes) -> str | None:
     values = fields.get(name)
     if values is None:
         return None
@@ -198,7 +199,7 @@ def _content_md5(declared: str | None) -> bytes | None:
     return digest
 
 
-def _header_checksums(fields: dict[bytes, list[bytes]]) -> list[tuple[ChecksumAlgorithm, str]]:
+def _header_checksums(fields: Fields) -> list[tuple[ChecksumAlgorithm, str]]:
     found: list[tuple[ChecksumAlgorithm, str]] = []
     for name in fields:
         if not name.startswith(b"x-amz-checksum-") or name in (

@@ -59,7 +59,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote_from_bytes
 
 from tierstore.server.s3 import canonical
@@ -125,17 +125,24 @@ class Payload(Enum):
     STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
     STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 
+    # Looked up in sets made once below: an Enum's ``name`` is a descriptor call, and these are
+    # asked several times a request.
     @property
     def chunked(self) -> bool:
-        return self.name.startswith("STREAMING")
+        return self in _CHUNKED
 
     @property
     def signed_chunks(self) -> bool:
-        return self in (Payload.STREAMING_SIGNED, Payload.STREAMING_SIGNED_TRAILER)
+        return self in _SIGNED_CHUNKS
 
     @property
     def trailer(self) -> bool:
-        return self.name.endswith("TRAILER")
+        return self in _TRAILERS
+
+
+_CHUNKED = frozenset(payload for payload in Payload if payload.name.startswith("STREAMING"))
+_SIGNED_CHUNKS = frozenset({Payload.STREAMING_SIGNED, Payload.STREAMING_SIGNED_TRAILER})
+_TRAILERS = frozenset(payload for payload in Payload if payload.name.endswith("TRAILER"))
 
 
 _LITERAL_PAYLOADS = {payload.value: payload for payload in Payload if payload is not Payload.SHA256}
@@ -149,9 +156,12 @@ class RequestParts:
     raw_path: bytes
     query_string: bytes
     headers: Sequence[tuple[bytes, bytes]]
+    # ``headers`` by lower-case name (:func:`~.canonical.header_fields`), when the caller has
+    # them already; else made from ``headers``.
+    fields: canonical.Fields | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_scope(cls, scope: Mapping[str, Any]) -> RequestParts:
+    def from_scope(cls, scope: Mapping[str, Any], fields: canonical.Fields | None = None) -> RequestParts:
         """From an ASGI HTTP scope (Starlette's ``request.scope``): the path as sent, not decoded."""
         raw_path = scope.get("raw_path")
         if raw_path is None:
@@ -163,6 +173,7 @@ class RequestParts:
             raw_path=bytes(raw_path),
             query_string=bytes(scope.get("query_string", b"")),
             headers=list(scope.get("headers", ())),
+            fields=fields,
         )
 
 
@@ -189,9 +200,9 @@ class Authenticated:
         )
 
 
-@dataclass(frozen=True)
-class _Claim:
-    """A signature as the request states it, before anything is checked against a secret."""
+class _Claim(NamedTuple):
+    """A signature as the request states it, before anything is checked against a secret.
+    (A named tuple: made once a request, where a frozen dataclass sets each field by a call.)"""
 
     access_key_id: str
     date: str
@@ -238,7 +249,7 @@ class SigV4Verifier:
             raise S3Error("KeyTooLongError", f"The request's path is longer than {MAX_PATH_BYTES} bytes.")
         if len(request.query_string) > MAX_QUERY_BYTES:
             raise S3Error("InvalidRequest", f"The query string is longer than {MAX_QUERY_BYTES} bytes.")
-        fields = canonical.header_fields(request.headers)
+        fields = request.fields if request.fields is not None else canonical.header_fields(request.headers)
         pairs = canonical.parse_query(request.query_string)
         authorization = fields.get(b"authorization")
         if authorization is not None and not any(value.strip() for value in authorization):

@@ -25,7 +25,7 @@ by :mod:`tierstore.server.s3.routing`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from tierstore.server.s3.errors import S3Error
 
@@ -64,13 +64,13 @@ _WHY = {
 }
 
 
-def check_headers(headers: Mapping[str, str]) -> None:
-    """Raise ``NotImplemented`` for the first header (in the order given) that asks for a
-    feature the gateway lacks."""
-    for name, value in headers.items():
-        lowered = name.lower()
-        if not lowered.startswith("x-amz-"):
+def check_headers(headers: Sequence[tuple[bytes, bytes]]) -> None:
+    """Raise ``NotImplemented`` for the first header (in the order given: the request's raw
+    fields) that asks for a feature the gateway lacks."""
+    for raw_name, raw_value in headers:
+        if not raw_name.lower().startswith(b"x-amz-"):
             continue
+        lowered, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
         feature = _feature_refused(lowered, value)
         if feature is not None:
             why = _WHY.get(feature, "tierstore has no such feature")

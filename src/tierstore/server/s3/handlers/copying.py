@@ -102,7 +102,7 @@ def copy_request(call: S3Call) -> CopyRequest:
             details=[("ArgumentName", "x-amz-metadata-directive"), ("ArgumentValue", directive[:40])],
         )
     replace = directive == "REPLACE"
-    attributes = requested_attributes(call.request.headers) if replace else None
+    attributes = requested_attributes(call.headers) if replace else None
     if source == call.target and not replace:
         raise S3Error(
             "InvalidRequest",
@@ -116,7 +116,7 @@ def copy_request(call: S3Call) -> CopyRequest:
             f"A key ending in '/' is a directory: {source.key!r} cannot be copied to {call.key!r} (copy a "
             "directory onto a directory key, a file onto a file's).",
         )
-    return CopyRequest(source, attributes, copy_source_conditions(call.request.headers))
+    return CopyRequest(source, attributes, copy_source_conditions(call.headers))
 
 
 def _missing_source(call: S3Call, source: Addressed) -> S3Error:

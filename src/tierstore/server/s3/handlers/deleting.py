@@ -36,12 +36,12 @@ _NOT_CHECKSUMS = frozenset({"x-amz-checksum-type", "x-amz-checksum-mode", "x-amz
 
 def check_integrity_header(call: S3Call) -> None:
     """S3's rule for DeleteObjects: the body's MD5 or a checksum must come with it."""
-    headers = call.request.headers
+    headers = call.headers
     if "content-md5" in headers:
         return
     if any(name.startswith("x-amz-checksum-") and name not in _NOT_CHECKSUMS for name in headers):
         return
-    if headers.get("x-amz-trailer", "").strip().lower().startswith("x-amz-checksum-"):
+    if (headers.get("x-amz-trailer") or "").strip().lower().startswith("x-amz-checksum-"):
         return
     raise S3Error(
         "InvalidRequest",

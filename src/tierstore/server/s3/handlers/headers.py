@@ -21,10 +21,9 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 
-from starlette.datastructures import Headers
-
 from tierstore.server.s3.errors import S3Error
 from tierstore.server.s3.handlers.conditions import http_date
+from tierstore.server.s3.request_headers import RequestHeaders
 from tierstore.storage.attributes import KEPT_HEADERS
 from tierstore.storage.interface import ObjectAttributes, ObjectInfo
 
@@ -33,6 +32,7 @@ DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 # The ETag of an empty object (a directory, answered as S3 answers its folder marker).
 EMPTY_ETAG = '"d41d8cd98f00b204e9800998ecf8427e"'
 META_PREFIX = "x-amz-meta-"
+_META_PREFIX_BYTES = META_PREFIX.encode()
 MAX_METADATA_BYTES = 2048
 # The query parameters that set an answer's header, and the header each sets.
 OVERRIDES = {
@@ -47,7 +47,7 @@ _PRINTABLE = re.compile(r"[\x20-\x7e]*")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
 
 
-def requested_attributes(headers: Headers) -> ObjectAttributes:
+def requested_attributes(headers: RequestHeaders) -> ObjectAttributes:
     """The ``Content-Type``, ``x-amz-meta-*`` and kept standard headers of a request, checked
     (``InvalidArgument`` naming the header at fault, ``MetadataTooLarge``). Without a
     Content-Type the object is ``binary/octet-stream``, as S3 stores it: said to the store,
@@ -56,17 +56,18 @@ def requested_attributes(headers: Headers) -> ObjectAttributes:
     if not _PRINTABLE.fullmatch(content_type):
         raise _invalid("Content-Type", f"{content_type[:60]!r} is not printable ASCII text")
     metadata: dict[str, str] = {}
-    for raw_name, raw_value in headers.raw:
-        name = raw_name.decode("latin-1").lower()
-        if not name.startswith(META_PREFIX):
+    for raw_name, raw_values in headers.fields.items():
+        if not raw_name.startswith(_META_PREFIX_BYTES):
             continue
+        name = raw_name.decode("latin-1")
         short = name[len(META_PREFIX) :]
-        value = raw_value.decode("latin-1").strip()
         if not short or not _TOKEN.fullmatch(short):
             raise _invalid(name, "is not a metadata name: give x-amz-meta- and an HTTP token")
-        if not _PRINTABLE.fullmatch(value):
-            raise _invalid(name, f"{value[:60]!r} is not printable ASCII (encode it as RFC 2047 says)")
-        metadata[short] = f"{metadata[short]},{value}" if short in metadata else value
+        values = [raw_value.decode("latin-1").strip() for raw_value in raw_values]
+        for value in values:
+            if not _PRINTABLE.fullmatch(value):
+                raise _invalid(name, f"{value[:60]!r} is not printable ASCII (encode it as RFC 2047 says)")
+        metadata[short] = ",".join(values)
     size = sum(len(name) + len(value) for name, value in metadata.items())
     if size > MAX_METADATA_BYTES:
         raise S3Error(
@@ -81,7 +82,7 @@ def requested_attributes(headers: Headers) -> ObjectAttributes:
         raise S3Error("InvalidArgument", f"{error}.") from None
 
 
-def _kept_headers(headers: Headers) -> dict[str, str]:
+def _kept_headers(headers: RequestHeaders) -> dict[str, str]:
     """The request's Cache-Control, Content-Disposition, Content-Encoding (without
     ``aws-chunked``) and Content-Language, each printable ASCII."""
     kept: dict[str, str] = {}

@@ -51,7 +51,7 @@ def _files(call: S3Call) -> MultipartFiles:
 
 async def create_multipart_upload(call: S3Call) -> Response:
     file_key(call)
-    attributes = requested_attributes(call.request.headers)
+    attributes = requested_attributes(call.headers)
 
     def create() -> str:
         bucket_status(call.fs, call.bucket, call.resource)

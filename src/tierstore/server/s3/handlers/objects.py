@@ -125,7 +125,7 @@ class _Asked:
     def __init__(self, call: S3Call) -> None:
         check_version(call)
         self.overrides = response_overrides(call.query)
-        self.conditions: Preconditions = read_conditions(call.request.headers)
+        self.conditions: Preconditions = read_conditions(call.headers)
         self.range_header = call.header("range")
         self.part = part_number(call.query, self.range_header)
         self.wanted: WantedRange | None = None if self.part else requested_range(self.range_header)
@@ -390,7 +390,7 @@ def _exists_already(call: S3Call) -> S3Error:
 
 async def put_object(call: S3Call) -> Response:
     check_version(call)
-    attributes = requested_attributes(call.request.headers)
+    attributes = requested_attributes(call.headers)
     exclusive = _exclusive(call)
     replace_only = _replace_only(call)
     body = call.body()
@@ -398,8 +398,10 @@ async def put_object(call: S3Call) -> Response:
         raise S3Error("MissingContentLength", resource=call.resource)
     if call.key.endswith("/"):
         return await _put_directory(call, body.chunks, exclusive, replace_only)
-    # The bucket's directory is nearly always in the namespace's cache: no thread hop for it.
-    await in_memory_or_thread(functools.partial(bucket_status, call.fs, call.bucket, call.resource))
+    # The bucket's directory is nearly always in the namespace's cache: no stat of it then (the
+    # write checks search on / as a stat would), nor a thread hop when it is not.
+    if not call.fs.holds_directory("/" + call.bucket):
+        await in_memory_or_thread(functools.partial(bucket_status, call.fs, call.bucket, call.resource))
     if replace_only is not None:  # If-Match asks the store for the current ETag: on a thread
         current = await run_in_threadpool(_current, call)
         _check_replaced(call, replace_only, *current)
