@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
@@ -102,6 +102,15 @@ class BoundedLRU(Generic[K, V]):
         """Forget ``key``; its value, or None when it was absent."""
         with self._lock:
             return self._discard(key)
+
+    def pop_many(self, keys: Iterable[K]) -> int:
+        """Forget every key of ``keys`` under one hold of the lock; how many were there."""
+        popped = 0
+        with self._lock:
+            for key in keys:
+                if self._discard(key) is not None:
+                    popped += 1
+        return popped
 
     def oldest(self) -> tuple[K, V] | None:
         """The least recently used entry (left in place), or None when empty."""

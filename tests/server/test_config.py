@@ -3,6 +3,7 @@ warnings about them, and the start-up refusal of a store that cannot delegate.""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from tierstore.namespace.config import embedded_default, load_server_config
 from tierstore.namespace.metadata.cached import CachedMetadataStore
 from tierstore.namespace.server_metadata import open_server_metadata
 from tierstore.server.config import load_api_options
-from tierstore.server.run import build_server
+from tierstore.server.run import build_server, uvicorn_config
 from tierstore.settings import load_store_settings
 
 ROOT = "remote.data.dir: s3://some-bucket/base\ns3.endpoint: http://127.0.0.1:1\n"
@@ -171,3 +172,25 @@ def test_the_sync_interval_reaches_the_servers_store(tmp_path: Path) -> None:
     )
     with open_server_metadata(off, in_memory=True) as store:
         assert not isinstance(store, CachedMetadataStore)
+
+
+def test_uvicorn_writes_access_lines_only_when_its_logger_would_show_them(tmp_path: Path) -> None:
+    """uvicorn builds each access line's fields before asking its logger: tierstore asks once, at
+    start (``-v`` shows them, as before; without it none is built)."""
+    data = tmp_path / "data"
+    path = config_with(
+        tmp_path,
+        f"remote.data.dir: file://{data}\ntierstore.metadata.url: sqlite:///{tmp_path / 'ns.db'}\n",
+    )
+    built = build_server(path, clean_up=False)
+    access = logging.getLogger("uvicorn.access")
+    level = access.level
+    try:
+        options = built.state.options
+        access.setLevel(logging.WARNING)
+        assert uvicorn_config(built, options, host="127.0.0.1", port=0).access_log is False
+        access.setLevel(logging.INFO)
+        assert uvicorn_config(built, options, host="127.0.0.1", port=0).access_log is True
+    finally:
+        access.setLevel(level)
+        built.state.close()

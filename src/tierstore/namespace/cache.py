@@ -241,8 +241,9 @@ class MetadataCache:
         """Under the lock: every entry of ``path`` and below it, and the ancestors' entries of
         ``ancestors_kinds``."""
         kinds = tuple(self._kinds)
-        for kind in kinds:
-            self._lru.pop((kind, path))
+        # Gathered first and dropped under one hold of the LRU's lock: a write's drops are a
+        # dozen keys, most of them absent.
+        gone = [(kind, path) for kind in kinds]
         visited = 0
         stack = [path]
         while stack:
@@ -251,15 +252,14 @@ class MetadataCache:
                 continue
             for child in below:
                 visited += 1
-                for kind in kinds:
-                    self._lru.pop((kind, child))
+                gone.extend((kind, child) for kind in kinds)
                 stack.append(child)
         ancestor = path
         while ancestor != "/":
             ancestor = paths.parent(ancestor)
             visited += 1
-            for kind in ancestors_kinds:
-                self._lru.pop((kind, ancestor))
+            gone.extend((kind, ancestor) for kind in ancestors_kinds)
+        self._lru.pop_many(gone)
         self.visited += visited
         self._prune_up(path)
 

@@ -8,6 +8,7 @@ straight to it), but never created: :func:`check_creatable`.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final
 
@@ -31,6 +32,13 @@ def shown(path: str) -> str:
     return ascii(path) if not path.isprintable() else repr(path)
 
 
+# A request normalizes the same path three or four times on its way (its address, where it
+# lives, its permission chain) and requests come in runs over the same few directories: recent
+# answers are kept (a failure is not: it is raised each time).
+NORMALIZED_KEPT = 4096
+
+
+@functools.lru_cache(maxsize=NORMALIZED_KEPT)
 def normalize(path: str) -> str:
     """One spelling per path: absolute, single slashes, no trailing slash (but ``/``)."""
     if not path.startswith("/"):

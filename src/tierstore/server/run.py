@@ -136,6 +136,9 @@ def uvicorn_config(
         timeout_keep_alive=options.limits.idle_timeout,
         limit_concurrency=options.limits.connections,
         log_config=None,  # keep tierstore's logging set-up
+        # uvicorn builds each access line's fields (the path quoted again) before the logger
+        # says whether it writes it: asked once here instead, as tierstore's logging is set up.
+        access_log=logging.getLogger("uvicorn.access").isEnabledFor(logging.INFO),
         server_header=False,
         lifespan="on",
     )

@@ -125,24 +125,19 @@ class Payload(Enum):
     STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
     STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 
-    # Looked up in sets made once below: an Enum's ``name`` is a descriptor call, and these are
-    # asked several times a request.
+    # By identity: asked several times a request, where an Enum's ``name`` (a descriptor) or
+    # its hash (a Python method) costs a call each.
     @property
     def chunked(self) -> bool:
-        return self in _CHUNKED
+        return self is not Payload.UNSIGNED and self is not Payload.SHA256
 
     @property
     def signed_chunks(self) -> bool:
-        return self in _SIGNED_CHUNKS
+        return self is Payload.STREAMING_SIGNED or self is Payload.STREAMING_SIGNED_TRAILER
 
     @property
     def trailer(self) -> bool:
-        return self in _TRAILERS
-
-
-_CHUNKED = frozenset(payload for payload in Payload if payload.name.startswith("STREAMING"))
-_SIGNED_CHUNKS = frozenset({Payload.STREAMING_SIGNED, Payload.STREAMING_SIGNED_TRAILER})
-_TRAILERS = frozenset(payload for payload in Payload if payload.name.endswith("TRAILER"))
+        return self is Payload.STREAMING_SIGNED_TRAILER or self is Payload.STREAMING_UNSIGNED_TRAILER
 
 
 _LITERAL_PAYLOADS = {payload.value: payload for payload in Payload if payload is not Payload.SHA256}

@@ -141,8 +141,9 @@ class ObstoreReads:
         elif not wanted.whole:
             first = wanted.start or 0
             options["range"] = {"offset": first} if wanted.end is None else (first, wanted.end)
-        if if_match is not None:
-            options["if_match"] = if_match
+        if if_match is None:
+            return options, ""  # no If-Match: nothing for the store to refuse (made per read)
+        options["if_match"] = if_match
         where = f"s3://{self.bucket}/{self.base_prefix}{key}"
         return options, f"GET {where} failed: its ETag is not {if_match} (If-Match)"
 
@@ -156,21 +157,24 @@ class ObstoreReads:
         *,
         once_async: Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]] | None = None,
     ) -> OpenedRead:
-        where = f"s3://{self.bucket}/{self.base_prefix}{key}"
         first, last = result.range
         info = _described(key, result)
         # A later attempt (before the first byte) must read the same version: If-Match on it.
         again = {**options, "if_match": info.etag} if info.etag else options
-        changed = f"GET {where} failed: the object changed before its first byte was read; read it again"
         chunks = _ObstoreChunks(
             result,
             chunk_size,
-            reopen=lambda: self._first(key, again, changed, attempts),
+            reopen=lambda: self._first(key, again, self._changed(key), attempts),
             once=functools.partial(self.once, "GET", key),
             once_async=once_async,
             attempts=attempts,
         )
         return OpenedRead(info=info, start=first, end=last, chunks=chunks)
+
+    def _changed(self, key: str) -> str:
+        """What a reopened read says when the object changed before its first byte."""
+        where = f"s3://{self.bucket}/{self.base_prefix}{key}"
+        return f"GET {where} failed: the object changed before its first byte was read; read it again"
 
     def _first(self, key: str, options: dict[str, Any], refused: str, attempts: Attempts) -> GetResult:
         while True:
@@ -307,7 +311,8 @@ class _ObstoreChunks(ChunkStream):
 
 def _described(key: str, result: GetResult) -> ObjectInfo:
     meta: Any = result.meta
-    content_type, metadata = s3_attributes.from_obstore(result.attributes)
+    attributes = result.attributes  # made anew from obstore's answer at each access: once
+    content_type, metadata = s3_attributes.from_obstore(attributes)
     modified = meta.get("last_modified")
     return ObjectInfo(
         key=key,
@@ -316,5 +321,5 @@ def _described(key: str, result: GetResult) -> ObjectInfo:
         last_modified=modified if isinstance(modified, datetime) else None,
         content_type=content_type,
         metadata=metadata,
-        headers=s3_attributes.headers_from_obstore(result.attributes),
+        headers=s3_attributes.headers_from_obstore(attributes),
     )
