@@ -61,6 +61,7 @@ from tierstore.storage.interface import (
     PartSpan,
     PutResult,
     Store,
+    WriteCondition,
 )
 
 # Streaming copies and reads move this much at a time; the writer gathers it into parts.
@@ -819,12 +820,18 @@ class FileSystem:
             return await on_thread(self._prepare_write, path, exclusive)
 
     async def write_prepared_async(
-        self, prepared: PreparedWrite, data: bytes, *, attributes: ObjectAttributes | None = None
+        self,
+        prepared: PreparedWrite,
+        data: bytes,
+        *,
+        attributes: ObjectAttributes | None = None,
+        condition: WriteCondition | None = None,
     ) -> str | None:
         """The file checked by :meth:`prepare_write_async` written whole with the store's async
-        client (``Store.put_async``); its ETag as :meth:`write_object` answers it."""
+        client (``Store.put_async``); its ETag as :meth:`write_object` answers it. ``condition``:
+        judged by the store with the write (ConflictError when it does not hold)."""
         target = prepared.target
-        written = await target.store.put_async(target.key, data, attributes=attributes)
+        written = await target.store.put_async(target.key, data, attributes=attributes, condition=condition)
         try:
             with memory_only():
                 self._file_written(prepared)

@@ -122,6 +122,21 @@ class ListPage:
 
 
 @dataclass(frozen=True)
+class WriteCondition:
+    """A whole-object write made only if the key holds no object (``absent``: S3's
+    ``If-None-Match: *``) or holds one whose ETag is ``etag`` (``If-Match``), judged by the store
+    with the write itself, so two writers can never both pass: ConflictError when it does not
+    hold, and nothing is written."""
+
+    absent: bool = False
+    etag: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.absent == (self.etag is not None):
+            raise ValueError("a write condition is either absent=True or an etag, not both or neither")
+
+
+@dataclass(frozen=True)
 class PutResult:
     key: str
     etag: str | None = None
@@ -301,15 +316,28 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def put(
-        self, key: str, data: bytes | bytearray | memoryview, *, attributes: ObjectAttributes | None = None
+        self,
+        key: str,
+        data: bytes | bytearray | memoryview,
+        *,
+        attributes: ObjectAttributes | None = None,
+        condition: WriteCondition | None = None,
     ) -> PutResult:
-        """Write the whole object; ``attributes`` are stored with it (none when ``None``)."""
+        """Write the whole object; ``attributes`` are stored with it (none when ``None``);
+        ``condition`` is judged with the write (ConflictError when it does not hold)."""
 
     async def put_async(
-        self, key: str, data: bytes | bytearray | memoryview, *, attributes: ObjectAttributes | None = None
+        self,
+        key: str,
+        data: bytes | bytearray | memoryview,
+        *,
+        attributes: ObjectAttributes | None = None,
+        condition: WriteCondition | None = None,
     ) -> PutResult:
         """:meth:`put` for an event loop; a store without an async client runs it on a thread."""
-        return await on_thread(functools.partial(self.put, key, data, attributes=attributes))
+        return await on_thread(
+            functools.partial(self.put, key, data, attributes=attributes, condition=condition)
+        )
 
     @abc.abstractmethod
     def open_write(self, key: str, *, attributes: ObjectAttributes | None = None) -> ObjectWriter:

@@ -24,6 +24,7 @@ from tierstore.storage.interface import (
     PartSpan,
     PutResult,
     Store,
+    WriteCondition,
 )
 from tierstore.storage.uploads import LayeredUploads, MultipartUploads
 
@@ -112,15 +113,27 @@ class StoreLayer(Store):
         )
 
     def put(
-        self, key: str, data: bytes | bytearray | memoryview, *, attributes: ObjectAttributes | None = None
+        self,
+        key: str,
+        data: bytes | bytearray | memoryview,
+        *,
+        attributes: ObjectAttributes | None = None,
+        condition: WriteCondition | None = None,
     ) -> PutResult:
-        return self._enter("put", key, lambda: self.inner.put(key, data, attributes=attributes))
+        return self._enter(
+            "put", key, lambda: self.inner.put(key, data, attributes=attributes, condition=condition)
+        )
 
     async def put_async(
-        self, key: str, data: bytes | bytearray | memoryview, *, attributes: ObjectAttributes | None = None
+        self,
+        key: str,
+        data: bytes | bytearray | memoryview,
+        *,
+        attributes: ObjectAttributes | None = None,
+        condition: WriteCondition | None = None,
     ) -> PutResult:
         return await self._around_async(
-            "put", key, lambda: self.inner.put_async(key, data, attributes=attributes)
+            "put", key, lambda: self.inner.put_async(key, data, attributes=attributes, condition=condition)
         )
 
     def open_write(self, key: str, *, attributes: ObjectAttributes | None = None) -> ObjectWriter:

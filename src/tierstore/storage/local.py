@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import errno
+import fcntl
 import hashlib
 import os
 import shutil
@@ -53,6 +54,7 @@ from tierstore.storage.interface import (
     PartSpan,
     PutResult,
     Store,
+    WriteCondition,
 )
 from tierstore.storage.ranges import ByteRange
 
@@ -246,20 +248,32 @@ class LocalStore(Store):
             yield from iter(lambda: handle.read(chunk_size), b"")
 
     def put(
-        self, key: str, data: bytes | bytearray | memoryview, *, attributes: ObjectAttributes | None = None
+        self,
+        key: str,
+        data: bytes | bytearray | memoryview,
+        *,
+        attributes: ObjectAttributes | None = None,
+        condition: WriteCondition | None = None,
     ) -> PutResult:
-        with self.open_write(key, attributes=attributes) as writer:
+        with self._writer(key, local_attrs.encode(attributes), condition) as writer:
             writer.write(data)
         return writer.close()
 
     def open_write(self, key: str, *, attributes: ObjectAttributes | None = None) -> ObjectWriter:
         return self._writer(key, local_attrs.encode(attributes))
 
-    def _writer(self, key: str, attributes: bytes | None) -> _LocalWriter:
+    def _writer(
+        self, key: str, attributes: bytes | None, condition: WriteCondition | None = None
+    ) -> _LocalWriter:
         path = self._path(key)
         try:
             return _LocalWriter(
-                path, key, attributes, self._where(key), lambda error: self._os_error("PUT", key, error)
+                path,
+                key,
+                attributes,
+                self._where(key),
+                lambda error: self._os_error("PUT", key, error),
+                condition=condition,
             )
         except OSError as error:
             raise self._os_error("PUT", key, error) from None
@@ -462,7 +476,10 @@ class _LocalWriter(ObjectWriter):
         attributes: bytes | None,
         where: str,
         failed: Callable[[OSError], StoreError],
+        *,
+        condition: WriteCondition | None = None,
     ) -> None:
+        self._condition = condition
         self._target = target
         self._key = key
         self._attributes = attributes
@@ -494,13 +511,60 @@ class _LocalWriter(ObjectWriter):
             handle.flush()
             kept = local_attrs.record(handle.fileno(), digest, self._attributes, where=self._where)
             handle.close()
-            os.replace(self._temp, self._target)
+            self._commit()
+        except ConflictError:
+            self._temp.unlink(missing_ok=True)
+            raise
         except OSError as error:  # a directory of that name, say: nothing may stay behind
             handle.close()
             self._temp.unlink(missing_ok=True)
             raise self._failed(error) from None
         self._result = PutResult(key=self._key, etag=f'"{digest}"', etag_kept=kept)
         return self._result
+
+    def _commit(self) -> None:
+        """The written file takes the key's name: over what is there, or as ``condition`` says.
+
+        ``absent``: a hard link, which the file system refuses when the name exists, so of two
+        writers one wins. An ETag: the key's ETag is compared and the file renamed over it with
+        the directory locked (``flock``), which every conditional writer of that directory
+        takes, in this process or another; an unconditional write does not wait for it."""
+        condition = self._condition
+        if condition is None:
+            os.replace(self._temp, self._target)
+            return
+        if condition.absent:
+            try:
+                os.link(self._temp, self._target)
+            except FileExistsError:
+                raise ConflictError(
+                    f"PUT {self._where} failed: it exists (If-None-Match: *)", key=self._key
+                ) from None
+            self._temp.unlink()
+            return
+        directory = os.open(self._target.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(directory, fcntl.LOCK_EX)
+            try:
+                found = os.stat(self._target, follow_symlinks=False)
+            except FileNotFoundError:
+                current = None
+            else:
+                current = (
+                    local_attrs.etag_of(str(self._target), found)
+                    if stat_kind.S_ISREG(found.st_mode)
+                    else None
+                )
+            wanted = condition.etag or ""
+            if current is None or current.strip('"') != wanted.strip('"'):
+                raise ConflictError(
+                    f"PUT {self._where} failed: its ETag is {current or '(no object)'}, "
+                    f"not {wanted} (If-Match)",
+                    key=self._key,
+                )
+            os.replace(self._temp, self._target)
+        finally:
+            os.close(directory)  # the lock goes with its descriptor
 
     def abort(self) -> None:
         if self._handle is not None:

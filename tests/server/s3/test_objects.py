@@ -12,8 +12,10 @@ import hashlib
 import logging
 import re
 import socket
+import threading
 import zlib
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
@@ -608,6 +610,50 @@ def test_conditional_replace(mount: Mount) -> None:
     mount.admin.put_object(Bucket=mount.bucket, Key="dir/", Body=b"")
     assert _put_if_match(mount, "dir/", "*", b"").status_code == 200
     assert _put_if_match(mount, "nodir/", "*", b"").status_code == 412
+    mount.assert_clean()
+
+
+RACERS = 8
+
+
+def _race(puts: Callable[[int], httpx.Response]) -> list[int]:
+    """``puts(number)`` by RACERS threads at once; the numbers whose PUT answered 200 (every other
+    answer must be S3's PreconditionFailed)."""
+    start = threading.Barrier(RACERS)
+
+    def one(number: int) -> int | None:
+        start.wait()
+        answer = puts(number)
+        if answer.status_code == 200:
+            return number
+        assert answer.status_code == 412 and error_code(answer) == "PreconditionFailed", answer.text
+        return None
+
+    with ThreadPoolExecutor(RACERS) as pool:
+        return [number for number in pool.map(one, range(RACERS)) if number is not None]
+
+
+def test_of_conditional_writers_racing_for_one_key_exactly_one_wins(mount: Mount) -> None:
+    """A table format's commit: writers race to create the next log entry (``If-None-Match: *``)
+    or to replace the version they read (``If-Match``). The store judges the condition with the
+    write (an S3 mount: SeaweedFS's conditional PutObject; a local one: a hard link, or the
+    directory locked), so exactly one wins, whatever the timing."""
+    created = _race(
+        lambda number: send(
+            "PUT",
+            mount.url("log/00001.json"),
+            mount.key,
+            headers={"If-None-Match": "*"},
+            body=f"entry by {number}".encode(),
+        )
+    )
+    assert len(created) == 1
+    assert _read(mount, "log/00001.json") == f"entry by {created[0]}".encode()
+
+    base = _put(mount, "table/current", b"v0")
+    replaced = _race(lambda number: _put_if_match(mount, "table/current", base, f"v1 by {number}".encode()))
+    assert len(replaced) == 1
+    assert _read(mount, "table/current") == f"v1 by {replaced[0]}".encode()
     mount.assert_clean()
 
 

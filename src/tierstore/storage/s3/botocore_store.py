@@ -28,12 +28,14 @@ from tierstore.storage.interface import (
     PartSpan,
     PutResult,
     Store,
+    WriteCondition,
 )
 from tierstore.storage.ranges import ByteRange
 from tierstore.storage.s3 import attributes as s3_attributes
 from tierstore.storage.s3 import botocore_reads
 from tierstore.storage.s3 import errors as error_map
 from tierstore.storage.s3.botocore_client import build_s3_client, sse_request_fields
+from tierstore.storage.s3.conditions import botocore_condition
 from tierstore.storage.s3.listing import botocore_pages
 from tierstore.storage.s3.parts import HeldPart, forget_locals
 from tierstore.storage.s3.reads import open_checked
@@ -135,10 +137,15 @@ class BotocoreS3Store(Store):
         yield from response["Body"].iter_chunks(chunk_size)
 
     def put(
-        self, key: str, data: bytes | bytearray | memoryview, *, attributes: ObjectAttributes | None = None
+        self,
+        key: str,
+        data: bytes | bytearray | memoryview,
+        *,
+        attributes: ObjectAttributes | None = None,
+        condition: WriteCondition | None = None,
     ) -> PutResult:
         body = bytes(data)
-        fields = {**self._sse(), **s3_attributes.for_botocore(attributes)}
+        fields = {**self._sse(), **s3_attributes.for_botocore(attributes), **botocore_condition(condition)}
         response = self._call(
             "PUT",
             key,

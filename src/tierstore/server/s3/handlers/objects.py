@@ -69,7 +69,7 @@ from tierstore.server.s3.handlers.ranges import (
 )
 from tierstore.server.s3.payload import RequestBody
 from tierstore.server.s3.xml import quoted_etag
-from tierstore.storage.interface import ObjectAttributes, ObjectInfo, OpenedRead, PartSpan
+from tierstore.storage.interface import ObjectAttributes, ObjectInfo, OpenedRead, PartSpan, WriteCondition
 
 Count = Callable[[float], None]
 # A PUT body of at most this many bytes is read whole on the event loop and written with one
@@ -350,6 +350,26 @@ def _exclusive(call: S3Call) -> bool:
     return True
 
 
+def _write_condition(exclusive: bool, replace_only: Preconditions | None) -> WriteCondition | None:
+    """What the store is to judge with the write: create only, or replace only the one ETag
+    If-Match names (a list or ``*`` is judged before the write alone)."""
+    if exclusive:
+        return WriteCondition(absent=True)
+    wanted = replace_only.if_match if replace_only is not None else None
+    if wanted is not None and len(wanted) == 1 and wanted[0] != "*":
+        return WriteCondition(etag=wanted[0])
+    return None
+
+
+def _not_replaced(call: S3Call) -> S3Error:
+    return S3Error(
+        "PreconditionFailed",
+        f"At least one of the pre-conditions you specified did not hold: {call.key} changed before it "
+        "was written (If-Match).",
+        details=[("Condition", "If-Match")],
+    )
+
+
 def _replace_only(call: S3Call) -> Preconditions | None:
     """A PUT's ``If-Match``: write only over an object with one of these ETags (``*``: any)."""
     return Preconditions(if_match=etag_list(call.header("if-match"))) if call.header("if-match") else None
@@ -407,13 +427,19 @@ async def put_object(call: S3Call) -> Response:
         _check_replaced(call, replace_only, *current)
     counted = call.state.metrics.data_bytes.labels(direction="write").inc
     small = body.length is not None and body.length <= SMALL_PUT_BYTES
-    written = _write_small if small else _write_streamed
     try:
-        etag = await written(call, body, counted, attributes, exclusive)
+        if small:
+            # The store judges the condition with the write: of two writers, one wins.
+            condition = _write_condition(exclusive, replace_only)
+            etag = await _write_small(call, body, counted, attributes, exclusive, condition=condition)
+        else:  # checked just before the write (a multipart upload's parts cannot carry it)
+            etag = await _write_streamed(call, body, counted, attributes, exclusive)
     except ConflictError:
-        if not exclusive:
-            raise
-        raise _exists_already(call) from None
+        if exclusive:
+            raise _exists_already(call) from None
+        if replace_only is not None:
+            raise _not_replaced(call) from None
+        raise
     except StoreError as error:
         raise await explain_conflict(call, error) from None
     if not etag:  # a store that answers writes without one: the file's status gives it
@@ -438,7 +464,13 @@ async def _write_streamed(
 
 
 async def _write_small(
-    call: S3Call, body: RequestBody, count: Count, attributes: ObjectAttributes, exclusive: bool
+    call: S3Call,
+    body: RequestBody,
+    count: Count,
+    attributes: ObjectAttributes,
+    exclusive: bool,
+    *,
+    condition: WriteCondition | None = None,
 ) -> str | None:
     """A body of at most SMALL_PUT_BYTES on the event loop alone: the namespace's checks (from
     memory when it can), then the body read whole and checked, then one PUT with the store's
@@ -448,7 +480,7 @@ async def _write_small(
         prepared = await call.fs.prepare_write_async(call.target.path, exclusive=exclusive)
         data = await call.whole_body(body)
         count(len(data))
-        return await call.fs.write_prepared_async(prepared, data, attributes=attributes)
+        return await call.fs.write_prepared_async(prepared, data, attributes=attributes, condition=condition)
 
 
 def _pulled(body: RequestBody, count: Count) -> Iterator[bytes]:
