@@ -28,6 +28,12 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from tierstore.local.info import StackInfo
+from tierstore.namespace.config import load_server_config
+from tierstore.namespace.metadata.cached import CachedMetadataStore
+from tierstore.namespace.metadata.store import open_metadata
+from tierstore.namespace.mounts import MountTable
+
 LOOPBACK = "127.0.0.1"
 PG_ROOT = Path("/usr/lib/postgresql")
 PG_USER = "postgres"
@@ -222,3 +228,23 @@ def metadata_url(request: pytest.FixtureRequest) -> str:
     fixture = "sqlite_url" if request.param == "sqlite" else "fresh_postgres_url"
     url: str = request.getfixturevalue(fixture)
     return url
+
+
+@pytest.fixture
+def namespace_config(tmp_path: Path, stack: StackInfo, bucket: str, metadata_url: str) -> Path:
+    """A server config: the root mount on ``bucket`` (SeaweedFS), the namespace at ``metadata_url``."""
+    from tests.namespace.test_filesystem import write_config
+
+    return write_config(tmp_path / "server.yaml", stack, bucket, metadata_url)
+
+
+@pytest.fixture
+def cached_table(namespace_config: Path) -> Iterator[MountTable]:
+    """The mount table over a namespace read from memory, polled by hand (``poll_once``)."""
+    config = load_server_config(namespace_config)
+    metadata = open_metadata(config.metadata_url, poll_interval=3600)
+    assert isinstance(metadata, CachedMetadataStore)
+    table = MountTable(config, metadata)
+    table.sync_root()
+    yield table
+    table.close()

@@ -5,14 +5,11 @@ SeaweedFS and a real SQLite or PostgreSQL namespace."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.namespace.test_filesystem import write_config
 from tierstore.errors import AccessDeniedError
-from tierstore.local.info import StackInfo
 from tierstore.namespace.access import lineage
 from tierstore.namespace.config import load_server_config
 from tierstore.namespace.filesystem import FileSystem
@@ -21,22 +18,6 @@ from tierstore.namespace.metadata.records import PathAttributes
 from tierstore.namespace.metadata.store import open_metadata
 from tierstore.namespace.mounts import MountTable
 from tierstore.namespace.permissions import Caller
-
-
-@pytest.fixture
-def config_path(tmp_path: Path, stack: StackInfo, bucket: str, metadata_url: str) -> Path:
-    return write_config(tmp_path / "server.yaml", stack, bucket, metadata_url)
-
-
-@pytest.fixture
-def cached_table(config_path: Path) -> Iterator[MountTable]:
-    config = load_server_config(config_path)
-    metadata = open_metadata(config.metadata_url, poll_interval=3600)  # polled by hand here
-    assert isinstance(metadata, CachedMetadataStore)
-    table = MountTable(config, metadata)
-    table.sync_root()
-    yield table
-    table.close()
 
 
 def _counting_lookups(table: MountTable) -> list[list[str]]:
@@ -100,8 +81,8 @@ def test_a_change_made_by_another_process_is_seen_once_polled(
         bob.read("/shared/x/y.txt")
 
 
-def test_a_metadata_store_that_reads_the_database_every_time_keeps_no_chain(config_path: Path) -> None:
-    config = load_server_config(config_path)
+def test_a_metadata_store_that_reads_the_database_every_time_keeps_no_chain(namespace_config: Path) -> None:
+    config = load_server_config(namespace_config)
     metadata = open_metadata(config.metadata_url)  # no poll interval: every read is a query
     assert not metadata.counts_generations
     table = MountTable(config, metadata)

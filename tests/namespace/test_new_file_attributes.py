@@ -7,16 +7,11 @@ SQLite or PostgreSQL namespace."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
-from tests.namespace.test_filesystem import write_config
 from tierstore.errors import AccessDeniedError
-from tierstore.local.info import StackInfo
-from tierstore.namespace.config import load_server_config
 from tierstore.namespace.filesystem import FileSystem
 from tierstore.namespace.metadata.cached import CachedMetadataStore
 from tierstore.namespace.metadata.creations import Creation, CreationBatcher
@@ -24,17 +19,6 @@ from tierstore.namespace.metadata.records import PathAttributes
 from tierstore.namespace.metadata.store import open_metadata
 from tierstore.namespace.mounts import MountTable
 from tierstore.namespace.permissions import Caller
-
-
-@pytest.fixture
-def cached_table(tmp_path: Path, stack: StackInfo, bucket: str, metadata_url: str) -> Iterator[MountTable]:
-    config = load_server_config(write_config(tmp_path / "server.yaml", stack, bucket, metadata_url))
-    metadata = open_metadata(config.metadata_url, poll_interval=3600)  # polled by hand here
-    assert isinstance(metadata, CachedMetadataStore)
-    table = MountTable(config, metadata)
-    table.sync_root()
-    yield table
-    table.close()
 
 
 def test_a_named_users_new_file_is_theirs_at_once_and_the_caches_stay(cached_table: MountTable) -> None:

@@ -6,10 +6,13 @@ from typing import Any
 
 import pytest
 
+from tierstore.credentials.resolve import credential_source_for
 from tierstore.local.info import StackInfo
 from tierstore.settings.model import AccessKeys, MultipartSettings, StoreLocation, StoreSettings
 from tierstore.storage.interface import Store
+from tierstore.storage.layers import LoggingLayer
 from tierstore.storage.local import LocalStore
+from tierstore.storage.s3.botocore_store import BotocoreS3Store
 from tierstore.storage.s3.store import S3Store
 
 SettingsFactory = Callable[..., StoreSettings]
@@ -54,3 +57,20 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
         store: Store = request.getfixturevalue("s3_store")
         return store
     return LocalStore(tmp_path / "store")
+
+
+@pytest.fixture(params=["s3", "local", "wire", "layered-s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Every backend: S3 through obstore, a local directory, S3 through botocore alone (the
+    wire-logged store) and S3 under the logging layer (a module may override it)."""
+    if request.param == "s3":
+        yield request.getfixturevalue("s3_store")
+    elif request.param == "layered-s3":
+        yield LoggingLayer(request.getfixturevalue("s3_store"))
+    elif request.param == "local":
+        yield LocalStore(tmp_path / "store")
+    else:
+        settings = request.getfixturevalue("s3_settings")(prefix="base/")
+        wire = BotocoreS3Store(settings, credential_source_for(settings))
+        yield wire
+        wire.close()

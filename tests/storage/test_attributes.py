@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,12 +12,9 @@ import obstore
 import pytest
 from obstore.store import S3Store as ObstoreS3Store
 
-from tierstore.credentials.resolve import credential_source_for
 from tierstore.local.info import StackInfo
 from tierstore.storage.interface import ObjectAttributes, ObjectInfo, Store
-from tierstore.storage.layers import LoggingLayer
 from tierstore.storage.local import LocalStore
-from tierstore.storage.s3.botocore_store import BotocoreS3Store
 from tierstore.storage.s3.store import S3Store
 
 if TYPE_CHECKING:
@@ -26,21 +22,6 @@ if TYPE_CHECKING:
 
 MiB = 1024 * 1024
 CSV = ObjectAttributes("text/csv; charset=utf-8", {"Owner": "ada", "batch-id": "42", "note": "a b=c;d"})
-
-
-@pytest.fixture(params=["s3", "local", "wire", "layered-s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "s3":
-        yield request.getfixturevalue("s3_store")
-    elif request.param == "layered-s3":
-        yield LoggingLayer(request.getfixturevalue("s3_store"))
-    elif request.param == "local":
-        yield LocalStore(tmp_path / "store")
-    else:
-        settings = request.getfixturevalue("s3_settings")(prefix="base/")
-        wire = BotocoreS3Store(settings, credential_source_for(settings))
-        yield wire
-        wire.close()
 
 
 def _attributes(info: ObjectInfo) -> tuple[str | None, dict[str, str]]:

@@ -9,36 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
-from tierstore.credentials.resolve import credential_source_for
 from tierstore.errors import ConflictError
 from tierstore.storage.interface import ObjectAttributes, Store, WriteCondition
-from tierstore.storage.layers import LoggingLayer
-from tierstore.storage.local import LocalStore
-from tierstore.storage.s3.botocore_store import BotocoreS3Store
 
 CREATE = WriteCondition(absent=True)
 RACERS = 8
-
-
-@pytest.fixture(params=["s3", "local", "wire", "layered-s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "s3":
-        yield request.getfixturevalue("s3_store")
-    elif request.param == "layered-s3":
-        yield LoggingLayer(request.getfixturevalue("s3_store"))
-    elif request.param == "local":
-        yield LocalStore(tmp_path / "store")
-    else:
-        settings = request.getfixturevalue("s3_settings")(prefix="base/")
-        wire = BotocoreS3Store(settings, credential_source_for(settings))
-        yield wire
-        wire.close()
 
 
 def test_create_only_writes_a_new_key_and_refuses_an_existing_one(store: Store) -> None:
@@ -92,40 +71,34 @@ def test_attributes_travel_with_a_conditional_write(store: Store) -> None:
     assert dict(store.head("odd.txt").metadata) == {"storage-class": "cold"}
 
 
-def test_of_writers_racing_to_create_one_key_exactly_one_wins(store: Store) -> None:
+def _race(store: Store, key: str, condition: WriteCondition) -> bytes:
+    """RACERS writers putting ``key`` under ``condition`` at once: exactly one may win; its body."""
     start = threading.Barrier(RACERS)
 
     def race(number: int) -> int | None:
         start.wait()
         try:
-            store.put("commit/00001.json", f"writer {number}".encode(), condition=CREATE)
+            store.put(key, f"by writer {number}".encode(), condition=condition)
         except ConflictError:
             return None
         return number
 
     with ThreadPoolExecutor(RACERS) as pool:
         winners = [number for number in pool.map(race, range(RACERS)) if number is not None]
-    assert len(winners) == 1
-    assert store.get("commit/00001.json") == f"writer {winners[0]}".encode()
+    assert len(winners) == 1, winners
+    return f"by writer {winners[0]}".encode()
+
+
+def test_of_writers_racing_to_create_one_key_exactly_one_wins(store: Store) -> None:
+    winner = _race(store, "commit/00001.json", CREATE)
+    assert store.get("commit/00001.json") == winner
 
 
 def test_of_writers_replacing_one_version_exactly_one_wins(store: Store) -> None:
     base = store.put("table/version", b"v0").etag
     assert base is not None
-    start = threading.Barrier(RACERS)
-
-    def race(number: int) -> int | None:
-        start.wait()
-        try:
-            store.put("table/version", f"v1 by {number}".encode(), condition=WriteCondition(etag=base))
-        except ConflictError:
-            return None
-        return number
-
-    with ThreadPoolExecutor(RACERS) as pool:
-        winners = [number for number in pool.map(race, range(RACERS)) if number is not None]
-    assert len(winners) == 1
-    assert store.get("table/version") == f"v1 by {winners[0]}".encode()
+    winner = _race(store, "table/version", WriteCondition(etag=base))
+    assert store.get("table/version") == winner
 
 
 def test_a_write_condition_is_one_thing_or_the_other() -> None:

@@ -361,13 +361,17 @@ def _write_condition(exclusive: bool, replace_only: Preconditions | None) -> Wri
     return None
 
 
-def _not_replaced(call: S3Call) -> S3Error:
+def _precondition_failed(call: S3Call, why: str, header: str) -> S3Error:
+    """S3's 412 for a PUT's condition ``header``, which did not hold because ``why``."""
     return S3Error(
         "PreconditionFailed",
-        f"At least one of the pre-conditions you specified did not hold: {call.key} changed before it "
-        "was written (If-Match).",
-        details=[("Condition", "If-Match")],
+        f"At least one of the pre-conditions you specified did not hold: {call.key} {why} ({header}).",
+        details=[("Condition", header.partition(":")[0])],
     )
+
+
+def _not_replaced(call: S3Call) -> S3Error:
+    return _precondition_failed(call, "changed before it was written", "If-Match")
 
 
 def _replace_only(call: S3Call) -> Preconditions | None:
@@ -381,12 +385,7 @@ def _check_replaced(
     """``If-Match`` judged on what the key holds now (``etag`` None: nothing), before the write,
     as ``If-None-Match: *`` is; nothing there fails it, as RFC 9110 says."""
     if etag is None:
-        raise S3Error(
-            "PreconditionFailed",
-            f"At least one of the pre-conditions you specified did not hold: {call.key} does not exist "
-            "(If-Match).",
-            details=[("Condition", "If-Match")],
-        )
+        raise _precondition_failed(call, "does not exist", "If-Match")
     condition.check(etag, modified)
 
 
@@ -400,12 +399,7 @@ def _current(call: S3Call) -> tuple[str | None, datetime | None]:
 
 
 def _exists_already(call: S3Call) -> S3Error:
-    return S3Error(
-        "PreconditionFailed",
-        f"At least one of the pre-conditions you specified did not hold: {call.key} exists "
-        "(If-None-Match: *).",
-        details=[("Condition", "If-None-Match")],
-    )
+    return _precondition_failed(call, "exists", "If-None-Match: *")
 
 
 async def put_object(call: S3Call) -> Response:
