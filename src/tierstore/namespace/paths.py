@@ -33,9 +33,10 @@ def shown(path: str) -> str:
 
 
 # A request normalizes the same path three or four times on its way (its address, where it
-# lives, its permission chain) and requests come in runs over the same few directories: recent
-# answers are kept (a failure is not: it is raised each time).
-NORMALIZED_KEPT = 4096
+# lives, its permission chain): recent answers are kept (a failure is not: it is raised each
+# time). A few hundred cover every request in flight; at most PATH_MAX bytes each, the bound
+# keeps what a sender of long, distinct paths can make it hold to a few MiB.
+NORMALIZED_KEPT = 512
 
 
 @functools.lru_cache(maxsize=NORMALIZED_KEPT)
