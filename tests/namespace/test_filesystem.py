@@ -40,13 +40,8 @@ def write_config(path: Path, stack: StackInfo, bucket: str, metadata_url: str) -
 
 
 @pytest.fixture
-def server_config(tmp_path: Path, stack: StackInfo, bucket: str, metadata_url: str) -> Path:
-    return write_config(tmp_path / "server.yaml", stack, bucket, metadata_url)
-
-
-@pytest.fixture
-def table(server_config: Path) -> Iterator[MountTable]:
-    config = load_server_config(server_config)
+def table(namespace_config: Path) -> Iterator[MountTable]:
+    config = load_server_config(namespace_config)
     table = MountTable(config, open_metadata(config.metadata_url))
     table.sync_root()
     yield table

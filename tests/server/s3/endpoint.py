@@ -44,6 +44,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tierstore.server.s3 import xml
+from tierstore.server.s3.canonical import header_fields
 from tierstore.server.s3.errors import S3Error, new_request_id
 from tierstore.server.s3.payload import request_body
 from tierstore.server.s3.sigv4 import Authenticated, RequestParts, SigV4Verifier
@@ -186,7 +187,7 @@ class S3Endpoint:
     async def _answer(self, request: Request, seen: Seen, auth: Authenticated) -> Response:
         bucket, _, key = request.path_params["path"].partition("/")
         query = parse_qs(request.url.query, keep_blank_values=True)
-        body = request_body(auth, request.scope["headers"], request.stream())
+        body = request_body(auth, header_fields(request.scope["headers"]), request.stream())
         data = b"".join([piece async for piece in body])
         seen.body_sha256 = hashlib.sha256(data).hexdigest()
         seen.body_length = len(data)

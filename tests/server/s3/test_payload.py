@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from tests.server.s3.conftest import KEY_ID, SECRET
 from tests.server.s3.endpoint import S3Endpoint
+from tierstore.server.s3.canonical import header_fields
 from tierstore.server.s3.checksums import algorithm_for
 from tierstore.server.s3.errors import S3Error
 from tierstore.server.s3.payload import request_body
@@ -121,7 +122,7 @@ def test_headers_that_make_a_body_unreadable_are_refused_before_it_is_read(
         yield b"never"
 
     with pytest.raises(S3Error, match=r"^InvalidArgument:") as caught:
-        request_body(auth(payload), headers, source())
+        request_body(auth(payload), header_fields(headers), source())
     assert dict(caught.value.details)["ArgumentName"] == name
     assert read == 0
 
@@ -130,7 +131,7 @@ def test_the_declared_length_is_given() -> None:
     async def source() -> AsyncIterator[bytes]:
         yield b"12345"
 
-    body = request_body(auth(Payload.UNSIGNED), [(b"content-length", b"5")], source())
+    body = request_body(auth(Payload.UNSIGNED), header_fields([(b"content-length", b"5")]), source())
     assert body.length == 5
 
     async def read() -> bytes:

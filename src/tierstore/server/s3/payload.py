@@ -1,6 +1,6 @@
 """A request's body as its signature and headers vouch for it: decoded, and checked as it streams.
 
-    body = request_body(auth, request.scope["headers"], paced_body(request, limits))
+    body = request_body(auth, header_fields(request.scope["headers"]), paced_body(request, limits))
     body.length            # the object's size when the request declares it, else None
     async for data in body: ...
 
@@ -27,10 +27,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from tierstore.server.s3.canonical import Fields, header_fields
+from tierstore.server.s3.canonical import Fields
 from tierstore.server.s3.checksums import ALGORITHMS, Checksum, ChecksumAlgorithm, algorithm_for
 from tierstore.server.s3.chunked import DEFAULT_MAX_CHUNK, decode_aws_chunked
 from tierstore.server.s3.errors import S3Error
@@ -112,15 +112,14 @@ class RequestBody:
 
 def request_body(
     auth: Authenticated,
-    headers: Sequence[tuple[bytes, bytes]] | Fields,
+    fields: Fields,
     source: AsyncIterator[bytes],
     *,
     max_chunk: int = DEFAULT_MAX_CHUNK,
 ) -> RequestBody:
     """The body of a verified request (see the module's docstring); raises :class:`S3Error` for
-    a header that makes it unreadable. ``headers``: the raw fields, or them by name
+    a header that makes it unreadable. ``fields``: the request's header fields by name
     (:func:`~.canonical.header_fields`)."""
-    fields = headers if isinstance(headers, Mapping) else header_fields(headers)
     trailer = _trailer(auth.payload, _single(fields, b"x-amz-trailer"))
     content_md5 = _content_md5(_single(fields, b"content-md5"))
     header_checksums = _header_checksums(fields)

@@ -15,8 +15,8 @@ from tierstore.server.s3.canonical import Fields, header_fields
 
 class RequestHeaders(Mapping[str, str]):
     """Header fields by lower-case name: ``get`` gives a name's first value (as Starlette's
-    ``Headers`` does), ``items`` every field in the order they came, ``raw`` the bytes as
-    they arrived, ``fields`` every value of each name (bytes, for SigV4)."""
+    ``Headers`` does), ``raw`` every field as it arrived, in order, ``fields`` every value of
+    each name (bytes, for SigV4)."""
 
     __slots__ = ("fields", "raw")
 
@@ -42,7 +42,3 @@ class RequestHeaders(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self.fields)
-
-    def all_items(self) -> list[tuple[str, str]]:
-        """Every field as ``(lower-case name, value)``, a name given twice twice."""
-        return [(name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in self.raw]
