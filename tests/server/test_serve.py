@@ -57,8 +57,12 @@ class ServeProcess:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while True:
             try:
-                httpx.get(f"{self.url}/v1/health", timeout=1)
-                return
+                # Its own start line first: free_port's port may be taken by another test's
+                # server in between, whose answer would otherwise pass for this one's.
+                if "tierstore serving" in self.output():
+                    httpx.get(f"{self.url}/v1/health", timeout=1)
+                    return
+                raise httpx.ConnectError("not started yet")
             except httpx.TransportError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"tierstore serve did not start:\n{self.output()}") from None
