@@ -10,9 +10,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy import event
 
+from tierstore.blocking import NeedsIO, memory_only
 from tierstore.errors import AccessDeniedError
 from tierstore.namespace.filesystem import FileSystem
+from tierstore.namespace.metadata import cached as cached_module
 from tierstore.namespace.metadata.cached import CachedMetadataStore
 from tierstore.namespace.metadata.creations import Creation, CreationBatcher
 from tierstore.namespace.metadata.records import PathAttributes
@@ -47,6 +50,50 @@ def test_a_named_users_new_file_is_theirs_at_once_and_the_caches_stay(cached_tab
     # Any other change of attributes drops them all, as before.
     admin.chmod("/team", "0755")
     assert metadata.inherited_generation() > inherited
+
+
+def test_a_new_file_in_a_crowded_directory_reads_no_row_and_an_overwrite_still_checks_the_files_own(
+    cached_table: MountTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new file is judged by its directory's bits alone: its own row, which it cannot have yet,
+    is not read. In a directory of more rows than are kept together (DIRECTORY_ROWS), reading it
+    cost a query per new file, on a worker thread for the S3 gateway's PUT."""
+    metadata = cached_table.metadata
+    assert isinstance(metadata, CachedMetadataStore)
+    monkeypatch.setattr(cached_module, "DIRECTORY_ROWS", 3)
+    admin = FileSystem(cached_table)
+    admin.chmod("/", "0711")
+    admin.mkdir("/team")
+    admin.chmod("/team", "0777")
+    bob = admin.as_caller(Caller(user="bob"))
+    for number in range(5):  # five rows of bob's in /team: more than are kept together
+        bob.write(f"/team/f{number}.txt", [b"x"])
+
+    reads: list[str] = []
+
+    def read(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "path_attributes" in statement:
+            reads.append(statement)
+
+    event.listen(metadata._engine, "before_cursor_execute", read)
+    try:
+        with memory_only():  # the gateway's PUT: every check from memory, no worker thread
+            prepared = bob._prepare_write("/team/new.txt", exclusive=False)
+        assert prepared.existing is None
+        bob.write("/team/new.txt", [b"bob's"])
+        assert reads == []
+    finally:
+        event.remove(metadata._engine, "before_cursor_execute", read)
+
+    status = admin.stat("/team/new.txt")
+    assert (status.owner, status.mode) == ("bob", 0o644)
+    alice = admin.as_caller(Caller(user="alice"))
+    with pytest.raises(AccessDeniedError, match="alice"):  # an overwrite asks the file's own bits
+        alice.write("/team/new.txt", [b"overwrite"])
+    alice.write("/team/alices.txt", [b"hers"])  # a new file: /team's bits
+    admin.chmod("/team", "0755")
+    with pytest.raises(AccessDeniedError, match="alice"):  # ... as they are now
+        alice.write("/team/another.txt", [b"no"])
 
 
 def test_concurrent_new_files_share_transactions_and_only_a_foreign_change_is_news(
@@ -104,3 +151,33 @@ def test_a_failed_transaction_fails_its_callers_and_the_next_one_writes() -> Non
         batcher.record(Creation("/a", "bob", "bob", 0o644))
     assert batcher.record(Creation("/b", "bob", "bob", 0o644)).path == "/b"
     assert calls == [["/a"], ["/b"]]
+
+
+def test_an_event_loop_never_waits_for_a_creations_transaction(cached_table: MountTable) -> None:
+    """Inside ``memory_only`` (the S3 gateway's event loop) a creation is refused at once with
+    NeedsIO, so the caller moves it to a thread: before, it joined the transaction another
+    thread was writing and blocked the loop until that commit (or, first of a batch, handed
+    NeedsIO to the threads whose rows joined it)."""
+    metadata = cached_table.metadata
+    assert isinstance(metadata, CachedMetadataStore)
+    writing, release = threading.Event(), threading.Event()
+    write = metadata._write_creations
+
+    def slow(batch: list[Creation]) -> list[PathAttributes]:
+        writing.set()
+        assert release.wait(30)
+        return write(batch)
+
+    metadata._creations = CreationBatcher(slow)
+    with ThreadPoolExecutor(1) as pool:
+        leader = pool.submit(metadata.record_creation, "/slow/first", owner="bob", group="bob", mode=0o644)
+        assert writing.wait(30)
+        try:
+            with memory_only(), pytest.raises(NeedsIO, match="metadata database"):
+                metadata.record_creation("/slow/second", owner="bob", group="bob", mode=0o644)
+        finally:
+            release.set()
+        assert leader.result(30).path == "/slow/first"
+    # The refused one, moved to a thread as the gateway does, is written then.
+    assert metadata.record_creation("/slow/second", owner="bob", group="bob", mode=0o644).owner == "bob"
+    assert metadata.attributes("/slow/second") is not None

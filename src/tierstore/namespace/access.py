@@ -73,30 +73,50 @@ def lineage(table: MountTable, path: str) -> list[Attributes]:
     """The effective attributes of ``/``, each ancestor of ``path``, and ``path`` itself, in order.
 
     Every request's permission check builds this chain, and requests come in runs within one
-    directory: the directory's part is kept (``MountTable.directory_chains``) under the
-    metadata's generations of mounts and attributes, so any change to either makes it again,
-    and only ``path``'s own attributes are looked up. A metadata store that reads the database
-    every time counts no generations: nothing is kept then."""
+    directory: the directory's part is kept (:func:`ancestry`), and only ``path``'s own
+    attributes are looked up. A metadata store that reads the database every time counts no
+    generations: nothing is kept then."""
     # Normalized once, then each ancestor is a prefix of it (normalizing each prefix again cost
     # a tenth of a small PUT's checks).
     normal = paths.normalize(path if path.startswith("/") else f"/{path}")
-    metadata = table.metadata
-    if normal == "/" or not metadata.counts_generations:
+    if normal == "/" or not table.metadata.counts_generations:
         return _lineage(table, normal)
+    above = _directory_chain(table, normal)
+    own = table.metadata.attributes_of([normal]).get(normal)
+    record = next((record for record in table.records() if record.path == normal), None)
+    # A mount point starts from its mount's attributes; below it, from its parent's.
+    inherited = of_mount(record) if record is not None else above[-1]
+    return [*above, merged(normal, own, inherited)]
+
+
+def ancestry(table: MountTable, path: str) -> list[Attributes]:
+    """:func:`lineage` without ``path``'s own entry: ``/`` and each ancestor of ``path``, down to
+    its directory (empty for ``/``). What creating an entry is judged by (search on each, write
+    on the last), with no lookup of the entry's own attributes: a new file in a directory of
+    many would otherwise cost a database query for the row it does not have yet."""
+    normal = paths.normalize(path if path.startswith("/") else f"/{path}")
+    if normal == "/":
+        return []
+    if not table.metadata.counts_generations:
+        return _lineage(table, paths.parent(normal))
+    return list(_directory_chain(table, normal))
+
+
+def _directory_chain(table: MountTable, normal: str) -> tuple[Attributes, ...]:
+    """The lineage of ``normal``'s directory (``normal`` is not ``/``), kept in
+    ``MountTable.directory_chains`` under the metadata's generations of mounts and attributes, so
+    that any change to either makes it again."""
+    metadata = table.metadata
     directory = normal.rsplit("/", 1)[0] or "/"
     # Read before the chain is made: a change meanwhile leaves it kept under a stale stamp.
     stamp = (metadata.generation("mounts"), metadata.generation("attributes"))
     kept = table.directory_chains.get(directory)
     if kept is not None and kept[0] == stamp:
-        above: tuple[Attributes, ...] = kept[1]
-    else:
-        above = tuple(_lineage(table, directory))
-        table.directory_chains.put(directory, (stamp, above))
-    own = metadata.attributes_of([normal]).get(normal)
-    record = next((record for record in table.records() if record.path == normal), None)
-    # A mount point starts from its mount's attributes; below it, from its parent's.
-    inherited = of_mount(record) if record is not None else above[-1]
-    return [*above, merged(normal, own, inherited)]
+        chain: tuple[Attributes, ...] = kept[1]
+        return chain
+    chain = tuple(_lineage(table, directory))
+    table.directory_chains.put(directory, (stamp, chain))
+    return chain
 
 
 def _lineage(table: MountTable, normal: str) -> list[Attributes]:
@@ -137,29 +157,40 @@ def attributes_below(metadata: MetadataStore, top: Attributes) -> Iterator[tuple
 
 def check_search(caller: Caller | None, chain: list[Attributes]) -> None:
     """The search (x) bit on every ancestor in ``chain`` (all but its last entry)."""
-    for ancestor in chain[:-1]:
+    check_search_above(caller, chain[:-1], chain[-1].path)
+
+
+def check_search_above(caller: Caller | None, ancestors: list[Attributes], path: str) -> None:
+    """The search (x) bit on every entry of ``ancestors`` (:func:`ancestry`), to reach ``path``."""
+    for ancestor in ancestors:
         if not ancestor.allows(caller, "execute"):
             assert caller is not None
             raise AccessDeniedError(
-                f"{chain[-1].path}: permission denied for user {caller.user}: the directory "
+                f"{path}: permission denied for user {caller.user}: the directory "
                 f"{ancestor.path} (mode {ancestor.mode:04o}, owner {ancestor.owner or '(none)'}, group "
                 f"{ancestor.group or '(none)'}) lacks the search (x) bit for them; its owner or an admin "
                 f"can allow it: tierstore fs chmod o+x {ancestor.path}",
-                key=chain[-1].path,
+                key=path,
             )
 
 
 def check_parent(caller: Caller | None, chain: list[Attributes], verb: str) -> None:
     """Creating or removing ``chain[-1]`` goes by its directory: write and search on ``chain[-2]``."""
-    if caller is None or len(chain) < 2:
+    if len(chain) < 2:
         return
-    parent, path = chain[-2], chain[-1].path
+    check_in_directory(caller, chain[-2], chain[-1].path, verb)
+
+
+def check_in_directory(caller: Caller | None, directory: Attributes, path: str, verb: str) -> None:
+    """Creating or removing ``path`` in ``directory``: write and search on the directory."""
+    if caller is None:
+        return
     for want in ("write", "execute"):
-        if not parent.allows(caller, want):
+        if not directory.allows(caller, want):
             raise AccessDeniedError(
                 f"{verb} {path}: permission denied for user {caller.user}: its "
-                f"directory {parent.path} (mode {parent.mode:04o}, owner {parent.owner or '(none)'}) "
-                f"lacks the {want} bit for them",
+                f"directory {directory.path} (mode {directory.mode:04o}, owner "
+                f"{directory.owner or '(none)'}) lacks the {want} bit for them",
                 key=path,
             )
 

@@ -24,10 +24,13 @@ from tierstore.lru import BoundedLRU
 from tierstore.namespace import paths, tree, usage
 from tierstore.namespace.access import (
     Attributes,
+    ancestry,
     attributes_below,
+    check_in_directory,
     check_parent,
     check_readonly,
     check_search,
+    check_search_above,
     check_sticky,
     lineage,
     merged,
@@ -269,12 +272,31 @@ class FileSystem:
         """Replacing a file needs its write bit; creating one, write and search on its directory.
 
         ``kind`` is what the caller already found at ``target``, so no second HEAD is sent;
-        ``searched`` as :meth:`_check` takes it.
+        ``searched`` as :meth:`_check` takes it. A new file is judged by its directory's chain
+        alone (:func:`ancestry`): its own attributes, which it has none of yet, are not looked up.
         """
         if kind == "file":
             self._check(target.path, target.mount, "write", searched)
             return
-        self._check_entry_change(target, "write", searched)
+        if searched is not None:
+            self._check_entry_change(target, "write", searched)
+            return
+        check_readonly(target.mount, target.path, "write")
+        self._check_create(target.path, self._search_above(target.path))
+
+    def _search_above(self, path: str) -> list[Attributes]:
+        """``path``'s ancestors' chain (:func:`ancestry`; empty for an admin, who needs none),
+        once the caller may search every one of them."""
+        if self.caller is None:
+            return []
+        above = ancestry(self.table, path)
+        check_search_above(self.caller, above, path)
+        return above
+
+    def _check_create(self, path: str, above: list[Attributes]) -> None:
+        """Write and search on the directory ``above`` ends with (:meth:`_search_above`)."""
+        if self.caller is not None and above:
+            check_in_directory(self.caller, above[-1], path, "write")
 
     def _is_mount_point(self, path: str) -> bool:
         return any(record.path == path for record in self.table.records())
@@ -788,11 +810,16 @@ class FileSystem:
         if target.key == "":
             raise StoreError(f"{target.path}: is a directory (a mount point)", key=target.path)
         check_readonly(target.mount, target.path)
-        searched = self._search(target.path)
+        # Search on every ancestor before the store is asked what is there, so that a refusal
+        # tells nothing; the file's own bits only once it is known to exist.
+        above = self._search_above(target.path)
         existing = self._kind(target, sync=exclusive)
         if existing == "dir":
             raise StoreError(f"{target.path}: is a directory", key=target.path)
-        self._check_write_here(target, existing, searched)
+        if existing == "file":
+            self._check(target.path, target.mount, "write")
+        else:
+            self._check_create(target.path, above)
         if exclusive and existing is not None:
             raise ConflictError(
                 f"{target.path}: it exists already and only a new file was asked for", key=target.path

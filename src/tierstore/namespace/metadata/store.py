@@ -34,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.expression import Executable
 
 from tierstore.blocking import require_io
 from tierstore.namespace.metadata import schema
@@ -153,6 +154,7 @@ class SqlMetadataStore(MetadataStore):
         self._secrets_key = secrets_key
         self.url_for_display: str = target.display
         self._creations = CreationBatcher(self._write_creations)
+        self._upserts: dict[str, Executable] = {}  # by dialect: see _creation_upsert
 
     def __repr__(self) -> str:
         return f"MetadataStore({self.url_for_display!r})"
@@ -323,34 +325,48 @@ class SqlMetadataStore(MetadataStore):
         """Written with the other creations recorded at the same moment, in one transaction
         (group commit, :class:`~tierstore.namespace.metadata.creations.CreationBatcher`): on
         SQLite each transaction takes the one write lock, for which concurrent writers of new
-        files otherwise queue (and poll). Returns once the row is committed."""
+        files otherwise queue (and poll). Returns once the row is committed.
+
+        Asked inside :func:`~tierstore.blocking.memory_only` (an event loop), it raises NeedsIO
+        before joining a transaction: it would otherwise wait there for another thread's commit,
+        or, as the first of a batch, hand NeedsIO to the threads whose rows joined it."""
+        require_io("the metadata database")
         check_path(path)
         _check_name(owner, "owner", path)
         _check_name(group, "group", path)
         return self._creations.record(Creation(path, owner, group, check_mode(mode, f"mode for {path}")))
 
     def _write_creations(self, batch: list[Creation]) -> list[PathAttributes]:
-        """Each creation's row upserted and the attributes counter raised once, in one transaction."""
+        """Each creation's row upserted (one statement, executed for every row) and the
+        attributes counter raised once, in one transaction. The rows are what was written: an
+        upsert sets every field, so nothing needs reading back."""
         require_io("the metadata database")
         now = datetime.now(UTC)
+        rows = [
+            {"path": c.path, "owner": c.owner, "grp": c.group, "mode": c.mode, "updated_at": now}
+            for c in batch
+        ]
         with transaction(self._engine, self._target, write=True) as connection:
-            rows = []
-            for creation in batch:
-                values = {"owner": creation.owner, "grp": creation.group, "mode": creation.mode}
-                statement = self._upsert(connection, _attrs).values(
-                    path=creation.path, updated_at=now, **values
-                )
-                upsert = statement.on_conflict_do_update(
-                    index_elements=[_attrs.c.path],
-                    set_={name: statement.excluded[name] for name in (*values, "updated_at")},
-                ).returning(_attrs.c.path, _attrs.c.owner, _attrs.c.grp, _attrs.c.mode)
-                rows.append(connection.execute(upsert).mappings().one())
+            connection.execute(self._creation_upsert(connection), rows)
             counter = _raise_counter(connection, "attributes")
-        recorded = [attributes_from_row(row) for row in rows]
+        recorded = [PathAttributes(new.path, new.owner, new.group, new.mode) for new in batch]
         for creation, attributes in zip(batch, recorded, strict=True):
             self._attributes_created(creation.path, attributes, counter)
         LOGGER.debug("attributes of %d new file(s) recorded", len(batch))
         return recorded
+
+    def _creation_upsert(self, connection: Connection) -> Executable:
+        """The upsert of a new file's row, made once per dialect: building it per transaction
+        (and its cache key) cost as much as running it."""
+        dialect = connection.dialect.name
+        found = self._upserts.get(dialect)
+        if found is None:
+            statement = self._upsert(connection, _attrs)
+            found = self._upserts[dialect] = statement.on_conflict_do_update(
+                index_elements=[_attrs.c.path],
+                set_={name: statement.excluded[name] for name in ("owner", "grp", "mode", "updated_at")},
+            )
+        return found
 
     def _attributes_created(self, path: str, attributes: PathAttributes, counter: int) -> None:
         """Called after this process recorded a new file's own attributes (raising the attributes
