@@ -6,6 +6,7 @@ SQLite or PostgreSQL namespace."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,6 +17,7 @@ from tierstore.blocking import NeedsIO, memory_only
 from tierstore.errors import AccessDeniedError
 from tierstore.namespace.filesystem import FileSystem
 from tierstore.namespace.metadata import cached as cached_module
+from tierstore.namespace.metadata.base import ChangeKind
 from tierstore.namespace.metadata.cached import CachedMetadataStore
 from tierstore.namespace.metadata.creations import Creation, CreationBatcher
 from tierstore.namespace.metadata.records import PathAttributes
@@ -181,3 +183,127 @@ def test_an_event_loop_never_waits_for_a_creations_transaction(cached_table: Mou
     # The refused one, moved to a thread as the gateway does, is written then.
     assert metadata.record_creation("/slow/second", owner="bob", group="bob", mode=0o644).owner == "bob"
     assert metadata.attributes("/slow/second") is not None
+
+
+def test_creations_awaited_on_an_event_loop_share_transactions_and_none_waits_for_a_later_batch() -> None:
+    """``record_async``: rows awaited together on a loop go in few transactions, written on a
+    worker thread; the caller that started the writer gets its row as soon as its own batch
+    commits, while later batches are still being written."""
+    first_done, later_started, release_later = threading.Event(), threading.Event(), threading.Event()
+    batches: list[list[str]] = []
+    writers: set[str] = set()
+
+    def write(batch: list[Creation]) -> list[PathAttributes]:
+        writers.add(threading.current_thread().name)
+        batches.append([creation.path for creation in batch])
+        if len(batches) == 1:
+            assert first_done.wait(30)  # the rest queue up meanwhile
+        else:
+            later_started.set()
+            assert release_later.wait(30)
+        return [PathAttributes(c.path, c.owner, c.group, c.mode) for c in batch]
+
+    batcher = CreationBatcher(write)
+
+    async def main() -> None:
+        loop_thread = threading.current_thread().name
+        first = asyncio.ensure_future(batcher.record_async(Creation("/a/0", "bob", "bob", 0o644)))
+        await asyncio.sleep(0)  # the writer is started and holds the first row
+        rest = [
+            asyncio.ensure_future(batcher.record_async(Creation(f"/a/{n}", "bob", "bob", 0o644)))
+            for n in range(1, 32)
+        ]
+        await asyncio.sleep(0.05)
+        first_done.set()
+        assert (await asyncio.wait_for(first, 30)).path == "/a/0"
+        # The second batch is being written (and held): the first caller did not wait for it.
+        assert await asyncio.to_thread(later_started.wait, 30)
+        assert not any(task.done() for task in rest)
+        release_later.set()
+        made = await asyncio.wait_for(asyncio.gather(*rest), 30)
+        assert [row.path for row in made] == [f"/a/{n}" for n in range(1, 32)]
+        assert loop_thread not in writers
+
+    asyncio.run(main())
+    assert batches == [["/a/0"], [f"/a/{n}" for n in range(1, 32)]]
+
+
+@pytest.mark.parametrize("named", [True, False], ids=["named-user", "admin"])
+def test_a_write_awaited_on_an_event_loop_records_its_creator_from_the_loop(
+    cached_table: MountTable, named: bool
+) -> None:
+    """``write_prepared_async`` (the gateway's small PUT) records a named user's new file with
+    the metadata store's async creation, the cache's part from memory; an admin writes no row."""
+    metadata = cached_table.metadata
+    admin = FileSystem(cached_table)
+    admin.chmod("/", "0711")
+    admin.mkdir("/team")
+    admin.chmod("/team", "0777")
+    writer = admin.as_caller(Caller(user="bob")) if named else admin
+
+    async def main() -> None:
+        prepared = await writer.prepare_write_async("/team/loop.txt")
+        await writer.write_prepared_async(prepared, b"from the loop")
+
+    asyncio.run(main())
+    row = metadata.attributes("/team/loop.txt")
+    if named:
+        assert row is not None and (row.owner, row.group, row.mode) == ("bob", "bob", 0o644)
+    else:
+        assert row is None
+    status = admin.stat("/team/loop.txt")
+    assert status.size == len(b"from the loop")
+    assert status.owner == ("bob" if named else admin.stat("/team").owner)
+
+
+def test_a_poll_between_a_creations_commit_and_its_rows_taken_in_drops_nothing(
+    cached_table: MountTable,
+) -> None:
+    """The poller runs on its own thread: one that read the counters right after a creation's
+    commit, before the process took its rows in, took the new value for another process's
+    change and dropped every attribute held (every next request then read the database on a
+    worker thread). The value is this process's before the commit now."""
+    metadata = cached_table.metadata
+    assert isinstance(metadata, CachedMetadataStore)
+    metadata.poll_once()
+    taken_in = metadata._attributes_created
+
+    def poll_first(path: str, attributes: PathAttributes, counter: int) -> None:
+        metadata.poll_once()  # the poller's turn, between the commit and this
+        taken_in(path, attributes, counter)
+
+    metadata._attributes_created = poll_first  # type: ignore[method-assign]
+    inherited = metadata.inherited_generation()
+    metadata.record_creation("/team/polled.txt", owner="bob", group="bob", mode=0o644)
+    assert metadata.inherited_generation() == inherited
+
+
+def test_a_failed_creation_gives_its_counter_value_back_to_the_poll(
+    cached_table: MountTable, metadata_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A creation whose transaction fails after raising the counter never committed that value;
+    another process's change that commits it must still be news to this process's poll."""
+    metadata = cached_table.metadata
+    assert isinstance(metadata, CachedMetadataStore)
+    other = open_metadata(metadata_url, poll_interval=3600)
+    try:
+        metadata.poll_once()
+        taken = metadata._counter_taken
+
+        def then_fail(kind: ChangeKind, counter: int) -> None:
+            taken(kind, counter)
+            raise OSError("disk full")  # the commit never comes: the transaction rolls back
+
+        monkeypatch.setattr(metadata, "_counter_taken", then_fail)
+        with pytest.raises(OSError, match="disk full"):
+            metadata.record_creation("/team/lost.txt", owner="bob", group="bob", mode=0o644)
+        monkeypatch.setattr(metadata, "_counter_taken", taken)
+        assert metadata.attributes("/team/lost.txt") is None
+        inherited = metadata.inherited_generation()
+        other.set_attributes("/team", mode=0o700)  # commits the value the failed one had taken
+        metadata.poll_once()
+        assert metadata.inherited_generation() > inherited
+        team = metadata.attributes("/team")
+        assert team is not None and team.mode == 0o700
+    finally:
+        other.close()

@@ -831,7 +831,25 @@ class FileSystem:
         path = prepared.target.path
         if prepared.existing is None:
             self._record_creator(path, is_dir=False)
-        stamp = self._stamp()  # after _record_creator, which may have moved the generation
+        self._cached_as_written(path)
+
+    async def _file_written_async(self, prepared: PreparedWrite) -> None:
+        """:meth:`_file_written` on an event loop: a named user's new file's row is awaited
+        (the metadata store writes it on a thread of its own, with the others of that moment),
+        the cache's part from memory."""
+        path = prepared.target.path
+        creator = self._creator(is_dir=False) if prepared.existing is None else None
+        if creator is not None:
+            owner, group, mode = creator
+            await self.table.metadata.record_creation_async(path, owner=owner, group=group, mode=mode)
+        try:
+            with memory_only():
+                self._cached_as_written(path)
+        except NeedsIO:
+            await on_thread(self._cached_as_written, path)
+
+    def _cached_as_written(self, path: str) -> None:
+        stamp = self._stamp()  # after the creator's row, which may have moved the generation
         self._cache.file_written(path, stamp)
         # A file is there now, as the store just said: the next write of it needs no HEAD to know.
         self._cache.put("kind", path, "file", stamp)
@@ -859,23 +877,28 @@ class FileSystem:
         judged by the store with the write (ConflictError when it does not hold)."""
         target = prepared.target
         written = await target.store.put_async(target.key, data, attributes=attributes, condition=condition)
-        try:
-            with memory_only():
-                self._file_written(prepared)
-        except NeedsIO:  # a named user's new file: its owner goes to the database
-            await on_thread(self._file_written, prepared)
+        await self._file_written_async(prepared)
         return written.etag if written.etag_kept else None
 
     def _record_creator(self, path: str, *, is_dir: bool) -> None:
-        """What a named user creates is theirs, with the mode the umask leaves (0644 or 0755),
-        as on a POSIX file system: never the mode of the directory it was made in."""
-        if self.caller is not None and not self.caller.superuser:
-            group = min(self.caller.groups) if self.caller.groups else self.caller.user
-            mode = (0o777 if is_dir else 0o666) & ~UMASK
-            if is_dir:  # a directory may already have objects below it, which inherit its bits
-                self.table.metadata.set_attributes(path, owner=self.caller.user, group=group, mode=mode)
-            else:
-                self.table.metadata.record_creation(path, owner=self.caller.user, group=group, mode=mode)
+        """What a named user creates is theirs (:meth:`_creator`)."""
+        creator = self._creator(is_dir=is_dir)
+        if creator is None:
+            return
+        owner, group, mode = creator
+        if is_dir:  # a directory may already have objects below it, which inherit its bits
+            self.table.metadata.set_attributes(path, owner=owner, group=group, mode=mode)
+        else:
+            self.table.metadata.record_creation(path, owner=owner, group=group, mode=mode)
+
+    def _creator(self, *, is_dir: bool) -> tuple[str, str, int] | None:
+        """The owner, group and mode of what the caller creates, with the mode the umask leaves
+        (0644 or 0755) as on a POSIX file system, never the mode of the directory it was made
+        in; None for an admin, whose files show their directory's."""
+        if self.caller is None or self.caller.superuser:
+            return None
+        group = min(self.caller.groups) if self.caller.groups else self.caller.user
+        return self.caller.user, group, (0o777 if is_dir else 0o666) & ~UMASK
 
     def put(self, local: Path, path: str, *, progress: Progress | None = None) -> FileStatus:
         with local.open("rb") as handle:

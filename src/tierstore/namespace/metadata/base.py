@@ -12,6 +12,7 @@ import abc
 from types import TracebackType
 from typing import Literal, Self
 
+from tierstore.blocking import on_thread
 from tierstore.namespace.metadata.records import (
     MountRecord,
     PathAttributes,
@@ -73,6 +74,11 @@ class MetadataStore(abc.ABC):
         store answering from memory takes it in for that path alone (see
         :meth:`inherited_generation`), where any other change of attributes drops them all."""
         return self.set_attributes(path, owner=owner, group=group, mode=mode)
+
+    async def record_creation_async(self, path: str, *, owner: str, group: str, mode: int) -> PathAttributes:
+        """:meth:`record_creation` for an event loop: on a worker thread, unless the store can
+        wait for its transaction without one."""
+        return await on_thread(lambda: self.record_creation(path, owner=owner, group=group, mode=mode))
 
     @abc.abstractmethod
     def attributes(self, path: str) -> PathAttributes | None:

@@ -173,6 +173,14 @@ class CachedMetadataStore(SqlMetadataStore):
                     self._subtrees.pop(above)
         self._mine("attributes", range(counter, counter + 1))
 
+    def _counter_taken(self, kind: ChangeKind, counter: int) -> None:
+        self._mine(kind, range(counter, counter + 1))
+
+    def _counter_released(self, kind: ChangeKind, counter: int) -> None:
+        # Not this process's any more: if another process commits the value, the poll drops.
+        with self._lock:
+            self._own.get(kind, set()).discard(counter)
+
     def _drop(self, *kinds: str) -> None:
         with self._lock:
             for kind in kinds:

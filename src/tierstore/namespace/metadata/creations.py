@@ -5,11 +5,14 @@ transaction takes the database's one write lock, and concurrent writers queue fo
 request waiting there. :class:`CreationBatcher` writes every row asked for meanwhile in one
 transaction instead: the first caller writes, with the rows that arrive while it does, and
 writes again until none are left; the others wait for the transaction holding theirs. Each
-caller returns once its row is committed, as before.
+caller returns once its row is committed, as before. A caller on an event loop
+(:meth:`CreationBatcher.record_async`) waits without a thread of its own: the first of a batch
+starts the writer on a worker thread and does not wait for it, only for its own row.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -40,14 +43,32 @@ class CreationBatcher:
     def record(self, creation: Creation) -> PathAttributes:
         """``creation`` written (with others, maybe); its row as committed. Raises what writing
         its transaction raised."""
+        done, leading = self._queue(creation)
+        if leading:
+            self._write_all()
+        return done.result()
+
+    async def record_async(self, creation: Creation) -> PathAttributes:
+        """:meth:`record` on an event loop. The first caller of a batch starts the writer on the
+        loop's worker threads without waiting for it (a writer goes on while rows keep coming:
+        no request waits for batches after its own); every caller awaits its own row."""
+        done, leading = self._queue(creation)
+        if leading:
+            writer = asyncio.get_running_loop().run_in_executor(None, self._write_all)
+            # Its failures are each caller's (set on their futures); this only keeps a stray
+            # BaseException from being reported as never retrieved.
+            writer.add_done_callback(lambda finished: finished.cancelled() or finished.exception())
+        return await asyncio.wrap_future(done)
+
+    def _queue(self, creation: Creation) -> tuple[Future[PathAttributes], bool]:
+        """``creation`` added to the next transaction; its future, and whether the caller is to
+        write (no writer is at work)."""
         done: Future[PathAttributes] = Future()
         with self._lock:
             self._pending.append((creation, done))
             leading = not self._writing
             self._writing = True
-        if leading:
-            self._write_all()
-        return done.result()
+        return done, leading
 
     def _write_all(self) -> None:
         batch: list[tuple[Creation, Future[PathAttributes]]] = []

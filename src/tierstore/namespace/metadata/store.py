@@ -93,6 +93,14 @@ _changes = schema.namespace_changes
 _content = schema.content_changes
 
 
+def _creation(path: str, owner: str, group: str, mode: int) -> Creation:
+    """A new file's attributes, each checked."""
+    check_path(path)
+    _check_name(owner, "owner", path)
+    _check_name(group, "group", path)
+    return Creation(path, owner, group, check_mode(mode, f"mode for {path}"))
+
+
 def _raise_counter(connection: Connection, kind: str, by: int = 1) -> int:
     """Raise ``kind``'s change counter by ``by`` in ``connection``'s transaction; its new value."""
     return int(
@@ -331,10 +339,12 @@ class SqlMetadataStore(MetadataStore):
         before joining a transaction: it would otherwise wait there for another thread's commit,
         or, as the first of a batch, hand NeedsIO to the threads whose rows joined it."""
         require_io("the metadata database")
-        check_path(path)
-        _check_name(owner, "owner", path)
-        _check_name(group, "group", path)
-        return self._creations.record(Creation(path, owner, group, check_mode(mode, f"mode for {path}")))
+        return self._creations.record(_creation(path, owner, group, mode))
+
+    async def record_creation_async(self, path: str, *, owner: str, group: str, mode: int) -> PathAttributes:
+        """:meth:`record_creation` awaited on the event loop: its transaction runs on a worker
+        thread with the others recorded meanwhile, and no thread waits for it."""
+        return await self._creations.record_async(_creation(path, owner, group, mode))
 
     def _write_creations(self, batch: list[Creation]) -> list[PathAttributes]:
         """Each creation's row upserted (one statement, executed for every row) and the
@@ -343,12 +353,21 @@ class SqlMetadataStore(MetadataStore):
         require_io("the metadata database")
         now = datetime.now(UTC)
         rows = [
-            {"path": c.path, "owner": c.owner, "grp": c.group, "mode": c.mode, "updated_at": now}
-            for c in batch
+            {"path": new.path, "owner": new.owner, "grp": new.group, "mode": new.mode, "updated_at": now}
+            for new in batch
         ]
-        with transaction(self._engine, self._target, write=True) as connection:
-            connection.execute(self._creation_upsert(connection), rows)
-            counter = _raise_counter(connection, "attributes")
+        counter: int | None = None
+        try:
+            with transaction(self._engine, self._target, write=True) as connection:
+                connection.execute(self._creation_upsert(connection), rows)
+                counter = _raise_counter(connection, "attributes")
+                # Before the commit makes it visible: a poll between the commit and the rows
+                # taken in would otherwise see another process's change and drop every row.
+                self._counter_taken("attributes", counter)
+        except BaseException:
+            if counter is not None:  # maybe never committed: another process may take the value
+                self._counter_released("attributes", counter)
+            raise
         recorded = [PathAttributes(new.path, new.owner, new.group, new.mode) for new in batch]
         for creation, attributes in zip(batch, recorded, strict=True):
             self._attributes_created(creation.path, attributes, counter)
@@ -371,6 +390,13 @@ class SqlMetadataStore(MetadataStore):
     def _attributes_created(self, path: str, attributes: PathAttributes, counter: int) -> None:
         """Called after this process recorded a new file's own attributes (raising the attributes
         counter to ``counter``): a cache's hook."""
+
+    def _counter_taken(self, kind: ChangeKind, counter: int) -> None:
+        """This process's open transaction raised ``kind``'s counter to ``counter``: a cache's
+        hook, called before the commit."""
+
+    def _counter_released(self, kind: ChangeKind, counter: int) -> None:
+        """The transaction that took ``counter`` (:meth:`_counter_taken`) failed: a cache's hook."""
 
     def attributes(self, path: str) -> PathAttributes | None:
         check_path(path)
