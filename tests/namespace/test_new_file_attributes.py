@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -307,3 +308,35 @@ def test_a_failed_creation_gives_its_counter_value_back_to_the_poll(
         assert team is not None and team.mode == 0o700
     finally:
         other.close()
+
+
+def test_a_thread_that_writes_its_own_row_hands_the_later_ones_on_and_returns() -> None:
+    """The first caller of a batch on a thread (the JSON API, FUSE) returns once its own row is
+    committed: the rows that came meanwhile are written by a thread of their own, not by it
+    before it may answer its request."""
+    own_written, later_started, release_later = threading.Event(), threading.Event(), threading.Event()
+    batches: list[list[str]] = []
+
+    def write(batch: list[Creation]) -> list[PathAttributes]:
+        batches.append([creation.path for creation in batch])
+        if len(batches) == 1:
+            assert own_written.wait(30)  # the others queue up meanwhile
+        else:
+            later_started.set()
+            assert release_later.wait(30)
+        return [PathAttributes(c.path, c.owner, c.group, c.mode) for c in batch]
+
+    batcher = CreationBatcher(write)
+    with ThreadPoolExecutor(9) as pool:
+        leader = pool.submit(batcher.record, Creation("/t/0", "bob", "bob", 0o644))
+        while not batches:
+            time.sleep(0.01)
+        others = [pool.submit(batcher.record, Creation(f"/t/{n}", "bob", "bob", 0o644)) for n in range(1, 9)]
+        time.sleep(0.05)
+        own_written.set()
+        assert leader.result(30).path == "/t/0"  # while the later batch is held
+        assert later_started.wait(30)
+        assert not any(other.done() for other in others)
+        release_later.set()
+        assert [other.result(30).path for other in others] == [f"/t/{n}" for n in range(1, 9)]
+    assert batches == [["/t/0"], [f"/t/{n}" for n in range(1, 9)]]

@@ -3,9 +3,10 @@
 transaction takes the database's one write lock, and concurrent writers queue for it by polling
 (the busy handler sleeps and tries again): 16 clients writing small files spent most of each
 request waiting there. :class:`CreationBatcher` writes every row asked for meanwhile in one
-transaction instead: the first caller writes, with the rows that arrive while it does, and
-writes again until none are left; the others wait for the transaction holding theirs. Each
-caller returns once its row is committed, as before. A caller on an event loop
+transaction instead: the first caller writes its row with any that arrive first, then hands
+the rows that came meanwhile to a thread of their own (which writes until none are left) rather
+than write them before it returns; the others wait for the transaction holding theirs. Each
+caller returns once its row is committed. A caller on an event loop
 (:meth:`CreationBatcher.record_async`) waits without a thread of its own: the first of a batch
 starts the writer on a worker thread and does not wait for it, only for its own row.
 """
@@ -45,7 +46,7 @@ class CreationBatcher:
         its transaction raised."""
         done, leading = self._queue(creation)
         if leading:
-            self._write_all()
+            self._write_all(until=done)
         return done.result()
 
     async def record_async(self, creation: Creation) -> PathAttributes:
@@ -70,11 +71,18 @@ class CreationBatcher:
             self._writing = True
         return done, leading
 
-    def _write_all(self) -> None:
+    def _write_all(self, until: Future[PathAttributes] | None = None) -> None:
+        """Write every pending creation, batch after batch, until none is left. A caller writing
+        for its own row (``until``) stops once that row is done and hands what came meanwhile to
+        a thread of its own: its request does not wait for the batches after it."""
         batch: list[tuple[Creation, Future[PathAttributes]]] = []
         try:
             while True:
                 with self._lock:
+                    if until is not None and until.done() and self._pending:
+                        # Still "writing": whoever queues now joins the thread's next batch.
+                        threading.Thread(target=self._write_all, name="creations", daemon=True).start()
+                        return
                     batch, self._pending = self._pending, []
                     if not batch:
                         self._writing = False
