@@ -269,9 +269,9 @@ def test_a_poll_between_a_creations_commit_and_its_rows_taken_in_drops_nothing(
     metadata.poll_once()
     taken_in = metadata._attributes_created
 
-    def poll_first(path: str, attributes: PathAttributes, counter: int) -> None:
+    def poll_first(path: str, attributes: PathAttributes) -> None:
         metadata.poll_once()  # the poller's turn, between the commit and this
-        taken_in(path, attributes, counter)
+        taken_in(path, attributes)
 
     metadata._attributes_created = poll_first  # type: ignore[method-assign]
     inherited = metadata.inherited_generation()

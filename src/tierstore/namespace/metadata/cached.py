@@ -147,7 +147,7 @@ class CachedMetadataStore(SqlMetadataStore):
     def inherited_generation(self) -> int:
         return self._inherited
 
-    def _attributes_created(self, path: str, attributes: PathAttributes, counter: int) -> None:
+    def _attributes_created(self, path: str, attributes: PathAttributes) -> None:
         """A file this process just created has ``attributes`` of its own, which nothing else
         inherits: taken in for that path alone, where any other change drops every path's. A
         directory's kept walk (at most DIRECTORY_ROWS) is copied with the file in it (readers
@@ -171,7 +171,6 @@ class CachedMetadataStore(SqlMetadataStore):
                     self._subtrees.put(above, grown, weight=len(grown))
                 else:  # a big walk of a tree (attributes_under): asked again when next needed
                     self._subtrees.pop(above)
-        self._mine("attributes", range(counter, counter + 1))
 
     def _counter_taken(self, kind: ChangeKind, counter: int) -> None:
         self._mine(kind, range(counter, counter + 1))

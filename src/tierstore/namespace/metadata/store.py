@@ -370,7 +370,7 @@ class SqlMetadataStore(MetadataStore):
             raise
         recorded = [PathAttributes(new.path, new.owner, new.group, new.mode) for new in batch]
         for creation, attributes in zip(batch, recorded, strict=True):
-            self._attributes_created(creation.path, attributes, counter)
+            self._attributes_created(creation.path, attributes)
         LOGGER.debug("attributes of %d new file(s) recorded", len(batch))
         return recorded
 
@@ -387,9 +387,9 @@ class SqlMetadataStore(MetadataStore):
             )
         return found
 
-    def _attributes_created(self, path: str, attributes: PathAttributes, counter: int) -> None:
-        """Called after this process recorded a new file's own attributes (raising the attributes
-        counter to ``counter``): a cache's hook."""
+    def _attributes_created(self, path: str, attributes: PathAttributes) -> None:
+        """Called after this process recorded a new file's own attributes (its counter value
+        given to :meth:`_counter_taken` before the commit): a cache's hook."""
 
     def _counter_taken(self, kind: ChangeKind, counter: int) -> None:
         """This process's open transaction raised ``kind``'s counter to ``counter``: a cache's
