@@ -186,24 +186,34 @@ def test_an_event_loop_never_waits_for_a_creations_transaction(cached_table: Mou
     assert metadata.attributes("/slow/second") is not None
 
 
+class HeldWriter:
+    """A creations' transaction for the batcher's tests: the first batch waits for ``first_done``,
+    a later one says it started (``later_started``) and waits for ``release_later``; each
+    batch's paths and writing thread are kept."""
+
+    def __init__(self) -> None:
+        self.first_done, self.later_started, self.release_later = (threading.Event() for _ in range(3))
+        self.batches: list[list[str]] = []
+        self.writers: set[str] = set()
+
+    def __call__(self, batch: list[Creation]) -> list[PathAttributes]:
+        self.writers.add(threading.current_thread().name)
+        self.batches.append([creation.path for creation in batch])
+        if len(self.batches) == 1:
+            assert self.first_done.wait(30)  # the rest queue up meanwhile
+        else:
+            self.later_started.set()
+            assert self.release_later.wait(30)
+        return [PathAttributes(c.path, c.owner, c.group, c.mode) for c in batch]
+
+
 def test_creations_awaited_on_an_event_loop_share_transactions_and_none_waits_for_a_later_batch() -> None:
     """``record_async``: rows awaited together on a loop go in few transactions, written on a
     worker thread; the caller that started the writer gets its row as soon as its own batch
     commits, while later batches are still being written."""
-    first_done, later_started, release_later = threading.Event(), threading.Event(), threading.Event()
-    batches: list[list[str]] = []
-    writers: set[str] = set()
-
-    def write(batch: list[Creation]) -> list[PathAttributes]:
-        writers.add(threading.current_thread().name)
-        batches.append([creation.path for creation in batch])
-        if len(batches) == 1:
-            assert first_done.wait(30)  # the rest queue up meanwhile
-        else:
-            later_started.set()
-            assert release_later.wait(30)
-        return [PathAttributes(c.path, c.owner, c.group, c.mode) for c in batch]
-
+    write = HeldWriter()
+    first_done, later_started, release_later = write.first_done, write.later_started, write.release_later
+    batches, writers = write.batches, write.writers
     batcher = CreationBatcher(write)
 
     async def main() -> None:
@@ -314,18 +324,9 @@ def test_a_thread_that_writes_its_own_row_hands_the_later_ones_on_and_returns() 
     """The first caller of a batch on a thread (the JSON API, FUSE) returns once its own row is
     committed: the rows that came meanwhile are written by a thread of their own, not by it
     before it may answer its request."""
-    own_written, later_started, release_later = threading.Event(), threading.Event(), threading.Event()
-    batches: list[list[str]] = []
-
-    def write(batch: list[Creation]) -> list[PathAttributes]:
-        batches.append([creation.path for creation in batch])
-        if len(batches) == 1:
-            assert own_written.wait(30)  # the others queue up meanwhile
-        else:
-            later_started.set()
-            assert release_later.wait(30)
-        return [PathAttributes(c.path, c.owner, c.group, c.mode) for c in batch]
-
+    write = HeldWriter()
+    own_written, later_started, release_later = write.first_done, write.later_started, write.release_later
+    batches = write.batches
     batcher = CreationBatcher(write)
     with ThreadPoolExecutor(9) as pool:
         leader = pool.submit(batcher.record, Creation("/t/0", "bob", "bob", 0o644))
