@@ -267,13 +267,19 @@ class FileSystem:
         return chain
 
     def _check_write_here(
-        self, target: _Target, kind: Kind | None, searched: list[Attributes] | None = None
+        self,
+        target: _Target,
+        kind: Kind | None,
+        searched: list[Attributes] | None = None,
+        *,
+        above: list[Attributes] | None = None,
     ) -> None:
         """Replacing a file needs its write bit; creating one, write and search on its directory.
 
         ``kind`` is what the caller already found at ``target``, so no second HEAD is sent;
-        ``searched`` as :meth:`_check` takes it. A new file is judged by its directory's chain
-        alone (:func:`ancestry`): its own attributes, which it has none of yet, are not looked up.
+        ``searched`` as :meth:`_check` takes it, ``above`` as :meth:`_search_above` gave it. A
+        new file is judged by its directory's chain alone (:func:`ancestry`): its own
+        attributes, which it has none of yet, are not looked up.
         """
         if kind == "file":
             self._check(target.path, target.mount, "write", searched)
@@ -282,7 +288,7 @@ class FileSystem:
             self._check_entry_change(target, "write", searched)
             return
         check_readonly(target.mount, target.path, "write")
-        self._check_create(target.path, self._search_above(target.path))
+        self._check_create(target.path, above if above is not None else self._search_above(target.path))
 
     def _search_above(self, path: str) -> list[Attributes]:
         """``path``'s ancestors' chain (:func:`ancestry`; empty for an admin, who needs none),
@@ -816,10 +822,7 @@ class FileSystem:
         existing = self._kind(target, sync=exclusive)
         if existing == "dir":
             raise StoreError(f"{target.path}: is a directory", key=target.path)
-        if existing == "file":
-            self._check(target.path, target.mount, "write")
-        else:
-            self._check_create(target.path, above)
+        self._check_write_here(target, existing, above=above)
         if exclusive and existing is not None:
             raise ConflictError(
                 f"{target.path}: it exists already and only a new file was asked for", key=target.path
