@@ -13,16 +13,12 @@ key it maps to is useless past its date), and a rotated secret never meets its p
 from __future__ import annotations
 
 import hashlib
-import hmac
 
+from tierstore.gil_hashing import hmac_sha256
 from tierstore.lru import BoundedLRU
 
 TERMINATOR = "aws4_request"
 DEFAULT_CACHED_KEYS = 4096
-
-
-def hmac_sha256(key: bytes, message: bytes) -> bytes:
-    return hmac.digest(key, message, "sha256")
 
 
 def derive_signing_key(secret: str, date: str, region: str, service: str) -> bytes:
@@ -35,7 +31,7 @@ def derive_signing_key(secret: str, date: str, region: str, service: str) -> byt
 
 def sign(signing_key: bytes, string_to_sign: bytes) -> str:
     """The signature of ``string_to_sign``: 64 lower-case hex digits."""
-    return hmac.digest(signing_key, string_to_sign, "sha256").hex()
+    return hmac_sha256(signing_key, string_to_sign).hex()
 
 
 class SigningKeys:

@@ -45,6 +45,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import NoReturn
 
+from tierstore.gil_hashing import update_holding_gil
 from tierstore.server.s3.checksums import Checksum, ChecksumAlgorithm
 from tierstore.server.s3.errors import S3Error
 from tierstore.server.s3.signing import ChunkSigning, signatures_equal
@@ -184,11 +185,11 @@ async def decode_aws_chunked(
         held: list[bytes] = []
         async for piece in reader.data(size):
             if checksum is not None:
-                checksum.update(piece)
+                update_holding_gil(checksum, piece)
             if digest is None:
                 yield piece
             else:
-                digest.update(piece)
+                update_holding_gil(digest, piece)
                 held.append(piece)
         received += size
         if size:

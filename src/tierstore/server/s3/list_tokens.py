@@ -74,7 +74,7 @@ def encode_token(state: WalkState, scope: tuple[str, str, str | None], key: byte
         ],
     }
     packed = zlib.compress(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode(), 6)
-    tag = hmac.digest(key, packed, "sha256")[:TAG_BYTES]
+    tag = hmac_sha256(key, packed)[:TAG_BYTES]
     return base64.urlsafe_b64encode(tag + packed).rstrip(b"=").decode("ascii")
 
 
@@ -90,7 +90,7 @@ def decode_token(token: str, scope: tuple[str, str, str | None], key: bytes) -> 
     except (binascii.Error, ValueError):
         raise _incorrect("it is not one this server gave") from None
     tag, packed = raw[:TAG_BYTES], raw[TAG_BYTES:]
-    if len(tag) < TAG_BYTES or not hmac.compare_digest(tag, hmac.digest(key, packed, "sha256")[:TAG_BYTES]):
+    if len(tag) < TAG_BYTES or not hmac.compare_digest(tag, hmac_sha256(key, packed)[:TAG_BYTES]):
         raise _incorrect("it is not one this server gave to this access key")
     try:
         inflate = zlib.decompressobj()

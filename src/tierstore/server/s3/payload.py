@@ -30,6 +30,7 @@ import hashlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
+from tierstore.gil_hashing import update_holding_gil
 from tierstore.server.s3.canonical import Fields
 from tierstore.server.s3.checksums import ALGORITHMS, Checksum, ChecksumAlgorithm, algorithm_for
 from tierstore.server.s3.chunked import DEFAULT_MAX_CHUNK, decode_aws_chunked
@@ -76,11 +77,11 @@ class RunningChecks:
 
     def update(self, piece: bytes) -> None:
         if self._sha256 is not None:
-            self._sha256.update(piece)
+            update_holding_gil(self._sha256, piece)
         if self._md5 is not None:
-            self._md5.update(piece)
+            update_holding_gil(self._md5, piece)
         for _, _, checksum in self._running:
-            checksum.update(piece)
+            update_holding_gil(checksum, piece)
 
     def finish(self) -> None:
         if self._sha256 is not None and self._sha256.hexdigest() != self._checks.sha256:

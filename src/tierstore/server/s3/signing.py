@@ -12,7 +12,8 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 
-from tierstore.sigv4_keys import TERMINATOR, SigningKeys, derive_signing_key, hmac_sha256, sign
+from tierstore.gil_hashing import hmac_sha256
+from tierstore.sigv4_keys import TERMINATOR, SigningKeys, derive_signing_key, sign
 
 __all__ = [
     "TERMINATOR",
