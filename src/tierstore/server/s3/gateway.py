@@ -21,6 +21,7 @@ An error answered to a request with a body closes the connection (``S3Error.resp
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from urllib.parse import parse_qsl
@@ -96,9 +97,8 @@ class S3Gateway:
         name = "unknown"
         try:
             target = address(request.scope, self.domains)
-            query = dict(
-                parse_qsl(request.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-            )
+            raw_query = request.scope.get("query_string", b"")
+            query = dict(parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True)) if raw_query else {}
             name = routing.operation(
                 method, target.bucket, target.key, query, copy_source="x-amz-copy-source" in headers
             )
@@ -151,16 +151,22 @@ class S3Gateway:
 
     async def _verify(self, request: Request, headers: RequestHeaders) -> tuple[Authenticated, S3Identity]:
         parts = RequestParts.from_scope(request.scope, headers.fields)
+        # The key looked up once: the identity whose secret checked the signature is the caller.
+        found: list[S3Identity] = []
+
+        def secret_for(access_key_id: str) -> Secret | None:
+            identity = self.keys.lookup(access_key_id)
+            if identity is None:
+                return None
+            found.append(identity)
+            return identity.secret
+
         try:
             with memory_only():  # the keys are in memory on the server: no thread hop
-                auth = self.verifier.verify(parts)
-                identity = self.keys.lookup(auth.access_key_id)
+                auth = self.verifier.verify(parts, lookup=secret_for)
         except NeedsIO:
-            auth = await run_in_threadpool(self.verifier.verify, parts)
-            identity = await run_in_threadpool(self.keys.lookup, auth.access_key_id)
-        if identity is None:  # revoked between the two looks
-            raise S3Error("InvalidAccessKeyId")
-        return auth, identity
+            auth = await run_in_threadpool(functools.partial(self.verifier.verify, parts, lookup=secret_for))
+        return auth, found[-1]
 
     @staticmethod
     def _audit(call: S3Call | None, name: str, target: Addressed, outcome: str) -> None:

@@ -172,9 +172,9 @@ class RequestParts:
         )
 
 
-@dataclass(frozen=True)
-class Authenticated:
-    """A request whose signature holds: who signed it and what its body must be."""
+class Authenticated(NamedTuple):
+    """A request whose signature holds: who signed it and what its body must be.
+    (A named tuple: made once a request, where a frozen dataclass sets each field by a call.)"""
 
     access_key_id: str
     region: str
@@ -186,7 +186,7 @@ class Authenticated:
     chunk_signing: ChunkSigning | None = None
     # When a presigned URL stops being valid (seconds since the epoch).
     expires_at: float | None = None
-    signed_headers: tuple[str, ...] = field(default=(), repr=False)
+    signed_headers: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return (
@@ -239,7 +239,10 @@ class SigV4Verifier:
         self._clock = clock
         self._keys = keys or SigningKeys()
 
-    def verify(self, request: RequestParts) -> Authenticated:
+    def verify(
+        self, request: RequestParts, *, lookup: Callable[[str], Secret | None] | None = None
+    ) -> Authenticated:
+        """``lookup``: where this request's secret is found, instead of the verifier's own."""
         if len(request.raw_path) > MAX_PATH_BYTES:
             raise S3Error("KeyTooLongError", f"The request's path is longer than {MAX_PATH_BYTES} bytes.")
         if len(request.query_string) > MAX_QUERY_BYTES:
@@ -268,7 +271,7 @@ class SigV4Verifier:
                 "AccessDenied", "Anonymous requests are not accepted: sign requests with an S3 key."
             )
         self._check_scope(claim)
-        secret = self._lookup(claim.access_key_id)
+        secret = (lookup or self._lookup)(claim.access_key_id)
         if secret is None:
             raise S3Error(
                 "InvalidAccessKeyId",
@@ -285,7 +288,7 @@ class SigV4Verifier:
                     pairs, leave_out=b"X-Amz-Signature" if claim.presigned else None
                 ).encode("ascii"),
                 canonical.canonical_headers(claim.signed_headers, values),
-                ";".join(claim.signed_headers).encode("ascii"),
+                _signed_list(claim.signed_headers),
                 payload_line.encode("latin-1"),
             )
         )
@@ -508,7 +511,7 @@ def _claim(
     )
 
 
-# The three parsers below are pure and see the same few texts request after request (a client's
+# The parsers below are pure and see the same few texts request after request (a client's
 # credential scope and header list; the second it signed in), so each keeps its recent answers.
 _PARSED = 256
 
@@ -529,6 +532,23 @@ def _signed_names(signed_headers: str) -> tuple[str, ...] | None:
     if not all(_HEADER_NAME.fullmatch(name) for name in names) or len(set(names)) != len(names):
         return None
     return names
+
+
+@functools.lru_cache(maxsize=_PARSED)
+def _encoded_names(names: tuple[str, ...]) -> tuple[bytes, ...]:
+    """SignedHeaders' names as the header fields are keyed (bytes)."""
+    return tuple(name.encode("ascii") for name in names)
+
+
+@functools.lru_cache(maxsize=_PARSED)
+def _encoded_set(names: tuple[str, ...]) -> frozenset[bytes]:
+    return frozenset(_encoded_names(names))
+
+
+@functools.lru_cache(maxsize=_PARSED)
+def _signed_list(names: tuple[str, ...]) -> bytes:
+    """The canonical request's signed-headers line."""
+    return ";".join(names).encode("ascii")
 
 
 @functools.lru_cache(maxsize=_PARSED)
@@ -603,7 +623,7 @@ def _bad_content_sha256(why: str) -> S3Error:
     )
 
 
-def _signed_values(signed: Sequence[str], fields: canonical.Fields) -> dict[str, bytes]:
+def _signed_values(signed: tuple[str, ...], fields: canonical.Fields) -> dict[str, bytes]:
     if "host" not in signed:
         raise S3Error(
             "AccessDenied",
@@ -611,8 +631,8 @@ def _signed_values(signed: Sequence[str], fields: canonical.Fields) -> dict[str,
             details=[("HeadersNotSigned", "host")],
         )
     values: dict[str, bytes] = {}
-    for name in signed:
-        found = fields.get(name.encode("ascii"))
+    for name, encoded in zip(signed, _encoded_names(signed), strict=True):
+        found = fields.get(encoded)
         if found is None:
             if name == "expect":
                 # Proxies and servers may consume "Expect: 100-continue"; it is what was signed.
@@ -627,7 +647,7 @@ def _signed_values(signed: Sequence[str], fields: canonical.Fields) -> dict[str,
 
 
 def _check_all_signed(claim: _Claim, fields: canonical.Fields) -> None:
-    signed = {name.encode("ascii") for name in claim.signed_headers}
+    signed = _encoded_set(claim.signed_headers)
     unsigned = sorted(
         name.decode("latin-1")
         for name in fields
