@@ -86,7 +86,6 @@ class S3Gateway:
         request = Request(scope, receive, send)
         request_id = new_request_id()
         response = await self._answer(request, RequestHeaders(scope["headers"]), request_id)
-        response.headers["x-amz-request-id"] = request_id
         await response(scope, receive, send)
 
     async def _answer(self, request: Request, headers: RequestHeaders, request_id: str) -> Response:
@@ -147,6 +146,8 @@ class S3Gateway:
             self._audit(call, name, target, failure.code)
             return failure.response(request_id, head=head, close=_has_body(headers))
         self._audit(call, name, target, "ok")
+        # A handler's answer never names the request (an error's carries it already).
+        response.raw_headers.append((b"x-amz-request-id", request_id.encode("ascii")))
         return response
 
     async def _verify(self, request: Request, headers: RequestHeaders) -> tuple[Authenticated, S3Identity]:

@@ -317,9 +317,7 @@ class SigV4Verifier:
     # The two forms.
 
     def _header_claim(self, authorization: Sequence[bytes], fields: canonical.Fields) -> _Claim:
-        def malformed(why: str) -> S3Error:
-            return S3Error("AuthorizationHeaderMalformed", f"The authorization header is malformed; {why}")
-
+        malformed = _header_malformed
         if len(authorization) != 1:
             raise malformed("it is given more than once.")
         value = authorization[0].decode("latin-1").strip()
@@ -362,9 +360,7 @@ class SigV4Verifier:
         return claim
 
     def _header_time(self, fields: canonical.Fields) -> tuple[str, float]:
-        def invalid() -> S3Error:
-            return S3Error("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
-
+        invalid = _no_valid_date
         amz_date = fields.get(b"x-amz-date")
         if amz_date is not None:
             if len(amz_date) != 1:
@@ -449,32 +445,51 @@ class SigV4Verifier:
         return claim
 
     def _check_scope(self, claim: _Claim) -> None:
-        def malformed(why: str, details: Sequence[tuple[str, str]] = ()) -> S3Error:
-            if claim.presigned:
-                return S3Error(
-                    "AuthorizationQueryParametersError",
-                    f"Error parsing the X-Amz-Credential parameter; {why}",
-                    details=details,
-                )
-            return S3Error(
-                "AuthorizationHeaderMalformed",
-                f"The authorization header is malformed; {why}",
-                details=details,
-            )
-
         if claim.date != claim.timestamp[:8]:
-            raise malformed(
+            raise _scope_malformed(
+                claim.presigned,
                 f"Invalid credential date {claim.date!r}. This date is not the same as X-Amz-Date: "
-                f"{claim.timestamp[:8]!r}."
+                f"{claim.timestamp[:8]!r}.",
             )
         if claim.service != SERVICE:
-            raise malformed(f"incorrect service {claim.service!r}. This endpoint belongs to 's3'.")
-        if claim.terminator != TERMINATOR:
-            raise malformed(f"incorrect terminal {claim.terminator!r}. This endpoint uses 'aws4_request'.")
-        if self.region is not None and claim.region != self.region:
-            raise malformed(
-                f"the region {claim.region!r} is wrong; expecting {self.region!r}", [("Region", self.region)]
+            raise _scope_malformed(
+                claim.presigned, f"incorrect service {claim.service!r}. This endpoint belongs to 's3'."
             )
+        if claim.terminator != TERMINATOR:
+            raise _scope_malformed(
+                claim.presigned,
+                f"incorrect terminal {claim.terminator!r}. This endpoint uses 'aws4_request'.",
+            )
+        if self.region is not None and claim.region != self.region:
+            raise _scope_malformed(
+                claim.presigned,
+                f"the region {claim.region!r} is wrong; expecting {self.region!r}",
+                [("Region", self.region)],
+            )
+
+
+# The errors of the checks above, made only when one fails (a nested function would be made
+# again on every request).
+
+
+def _header_malformed(why: str) -> S3Error:
+    return S3Error("AuthorizationHeaderMalformed", f"The authorization header is malformed; {why}")
+
+
+def _no_valid_date() -> S3Error:
+    return S3Error("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
+
+
+def _scope_malformed(presigned: bool, why: str, details: Sequence[tuple[str, str]] = ()) -> S3Error:
+    if presigned:
+        return S3Error(
+            "AuthorizationQueryParametersError",
+            f"Error parsing the X-Amz-Credential parameter; {why}",
+            details=details,
+        )
+    return S3Error(
+        "AuthorizationHeaderMalformed", f"The authorization header is malformed; {why}", details=details
+    )
 
 
 def _claim(

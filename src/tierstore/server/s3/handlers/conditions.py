@@ -48,9 +48,11 @@ class Preconditions:
 
     @property
     def given(self) -> bool:
-        return any(
-            value is not None
-            for value in (self.if_match, self.if_none_match, self.if_modified_since, self.if_unmodified_since)
+        return not (
+            self.if_match is None
+            and self.if_none_match is None
+            and self.if_modified_since is None
+            and self.if_unmodified_since is None
         )
 
     def check(self, etag: str, modified: datetime | None) -> None:
@@ -96,8 +98,18 @@ def copy_source_conditions(headers: Mapping[str, str]) -> Preconditions:
     return _parse(headers, COPY_HEADERS, copy=True)
 
 
+# Most requests carry no condition: one shared answer for them (Preconditions is immutable).
+_NONE = {
+    (names, copy): Preconditions(None, None, None, None, names=names, copy=copy)
+    for names in (READ_HEADERS, COPY_HEADERS)
+    for copy in (False, True)
+}
+
+
 def _parse(headers: Mapping[str, str], names: tuple[str, str, str, str], *, copy: bool) -> Preconditions:
     match, none_match, modified_since, unmodified_since = (headers.get(name) for name in names)
+    if match is None and none_match is None and modified_since is None and unmodified_since is None:
+        return _NONE[names, copy]
     return Preconditions(
         if_match=etag_list(match),
         if_none_match=etag_list(none_match),
