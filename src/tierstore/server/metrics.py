@@ -68,6 +68,9 @@ class ServerMetrics:
             ["direction"],
             registry=self.registry,
         )
+        # Its two children, made once: every GET and PUT counts its bytes on one of them.
+        self.data_read = self.data_bytes.labels(direction="read")
+        self.data_written = self.data_bytes.labels(direction="write")
         self.namespace_cache = {
             name: Gauge(f"tierstore_namespace_cache_{name}", text, registry=self.registry)
             for name, text in NAMESPACE_CACHE_GAUGES.items()

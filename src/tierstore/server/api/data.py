@@ -56,7 +56,7 @@ async def data_get(request: Request, user: User) -> Response:
     await run_in_threadpool(fs.check_read, status.path)
     wanted = parse_range(request.headers.get("range"), status.size)
     headers = {"Accept-Ranges": "bytes"}
-    counter = state.metrics.data_bytes.labels(direction="read")
+    counter = state.metrics.data_read
     if request.method == "HEAD":  # the size, and that the file is there and readable; no body
         headers["Content-Length"] = str(status.size if wanted is None else wanted[1] - wanted[0])
         return Response(status_code=200 if wanted is None else 206, headers=headers)
@@ -107,7 +107,7 @@ async def data_put(request: Request, user: User) -> Response:
     fs = state.filesystem_for(user)
     # Each chunk in time, at a minimum rate, else 408 and the write is aborted (tierstore.server.bodies).
     body = paced_body(request, state.options.limits)
-    counted = state.metrics.data_bytes.labels(direction="write").inc
+    counted = state.metrics.data_written.inc
 
     async def next_chunk() -> bytes | None:
         try:

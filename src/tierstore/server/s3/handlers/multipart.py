@@ -74,7 +74,7 @@ async def upload_part(call: S3Call) -> Response:
             f"Part {number} of {call.resource} needs its length: Content-Length, or "
             "x-amz-decoded-content-length for an aws-chunked body",
         )
-    counted = call.state.metrics.data_bytes.labels(direction="write").inc
+    counted = call.state.metrics.data_written.inc
     chunks = _verified(_pulled(body, counted))
     length = body.length
 

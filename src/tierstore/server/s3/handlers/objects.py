@@ -206,7 +206,7 @@ async def get_object(call: S3Call) -> Response:
     if partial:
         headers["Content-Range"] = f"bytes {opened.start}-{opened.end - 1}/{info.size}"
     asked.part_headers(headers)
-    counter = call.state.metrics.data_bytes.labels(direction="read").inc
+    counter = call.state.metrics.data_read.inc
     status = 206 if partial else 200
     if ahead.ended:  # every byte is in hand: a plain answer (a stream costs a task group a request)
         opened.close()
@@ -419,7 +419,7 @@ async def put_object(call: S3Call) -> Response:
     if replace_only is not None:  # If-Match asks the store for the current ETag: on a thread
         current = await run_in_threadpool(_current, call)
         _check_replaced(call, replace_only, *current)
-    counted = call.state.metrics.data_bytes.labels(direction="write").inc
+    counted = call.state.metrics.data_written.inc
     small = body.length is not None and body.length <= SMALL_PUT_BYTES
     try:
         if small:
