@@ -472,8 +472,10 @@ class SigV4Verifier:
 # again on every request).
 
 
-def _header_malformed(why: str) -> S3Error:
-    return S3Error("AuthorizationHeaderMalformed", f"The authorization header is malformed; {why}")
+def _header_malformed(why: str, details: Sequence[tuple[str, str]] = ()) -> S3Error:
+    return S3Error(
+        "AuthorizationHeaderMalformed", f"The authorization header is malformed; {why}", details=details
+    )
 
 
 def _no_valid_date() -> S3Error:
@@ -487,9 +489,7 @@ def _scope_malformed(presigned: bool, why: str, details: Sequence[tuple[str, str
             f"Error parsing the X-Amz-Credential parameter; {why}",
             details=details,
         )
-    return S3Error(
-        "AuthorizationHeaderMalformed", f"The authorization header is malformed; {why}", details=details
-    )
+    return _header_malformed(why, details)
 
 
 def _claim(
