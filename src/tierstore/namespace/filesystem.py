@@ -169,6 +169,12 @@ class FileSystem:
         self._crowded: BoundedLRU[str, float] = BoundedLRU(MAX_CROWDED)
 
     @property
+    def _never_refused(self) -> bool:
+        """No caller (tierstore itself) or the superuser: no bits are judged (``check_access``
+        never refuses them), so the checks build no chain of attributes for them."""
+        return self.caller is None or self.caller.superuser
+
+    @property
     def cache_hits(self) -> int:
         return self._cache.hits
 
@@ -248,8 +254,8 @@ class FileSystem:
         chain as :meth:`_search` just gave it to the caller (the lineage is then not built again)."""
         if want == "write":
             check_readonly(mount, path)
-        if self.caller is None:
-            return
+        if self._never_refused:
+            return  # no bits to judge: the chain is not built (every admin request went through it)
         chain = searched if searched is not None else self._search(path)
         chain[-1].check(self.caller, want)
 
@@ -293,7 +299,7 @@ class FileSystem:
     def _search_above(self, path: str) -> list[Attributes]:
         """``path``'s ancestors' chain (:func:`ancestry`; empty for an admin, who needs none),
         once the caller may search every one of them."""
-        if self.caller is None:
+        if self._never_refused:
             return []
         above = ancestry(self.table, path)
         check_search_above(self.caller, above, path)
