@@ -12,12 +12,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import event
 
+from tests.namespace.crowded_rows import crowded_team, row_reads
 from tierstore.blocking import NeedsIO, memory_only
 from tierstore.errors import AccessDeniedError
 from tierstore.namespace.filesystem import FileSystem
-from tierstore.namespace.metadata import cached as cached_module
 from tierstore.namespace.metadata.base import ChangeKind
 from tierstore.namespace.metadata.cached import CachedMetadataStore
 from tierstore.namespace.metadata.creations import Creation, CreationBatcher
@@ -63,30 +62,15 @@ def test_a_new_file_in_a_crowded_directory_reads_no_row_and_an_overwrite_still_c
     cost a query per new file, on a worker thread for the S3 gateway's PUT."""
     metadata = cached_table.metadata
     assert isinstance(metadata, CachedMetadataStore)
-    monkeypatch.setattr(cached_module, "DIRECTORY_ROWS", 3)
-    admin = FileSystem(cached_table)
-    admin.chmod("/", "0711")
-    admin.mkdir("/team")
-    admin.chmod("/team", "0777")
+    admin = crowded_team(cached_table, monkeypatch, b"x")  # five rows of bob's in /team
     bob = admin.as_caller(Caller(user="bob"))
-    for number in range(5):  # five rows of bob's in /team: more than are kept together
-        bob.write(f"/team/f{number}.txt", [b"x"])
 
-    reads: list[str] = []
-
-    def read(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "path_attributes" in statement:
-            reads.append(statement)
-
-    event.listen(metadata._engine, "before_cursor_execute", read)
-    try:
+    with row_reads(metadata) as reads:
         with memory_only():  # the gateway's PUT: every check from memory, no worker thread
             prepared = bob._prepare_write("/team/new.txt", exclusive=False)
         assert prepared.existing is None
         bob.write("/team/new.txt", [b"bob's"])
         assert reads == []
-    finally:
-        event.remove(metadata._engine, "before_cursor_execute", read)
 
     status = admin.stat("/team/new.txt")
     assert (status.owner, status.mode) == ("bob", 0o644)

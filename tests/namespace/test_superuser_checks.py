@@ -10,16 +10,12 @@ raises NeedsIO, and outside it is a SELECT on ``path_attributes``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
-from sqlalchemy import event
 
+from tests.namespace.crowded_rows import crowded_team, row_reads
 from tierstore.blocking import NeedsIO, memory_only
 from tierstore.errors import AccessDeniedError
 from tierstore.namespace.filesystem import FileSystem
-from tierstore.namespace.metadata import cached as cached_module
 from tierstore.namespace.metadata.cached import CachedMetadataStore
 from tierstore.namespace.mounts import MountTable
 from tierstore.namespace.permissions import Caller
@@ -27,34 +23,12 @@ from tierstore.namespace.permissions import Caller
 ADMIN = Caller(user="admin", superuser=True)
 
 
-@contextmanager
-def _row_reads(metadata: CachedMetadataStore) -> Iterator[list[str]]:
-    reads: list[str] = []
-
-    def read(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "path_attributes" in statement:
-            reads.append(statement)
-
-    event.listen(metadata._engine, "before_cursor_execute", read)
-    try:
-        yield reads
-    finally:
-        event.remove(metadata._engine, "before_cursor_execute", read)
-
-
 @pytest.fixture
 def crowded(cached_table: MountTable, monkeypatch: pytest.MonkeyPatch) -> FileSystem:
     """/team (0777) holding five files of bob's (0644, a row each): more rows than are kept
     together, so a file's own row is read from the database when it is asked for; none is in
     memory to begin with."""
-    monkeypatch.setattr(cached_module, "DIRECTORY_ROWS", 3)
-    tierstore = FileSystem(cached_table)
-    tierstore.chmod("/", "0711")
-    tierstore.mkdir("/team")
-    tierstore.chmod("/team", "0777")
-    bob = tierstore.as_caller(Caller(user="bob"))
-    for number in range(5):
-        bob.write(f"/team/f{number}.txt", [b"bob's"])
+    tierstore = crowded_team(cached_table, monkeypatch, b"bob's")
     # A change of attributes drops every row kept: the next lookup of any is a query.
     tierstore.chmod("/team/f0.txt", "0640")
     return tierstore
@@ -64,7 +38,7 @@ def test_an_admins_read_and_overwrite_look_up_no_row(cached_table: MountTable, c
     metadata = cached_table.metadata
     assert isinstance(metadata, CachedMetadataStore)
     admin = crowded.as_caller(ADMIN)
-    with _row_reads(metadata) as reads:
+    with row_reads(metadata) as reads:
         with memory_only():  # as on the gateway's event loop: no NeedsIO for an admin
             target = admin._object_target("/team/f1.txt")
         prepared = admin._prepare_write("/team/f2.txt", exclusive=False)  # asks the store: no row
@@ -85,7 +59,7 @@ def test_a_named_users_read_still_looks_up_the_files_own_bits(
     alice = crowded.as_caller(Caller(user="alice"))
     with memory_only(), pytest.raises(NeedsIO):
         alice._object_target("/team/f3.txt")
-    with _row_reads(metadata) as reads:
+    with row_reads(metadata) as reads:
         assert b"".join(alice.read("/team/f3.txt")) == b"bob's"  # 0644: others may read
         assert reads != []
     with pytest.raises(AccessDeniedError, match="alice"):  # 0600: bob's alone

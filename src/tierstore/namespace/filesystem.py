@@ -255,7 +255,7 @@ class FileSystem:
         if want == "write":
             check_readonly(mount, path)
         if self._never_refused:
-            return  # no bits to judge: the chain is not built (every admin request went through it)
+            return  # no bits to judge, so no chain to build
         chain = searched if searched is not None else self._search(path)
         chain[-1].check(self.caller, want)
 
