@@ -76,9 +76,14 @@ class S3Gateway:
         self.region = options.region
         self.verifier = SigV4Verifier(self._secret_for, region=options.region)
 
-    def _secret_for(self, access_key_id: str) -> Secret | None:
+    def _secret_for(self, access_key_id: str, found: list[S3Identity] | None = None) -> Secret | None:
+        """The key's secret; its identity also appended to ``found`` when given."""
         identity = self.keys.lookup(access_key_id)
-        return None if identity is None else identity.secret
+        if identity is None:
+            return None
+        if found is not None:
+            found.append(identity)
+        return identity.secret
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -154,14 +159,7 @@ class S3Gateway:
         parts = RequestParts.from_scope(request.scope, headers.fields)
         # The key looked up once: the identity whose secret checked the signature is the caller.
         found: list[S3Identity] = []
-
-        def secret_for(access_key_id: str) -> Secret | None:
-            identity = self.keys.lookup(access_key_id)
-            if identity is None:
-                return None
-            found.append(identity)
-            return identity.secret
-
+        secret_for = functools.partial(self._secret_for, found=found)
         try:
             with memory_only():  # the keys are in memory on the server: no thread hop
                 auth = self.verifier.verify(parts, lookup=secret_for)
