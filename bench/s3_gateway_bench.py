@@ -517,7 +517,7 @@ def print_header(plan: Plan, load: tuple[float, float, float]) -> None:
     sizes = plan.sizes
     print(f"machine: {sb.machine()}")
     print(f"load average at start: {', '.join(f'{x:.2f}' for x in load)}")
-    print(f"python {sys.version.split()[0]}; {sb.versions()}")
+    print(f"{sb.interpreter()}, the server's and the floor's too; {sb.versions()}")
     print(f"tierstore source: {sb.source_revision()}")
     print(f"server: SeaweedFS `weed mini` via tierstore.local.stack ({sb.weed_version()})")
     print(

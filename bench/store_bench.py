@@ -604,6 +604,20 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {model}, {platform.platform()}"
 
 
+def interpreter() -> str:
+    """This Python: its version, its executable, and where its interpreter lives (a shared
+    libpython, as a default pyenv build has, or the executable itself, as Debian's python3):
+    the gateway's figures move by a third between the two (README, "The interpreter")."""
+    base = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        maps = ""
+    library = next((row.rsplit("/", 1)[-1] for row in maps.splitlines() if "/libpython" in row), None)
+    where = f"interpreter in {library}" if library else "interpreter in the executable"
+    return f"python {sys.version.split()[0]} ({base}, {where})"
+
+
 def source_revision() -> str:
     """The commit tierstore is imported from (read-only git; "+local changes" if storage/ differs)."""
     import tierstore
