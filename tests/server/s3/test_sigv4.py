@@ -108,6 +108,22 @@ def test_awss_published_examples_verify(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(AWS_EXAMPLES))
+def test_the_authorization_headers_components_may_come_in_any_order(name: str) -> None:
+    method, path, query, headers, signed, published = AWS_EXAMPLES[name]
+    credential = f"Credential={AWS_KEY_ID}/20130524/us-east-1/s3/aws4_request"
+    fields = [(b"host", AWS_HOST), (b"x-amz-date", b"20130524T000000Z"), *headers]
+    for order in (
+        f"Signature={published}, {credential}, SignedHeaders={signed}",
+        f"SignedHeaders={signed} ,{credential},  Signature={published}",
+    ):
+        authorization = f"AWS4-HMAC-SHA256 {order}".encode()
+        auth = aws_verifier().verify(
+            RequestParts(method, path, query, [*fields, (b"authorization", authorization)])
+        )
+        assert auth.access_key_id == AWS_KEY_ID
+
+
+@pytest.mark.parametrize("name", sorted(AWS_EXAMPLES))
 def test_one_changed_digit_of_a_published_signature_is_refused(name: str) -> None:
     published = AWS_EXAMPLES[name][-1]
     changed = published[:-1] + ("0" if published[-1] != "0" else "1")
@@ -443,6 +459,25 @@ SCOPE = "A/20130524/us-east-1/s3/aws4_request"
             f"AWS4-HMAC-SHA256 Credential={'A' * 128}{SCOPE}, SignedHeaders=host, Signature=0",
             "AuthorizationHeaderMalformed",
         ),
+        # The signature given twice, or glued to the component before it.
+        (
+            f"AWS4-HMAC-SHA256 Credential={SCOPE}, SignedHeaders=host, Signature=0, Signature=1",
+            "AuthorizationHeaderMalformed",
+        ),
+        (
+            f"AWS4-HMAC-SHA256 Credential={SCOPE}, Signature=0, SignedHeaders=host, Signature=1",
+            "AuthorizationHeaderMalformed",
+        ),
+        (
+            f"AWS4-HMAC-SHA256 Credential={SCOPE}, SignedHeaders=hostSignature=0",
+            "AuthorizationHeaderMalformed",
+        ),
+        # Well formed in any order (the key is unknown): parsed as when the signature comes last.
+        (f"AWS4-HMAC-SHA256 Signature=0, Credential={SCOPE}, SignedHeaders=host", "InvalidAccessKeyId"),
+        (
+            f"AWS4-HMAC-SHA256 Credential={SCOPE},SignedHeaders=host,Signature=Signature=0",
+            "InvalidAccessKeyId",
+        ),
     ],
 )
 def test_malformed_authorization_headers(authorization: str, code: str) -> None:
@@ -567,6 +602,13 @@ def test_what_the_verifier_returns_shows_no_secret_and_a_masked_key(endpoint: S3
     assert auth is not None
     shown = repr(auth) + repr(endpoint.verifier.__dict__)
     assert SECRET not in shown and KEY_ID not in repr(auth) and KEY_ID[:4] in repr(auth)
+
+
+def test_a_requests_parts_show_no_header_value() -> None:
+    request = aws_request("GET Object")
+    shown = repr(request)
+    assert AWS_KEY_ID not in shown and "authorization" not in shown.lower()
+    assert shown == f"RequestParts(GET {request.raw_path!r}, {len(request.headers)} headers)"
 
 
 def test_a_refused_signature_names_what_was_signed_but_no_secret_or_signature(endpoint: S3Endpoint) -> None:

@@ -54,6 +54,8 @@ def parse_query(raw_query: bytes) -> list[tuple[bytes, bytes]]:
 def canonical_query(pairs: Sequence[tuple[bytes, bytes]], *, leave_out: bytes | None = None) -> str:
     """The canonical query string of decoded pairs, without the parameter named ``leave_out``
     (a presigned URL's ``X-Amz-Signature``, which cannot sign itself)."""
+    if not pairs:
+        return ""  # most requests have no query
     encoded = sorted(
         (quote_from_bytes(name, safe=""), quote_from_bytes(value, safe=""))
         for name, value in pairs
@@ -77,9 +79,3 @@ def canonical_value(values: Sequence[bytes]) -> bytes:
         if b"  " not in value and b"\t" not in value and value == value.strip():
             return value
     return b",".join(b" ".join(value.split()) for value in values)
-
-
-def canonical_headers(signed: Sequence[str], values: Mapping[str, bytes]) -> bytes:
-    """The canonical header block: ``name:value\\n`` for each signed header, in ``signed``'s order;
-    ``values`` holds each one's canonical value."""
-    return b"".join(name.encode("ascii") + b":" + values[name] + b"\n" for name in signed)

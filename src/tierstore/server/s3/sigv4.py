@@ -56,7 +56,6 @@ import hashlib
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from enum import Enum
 from typing import Any, NamedTuple
@@ -143,9 +142,9 @@ class Payload(Enum):
 _LITERAL_PAYLOADS = {payload.value: payload for payload in Payload if payload is not Payload.SHA256}
 
 
-@dataclass(frozen=True)
-class RequestParts:
-    """What a request's signature covers, as the HTTP server received it."""
+class RequestParts(NamedTuple):
+    """What a request's signature covers, as the HTTP server received it.
+    (A named tuple: made once a request, where a frozen dataclass sets each field by a call.)"""
 
     method: str
     raw_path: bytes
@@ -153,7 +152,11 @@ class RequestParts:
     headers: Sequence[tuple[bytes, bytes]]
     # ``headers`` by lower-case name (:func:`~.canonical.header_fields`), when the caller has
     # them already; else made from ``headers``.
-    fields: canonical.Fields | None = field(default=None, repr=False, compare=False)
+    fields: canonical.Fields | None = None
+
+    def __repr__(self) -> str:
+        # Never the headers: the Authorization header names the whole access key id.
+        return f"RequestParts({self.method} {self.raw_path[:80]!r}, {len(self.headers)} headers)"
 
     @classmethod
     def from_scope(cls, scope: Mapping[str, Any], fields: canonical.Fields | None = None) -> RequestParts:
@@ -167,7 +170,7 @@ class RequestParts:
             method=str(scope["method"]),
             raw_path=bytes(raw_path),
             query_string=bytes(scope.get("query_string", b"")),
-            headers=list(scope.get("headers", ())),
+            headers=scope.get("headers", ()),
             fields=fields,
         )
 
@@ -248,11 +251,15 @@ class SigV4Verifier:
         if len(request.query_string) > MAX_QUERY_BYTES:
             raise S3Error("InvalidRequest", f"The query string is longer than {MAX_QUERY_BYTES} bytes.")
         fields = request.fields if request.fields is not None else canonical.header_fields(request.headers)
-        pairs = canonical.parse_query(request.query_string)
+        pairs = canonical.parse_query(request.query_string) if request.query_string else []
         authorization = fields.get(b"authorization")
-        if authorization is not None and not any(value.strip() for value in authorization):
+        if authorization is not None and not (
+            authorization[0].strip()
+            if len(authorization) == 1
+            else any(value.strip() for value in authorization)
+        ):
             authorization = None  # an empty header claims nothing: the request is anonymous, as S3 takes it
-        presign = any(name == b"X-Amz-Algorithm" for name, _ in pairs)
+        presign = bool(pairs) and any(name == b"X-Amz-Algorithm" for name, _ in pairs)
         if authorization is not None and presign:
             raise S3Error(
                 "InvalidArgument",
@@ -279,7 +286,7 @@ class SigV4Verifier:
             )
         payload_line, payload, payload_sha256 = _payload(claim, fields, pairs)
         signing_key = self._keys.get(secret.reveal(), claim.date, claim.region, claim.service)
-        values = _signed_values(claim.signed_headers, fields)
+        values, header_block = _signed_values(claim.signed_headers, fields)
         canonical_request = b"\n".join(
             (
                 request.method.encode("ascii", "replace"),
@@ -287,7 +294,7 @@ class SigV4Verifier:
                 canonical.canonical_query(
                     pairs, leave_out=b"X-Amz-Signature" if claim.presigned else None
                 ).encode("ascii"),
-                canonical.canonical_headers(claim.signed_headers, values),
+                header_block,
                 _signed_list(claim.signed_headers),
                 payload_line.encode("latin-1"),
             )
@@ -297,7 +304,8 @@ class SigV4Verifier:
         )
         computed = sign(signing_key, string_to_sign.encode("ascii"))
         if not signatures_equal(computed, claim.signature):
-            raise _mismatch(claim, canonical_request, string_to_sign, values)
+            shown = dict(zip(claim.signed_headers, values, strict=True))
+            raise _mismatch(claim, canonical_request, string_to_sign, shown)
         _check_all_signed(claim, fields)
         return Authenticated(
             access_key_id=claim.access_key_id,
@@ -323,27 +331,10 @@ class SigV4Verifier:
         value = authorization[0].decode("latin-1").strip()
         if len(value) > MAX_AUTHORIZATION_LENGTH:
             raise malformed(f"it is longer than {MAX_AUTHORIZATION_LENGTH} characters.")
-        algorithm, _, rest = value.partition(" ")
-        if algorithm != ALGORITHM:
-            raise S3Error("InvalidRequest", _SIGV4_ONLY)
-        parts: dict[str, str] = {}
-        for component in rest.split(","):
-            name, equals, part = component.strip().partition("=")
-            if not equals or name not in ("Credential", "SignedHeaders", "Signature") or name in parts:
-                raise malformed(f"the component {component.strip()[:40]!r} is not expected there.")
-            parts[name] = part
-        for name in ("Credential", "SignedHeaders", "Signature"):
-            if name not in parts:
-                raise malformed(f"the {name} component is missing.")
+        credential, signed_headers, signature = _authorization_parts(value)
         timestamp, epoch = self._header_time(fields)
         claim = _claim(
-            parts["Credential"],
-            parts["SignedHeaders"],
-            parts["Signature"],
-            timestamp,
-            epoch,
-            presigned=False,
-            error=malformed,
+            credential, signed_headers, signature, timestamp, epoch, presigned=False, error=malformed
         )
         skew = epoch - self._clock()
         if abs(skew) > self.max_skew:
@@ -468,6 +459,45 @@ class SigV4Verifier:
             )
 
 
+def _authorization_parts(value: str) -> tuple[str, str, str]:
+    """An Authorization header's Credential, SignedHeaders and Signature (:func:`_parse_authorization`).
+
+    A client sends the same header but for its signature request after request, so when the
+    signature comes last, alone after a comma (as every SDK sends it), what comes before it is
+    parsed once (:func:`_authorization_head`) and kept; any other shape is parsed in full.
+    """
+    head, marker, signature = value.rpartition("Signature=")
+    if marker and "," not in signature and "Signature=" not in head and head.rstrip().endswith(","):
+        credential, signed_headers, _ = _authorization_head(head)
+        return credential, signed_headers, signature
+    return _parse_authorization(value)
+
+
+@functools.lru_cache(maxsize=256)
+def _authorization_head(head: str) -> tuple[str, str, str]:
+    """:func:`_parse_authorization` of a header up to its last component, ``Signature=``, which
+    is given empty here (its value changes every request; nothing else is judged by it)."""
+    return _parse_authorization(head + "Signature=")
+
+
+def _parse_authorization(value: str) -> tuple[str, str, str]:
+    """``AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…``: the three components,
+    each once and nothing else, in any order."""
+    algorithm, _, rest = value.partition(" ")
+    if algorithm != ALGORITHM:
+        raise S3Error("InvalidRequest", _SIGV4_ONLY)
+    parts: dict[str, str] = {}
+    for component in rest.split(","):
+        name, equals, part = component.strip().partition("=")
+        if not equals or name not in ("Credential", "SignedHeaders", "Signature") or name in parts:
+            raise _header_malformed(f"the component {component.strip()[:40]!r} is not expected there.")
+        parts[name] = part
+    for name in ("Credential", "SignedHeaders", "Signature"):
+        if name not in parts:
+            raise _header_malformed(f"the {name} component is missing.")
+    return parts["Credential"], parts["SignedHeaders"], parts["Signature"]
+
+
 # The errors of the checks above, made only when one fails (a nested function would be made
 # again on every request).
 
@@ -556,6 +586,13 @@ def _encoded_names(names: tuple[str, ...]) -> tuple[bytes, ...]:
 
 
 @functools.lru_cache(maxsize=_PARSED)
+def _header_lines(names: tuple[str, ...]) -> tuple[tuple[str, bytes, bytes], ...]:
+    """Each signed name, as the header fields are keyed (bytes), and its canonical line's start."""
+    encoded = _encoded_names(names)
+    return tuple((name, field, field + b":") for name, field in zip(names, encoded, strict=True))
+
+
+@functools.lru_cache(maxsize=_PARSED)
 def _encoded_set(names: tuple[str, ...]) -> frozenset[bytes]:
     return frozenset(_encoded_names(names))
 
@@ -638,31 +675,41 @@ def _bad_content_sha256(why: str) -> S3Error:
     )
 
 
-def _signed_values(signed: tuple[str, ...], fields: canonical.Fields) -> dict[str, bytes]:
+def _signed_values(signed: tuple[str, ...], fields: canonical.Fields) -> tuple[list[bytes], bytes]:
+    """Each signed header's canonical value, in ``signed``'s order, and the canonical request's
+    block of them (``name:value\\n`` each)."""
     if "host" not in signed:
         raise S3Error(
             "AccessDenied",
             "There were headers present in the request which were not signed",
             details=[("HeadersNotSigned", "host")],
         )
-    values: dict[str, bytes] = {}
-    for name, encoded in zip(signed, _encoded_names(signed), strict=True):
+    values: list[bytes] = []
+    lines: list[bytes] = []
+    for name, encoded, prefix in _header_lines(signed):
         found = fields.get(encoded)
-        if found is None:
-            if name == "expect":
-                # Proxies and servers may consume "Expect: 100-continue"; it is what was signed.
-                values[name] = b"100-continue"
-                continue
+        if found is not None:
+            value = canonical.canonical_value(found)
+        elif name == "expect":
+            # Proxies and servers may consume "Expect: 100-continue"; it is what was signed.
+            value = b"100-continue"
+        else:
             raise S3Error(
                 "SignatureDoesNotMatch",
                 f"The signed header {name!r} is not in the request.",
             )
-        values[name] = canonical.canonical_value(found)
-    return values
+        values.append(value)
+        lines += (prefix, value, b"\n")
+    return values, b"".join(lines)
 
 
 def _check_all_signed(claim: _Claim, fields: canonical.Fields) -> None:
     signed = _encoded_set(claim.signed_headers)
+    for name in fields:  # most requests sign every x-amz-* header they send: looked over once
+        if name.startswith(b"x-amz-") and name not in signed and name != b"x-amz-content-sha256":
+            break
+    else:
+        return
     unsigned = sorted(
         name.decode("latin-1")
         for name in fields
