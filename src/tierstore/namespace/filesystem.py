@@ -53,7 +53,7 @@ from tierstore.namespace.listing import (
     store_items,
 )
 from tierstore.namespace.metadata import MountRecord
-from tierstore.namespace.mounts import MountTable, path_error
+from tierstore.namespace.mounts import MountTable, path_error, resolve_in
 from tierstore.namespace.permissions import Caller, parse_mode
 from tierstore.namespace.read_ahead import ReadAhead
 from tierstore.storage.interface import (
@@ -223,11 +223,14 @@ class FileSystem:
 
     # -- resolution and attributes -------------------------------------------------------
 
-    def _target(self, path: str, *, creating: bool = False) -> _Target:
-        """Where ``path`` lives; ``creating`` also refuses names tierstore never makes."""
+    def _target(
+        self, path: str, *, creating: bool = False, records: list[MountRecord] | None = None
+    ) -> _Target:
+        """Where ``path`` lives; ``creating`` also refuses names tierstore never makes.
+        ``records``: the mount table as the caller just read it (else it is read here)."""
         try:
             path = paths.normalize(path)
-            mount, key = self.table.resolve(path)
+            mount, key = resolve_in(self.table.records() if records is None else records, path)
             if creating:
                 paths.check_creatable(path)
         except paths.PathError as error:
@@ -1122,11 +1125,10 @@ class FileSystem:
     def _object_target(self, path: str) -> _Target:
         """Where a file would be, once the caller may read it (search on the ancestors, read on
         it); a mount point or a directory leading to one is no file (NotFoundError)."""
-        target = self._target(path)
+        records = self.table.records()
+        target = self._target(path, records=records)
         self._check(target.path, target.mount, "read")
-        if target.key == "" or any(
-            paths.is_within(record.path, target.path) for record in self.table.records()
-        ):
+        if target.key == "" or any(paths.is_within(record.path, target.path) for record in records):
             raise NotFoundError(f"{target.path}: is a directory, not a file", key=target.path)
         return target
 

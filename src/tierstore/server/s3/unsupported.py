@@ -68,7 +68,7 @@ def check_headers(headers: Sequence[tuple[bytes, bytes]]) -> None:
     """Raise ``NotImplemented`` for the first header (in the order given: the request's raw
     fields) that asks for a feature the gateway lacks."""
     for raw_name, raw_value in headers:
-        if not raw_name.lower().startswith(b"x-amz-"):
+        if raw_name in _NEVER_REFUSED or not raw_name.lower().startswith(b"x-amz-"):
             continue
         lowered, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
         feature = _feature_refused(lowered, value)
@@ -80,6 +80,33 @@ def check_headers(headers: Sequence[tuple[bytes, bytes]]) -> None:
                 f"implement ({why}).",
                 details=[("Header", lowered)],
             )
+
+
+def _never_refused(name: str) -> bool:
+    """Whether no value of header ``name`` (lower case) asks for a feature tierstore lacks."""
+    return name not in _ALLOWED_VALUES and not any(name.startswith(prefix) for prefix, _ in _PREFIXES)
+
+
+# The x-amz-* headers every SDK sends (signing, checksums, framing), as they arrive: passed
+# without decoding them. Which ones may pass is decided by the tables above, not listed apart.
+_NEVER_REFUSED = frozenset(
+    name.encode("latin-1")
+    for name in (
+        "x-amz-date",
+        "x-amz-content-sha256",
+        "x-amz-decoded-content-length",
+        "x-amz-trailer",
+        "x-amz-security-token",
+        "x-amz-sdk-checksum-algorithm",
+        "x-amz-checksum-crc32",
+        "x-amz-checksum-crc32c",
+        "x-amz-checksum-crc64nvme",
+        "x-amz-checksum-sha1",
+        "x-amz-checksum-sha256",
+        "x-amz-user-agent",
+    )
+    if _never_refused(name)
+)
 
 
 def _feature_refused(name: str, value: str) -> str | None:

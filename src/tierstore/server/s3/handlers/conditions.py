@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from tierstore.server.s3.errors import S3Error
+from tierstore.server.s3.request_headers import RequestHeaders
 
 # The request headers of each kind of condition.
 READ_HEADERS = ("if-match", "if-none-match", "if-modified-since", "if-unmodified-since")
@@ -98,6 +99,11 @@ def copy_source_conditions(headers: Mapping[str, str]) -> Preconditions:
     return _parse(headers, COPY_HEADERS, copy=True)
 
 
+# Each set of condition headers as RequestHeaders.fields holds them (lower case, bytes).
+_ENCODED = {
+    names: frozenset(name.lower().encode("latin-1") for name in names)
+    for names in (READ_HEADERS, COPY_HEADERS)
+}
 # Most requests carry no condition: one shared answer for them (Preconditions is immutable).
 _NONE = {
     (names, copy): Preconditions(None, None, None, None, names=names, copy=copy)
@@ -107,6 +113,8 @@ _NONE = {
 
 
 def _parse(headers: Mapping[str, str], names: tuple[str, str, str, str], *, copy: bool) -> Preconditions:
+    if isinstance(headers, RequestHeaders) and headers.fields.keys().isdisjoint(_ENCODED[names]):
+        return _NONE[names, copy]  # none of them: one look at the index of the request's headers
     match, none_match, modified_since, unmodified_since = (headers.get(name) for name in names)
     if match is None and none_match is None and modified_since is None and unmodified_since is None:
         return _NONE[names, copy]

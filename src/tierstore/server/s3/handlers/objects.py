@@ -123,11 +123,13 @@ class _Asked:
     """What a GET or HEAD asks for besides the key, every header checked before the store is."""
 
     def __init__(self, call: S3Call) -> None:
-        check_version(call)
-        self.overrides = response_overrides(call.query)
+        query = call.query
+        if query:  # most reads have none: no version, override or part to look for
+            check_version(call)
+        self.overrides = response_overrides(query) if query else {}
         self.conditions: Preconditions = read_conditions(call.headers)
         self.range_header = call.header("range")
-        self.part = part_number(call.query, self.range_header)
+        self.part = part_number(query, self.range_header) if query else None
         self.wanted: WantedRange | None = None if self.part else requested_range(self.range_header)
         # Set by a part read of an object completed from parts: their number, which S3 answers.
         self.parts_count: int | None = None
