@@ -61,6 +61,28 @@ def test_through_the_logging_layer_each_head_is_logged(
     assert messages[1].startswith("head ") and "failed" in messages[1]
 
 
+def test_with_nothing_to_log_the_layer_hands_back_the_stores_own_call(
+    any_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A layer with nothing to do around an async call adds no frame to await (the gateway's
+    GET, HEAD and PUT each await one less coroutine a layer)."""
+    any_store.put("passed", b"xy")
+    layered = LoggingLayer(any_store)
+    caplog.set_level(logging.WARNING, logger="tierstore.storage")
+    for pending, inner in (
+        (layered.head_async("passed"), type(any_store).head_async),
+        (layered.open_read_async("passed"), type(any_store).open_read_async),
+        (layered.put_async("passed", b"yz"), type(any_store).put_async),
+    ):
+        assert pending.cr_code is inner.__code__, pending  # type: ignore[attr-defined]
+        asyncio.run(pending)
+    assert any_store.get("passed") == b"yz"
+    caplog.set_level(logging.DEBUG, logger="tierstore.storage")
+    logged = layered.head_async("passed")
+    assert logged.cr_code is not type(any_store).head_async.__code__  # type: ignore[attr-defined]
+    assert asyncio.run(logged).size == 2
+
+
 def test_its_retries_wait_without_blocking_the_event_loop(s3_settings: SettingsFactory) -> None:
     # Nothing listens on port 9: every attempt fails at once, and the policy waits between them.
     settings = s3_settings(

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import TypeVar
+from collections.abc import Callable, Coroutine, Iterable, Iterator
+from typing import Any, TypeVar
 
 from tierstore.blocking import require_io
 from tierstore.errors import StoreError
@@ -29,6 +29,8 @@ from tierstore.storage.interface import (
 from tierstore.storage.uploads import LayeredUploads, MultipartUploads
 
 T = TypeVar("T")
+# An async store call not yet awaited (the inner store's coroutine).
+Pending = Coroutine[Any, Any, T]
 
 
 class StoreLayer(Store):
@@ -57,11 +59,14 @@ class StoreLayer(Store):
     def head(self, key: str) -> ObjectInfo:
         return self._enter("head", key, lambda: self.inner.head(key))
 
-    async def head_async(self, key: str) -> ObjectInfo:
-        return await self._around_async("head", key, lambda: self.inner.head_async(key))
+    # The async calls hand back what ``_around_async`` gives, not a coroutine of their own: a
+    # layer with nothing to do around a call passes the inner store's coroutine through, so a
+    # request on the event loop awaits no frame per layer (each costs a frame and a resumption).
+    def head_async(self, key: str) -> Pending[ObjectInfo]:
+        return self._around_async("head", key, lambda: self.inner.head_async(key))
 
-    async def _around_async(self, operation: str, key: str, call: Callable[[], Awaitable[T]]) -> T:
-        return await call()
+    def _around_async(self, operation: str, key: str, call: Callable[[], Pending[T]]) -> Pending[T]:
+        return call()
 
     def part_span(self, key: str, number: int) -> PartSpan:
         return self._enter("part_span", key, lambda: self.inner.part_span(key, number))
@@ -94,7 +99,7 @@ class StoreLayer(Store):
             ),
         )
 
-    async def open_read_async(
+    def open_read_async(
         self,
         key: str,
         *,
@@ -103,8 +108,8 @@ class StoreLayer(Store):
         suffix: int | None = None,
         if_match: str | None = None,
         chunk_size: int = 1024 * 1024,
-    ) -> OpenedRead:
-        return await self._around_async(
+    ) -> Pending[OpenedRead]:
+        return self._around_async(
             "open_read",
             key,
             lambda: self.inner.open_read_async(
@@ -124,15 +129,15 @@ class StoreLayer(Store):
             "put", key, lambda: self.inner.put(key, data, attributes=attributes, condition=condition)
         )
 
-    async def put_async(
+    def put_async(
         self,
         key: str,
         data: bytes | bytearray | memoryview,
         *,
         attributes: ObjectAttributes | None = None,
         condition: WriteCondition | None = None,
-    ) -> PutResult:
-        return await self._around_async(
+    ) -> Pending[PutResult]:
+        return self._around_async(
             "put", key, lambda: self.inner.put_async(key, data, attributes=attributes, condition=condition)
         )
 
@@ -212,9 +217,12 @@ class LoggingLayer(StoreLayer):
         self._done(operation, key, started)
         return result
 
-    async def _around_async(self, operation: str, key: str, call: Callable[[], Awaitable[T]]) -> T:
+    def _around_async(self, operation: str, key: str, call: Callable[[], Pending[T]]) -> Pending[T]:
         if not self._logger.isEnabledFor(logging.INFO):
-            return await call()
+            return call()  # nothing to log: the inner store's coroutine, as it is
+        return self._logged_async(operation, key, call)
+
+    async def _logged_async(self, operation: str, key: str, call: Callable[[], Pending[T]]) -> T:
         started = time.perf_counter()
         try:
             result = await call()
