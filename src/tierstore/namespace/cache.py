@@ -187,7 +187,7 @@ class MetadataCache:
             return
         with self._lock:
             self._changes.record(path)
-            self._forget(path, (*LISTING_KINDS, NAMES))
+            self._forget(path, (*LISTING_KINDS, NAMES), _ancestors(path))
         if self.publish is not None:
             self.publish(path)
 
@@ -205,7 +205,7 @@ class MetadataCache:
                 return
             for path in paths:
                 self._changes.record(path)
-                self._forget(path, (*LISTING_KINDS, NAMES))
+                self._forget(path, (*LISTING_KINDS, NAMES), _ancestors(path))
 
     def file_written(self, path: str, names_stamp: object) -> None:
         """A file was written at ``path``: as :meth:`changed`, except that the names kept of its
@@ -215,13 +215,14 @@ class MetadataCache:
         directory is a file, as ``Store.kind`` says)."""
         if not self._enabled:
             return
+        ancestors = _ancestors(path)
         with self._lock:
             self._changes.record(path, written=True)
-            self._forget(path, LISTING_KINDS)
+            self._forget(path, LISTING_KINDS, ancestors)
+            if NAMES not in self._kinds:
+                ancestors = []  # no directory's names were ever kept: none to bring up to date
             child, kind = paths.name_of(path), "file"
-            ancestor = path
-            while ancestor != "/":
-                ancestor = paths.parent(ancestor)
+            for ancestor in ancestors:
                 key = (NAMES, ancestor)
                 found = self._lru.get(key)
                 if found is not None:
@@ -237,9 +238,9 @@ class MetadataCache:
         if self.publish is not None:
             self.publish(path)
 
-    def _forget(self, path: str, ancestors_kinds: tuple[str, ...]) -> None:
-        """Under the lock: every entry of ``path`` and below it, and the ancestors' entries of
-        ``ancestors_kinds``."""
+    def _forget(self, path: str, ancestors_kinds: tuple[str, ...], ancestors: list[str]) -> None:
+        """Under the lock: every entry of ``path`` and below it, and the entries of
+        ``ancestors_kinds`` of ``ancestors`` (``path``'s, from its parent up to ``/``)."""
         kinds = tuple(self._kinds)
         # Gathered first and dropped under one hold of the LRU's lock: a write's drops are a
         # dozen keys, most of them absent.
@@ -254,11 +255,11 @@ class MetadataCache:
                 visited += 1
                 gone.extend((kind, child) for kind in kinds)
                 stack.append(child)
-        ancestor = path
-        while ancestor != "/":
-            ancestor = paths.parent(ancestor)
+        held = [kind for kind in ancestors_kinds if kind in self._kinds]  # a kind never kept: none
+        for ancestor in ancestors:
             visited += 1
-            gone.extend((kind, ancestor) for kind in ancestors_kinds)
+            for kind in held:
+                gone.append((kind, ancestor))
         self._lru.pop_many(gone)
         self.visited += visited
         self._prune_up(path)
@@ -354,6 +355,15 @@ class MetadataCache:
                 if not below:
                     del self._children[parent]
             path = parent
+
+
+def _ancestors(path: str) -> list[str]:
+    """``path``'s ancestors, from its parent up to ``/`` (none for ``/``)."""
+    found: list[str] = []
+    while path != "/":
+        path = path.rsplit("/", 1)[0] or "/"
+        found.append(path)
+    return found
 
 
 def _add_written(names: dict[str, object], below: str) -> None:
