@@ -43,6 +43,8 @@ OVERRIDES = {
     "response-content-disposition": "Content-Disposition",
     "response-content-encoding": "Content-Encoding",
 }
+# KEPT_HEADERS as the request's header index holds them (lower case, bytes).
+_KEPT_FIELDS = frozenset(name.lower().encode("latin-1") for name in KEPT_HEADERS)
 _PRINTABLE = re.compile(r"[\x20-\x7e]*")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
 
@@ -86,6 +88,8 @@ def _kept_headers(headers: RequestHeaders) -> dict[str, str]:
     """The request's Cache-Control, Content-Disposition, Content-Encoding (without
     ``aws-chunked``) and Content-Language, each printable ASCII."""
     kept: dict[str, str] = {}
+    if headers.fields.keys().isdisjoint(_KEPT_FIELDS):
+        return kept  # most writes send none of them: one look at the request's header index
     for name in KEPT_HEADERS:
         value = (headers.get(name) or "").strip()
         if name == "Content-Encoding":
