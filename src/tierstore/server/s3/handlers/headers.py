@@ -58,7 +58,10 @@ def requested_attributes(headers: RequestHeaders) -> ObjectAttributes:
     if not _PRINTABLE.fullmatch(content_type):
         raise _invalid("Content-Type", f"{content_type[:60]!r} is not printable ASCII text")
     metadata: dict[str, str] = {}
-    for raw_name, raw_values in headers.fields.items():
+    # Most writes carry no metadata: the names searched at once (a match may lie inside a name,
+    # which the loop then passes over) rather than each one's start looked at.
+    fields = headers.fields if _META_PREFIX_BYTES in b"\n".join(headers.fields) else {}
+    for raw_name, raw_values in fields.items():
         if not raw_name.startswith(_META_PREFIX_BYTES):
             continue
         name = raw_name.decode("latin-1")
@@ -70,7 +73,7 @@ def requested_attributes(headers: RequestHeaders) -> ObjectAttributes:
             if not _PRINTABLE.fullmatch(value):
                 raise _invalid(name, f"{value[:60]!r} is not printable ASCII (encode it as RFC 2047 says)")
         metadata[short] = ",".join(values)
-    size = sum(len(name) + len(value) for name, value in metadata.items())
+    size = sum(len(name) + len(value) for name, value in metadata.items()) if metadata else 0
     if size > MAX_METADATA_BYTES:
         raise S3Error(
             "MetadataTooLarge",
