@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass
 from tierstore.change_log import ChangeLog
 from tierstore.lru import BoundedLRU
 from tierstore.namespace import paths
+from tierstore.namespace.paths import ancestors as ancestors_of
 
 # Striped locks for filling: concurrent misses of one path wait for one store call instead of
 # each making it (a listing of 1,000 keys under 16 clients was 16 listings).
@@ -187,7 +188,7 @@ class MetadataCache:
             return
         with self._lock:
             self._changes.record(path)
-            self._forget(path, (*LISTING_KINDS, NAMES), _ancestors(path))
+            self._forget(path, (*LISTING_KINDS, NAMES), ancestors_of(path))
         if self.publish is not None:
             self.publish(path)
 
@@ -205,7 +206,7 @@ class MetadataCache:
                 return
             for path in paths:
                 self._changes.record(path)
-                self._forget(path, (*LISTING_KINDS, NAMES), _ancestors(path))
+                self._forget(path, (*LISTING_KINDS, NAMES), ancestors_of(path))
 
     def file_written(self, path: str, names_stamp: object) -> None:
         """A file was written at ``path``: as :meth:`changed`, except that the names kept of its
@@ -215,7 +216,7 @@ class MetadataCache:
         directory is a file, as ``Store.kind`` says)."""
         if not self._enabled:
             return
-        ancestors = _ancestors(path)
+        ancestors = ancestors_of(path)
         with self._lock:
             self._changes.record(path, written=True)
             self._forget(path, LISTING_KINDS, ancestors)
@@ -355,15 +356,6 @@ class MetadataCache:
                 if not below:
                     del self._children[parent]
             path = parent
-
-
-def _ancestors(path: str) -> list[str]:
-    """``path``'s ancestors, from its parent up to ``/`` (none for ``/``)."""
-    found: list[str] = []
-    while path != "/":
-        path = path.rsplit("/", 1)[0] or "/"
-        found.append(path)
-    return found
 
 
 def _add_written(names: dict[str, object], below: str) -> None:

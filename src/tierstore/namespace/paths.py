@@ -113,6 +113,15 @@ def parent(path: str) -> str:
     return head or "/"
 
 
+def ancestors(path: str) -> list[str]:
+    """``path``'s ancestors, from its parent up to ``/`` (none for ``/``)."""
+    found: list[str] = []
+    while path != "/":
+        path = parent(path)
+        found.append(path)
+    return found
+
+
 def name_of(path: str) -> str:
     return path.rsplit("/", 1)[-1]
 
