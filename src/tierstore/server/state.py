@@ -7,9 +7,7 @@ per-user views of the namespace and the uploads running.
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
@@ -70,28 +68,30 @@ class ServerState:
         limits = self.options.limits
         self.upload_pool = UploadPool(limits.uploads, wait=limits.body_timeout)
 
-    @contextlib.contextmanager
-    def upload_slot(self, user: User) -> Iterator[None]:
-        """One of the user's ``uploads_per_user`` concurrent uploads, or 429."""
+    def upload_slot(self, user: User) -> _UploadSlot:
+        """One of the user's ``uploads_per_user`` concurrent uploads, held for a ``with`` block,
+        or 429 on entering it."""
+        return _UploadSlot(self, user.name)
+
+    def _take_upload(self, name: str) -> None:
         cap = self.options.limits.uploads_per_user
         with self._lock:
-            running = self._uploads.get(user.name, 0)
+            running = self._uploads.get(name, 0)
             if running >= cap:
                 raise ApiError(
                     429,
-                    f"user {user.name} already has {running} uploads running, the most allowed "
+                    f"user {name} already has {running} uploads running, the most allowed "
                     "(tierstore.server.limits.uploads-per-user); wait for one to finish",
                 )
-            self._uploads[user.name] = running + 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                left = self._uploads[user.name] - 1
-                if left:
-                    self._uploads[user.name] = left
-                else:
-                    del self._uploads[user.name]  # not one entry per user who ever uploaded
+            self._uploads[name] = running + 1
+
+    def _give_upload(self, name: str) -> None:
+        with self._lock:
+            left = self._uploads[name] - 1
+            if left:
+                self._uploads[name] = left
+            else:
+                del self._uploads[name]  # not one entry per user who ever uploaded
 
     def filesystem_for(self, user: User) -> FileSystem:
         """The namespace as ``user`` sees it: one FileSystem per user, all over one metadata cache.
@@ -150,3 +150,21 @@ def state_of(request: Request) -> ServerState:
     """The state of the server answering ``request``."""
     state: ServerState = request.app.state.tierstore
     return state
+
+
+class _UploadSlot:
+    """:meth:`ServerState.upload_slot`'s block. A class, not a generator-based context manager:
+    every PUT and part takes one, and a generator's frame and its three calls cost more than
+    the count it guards."""
+
+    __slots__ = ("_name", "_state")
+
+    def __init__(self, state: ServerState, name: str) -> None:
+        self._state = state
+        self._name = name
+
+    def __enter__(self) -> None:
+        self._state._take_upload(self._name)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._state._give_upload(self._name)
