@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from tierstore.settings.secret import mask_key_id
 
 AUDIT = logging.getLogger("tierstore.audit")
+# Made once: json.dumps with options builds an encoder for every line.
+_ENCODE = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=str).encode
 
 
 @functools.lru_cache(maxsize=4096)  # every hit of a cached vend names the same key again
@@ -35,7 +37,7 @@ def key_fingerprint(access_key_id: str) -> str:
 def record(event: str, **fields: object) -> None:
     """One audit line: ``{"event": ..., "time": ..., **fields}`` as compact, ASCII-only JSON."""
     line = {"event": event, "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"), **fields}
-    AUDIT.info("%s", json.dumps(line, ensure_ascii=True, separators=(",", ":"), default=str))
+    AUDIT.info("%s", _ENCODE(line))
 
 
 def vend_line(
